@@ -1,0 +1,87 @@
+# tms — `make demo` runs the main job end to end, `make test` runs every check CI runs.
+# Each target installs what is missing first and downloads nothing the second time.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+TORCH_VERSION := 2.11.0
+# libtorch comes from the PyPI torch wheel inside the project's git-ignored virtualenv.
+LIBTORCH = $(firstword $(wildcard $(VENV)/lib/python3*/site-packages/torch))
+export LIBTORCH
+FEATURES ?=
+CARGO_FEATURES = $(if $(FEATURES),--features $(FEATURES),)
+TMS := target/release/tms
+
+APT_BUILD := libasound2-dev pkg-config
+APT_TEST := jackd2 libjack-jackd2-dev fluid-soundfont-gm timgm6mb-soundfont
+
+.PHONY: all setup setup-test torch apt-build apt-test essen build demo test bench fuzz clean
+
+all: build
+
+## --- set-up -------------------------------------------------------------------------------
+
+torch: $(VENV)/.torch-$(TORCH_VERSION)
+
+$(VENV)/.torch-$(TORCH_VERSION):
+	@if ! $(VENV)/bin/python -c "import torch,sys; sys.exit(not torch.__version__.startswith('$(TORCH_VERSION)'))" 2>/dev/null; then \
+	  echo "installing PyTorch $(TORCH_VERSION) (libtorch for tch) into .venv — about 4.7 GB, once"; \
+	  $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q torch==$(TORCH_VERSION); \
+	fi
+	@touch $@
+
+# Debian packages; without root, prints the apt-get line to run instead.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "apt-get install$$missing"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  elif command -v sudo >/dev/null; then sudo apt-get update -qq; sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing Debian packages:$$missing — run: sudo apt-get install$$missing"; exit 1; fi; \
+	fi
+endef
+
+apt-build:
+	$(call apt_install,$(APT_BUILD))
+
+apt-test:
+	$(call apt_install,$(APT_BUILD) $(APT_TEST))
+
+essen: datasets/essen/han1.abc
+
+datasets/essen/han1.abc:
+	bash tests/golden/fetch_essen.sh $(CURDIR)
+
+setup: torch apt-build
+
+setup-test: torch apt-test essen
+
+## --- build, demo ---------------------------------------------------------------------------
+
+build: setup
+	cargo build --release $(CARGO_FEATURES)
+
+demo: build essen
+	@mkdir -p out
+	$(TMS) run scripts/demo.tms
+
+## --- tests ---------------------------------------------------------------------------------
+
+test: setup-test
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --features jack -- -D warnings
+	TMS_REQUIRE_ESSEN=1 cargo test
+	cargo test --features jack --test jack
+
+## --- benchmarks (measure and print; BENCHMARKS.md records the results) ---------------------
+
+bench: setup-test build
+	bash benches/run.sh
+
+# The million-input fuzz campaign of the parser (make test runs a bounded one).
+fuzz: setup
+	FUZZ_CASES=1000000 cargo test --release --test language_fuzz
+
+clean:
+	cargo clean

@@ -1,0 +1,1007 @@
+//! The command table: one row per command with its syntax, help, example, what completes
+//! after it, and the function that turns its tokens into a typed [`Command`]. The parser's
+//! dispatch, `help`, tab completion and did-you-mean all read this table, so a command added
+//! here is complete everywhere at once.
+
+use super::ast::{Command, Filter, PortArg};
+use super::lexer::{Token, TokenKind};
+use super::settings::{self, Value};
+use super::span::{Span, Spanned};
+use crate::error::{suggest, Error, ErrorKind};
+
+/// What tab completion offers inside a command's quoted argument.
+#[derive(Clone, Copy, Debug)]
+pub enum Files {
+    None,
+    /// Paths whose extension is one of these (directories always).
+    Ext(&'static [&'static str]),
+}
+
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub usage: &'static str,
+    pub summary: &'static str,
+    pub details: &'static str,
+    pub example: &'static str,
+    /// Words that may follow the name (keywords and option names), for completion.
+    pub words: &'static [&'static str],
+    pub files: Files,
+    pub parse: fn(&mut Args) -> Result<Command, Error>,
+}
+
+/// A cursor over one command's argument tokens, with the checks every command shares.
+pub struct Args<'a> {
+    pub spec: &'static CommandSpec,
+    name: Span,
+    toks: &'a [Token],
+    pos: usize,
+}
+
+impl<'a> Args<'a> {
+    pub fn new(spec: &'static CommandSpec, name: Span, toks: &'a [Token]) -> Self {
+        Args {
+            spec,
+            name,
+            toks,
+            pos: 0,
+        }
+    }
+
+    fn peek(&self) -> Option<&'a Token> {
+        self.toks.get(self.pos)
+    }
+
+    /// Where a missing argument would go: just after the last token.
+    fn end_span(&self) -> Span {
+        let last = self.toks.last().map_or(self.name, |t| t.span);
+        Span {
+            offset: last.offset + last.len,
+            len: 1,
+            line: last.line,
+            column: last.column + last.len.max(1),
+        }
+    }
+
+    fn error(&self, span: Span, message: impl Into<String>) -> Error {
+        Error::usage(span, message, self.spec.usage)
+    }
+
+    fn expected(&self, what: &str) -> Error {
+        match self.peek() {
+            Some(t) => self.error(t.span, format!("expected {what}, found {}", t.describe())),
+            None => self.error(self.end_span(), format!("missing {what}")),
+        }
+    }
+
+    pub fn at_end(&self) -> bool {
+        self.pos >= self.toks.len()
+    }
+
+    pub fn string(&mut self, what: &str) -> Result<Spanned<String>, Error> {
+        match self.peek() {
+            Some(Token {
+                kind: TokenKind::Str(s),
+                span,
+            }) => {
+                self.pos += 1;
+                Ok(Spanned::new(s.clone(), *span))
+            }
+            _ => Err(self.expected(what)),
+        }
+    }
+
+    pub fn opt_string(&mut self) -> Option<Spanned<String>> {
+        match self.peek() {
+            Some(Token {
+                kind: TokenKind::Str(_),
+                ..
+            }) => self.string("").ok(),
+            _ => None,
+        }
+    }
+
+    pub fn number(&mut self, what: &str, min: f64, max: f64) -> Result<Spanned<f64>, Error> {
+        match self.peek() {
+            Some(Token {
+                kind: TokenKind::Num(x, _),
+                span,
+            }) => {
+                if !(x.is_finite() && (min..=max).contains(x)) {
+                    return Err(self.error(
+                        *span,
+                        format!(
+                            "{what} must be from {} to {}",
+                            super::ast::fmt_number(min),
+                            super::ast::fmt_number(max)
+                        ),
+                    ));
+                }
+                self.pos += 1;
+                Ok(Spanned::new(*x, *span))
+            }
+            _ => Err(self.expected(what)),
+        }
+    }
+
+    pub fn integer(&mut self, what: &str, min: u64, max: u64) -> Result<Spanned<u64>, Error> {
+        match self.peek() {
+            Some(Token {
+                kind: TokenKind::Num(_, text),
+                span,
+            }) => {
+                let value = text.strip_prefix('+').unwrap_or(text).parse::<u64>();
+                match value {
+                    Ok(v) if (min..=max).contains(&v) => {
+                        self.pos += 1;
+                        Ok(Spanned::new(v, *span))
+                    }
+                    Ok(_) => Err(self.error(
+                        *span,
+                        format!("{what} must be an integer from {min} to {max}"),
+                    )),
+                    Err(_) => Err(self.error(
+                        *span,
+                        format!("{what} must be a whole number, found `{text}`"),
+                    )),
+                }
+            }
+            _ => Err(self.expected(what)),
+        }
+    }
+
+    pub fn opt_integer(&mut self, what: &str, min: u64, max: u64) -> Result<Option<u64>, Error> {
+        match self.peek() {
+            Some(Token {
+                kind: TokenKind::Num(..),
+                ..
+            }) => Ok(Some(self.integer(what, min, max)?.value)),
+            _ => Ok(None),
+        }
+    }
+
+    /// A bare word, returned as written.
+    pub fn word(&mut self, what: &str) -> Result<Spanned<String>, Error> {
+        match self.peek() {
+            Some(Token {
+                kind: TokenKind::Word(w),
+                span,
+            }) => {
+                self.pos += 1;
+                Ok(Spanned::new(w.clone(), *span))
+            }
+            _ => Err(self.expected(what)),
+        }
+    }
+
+    /// Consumes the keyword if it is next.
+    pub fn keyword(&mut self, kw: &str) -> bool {
+        match self.peek() {
+            Some(Token {
+                kind: TokenKind::Word(w),
+                ..
+            }) if w.eq_ignore_ascii_case(kw) => {
+                self.pos += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn expect_keyword(&mut self, kw: &str) -> Result<(), Error> {
+        if self.keyword(kw) {
+            Ok(())
+        } else {
+            Err(self.expected(&format!("`{kw}`")))
+        }
+    }
+
+    pub fn tilde(&mut self) -> Result<(), Error> {
+        match self.peek() {
+            Some(Token {
+                kind: TokenKind::Tilde,
+                ..
+            }) => {
+                self.pos += 1;
+                Ok(())
+            }
+            _ => Err(self.expected("`~`")),
+        }
+    }
+
+    /// `name value` pairs in any order, each at most once; `f` parses the value of one.
+    pub fn options(
+        &mut self,
+        names: &[&str],
+        mut f: impl FnMut(&str, &mut Self) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(tok) = self.peek() {
+            let TokenKind::Word(w) = &tok.kind else {
+                return Err(self.error(tok.span, format!("unexpected {}", tok.describe())));
+            };
+            let lower = w.to_lowercase();
+            let Some(name) = names.iter().find(|n| **n == lower) else {
+                let hint = match suggest(w, names.iter().copied()) {
+                    Some(s) => format!(" (did you mean `{s}`?)"),
+                    None => String::new(),
+                };
+                return Err(self.error(tok.span, format!("unknown option `{w}`{hint}")));
+            };
+            if seen.iter().any(|s| s == name) {
+                return Err(self.error(tok.span, format!("option `{name}` given twice")));
+            }
+            seen.push(name.to_string());
+            self.pos += 1;
+            f(name, self)?;
+        }
+        Ok(())
+    }
+
+    /// Fails on any token left over.
+    pub fn finish(&self, cmd: Command) -> Result<Command, Error> {
+        match self.peek() {
+            None => Ok(cmd),
+            Some(t) => Err(self.error(t.span, format!("unexpected {}", t.describe()))),
+        }
+    }
+}
+
+fn setting_name(a: &mut Args) -> Result<(Spanned<String>, &'static settings::SettingSpec), Error> {
+    let name = a.word("a setting name")?;
+    let lower = name.value.to_lowercase();
+    match settings::spec(&lower) {
+        Some(spec) => Ok((Spanned::new(lower, name.span), spec)),
+        None => Err(Error::new(
+            name.span,
+            ErrorKind::UnknownSetting {
+                suggestion: suggest(&name.value, settings::names()),
+                name: name.value,
+            },
+        )),
+    }
+}
+
+fn p_help(a: &mut Args) -> Result<Command, Error> {
+    let topic = if a.at_end() {
+        None
+    } else {
+        let w = a.word("a command name")?;
+        let lower = w.value.to_lowercase();
+        if lookup(&lower).is_none() && lower != "settings" {
+            return Err(Error::new(
+                w.span,
+                ErrorKind::UnknownCommand {
+                    suggestion: suggest(&w.value, names()),
+                    name: w.value,
+                },
+            ));
+        }
+        Some(Spanned::new(lower, w.span))
+    };
+    a.finish(Command::Help { topic })
+}
+
+fn p_seed(a: &mut Args) -> Result<Command, Error> {
+    let seed = a.integer("a seed", 0, u64::MAX)?.value;
+    a.finish(Command::Seed { seed })
+}
+
+fn p_device(a: &mut Args) -> Result<Command, Error> {
+    let d = a.word("auto, cpu, cuda or cuda:N")?;
+    let lower = d.value.to_lowercase();
+    let ok = matches!(lower.as_str(), "auto" | "cpu" | "cuda")
+        || lower
+            .strip_prefix("cuda:")
+            .is_some_and(|n| n.parse::<usize>().is_ok());
+    if !ok {
+        let hint = match suggest(&lower, ["auto", "cpu", "cuda"]) {
+            Some(s) => format!(" (did you mean `{s}`?)"),
+            None => String::new(),
+        };
+        return Err(a.error(d.span, format!("unknown device `{}`{hint}", d.value)));
+    }
+    a.finish(Command::Device {
+        device: Spanned::new(lower, d.span),
+    })
+}
+
+fn p_set(a: &mut Args) -> Result<Command, Error> {
+    if a.at_end() {
+        return Ok(Command::SetList);
+    }
+    let (name, spec) = setting_name(a)?;
+    let tok = a.peek().cloned();
+    let (raw, span) = match &tok {
+        Some(Token {
+            kind: TokenKind::Num(x, text),
+            span,
+        }) => {
+            let is_int = !text.contains(['.', 'e', 'E']);
+            let v = match text.strip_prefix('+').unwrap_or(text).parse::<i64>() {
+                Ok(i) if is_int => Value::Int(i),
+                _ => Value::Float(*x),
+            };
+            (v, *span)
+        }
+        Some(Token {
+            kind: TokenKind::Str(s) | TokenKind::Word(s),
+            span,
+        }) => (Value::Text(s.clone()), *span),
+        _ => return Err(a.expected(&format!("a value for `{}`", name.value))),
+    };
+    a.pos += 1;
+    let value = spec.kind.check(&raw).map_err(|allowed| {
+        Error::new(
+            span,
+            ErrorKind::BadValue {
+                setting: name.value.clone(),
+                value: match &tok {
+                    Some(t) => t.describe(),
+                    None => raw.to_string(),
+                },
+                allowed,
+            },
+        )
+    })?;
+    a.finish(Command::Set {
+        name,
+        value: Spanned::new(value, span),
+    })
+}
+
+fn p_loss(a: &mut Args) -> Result<Command, Error> {
+    let (mut pitch, mut step, mut duration) = (None, None, None);
+    a.options(&["pitch", "step", "duration"], |name, a| {
+        let w = Some(a.number("a weight", 0.0, 1e6)?.value);
+        match name {
+            "pitch" => pitch = w,
+            "step" => step = w,
+            _ => duration = w,
+        }
+        Ok(())
+    })?;
+    if pitch.is_none() && step.is_none() && duration.is_none() {
+        return Err(a.expected("`pitch`, `step` or `duration` and a weight"));
+    }
+    a.finish(Command::Loss {
+        pitch,
+        step,
+        duration,
+    })
+}
+
+fn p_load(a: &mut Args) -> Result<Command, Error> {
+    let glob = a.string("a quoted file pattern such as \"data/*.mid\"")?;
+    let (mut limit, mut filter) = (None, None);
+    a.options(&["limit", "where"], |name, a| {
+        if name == "limit" {
+            limit = Some(a.integer("a file count", 1, u32::MAX as u64)?.value as usize);
+        } else {
+            let field = a.word("a field name")?;
+            let lower = field.value.to_lowercase();
+            if !crate::music::note::TuneFields::NAMES.contains(&lower.as_str()) {
+                let hint = match suggest(&lower, crate::music::note::TuneFields::NAMES) {
+                    Some(s) => format!(" (did you mean `{s}`?)"),
+                    None => String::new(),
+                };
+                return Err(a.error(
+                    field.span,
+                    format!(
+                        "unknown field `{}`{hint}; fields: {}",
+                        field.value,
+                        crate::music::note::TuneFields::NAMES.join(", ")
+                    ),
+                ));
+            }
+            a.tilde()?;
+            let text = a.string("a quoted text to look for")?.value;
+            filter = Some(Filter {
+                field: Spanned::new(lower, field.span),
+                text,
+            });
+        }
+        Ok(())
+    })?;
+    a.finish(Command::Load {
+        glob,
+        limit,
+        filter,
+    })
+}
+
+fn p_path(
+    a: &mut Args,
+    make: fn(Spanned<String>) -> Command,
+    what: &str,
+) -> Result<Command, Error> {
+    let path = a.string(what)?;
+    a.finish(make(path))
+}
+
+fn p_export(a: &mut Args) -> Result<Command, Error> {
+    p_path(
+        a,
+        |path| Command::Export { path },
+        "a quoted file name such as \"notes.csv\"",
+    )
+}
+
+fn p_model(a: &mut Args) -> Result<Command, Error> {
+    if a.keyword("new") {
+        return a.finish(Command::ModelNew);
+    }
+    match a.opt_string() {
+        Some(path) => a.finish(Command::ModelOpen { path }),
+        None => Err(a.expected("`new` or a quoted model file")),
+    }
+}
+
+fn p_save(a: &mut Args) -> Result<Command, Error> {
+    p_path(
+        a,
+        |path| Command::Save { path },
+        "a quoted file name such as \"my.safetensors\"",
+    )
+}
+
+fn p_train(a: &mut Args) -> Result<Command, Error> {
+    let epochs = a
+        .opt_integer("an epoch count", 1, 1_000_000)?
+        .map(|n| n as usize);
+    a.finish(Command::Train { epochs })
+}
+
+fn p_evaluate(a: &mut Args) -> Result<Command, Error> {
+    let glob = a.opt_string();
+    a.finish(Command::Evaluate { glob })
+}
+
+fn p_prime(a: &mut Args) -> Result<Command, Error> {
+    if a.keyword("notes") {
+        let notes = a.string("quoted notes such as \"C4 D4/2 E4*2 r G4\"")?;
+        if let Err(e) = crate::music::notes_text::parse_notes(&notes.value, 100) {
+            // Point into the string: one past the opening quote, counted in characters.
+            let start = notes.value.chars().take(e.span.start).count();
+            let len = notes
+                .value
+                .chars()
+                .skip(e.span.start)
+                .take(e.span.len().max(1))
+                .count();
+            let byte_start: usize = notes.value.chars().take(start).map(char::len_utf8).sum();
+            let span = Span {
+                offset: notes.span.offset + 1 + byte_start,
+                len: len.max(1),
+                line: notes.span.line,
+                column: notes.span.column + 1 + start,
+            };
+            return Err(Error::failed(span, e.to_string()));
+        }
+        return a.finish(Command::PrimeNotes { notes });
+    }
+    let path = a.string("a quoted MIDI or ABC file, or `notes`")?;
+    let mut last = None;
+    a.options(&["last"], |_, a| {
+        last = Some(a.integer("a note count", 1, u32::MAX as u64)?.value as usize);
+        Ok(())
+    })?;
+    a.finish(Command::PrimeFile { path, last })
+}
+
+fn check_scale(s: &Spanned<String>) -> Result<(), Error> {
+    crate::music::scale::parse_optional(s)
+        .map(|_| ())
+        .map_err(|e| Error::failed(s.span, e.to_string()))
+}
+
+fn p_generate(a: &mut Args) -> Result<Command, Error> {
+    let n = a.integer("a note count", 1, 10_000_000)?.value as usize;
+    let (mut temperature, mut top_k, mut scale) = (None, None, None);
+    a.options(&["temperature", "top_k", "scale"], |name, a| {
+        match name {
+            "temperature" => temperature = Some(a.number("a temperature", 0.0, 10.0)?.value),
+            "top_k" => top_k = Some(a.integer("a pitch count", 0, 128)?.value as usize),
+            _ => {
+                let s = a.string("a quoted scale such as \"D yu\"")?;
+                check_scale(&s)?;
+                scale = Some(s);
+            }
+        }
+        Ok(())
+    })?;
+    a.finish(Command::Generate {
+        n,
+        temperature,
+        top_k,
+        scale,
+    })
+}
+
+fn program_arg(a: &mut Args) -> Result<u8, Error> {
+    if let Some(name) = a.opt_string() {
+        return crate::music::gm::program_by_name(&name).map_err(|s| {
+            let hint = match s {
+                Some(s) => format!(" (did you mean \"{s}\"?)"),
+                None => String::new(),
+            };
+            Error::failed(
+                name.span,
+                format!("unknown General MIDI program \"{}\"{hint}", name.value),
+            )
+        });
+    }
+    Ok(
+        a.integer("a program number 0–127 or a quoted name", 0, 127)?
+            .value as u8,
+    )
+}
+
+fn p_write(a: &mut Args) -> Result<Command, Error> {
+    let path = a.string("a quoted file name such as \"out.mid\"")?;
+    let (mut program, mut tempo) = (None, None);
+    a.options(&["program", "tempo"], |name, a| {
+        match name {
+            "program" => program = Some(program_arg(a)?),
+            _ => tempo = Some(a.number("a tempo in BPM", 10.0, 960.0)?.value),
+        }
+        Ok(())
+    })?;
+    a.finish(Command::Write {
+        path,
+        program,
+        tempo,
+    })
+}
+
+fn p_render(a: &mut Args) -> Result<Command, Error> {
+    let path = a.string("a quoted file name such as \"out.wav\"")?;
+    let (mut soundfont, mut rate) = (None, None);
+    a.options(&["soundfont", "rate"], |name, a| {
+        match name {
+            "soundfont" => soundfont = Some(a.string("a quoted .sf2 file")?),
+            _ => rate = Some(a.integer("a sample rate", 8000, 192_000)?.value as u32),
+        }
+        Ok(())
+    })?;
+    a.finish(Command::Render {
+        path,
+        soundfont,
+        rate,
+    })
+}
+
+fn p_connect(a: &mut Args) -> Result<Command, Error> {
+    let input = a.keyword("in");
+    let port = if let Some(name) = a.opt_string() {
+        Spanned::new(PortArg::Name(name.value), name.span)
+    } else {
+        let n = a.integer("a port number or a quoted name", 1, 10_000)?;
+        Spanned::new(PortArg::Index(n.value as usize), n.span)
+    };
+    a.finish(Command::Connect { input, port })
+}
+
+fn p_play(a: &mut Args) -> Result<Command, Error> {
+    let looped = a.keyword("loop");
+    a.finish(Command::Play { looped })
+}
+
+fn p_live(a: &mut Args) -> Result<Command, Error> {
+    let on = if a.keyword("on") {
+        true
+    } else if a.keyword("off") {
+        false
+    } else {
+        return Err(a.expected("`on` or `off`"));
+    };
+    a.finish(Command::Live { on })
+}
+
+fn p_listen(a: &mut Args) -> Result<Command, Error> {
+    let n = a
+        .opt_integer("a note count", 1, 100_000)?
+        .map(|n| n as usize);
+    a.finish(Command::Listen { n })
+}
+
+fn p_map(a: &mut Args) -> Result<Command, Error> {
+    if a.at_end() {
+        return Ok(Command::MapList);
+    }
+    a.expect_keyword("cc")?;
+    let cc = a.integer("a controller number", 0, 127)?.value as u8;
+    let (setting, spec) = setting_name(a)?;
+    if !matches!(
+        spec.kind,
+        settings::Kind::Int { .. } | settings::Kind::Float { .. } | settings::Kind::Program
+    ) {
+        return Err(a.error(
+            setting.span,
+            format!(
+                "`{}` is not numeric; a knob can drive only numeric settings",
+                setting.value
+            ),
+        ));
+    }
+    let min = a.number("a minimum", f64::MIN, f64::MAX)?.value;
+    let max = a.number("a maximum", f64::MIN, f64::MAX)?.value;
+    a.finish(Command::Map {
+        cc,
+        setting,
+        min,
+        max,
+    })
+}
+
+fn p_unmap(a: &mut Args) -> Result<Command, Error> {
+    a.expect_keyword("cc")?;
+    let cc = a.integer("a controller number", 0, 127)?.value as u8;
+    a.finish(Command::Unmap { cc })
+}
+
+fn p_sleep(a: &mut Args) -> Result<Command, Error> {
+    let seconds = a.number("seconds", 0.0, 86_400.0)?.value;
+    a.finish(Command::Sleep { seconds })
+}
+
+fn p_run(a: &mut Args) -> Result<Command, Error> {
+    p_path(
+        a,
+        |path| Command::Run { path },
+        "a quoted script such as \"demo.tms\"",
+    )
+}
+
+fn p_history(a: &mut Args) -> Result<Command, Error> {
+    let path = a.opt_string();
+    a.finish(Command::History { path })
+}
+
+macro_rules! bare {
+    ($name:ident, $variant:expr) => {
+        fn $name(a: &mut Args) -> Result<Command, Error> {
+            a.finish($variant)
+        }
+    };
+}
+bare!(p_dataset, Command::Dataset);
+bare!(p_show, Command::Show);
+bare!(p_ports, Command::Ports);
+bare!(p_disconnect, Command::Disconnect);
+bare!(p_stop, Command::Stop);
+bare!(p_panic, Command::Panic);
+bare!(p_wait, Command::Wait);
+bare!(p_quit, Command::Quit);
+
+const MIDI_ABC: Files = Files::Ext(&["mid", "midi", "abc"]);
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "help",
+        usage: "help [COMMAND]",
+        summary: "list commands, or show one command's syntax, options and an example",
+        details: "`help settings` lists every setting with its range and default.",
+        example: "help generate",
+        words: &["settings"],
+        files: Files::None,
+        parse: p_help,
+    },
+    CommandSpec {
+        name: "seed",
+        usage: "seed N",
+        summary: "seed every random choice: weights, shuffling, validation split, sampling",
+        details: "A session that never runs `seed` draws one at start and shows it in the banner; `history` records it, so a saved session replays exactly.",
+        example: "seed 42",
+        words: &[],
+        files: Files::None,
+        parse: p_seed,
+    },
+    CommandSpec {
+        name: "device",
+        usage: "device auto|cpu|cuda|cuda:N",
+        summary: "where tensors live; auto picks CUDA when available",
+        details: "Moves the current model too. Training on CPU is deterministic for a given seed.",
+        example: "device cpu",
+        words: &["auto", "cpu", "cuda"],
+        files: Files::None,
+        parse: p_device,
+    },
+    CommandSpec {
+        name: "set",
+        usage: "set [NAME VALUE]",
+        summary: "change a setting; `set` alone lists them all with their values",
+        details: "Values are checked against each setting's type and range (`help settings`).",
+        example: "set temperature 0.8",
+        words: &[],
+        files: Files::None,
+        parse: p_set,
+    },
+    CommandSpec {
+        name: "loss",
+        usage: "loss [pitch W] [step W] [duration W]",
+        summary: "loss weights of the three heads, any subset (the notebook used 0.1, 20, 1)",
+        details: "`loss` weights are saved with the model's training settings.",
+        example: "loss pitch 1 step 20 duration 1",
+        words: &["pitch", "step", "duration"],
+        files: Files::None,
+        parse: p_loss,
+    },
+    CommandSpec {
+        name: "load",
+        usage: "load \"GLOB\" [limit N] [where FIELD ~ \"TEXT\"]",
+        summary: "read .mid/.midi/.abc files into the dataset (replacing it)",
+        details: "MIDI files give the notes of their first instrument, as pretty_midi reads them. Each X: tune of an ABC file is one tune. `where` keeps ABC tunes whose header field (title, origin, notes, rhythm, key, meter) contains TEXT, case-insensitive. Bad files are reported one line each; the rest still load.",
+        example: "load \"datasets/essen/han*.abc\" where notes ~ \"Zang\"",
+        words: &["limit", "where", "title", "origin", "notes", "rhythm", "key", "meter"],
+        files: MIDI_ABC,
+        parse: p_load,
+    },
+    CommandSpec {
+        name: "dataset",
+        usage: "dataset",
+        summary: "summary of the loaded data: tunes, notes, pitch histogram, step/duration stats",
+        details: "",
+        example: "dataset",
+        words: &[],
+        files: Files::None,
+        parse: p_dataset,
+    },
+    CommandSpec {
+        name: "export",
+        usage: "export \"FILE.csv\"",
+        summary: "write the dataset's notes as CSV (source,pitch,start,step,duration,velocity)",
+        details: "One row per note, tune by tune, notes sorted by start then pitch; times in seconds.",
+        example: "export \"notes.csv\"",
+        words: &[],
+        files: Files::Ext(&["csv"]),
+        parse: p_export,
+    },
+    CommandSpec {
+        name: "model",
+        usage: "model new | model \"FILE\"",
+        summary: "a fresh model from the current settings, or open a model file",
+        details: "Opens tms's own .safetensors models and the original notebook's PyTorch state_dict (.pth).",
+        example: "model \"models/folk.safetensors\"",
+        words: &["new"],
+        files: Files::Ext(&["safetensors", "pth", "pt"]),
+        parse: p_model,
+    },
+    CommandSpec {
+        name: "save",
+        usage: "save \"FILE\"",
+        summary: "save the model with everything needed to use it again",
+        details: "A single safetensors file whose metadata holds the architecture, normalisation and training settings.",
+        example: "save \"models/mine.safetensors\"",
+        words: &[],
+        files: Files::Ext(&["safetensors"]),
+        parse: p_save,
+    },
+    CommandSpec {
+        name: "train",
+        usage: "train [N]",
+        summary: "train N epochs (default: setting epochs); Ctrl-C stops after the current batch",
+        details: "Prints one line per epoch with train and validation loss; `train` again continues with the optimizer state kept.",
+        example: "train 5",
+        words: &[],
+        files: Files::None,
+        parse: p_train,
+    },
+    CommandSpec {
+        name: "evaluate",
+        usage: "evaluate [\"GLOB\"]",
+        summary: "next-note metrics on the validation split, or on the files of GLOB",
+        details: "Prints `notes N pitch_nll X pitch_acc X step_mae X duration_mae X` (nats, fraction, seconds).",
+        example: "evaluate \"datasets/essen/han2.abc\"",
+        words: &[],
+        files: MIDI_ABC,
+        parse: p_evaluate,
+    },
+    CommandSpec {
+        name: "prime",
+        usage: "prime \"FILE\" [last N] | prime notes \"NOTES\"",
+        summary: "the primer melody: the last N notes of a file, or notes written inline",
+        details: "Inline notes: names with octave (C4 = middle C), `/n` and `*n` scale a quarter note, `r` is a rest. N defaults to seq_len.",
+        example: "prime notes \"C4 D4/2 E4*2 r G4\"",
+        words: &["notes", "last"],
+        files: MIDI_ABC,
+        parse: p_prime,
+    },
+    CommandSpec {
+        name: "generate",
+        usage: "generate N [temperature T] [top_k K] [scale \"SCALE\"]",
+        summary: "continue the primer (or the previous melody) by N notes",
+        details: "Options override the settings for this call. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\").",
+        example: "generate 64 temperature 0.8 scale \"D yu\"",
+        words: &["temperature", "top_k", "scale"],
+        files: Files::None,
+        parse: p_generate,
+    },
+    CommandSpec {
+        name: "show",
+        usage: "show",
+        summary: "the current melody as a piano roll",
+        details: "",
+        example: "show",
+        words: &[],
+        files: Files::None,
+        parse: p_show,
+    },
+    CommandSpec {
+        name: "write",
+        usage: "write \"FILE.mid\" [program NAME|N] [tempo BPM]",
+        summary: "a standard MIDI file of the current melody",
+        details: "Program names are the 128 General MIDI names, case-insensitive.",
+        example: "write \"out/tune.mid\" program \"Acoustic Grand Piano\"",
+        words: &["program", "tempo"],
+        files: Files::Ext(&["mid", "midi"]),
+        parse: p_write,
+    },
+    CommandSpec {
+        name: "render",
+        usage: "render \"FILE.wav\" [soundfont \"FILE.sf2\"] [rate HZ]",
+        summary: "audio of the current melody through a SoundFont",
+        details: "Without `soundfont`, looks in /usr/share/sounds/sf2 (FluidR3_GM, then TimGM6mb).",
+        example: "render \"out/tune.wav\"",
+        words: &["soundfont", "rate"],
+        files: Files::Ext(&["wav", "sf2"]),
+        parse: p_render,
+    },
+    CommandSpec {
+        name: "ports",
+        usage: "ports",
+        summary: "numbered MIDI output and input ports",
+        details: "",
+        example: "ports",
+        words: &[],
+        files: Files::None,
+        parse: p_ports,
+    },
+    CommandSpec {
+        name: "connect",
+        usage: "connect [in] N|\"NAME\"",
+        summary: "connect the output (or with `in` the input) to a port, by number or part of its name",
+        details: "",
+        example: "connect \"synth\"",
+        words: &["in"],
+        files: Files::None,
+        parse: p_connect,
+    },
+    CommandSpec {
+        name: "disconnect",
+        usage: "disconnect",
+        summary: "close the connections, silencing every sounding note first",
+        details: "",
+        example: "disconnect",
+        words: &[],
+        files: Files::None,
+        parse: p_disconnect,
+    },
+    CommandSpec {
+        name: "play",
+        usage: "play [loop]",
+        summary: "play the current melody through the output port; returns at once",
+        details: "",
+        example: "play loop",
+        words: &["loop"],
+        files: Files::None,
+        parse: p_play,
+    },
+    CommandSpec {
+        name: "live",
+        usage: "live on|off",
+        summary: "endless performance: generate and play note by note",
+        details: "Settings changed meanwhile (temperature, top_k, scale, tempo, transpose, velocity) take effect within one note.",
+        example: "live on",
+        words: &["on", "off"],
+        files: Files::None,
+        parse: p_live,
+    },
+    CommandSpec {
+        name: "stop",
+        usage: "stop",
+        summary: "stop playing; sounding notes get their note-off",
+        details: "",
+        example: "stop",
+        words: &[],
+        files: Files::None,
+        parse: p_stop,
+    },
+    CommandSpec {
+        name: "panic",
+        usage: "panic",
+        summary: "all notes off on every channel",
+        details: "",
+        example: "panic",
+        words: &[],
+        files: Files::None,
+        parse: p_panic,
+    },
+    CommandSpec {
+        name: "listen",
+        usage: "listen [N]",
+        summary: "record a phrase from the input port as the primer (N notes, or until 600 ms of silence)",
+        details: "",
+        example: "listen 8",
+        words: &[],
+        files: Files::None,
+        parse: p_listen,
+    },
+    CommandSpec {
+        name: "map",
+        usage: "map [cc N SETTING MIN MAX]",
+        summary: "a hardware knob drives a numeric setting live; `map` alone lists the mappings",
+        details: "",
+        example: "map cc 1 temperature 0.2 1.5",
+        words: &["cc"],
+        files: Files::None,
+        parse: p_map,
+    },
+    CommandSpec {
+        name: "unmap",
+        usage: "unmap cc N",
+        summary: "remove a knob mapping",
+        details: "",
+        example: "unmap cc 1",
+        words: &["cc"],
+        files: Files::None,
+        parse: p_unmap,
+    },
+    CommandSpec {
+        name: "wait",
+        usage: "wait",
+        summary: "block until playing has finished",
+        details: "",
+        example: "wait",
+        words: &[],
+        files: Files::None,
+        parse: p_wait,
+    },
+    CommandSpec {
+        name: "sleep",
+        usage: "sleep SECONDS",
+        summary: "pause a script",
+        details: "",
+        example: "sleep 0.5",
+        words: &[],
+        files: Files::None,
+        parse: p_sleep,
+    },
+    CommandSpec {
+        name: "run",
+        usage: "run \"FILE.tms\"",
+        summary: "run another script (paths in it are relative to the current directory)",
+        details: "",
+        example: "run \"scripts/demo.tms\"",
+        words: &[],
+        files: Files::Ext(&["tms"]),
+        parse: p_run,
+    },
+    CommandSpec {
+        name: "history",
+        usage: "history [\"FILE.tms\"]",
+        summary: "print this session's successful commands, or save them as a replayable script",
+        details: "The saved script starts with the session's seed, so it reproduces the session.",
+        example: "history \"session.tms\"",
+        words: &[],
+        files: Files::Ext(&["tms"]),
+        parse: p_history,
+    },
+    CommandSpec {
+        name: "quit",
+        usage: "quit",
+        summary: "leave (silencing every sounding note first)",
+        details: "",
+        example: "quit",
+        words: &[],
+        files: Files::None,
+        parse: p_quit,
+    },
+];
+
+pub fn lookup(name: &str) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+pub fn names() -> impl Iterator<Item = &'static str> {
+    COMMANDS.iter().map(|c| c.name)
+}

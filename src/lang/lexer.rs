@@ -1,0 +1,294 @@
+//! Stage one of the language: text to tokens with spans. Lexing never stops at the first
+//! problem — a bad token is reported and the rest of its line skipped — so that `tms check`
+//! can list every error of a script in one go.
+
+use nom::branch::alt;
+use nom::bytes::complete::{tag, take_while, take_while1};
+use nom::character::complete::{char, digit0, digit1, one_of};
+use nom::combinator::{opt, recognize};
+use nom::{IResult, Input as _, Parser};
+use nom_locate::LocatedSpan;
+
+use super::span::Span;
+use crate::error::{Error, ErrorKind};
+
+type Input<'a> = LocatedSpan<&'a str>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TokenKind {
+    /// A bare word: command names, setting names, option names, enum values (`cuda:0`).
+    Word(String),
+    /// A double-quoted string, unescaped.
+    Str(String),
+    /// A number and its text as written (kept so integers can be told from decimals).
+    Num(f64, String),
+    /// `~`, as in `where title ~ "moon"`.
+    Tilde,
+    /// `;` or the end of a line: both end a command.
+    End,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Token {
+    pub kind: TokenKind,
+    pub span: Span,
+}
+
+impl Token {
+    /// How the token reads in a message: `set`, `"x.mid"`, `3`.
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            TokenKind::Word(w) => format!("`{w}`"),
+            TokenKind::Str(s) => format!("\"{s}\""),
+            TokenKind::Num(_, t) => format!("`{t}`"),
+            TokenKind::Tilde => "`~`".into(),
+            TokenKind::End => "end of command".into(),
+        }
+    }
+}
+
+fn span_of(start: &Input, end: &Input) -> Span {
+    Span {
+        offset: start.location_offset(),
+        len: end.location_offset() - start.location_offset(),
+        line: start.location_line() as usize,
+        column: start.get_utf8_column(),
+    }
+}
+
+fn is_word_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_'
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-' | '#')
+}
+
+fn word(i: Input) -> IResult<Input, TokenKind> {
+    let (rest, w) = recognize((take_while1(is_word_start), take_while(is_word_char))).parse(i)?;
+    Ok((rest, TokenKind::Word(w.fragment().to_string())))
+}
+
+fn number(i: Input) -> IResult<Input, TokenKind> {
+    let mantissa = alt((
+        recognize((digit1, opt((char('.'), digit0)))),
+        recognize((char('.'), digit1)),
+    ));
+    let exponent = opt((one_of("eE"), opt(one_of("+-")), digit1));
+    let (rest, text) = recognize((opt(one_of("+-")), mantissa, exponent)).parse(i)?;
+    // A number glued to letters (`12abc`) is one bad token, not a number and a word.
+    if rest
+        .fragment()
+        .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+    {
+        return Err(nom::Err::Error(nom::error::Error::new(
+            i,
+            nom::error::ErrorKind::Digit,
+        )));
+    }
+    let value = text.fragment().parse::<f64>().unwrap_or(f64::NAN);
+    Ok((rest, TokenKind::Num(value, text.fragment().to_string())))
+}
+
+enum StrError {
+    Unterminated,
+    BadEscape(char, Span),
+}
+
+/// A string literal; the error says which way it is broken.
+fn string(i: Input) -> Result<(Input, TokenKind), (Input, StrError)> {
+    let mut out = String::new();
+    let mut chars = i.fragment().char_indices().skip(1);
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '"' => {
+                let (rest, _) = i.take_split(at + 1);
+                return Ok((rest, TokenKind::Str(out)));
+            }
+            '\\' => match chars.next() {
+                Some((_, e @ ('"' | '\\'))) => out.push(e),
+                Some((eat, e)) if e != '\n' => {
+                    let s = span_of(&i.take_split(at).0, &i.take_split(eat + e.len_utf8()).0);
+                    return Err((i, StrError::BadEscape(e, s)));
+                }
+                _ => return Err((i, StrError::Unterminated)),
+            },
+            '\n' => return Err((i, StrError::Unterminated)),
+            c => out.push(c),
+        }
+    }
+    Err((i, StrError::Unterminated))
+}
+
+/// Splits source text into tokens. Every line break and `;` becomes an `End` token, so a
+/// parser can recover at the next command.
+pub fn lex(src: &str) -> (Vec<Token>, Vec<Error>) {
+    let mut tokens = Vec::new();
+    let mut errors = Vec::new();
+    let mut i = Input::new(src);
+    loop {
+        let (rest, _) = take_while::<_, _, nom::error::Error<Input>>(|c: char| {
+            c == ' ' || c == '\t' || c == '\r'
+        })
+        .parse(i)
+        .unwrap_or((i, i));
+        i = rest;
+        let Some(c) = i.fragment().chars().next() else {
+            break;
+        };
+        let start = i;
+        let kind = match c {
+            '#' => {
+                let (rest, _) = take_while::<_, _, nom::error::Error<Input>>(|c| c != '\n')
+                    .parse(i)
+                    .unwrap_or((i, i));
+                i = rest;
+                continue;
+            }
+            '\n' | ';' => {
+                let (rest, _) = i.take_split(1);
+                i = rest;
+                TokenKind::End
+            }
+            '~' => {
+                let (rest, _) = tag::<_, _, nom::error::Error<Input>>("~")
+                    .parse(i)
+                    .unwrap_or((i, i));
+                i = rest;
+                TokenKind::Tilde
+            }
+            '"' => match string(i) {
+                Ok((rest, k)) => {
+                    i = rest;
+                    k
+                }
+                Err((_, e)) => {
+                    let line_end = i.fragment().find('\n').unwrap_or(i.fragment().len());
+                    let (rest, _) = i.take_split(line_end);
+                    let err = match e {
+                        StrError::Unterminated => Error::new(
+                            span_of(&start, &rest),
+                            ErrorKind::Syntax("unterminated string (missing closing `\"`)".into()),
+                        ),
+                        StrError::BadEscape(c, s) => Error::new(
+                            s,
+                            ErrorKind::Syntax(format!(
+                                "unknown escape `\\{c}` in string (only `\\\"` and `\\\\` are allowed)"
+                            )),
+                        ),
+                    };
+                    errors.push(err);
+                    i = rest;
+                    continue;
+                }
+            },
+            c if c.is_ascii_digit() || matches!(c, '-' | '+' | '.') => match number(i) {
+                Ok((rest, k)) => {
+                    i = rest;
+                    k
+                }
+                Err(_) => {
+                    let (rest, bad) = take_while::<_, _, nom::error::Error<Input>>(|c: char| {
+                        !c.is_whitespace() && c != ';'
+                    })
+                    .parse(i)
+                    .unwrap_or((i, i));
+                    let (rest, bad) = if bad.fragment().is_empty() {
+                        i.take_split(c.len_utf8())
+                    } else {
+                        (rest, bad)
+                    };
+                    errors.push(Error::new(
+                        span_of(&start, &rest),
+                        ErrorKind::Syntax(format!("invalid number `{}`", bad.fragment())),
+                    ));
+                    i = rest;
+                    continue;
+                }
+            },
+            c if is_word_start(c) => {
+                let (rest, k) = word(i).unwrap_or_else(|_| {
+                    let (r, w) = i.take_split(c.len_utf8());
+                    (r, TokenKind::Word(w.fragment().to_string()))
+                });
+                i = rest;
+                k
+            }
+            other => {
+                let (rest, _) = i.take_split(other.len_utf8());
+                errors.push(Error::new(
+                    span_of(&start, &rest),
+                    ErrorKind::Syntax(format!("unexpected character `{other}`")),
+                ));
+                i = rest;
+                continue;
+            }
+        };
+        tokens.push(Token {
+            kind,
+            span: span_of(&start, &i),
+        });
+    }
+    (tokens, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(src: &str) -> Vec<TokenKind> {
+        let (t, e) = lex(src);
+        assert!(e.is_empty(), "{e:?}");
+        t.into_iter().map(|t| t.kind).collect()
+    }
+
+    #[test]
+    fn words_strings_numbers() {
+        use TokenKind::*;
+        assert_eq!(
+            kinds(r#"set lr 1e-3; load "a \"b\".mid" limit 3 # c"#),
+            vec![
+                Word("set".into()),
+                Word("lr".into()),
+                Num(0.001, "1e-3".into()),
+                End,
+                Word("load".into()),
+                Str("a \"b\".mid".into()),
+                Word("limit".into()),
+                Num(3.0, "3".into()),
+            ]
+        );
+        assert_eq!(
+            kinds("device cuda:1\nset transpose -3"),
+            vec![
+                Word("device".into()),
+                Word("cuda:1".into()),
+                End,
+                Word("set".into()),
+                Word("transpose".into()),
+                Num(-3.0, "-3".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn spans_count_lines_and_characters() {
+        let (t, _) = lex("seed 1\n  set «x» 2");
+        let s = t.last().unwrap().span;
+        assert_eq!(
+            (s.line, s.column),
+            (2, 11),
+            "columns count characters, not bytes"
+        );
+        let (t, e) = lex("\"é\" x");
+        assert!(e.is_empty());
+        assert_eq!(t[1].span.column, 5);
+    }
+
+    #[test]
+    fn errors_are_collected_per_line() {
+        let (_, e) = lex("set x \"abc\nset y 12abc\nset z \"a\\q\"\n@");
+        let lines: Vec<_> = e.iter().map(|e| e.span.unwrap().line).collect();
+        assert_eq!(lines, vec![1, 2, 3, 4]);
+    }
+}

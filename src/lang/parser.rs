@@ -1,0 +1,132 @@
+//! Stage two: tokens to typed commands. Each command is parsed on its own (commands end at
+//! `;` or a line break), so one bad command never hides the errors of the next.
+
+use super::ast::Stmt;
+use super::commands::{self, Args};
+use super::lexer::{lex, Token, TokenKind};
+use crate::error::{suggest, Error, ErrorKind};
+
+/// Every command that parsed, and every error, in source order.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub stmts: Vec<Stmt>,
+    pub errors: Vec<Error>,
+}
+
+pub fn parse(src: &str) -> Parsed {
+    let (tokens, mut errors) = lex(src);
+    let mut stmts = Vec::new();
+    for group in tokens.split(|t| t.kind == TokenKind::End) {
+        if group.is_empty() {
+            continue;
+        }
+        // A line with a lexing error is reported once, by the lexer.
+        let line = group[0].span.line;
+        if errors
+            .iter()
+            .any(|e| e.span.is_some_and(|s| s.line == line))
+        {
+            continue;
+        }
+        match parse_command(group) {
+            Ok(stmt) => stmts.push(stmt),
+            Err(e) => errors.push(e),
+        }
+    }
+    errors.sort_by_key(|e| e.span.map(|s| s.offset));
+    Parsed { stmts, errors }
+}
+
+fn parse_command(group: &[Token]) -> Result<Stmt, Error> {
+    let first = &group[0];
+    let TokenKind::Word(name) = &first.kind else {
+        return Err(Error::new(
+            first.span,
+            ErrorKind::Syntax(format!(
+                "expected a command name, found {}",
+                first.describe()
+            )),
+        ));
+    };
+    let lower = name.to_lowercase();
+    let spec = commands::lookup(&lower).ok_or_else(|| {
+        Error::new(
+            first.span,
+            ErrorKind::UnknownCommand {
+                name: name.clone(),
+                suggestion: suggest(name, commands::names()),
+            },
+        )
+    })?;
+    let mut args = Args::new(spec, first.span, &group[1..]);
+    let cmd = (spec.parse)(&mut args)?;
+    let last = group.last().map_or(first.span, |t| t.span);
+    Ok(Stmt {
+        cmd,
+        span: first.span.to(last),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::render;
+
+    fn first_error(src: &str) -> String {
+        let p = parse(src);
+        render(&p.errors[0], "t.tms", src, false)
+    }
+
+    #[test]
+    fn commands_round_trip_through_display() {
+        let src = r#"seed 7; set lr 0.01; set optimizer SGD; loss pitch 0.1 step 20
+load "a b/*.abc" limit 3 where notes ~ "Zang"
+generate 32 scale "D yu" temperature 0.5
+write "x.mid" program "flute" tempo 90; connect in "Port"; map cc 1 temperature 0.2 1.5"#;
+        let p = parse(src);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let printed: Vec<String> = p.stmts.iter().map(|s| s.cmd.to_string()).collect();
+        assert_eq!(printed[2], "set optimizer sgd");
+        assert_eq!(printed[6], "write \"x.mid\" program 73 tempo 90");
+        let again = parse(&printed.join("\n"));
+        assert!(again.errors.is_empty(), "{:?}", again.errors);
+        let cmds = |p: &Parsed| p.stmts.iter().map(|s| s.cmd.clone()).collect::<Vec<_>>();
+        assert_eq!(cmds(&p), cmds(&again));
+    }
+
+    #[test]
+    fn unknown_setting_suggests() {
+        assert_eq!(
+            first_error("set temprature 0.8"),
+            "t.tms:1:5: error: unknown setting `temprature` (did you mean `temperature`?)\n    set temprature 0.8\n        ^^^^^^^^^^"
+        );
+    }
+
+    #[test]
+    fn values_are_checked() {
+        assert_eq!(
+            first_error("set seq_len 0"),
+            "t.tms:1:13: error: invalid value `0` for `seq_len`: an integer from 1 to 4096\n    set seq_len 0\n                ^"
+        );
+        assert!(
+            first_error("set optimizer adamw").contains("one of sgd, adam (did you mean `adam`?)")
+        );
+        assert!(first_error("set lr abc").contains("a number from"));
+    }
+
+    #[test]
+    fn every_error_of_a_file_is_reported() {
+        let p = parse("sed 1\nset x 2\ngenerate\nload \"a\nhelp\n");
+        let lines: Vec<usize> = p.errors.iter().map(|e| e.span.unwrap().line).collect();
+        assert_eq!(lines, vec![1, 2, 3, 4]);
+        assert_eq!(p.stmts.len(), 1);
+    }
+
+    #[test]
+    fn missing_argument_points_after_the_command() {
+        assert_eq!(
+            first_error("generate"),
+            "t.tms:1:9: error: missing a note count; usage: generate N [temperature T] [top_k K] [scale \"SCALE\"]\n    generate\n            ^"
+        );
+    }
+}

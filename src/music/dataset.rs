@@ -1,0 +1,207 @@
+//! Turning a glob into tunes: dispatch by extension to the MIDI and ABC readers, the `where`
+//! filter, one reason per skipped file, and the CSV export. The good files of a glob always
+//! load; a bad one costs one line in the report.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::note::Tune;
+
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub tunes: Vec<Tune>,
+    /// Files matched by the glob that were read (good or bad).
+    pub files: usize,
+    /// `(path, reason)` for every file or tune that could not be used.
+    pub skipped: Vec<(String, String)>,
+    /// Tunes that loaded but did not match `where`.
+    pub filtered_out: usize,
+    pub seconds: f64,
+}
+
+impl LoadReport {
+    pub fn notes(&self) -> usize {
+        self.tunes.iter().map(|t| t.notes.len()).sum()
+    }
+}
+
+/// `where FIELD ~ TEXT`: case-insensitive substring of a header field.
+pub struct Filter<'a> {
+    pub field: &'a str,
+    pub text: &'a str,
+}
+
+/// The file paths a glob names, sorted so that every run loads the same order.
+pub fn expand(pattern: &str) -> Result<Vec<String>, String> {
+    let paths = glob::glob(pattern).map_err(|e| format!("bad file pattern: {}", e.msg))?;
+    let mut out: Vec<String> = paths
+        .filter_map(Result::ok)
+        .filter(|p| p.is_file())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    if out.is_empty() && Path::new(pattern).is_file() {
+        out.push(pattern.to_string());
+    }
+    out.sort();
+    if out.is_empty() {
+        return Err(format!("no files match `{pattern}`"));
+    }
+    Ok(out)
+}
+
+pub fn is_abc(path: &str) -> bool {
+    extension(path) == "abc"
+}
+
+fn extension(path: &str) -> String {
+    Path::new(path)
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default()
+}
+
+/// The tunes of one file, or why there are none.
+pub fn read_file(path: &str) -> Result<(Vec<Tune>, Vec<String>), String> {
+    let ext = extension(path);
+    if !matches!(ext.as_str(), "mid" | "midi" | "abc") {
+        return Err("not a .mid, .midi or .abc file".into());
+    }
+    let bytes = std::fs::read(path).map_err(|e| crate::session::io_reason(&e))?;
+    if ext == "abc" {
+        let text = String::from_utf8_lossy(&bytes);
+        let (tunes, errors) = super::abc::parse_abc(&text, path);
+        let problems = errors.iter().map(|e| e.to_string()).collect();
+        if tunes.is_empty() {
+            return Err(match errors.first() {
+                Some(e) => e.to_string(),
+                None => "no tunes (no X: field)".into(),
+            });
+        }
+        return Ok((tunes, problems));
+    }
+    let notes = super::midi::read_midi(&bytes).map_err(|e| e.to_string())?;
+    if notes.is_empty() {
+        return Err("no notes".into());
+    }
+    let mut tune = Tune {
+        source: path.to_string(),
+        notes,
+        ..Tune::default()
+    };
+    tune.sort();
+    Ok((vec![tune], Vec::new()))
+}
+
+/// Loads every file of the glob. `limit` keeps the first N tunes (after `where`).
+pub fn load(
+    pattern: &str,
+    limit: Option<usize>,
+    filter: Option<&Filter>,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<LoadReport, String> {
+    let started = Instant::now();
+    let paths = expand(pattern)?;
+    let mut report = LoadReport::default();
+    let wanted = limit.unwrap_or(usize::MAX);
+    for (i, path) in paths.iter().enumerate() {
+        if report.tunes.len() >= wanted {
+            break;
+        }
+        progress(i, paths.len());
+        report.files += 1;
+        match read_file(path) {
+            Ok((tunes, problems)) => {
+                for p in problems {
+                    report.skipped.push((path.clone(), p));
+                }
+                for t in tunes {
+                    let keep = filter.is_none_or(|f| {
+                        t.fields
+                            .get(f.field)
+                            .is_some_and(|v| v.to_lowercase().contains(&f.text.to_lowercase()))
+                    });
+                    if !keep {
+                        report.filtered_out += 1;
+                    } else if report.tunes.len() < wanted {
+                        report.tunes.push(t);
+                    }
+                }
+            }
+            Err(reason) => report.skipped.push((path.clone(), reason)),
+        }
+    }
+    progress(paths.len(), paths.len());
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The LANGUAGE.md export format: `source,pitch,start,step,duration,velocity`.
+pub fn to_csv(tunes: &[Tune]) -> String {
+    use std::fmt::Write;
+    let mut out = String::from("source,pitch,start,step,duration,velocity\n");
+    for t in tunes {
+        let source = csv_field(&t.source);
+        let mut prev = None;
+        for n in &t.notes {
+            let step = prev.map_or(0.0, |p: f64| n.start - p);
+            prev = Some(n.start);
+            let _ = writeln!(
+                out,
+                "{source},{},{:.6},{:.6},{:.6},{}",
+                n.pitch, n.start, step, n.duration, n.velocity
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::music::note::Note;
+
+    #[test]
+    fn csv_has_the_contract_header_and_steps() {
+        let n = |pitch, start| Note {
+            pitch,
+            start,
+            duration: 0.25,
+            velocity: 90,
+        };
+        let tunes = vec![Tune {
+            source: "a,b.abc#3".into(),
+            notes: vec![n(60, 0.0), n(62, 0.5), n(64, 0.75)],
+            ..Tune::default()
+        }];
+        assert_eq!(
+            to_csv(&tunes),
+            "source,pitch,start,step,duration,velocity\n\
+             \"a,b.abc#3\",60,0.000000,0.000000,0.250000,90\n\
+             \"a,b.abc#3\",62,0.500000,0.500000,0.250000,90\n\
+             \"a,b.abc#3\",64,0.750000,0.250000,0.250000,90\n"
+        );
+    }
+
+    #[test]
+    fn unknown_extensions_and_missing_files_are_reasons() {
+        assert_eq!(
+            read_file("README.txt").unwrap_err(),
+            "not a .mid, .midi or .abc file"
+        );
+        assert_eq!(
+            read_file("/nonexistent/x.mid").unwrap_err(),
+            "no such file or directory"
+        );
+        assert!(expand("/nonexistent/*.mid")
+            .unwrap_err()
+            .contains("no files match"));
+    }
+}

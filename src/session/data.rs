@@ -1,0 +1,286 @@
+//! Session commands about melodies and files: load, dataset, export, prime, show, write,
+//! render.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use super::{io_reason, write_atomic, Session};
+use crate::error::Error;
+use crate::lang::ast::Command;
+use crate::lang::span::Span;
+use crate::music::dataset::{self, Filter};
+use crate::music::midi::{write_midi, WriteOptions};
+use crate::music::note::{Note, Tune};
+use crate::music::{notes_text, pianoroll, stats};
+
+/// Terminal width for pictures, or a sensible width when not a terminal.
+pub fn term_width() -> usize {
+    terminal_size::terminal_size()
+        .map(|(w, _)| w.0 as usize)
+        .unwrap_or(100)
+        .clamp(40, 400)
+}
+
+impl Session {
+    pub(super) fn data_command(&mut self, cmd: &Command, span: Span) -> Result<(), Error> {
+        match cmd {
+            Command::Load {
+                glob,
+                limit,
+                filter,
+            } => {
+                let filter = filter.as_ref().map(|f| Filter {
+                    field: &f.field.value,
+                    text: &f.text,
+                });
+                let report = self.load_glob(&glob.value, *limit, filter.as_ref(), glob.span)?;
+                if report.tunes.is_empty() {
+                    return Err(Error::failed(
+                        glob.span,
+                        match filter {
+                            Some(f) => format!(
+                                "no tunes loaded: none of {} matched {} ~ \"{}\"",
+                                report.files, f.field, f.text
+                            ),
+                            None => format!("no tunes loaded from `{}`", glob.value),
+                        },
+                    ));
+                }
+                self.tunes = report.tunes;
+                self.dataset_changed();
+                Ok(())
+            }
+            Command::Dataset => {
+                if self.tunes.is_empty() {
+                    return Err(Error::failed(span, "no dataset: use `load \"GLOB\"` first"));
+                }
+                print!("{}", stats::summary(&self.tunes, self.color, term_width()));
+                Ok(())
+            }
+            Command::Export { path } => {
+                if self.tunes.is_empty() {
+                    return Err(Error::failed(
+                        span,
+                        "no dataset to export: use `load \"GLOB\"` first",
+                    ));
+                }
+                let csv = dataset::to_csv(&self.tunes);
+                write_atomic(Path::new(&path.value), csv.as_bytes()).map_err(|e| {
+                    Error::failed(
+                        path.span,
+                        format!("cannot write `{}`: {}", path.value, io_reason(&e)),
+                    )
+                })?;
+                let notes: usize = self.tunes.iter().map(|t| t.notes.len()).sum();
+                println!(
+                    "wrote {notes} notes of {} tunes to {}",
+                    self.tunes.len(),
+                    path.value
+                );
+                Ok(())
+            }
+            Command::PrimeFile { path, last } => {
+                let tune = read_one_tune(&path.value).map_err(|m| Error::failed(path.span, m))?;
+                let n = last.unwrap_or(self.settings.seq_len as usize);
+                let skip = tune.notes.len().saturating_sub(n);
+                let notes = shift_to_zero(&tune.notes[skip..]);
+                println!(
+                    "primer: {} notes from {} ({:.1} s)",
+                    notes.len(),
+                    tune.source,
+                    notes.last().map_or(0.0, Note::end)
+                );
+                self.set_melody(notes);
+                Ok(())
+            }
+            Command::PrimeNotes { notes } => {
+                let parsed = notes_text::parse_notes(&notes.value, 100)
+                    .map_err(|e| Error::failed(notes.span, e.to_string()))?;
+                if parsed.is_empty() {
+                    return Err(Error::failed(notes.span, "no notes in the primer"));
+                }
+                println!("primer: {} notes", parsed.len());
+                self.set_melody(parsed);
+                Ok(())
+            }
+            Command::Show => {
+                if self.melody.is_empty() {
+                    return Err(Error::failed(
+                        span,
+                        "no melody yet: use `prime` or `generate`",
+                    ));
+                }
+                let color = self.color && std::io::stdout().is_terminal();
+                print!(
+                    "{}",
+                    pianoroll::render(&self.melody, self.primer_len, term_width(), color)
+                );
+                Ok(())
+            }
+            Command::Write {
+                path,
+                program,
+                tempo,
+            } => {
+                self.need_melody(span)?;
+                let opts = WriteOptions {
+                    program: program.unwrap_or(self.settings.program as u8),
+                    tempo_bpm: tempo.unwrap_or(self.settings.tempo),
+                    channel: (self.settings.channel - 1) as u8,
+                    velocity: self.velocity_override(),
+                    transpose: self.settings.transpose as i32,
+                    ..WriteOptions::default()
+                };
+                let bytes = write_midi(&self.melody, &opts);
+                write_atomic(Path::new(&path.value), &bytes).map_err(|e| {
+                    Error::failed(
+                        path.span,
+                        format!("cannot write `{}`: {}", path.value, io_reason(&e)),
+                    )
+                })?;
+                println!(
+                    "wrote {} notes to {} ({}, {} BPM)",
+                    self.melody.len(),
+                    path.value,
+                    crate::music::gm::GM_PROGRAMS[opts.program as usize],
+                    opts.tempo_bpm
+                );
+                Ok(())
+            }
+            Command::Render {
+                path,
+                soundfont,
+                rate,
+            } => {
+                self.need_melody(span)?;
+                let opts = crate::render::RenderOptions {
+                    soundfont: soundfont.as_ref().map(|s| PathBuf::from(&s.value)),
+                    rate: rate.unwrap_or(44_100),
+                    program: self.settings.program as u8,
+                    velocity: self.velocity_override(),
+                    transpose: self.settings.transpose as i32,
+                    tempo_bpm: self.settings.tempo,
+                };
+                let at = soundfont.as_ref().map_or(path.span, |s| s.span);
+                let report = crate::render::render_wav(&self.melody, Path::new(&path.value), &opts)
+                    .map_err(|e| Error::failed(at, e.to_string()))?;
+                println!("rendered {} with {}", path.value, report);
+                Ok(())
+            }
+            _ => unreachable!("dispatch sends only data commands here"),
+        }
+    }
+
+    fn need_melody(&self, span: Span) -> Result<(), Error> {
+        if self.melody.is_empty() {
+            Err(Error::failed(
+                span,
+                "no melody yet: use `prime` or `generate`",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn velocity_override(&self) -> Option<u8> {
+        (self.settings.velocity > 0).then_some(self.settings.velocity as u8)
+    }
+
+    /// Replaces the melody with a new primer; generation starts afresh from it.
+    pub(super) fn set_melody(&mut self, notes: Vec<Note>) {
+        self.primer_len = notes.len();
+        self.melody = notes;
+        self.melody_changed();
+    }
+
+    /// Loads a glob with a progress bar on a terminal, prints the summary and skipped files.
+    pub(super) fn load_glob(
+        &mut self,
+        pattern: &str,
+        limit: Option<usize>,
+        filter: Option<&Filter>,
+        span: Span,
+    ) -> Result<dataset::LoadReport, Error> {
+        let bar = (std::io::stderr().is_terminal()).then(|| {
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("loading {bar:30} {pos}/{len} files")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b
+        });
+        let report = dataset::load(pattern, limit, filter, |i, n| {
+            if let Some(b) = &bar {
+                if n >= 50 {
+                    b.set_length(n as u64);
+                    b.set_position(i as u64);
+                }
+            }
+        })
+        .map_err(|m| Error::failed(span, m))?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        for (path, reason) in &report.skipped {
+            let label = if self.color {
+                colored::Colorize::yellow("skipped").to_string()
+            } else {
+                "skipped".into()
+            };
+            println!("{label} {path}: {reason}");
+        }
+        let mut line = format!(
+            "loaded {} files, {} tunes, {} notes in {:.2} s",
+            report.files,
+            report.tunes.len(),
+            report.notes(),
+            report.seconds
+        );
+        if report.filtered_out > 0 {
+            line.push_str(&format!(
+                " ({} tunes did not match `where`)",
+                report.filtered_out
+            ));
+        }
+        if !report.skipped.is_empty() {
+            line.push_str(&format!(", {} skipped", report.skipped.len()));
+        }
+        println!("{line}");
+        Ok(report)
+    }
+
+    pub(super) fn melody(&self) -> &[Note] {
+        &self.melody
+    }
+
+    pub(super) fn tunes(&self) -> &[Tune] {
+        &self.tunes
+    }
+}
+
+/// One tune of a file: `file.abc#X` picks tune X of an ABC file, otherwise the first.
+pub fn read_one_tune(path: &str) -> Result<Tune, String> {
+    let (file, wanted) = match path.rsplit_once('#') {
+        Some((f, x)) if dataset::is_abc(f) => (f, Some(x)),
+        _ => (path, None),
+    };
+    let (tunes, _) = dataset::read_file(file).map_err(|r| format!("cannot read `{file}`: {r}"))?;
+    let tune = match wanted {
+        None => tunes.into_iter().next(),
+        Some(x) => tunes
+            .into_iter()
+            .find(|t| t.source.rsplit_once('#').is_some_and(|(_, n)| n == x) || t.source == path),
+    };
+    tune.ok_or_else(|| format!("no tune `{path}`"))
+}
+
+fn shift_to_zero(notes: &[Note]) -> Vec<Note> {
+    let t0 = notes.first().map_or(0.0, |n| n.start);
+    notes
+        .iter()
+        .map(|n| Note {
+            start: n.start - t0,
+            ..*n
+        })
+        .collect()
+}

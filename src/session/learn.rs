@@ -1,0 +1,311 @@
+//! Session commands about the model: model new/open, save, train, evaluate, generate.
+
+use std::path::Path;
+
+use super::{io_reason, Session};
+use crate::error::{Error, ErrorKind};
+use crate::lang::ast::Command;
+use crate::lang::span::Span;
+use crate::model::{self, Generator, Model, SampleOptions, TrainConfig, Trainer};
+use crate::music::scale;
+
+#[derive(Default)]
+pub(super) struct State {
+    pub model: Option<Model>,
+    pub trainer: Option<Trainer>,
+    /// The generator holds the LSTM state after the current melody, so `generate 32` twice
+    /// continues one melody. Anything that changes the melody or the model drops it.
+    pub generator: Option<Generator>,
+    /// Seed of the validation split, drawn when the dataset is loaded, so that every `train`
+    /// and `evaluate` on that dataset holds out the same tunes.
+    pub split_seed: u64,
+}
+
+fn parse_choice<T>(value: &str, pairs: &[(&str, T)]) -> T
+where
+    T: Copy,
+{
+    pairs
+        .iter()
+        .find(|(n, _)| *n == value)
+        .map(|(_, v)| *v)
+        .unwrap_or(pairs[0].1)
+}
+
+impl Session {
+    pub(super) fn learn_command(&mut self, cmd: &Command, span: Span) -> Result<(), Error> {
+        match cmd {
+            Command::ModelNew => {
+                self.new_model();
+                Ok(())
+            }
+            Command::ModelOpen { path } => {
+                let m = open_model(&path.value, self.tch_device())
+                    .map_err(|m| Error::failed(path.span, m))?;
+                println!("model: {}", m.describe());
+                self.learn.model = Some(m);
+                self.learn.trainer = None;
+                self.learn.generator = None;
+                Ok(())
+            }
+            Command::Save { path } => {
+                let m = self.need_model(span)?;
+                m.save(Path::new(&path.value)).map_err(|e| {
+                    Error::failed(path.span, format!("cannot save `{}`: {e}", path.value))
+                })?;
+                println!("saved {}", path.value);
+                Ok(())
+            }
+            Command::Train { epochs } => {
+                self.train(epochs.unwrap_or(self.settings.epochs as usize), span)
+            }
+            Command::Evaluate { glob } => {
+                let m = self.need_model(span)?;
+                let _ = m;
+                let tunes = match glob {
+                    Some(g) => {
+                        let report = self.load_glob(&g.value, None, None, g.span)?;
+                        report.tunes
+                    }
+                    None => {
+                        if self.tunes().is_empty() {
+                            return Err(Error::failed(
+                                span,
+                                "no dataset: `load` one, or give files: evaluate \"GLOB\"",
+                            ));
+                        }
+                        let (_, val) = model::split_validation(
+                            self.tunes(),
+                            self.settings.val,
+                            self.learn.split_seed,
+                        );
+                        if val.is_empty() {
+                            return Err(Error::failed(
+                                span,
+                                "the validation split is empty (set val above 0, or evaluate \"GLOB\")",
+                            ));
+                        }
+                        val.iter().map(|&i| self.tunes()[i].clone()).collect()
+                    }
+                };
+                let m = self.need_model(span)?;
+                let metrics = model::evaluate(m, &tunes, self.settings.seq_len as usize)
+                    .map_err(|e| Error::failed(span, e.to_string()))?;
+                if metrics.notes == 0 {
+                    return Err(Error::failed(
+                        span,
+                        format!(
+                            "nothing to score: no tune has more than seq_len ({}) notes",
+                            self.settings.seq_len
+                        ),
+                    ));
+                }
+                println!("{metrics}");
+                Ok(())
+            }
+            Command::Generate {
+                n,
+                temperature,
+                top_k,
+                scale,
+            } => {
+                let scale_text = scale
+                    .as_ref()
+                    .map_or(self.settings.scale.clone(), |s| s.value.clone());
+                let opts = SampleOptions {
+                    temperature: temperature.unwrap_or(self.settings.temperature),
+                    top_k: top_k.unwrap_or(self.settings.top_k as usize),
+                    allowed: scale_mask(&scale_text).map_err(|m| Error::failed(span, m))?,
+                    min_duration: self.settings.min_duration,
+                };
+                self.generate(*n, &opts, span)
+            }
+            _ => unreachable!("dispatch sends only model commands here"),
+        }
+    }
+
+    fn need_model(&self, span: Span) -> Result<&Model, Error> {
+        self.learn.model.as_ref().ok_or_else(|| {
+            Error::failed(span, "no model: use `model new` or `model \"FILE\"` first")
+        })
+    }
+
+    fn model_config(&self) -> model::ModelConfig {
+        let s = &self.settings;
+        model::ModelConfig {
+            hidden: s.hidden,
+            layers: s.layers,
+            embed: s.embed,
+            input: parse_choice(
+                &s.input,
+                &[
+                    ("embed", model::Input::Embed),
+                    ("scalar", model::Input::Scalar),
+                ],
+            ),
+            head: parse_choice(
+                &s.head,
+                &[
+                    ("softmax", model::Head::Softmax),
+                    ("sigmoid", model::Head::Sigmoid),
+                ],
+            ),
+        }
+    }
+
+    fn new_model(&mut self) {
+        let seed = self.derive_seed();
+        let m = Model::new(self.model_config(), self.tch_device(), seed);
+        println!("model: {}", m.describe());
+        self.learn.model = Some(m);
+        self.learn.trainer = None;
+        self.learn.generator = None;
+    }
+
+    fn train_config(&self) -> TrainConfig {
+        let s = &self.settings;
+        TrainConfig {
+            seq_len: s.seq_len as usize,
+            batch: s.batch as usize,
+            lr: s.lr,
+            optimizer: parse_choice(
+                &s.optimizer,
+                &[
+                    ("adam", model::Optimizer::Adam),
+                    ("sgd", model::Optimizer::Sgd),
+                ],
+            ),
+            objective: parse_choice(
+                &s.objective,
+                &[
+                    ("sequence", model::Objective::Sequence),
+                    ("window", model::Objective::Window),
+                ],
+            ),
+            loss: model::LossWeights {
+                pitch: self.loss.pitch,
+                step: self.loss.step,
+                duration: self.loss.duration,
+            },
+            clip: s.clip,
+            val: s.val,
+            keep: parse_choice(
+                &s.keep,
+                &[("best", model::Keep::Best), ("last", model::Keep::Last)],
+            ),
+            checkpoint_every: s.checkpoint_every as usize,
+            checkpoint_dir: s.checkpoint_dir.clone().into(),
+            seed: self.learn.split_seed,
+        }
+    }
+
+    fn train(&mut self, epochs: usize, span: Span) -> Result<(), Error> {
+        if self.tunes().is_empty() {
+            return Err(Error::failed(span, "no dataset: use `load \"GLOB\"` first"));
+        }
+        if self.learn.model.is_none() {
+            println!("no model yet: a new one from the current settings");
+            self.new_model();
+        }
+        let cfg = self.train_config();
+        let tunes = std::mem::take(&mut self.tunes);
+        let trainer = self.learn.trainer.get_or_insert_with(Trainer::new);
+        let model = self.learn.model.as_mut().expect("created above");
+        let mut out = std::io::stdout();
+        let result = trainer.train(model, &tunes, &cfg, epochs, &self.interrupt, &mut out);
+        self.tunes = tunes;
+        self.learn.generator = None;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Error::failed(span, e.to_string())),
+        }
+    }
+
+    fn generate(&mut self, n: usize, opts: &SampleOptions, span: Span) -> Result<(), Error> {
+        if self.learn.model.is_none() {
+            return Err(Error::failed(
+                span,
+                "no model: use `model new` or `model \"FILE\"` first",
+            ));
+        }
+        if self.melody().is_empty() {
+            return Err(Error::failed(
+                span,
+                "no primer: use `prime \"FILE\"` or `prime notes \"C4 D4 E4\"` first",
+            ));
+        }
+        if self.learn.generator.is_none() {
+            let m = self.learn.model.as_ref().expect("checked above");
+            self.learn.generator = Some(Generator::new(m, &self.melody));
+        }
+        let gen = self.learn.generator.as_mut().expect("created above");
+        for _ in 0..n {
+            if self.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let note = gen.next(opts, &mut self.rng);
+            self.melody.push(note);
+        }
+        let end = self.melody.last().map_or(0.0, |n| n.end());
+        println!(
+            "generated {} notes: melody is {} notes, {:.1} s",
+            n,
+            self.melody.len(),
+            end
+        );
+        if self.interrupted() {
+            return Err(Error::new(span, ErrorKind::Interrupted));
+        }
+        Ok(())
+    }
+
+    /// The dataset was replaced: a new validation split.
+    pub(super) fn dataset_changed(&mut self) {
+        self.learn.split_seed = self.derive_seed();
+    }
+
+    /// The melody was replaced: generation must restart from the new primer.
+    pub(super) fn melody_changed(&mut self) {
+        self.learn.generator = None;
+    }
+
+    pub(super) fn move_model_to_device(&mut self) {
+        let d = self.tch_device();
+        if let Some(m) = self.learn.model.as_mut() {
+            m.to_device(d);
+        }
+        self.learn.generator = None;
+        self.learn.trainer = None;
+    }
+
+    /// A generator for live mode, continuing the current melody.
+    pub(super) fn live_generator(&self, span: Span) -> Result<Generator, Error> {
+        let m = self.need_model(span)?;
+        if self.melody().is_empty() {
+            return Err(Error::failed(span, "no primer: use `prime` first"));
+        }
+        Ok(Generator::new(m, self.melody()))
+    }
+}
+
+/// The scale setting as a pitch mask (`none` = no constraint).
+pub(super) fn scale_mask(text: &str) -> Result<Option<[bool; 128]>, String> {
+    scale::parse_optional(text)
+        .map(|s| s.map(|s| s.mask()))
+        .map_err(|e| e.to_string())
+}
+
+/// Opens tms's own format, or the notebook's PyTorch state_dict by its content.
+fn open_model(path: &str, device: tch::Device) -> Result<Model, String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {}", io_reason(&e)))?;
+    if model::pth::is_pth(&bytes) {
+        let entries = model::pth::read_state_dict(&bytes)
+            .map_err(|e| format!("cannot read PyTorch file `{path}`: {e}"))?;
+        let mut m = Model::from_notebook_state_dict(entries)
+            .map_err(|e| format!("`{path}` is not the notebook's model: {e}"))?;
+        m.to_device(device);
+        return Ok(m);
+    }
+    Model::open(Path::new(path), device).map_err(|e| format!("cannot open model `{path}`: {e}"))
+}

@@ -1,0 +1,242 @@
+//! The command line as a user meets it: modes, exit codes, and error messages exactly as
+//! printed.
+
+mod support;
+
+use support::{tms_c, tms_in};
+
+#[test]
+fn a_typo_in_a_setting_reads_like_the_contract() {
+    let (_d, run) = tms_c("seed 1\nset temprature 0.8");
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "<command-line>:2:5: error: unknown setting `temprature` (did you mean `temperature`?)\n    set temprature 0.8\n        ^^^^^^^^^^\n"
+    );
+}
+
+#[test]
+fn values_outside_a_settings_range_say_what_is_allowed() {
+    let (_d, run) = tms_c("set seq_len 0");
+    assert_eq!(
+        run.stderr,
+        "<command-line>:1:13: error: invalid value `0` for `seq_len`: an integer from 1 to 4096\n    set seq_len 0\n                ^\n"
+    );
+    let (_d, run) = tms_c("set optimizer adamw");
+    assert!(
+        run.stderr.contains(
+            "invalid value `adamw` for `optimizer`: one of sgd, adam (did you mean `adam`?)"
+        ),
+        "{}",
+        run.stderr
+    );
+    let (_d, run) = tms_c("set lr abc");
+    assert!(
+        run.stderr
+            .contains("invalid value `abc` for `lr`: a number from"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn unknown_commands_suggest_the_closest() {
+    let (_d, run) = tms_c("genrate 10");
+    assert_eq!(
+        run.stderr,
+        "<command-line>:1:1: error: unknown command `genrate` (did you mean `generate`?)\n    genrate 10\n    ^^^^^^^\n"
+    );
+}
+
+#[test]
+fn check_reports_every_syntax_error_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.tms"),
+        "seed 1\nsed 2\nset temprature 1\ngenerate\nload \"open\n",
+    )
+    .unwrap();
+    let run = tms_in(dir.path(), &["check", "bad.tms"], "");
+    assert_eq!(run.code, 1);
+    let heads: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("bad.tms"))
+        .collect();
+    assert_eq!(
+        heads,
+        vec![
+            "bad.tms:2:1: error: unknown command `sed` (did you mean `seed`?)",
+            "bad.tms:3:5: error: unknown setting `temprature` (did you mean `temperature`?)",
+            "bad.tms:4:9: error: missing a note count; usage: generate N [temperature T] [top_k K] [scale \"SCALE\"]",
+            "bad.tms:5:6: error: unterminated string (missing closing `\"`)",
+            "bad.tms: 4 errors",
+        ]
+    );
+    std::fs::write(dir.path().join("good.tms"), "seed 1; set lr 0.01\n# fine\n").unwrap();
+    let run = tms_in(dir.path(), &["check", "good.tms"], "");
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "good.tms: ok (2 commands)\n")
+    );
+}
+
+#[test]
+fn run_stops_at_the_first_error_with_status_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.tms"),
+        "set tempo 90\nsleep 0\nprime \"missing.mid\"\nset tempo 100\n",
+    )
+    .unwrap();
+    let run = tms_in(dir.path(), &["run", "a.tms"], "");
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, "tempo = 90\n");
+    assert_eq!(
+        run.stderr,
+        "a.tms:3:7: error: cannot read `missing.mid`: no such file or directory\n    prime \"missing.mid\"\n          ^^^^^^^^^^^^^\n"
+    );
+    let run = tms_in(dir.path(), &["run", "nope.tms"], "");
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (
+            1,
+            "nope.tms: error: cannot read script: no such file or directory\n"
+        )
+    );
+}
+
+#[test]
+fn nested_scripts_report_their_own_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("inner.tms"),
+        "set tempo 90\nset channel 17\n",
+    )
+    .unwrap();
+    let run = tms_in(dir.path(), &["-c", "run \"inner.tms\""], "");
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .starts_with("inner.tms:2:13: error: invalid value `17` for `channel`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn version_names_libtorch_and_cuda() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tms_in(dir.path(), &["--version"], "");
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout.starts_with(&format!(
+            "tms {} (libtorch 2.11.0",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("CUDA"), "{}", run.stdout);
+}
+
+#[test]
+fn bad_arguments_exit_2_with_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tms_in(dir.path(), &["--frobnicate"], "");
+    assert_eq!(run.code, 2);
+    assert!(run
+        .stderr
+        .starts_with("tms: unknown argument `--frobnicate`"));
+}
+
+#[test]
+fn set_lists_every_setting_and_help_describes_each_command() {
+    let (_d, run) = tms_c("set temperature 0.5; set");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for s in tms::lang::settings::SETTINGS {
+        assert!(
+            run.stdout.lines().any(|l| l.starts_with(s.name)),
+            "missing {}",
+            s.name
+        );
+    }
+    assert!(
+        run.stdout.contains("temperature      0.5"),
+        "{}",
+        run.stdout
+    );
+    let (_d, run) = tms_c("help generate");
+    assert_eq!(
+        run.stdout.lines().next(),
+        Some("generate N [temperature T] [top_k K] [scale \"SCALE\"]")
+    );
+    assert!(run
+        .stdout
+        .contains("example: generate 64 temperature 0.8 scale \"D yu\""));
+}
+
+#[test]
+fn history_saves_a_script_that_starts_with_the_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tms_in(
+        dir.path(),
+        &["-c", "set lr 0.01; loss pitch 2; set; history \"h.tms\""],
+        "",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let saved = std::fs::read_to_string(dir.path().join("h.tms")).unwrap();
+    let lines: Vec<&str> = saved.lines().collect();
+    assert!(lines[0].starts_with("seed "), "{saved}");
+    assert_eq!(&lines[1..], ["set lr 0.01", "loss pitch 2"]);
+    // The saved script replays without error.
+    let run = tms_in(dir.path(), &["run", "h.tms"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn the_prompt_survives_errors_and_quits_on_eof() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tms_in(
+        dir.path(),
+        &[],
+        "set tempo 90\nset tempo 9000\nseed 5; history\n",
+    );
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout.starts_with("tms "),
+        "banner first: {}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("tempo = 90\n"));
+    assert!(
+        run.stdout.contains("seed 5\n"),
+        "history printed: {}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("<prompt>:1:11: error: invalid value `9000` for `tempo`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn history_of_the_prompt_persists_across_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    tms_in(dir.path(), &[], "set tempo 91\n");
+    let saved =
+        std::fs::read_to_string(dir.path().join(".data/tms/history.txt")).unwrap_or_default();
+    assert!(saved.contains("set tempo 91"), "history file: {saved:?}");
+}
+
+#[test]
+fn output_is_plain_when_not_a_terminal() {
+    let (_d, run) = tms_c("set nope 1");
+    assert!(
+        !run.stderr.contains('\u{1b}'),
+        "escape codes in {:?}",
+        run.stderr
+    );
+}
