@@ -232,6 +232,8 @@ settings! {
         "write a checkpoint every N epochs (0 = off)";
     checkpoint_dir: String = "checkpoints", Kind::Text,
         "directory for checkpoints";
+    abc_accidentals: String = "bar", Kind::Choice(&["bar", "note"]),
+        "ABC accidentals last to the end of the bar (ABC 2.1), or apply to their note only (Essen, music21)";
     temperature: f64 = 1.0, Kind::Float { min: 0.0, max: 10.0 },
         "pitch sampling temperature (0 = always the most likely pitch)";
     top_k: i64 = 0, Kind::Int { min: 0, max: 128 },

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use super::abc::Accidentals;
 use super::note::Tune;
 
 #[derive(Debug, Default)]
@@ -61,7 +62,7 @@ fn extension(path: &str) -> String {
 }
 
 /// The tunes of one file, or why there are none.
-pub fn read_file(path: &str) -> Result<(Vec<Tune>, Vec<String>), String> {
+pub fn read_file(path: &str, abc: Accidentals) -> Result<(Vec<Tune>, Vec<String>), String> {
     let ext = extension(path);
     if !matches!(ext.as_str(), "mid" | "midi" | "abc") {
         return Err("not a .mid, .midi or .abc file".into());
@@ -69,7 +70,7 @@ pub fn read_file(path: &str) -> Result<(Vec<Tune>, Vec<String>), String> {
     let bytes = std::fs::read(path).map_err(|e| crate::session::io_reason(&e))?;
     if ext == "abc" {
         let text = String::from_utf8_lossy(&bytes);
-        let (tunes, errors) = super::abc::parse_abc(&text, path);
+        let (tunes, errors) = super::abc::parse_abc_with(&text, path, abc);
         let problems = errors.iter().map(|e| e.to_string()).collect();
         if tunes.is_empty() {
             return Err(match errors.first() {
@@ -97,6 +98,7 @@ pub fn load(
     pattern: &str,
     limit: Option<usize>,
     filter: Option<&Filter>,
+    abc: Accidentals,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<LoadReport, String> {
     let started = Instant::now();
@@ -109,7 +111,7 @@ pub fn load(
         }
         progress(i, paths.len());
         report.files += 1;
-        match read_file(path) {
+        match read_file(path, abc) {
             Ok((tunes, problems)) => {
                 for p in problems {
                     report.skipped.push((path.clone(), p));
@@ -193,11 +195,11 @@ mod tests {
     #[test]
     fn unknown_extensions_and_missing_files_are_reasons() {
         assert_eq!(
-            read_file("README.txt").unwrap_err(),
+            read_file("README.txt", Accidentals::Bar).unwrap_err(),
             "not a .mid, .midi or .abc file"
         );
         assert_eq!(
-            read_file("/nonexistent/x.mid").unwrap_err(),
+            read_file("/nonexistent/x.mid", Accidentals::Bar).unwrap_err(),
             "no such file or directory"
         );
         assert!(expand("/nonexistent/*.mid")

@@ -8,6 +8,7 @@ use super::{io_reason, write_atomic, Session};
 use crate::error::Error;
 use crate::lang::ast::Command;
 use crate::lang::span::Span;
+use crate::music::abc::Accidentals;
 use crate::music::dataset::{self, Filter};
 use crate::music::midi::{write_midi, WriteOptions};
 use crate::music::note::{Note, Tune};
@@ -80,7 +81,8 @@ impl Session {
                 Ok(())
             }
             Command::PrimeFile { path, last } => {
-                let tune = read_one_tune(&path.value).map_err(|m| Error::failed(path.span, m))?;
+                let tune = read_one_tune(&path.value, self.abc_mode())
+                    .map_err(|m| Error::failed(path.span, m))?;
                 let n = last.unwrap_or(self.settings.seq_len as usize);
                 let skip = tune.notes.len().saturating_sub(n);
                 let notes = shift_to_zero(&tune.notes[skip..]);
@@ -182,6 +184,14 @@ impl Session {
         }
     }
 
+    pub(super) fn abc_mode(&self) -> Accidentals {
+        if self.settings.abc_accidentals == "note" {
+            Accidentals::Note
+        } else {
+            Accidentals::Bar
+        }
+    }
+
     fn velocity_override(&self) -> Option<u8> {
         (self.settings.velocity > 0).then_some(self.settings.velocity as u8)
     }
@@ -209,7 +219,7 @@ impl Session {
             );
             b
         });
-        let report = dataset::load(pattern, limit, filter, |i, n| {
+        let report = dataset::load(pattern, limit, filter, self.abc_mode(), |i, n| {
             if let Some(b) = &bar {
                 if n >= 50 {
                     b.set_length(n as u64);
@@ -259,12 +269,13 @@ impl Session {
 }
 
 /// One tune of a file: `file.abc#X` picks tune X of an ABC file, otherwise the first.
-pub fn read_one_tune(path: &str) -> Result<Tune, String> {
+pub fn read_one_tune(path: &str, abc: Accidentals) -> Result<Tune, String> {
     let (file, wanted) = match path.rsplit_once('#') {
         Some((f, x)) if dataset::is_abc(f) => (f, Some(x)),
         _ => (path, None),
     };
-    let (tunes, _) = dataset::read_file(file).map_err(|r| format!("cannot read `{file}`: {r}"))?;
+    let (tunes, _) =
+        dataset::read_file(file, abc).map_err(|r| format!("cannot read `{file}`: {r}"))?;
     let tune = match wanted {
         None => tunes.into_iter().next(),
         Some(x) => tunes

@@ -1,0 +1,533 @@
+//! Melodies written inline (`prime notes "C4 D4/2 E4*2 r G4"`) and written back out (so that
+//! `history` can replay a phrase recorded with `listen`).
+//!
+//! A quarter note lasts 0.5 s, the reference 120 BPM every stored time uses; `/n` and `*n`
+//! scale it (`*3/2` is a dotted quarter), `r` is a rest, `C4+E4+G4` is a chord (it lasts as
+//! long as its longest note) and `|` may mark bars; it is ignored. Errors carry a span in
+//! characters so the caller can put a caret under the offending note.
+
+use crate::music::note::{sort_notes, Note};
+use crate::music::stats::note_name;
+use nom::character::complete::{char, digit1, one_of, satisfy};
+use nom::combinator::{opt, recognize};
+use nom::multi::many0;
+use nom::sequence::pair;
+use nom::{IResult, Parser};
+use std::ops::Range;
+
+/// Seconds per quarter note at the reference tempo.
+const QUARTER: f64 = 0.5;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct NotesError {
+    /// Character offsets within the text.
+    pub span: Range<usize>,
+    pub message: String,
+}
+
+/// A parse failure inside one item: where (the remaining input), how many characters, why.
+#[derive(Debug)]
+struct Fail<'a> {
+    at: &'a str,
+    len: usize,
+    message: String,
+}
+
+impl<'a> nom::error::ParseError<&'a str> for Fail<'a> {
+    fn from_error_kind(input: &'a str, _: nom::error::ErrorKind) -> Self {
+        Fail {
+            at: input,
+            len: 1,
+            message: "expected a note name like C4 or r".into(),
+        }
+    }
+    fn append(_: &'a str, _: nom::error::ErrorKind, other: Self) -> Self {
+        other
+    }
+}
+
+type Res<'a, O> = IResult<&'a str, O, Fail<'a>>;
+
+fn fail<T>(at: &str, len: usize, message: String) -> Result<T, nom::Err<Fail<'_>>> {
+    Err(nom::Err::Failure(Fail { at, len, message }))
+}
+
+/// Characters between two positions of the same string (`from` is the longer rest).
+fn chars_between(from: &str, to: &str) -> usize {
+    from[..from.len() - to.len()].chars().count()
+}
+
+fn number(i: &str) -> Res<'_, &str> {
+    recognize(pair(digit1, opt(pair(char('.'), digit1)))).parse(i)
+}
+
+/// `/n` and `*n` factors, applied left to right to a quarter note; the result in quarters.
+fn length(i: &str) -> Res<'_, f64> {
+    let start = i;
+    let (_, factors) = many0(pair(one_of("*/"), opt(number))).parse(i)?;
+    let mut q = 1.0f64;
+    // Re-walk the factors to report the exact place of a bad one.
+    let mut at = start;
+    for (op, n) in factors {
+        let after_op = &at[op.len_utf8()..];
+        let Some(n) = n else {
+            return fail(after_op, 1, format!("expected a number after `{op}`"));
+        };
+        let Ok(x) = n.parse::<f64>() else {
+            return fail(after_op, n.chars().count(), format!("bad number `{n}`"));
+        };
+        if op == '/' {
+            if x == 0.0 {
+                return fail(after_op, n.chars().count(), "division by zero".into());
+            }
+            q /= x;
+        } else {
+            q *= x;
+        }
+        at = &after_op[n.len()..];
+    }
+    if !q.is_finite() {
+        let len = chars_between(start, at).max(1);
+        return fail(start, len, "note too long".into());
+    }
+    Ok((at, q))
+}
+
+/// A pitch with its octave: `C4`, `F#5`, `Bb-1`, `e♭3`.
+fn pitch(i: &str) -> Res<'_, u8> {
+    let start = i;
+    let (i, letter) = satisfy(|c| matches!(c.to_ascii_uppercase(), 'A'..='G')).parse(i)?;
+    let (i, accidentals) = many0(one_of("#b♯♭")).parse(i)?;
+    let (rest, octave) = opt(recognize(pair(opt(char('-')), digit1))).parse(i)?;
+    let written = &start[..start.len() - rest.len()];
+    let Some(octave) = octave else {
+        let name = &start[..start.len() - i.len()];
+        return fail(
+            start,
+            name.chars().count(),
+            format!("missing octave: write `{name}4` (middle C is C4)"),
+        );
+    };
+    let base: i64 = match letter.to_ascii_uppercase() {
+        'C' => 0,
+        'D' => 2,
+        'E' => 4,
+        'F' => 5,
+        'G' => 7,
+        'A' => 9,
+        _ => 11,
+    };
+    let shift: i64 = accidentals
+        .iter()
+        .map(|&c| if c == '#' || c == '♯' { 1 } else { -1 })
+        .sum();
+    let octave: i64 = octave.parse().unwrap_or(i64::MAX / 4);
+    let midi = (octave.saturating_add(1)).saturating_mul(12) + base + shift;
+    let len = written.chars().count();
+    if midi > 127 {
+        return fail(
+            start,
+            len,
+            format!("pitch out of range: `{written}` is above G9, the highest (127)"),
+        );
+    }
+    if midi < 0 {
+        return fail(
+            start,
+            len,
+            format!("pitch out of range: `{written}` is below C-1, the lowest (0)"),
+        );
+    }
+    Ok((rest, midi as u8))
+}
+
+enum Item {
+    Rest(f64),
+    /// Pitches with their lengths in quarters.
+    Chord(Vec<(u8, f64)>),
+}
+
+fn item(i: &str) -> Res<'_, Item> {
+    if let Ok((i, _)) = one_of::<_, _, Fail>("rR").parse(i) {
+        let (i, q) = length(i)?;
+        return Ok((i, Item::Rest(q)));
+    }
+    let (mut i, p) = pitch(i)?;
+    let (r, q) = length(i)?;
+    i = r;
+    let mut chord = vec![(p, q)];
+    while let Some(r) = i.strip_prefix('+') {
+        let (r, p) = match pitch(r) {
+            Err(nom::Err::Error(_)) => {
+                return fail(
+                    r,
+                    1,
+                    "expected a note after `+` (rests cannot be in chords)".into(),
+                )
+            }
+            other => other?,
+        };
+        let (r, q) = length(r)?;
+        chord.push((p, q));
+        i = r;
+    }
+    Ok((i, Item::Chord(chord)))
+}
+
+fn is_separator(c: char) -> bool {
+    c.is_whitespace() || c == '|'
+}
+
+/// Parses inline notes into notes starting at 0 s, each with `velocity`.
+pub fn parse_notes(text: &str, velocity: u8) -> Result<Vec<Note>, NotesError> {
+    let velocity = velocity.clamp(1, 127);
+    // Every `Fail::at` is a suffix of `text`, so its position is the length difference.
+    let to_error = |f: Fail| {
+        let start = chars_between(text, f.at);
+        NotesError {
+            span: start..start + f.len,
+            message: f.message,
+        }
+    };
+    let mut notes = Vec::new();
+    let mut t = 0.0f64;
+    let mut rest = text.trim_start_matches(is_separator);
+    while !rest.is_empty() {
+        let (after, it) = match item(rest) {
+            Ok(ok) => ok,
+            Err(nom::Err::Error(f) | nom::Err::Failure(f)) => {
+                // The whole word is what was not understood.
+                let word = rest.split(is_separator).next().unwrap_or(rest);
+                let f = if f.message.starts_with("expected a note name") {
+                    Fail {
+                        at: rest,
+                        len: word.chars().count().max(1),
+                        ..f
+                    }
+                } else {
+                    f
+                };
+                return Err(to_error(f));
+            }
+            Err(nom::Err::Incomplete(_)) => {
+                return Err(to_error(Fail::from_rest(rest)));
+            }
+        };
+        if let Some(c) = after.chars().next().filter(|&c| !is_separator(c)) {
+            let junk = after.split(is_separator).next().unwrap_or(after);
+            let f = Fail {
+                at: after,
+                len: junk.chars().count(),
+                message: format!("unexpected `{c}` (separate notes with spaces)"),
+            };
+            return Err(to_error(f));
+        }
+        match it {
+            Item::Rest(q) => t += q * QUARTER,
+            Item::Chord(chord) => {
+                let mut advance = 0.0f64;
+                for (pitch, q) in chord {
+                    let duration = q * QUARTER;
+                    advance = advance.max(duration);
+                    notes.push(Note {
+                        pitch,
+                        start: t,
+                        duration,
+                        velocity,
+                    });
+                }
+                t += advance;
+            }
+        }
+        if !t.is_finite() {
+            let start = chars_between(text, rest);
+            return Err(NotesError {
+                span: start..start + 1,
+                message: "melody too long".into(),
+            });
+        }
+        rest = after.trim_start_matches(is_separator);
+    }
+    if notes.is_empty() {
+        return Err(NotesError {
+            span: 0..text.chars().count().max(1),
+            message: "no notes: write e.g. \"C4 D4/2 E4*2 r G4\"".into(),
+        });
+    }
+    sort_notes(&mut notes);
+    Ok(notes)
+}
+
+impl Fail<'_> {
+    fn from_rest(at: &str) -> Fail<'_> {
+        Fail {
+            at,
+            len: 1,
+            message: "expected a note name like C4 or r".into(),
+        }
+    }
+}
+
+/// A length in quarters as `parse_notes` reads it back: `""`, `/2`, `*3/2`, or `*0.874`, with
+/// the value that text parses to. Lengths within 1e-9 of a small fraction are written as that
+/// fraction, so parsed melodies read back as they were written.
+fn write_length(q: f64) -> (String, f64) {
+    let q = if q.is_finite() { q.max(0.0) } else { 0.0 };
+    if q == 0.0 {
+        return ("*0".into(), 0.0);
+    }
+    for m in 1u32..=64 {
+        let n = (q * m as f64).round();
+        if (1.0..=1e6).contains(&n) {
+            let v = n / m as f64;
+            if (v - q).abs() <= 1e-9 * q.max(1.0) {
+                let n = n as u64;
+                let text = match (n, m) {
+                    (1, 1) => String::new(),
+                    (n, 1) => format!("*{n}"),
+                    (1, m) => format!("/{m}"),
+                    (n, m) => format!("*{n}/{m}"),
+                };
+                return (text, v);
+            }
+        }
+    }
+    (format!("*{q}"), q)
+}
+
+/// Writes notes so that `parse_notes` gives them back (velocity aside): gaps become rests,
+/// notes with the same onset a chord. The text is sequential, so a note that overlaps the next
+/// onset is shortened to end there (legato played on a keyboard loses its overlap).
+pub fn format_notes(notes: &[Note]) -> String {
+    let mut sorted = notes.to_vec();
+    sort_notes(&mut sorted);
+    let origin = sorted.first().map_or(0.0, |n| n.start.min(0.0));
+    let mut cursor = origin;
+    let mut words: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i].start;
+        let mut j = i;
+        while j < sorted.len() && sorted[j].start == start {
+            j += 1;
+        }
+        let gap = (start - cursor) / QUARTER;
+        if gap > 1e-9 {
+            let (text, q) = write_length(gap);
+            words.push(format!("r{text}"));
+            cursor += q * QUARTER;
+        }
+        let room = sorted.get(j).map(|n| (n.start - cursor) / QUARTER);
+        let mut advance = 0.0f64;
+        let mut chord = Vec::new();
+        for n in &sorted[i..j] {
+            let mut q = n.duration / QUARTER;
+            if let Some(room) = room {
+                q = q.min(room.max(0.0));
+            }
+            let (text, q) = write_length(q);
+            advance = advance.max(q * QUARTER);
+            chord.push(format!("{}{text}", note_name(n.pitch.min(127))));
+        }
+        words.push(chord.join("+"));
+        cursor += advance;
+        i = j;
+    }
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn n(pitch: u8, start: f64, duration: f64) -> Note {
+        Note {
+            pitch,
+            start,
+            duration,
+            velocity: 100,
+        }
+    }
+
+    #[test]
+    fn the_example() {
+        let got = parse_notes("C4 D4/2 E4*2 r G4", 100).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                n(60, 0.0, 0.5),
+                n(62, 0.5, 0.25),
+                n(64, 0.75, 1.0),
+                n(67, 2.25, 0.5)
+            ]
+        );
+        assert_eq!(format_notes(&got), "C4 D4/2 E4*2 r G4");
+    }
+
+    #[test]
+    fn spellings_and_lengths() {
+        let p = |s: &str| parse_notes(s, 90).unwrap();
+        assert_eq!(p("C-1")[0].pitch, 0);
+        assert_eq!(p("G9")[0].pitch, 127);
+        assert_eq!(p("bb3")[0].pitch, 58);
+        assert_eq!(
+            p("F#5 Gb5 F♯5 G♭5")
+                .iter()
+                .map(|n| n.pitch)
+                .collect::<Vec<_>>(),
+            [78; 4]
+        );
+        assert_eq!(p("Cb4")[0].pitch, 59);
+        assert_eq!(p("B#3")[0].pitch, 60);
+        assert_eq!(p("A4*3/2")[0].duration, 0.75);
+        assert_eq!(p("A4*1.5")[0].duration, 0.75);
+        assert_eq!(p("A4/4*3")[0].duration, 0.375);
+        assert_eq!(p("r/2 A4")[0].start, 0.25);
+        assert_eq!(p("R*2 A4")[0].start, 1.0);
+        assert_eq!(p("  | C4 D4 | E4 |")[2].start, 1.0);
+        assert_eq!(p("A4")[0].velocity, 90);
+        assert_eq!(parse_notes("A4", 0).unwrap()[0].velocity, 1);
+    }
+
+    #[test]
+    fn chords_last_as_long_as_their_longest_note() {
+        let got = parse_notes("C4+E4*2+G4/2 A4", 100).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                n(60, 0.0, 0.5),
+                n(64, 0.0, 1.0),
+                n(67, 0.0, 0.25),
+                n(69, 1.0, 0.5)
+            ]
+        );
+        assert_eq!(format_notes(&got), "C4+E4*2+G4/2 A4");
+    }
+
+    fn err(s: &str) -> (Range<usize>, String) {
+        let e = parse_notes(s, 100).unwrap_err();
+        (e.span.clone(), e.to_string())
+    }
+
+    #[test]
+    fn errors_point_at_the_problem() {
+        assert_eq!(
+            err("C4 X4 D4"),
+            (3..5, "expected a note name like C4 or r".into())
+        );
+        assert_eq!(
+            err("C4 D"),
+            (3..4, "missing octave: write `D4` (middle C is C4)".into())
+        );
+        assert_eq!(
+            err("G#9"),
+            (
+                0..3,
+                "pitch out of range: `G#9` is above G9, the highest (127)".into()
+            )
+        );
+        assert_eq!(
+            err("C4 Cb-1"),
+            (
+                3..7,
+                "pitch out of range: `Cb-1` is below C-1, the lowest (0)".into()
+            )
+        );
+        assert_eq!(
+            err("C99999999999999999999999"),
+            (
+                0..24,
+                "pitch out of range: `C99999999999999999999999` is above G9, the highest (127)"
+                    .into()
+            )
+        );
+        assert_eq!(err("C4/"), (3..4, "expected a number after `/`".into()));
+        assert_eq!(err("C4/0"), (3..4, "division by zero".into()));
+        assert_eq!(
+            err("C4x D4"),
+            (2..3, "unexpected `x` (separate notes with spaces)".into())
+        );
+        assert_eq!(
+            err("C4+r"),
+            (
+                3..4,
+                "expected a note after `+` (rests cannot be in chords)".into()
+            )
+        );
+        assert_eq!(
+            err(""),
+            (0..1, "no notes: write e.g. \"C4 D4/2 E4*2 r G4\"".into())
+        );
+        assert_eq!(err("r r").1, "no notes: write e.g. \"C4 D4/2 E4*2 r G4\"");
+        // Columns count characters, not bytes.
+        assert_eq!(err("♭♭ C4 é4").0, 0..2);
+        assert_eq!(err("F♯4 é4").0, 4..6);
+        assert_eq!(err("F♯4 G♯").0, 4..6);
+    }
+
+    #[test]
+    fn format_writes_gaps_and_shortens_overlaps() {
+        let melody = [
+            n(60, 0.25, 0.5),
+            n(62, 0.75, 0.437),
+            n(64, 1.0, 2.0),
+            n(65, 2.0, 0.5),
+        ];
+        let text = format_notes(&melody);
+        assert_eq!(text, "r/2 C4 D4/2 E4*2 F4");
+        let text = format_notes(&[n(60, 0.0, 0.437), n(62, 1.0, 0.5)]);
+        assert_eq!(text, "C4*0.874 r*1.126 D4");
+        let back = parse_notes(&text, 100).unwrap();
+        assert!((back[1].start - 1.0).abs() < 1e-12);
+        assert_eq!(format_notes(&[]), "");
+        assert_eq!(format_notes(&[n(60, 0.0, 0.0)]), "C4*0");
+    }
+
+    fn item_text() -> impl Strategy<Value = String> {
+        let len = prop_oneof![
+            Just(String::new()),
+            (1u32..9).prop_map(|n| format!("/{n}")),
+            (1u32..9).prop_map(|n| format!("*{n}")),
+            (1u32..9, 1u32..9).prop_map(|(a, b)| format!("*{a}/{b}")),
+            (1u32..9, 1u32..9).prop_map(|(a, b)| format!("/{a}*{b}")),
+            (1u32..999).prop_map(|n| format!("*0.{n}")),
+        ];
+        let pitch = (0u8..128).prop_map(note_name);
+        prop_oneof![
+            1 => len.clone().prop_map(|l| format!("r{l}")),
+            4 => prop::collection::vec((pitch, len), 1..4).prop_map(|v| {
+                v.into_iter().map(|(p, l)| format!("{p}{l}")).collect::<Vec<_>>().join("+")
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,40}") {
+            let _ = parse_notes(&s, 100);
+        }
+
+        #[test]
+        fn never_panics_on_near_misses(s in "[A-Gra-g#b♯♭0-9/*+.| -]{0,30}") {
+            if let Err(e) = parse_notes(&s, 100) {
+                prop_assert!(e.span.start <= s.chars().count());
+                prop_assert!(!e.span.is_empty());
+            }
+        }
+
+        #[test]
+        fn format_then_parse_gives_the_same_notes(items in prop::collection::vec(item_text(), 1..20)) {
+            let text = items.join(" ");
+            let Ok(notes) = parse_notes(&text, 100) else { return Ok(()) };
+            let again = parse_notes(&format_notes(&notes), 100).unwrap();
+            prop_assert_eq!(notes.len(), again.len());
+            for (a, b) in notes.iter().zip(&again) {
+                prop_assert_eq!(a.pitch, b.pitch);
+                prop_assert!((a.start - b.start).abs() < 1e-9, "{:?} {:?}", a, b);
+                prop_assert!((a.duration - b.duration).abs() < 1e-9, "{:?} {:?}", a, b);
+            }
+        }
+    }
+}
