@@ -5,7 +5,6 @@ pub mod error;
 pub mod lang;
 #[path = "../tmpstub/model/mod.rs"]
 pub mod model;
-#[path = "../tmpstub/perform.rs"]
 pub mod perform;
 pub mod render;
 pub mod repl;

@@ -240,3 +240,22 @@ fn output_is_plain_when_not_a_terminal() {
         run.stderr
     );
 }
+
+#[test]
+fn readme_documents_every_command_and_setting() {
+    let readme = std::fs::read_to_string(support::root().join("README.md")).unwrap();
+    for c in tms::lang::commands::COMMANDS {
+        let row = format!("| `{}` |", c.usage.replace('|', "\\|"));
+        assert!(
+            readme.contains(&row),
+            "README lacks {row} (run python3 tests/readme_tables.py)"
+        );
+    }
+    for s in tms::lang::settings::SETTINGS {
+        let row = format!("| `{}` |", s.name);
+        assert!(
+            readme.contains(&row),
+            "README lacks {row} (run python3 tests/readme_tables.py)"
+        );
+    }
+}

@@ -144,6 +144,9 @@ impl Session {
                         "no melody yet: use `prime` or `generate`",
                     ));
                 }
+                if !self.ensure_output()? {
+                    return Ok(());
+                }
                 let melody = self.melody().to_vec();
                 self.performer().play(&melody, *looped).map_err(fail)?;
                 Ok(())
@@ -174,9 +177,7 @@ impl Session {
                 Ok(())
             }
             Command::Wait => {
-                if let Some(p) = self.stage.performer.as_mut() {
-                    p.wait();
-                }
+                self.wait_for_player();
                 Ok(())
             }
             Command::Listen { n } => {
@@ -247,6 +248,56 @@ impl Session {
         }
     }
 
+    /// Connects the first output port when none is connected, as a musician expects `play`
+    /// to just work. Where there is no port at all it says so in one line and plays nothing
+    /// (false), so that a demo script runs on a machine without a synth.
+    fn ensure_output(&mut self) -> Result<bool, Error> {
+        if self.performer().connections().0.is_some() {
+            return Ok(true);
+        }
+        let outputs = match perform::list_ports() {
+            Ok(list) => list.outputs,
+            Err(e) => {
+                println!("not playing: {e}");
+                return Ok(false);
+            }
+        };
+        if outputs.is_empty() {
+            println!(
+                "not playing: no MIDI output port (connect a synth, then `ports` and `connect N`)"
+            );
+            return Ok(false);
+        }
+        match self.performer().connect_output(&PortSel::Index(1)) {
+            Ok(name) => {
+                println!("connected output {name}");
+                Ok(true)
+            }
+            Err(e) => {
+                println!("not playing: {e}");
+                Ok(false)
+            }
+        }
+    }
+
+    /// Blocks until the melody has played, polling so that Ctrl-C stops it (with note-offs).
+    fn wait_for_player(&mut self) {
+        while self
+            .stage
+            .performer
+            .as_ref()
+            .is_some_and(|p| p.is_playing())
+        {
+            if self.interrupted() {
+                if let Some(p) = self.stage.performer.as_mut() {
+                    p.stop();
+                }
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Keeps the live controls equal to the settings the user changed.
     pub(super) fn stage_setting_changed(&mut self, name: &str, span: Span) -> Result<(), Error> {
         if LIVE_SETTINGS.contains(&name) {
@@ -296,9 +347,7 @@ impl Session {
 
     /// A script that ends while a melody plays waits for it (LANGUAGE.md), then silences.
     pub fn finish_script(&mut self) {
-        if let Some(p) = self.stage.performer.as_mut() {
-            p.wait();
-        }
+        self.wait_for_player();
         self.stage_shutdown();
     }
 }

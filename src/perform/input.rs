@@ -1,0 +1,285 @@
+//! The input port: notes to record (`listen`) and knobs that drive live settings (`map cc`).
+//!
+//! midir calls us on its own (often real-time) thread, so the callback only stamps the
+//! message and pushes it into a bounded channel; a plain thread applies knob mappings, and
+//! `listen` reads the notes on the caller's thread.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use midir::MidiInputConnection;
+
+use super::{ports, Controls, PerformError, PortSel};
+use crate::music::note::Note;
+
+/// A short MIDI message as it arrived, with when it arrived.
+type Stamped = (Instant, [u8; 3]);
+
+/// How many messages may wait in a channel; beyond that they are dropped, never stored.
+const QUEUE: usize = 4096;
+
+/// A `listen` without N stops after this many notes, so a stuck controller cannot grow it.
+const MAX_LISTEN: usize = 10_000;
+
+/// Knob mappings and the changes they made (for the prompt to echo).
+#[derive(Default)]
+pub(crate) struct Knobs {
+    maps: Mutex<Vec<(u8, String, f64, f64)>>,
+    changes: Mutex<Vec<(String, f64)>>,
+}
+
+impl Knobs {
+    pub fn map(&self, cc: u8, setting: String, min: f64, max: f64) {
+        if let Ok(mut maps) = self.maps.lock() {
+            maps.retain(|m| m.0 != cc);
+            maps.push((cc, setting, min, max));
+            maps.sort_by_key(|m| m.0);
+        }
+    }
+
+    pub fn unmap(&self, cc: u8) -> bool {
+        self.maps.lock().is_ok_and(|mut maps| {
+            let before = maps.len();
+            maps.retain(|m| m.0 != cc);
+            maps.len() != before
+        })
+    }
+
+    pub fn list(&self) -> Vec<(u8, String, f64, f64)> {
+        self.maps.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    pub fn take_changes(&self) -> Vec<(String, f64)> {
+        self.changes
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default()
+    }
+
+    /// A controller moved: scale 0..127 onto the mapped range and set the control.
+    fn apply(&self, cc: u8, value: u8, controls: &Controls) {
+        let Some((setting, min, max)) = self.maps.lock().ok().and_then(|maps| {
+            maps.iter()
+                .find(|m| m.0 == cc)
+                .map(|m| (m.1.clone(), m.2, m.3))
+        }) else {
+            return;
+        };
+        let v = min + (max - min) * f64::from(value.min(127)) / 127.0;
+        if controls.set(&setting, v) {
+            let now = controls.get(&setting).unwrap_or(v);
+            if let Ok(mut changes) = self.changes.lock() {
+                // One entry per setting: the prompt wants the latest value, not the history.
+                match changes.iter_mut().find(|c| c.0 == setting) {
+                    Some(c) => c.1 = now,
+                    None => changes.push((setting, now)),
+                }
+            }
+        }
+    }
+}
+
+/// An open input port and the thread that sorts its messages.
+pub(crate) struct Input {
+    pub name: String,
+    notes: Receiver<Stamped>,
+    // Dropped before `thread` ends: closing the port drops the callback and its sender,
+    // which ends the thread.
+    _conn: MidiInputConnection<()>,
+    _thread: JoinHandle<()>,
+}
+
+impl Input {
+    pub fn open(
+        sel: &PortSel,
+        controls: Arc<Controls>,
+        knobs: Arc<Knobs>,
+    ) -> Result<Input, PerformError> {
+        let (raw_tx, raw_rx) = mpsc::sync_channel::<Stamped>(QUEUE);
+        let (conn, name) = ports::open_input(sel, move |_, bytes, _| {
+            if let Some(m) = short_message(bytes) {
+                // try_send: the MIDI thread must never wait on us.
+                let _ = raw_tx.try_send((Instant::now(), m));
+            }
+        })?;
+        let (note_tx, notes) = mpsc::sync_channel::<Stamped>(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("tms-input".into())
+            .spawn(move || {
+                for (t, m) in raw_rx {
+                    match m[0] & 0xF0 {
+                        0xB0 => knobs.apply(m[1], m[2], &controls),
+                        0x80 | 0x90 => {
+                            if let Err(TrySendError::Disconnected(_)) = note_tx.try_send((t, m)) {
+                                return;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            })
+            .map_err(|e| PerformError::Connect(name.clone(), e.to_string()))?;
+        Ok(Input {
+            name,
+            notes,
+            _conn: conn,
+            _thread: thread,
+        })
+    }
+
+    /// Records a phrase: `n` notes, or until `silence` passes with no note sounding after at
+    /// least one note; `stop` (Ctrl-C) ends it early with what was heard. Times are relative
+    /// to the first note-on.
+    pub fn listen(&self, n: Option<usize>, silence: Duration, stop: &AtomicBool) -> Vec<Note> {
+        // Notes played before `listen` are not part of the phrase.
+        while self.notes.try_recv().is_ok() {}
+        let mut rec = Recorder::default();
+        let limit = n.unwrap_or(MAX_LISTEN).min(MAX_LISTEN);
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            match self.notes.recv_timeout(Duration::from_millis(10)) {
+                Ok((t, m)) => rec.message(t, m),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if rec.notes.len() >= limit {
+                break;
+            }
+            if rec.sounding.is_empty() {
+                if let Some(last) = rec.last_off {
+                    if last.elapsed() >= silence {
+                        break;
+                    }
+                }
+            }
+        }
+        rec.finish(Instant::now(), limit)
+    }
+}
+
+/// Note-ons and -offs into notes.
+#[derive(Default)]
+struct Recorder {
+    first: Option<Instant>,
+    sounding: HashMap<(u8, u8), (Instant, u8)>,
+    notes: Vec<Note>,
+    last_off: Option<Instant>,
+}
+
+impl Recorder {
+    fn message(&mut self, t: Instant, m: [u8; 3]) {
+        let ch = m[0] & 15;
+        let on = m[0] & 0xF0 == 0x90 && m[2] > 0;
+        if on {
+            self.first.get_or_insert(t);
+            // A retriggered key ends the note it was playing.
+            if let Some(prev) = self.sounding.insert((ch, m[1]), (t, m[2])) {
+                self.close(m[1], prev, t);
+            }
+        } else if let Some(prev) = self.sounding.remove(&(ch, m[1])) {
+            self.close(m[1], prev, t);
+            self.last_off = Some(t);
+        }
+    }
+
+    fn close(&mut self, pitch: u8, (start, velocity): (Instant, u8), end: Instant) {
+        let Some(first) = self.first else { return };
+        self.notes.push(Note {
+            pitch,
+            start: start.saturating_duration_since(first).as_secs_f64(),
+            duration: end.saturating_duration_since(start).as_secs_f64(),
+            velocity: velocity.max(1),
+        });
+    }
+
+    /// Notes still held when listening ended last until now.
+    fn finish(mut self, now: Instant, limit: usize) -> Vec<Note> {
+        let held: Vec<_> = self.sounding.drain().collect();
+        for ((_, pitch), prev) in held {
+            self.close(pitch, prev, now);
+        }
+        crate::music::note::sort_notes(&mut self.notes);
+        self.notes.truncate(limit);
+        self.notes
+    }
+}
+
+/// Channel messages of up to three bytes (running status is resolved by the backends).
+fn short_message(bytes: &[u8]) -> Option<[u8; 3]> {
+    let status = *bytes.first()?;
+    if !(0x80..0xF0).contains(&status) {
+        return None;
+    }
+    Some([
+        status,
+        bytes.get(1).copied().unwrap_or(0) & 127,
+        bytes.get(2).copied().unwrap_or(0) & 127,
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorder_pairs_ons_and_offs_relative_to_first_note() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut r = Recorder::default();
+        r.message(ms(100), [0x90, 60, 80]);
+        r.message(ms(300), [0x80, 60, 0]);
+        r.message(ms(350), [0x91, 64, 90]);
+        r.message(ms(400), [0x91, 64, 0]); // note-on with velocity 0 is a note-off
+        r.message(ms(500), [0x90, 67, 70]);
+        let notes = r.finish(ms(700), 10);
+        assert_eq!(notes.len(), 3);
+        assert_eq!(notes[0].pitch, 60);
+        assert!((notes[0].start - 0.0).abs() < 1e-9);
+        assert!((notes[0].duration - 0.2).abs() < 1e-9);
+        assert!((notes[1].start - 0.25).abs() < 1e-9);
+        assert!((notes[1].duration - 0.05).abs() < 1e-9);
+        assert_eq!(notes[2].pitch, 67);
+        assert!(
+            (notes[2].duration - 0.2).abs() < 1e-9,
+            "held note closed at finish"
+        );
+    }
+
+    #[test]
+    fn stray_note_off_is_ignored() {
+        let mut r = Recorder::default();
+        r.message(Instant::now(), [0x80, 60, 0]);
+        assert!(r.finish(Instant::now(), 10).is_empty());
+    }
+
+    #[test]
+    fn knobs_scale_and_record_changes() {
+        let k = Knobs::default();
+        let c = Controls::default();
+        k.map(74, "tempo".into(), 60.0, 180.0);
+        k.apply(74, 127, &c);
+        assert_eq!(c.get("tempo"), Some(180.0));
+        k.apply(74, 0, &c);
+        assert_eq!(c.get("tempo"), Some(60.0));
+        k.apply(75, 64, &c); // unmapped: nothing happens
+        assert_eq!(k.take_changes(), vec![("tempo".to_string(), 60.0)]);
+        assert!(k.take_changes().is_empty());
+        assert!(k.unmap(74));
+        assert!(!k.unmap(74));
+    }
+
+    #[test]
+    fn short_messages_only() {
+        assert_eq!(short_message(&[0x90, 60, 100]), Some([0x90, 60, 100]));
+        assert_eq!(short_message(&[0xC0, 5]), Some([0xC0, 5, 0]));
+        assert_eq!(short_message(&[0xF8]), None);
+        assert_eq!(short_message(&[]), None);
+        assert_eq!(short_message(&[60]), None);
+    }
+}

@@ -1,0 +1,284 @@
+//! Performing through MIDI ports: listing and connecting ports, a real-time player thread,
+//! endless live generation, recording from an input port and hardware knobs.
+//!
+//! midir sends a message the moment it is asked to and has no timestamps, so the timing is
+//! ours: the player gives every event a deadline on one monotonic clock and a dedicated
+//! thread sends it then (see DESIGN.md, "Real time"). The REPL talks to that thread only
+//! through a channel and shared atomics ([`Controls`]), so it never waits on the music and
+//! the music never waits on it.
+
+mod input;
+mod player;
+mod ports;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use player::Performer;
+pub use ports::{list_ports, PortList, PortSel};
+
+/// Everything that can go wrong while performing. Display texts are short, lower-case and
+/// say what to do; the caller adds where it happened.
+#[derive(Debug, thiserror::Error)]
+pub enum PerformError {
+    #[error("no MIDI system: {0}")]
+    NoMidiSystem(String),
+    #[error("{}", no_such_port(.0, .1))]
+    NoSuchPort(String, Vec<String>),
+    #[error("no output port connected: use `ports`, then `connect N`")]
+    NotConnected,
+    #[error("no input port connected: use `ports`, then `connect in N`")]
+    NoInput,
+    #[error("port `{0}` vanished: use `ports`, then `connect` again")]
+    PortVanished(String),
+    #[error("could not send MIDI: {0}")]
+    Send(String),
+    #[error("could not connect to `{0}`: {1}")]
+    Connect(String, String),
+}
+
+fn no_such_port(asked: &str, available: &[String]) -> String {
+    if available.is_empty() {
+        format!("no port matches {asked}: there are none (start a synth or plug in a device)")
+    } else {
+        let list: Vec<String> = available
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{} {p}", i + 1))
+            .collect();
+        format!("no port matches {asked}; available: {}", list.join(", "))
+    }
+}
+
+/// What the player sends: ready-made events, times in seconds at the reference tempo
+/// (120 BPM) relative to play start.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NoteEvent {
+    pub at: f64,
+    pub pitch: u8,
+    pub velocity: u8,
+    pub duration: f64,
+    /// 1..=16, or 0 for "the `channel` control".
+    pub channel: u8,
+}
+
+/// Endless note supplier for live mode, called on the live thread a note or two ahead of the
+/// clock. `start` is the onset on the source's own timeline in seconds at the reference
+/// 120 BPM; the player uses the differences between consecutive starts (non-decreasing;
+/// equal starts make a chord) and applies tempo, transpose, velocity and channel from the
+/// controls. `None` ends the performance.
+pub trait NoteSource: Send {
+    fn next_note(&mut self, controls: &Controls) -> Option<crate::music::note::Note>;
+}
+
+/// Counters a performance leaves behind, for `stats`-like reports and the tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PlayStats {
+    /// MIDI messages sent (notes, note-offs, controllers, program changes).
+    pub events: u64,
+    /// Events whose deadline had already passed by more than [`LATE_AFTER`] when their turn
+    /// came; they were sent at once.
+    pub late: u64,
+    /// The worst lateness seen, in seconds.
+    pub max_late: f64,
+}
+
+/// Being this far behind a deadline counts as late (scheduling jitter below it is normal).
+pub const LATE_AFTER: f64 = 0.001;
+
+/// A live setting: name, default, the range the `set` command allows, whether it is whole.
+struct Spec {
+    name: &'static str,
+    default: f64,
+    min: f64,
+    max: f64,
+    integer: bool,
+}
+
+/// Same names, defaults and ranges as the session's settings, so a knob can never put a
+/// setting where `set` could not.
+const SPECS: [Spec; 8] = [
+    Spec {
+        name: "tempo",
+        default: 120.0,
+        min: 10.0,
+        max: 960.0,
+        integer: false,
+    },
+    Spec {
+        name: "transpose",
+        default: 0.0,
+        min: -48.0,
+        max: 48.0,
+        integer: true,
+    },
+    Spec {
+        name: "velocity",
+        default: 0.0,
+        min: 0.0,
+        max: 127.0,
+        integer: true,
+    },
+    Spec {
+        name: "channel",
+        default: 1.0,
+        min: 1.0,
+        max: 16.0,
+        integer: true,
+    },
+    // NaN: never set, so the player sends no program change and leaves the synth's sound.
+    Spec {
+        name: "program",
+        default: f64::NAN,
+        min: 0.0,
+        max: 127.0,
+        integer: true,
+    },
+    Spec {
+        name: "latency",
+        default: 0.0,
+        min: 0.0,
+        max: 2000.0,
+        integer: false,
+    },
+    Spec {
+        name: "temperature",
+        default: 1.0,
+        min: 0.0,
+        max: 10.0,
+        integer: false,
+    },
+    Spec {
+        name: "top_k",
+        default: 0.0,
+        min: 0.0,
+        max: 128.0,
+        integer: true,
+    },
+];
+
+const NAMES: [&str; 8] = [
+    "tempo",
+    "transpose",
+    "velocity",
+    "channel",
+    "program",
+    "latency",
+    "temperature",
+    "top_k",
+];
+
+/// Live parameters shared between the prompt, the input port's knobs and the player: one
+/// atomic per setting (f64 bits), read once per note, so no one ever waits on a lock.
+pub struct Controls {
+    values: [AtomicU64; 8],
+}
+
+impl Default for Controls {
+    fn default() -> Self {
+        Controls {
+            values: SPECS.map(|s| AtomicU64::new(s.default.to_bits())),
+        }
+    }
+}
+
+impl Controls {
+    /// The current value; `None` for an unknown name, and for `program` until it is set.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        let i = SPECS.iter().position(|s| s.name == name)?;
+        let v = f64::from_bits(self.values[i].load(Ordering::Relaxed));
+        (!v.is_nan()).then_some(v)
+    }
+
+    /// Sets a value, clamped to the setting's range (whole settings are rounded). False for
+    /// an unknown name or a value that is not a number.
+    pub fn set(&self, name: &str, v: f64) -> bool {
+        let Some(i) = SPECS.iter().position(|s| s.name == name) else {
+            return false;
+        };
+        if !v.is_finite() {
+            return false;
+        }
+        let s = &SPECS[i];
+        let v = if s.integer { v.round() } else { v };
+        let v = v.clamp(s.min, s.max);
+        self.values[i].store(v.to_bits(), Ordering::Relaxed);
+        true
+    }
+
+    pub fn names() -> &'static [&'static str] {
+        &NAMES
+    }
+
+    /// The value or the setting's default, for the player's hot path.
+    fn or(&self, name: &str, default: f64) -> f64 {
+        self.get(name).unwrap_or(default)
+    }
+}
+
+/// Short MIDI messages the player and the tests build.
+pub(crate) mod msg {
+    pub fn note_on(ch: u8, pitch: u8, vel: u8) -> [u8; 3] {
+        [0x90 | (ch & 15), pitch & 127, vel & 127]
+    }
+    pub fn note_off(ch: u8, pitch: u8) -> [u8; 3] {
+        [0x80 | (ch & 15), pitch & 127, 0]
+    }
+    pub fn cc(ch: u8, cc: u8, v: u8) -> [u8; 3] {
+        [0xB0 | (ch & 15), cc & 127, v & 127]
+    }
+    pub fn program(ch: u8, p: u8) -> [u8; 2] {
+        [0xC0 | (ch & 15), p & 127]
+    }
+    /// CC 123: all notes off.
+    pub const ALL_NOTES_OFF: u8 = 123;
+    /// CC 120: all sound off (panic only: it also cuts releases).
+    pub const ALL_SOUND_OFF: u8 = 120;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_defaults_match_settings() {
+        let c = Controls::default();
+        assert_eq!(c.get("tempo"), Some(120.0));
+        assert_eq!(c.get("channel"), Some(1.0));
+        assert_eq!(c.get("velocity"), Some(0.0));
+        assert_eq!(c.get("temperature"), Some(1.0));
+        assert_eq!(c.get("program"), None, "program is unset until set");
+        assert_eq!(c.get("tempi"), None);
+        assert_eq!(Controls::names().len(), SPECS.len());
+        for (n, s) in Controls::names().iter().zip(SPECS.iter()) {
+            assert_eq!(*n, s.name);
+        }
+    }
+
+    #[test]
+    fn controls_set_clamps_and_rounds() {
+        let c = Controls::default();
+        assert!(c.set("tempo", 90.5));
+        assert_eq!(c.get("tempo"), Some(90.5));
+        assert!(c.set("tempo", 5000.0));
+        assert_eq!(c.get("tempo"), Some(960.0));
+        assert!(c.set("channel", 3.6));
+        assert_eq!(c.get("channel"), Some(4.0));
+        assert!(c.set("program", 40.2));
+        assert_eq!(c.get("program"), Some(40.0));
+        assert!(!c.set("tempo", f64::NAN));
+        assert!(!c.set("nope", 1.0));
+        assert_eq!(c.get("tempo"), Some(960.0));
+    }
+
+    #[test]
+    fn error_messages_say_what_to_do() {
+        let e = PerformError::NoSuchPort("\"fluid\"".into(), vec!["Midi Through".into()]);
+        assert_eq!(
+            e.to_string(),
+            "no port matches \"fluid\"; available: 1 Midi Through"
+        );
+        let e = PerformError::NoSuchPort("3".into(), vec![]);
+        assert!(e.to_string().contains("there are none"));
+        assert!(PerformError::NotConnected.to_string().contains("connect"));
+    }
+}

@@ -1,0 +1,223 @@
+//! A private JACK server per test, and MIDI clients that play the other end of the cable.
+//!
+//! Each test starts `jackd -d dummy` under a unique server name (so test binaries running at
+//! once never meet) and kills it when the guard drops, even after a failed assertion. Tests
+//! in one binary take turns: libjack picks the server from the process-wide
+//! `JACK_DEFAULT_SERVER`, and timing measurements should not share two cores with each other.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use midir::os::unix::{VirtualInput, VirtualOutput};
+use midir::{MidiInput, MidiInputConnection, MidiOutput, MidiOutputConnection};
+
+static TURN: Mutex<()> = Mutex::new(());
+
+/// A running JACK server; stopped on drop.
+pub struct Jack {
+    child: Child,
+    log: tempfile::NamedTempFile,
+    _turn: MutexGuard<'static, ()>,
+}
+
+/// The server name: the same for every test of this checkout and different between
+/// checkouts. libjack keeps a table of at most 8 servers in shared memory and frees an
+/// entry left by a crashed server only when a server of the same name starts again, so a
+/// fresh name per run would fill the table.
+fn server_name() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    env!("CARGO_MANIFEST_DIR").hash(&mut h);
+    format!("tms-test-{:08x}", h.finish() as u32)
+}
+
+impl Jack {
+    pub fn start() -> Jack {
+        let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        let name = server_name();
+        std::env::set_var("JACK_DEFAULT_SERVER", &name);
+        let log = tempfile::NamedTempFile::new().expect("temp file");
+        // Without realtime privileges jackd still runs, just with ordinary priority.
+        let child = Command::new("jackd")
+            .args(["-d", "dummy", "-r", "48000", "-p", "64"])
+            .env("JACK_DEFAULT_SERVER", &name)
+            .stdin(Stdio::null())
+            .stdout(log.reopen().expect("log"))
+            .stderr(log.reopen().expect("log"))
+            .spawn()
+            .expect("jackd (Debian package jackd2) must be installed for the JACK tests");
+        let jack = Jack {
+            child,
+            log,
+            _turn: turn,
+        };
+        let t0 = Instant::now();
+        while MidiOutput::new("tms-test-probe").is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "jackd did not accept clients within 10 s:\n{}",
+                std::fs::read_to_string(jack.log.path()).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        jack
+    }
+}
+
+impl Drop for Jack {
+    fn drop(&mut self) {
+        // SIGTERM lets jackd remove its shared-memory entries; SIGKILL only if it hangs.
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A message as the receiving client saw it, with when it arrived.
+#[derive(Clone, Debug)]
+pub struct Heard {
+    pub at: Instant,
+    pub bytes: Vec<u8>,
+}
+
+/// A synth stand-in: a virtual input port that records everything it receives.
+pub struct Sink {
+    pub port: String,
+    pub heard: Arc<Mutex<Vec<Heard>>>,
+    _conn: MidiInputConnection<()>,
+}
+
+impl Sink {
+    pub fn new(client: &str) -> Sink {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let h = heard.clone();
+        let input = MidiInput::new(client).expect("JACK client");
+        let conn = input
+            .create_virtual(
+                "in",
+                move |_, bytes, _| {
+                    let at = Instant::now();
+                    h.lock().unwrap().push(Heard {
+                        at,
+                        bytes: bytes.to_vec(),
+                    });
+                },
+                (),
+            )
+            .map_err(|e| e.to_string())
+            .expect("virtual input port");
+        Sink {
+            port: format!("{client}:in"),
+            heard,
+            _conn: conn,
+        }
+    }
+
+    pub fn messages(&self) -> Vec<Heard> {
+        self.heard.lock().unwrap().clone()
+    }
+}
+
+/// A keyboard stand-in: a virtual output port the test plays into.
+pub struct Source {
+    pub port: String,
+    pub conn: MidiOutputConnection,
+}
+
+impl Source {
+    pub fn new(client: &str) -> Source {
+        let out = MidiOutput::new(client).expect("JACK client");
+        let conn = out
+            .create_virtual("out")
+            .map_err(|e| e.to_string())
+            .expect("virtual output port");
+        Source {
+            port: format!("{client}:out"),
+            conn,
+        }
+    }
+
+    pub fn send(&mut self, m: &[u8]) {
+        self.conn.send(m).expect("send");
+    }
+}
+
+/// A received note: channel (0-based), pitch, velocity, when it started and ended.
+#[derive(Clone, Debug)]
+pub struct HeardNote {
+    pub ch: u8,
+    pub pitch: u8,
+    pub velocity: u8,
+    pub on: Instant,
+    pub off: Option<Instant>,
+}
+
+/// Pairs note-ons with the next note-off of the same key.
+pub fn notes(heard: &[Heard]) -> Vec<HeardNote> {
+    let mut notes: Vec<HeardNote> = Vec::new();
+    for h in heard {
+        let [status, pitch, vel] = match h.bytes[..] {
+            [a, b, c] => [a, b, c],
+            _ => continue,
+        };
+        let ch = status & 15;
+        match status & 0xF0 {
+            0x90 if vel > 0 => notes.push(HeardNote {
+                ch,
+                pitch,
+                velocity: vel,
+                on: h.at,
+                off: None,
+            }),
+            0x80 | 0x90 => {
+                if let Some(n) = notes
+                    .iter_mut()
+                    .find(|n| n.ch == ch && n.pitch == pitch && n.off.is_none())
+                {
+                    n.off = Some(h.at);
+                }
+            }
+            _ => {}
+        }
+    }
+    notes
+}
+
+/// Controller messages received: (channel, controller, value).
+pub fn controllers(heard: &[Heard]) -> Vec<(u8, u8, u8)> {
+    heard
+        .iter()
+        .filter(|h| h.bytes.len() == 3 && h.bytes[0] & 0xF0 == 0xB0)
+        .map(|h| (h.bytes[0] & 15, h.bytes[1], h.bytes[2]))
+        .collect()
+}
+
+/// Waits until `f` holds, up to `limit`.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    f()
+}
+
+/// The q-quantile of sorted values.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
