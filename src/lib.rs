@@ -14,7 +14,6 @@ pub mod music {
     pub mod abc;
     pub mod dataset;
     pub mod gm;
-    #[path = "../../tmpstub/midi.rs"]
     pub mod midi;
     pub mod note;
     pub mod notes_text;

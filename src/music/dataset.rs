@@ -3,6 +3,7 @@
 //! load; a bad one costs one line in the report.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::abc::Accidentals;
@@ -93,36 +94,83 @@ pub fn read_file(path: &str, abc: Accidentals) -> Result<(Vec<Tune>, Vec<String>
     Ok((vec![tune], Vec::new()))
 }
 
+type FileResult = Result<(Vec<Tune>, Vec<String>), String>;
+
+/// Reads files on every core, keeping their order; `done` counts finished files.
+fn read_all(paths: &[String], abc: Accidentals, done: &AtomicUsize) -> Vec<FileResult> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
+        .min(paths.len().max(1));
+    let chunk = paths.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|p| {
+                            let r = read_file(p, abc);
+                            done.fetch_add(1, Ordering::Relaxed);
+                            r
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
 /// Loads every file of the glob. `limit` keeps the first N tunes (after `where`).
 pub fn load(
     pattern: &str,
     limit: Option<usize>,
     filter: Option<&Filter>,
     abc: Accidentals,
-    mut progress: impl FnMut(usize, usize),
+    mut progress: impl FnMut(usize, usize) + Send,
 ) -> Result<LoadReport, String> {
     let started = Instant::now();
     let paths = expand(pattern)?;
     let mut report = LoadReport::default();
     let wanted = limit.unwrap_or(usize::MAX);
-    for (i, path) in paths.iter().enumerate() {
+    let keep = |t: &Tune| {
+        filter.is_none_or(|f| {
+            t.fields
+                .get(f.field)
+                .is_some_and(|v| v.to_lowercase().contains(&f.text.to_lowercase()))
+        })
+    };
+    // With a limit, read in order and stop early; otherwise read everything on all cores.
+    let results: Box<dyn Iterator<Item = (&String, FileResult)>> = if limit.is_some() {
+        Box::new(paths.iter().map(|p| (p, read_file(p, abc))))
+    } else {
+        let done = AtomicUsize::new(0);
+        let all = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| read_all(&paths, abc, &done));
+            while !reader.is_finished() {
+                progress(done.load(Ordering::Relaxed), paths.len());
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            reader.join().unwrap_or_default()
+        });
+        Box::new(paths.iter().zip(all))
+    };
+    for (path, result) in results {
         if report.tunes.len() >= wanted {
             break;
         }
-        progress(i, paths.len());
         report.files += 1;
-        match read_file(path, abc) {
+        match result {
             Ok((tunes, problems)) => {
                 for p in problems {
                     report.skipped.push((path.clone(), p));
                 }
                 for t in tunes {
-                    let keep = filter.is_none_or(|f| {
-                        t.fields
-                            .get(f.field)
-                            .is_some_and(|v| v.to_lowercase().contains(&f.text.to_lowercase()))
-                    });
-                    if !keep {
+                    if !keep(&t) {
                         report.filtered_out += 1;
                     } else if report.tunes.len() < wanted {
                         report.tunes.push(t);

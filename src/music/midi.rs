@@ -71,13 +71,23 @@ const MAX_TICK: u64 = 10_000_000;
 const MAX_MESSAGE_LENGTH: u64 = 1_000_000;
 /// One open-note list per (channel, pitch).
 const KEYS: usize = 16 * 128;
-const NONE: u32 = u32::MAX;
+const NONE: usize = usize::MAX;
 
 /// What the note extraction needs from one event; everything else is only validated.
 enum Event {
-    NoteOn { channel: u8, pitch: u8, velocity: u8 },
-    NoteOff { channel: u8, pitch: u8 },
-    Program { channel: u8, program: u8 },
+    NoteOn {
+        channel: u8,
+        pitch: u8,
+        velocity: u8,
+    },
+    NoteOff {
+        channel: u8,
+        pitch: u8,
+    },
+    Program {
+        channel: u8,
+        program: u8,
+    },
     Tempo(u32),
     Other,
 }
@@ -94,9 +104,10 @@ struct TrackReader<'a> {
 
 impl<'a> TrackReader<'a> {
     fn byte(&mut self) -> Result<u8, MidiError> {
-        let b = *self.bytes.get(self.pos).ok_or(MidiError::TruncatedTrack {
-            track: self.track,
-        })?;
+        let b = *self
+            .bytes
+            .get(self.pos)
+            .ok_or(MidiError::TruncatedTrack { track: self.track })?;
         self.pos += 1;
         Ok(b)
     }
@@ -162,7 +173,9 @@ impl<'a> TrackReader<'a> {
         let mut peek = None;
         if status < 0x80 {
             peek = Some(status);
-            status = self.running.ok_or(MidiError::NoRunningStatus { track: self.track })?;
+            status = self
+                .running
+                .ok_or(MidiError::NoRunningStatus { track: self.track })?;
         } else if status != 0xff {
             // mido lets every non-meta status, sysex included, become the running status.
             self.running = Some(status);
@@ -261,10 +274,10 @@ fn message_length(status: u8) -> Option<usize> {
 /// Note-ons waiting for their note-off: a FIFO list per (channel, pitch), threaded through
 /// one pool so a file costs a handful of allocations however many notes it has.
 struct OpenNotes {
-    head: Vec<u32>,
-    tail: Vec<u32>,
+    head: Vec<usize>,
+    tail: Vec<usize>,
     /// (start tick, velocity, next index).
-    pool: Vec<(u64, u8, u32)>,
+    pool: Vec<(u64, u8, usize)>,
 }
 
 impl OpenNotes {
@@ -283,11 +296,11 @@ impl OpenNotes {
     }
 
     fn open(&mut self, key: usize, tick: u64, velocity: u8) {
-        let i = self.pool.len() as u32;
+        let i = self.pool.len();
         self.pool.push((tick, velocity, NONE));
         match self.tail[key] {
             NONE => self.head[key] = i,
-            t => self.pool[t as usize].2 = i,
+            t => self.pool[t].2 = i,
         }
         self.tail[key] = i;
     }
@@ -300,7 +313,7 @@ impl OpenNotes {
         // Start ticks never decrease along a list, so notes begun on this very tick (the ones
         // pretty_midi keeps) form its tail.
         while i != NONE {
-            let (start, velocity, next) = self.pool[i as usize];
+            let (start, velocity, next) = self.pool[i];
             if start == tick {
                 break;
             }
@@ -381,14 +394,18 @@ pub fn read_midi(bytes: &[u8]) -> Result<Vec<Note>, MidiError> {
         d if d > 0 => (TempoMap::new(f64::from(d)), true),
         d => {
             let [fps, ticks_per_frame] = d.to_be_bytes();
-            let fps = match -(fps as i8) {
+            // The high byte is minus the frame rate; widen first, as -(-128i8) overflows.
+            let fps = match -i16::from(fps as i8) {
                 29 => 29.97,
                 f => f64::from(f),
             };
             if ticks_per_frame == 0 {
                 return Err(MidiError::ZeroDivision);
             }
-            (TempoMap::fixed(1.0 / (fps * f64::from(ticks_per_frame))), false)
+            (
+                TempoMap::fixed(1.0 / (fps * f64::from(ticks_per_frame))),
+                false,
+            )
         }
     };
     let resolution = f64::from(division);
@@ -625,7 +642,9 @@ pub fn write_midi(notes: &[Note], opts: &WriteOptions) -> Vec<u8> {
     } else {
         120.0
     };
-    let micros = (60_000_000.0 / bpm).round().clamp(1.0, f64::from(0xff_ffffu32)) as u32;
+    let micros = (60_000_000.0 / bpm)
+        .round()
+        .clamp(1.0, f64::from(0xff_ffffu32)) as u32;
     let tempo_track = vec![
         TrackEvent {
             delta: u28::new(0),
@@ -684,7 +703,10 @@ mod tests {
 
     #[test]
     fn velocity_zero_is_note_off_and_running_status_works() {
-        let f = smf0(96, &[0x00, 0x90, 60, 100, 0x60, 60, 0, 0x00, 62, 90, 0x60, 62, 0]);
+        let f = smf0(
+            96,
+            &[0x00, 0x90, 60, 100, 0x60, 60, 0, 0x00, 62, 90, 0x60, 62, 0],
+        );
         assert_eq!(
             read_midi(&f).unwrap(),
             vec![note(60, 0.0, 0.5, 100), note(62, 0.5, 0.5, 90)]
@@ -696,7 +718,9 @@ mod tests {
         // on@0, on@48, off@96: both end at 96; the later off is spurious.
         let f = smf0(
             96,
-            &[0x00, 0x90, 60, 100, 0x30, 0x90, 60, 80, 0x30, 0x80, 60, 0, 0x30, 0x80, 60, 0],
+            &[
+                0x00, 0x90, 60, 100, 0x30, 0x90, 60, 80, 0x30, 0x80, 60, 0, 0x30, 0x80, 60, 0,
+            ],
         );
         assert_eq!(
             read_midi(&f).unwrap(),
@@ -709,14 +733,19 @@ mod tests {
         // on@0, off@96 + on@96 (on first), off@192.
         let f = smf0(
             96,
-            &[0x00, 0x90, 60, 100, 0x60, 0x90, 60, 70, 0x00, 0x80, 60, 0, 0x60, 0x80, 60, 0],
+            &[
+                0x00, 0x90, 60, 100, 0x60, 0x90, 60, 70, 0x00, 0x80, 60, 0, 0x60, 0x80, 60, 0,
+            ],
         );
         assert_eq!(
             read_midi(&f).unwrap(),
             vec![note(60, 0.0, 0.5, 100), note(60, 0.5, 0.5, 70)]
         );
         // A note-off on the same tick as its only note-on drops that note.
-        let f = smf0(96, &[0x00, 0x90, 60, 100, 0x00, 0x80, 60, 0, 0x60, 0x80, 60, 0]);
+        let f = smf0(
+            96,
+            &[0x00, 0x90, 60, 100, 0x00, 0x80, 60, 0, 0x60, 0x80, 60, 0],
+        );
         assert_eq!(read_midi(&f).unwrap(), vec![]);
     }
 
@@ -737,6 +766,9 @@ mod tests {
         // 25 fps x 40 ticks per frame = 1000 ticks per second.
         let division = u16::from_be_bytes([(-25i8) as u8, 40]);
         let f = smf0(division, &[0x00, 0x90, 60, 100, 0x87, 0x68, 0x80, 60, 0]);
+        assert_eq!(read_midi(&f).unwrap(), vec![note(60, 0.0, 1.0, 100)]);
+        // The most negative frame-rate byte (128 fps x 1 tick), found by the fuzz test.
+        let f = smf0(0x8001, &[0x00, 0x90, 60, 100, 0x81, 0x00, 0x80, 60, 0]);
         assert_eq!(read_midi(&f).unwrap(), vec![note(60, 0.0, 1.0, 100)]);
     }
 
@@ -835,6 +867,9 @@ mod tests {
             let mut with_header = b"MThd\0\0\0\x06\0\x01\0\x02\x01\xe0".to_vec();
             with_header.extend_from_slice(&bytes);
             let _ = read_midi(&with_header);
+            // Random events inside a well-formed track chunk reach the event decoder.
+            let _ = read_midi(&smf0(96, &bytes));
+            let _ = read_midi(&smf0(0xe728, &bytes));
         }
 
         #[test]
