@@ -72,7 +72,7 @@ test: setup-test
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features jack -- -D warnings
 	TMS_REQUIRE_ESSEN=1 cargo test
-	cargo test --features jack --test jack
+	cargo test --features jack --test jack --test jack_cli
 
 ## --- benchmarks (measure and print; BENCHMARKS.md records the results) ---------------------
 

@@ -52,6 +52,12 @@ fn install_interrupt() -> Arc<AtomicBool> {
     flag
 }
 
+/// Silences the synth and picks the exit status: 130 after Ctrl-C, 1 after an error.
+fn failure(session: &mut Session) -> ExitCode {
+    session.stage_shutdown();
+    ExitCode::from(if session.interrupted() { 130 } else { 1 })
+}
+
 fn run_scripts(files: &[String], color: bool) -> ExitCode {
     if files.is_empty() {
         eprintln!("tms run: give at least one script\n\n{USAGE}");
@@ -98,8 +104,7 @@ fn run_command_line(text: &str, color: bool) -> ExitCode {
         }
         Err(msg) => {
             eprintln!("{msg}");
-            session.stage_shutdown();
-            ExitCode::from(1)
+            failure(&mut session)
         }
     }
 }

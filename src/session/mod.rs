@@ -148,21 +148,23 @@ impl Session {
             return Err(render(e, src.name, src.text, self.color));
         }
         for stmt in &parsed.stmts {
-            if self.interrupted() {
-                self.clear_interrupt();
-                let e = Error::new(stmt.span, ErrorKind::Interrupted);
-                return Err(render(&e, src.name, src.text, self.color));
-            }
-            match self.execute(stmt) {
-                Ok(()) => {}
-                Err(e) => {
-                    return Err(match e.kind {
-                        ErrorKind::Failed(ref m) if m.starts_with(NESTED) => {
-                            m[NESTED.len()..].to_string()
-                        }
-                        _ => render(&e, src.name, src.text, self.color),
-                    })
-                }
+            let result = if self.interrupted() {
+                Err(Error::new(stmt.span, ErrorKind::Interrupted))
+            } else {
+                self.execute(stmt)
+            };
+            // Ctrl-C during a command (a sleep, a training run) ends the script there too.
+            let result = result.and_then(|()| match self.interrupted() {
+                true => Err(Error::new(stmt.span, ErrorKind::Interrupted)),
+                false => Ok(()),
+            });
+            if let Err(e) = result {
+                return Err(match e.kind {
+                    ErrorKind::Failed(ref m) if m.starts_with(NESTED) => {
+                        m[NESTED.len()..].to_string()
+                    }
+                    _ => render(&e, src.name, src.text, self.color),
+                });
             }
             if self.quit {
                 break;

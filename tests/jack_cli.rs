@@ -1,0 +1,143 @@
+//! The `jack` build of the real binary playing into a real JACK server, with a receiving
+//! client on the other end: what arrives is what the file holds, and no way of stopping
+//! leaves a note sounding.
+#![cfg(feature = "jack")]
+
+#[path = "jack_support/mod.rs"]
+mod jack_support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use jack_support::{controllers, notes, Jack, Sink};
+
+fn tms(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tms"));
+    c.args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn assert_silent_at_the_end(heard: &[jack_support::Heard]) {
+    let open: Vec<_> = notes(heard)
+        .into_iter()
+        .filter(|n| n.off.is_none())
+        .collect();
+    assert!(open.is_empty(), "notes left sounding: {open:?}");
+    assert!(
+        controllers(heard)
+            .iter()
+            .any(|&(ch, cc, _)| ch == 0 && cc == 123),
+        "all-notes-off (CC 123) on the channel used"
+    );
+}
+
+#[test]
+fn a_played_file_arrives_note_for_note() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let out = tms(&[
+        "-c",
+        "prime \"samples/zang-456.mid\" last 1000; set tempo 480; connect \"synth\"; play; wait",
+    ])
+    .output()
+    .expect("tms runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read("samples/zang-456.mid").unwrap();
+    let file = tms::music::midi::read_midi(&bytes).unwrap();
+    let heard = notes(&sink.messages());
+    let pitches: Vec<u8> = heard.iter().map(|n| n.pitch).collect();
+    let expected: Vec<u8> = file.iter().map(|n| n.pitch).collect();
+    assert_eq!(pitches, expected);
+    assert!(heard
+        .iter()
+        .zip(&file)
+        .all(|(h, f)| h.velocity == f.velocity));
+    // At 480 BPM the 6.1 s tune takes a quarter of the time: onsets follow the file's.
+    let t0 = heard[0].on;
+    for (h, f) in heard.iter().zip(&file) {
+        let got = (h.on - t0).as_secs_f64();
+        let want = f.start / 4.0;
+        assert!(
+            (got - want).abs() < 0.05,
+            "onset {got:.4} s, file says {want:.4} s"
+        );
+    }
+    assert_silent_at_the_end(&sink.messages());
+}
+
+#[test]
+fn ctrl_c_in_mid_melody_leaves_no_note_sounding() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let child = tms(&[
+        "-c",
+        "prime \"samples/zang-353.mid\" last 1000; connect \"synth\"; play; sleep 30",
+    ])
+    .spawn()
+    .expect("tms runs");
+    assert!(
+        jack_support::eventually(Duration::from_secs(10), || notes(&sink.messages()).len()
+            >= 3),
+        "playing started"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error: interrupted"));
+    std::thread::sleep(Duration::from_millis(100));
+    let heard = sink.messages();
+    assert!(notes(&heard).len() < 72, "stopped before the end");
+    assert_silent_at_the_end(&heard);
+}
+
+#[test]
+fn stop_in_a_script_silences_and_the_script_goes_on() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let out = tms(&[
+        "-c",
+        "prime \"samples/zang-353.mid\" last 1000; connect \"synth\"; play; sleep 0.8; stop; set tempo 90",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("tempo = 90"));
+    let heard = sink.messages();
+    assert!(!notes(&heard).is_empty() && notes(&heard).len() < 72);
+    assert_silent_at_the_end(&heard);
+}
+
+#[test]
+fn connecting_to_a_missing_port_names_the_ports_there_are() {
+    let _jack = Jack::start();
+    let _sink = Sink::new("synth");
+    let out = tms(&["-c", "connect \"nosuch\""]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("<command-line>:1:9: error: no port matches \"nosuch\""),
+        "{err}"
+    );
+    assert!(err.contains("synth:in"), "{err}");
+}
