@@ -3,7 +3,6 @@
 
 pub mod error;
 pub mod lang;
-#[path = "../tmpstub/model/mod.rs"]
 pub mod model;
 pub mod perform;
 pub mod render;

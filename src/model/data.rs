@@ -1,0 +1,182 @@
+//! From tunes to tensors: each tune becomes (pitch, step, duration) columns, windows are cut
+//! inside one tune (never across a boundary), and a batch of windows becomes padded tensors
+//! with a mask saying which positions are scored.
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rand_chacha::ChaCha20Rng;
+use tch::{Device, Kind, Tensor};
+
+use super::Objective;
+use crate::music::note::{to_triples, Tune};
+
+/// One tune as the model reads it.
+pub(super) struct Encoded {
+    pub pitch: Vec<i64>,
+    pub step: Vec<f32>,
+    pub duration: Vec<f32>,
+}
+
+impl Encoded {
+    pub fn new(tune: &Tune) -> Encoded {
+        Encoded::from_notes(&tune.notes)
+    }
+
+    pub fn from_notes(notes: &[crate::music::note::Note]) -> Encoded {
+        let t = to_triples(notes);
+        Encoded {
+            pitch: t.iter().map(|x| x.0 as i64).collect(),
+            step: t.iter().map(|x| x.1 as f32).collect(),
+            duration: t.iter().map(|x| x.2 as f32).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pitch.len()
+    }
+}
+
+/// A window: notes `start..start+len` of tune `tune`; positions `0..len-1` are inputs,
+/// `1..len` their targets, and `scored_from` is the first input position whose prediction
+/// counts in the loss (0 for the sequence objective, the last one for the window objective).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Window {
+    pub tune: usize,
+    pub start: usize,
+    pub len: usize,
+    pub scored_from: usize,
+}
+
+/// Windows of `seq_len` inputs for one epoch. The sequence objective tiles each tune from a
+/// random offset (a different tiling every epoch, each note predicted once); the window
+/// objective takes every position that has `seq_len` notes before it, as the notebook did.
+pub(super) fn windows(
+    tunes: &[&Encoded],
+    seq_len: usize,
+    objective: Objective,
+    mut rng: Option<&mut ChaCha20Rng>,
+) -> Vec<Window> {
+    let mut out = Vec::new();
+    match objective {
+        Objective::Window => {
+            for (i, t) in tunes.iter().enumerate() {
+                for target in seq_len..t.len() {
+                    out.push(Window {
+                        tune: i,
+                        start: target - seq_len,
+                        len: seq_len + 1,
+                        scored_from: seq_len - 1,
+                    });
+                }
+            }
+        }
+        Objective::Sequence => {
+            for (i, t) in tunes.iter().enumerate() {
+                let n = t.len();
+                if n < 2 {
+                    continue;
+                }
+                let offset = match rng.as_deref_mut() {
+                    Some(r) => r.random_range(0..seq_len.min(n - 1)),
+                    None => 0,
+                };
+                let mut cuts = vec![0];
+                let mut s = offset;
+                while s < n - 1 {
+                    if s > 0 {
+                        cuts.push(s);
+                    }
+                    s += seq_len;
+                }
+                for (k, &s) in cuts.iter().enumerate() {
+                    let end = cuts.get(k + 1).map_or(n, |&e| e + 1).min(s + seq_len + 1);
+                    if end - s >= 2 {
+                        out.push(Window {
+                            tune: i,
+                            start: s,
+                            len: end - s,
+                            scored_from: 0,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    if let Some(r) = rng {
+        out.shuffle(r);
+    }
+    out
+}
+
+/// A batch ready for the network.
+pub(super) struct Batch {
+    /// [B, T] int64 input pitches.
+    pub pitch: Tensor,
+    /// [B, T, 2] input (step, duration).
+    pub timing: Tensor,
+    /// [B, T] int64 target pitches (−100 where not scored).
+    pub target_pitch: Tensor,
+    pub target_step: Tensor,
+    pub target_duration: Tensor,
+    /// [B, T] 1.0 where scored.
+    pub mask: Tensor,
+    pub scored: usize,
+}
+
+pub(super) fn batch(tunes: &[&Encoded], ws: &[Window], device: Device) -> Batch {
+    let t = ws.iter().map(|w| w.len - 1).max().unwrap_or(1);
+    let b = ws.len();
+    let mut pitch = vec![0i64; b * t];
+    let mut timing = vec![0f32; b * t * 2];
+    let mut tp = vec![-100i64; b * t];
+    let mut ts = vec![0f32; b * t];
+    let mut td = vec![0f32; b * t];
+    let mut mask = vec![0f32; b * t];
+    let mut scored = 0;
+    for (r, w) in ws.iter().enumerate() {
+        let e = tunes[w.tune];
+        for j in 0..w.len - 1 {
+            let src = w.start + j;
+            let k = r * t + j;
+            pitch[k] = e.pitch[src];
+            timing[2 * k] = e.step[src];
+            timing[2 * k + 1] = e.duration[src];
+            if j >= w.scored_from {
+                tp[k] = e.pitch[src + 1];
+                ts[k] = e.step[src + 1];
+                td[k] = e.duration[src + 1];
+                mask[k] = 1.0;
+                scored += 1;
+            }
+        }
+    }
+    let (bi, ti) = (b as i64, t as i64);
+    let mk = |v: &[f32], shape: &[i64]| Tensor::from_slice(v).view(shape).to_device(device);
+    Batch {
+        pitch: Tensor::from_slice(&pitch).view([bi, ti]).to_device(device),
+        timing: mk(&timing, &[bi, ti, 2]),
+        target_pitch: Tensor::from_slice(&tp).view([bi, ti]).to_device(device),
+        target_step: mk(&ts, &[bi, ti]),
+        target_duration: mk(&td, &[bi, ti]),
+        mask: mk(&mask, &[bi, ti]),
+        scored,
+    }
+}
+
+/// Inputs of one sequence, shaped as a batch of one.
+pub(super) fn sequence(e: &Encoded, device: Device) -> (Tensor, Tensor) {
+    let n = e.len() as i64;
+    let timing: Vec<f32> = e
+        .step
+        .iter()
+        .zip(&e.duration)
+        .flat_map(|(s, d)| [*s, *d])
+        .collect();
+    (
+        Tensor::from_slice(&e.pitch).view([1, n]).to_device(device),
+        Tensor::from_slice(&timing)
+            .view([1, n, 2])
+            .to_kind(Kind::Float)
+            .to_device(device),
+    )
+}

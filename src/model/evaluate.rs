@@ -1,0 +1,163 @@
+//! The evaluation protocol of LANGUAGE.md, the same for every model: each note that has at
+//! least `seq_len` notes before it in its tune is predicted from exactly those notes, from a
+//! fresh LSTM state. Also the seeded train/validation split that `train` and `evaluate`
+//! share.
+
+use std::fmt;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use tch::{Kind, Tensor};
+
+use super::data::{self, Encoded, Window};
+use super::{Head, Model};
+use crate::music::note::Tune;
+
+/// Next-note prediction quality: nats, fraction, seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Metrics {
+    pub notes: usize,
+    pub pitch_nll: f64,
+    pub pitch_acc: f64,
+    pub step_mae: f64,
+    pub duration_mae: f64,
+}
+
+impl fmt::Display for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "notes {} pitch_nll {:.4} pitch_acc {:.4} step_mae {:.4} duration_mae {:.4}",
+            self.notes, self.pitch_nll, self.pitch_acc, self.step_mae, self.duration_mae
+        )
+    }
+}
+
+/// Scores `tunes` by the protocol. Tunes too short to score contribute nothing.
+pub fn evaluate(
+    model: &Model,
+    tunes: &[Tune],
+    seq_len: usize,
+) -> Result<Metrics, std::convert::Infallible> {
+    let refs: Vec<&Tune> = tunes.iter().collect();
+    Ok(evaluate_refs(model, &refs, seq_len))
+}
+
+pub(super) fn evaluate_refs(model: &Model, tunes: &[&Tune], seq_len: usize) -> Metrics {
+    let _guard = tch::no_grad_guard();
+    let encoded: Vec<Encoded> = tunes.iter().map(|t| Encoded::new(t)).collect();
+    let set: Vec<&Encoded> = encoded.iter().collect();
+    let windows: Vec<Window> = set
+        .iter()
+        .enumerate()
+        .flat_map(|(i, e)| {
+            (seq_len..e.len()).map(move |target| Window {
+                tune: i,
+                start: target - seq_len,
+                len: seq_len + 1,
+                scored_from: seq_len - 1,
+            })
+        })
+        .collect();
+    let mut sums = [0.0f64; 4];
+    for chunk in windows.chunks(1024) {
+        let b = data::batch(&set, chunk, model.device());
+        let (o, _) = model.net.forward(
+            &b.pitch,
+            &b.timing,
+            &model.net.zero_state(chunk.len() as i64),
+        );
+        let last = seq_len as i64 - 1;
+        let logits = o.logits.select(1, last);
+        let target = b.target_pitch.select(1, last);
+        let logp = log_probs(&logits, model.config.head);
+        let nll = -logp
+            .gather(1, &target.unsqueeze(1), false)
+            .sum(Kind::Double);
+        let hits = logits.argmax(1, false).eq_tensor(&target).sum(Kind::Double);
+        let mae = |pred: &Tensor, y: &Tensor| {
+            (pred.select(1, last).clamp_min(0.0) - y.select(1, last))
+                .abs()
+                .sum(Kind::Double)
+        };
+        sums[0] += nll.double_value(&[]);
+        sums[1] += hits.double_value(&[]);
+        sums[2] += mae(&o.step, &b.target_step).double_value(&[]);
+        sums[3] += mae(&o.duration, &b.target_duration).double_value(&[]);
+    }
+    let n = windows.len();
+    let d = n.max(1) as f64;
+    Metrics {
+        notes: n,
+        pitch_nll: sums[0] / d,
+        pitch_acc: sums[1] / d,
+        step_mae: sums[2] / d,
+        duration_mae: sums[3] / d,
+    }
+}
+
+/// Log-probabilities of the pitches at temperature 1: a log-softmax, or for the notebook's
+/// sigmoid head the log of the outputs normalised to sum to 1.
+pub(super) fn log_probs(logits: &Tensor, head: Head) -> Tensor {
+    match head {
+        Head::Softmax => logits.log_softmax(-1, Kind::Float),
+        Head::Sigmoid => {
+            let s = logits.sigmoid();
+            let total = s.sum_dim_intlist(-1, true, Kind::Float);
+            (s / total).log()
+        }
+    }
+}
+
+/// Splits tune indices into (train, validation): a seeded `val` fraction of the tunes, at
+/// least one when `val` > 0 and there are two or more tunes. Both lists are sorted.
+pub fn split_validation(tunes: &[Tune], val: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let n = tunes.len();
+    let mut k = (val * n as f64).round() as usize;
+    if val > 0.0 && n >= 2 {
+        k = k.clamp(1, n - 1);
+    } else {
+        k = 0;
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut ChaCha20Rng::seed_from_u64(seed));
+    let mut v = idx[..k].to_vec();
+    let mut t = idx[k..].to_vec();
+    v.sort_unstable();
+    t.sort_unstable();
+    (t, v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tunes(n: usize) -> Vec<Tune> {
+        (0..n)
+            .map(|i| Tune {
+                source: i.to_string(),
+                ..Tune::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn split_is_seeded_disjoint_and_complete() {
+        let (t, v) = split_validation(&tunes(100), 0.1, 7);
+        assert_eq!(v.len(), 10);
+        assert_eq!(t.len(), 90);
+        let mut all: Vec<usize> = t.iter().chain(&v).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        assert_eq!(split_validation(&tunes(100), 0.1, 7), (t, v.clone()));
+        assert_ne!(split_validation(&tunes(100), 0.1, 8).1, v);
+    }
+
+    #[test]
+    fn split_keeps_one_tune_for_each_side_when_it_can() {
+        assert_eq!(split_validation(&tunes(3), 0.01, 1).1.len(), 1);
+        assert_eq!(split_validation(&tunes(1), 0.5, 1).1.len(), 0);
+        assert_eq!(split_validation(&tunes(10), 0.0, 1).1.len(), 0);
+    }
+}

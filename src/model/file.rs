@@ -1,0 +1,321 @@
+//! Model files. tms's own: one safetensors file whose metadata holds every architecture
+//! setting, the normalisation, the training settings and the tms version, so a model is
+//! rebuilt from the file alone. Written atomically (temporary file, fsync, rename), so a
+//! kill at any moment leaves the previous file whole. Also the notebook's PyTorch
+//! state_dict, mapped onto the same network.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use tch::{Device, Tensor};
+
+use super::net::{self, Net};
+use super::pth::RawTensor;
+use super::{Head, Input, Keep, Model, ModelConfig, Objective, Optimizer, PITCH_SCALE};
+
+/// The `format` metadata value that marks a tms model file.
+const FORMAT: &str = "tms-model";
+const FORMAT_VERSION: &str = "1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{0}")]
+    Io(String),
+    #[error("not a model file: {0}")]
+    NotSafetensors(String),
+    #[error("a safetensors file, but not a tms model (no `format: {FORMAT}` in its metadata)")]
+    NotTms,
+    #[error("model file format version {0} is newer than this tms understands ({FORMAT_VERSION})")]
+    Version(String),
+    #[error("metadata `{key}`: {problem}")]
+    Metadata { key: String, problem: String },
+    #[error("tensor `{name}`: {problem}")]
+    Tensor { name: String, problem: String },
+}
+
+fn io(e: std::io::Error) -> ModelError {
+    ModelError::Io(crate::session::io_reason(&e))
+}
+
+impl Model {
+    /// Writes the model to `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let bytes = self.to_bytes()?;
+        write_atomically(path, &bytes).map_err(io)
+    }
+
+    fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
+        let vars = self.vs.variables();
+        let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        for (name, _) in net::shapes(&self.config) {
+            let t = vars[&name].detach().to_device(Device::Cpu).contiguous();
+            let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+            let values = Vec::<f32>::try_from(t.view(-1)).map_err(|e| ModelError::Tensor {
+                name: name.clone(),
+                problem: e.to_string(),
+            })?;
+            let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            data.push((name, shape, bytes));
+        }
+        let views = data
+            .iter()
+            .map(|(n, s, b)| {
+                TensorView::new(Dtype::F32, s.clone(), b)
+                    .map(|v| (n.clone(), v))
+                    .map_err(|e| ModelError::Tensor {
+                        name: n.clone(),
+                        problem: e.to_string(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        safetensors::serialize(views, Some(self.metadata()))
+            .map_err(|e| ModelError::Io(e.to_string()))
+    }
+
+    fn metadata(&self) -> HashMap<String, String> {
+        let c = &self.config;
+        let mut m = HashMap::new();
+        let mut put = |k: &str, v: String| {
+            m.insert(k.to_string(), v);
+        };
+        put("format", FORMAT.into());
+        put("format_version", FORMAT_VERSION.into());
+        put("tms_version", env!("CARGO_PKG_VERSION").into());
+        put("hidden", c.hidden.to_string());
+        put("layers", c.layers.to_string());
+        put("embed", c.embed.to_string());
+        put("input", input_name(c.input).into());
+        put("head", head_name(c.head).into());
+        put("features", "pitch,step,duration".into());
+        put("pitch_scale", PITCH_SCALE.to_string());
+        put("time_unit", "seconds".into());
+        put("epochs", self.epochs.to_string());
+        if let Some(t) = &self.trained_with {
+            put("train.seq_len", t.seq_len.to_string());
+            put("train.batch", t.batch.to_string());
+            put("train.lr", t.lr.to_string());
+            let opt = match t.optimizer {
+                Optimizer::Sgd => "sgd",
+                Optimizer::Adam => "adam",
+            };
+            put("train.optimizer", opt.into());
+            let obj = match t.objective {
+                Objective::Sequence => "sequence",
+                Objective::Window => "window",
+            };
+            put("train.objective", obj.into());
+            put(
+                "train.loss",
+                format!(
+                    "pitch {} step {} duration {}",
+                    t.loss.pitch, t.loss.step, t.loss.duration
+                ),
+            );
+            put("train.clip", t.clip.to_string());
+            put("train.val", t.val.to_string());
+            let keep = match t.keep {
+                Keep::Best => "best",
+                Keep::Last => "last",
+            };
+            put("train.keep", keep.into());
+        }
+        m
+    }
+
+    /// Opens a file written by `save`.
+    pub fn open(path: &Path, device: Device) -> Result<Model, ModelError> {
+        let bytes = std::fs::read(path).map_err(io)?;
+        Model::from_bytes(&bytes, device)
+    }
+
+    pub fn from_bytes(bytes: &[u8], device: Device) -> Result<Model, ModelError> {
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| ModelError::NotSafetensors(e.to_string()))?;
+        let (_, meta) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| ModelError::NotSafetensors(e.to_string()))?;
+        let meta = meta.metadata().clone().unwrap_or_default();
+        if meta.get("format").map(String::as_str) != Some(FORMAT) {
+            return Err(ModelError::NotTms);
+        }
+        let version = meta.get("format_version").cloned().unwrap_or_default();
+        if version != FORMAT_VERSION {
+            return Err(ModelError::Version(version));
+        }
+        let int = |k: &str, lo: i64, hi: i64| -> Result<i64, ModelError> {
+            let bad = |p: &str| ModelError::Metadata {
+                key: k.into(),
+                problem: p.into(),
+            };
+            let v = meta.get(k).ok_or_else(|| bad("missing"))?;
+            let n: i64 = v
+                .parse()
+                .map_err(|_| bad(&format!("`{v}` is not a whole number")))?;
+            if !(lo..=hi).contains(&n) {
+                return Err(bad(&format!("{n} is outside {lo}..={hi}")));
+            }
+            Ok(n)
+        };
+        let choice = |k: &str| -> Result<&str, ModelError> {
+            meta.get(k)
+                .map(String::as_str)
+                .ok_or_else(|| ModelError::Metadata {
+                    key: k.into(),
+                    problem: "missing".into(),
+                })
+        };
+        let bad_choice = |k: &str, v: &str| ModelError::Metadata {
+            key: k.into(),
+            problem: format!("unknown value `{v}`"),
+        };
+        let config = ModelConfig {
+            hidden: int("hidden", 1, 4096)?,
+            layers: int("layers", 1, 8)?,
+            embed: int("embed", 1, 1024)?,
+            input: match choice("input")? {
+                "embed" => Input::Embed,
+                "scalar" => Input::Scalar,
+                v => return Err(bad_choice("input", v)),
+            },
+            head: match choice("head")? {
+                "softmax" => Head::Softmax,
+                "sigmoid" => Head::Sigmoid,
+                v => return Err(bad_choice("head", v)),
+            },
+        };
+        let mut tensors = HashMap::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != Dtype::F32 {
+                return Err(ModelError::Tensor {
+                    name,
+                    problem: format!("dtype {:?}, expected F32", view.dtype()),
+                });
+            }
+            let data: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            tensors.insert(
+                name,
+                RawTensor {
+                    shape: view.shape().to_vec(),
+                    data,
+                },
+            );
+        }
+        let mut model = Model::with_weights(config, device, tensors)?;
+        model.epochs = int("epochs", 0, i64::MAX)? as usize;
+        model.origin = "opened".into();
+        Ok(model)
+    }
+
+    /// Builds a model of `config` and fills it with `tensors`, which must be exactly the
+    /// network's variables with exactly its shapes.
+    fn with_weights(
+        config: ModelConfig,
+        device: Device,
+        mut tensors: HashMap<String, RawTensor>,
+    ) -> Result<Model, ModelError> {
+        let mut model = Model::new(config, device, 0);
+        let vars = model.vs.variables();
+        for (name, shape) in net::shapes(&config) {
+            let raw = tensors.remove(&name).ok_or_else(|| ModelError::Tensor {
+                name: name.clone(),
+                problem: "missing".into(),
+            })?;
+            let want: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+            if raw.shape != want {
+                return Err(ModelError::Tensor {
+                    name,
+                    problem: format!("shape {:?}, expected {:?}", raw.shape, want),
+                });
+            }
+            let src = Tensor::from_slice(&raw.data)
+                .view(shape.as_slice())
+                .to_device(device);
+            tch::no_grad(|| {
+                let mut v = vars[&name].shallow_clone();
+                v.copy_(&src);
+            });
+        }
+        if let Some(extra) = tensors.keys().min() {
+            return Err(ModelError::Tensor {
+                name: extra.clone(),
+                problem: "not part of this model".into(),
+            });
+        }
+        model.net = Net::new_from_store(&model.vs, config);
+        Ok(model)
+    }
+
+    /// The notebook's `SimpleRNNMusicGeneratorModel` from its state_dict: LSTM(3, H) with
+    /// scalar pitch input, sigmoid pitch head, linear step and duration heads.
+    pub fn from_notebook_state_dict(
+        entries: Vec<(String, RawTensor)>,
+    ) -> Result<Model, ModelError> {
+        let tensors: HashMap<String, RawTensor> = entries.into_iter().collect();
+        let hh = tensors
+            .get("lstm.weight_hh_l0")
+            .ok_or_else(|| ModelError::Tensor {
+                name: "lstm.weight_hh_l0".into(),
+                problem: "missing".into(),
+            })?;
+        let hidden = *hh.shape.get(1).ok_or_else(|| ModelError::Tensor {
+            name: "lstm.weight_hh_l0".into(),
+            problem: format!("shape {:?}, expected [4H, H]", hh.shape),
+        })? as i64;
+        let layers = (0..8)
+            .take_while(|l| tensors.contains_key(&format!("lstm.weight_ih_l{l}")))
+            .count() as i64;
+        let config = ModelConfig {
+            hidden,
+            layers: layers.max(1),
+            input: Input::Scalar,
+            head: Head::Sigmoid,
+            embed: 32,
+        };
+        let mut m = Model::with_weights(config, Device::Cpu, tensors)?;
+        m.origin = "the notebook's PyTorch model".into();
+        Ok(m)
+    }
+}
+
+fn input_name(i: Input) -> &'static str {
+    match i {
+        Input::Embed => "embed",
+        Input::Scalar => "scalar",
+    }
+}
+
+fn head_name(h: Head) -> &'static str {
+    match h {
+        Head::Softmax => "softmax",
+        Head::Sigmoid => "sigmoid",
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`:
+/// readers see the old file or the new one, never a part.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map_or("model".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

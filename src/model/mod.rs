@@ -1,0 +1,231 @@
+//! The melody model: an LSTM over (pitch, step, duration) with the notebook's knobs and
+//! better defaults. This module owns the network and its file formats; `train`, `evaluate`
+//! and `sample` are separate stages over it, so the session only wires settings to them.
+
+mod data;
+mod evaluate;
+mod file;
+mod net;
+pub mod pth;
+mod sample;
+mod train;
+
+use std::fmt;
+
+use tch::{nn, Device};
+
+pub use evaluate::{evaluate, split_validation, Metrics};
+pub use file::ModelError;
+pub use sample::{Generator, SampleOptions};
+pub use train::{TrainError, Trainer};
+
+use net::Net;
+
+/// How a pitch enters the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A learned embedding of the 128 pitches.
+    Embed,
+    /// pitch/128 as one number, as the notebook did.
+    Scalar,
+}
+
+/// How the pitch distribution is formed from the network's 128 outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Head {
+    /// A softmax over pitches, trained with cross-entropy on the logits.
+    Softmax,
+    /// The notebook's head: a sigmoid per pitch, trained with cross-entropy applied to the
+    /// sigmoid outputs; sampled from the outputs normalised to sum to 1.
+    Sigmoid,
+}
+
+/// Which notes of a window are predicted during training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Objective {
+    /// Every next note of the window.
+    Sequence,
+    /// Only the note after the window, as the notebook did.
+    Window,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Optimizer {
+    Sgd,
+    Adam,
+}
+
+/// Which weights a training run ends with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// Those of the epoch with the lowest validation loss.
+    Best,
+    Last,
+}
+
+/// The architecture: everything needed to rebuild the network from a file.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModelConfig {
+    pub hidden: i64,
+    pub layers: i64,
+    pub input: Input,
+    pub head: Head,
+    /// Embedding size when `input` is `Embed`.
+    pub embed: i64,
+}
+
+/// Weights of the three loss terms, as the notebook's `loss_weight`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossWeights {
+    pub pitch: f64,
+    pub step: f64,
+    pub duration: f64,
+}
+
+/// Everything `train` reads from the settings.
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    pub seq_len: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub optimizer: Optimizer,
+    pub objective: Objective,
+    pub loss: LossWeights,
+    /// Gradient-norm clipping; 0 turns it off.
+    pub clip: f64,
+    pub val: f64,
+    pub keep: Keep,
+    pub checkpoint_every: usize,
+    pub checkpoint_dir: std::path::PathBuf,
+    /// Seeds the validation split and the batch order.
+    pub seed: u64,
+}
+
+/// Pitch inputs are divided by this for `Input::Scalar` (the notebook's normalisation).
+pub const PITCH_SCALE: f64 = 128.0;
+/// Number of pitches the head predicts.
+pub const PITCHES: i64 = 128;
+
+/// A network with its weights, its architecture and what is known of how it was trained.
+pub struct Model {
+    vs: nn::VarStore,
+    net: Net,
+    config: ModelConfig,
+    /// Epochs trained so far (saved in the file).
+    epochs: usize,
+    /// The training settings of the last run, saved for the record.
+    trained_with: Option<TrainConfig>,
+    /// Where the weights came from, for `describe`.
+    origin: String,
+}
+
+impl Model {
+    /// A freshly initialised model; the same seed gives the same weights.
+    pub fn new(config: ModelConfig, device: Device, seed: u64) -> Model {
+        tch::manual_seed(seed as i64);
+        let vs = nn::VarStore::new(device);
+        let net = Net::new(&vs.root(), config);
+        Model {
+            vs,
+            net,
+            config,
+            epochs: 0,
+            trained_with: None,
+            origin: "new".into(),
+        }
+    }
+
+    pub fn config(&self) -> ModelConfig {
+        self.config
+    }
+
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    pub fn epochs(&self) -> usize {
+        self.epochs
+    }
+
+    /// Moves the weights to another device (optimizer state does not follow: the session
+    /// drops the trainer).
+    pub fn to_device(&mut self, device: Device) {
+        if device != self.vs.device() {
+            self.vs.set_device(device);
+            self.net = Net::new_from_store(&self.vs, self.config);
+        }
+    }
+
+    /// One line: architecture, size, training so far.
+    pub fn describe(&self) -> String {
+        let c = &self.config;
+        let input = match c.input {
+            Input::Embed => format!("embed {}", c.embed),
+            Input::Scalar => "scalar".into(),
+        };
+        let head = match c.head {
+            Head::Softmax => "softmax",
+            Head::Sigmoid => "sigmoid",
+        };
+        let params: i64 = self
+            .vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum();
+        format!(
+            "LSTM hidden {} layers {}, input {input}, head {head}, {params} parameters, {} epochs trained, on {} ({})",
+            c.hidden,
+            c.layers,
+            self.epochs,
+            format!("{:?}", self.vs.device()).to_lowercase(),
+            self.origin
+        )
+    }
+
+    /// Copies of every weight, to restore later (best epoch, last good weights).
+    fn snapshot(&self) -> Vec<(String, tch::Tensor)> {
+        tch::no_grad(|| {
+            let mut v: Vec<_> = self
+                .vs
+                .variables()
+                .into_iter()
+                .map(|(n, t)| (n, t.detach().copy()))
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        })
+    }
+
+    fn restore(&mut self, snap: &[(String, tch::Tensor)]) {
+        let vars = self.vs.variables();
+        tch::no_grad(|| {
+            for (name, t) in snap {
+                if let Some(v) = vars.get(name) {
+                    let mut v = v.shallow_clone();
+                    v.copy_(t);
+                }
+            }
+        });
+    }
+}
+
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// Fixes libtorch's CPU thread count so that the same script gives the same weights run to
+/// run: parallel reductions split work by thread count. `TMS_THREADS` overrides the default
+/// (the machine's cores, at most 8).
+pub fn init_threads() {
+    let n = std::env::var("TMS_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(8) as i32)
+        });
+    tch::set_num_threads(n);
+}

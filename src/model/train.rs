@@ -1,0 +1,295 @@
+//! Training: epochs of shuffled windows with the notebook's weighted loss, a progress bar,
+//! one line per epoch, validation, best-epoch restore, atomic checkpoints, NaN recovery and
+//! Ctrl-C after the current batch. The optimizer lives in the `Trainer` so that `train`
+//! again continues where the last run stopped.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use tch::{nn, Kind, Reduction, Tensor};
+
+use super::data::{self, Batch, Encoded};
+use super::evaluate::{self, split_validation};
+use super::net::Outputs;
+use super::{Head, Keep, LossWeights, Model, ModelError, Optimizer, TrainConfig};
+use crate::music::note::Tune;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("no training windows: every tune has fewer than 2 notes")]
+    NoWindows,
+    #[error("cannot write checkpoint `{path}`: {source}")]
+    Checkpoint { path: String, source: ModelError },
+    #[error("cannot write training output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Optimizer state kept between `train` commands.
+#[derive(Default)]
+pub struct Trainer {
+    opt: Option<(Optimizer, nn::Optimizer)>,
+    /// Epochs run with this trainer, to seed each epoch's batch order differently.
+    epochs_run: u64,
+}
+
+/// The loss of one batch: weighted pitch cross-entropy plus the notebook's
+/// mse-with-positive-pressure on step and duration, averaged over scored positions.
+pub(super) struct Loss {
+    pub total: Tensor,
+}
+
+pub(super) fn loss(out: &Outputs, b: &Batch, head: Head, w: &LossWeights) -> Loss {
+    let scores = match head {
+        Head::Softmax => out.logits.shallow_clone(),
+        Head::Sigmoid => out.logits.sigmoid(),
+    };
+    let pitch = scores
+        .view([-1, super::PITCHES])
+        .cross_entropy_loss::<Tensor>(&b.target_pitch.view([-1]), None, Reduction::Mean, -100, 0.0);
+    let n = b.mask.sum(Kind::Float);
+    let pressure = |pred: &Tensor, y: &Tensor| {
+        let e = (pred - y).square() + (-pred).relu() * 10.0;
+        (e * &b.mask).sum(Kind::Float) / &n
+    };
+    let step = pressure(&out.step, &b.target_step);
+    let duration = pressure(&out.duration, &b.target_duration);
+    let total = &pitch * w.pitch + step * w.step + duration * w.duration;
+    Loss { total }
+}
+
+impl Trainer {
+    pub fn new() -> Trainer {
+        Trainer::default()
+    }
+
+    fn optimizer(&mut self, model: &Model, cfg: &TrainConfig) -> &mut nn::Optimizer {
+        let stale = !matches!(&self.opt, Some((kind, _)) if *kind == cfg.optimizer);
+        if stale {
+            use nn::OptimizerConfig;
+            let opt = match cfg.optimizer {
+                Optimizer::Sgd => nn::Sgd::default().build(&model.vs, cfg.lr),
+                Optimizer::Adam => nn::Adam::default().build(&model.vs, cfg.lr),
+            }
+            .expect("an optimizer over the model's variables");
+            self.opt = Some((cfg.optimizer, opt));
+        }
+        let opt = &mut self.opt.as_mut().expect("set above").1;
+        opt.set_lr(cfg.lr);
+        opt
+    }
+
+    /// Trains `epochs` epochs. Output lines go to `out`; the progress bar to stderr when it
+    /// is a terminal. Returns normally when interrupted (after the current batch) or when a
+    /// non-finite loss stopped it: the model is always left usable.
+    pub fn train(
+        &mut self,
+        model: &mut Model,
+        tunes: &[Tune],
+        cfg: &TrainConfig,
+        epochs: usize,
+        interrupt: &AtomicBool,
+        out: &mut dyn Write,
+    ) -> Result<(), TrainError> {
+        let encoded: Vec<Encoded> = tunes.iter().map(Encoded::new).collect();
+        let (train_idx, val_idx) = split_validation(tunes, cfg.val, cfg.seed);
+        let train_set: Vec<&Encoded> = train_idx.iter().map(|&i| &encoded[i]).collect();
+        let val_set: Vec<&Encoded> = val_idx.iter().map(|&i| &encoded[i]).collect();
+        let val_tunes: Vec<&Tune> = val_idx.iter().map(|&i| &tunes[i]).collect();
+        let device = model.device();
+        let head = model.config.head;
+        if data::windows(&train_set, cfg.seq_len, cfg.objective, None).is_empty() {
+            return Err(TrainError::NoWindows);
+        }
+        let val_windows = data::windows(&val_set, cfg.seq_len, cfg.objective, None);
+        writeln!(
+            out,
+            "training on {} tunes, validating on {} ({} {} windows of {} notes, batch {}, {:?} lr {})",
+            train_set.len(),
+            val_set.len(),
+            data::windows(&train_set, cfg.seq_len, cfg.objective, None).len(),
+            match cfg.objective {
+                super::Objective::Sequence => "sequence",
+                super::Objective::Window => "window",
+            },
+            cfg.seq_len,
+            cfg.batch,
+            cfg.optimizer,
+            cfg.lr
+        )?;
+
+        let mut best: Option<(f64, usize, Vec<(String, Tensor)>)> = None;
+        let mut val_history = Vec::new();
+        let mut stopped = false;
+        for _ in 0..epochs {
+            let epoch = model.epochs + 1;
+            let started = Instant::now();
+            let mut rng =
+                ChaCha20Rng::seed_from_u64(cfg.seed ^ (0x9e37_79b9 * (self.epochs_run + 1)));
+            let windows = data::windows(&train_set, cfg.seq_len, cfg.objective, Some(&mut rng));
+            let batches = windows.len().div_ceil(cfg.batch);
+            let bar = progress_bar(batches as u64, epoch);
+            let good = model.snapshot();
+            let mut sum = 0.0;
+            let mut weight = 0usize;
+            let mut done = 0usize;
+            let mut nonfinite = false;
+            for chunk in windows.chunks(cfg.batch) {
+                let b = data::batch(&train_set, chunk, device);
+                let (o, _) = model.net.forward(
+                    &b.pitch,
+                    &b.timing,
+                    &model.net.zero_state(chunk.len() as i64),
+                );
+                let l = loss(&o, &b, head, &cfg.loss);
+                let value = l.total.double_value(&[]);
+                if !value.is_finite() {
+                    nonfinite = true;
+                    break;
+                }
+                let opt = self.optimizer(model, cfg);
+                opt.zero_grad();
+                l.total.backward();
+                if cfg.clip > 0.0 {
+                    opt.clip_grad_norm(cfg.clip);
+                }
+                opt.step();
+                sum += value * b.scored as f64;
+                weight += b.scored;
+                done += 1;
+                bar.inc(1);
+                bar.set_message(format!(
+                    "loss {:.3}  {:.0} windows/s",
+                    sum / weight as f64,
+                    (done * cfg.batch) as f64 / started.elapsed().as_secs_f64()
+                ));
+                if interrupt.load(Ordering::SeqCst) {
+                    break;
+                }
+            }
+            bar.finish_and_clear();
+            self.epochs_run += 1;
+            if nonfinite {
+                model.restore(&good);
+                self.opt = None;
+                writeln!(
+                    out,
+                    "epoch {epoch}: the loss became infinite or NaN at batch {}: restored the weights from before this epoch and stopped (try a lower lr, or clip)",
+                    done + 1
+                )?;
+                stopped = true;
+                break;
+            }
+            if interrupt.load(Ordering::SeqCst) && done < batches {
+                writeln!(
+                    out,
+                    "epoch {epoch}: interrupted after batch {done}/{batches}; the model keeps what it learned"
+                )?;
+                stopped = true;
+                break;
+            }
+            model.epochs = epoch;
+            let train_loss = sum / weight.max(1) as f64;
+            let mut line = format!("epoch {epoch}  train {train_loss:.4}");
+            if !val_windows.is_empty() {
+                let val_loss = validation_loss(model, &val_set, &val_windows, cfg);
+                let nll = evaluate::evaluate_refs(model, &val_tunes, cfg.seq_len).pitch_nll;
+                line += &format!("  val {val_loss:.4}  val pitch_nll {nll:.4}");
+                val_history.push(val_loss);
+                if cfg.keep == Keep::Best && best.as_ref().is_none_or(|b| val_loss < b.0) {
+                    best = Some((val_loss, epoch, model.snapshot()));
+                }
+            }
+            writeln!(out, "{line}  {:.1} s", started.elapsed().as_secs_f64())?;
+            if cfg.checkpoint_every > 0 && epoch % cfg.checkpoint_every == 0 {
+                model.trained_with = Some(cfg.clone());
+                let path = cfg
+                    .checkpoint_dir
+                    .join(format!("epoch-{epoch:04}.safetensors"));
+                let latest = cfg.checkpoint_dir.join("latest.safetensors");
+                for p in [&path, &latest] {
+                    model.save(p).map_err(|source| TrainError::Checkpoint {
+                        path: p.display().to_string(),
+                        source,
+                    })?;
+                }
+                writeln!(out, "checkpoint {}", path.display())?;
+            }
+        }
+        model.trained_with = Some(cfg.clone());
+        if val_history.len() > 1 {
+            writeln!(out, "val loss {}", sparkline(&val_history))?;
+        }
+        if let Some((loss, epoch, weights)) = best {
+            if epoch != model.epochs && !stopped {
+                model.restore(&weights);
+                writeln!(
+                    out,
+                    "kept epoch {epoch}, the best on validation (val {loss:.4}); set keep last to keep the last"
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validation_loss(
+    model: &Model,
+    set: &[&Encoded],
+    windows: &[data::Window],
+    cfg: &TrainConfig,
+) -> f64 {
+    let _guard = tch::no_grad_guard();
+    let (mut sum, mut n) = (0.0, 0usize);
+    for chunk in windows.chunks(512) {
+        let b = data::batch(set, chunk, model.device());
+        let (o, _) = model.net.forward(
+            &b.pitch,
+            &b.timing,
+            &model.net.zero_state(chunk.len() as i64),
+        );
+        let l = loss(&o, &b, model.config.head, &cfg.loss);
+        sum += l.total.double_value(&[]) * b.scored as f64;
+        n += b.scored;
+    }
+    sum / n.max(1) as f64
+}
+
+fn progress_bar(len: u64, epoch: usize) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "epoch {epoch} {{bar:30}} {{pos}}/{{len}} batches  {{msg}}"
+        ))
+        .expect("a valid template"),
+    );
+    bar
+}
+
+/// Values as a row of block characters, lowest to highest.
+pub fn sparkline(values: &[f64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    values
+        .iter()
+        .map(|v| {
+            let r = if hi > lo { (v - lo) / (hi - lo) } else { 0.0 };
+            BARS[((r * 7.0).round() as usize).min(7)]
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_spans_lowest_to_highest() {
+        assert_eq!(sparkline(&[3.0, 2.0, 1.0, 1.5]), "█▅▁▃");
+        assert_eq!(sparkline(&[1.0, 1.0]), "▁▁");
+    }
+}
