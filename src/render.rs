@@ -84,7 +84,7 @@ pub enum RenderError {
         "no SoundFont found; install one with `apt-get install fluid-soundfont-gm` or pass soundfont \"FILE.sf2\""
     )]
     NoSoundFont,
-    #[error("cannot read SoundFont {path}: {reason}")]
+    #[error("cannot read SoundFont `{path}`: {reason}")]
     ReadSoundFont { path: String, reason: String },
     #[error("{path} is not a usable SoundFont: {reason}")]
     BadSoundFont { path: String, reason: String },
@@ -94,7 +94,7 @@ pub enum RenderError {
     Tempo(f64),
     #[error("melody too long for a WAV file ({0:.0} s)")]
     TooLong(f64),
-    #[error("cannot write {path}: {reason}")]
+    #[error("cannot write `{path}`: {reason}")]
     Write { path: String, reason: String },
 }
 
@@ -171,7 +171,7 @@ pub fn load_soundfont(path: &Path) -> Result<Arc<SoundFont>, RenderError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| RenderError::ReadSoundFont {
         path: shown.clone(),
-        reason: e.to_string(),
+        reason: crate::session::io_reason(&e),
     })?;
     let bad = |reason: String| RenderError::BadSoundFont {
         path: shown.clone(),
@@ -300,6 +300,10 @@ pub fn render_wav(
         file_name.to_string_lossy(),
         std::process::id()
     ));
+    // Like `write` and `export`: missing folders of the path are made.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| write_err(crate::session::io_reason(&e)))?;
+    }
     let spec = hound::WavSpec {
         channels: 2,
         sample_rate: opts.rate,
@@ -346,7 +350,10 @@ pub fn render_wav(
         Some(Ok(r)) => r,
         Some(Err(e)) => {
             let _ = std::fs::remove_file(&tmp);
-            return Err(write_err(e.to_string()));
+            return Err(write_err(match e {
+                hound::Error::IoError(e) => crate::session::io_reason(&e),
+                e => e.to_string(),
+            }));
         }
         None => {
             let _ = std::fs::remove_file(&tmp);
@@ -358,7 +365,7 @@ pub fn render_wav(
     };
     if let Err(e) = std::fs::rename(&tmp, path) {
         let _ = std::fs::remove_file(&tmp);
-        return Err(write_err(e.to_string()));
+        return Err(write_err(crate::session::io_reason(&e)));
     }
     Ok(RenderReport {
         soundfont: sf_path,
@@ -665,10 +672,18 @@ mod tests {
             "sample rate 8000 Hz is out of range (16000 to 192000)"
         );
         let Some(opts) = small() else { return };
-        let e = render_wav(&melody(), Path::new("/nonexistent-dir/x.wav"), &opts).unwrap_err();
+        // Missing folders are made; a folder that is a file cannot be.
+        let dir = tempfile::tempdir().unwrap();
+        let made = dir.path().join("new/dir/x.wav");
+        render_wav(&melody(), &made, &opts).unwrap();
+        assert!(made.is_file());
+        let blocked = dir.path().join("new/dir/x.wav/y.wav");
+        let e = render_wav(&melody(), &blocked, &opts)
+            .unwrap_err()
+            .to_string();
         assert!(
-            e.to_string()
-                .starts_with("cannot write /nonexistent-dir/x.wav: "),
+            e.starts_with(&format!("cannot write `{}`: ", blocked.display()))
+                && !e.contains("os error"),
             "{e}"
         );
     }

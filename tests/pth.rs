@@ -166,7 +166,7 @@ impl Model {
         };
         let b_ih = get("lstm.bias_ih_l0");
         let b_hh = get("lstm.bias_hh_l0");
-        let heads = ["fc_pitch", "fc_step", "fc_duration"]
+        let heads = ["pitch_linear", "step_linear", "duration_linear"]
             .iter()
             .map(|h| (get(&format!("{h}.weight")), get(&format!("{h}.bias"))))
             .collect();
@@ -250,6 +250,41 @@ fn hand_written_forward_pass_reproduces_pytorch() {
             (out[2][0] - duration).abs() < 1e-5,
             "{file}: duration {} vs {duration}",
             out[2][0]
+        );
+    }
+}
+
+#[test]
+fn the_opened_model_predicts_what_pytorch_predicts() {
+    let exp = expected();
+    // The window holds (pitch/128, step, duration); pitches are whole numbers.
+    let notes: Vec<(u8, f64, f64)> = exp["input"][0]
+        .as_array()
+        .expect("input")
+        .iter()
+        .map(|row| {
+            let v = floats(row);
+            ((v[0] * 128.0).round() as u8, v[1] as f64, v[2] as f64)
+        })
+        .collect();
+    for file in ["notebook_zip.pth", "notebook_legacy.pth"] {
+        let model = tms::model::Model::from_notebook_state_dict(read(file)).expect(file);
+        let got = model.predict_next(&notes);
+        let want = floats(&exp["pitch"]);
+        for (k, (a, b)) in got.pitch.iter().zip(&want).enumerate() {
+            assert!((a - b).abs() < 1e-5, "{file}: pitch[{k}] {a} vs {b}");
+        }
+        let step = exp["step"].as_f64().expect("step");
+        let duration = exp["duration"].as_f64().expect("duration");
+        assert!(
+            (got.step - step).abs() < 1e-5,
+            "{file}: step {} vs {step}",
+            got.step
+        );
+        assert!(
+            (got.duration - duration).abs() < 1e-5,
+            "{file}: duration {} vs {duration}",
+            got.duration
         );
     }
 }

@@ -202,11 +202,13 @@ macro_rules! settings {
 settings! {
     seq_len: i64 = 32, Kind::Int { min: 1, max: 4096 },
         "notes of context the model reads before predicting (window length)";
-    batch: i64 = 64, Kind::Int { min: 1, max: 65536 },
+    batch: i64 = 16, Kind::Int { min: 1, max: 65536 },
         "windows per training step";
     lr: f64 = 0.003, Kind::Float { min: 1e-9, max: 10.0 },
         "learning rate";
-    epochs: i64 = 8, Kind::Int { min: 1, max: 100000 },
+    lr_decay: f64 = 1.0, Kind::Float { min: 0.01, max: 1.0 },
+        "multiply the learning rate by this after every epoch (1 = constant)";
+    epochs: i64 = 12, Kind::Int { min: 1, max: 100000 },
         "epochs that `train` runs when no count is given";
     optimizer: String = "adam", Kind::Choice(&["sgd", "adam"]),
         "sgd (as the notebook) or adam";
@@ -224,6 +226,10 @@ settings! {
         "sequence: predict every next note of a window; window: only the note after it (notebook)";
     clip: f64 = 1.0, Kind::Float { min: 0.0, max: 1e6 },
         "gradient norm clipping (0 = off)";
+    dropout: f64 = 0.3, Kind::Float { min: 0.0, max: 0.9 },
+        "dropout on the LSTM's input and output while training (0 = off, as the notebook)";
+    augment: i64 = 0, Kind::Int { min: 0, max: 24 },
+        "transpose each training window by a random number of semitones within ±N (0 = off)";
     val: f64 = 0.1, Kind::Float { min: 0.0, max: 0.9 },
         "fraction of tunes held out for validation (seeded)";
     keep: String = "best", Kind::Choice(&["best", "last"]),

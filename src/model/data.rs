@@ -45,6 +45,8 @@ pub(super) struct Window {
     pub start: usize,
     pub len: usize,
     pub scored_from: usize,
+    /// Semitones added to every pitch of the window (transposition augmentation).
+    pub shift: i64,
 }
 
 /// Windows of `seq_len` inputs for one epoch. The sequence objective tiles each tune from a
@@ -54,6 +56,7 @@ pub(super) fn windows(
     tunes: &[&Encoded],
     seq_len: usize,
     objective: Objective,
+    augment: i64,
     mut rng: Option<&mut ChaCha20Rng>,
 ) -> Vec<Window> {
     let mut out = Vec::new();
@@ -66,6 +69,7 @@ pub(super) fn windows(
                         start: target - seq_len,
                         len: seq_len + 1,
                         scored_from: seq_len - 1,
+                        shift: 0,
                     });
                 }
             }
@@ -96,6 +100,7 @@ pub(super) fn windows(
                             start: s,
                             len: end - s,
                             scored_from: 0,
+                            shift: 0,
                         });
                     }
                 }
@@ -103,6 +108,11 @@ pub(super) fn windows(
         }
     }
     if let Some(r) = rng {
+        if augment > 0 {
+            for w in &mut out {
+                w.shift = r.random_range(-augment..=augment);
+            }
+        }
         out.shuffle(r);
     }
     out
@@ -138,11 +148,12 @@ pub(super) fn batch(tunes: &[&Encoded], ws: &[Window], device: Device) -> Batch 
         for j in 0..w.len - 1 {
             let src = w.start + j;
             let k = r * t + j;
-            pitch[k] = e.pitch[src];
+            let tr = |p: i64| (p + w.shift).clamp(0, 127);
+            pitch[k] = tr(e.pitch[src]);
             timing[2 * k] = e.step[src];
             timing[2 * k + 1] = e.duration[src];
             if j >= w.scored_from {
-                tp[k] = e.pitch[src + 1];
+                tp[k] = tr(e.pitch[src + 1]);
                 ts[k] = e.step[src + 1];
                 td[k] = e.duration[src + 1];
                 mask[k] = 1.0;

@@ -57,6 +57,7 @@ pub(super) fn evaluate_refs(model: &Model, tunes: &[&Tune], seq_len: usize) -> M
                 start: target - seq_len,
                 len: seq_len + 1,
                 scored_from: seq_len - 1,
+                shift: 0,
             })
         })
         .collect();
@@ -67,6 +68,7 @@ pub(super) fn evaluate_refs(model: &Model, tunes: &[&Tune], seq_len: usize) -> M
             &b.pitch,
             &b.timing,
             &model.net.zero_state(chunk.len() as i64),
+            0.0,
         );
         let last = seq_len as i64 - 1;
         let logits = o.logits.select(1, last);

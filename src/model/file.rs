@@ -70,8 +70,9 @@ impl Model {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        safetensors::serialize(views, Some(self.metadata()))
-            .map_err(|e| ModelError::Io(e.to_string()))
+        let bytes = safetensors::serialize(views, Some(self.metadata()))
+            .map_err(|e| ModelError::Io(e.to_string()))?;
+        Ok(sort_header(bytes))
     }
 
     fn metadata(&self) -> HashMap<String, String> {
@@ -88,7 +89,11 @@ impl Model {
         put("embed", c.embed.to_string());
         put("input", input_name(c.input).into());
         put("head", head_name(c.head).into());
-        put("features", "pitch,step,duration".into());
+        let features = match c.input {
+            Input::Embed => "pitch,interval,step,duration",
+            Input::Scalar => "pitch,step,duration",
+        };
+        put("features", features.into());
         put("pitch_scale", PITCH_SCALE.to_string());
         put("time_unit", "seconds".into());
         put("epochs", self.epochs.to_string());
@@ -96,6 +101,7 @@ impl Model {
             put("train.seq_len", t.seq_len.to_string());
             put("train.batch", t.batch.to_string());
             put("train.lr", t.lr.to_string());
+            put("train.lr_decay", t.lr_decay.to_string());
             let opt = match t.optimizer {
                 Optimizer::Sgd => "sgd",
                 Optimizer::Adam => "adam",
@@ -114,6 +120,8 @@ impl Model {
                 ),
             );
             put("train.clip", t.clip.to_string());
+            put("train.dropout", t.dropout.to_string());
+            put("train.augment", t.augment.to_string());
             put("train.val", t.val.to_string());
             let keep = match t.keep {
                 Keep::Best => "best",
@@ -280,6 +288,30 @@ impl Model {
         m.origin = "the notebook's PyTorch model".into();
         Ok(m)
     }
+}
+
+/// safetensors writes its metadata map in hash order, which changes run to run; rewriting
+/// the JSON header with sorted keys (same length, so the data offsets hold) makes the same
+/// model the same bytes.
+fn sort_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let Some(len) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+    else {
+        return bytes;
+    };
+    let Some(header) = bytes.get(8..8 + len) else {
+        return bytes;
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return bytes;
+    };
+    let mut sorted = serde_json::to_vec(&value).expect("JSON values serialise");
+    if sorted.len() <= len {
+        sorted.resize(len, b' ');
+        bytes[8..8 + len].copy_from_slice(&sorted);
+    }
+    bytes
 }
 
 fn input_name(i: Input) -> &'static str {

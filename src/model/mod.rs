@@ -88,11 +88,17 @@ pub struct TrainConfig {
     pub seq_len: usize,
     pub batch: usize,
     pub lr: f64,
+    /// Factor applied to the learning rate after each epoch of this run.
+    pub lr_decay: f64,
     pub optimizer: Optimizer,
     pub objective: Objective,
     pub loss: LossWeights,
     /// Gradient-norm clipping; 0 turns it off.
     pub clip: f64,
+    /// Dropout on the LSTM's input and output while training.
+    pub dropout: f64,
+    /// Each training window is transposed by a random number of semitones in ±augment.
+    pub augment: i64,
     pub val: f64,
     pub keep: Keep,
     pub checkpoint_every: usize,
@@ -183,6 +189,32 @@ impl Model {
         )
     }
 
+    /// What the model predicts after reading `notes` (pitch, step, duration) from a fresh
+    /// state: the pitch head's outputs (softmax probabilities, or the notebook's raw sigmoid
+    /// values) and the unclamped step and duration.
+    pub fn predict_next(&self, notes: &[(u8, f64, f64)]) -> NextNote {
+        let _guard = tch::no_grad_guard();
+        let e = data::Encoded {
+            pitch: notes.iter().map(|n| n.0 as i64).collect(),
+            step: notes.iter().map(|n| n.1 as f32).collect(),
+            duration: notes.iter().map(|n| n.2 as f32).collect(),
+        };
+        let (p, t) = data::sequence(&e, self.device());
+        let (o, _) = self.net.forward(&p, &t, &self.net.zero_state(1), 0.0);
+        let last = notes.len() as i64 - 1;
+        let logits = o.logits.select(1, last).squeeze_dim(0);
+        let scores = match self.config.head {
+            Head::Softmax => logits.softmax(-1, tch::Kind::Float),
+            Head::Sigmoid => logits.sigmoid(),
+        };
+        let scalar = |t: &tch::Tensor| t.select(1, last).double_value(&[0]);
+        NextNote {
+            pitch: Vec::<f32>::try_from(scores.to_device(Device::Cpu)).expect("128 floats"),
+            step: scalar(&o.step),
+            duration: scalar(&o.duration),
+        }
+    }
+
     /// Copies of every weight, to restore later (best epoch, last good weights).
     fn snapshot(&self) -> Vec<(String, tch::Tensor)> {
         tch::no_grad(|| {
@@ -214,6 +246,14 @@ impl fmt::Debug for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.describe())
     }
+}
+
+/// The next-note prediction of `Model::predict_next`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NextNote {
+    pub pitch: Vec<f32>,
+    pub step: f64,
+    pub duration: f64,
 }
 
 /// Fixes libtorch's CPU thread count so that the same script gives the same weights run to

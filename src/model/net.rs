@@ -12,6 +12,8 @@ use super::{Input, ModelConfig, PITCHES, PITCH_SCALE};
 pub(super) struct Net {
     config: ModelConfig,
     embed: Option<Tensor>,
+    /// Embedding of the interval from the previous pitch (±24 semitones, plus "none").
+    embed_interval: Option<Tensor>,
     /// w_ih, w_hh, b_ih, b_hh per layer, in the order `Tensor::lstm` expects.
     lstm: Vec<Tensor>,
     pitch: (Tensor, Tensor),
@@ -29,13 +31,19 @@ pub(super) struct Outputs {
     pub duration: Tensor,
 }
 
-/// LSTM state (h, c), each [layers, B, hidden].
-pub(super) type State = (Tensor, Tensor);
+/// LSTM state (h, c), each [layers, B, hidden], and the last pitch read per row (−1 before
+/// the first note), from which the next note's interval is formed.
+pub(super) type State = (Tensor, Tensor, Tensor);
+
+/// Intervals are clamped to ±INTERVAL_RANGE semitones; one more index means "no previous
+/// note".
+const INTERVAL_RANGE: i64 = 24;
+const INTERVALS: i64 = 2 * INTERVAL_RANGE + 2;
 
 /// Size of the LSTM's input vector per note.
 pub(super) fn input_size(c: &ModelConfig) -> i64 {
     match c.input {
-        Input::Embed => c.embed + 2,
+        Input::Embed => 2 * c.embed + 2,
         Input::Scalar => 3,
     }
 }
@@ -46,6 +54,10 @@ pub(super) fn shapes(c: &ModelConfig) -> Vec<(String, Vec<i64>)> {
     let mut v = Vec::new();
     if c.input == Input::Embed {
         v.push(("embed.weight".to_string(), vec![PITCHES, c.embed]));
+        v.push((
+            "embed_interval.weight".to_string(),
+            vec![INTERVALS, c.embed],
+        ));
     }
     for l in 0..c.layers {
         let inp = if l == 0 { input_size(c) } else { h };
@@ -103,6 +115,7 @@ impl Net {
         Net {
             config,
             embed: (config.input == Input::Embed).then(|| get("embed.weight")),
+            embed_interval: (config.input == Input::Embed).then(|| get("embed_interval.weight")),
             lstm,
             pitch: pair("fc_pitch"),
             step: pair("fc_step"),
@@ -117,6 +130,7 @@ impl Net {
         Net {
             config: self.config,
             embed: self.embed.as_ref().map(c),
+            embed_interval: self.embed_interval.as_ref().map(c),
             lstm: self.lstm.iter().map(c).collect(),
             pitch: p(&self.pitch),
             step: p(&self.step),
@@ -133,24 +147,43 @@ impl Net {
             [self.config.layers, batch, self.config.hidden],
             (Kind::Float, self.device()),
         );
-        (z.shallow_clone(), z)
+        let none = Tensor::full([batch], -1, (Kind::Int64, self.device()));
+        (z.shallow_clone(), z, none)
     }
 
     /// Runs sequences through the network. `pitch` is [B, T] (int64, 0..=127), `timing`
-    /// [B, T, 2] (step, duration in seconds).
-    pub fn forward(&self, pitch: &Tensor, timing: &Tensor, state: &State) -> (Outputs, State) {
-        let x = match &self.embed {
-            Some(e) => Tensor::cat(
-                &[
-                    Tensor::embedding(e, pitch, -1, false, false),
-                    timing.shallow_clone(),
-                ],
-                2,
-            ),
-            None => {
+    /// [B, T, 2] (step, duration in seconds). `dropout` > 0 only while training.
+    pub fn forward(
+        &self,
+        pitch: &Tensor,
+        timing: &Tensor,
+        state: &State,
+        dropout: f64,
+    ) -> (Outputs, State) {
+        let t = pitch.size()[1];
+        let x = match (&self.embed, &self.embed_interval) {
+            (Some(e), Some(ei)) => {
+                let prev = Tensor::cat(&[state.2.unsqueeze(1), pitch.narrow(1, 0, t - 1)], 1);
+                let iv = (pitch - &prev).clamp(-INTERVAL_RANGE, INTERVAL_RANGE) + INTERVAL_RANGE;
+                let iv = iv.where_self(&prev.ge(0), &Tensor::full_like(&iv, INTERVALS - 1));
+                Tensor::cat(
+                    &[
+                        Tensor::embedding(e, pitch, -1, false, false),
+                        Tensor::embedding(ei, &iv, -1, false, false),
+                        timing.shallow_clone(),
+                    ],
+                    2,
+                )
+            }
+            _ => {
                 let p = (pitch.to_kind(Kind::Float) / PITCH_SCALE).unsqueeze(2);
                 Tensor::cat(&[p, timing.shallow_clone()], 2)
             }
+        };
+        let x = if dropout > 0.0 {
+            x.dropout(dropout, true)
+        } else {
+            x
         };
         let params: Vec<&Tensor> = self.lstm.iter().collect();
         let (out, h, c) = x.lstm(
@@ -163,12 +196,17 @@ impl Net {
             false,
             true,
         );
+        let out = if dropout > 0.0 {
+            out.dropout(dropout, true)
+        } else {
+            out
+        };
         let lin = |(w, b): &(Tensor, Tensor)| out.linear(w, Some(b));
         let outputs = Outputs {
             logits: lin(&self.pitch),
             step: lin(&self.step).squeeze_dim(2),
             duration: lin(&self.duration).squeeze_dim(2),
         };
-        (outputs, (h, c))
+        (outputs, (h, c, pitch.select(1, t - 1)))
     }
 }

@@ -100,7 +100,7 @@ impl Generator {
 }
 
 fn predict(net: &Net, pitch: &Tensor, timing: &Tensor, state: &State) -> (Prediction, State) {
-    let (o, state) = net.forward(pitch, timing, state);
+    let (o, state) = net.forward(pitch, timing, state, 0.0);
     let last = pitch.size()[1] - 1;
     let logits: Vec<f32> = Vec::try_from(
         o.logits

@@ -28,6 +28,8 @@ pub enum TrainError {
     Output(#[from] std::io::Error),
 }
 
+type Snapshot = Vec<(String, Tensor)>;
+
 /// Optimizer state kept between `train` commands.
 #[derive(Default)]
 pub struct Trainer {
@@ -66,7 +68,7 @@ impl Trainer {
         Trainer::default()
     }
 
-    fn optimizer(&mut self, model: &Model, cfg: &TrainConfig) -> &mut nn::Optimizer {
+    fn optimizer(&mut self, model: &Model, cfg: &TrainConfig, lr: f64) -> &mut nn::Optimizer {
         let stale = !matches!(&self.opt, Some((kind, _)) if *kind == cfg.optimizer);
         if stale {
             use nn::OptimizerConfig;
@@ -78,7 +80,7 @@ impl Trainer {
             self.opt = Some((cfg.optimizer, opt));
         }
         let opt = &mut self.opt.as_mut().expect("set above").1;
-        opt.set_lr(cfg.lr);
+        opt.set_lr(lr);
         opt
     }
 
@@ -101,38 +103,47 @@ impl Trainer {
         let val_tunes: Vec<&Tune> = val_idx.iter().map(|&i| &tunes[i]).collect();
         let device = model.device();
         let head = model.config.head;
-        if data::windows(&train_set, cfg.seq_len, cfg.objective, None).is_empty() {
+        if data::windows(&train_set, cfg.seq_len, cfg.objective, 0, None).is_empty() {
             return Err(TrainError::NoWindows);
         }
-        let val_windows = data::windows(&val_set, cfg.seq_len, cfg.objective, None);
+        let val_windows = data::windows(&val_set, cfg.seq_len, cfg.objective, 0, None);
         writeln!(
             out,
-            "training on {} tunes, validating on {} ({} {} windows of {} notes, batch {}, {:?} lr {})",
+            "training on {} tunes, validating on {} ({} {} windows of {} notes, batch {}, {} lr {})",
             train_set.len(),
             val_set.len(),
-            data::windows(&train_set, cfg.seq_len, cfg.objective, None).len(),
+            data::windows(&train_set, cfg.seq_len, cfg.objective, 0, None).len(),
             match cfg.objective {
                 super::Objective::Sequence => "sequence",
                 super::Objective::Window => "window",
             },
             cfg.seq_len,
             cfg.batch,
-            cfg.optimizer,
+            format!("{:?}", cfg.optimizer).to_lowercase(),
             cfg.lr
         )?;
 
-        let mut best: Option<(f64, usize, Vec<(String, Tensor)>)> = None;
+        // (val loss, epoch, weights) of the best epoch so far.
+        let mut best: Option<(f64, usize, Snapshot)> = None;
         let mut val_history = Vec::new();
         let mut stopped = false;
-        for _ in 0..epochs {
+        for run_epoch in 0..epochs {
+            let lr = cfg.lr * cfg.lr_decay.powi(run_epoch as i32);
             let epoch = model.epochs + 1;
             let started = Instant::now();
             let mut rng =
                 ChaCha20Rng::seed_from_u64(cfg.seed ^ (0x9e37_79b9 * (self.epochs_run + 1)));
-            let windows = data::windows(&train_set, cfg.seq_len, cfg.objective, Some(&mut rng));
+            let windows = data::windows(
+                &train_set,
+                cfg.seq_len,
+                cfg.objective,
+                cfg.augment,
+                Some(&mut rng),
+            );
             let batches = windows.len().div_ceil(cfg.batch);
             let bar = progress_bar(batches as u64, epoch);
             let good = model.snapshot();
+            tch::manual_seed((cfg.seed ^ self.epochs_run) as i64);
             let mut sum = 0.0;
             let mut weight = 0usize;
             let mut done = 0usize;
@@ -143,6 +154,7 @@ impl Trainer {
                     &b.pitch,
                     &b.timing,
                     &model.net.zero_state(chunk.len() as i64),
+                    cfg.dropout,
                 );
                 let l = loss(&o, &b, head, &cfg.loss);
                 let value = l.total.double_value(&[]);
@@ -150,7 +162,7 @@ impl Trainer {
                     nonfinite = true;
                     break;
                 }
-                let opt = self.optimizer(model, cfg);
+                let opt = self.optimizer(model, cfg, lr);
                 opt.zero_grad();
                 l.total.backward();
                 if cfg.clip > 0.0 {
@@ -204,7 +216,7 @@ impl Trainer {
                 }
             }
             writeln!(out, "{line}  {:.1} s", started.elapsed().as_secs_f64())?;
-            if cfg.checkpoint_every > 0 && epoch % cfg.checkpoint_every == 0 {
+            if cfg.checkpoint_every > 0 && epoch.is_multiple_of(cfg.checkpoint_every) {
                 model.trained_with = Some(cfg.clone());
                 let path = cfg
                     .checkpoint_dir
@@ -250,6 +262,7 @@ fn validation_loss(
             &b.pitch,
             &b.timing,
             &model.net.zero_state(chunk.len() as i64),
+            0.0,
         );
         let l = loss(&o, &b, model.config.head, &cfg.loss);
         sum += l.total.double_value(&[]) * b.scored as f64;

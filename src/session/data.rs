@@ -74,8 +74,9 @@ impl Session {
                 })?;
                 let notes: usize = self.tunes.iter().map(|t| t.notes.len()).sum();
                 println!(
-                    "wrote {notes} notes of {} tunes to {}",
-                    self.tunes.len(),
+                    "wrote {} of {} to {}",
+                    count(notes, "note"),
+                    count(self.tunes.len(), "tune"),
                     path.value
                 );
                 Ok(())
@@ -87,8 +88,8 @@ impl Session {
                 let skip = tune.notes.len().saturating_sub(n);
                 let notes = shift_to_zero(&tune.notes[skip..]);
                 println!(
-                    "primer: {} notes from {} ({:.1} s)",
-                    notes.len(),
+                    "primer: {} from {} ({:.1} s)",
+                    count(notes.len(), "note"),
                     tune.source,
                     notes.last().map_or(0.0, Note::end)
                 );
@@ -101,7 +102,7 @@ impl Session {
                 if parsed.is_empty() {
                     return Err(Error::failed(notes.span, "no notes in the primer"));
                 }
-                println!("primer: {} notes", parsed.len());
+                println!("primer: {}", count(parsed.len(), "note"));
                 self.set_melody(parsed);
                 Ok(())
             }
@@ -141,8 +142,8 @@ impl Session {
                     )
                 })?;
                 println!(
-                    "wrote {} notes to {} ({}, {} BPM)",
-                    self.melody.len(),
+                    "wrote {} to {} ({}, {} BPM)",
+                    count(self.melody.len(), "note"),
                     path.value,
                     crate::music::gm::GM_PROGRAMS[opts.program as usize],
                     opts.tempo_bpm
@@ -240,16 +241,16 @@ impl Session {
             println!("{label} {path}: {reason}");
         }
         let mut line = format!(
-            "loaded {} files, {} tunes, {} notes in {:.2} s",
-            report.files,
-            report.tunes.len(),
-            report.notes(),
+            "loaded {}, {}, {} in {:.2} s",
+            count(report.files, "file"),
+            count(report.tunes.len(), "tune"),
+            count(report.notes(), "note"),
             report.seconds
         );
         if report.filtered_out > 0 {
             line.push_str(&format!(
-                " ({} tunes did not match `where`)",
-                report.filtered_out
+                " ({} did not match `where`)",
+                count(report.filtered_out, "tune")
             ));
         }
         if !report.skipped.is_empty() {
@@ -283,6 +284,15 @@ pub fn read_one_tune(path: &str, abc: Accidentals) -> Result<Tune, String> {
             .find(|t| t.source.rsplit_once('#').is_some_and(|(_, n)| n == x) || t.source == path),
     };
     tune.ok_or_else(|| format!("no tune `{path}`"))
+}
+
+/// `1 note`, `2 notes`: what the one-line reports print.
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 fn shift_to_zero(notes: &[Note]) -> Vec<Note> {

@@ -168,6 +168,7 @@ impl Session {
             seq_len: s.seq_len as usize,
             batch: s.batch as usize,
             lr: s.lr,
+            lr_decay: s.lr_decay,
             optimizer: parse_choice(
                 &s.optimizer,
                 &[
@@ -188,6 +189,8 @@ impl Session {
                 duration: self.loss.duration,
             },
             clip: s.clip,
+            dropout: s.dropout,
+            augment: s.augment,
             val: s.val,
             keep: parse_choice(
                 &s.keep,

@@ -1,0 +1,469 @@
+//! The model as a user drives it: train, evaluate, save, open, generate, and the guarantees
+//! around them (same script → same bytes, Ctrl-C keeps the model, a kill never corrupts a
+//! checkpoint, a NaN restores good weights). The corpus is the primers in samples/, so these
+//! tests need no download.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+use tms::model::Model;
+
+/// A small, fast model on the five primer tunes.
+fn small_setup() -> String {
+    format!(
+        "load \"{}/samples/*.mid\"; set val 0.2; set hidden 32; set embed 8; set seq_len 16; set batch 8",
+        root().display()
+    )
+}
+
+fn little_star() -> String {
+    format!("{}/samples/little_star.mid", root().display())
+}
+
+/// stdout without the parts that measure time.
+fn untimed(s: &str) -> String {
+    s.lines()
+        .map(|l| match l.rfind("  ") {
+            Some(i) if l.starts_with("epoch ") && l.ends_with(" s") => &l[..i],
+            _ if l.starts_with("loaded ") => l.split(" in ").next().unwrap_or(l),
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn read(dir: &Path, name: &str) -> Vec<u8> {
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn session_script() -> String {
+    format!(
+        "seed 11\ndevice cpu\n{}\nmodel new\ntrain 2\nprime \"{}\" last 10\ngenerate 64 temperature 0.9\nwrite \"out.mid\"\nsave \"m.safetensors\"\n",
+        small_setup().replace("; ", "\n"),
+        little_star()
+    )
+}
+
+#[test]
+fn the_same_script_writes_the_same_bytes() {
+    let mut outputs = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s.tms"), session_script()).unwrap();
+        let run = tms_in(dir.path(), &["run", "s.tms"], "");
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout
+                .contains("generated 64 notes: melody is 74 notes"),
+            "{}",
+            run.stdout
+        );
+        outputs.push((
+            untimed(&run.stdout),
+            read(dir.path(), "out.mid"),
+            read(dir.path(), "m.safetensors"),
+        ));
+    }
+    assert_eq!(outputs[0].0, outputs[1].0, "losses differ run to run");
+    assert!(outputs[0].1 == outputs[1].1, "MIDI bytes differ run to run");
+    assert!(outputs[0].2 == outputs[1].2, "weights differ run to run");
+}
+
+#[test]
+fn history_replays_a_session_to_the_same_bytes() {
+    // No `seed` command: the session draws one, and history must record it.
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}; model new; train 1; prime \"{}\" last 10; generate 40; write \"a.mid\"; history \"h.tms\"",
+        small_setup(),
+        little_star()
+    );
+    let first = tms_in(dir.path(), &["-c", &text], "");
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    let script = String::from_utf8(read(dir.path(), "h.tms")).unwrap();
+    assert!(script.starts_with("seed "), "{script}");
+    let original = read(dir.path(), "a.mid");
+    std::fs::remove_file(dir.path().join("a.mid")).unwrap();
+    let replay = tms_in(dir.path(), &["run", "h.tms"], "");
+    assert_eq!(replay.code, 0, "{}{}", replay.stdout, replay.stderr);
+    assert!(
+        read(dir.path(), "a.mid") == original,
+        "replay wrote other bytes"
+    );
+}
+
+#[test]
+fn generating_twice_continues_one_melody() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!(
+        "seed 5; {}; model new; prime \"{}\" last 10",
+        small_setup(),
+        little_star()
+    );
+    let run = tms_in(
+        dir.path(),
+        &[
+            "-c",
+            &format!("{base}; generate 20; generate 20; write \"two.mid\""),
+        ],
+        "",
+    );
+    assert!(
+        run.stdout
+            .contains("generated 20 notes: melody is 30 notes"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("generated 20 notes: melody is 50 notes"),
+        "{}",
+        run.stdout
+    );
+    let run = tms_in(
+        dir.path(),
+        &["-c", &format!("{base}; generate 40; write \"one.mid\"")],
+        "",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(read(dir.path(), "two.mid") == read(dir.path(), "one.mid"));
+}
+
+#[test]
+fn a_saved_model_opens_and_scores_exactly_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let glob = format!("{}/samples/*.mid", root().display());
+    let run = tms_in(
+        dir.path(),
+        &[
+            "-c",
+            &format!(
+                "seed 2; {}; model new; train 1; save \"m.safetensors\"; evaluate \"{glob}\"",
+                small_setup()
+            ),
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let scores = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with("notes "))
+            .map(str::to_string)
+    };
+    let before = scores(&run.stdout).expect("evaluate line");
+    let run = tms_in(
+        dir.path(),
+        &[
+            "-c",
+            &format!("set seq_len 16; model \"m.safetensors\"; evaluate \"{glob}\""),
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("model: LSTM hidden 32 layers 1, input embed 8, head softmax, 12370 parameters, 1 epochs trained, on cpu (opened)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(scores(&run.stdout).expect("evaluate line"), before);
+}
+
+#[test]
+fn save_and_open_round_trip_every_weight_and_setting() {
+    use tms::model::{Head, Input, ModelConfig};
+    let dir = tempfile::tempdir().unwrap();
+    for config in [
+        ModelConfig {
+            hidden: 24,
+            layers: 2,
+            input: Input::Embed,
+            head: Head::Softmax,
+            embed: 6,
+        },
+        ModelConfig {
+            hidden: 16,
+            layers: 1,
+            input: Input::Scalar,
+            head: Head::Sigmoid,
+            embed: 32,
+        },
+    ] {
+        let m = Model::new(config, tch::Device::Cpu, 9);
+        let path = dir.path().join("m.safetensors");
+        m.save(&path).unwrap();
+        let back = Model::open(&path, tch::Device::Cpu).unwrap();
+        assert_eq!(back.config(), config);
+        let notes = [(60, 0.0, 0.5), (62, 0.5, 0.5), (64, 0.5, 1.0)];
+        assert_eq!(back.predict_next(&notes), m.predict_next(&notes));
+    }
+}
+
+#[test]
+fn files_that_are_not_models_get_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("notes.txt"), "C4 D4 E4\n").unwrap();
+    let ok = tms_in(
+        d,
+        &[
+            "-c",
+            "set hidden 8; set embed 4; model new; save \"m.safetensors\"",
+        ],
+        "",
+    );
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let good = read(d, "m.safetensors");
+    std::fs::write(d.join("cut.safetensors"), &good[..good.len() / 2]).unwrap();
+    // The same file claiming another size: every tensor is now the wrong shape.
+    let header_len = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(good[8..8 + header_len].to_vec()).unwrap();
+    let resized = header.replace("\"hidden\":\"8\"", "\"hidden\":\"9\"");
+    assert_ne!(resized, header, "{header}");
+    let mut other = good.clone();
+    other[8..8 + header_len].copy_from_slice(resized.as_bytes());
+    std::fs::write(d.join("other.safetensors"), other).unwrap();
+    let cases = [
+        ("notes.txt", "cannot open model `notes.txt`: not a model file"),
+        ("cut.safetensors", "cannot open model `cut.safetensors`: not a model file"),
+        ("missing.safetensors", "cannot read `missing.safetensors`: no such file or directory"),
+        (
+            "other.safetensors",
+            "cannot open model `other.safetensors`: tensor `lstm.weight_ih_l0`: shape [32, 10], expected [36, 10]",
+        ),
+    ];
+    for (file, message) in cases {
+        let run = tms_in(d, &["-c", &format!("model \"{file}\"")], "");
+        assert_eq!(run.code, 1, "{file}");
+        assert!(run.stderr.contains(message), "{file}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn the_notebooks_pth_opens_as_the_notebooks_model_and_generates() {
+    let pth = format!("{}/tests/fixtures/pth/notebook_zip.pth", root().display());
+    let (dir, run) = tms_c(&format!(
+        "seed 1; model \"{pth}\"; prime \"{}\" last 10; generate 16; write \"nb.mid\"",
+        little_star()
+    ));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(
+            "model: LSTM hidden 128 layers 1, input scalar, head sigmoid, 84866 parameters"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(dir.path().join("nb.mid").exists());
+}
+
+#[test]
+fn keep_best_ends_with_the_best_validation_epoch() {
+    // A large learning rate on four tunes overfits within a few epochs.
+    let (_dir, run) = tms_c(&format!(
+        "seed 3; {}; set hidden 64; set batch 4; set lr 0.01; model new; train 8; evaluate",
+        small_setup()
+    ));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let epochs: Vec<(usize, f64, String)> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("epoch "))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (
+                w[1].parse().unwrap(),
+                w[5].parse().unwrap(),
+                w[8].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(epochs.len(), 8, "{}", run.stdout);
+    let best = epochs
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("epochs");
+    assert_ne!(best.0, 8, "the run should overfit:\n{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("kept epoch {}, the best on validation", best.0)),
+        "{}",
+        run.stdout
+    );
+    // evaluate on the same validation split scores the kept weights.
+    assert!(
+        run.stdout.contains(&format!("pitch_nll {} ", best.2)),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("val loss "), "sparkline missing");
+}
+
+#[test]
+fn train_again_continues_counting_epochs() {
+    let (_dir, run) = tms_c(&format!(
+        "seed 4; {}; model new; train 1; train 1",
+        small_setup()
+    ));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("\nepoch 1  train "), "{}", run.stdout);
+    assert!(run.stdout.contains("\nepoch 2  train "), "{}", run.stdout);
+}
+
+#[test]
+fn an_exploding_loss_restores_the_last_good_weights() {
+    let (_dir, run) = tms_c(&format!(
+        "seed 3; {}; set optimizer sgd; set lr 10; set clip 0; loss step 1000000; model new; train 3; evaluate",
+        small_setup()
+    ));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("the loss became infinite or NaN at batch")
+            && run
+                .stdout
+                .contains("restored the weights from before this epoch and stopped"),
+        "{}",
+        run.stdout
+    );
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("notes "))
+        .expect("evaluate");
+    assert!(!line.contains("NaN") && !line.contains("inf"), "{line}");
+}
+
+#[test]
+fn training_without_data_or_model_says_what_to_do() {
+    let (_dir, run) = tms_c("train 1");
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("no dataset: use `load \"GLOB\"` first"),
+        "{}",
+        run.stderr
+    );
+    let (_dir, run) = tms_c("generate 4");
+    assert!(
+        run.stderr
+            .contains("no model: use `model new` or `model \"FILE\"` first"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Reads the child's stdout on a thread, so the test can wait for a line.
+fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_for(rx: &std::sync::mpsc::Receiver<String>, what: &str, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            let hit = line.contains(what);
+            seen.push(line);
+            if hit {
+                return;
+            }
+        }
+    }
+    panic!("no `{what}` in:\n{}", seen.join("\n"));
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok, "kill -{sig}");
+}
+
+#[test]
+fn ctrl_c_stops_training_after_the_batch_and_keeps_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tms"))
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path().join(".data"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tms runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let rx = lines_of(&mut child);
+    writeln!(
+        stdin,
+        "seed 8; {}; set batch 1; model new; train 1000",
+        small_setup()
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    wait_for(&rx, "epoch 1  train", &mut seen);
+    signal(&child, "INT");
+    wait_for(&rx, "interrupted after batch", &mut seen);
+    writeln!(stdin, "save \"kept.safetensors\"\nquit").unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}\n{}", seen.join("\n"));
+    let m = Model::open(&dir.path().join("kept.safetensors"), tch::Device::Cpu)
+        .expect("kept model opens");
+    assert!(m.epochs() >= 1, "{}", m.epochs());
+}
+
+#[test]
+fn a_kill_at_any_moment_leaves_the_last_checkpoint_whole() {
+    // A large model on a tiny corpus spends most of its time writing checkpoints, so the
+    // kills land inside writes as well as between them.
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "seed 6; {}; set val 0; set hidden 640; set checkpoint_every 1; set checkpoint_dir \"ck\"; model new; train 100000",
+        small_setup()
+    );
+    let latest = dir.path().join("ck/latest.safetensors");
+    for (round, delay_ms) in [0u64, 37, 80, 130, 210].into_iter().enumerate() {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tms"))
+            .args(["-c", &script])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tms runs");
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let before = std::fs::metadata(&latest).and_then(|m| m.modified()).ok();
+        // Wait for this run's first checkpoint, then kill it a little later.
+        while std::fs::metadata(&latest).and_then(|m| m.modified()).ok() == before {
+            assert!(Instant::now() < deadline, "no checkpoint in round {round}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        signal(&child, "KILL");
+        child.wait().unwrap();
+        let m = Model::open(&latest, tch::Device::Cpu)
+            .unwrap_or_else(|e| panic!("round {round}: latest checkpoint broken: {e}"));
+        assert!(m.epochs() >= 1);
+        for entry in std::fs::read_dir(dir.path().join("ck")).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().is_some_and(|e| e == "safetensors") {
+                Model::open(&p, tch::Device::Cpu)
+                    .unwrap_or_else(|e| panic!("round {round}: {} broken: {e}", p.display()));
+            }
+        }
+    }
+}
