@@ -263,7 +263,19 @@ impl Model {
     pub fn from_notebook_state_dict(
         entries: Vec<(String, RawTensor)>,
     ) -> Result<Model, ModelError> {
-        let tensors: HashMap<String, RawTensor> = entries.into_iter().collect();
+        // The notebook names its heads `pitch_linear`, `step_linear`, `duration_linear`.
+        let tensors: HashMap<String, RawTensor> = entries
+            .into_iter()
+            .map(|(name, t)| {
+                let name = match name.split_once('.') {
+                    Some(("pitch_linear", v)) => format!("fc_pitch.{v}"),
+                    Some(("step_linear", v)) => format!("fc_step.{v}"),
+                    Some(("duration_linear", v)) => format!("fc_duration.{v}"),
+                    _ => name,
+                };
+                (name, t)
+            })
+            .collect();
         let hh = tensors
             .get("lstm.weight_hh_l0")
             .ok_or_else(|| ModelError::Tensor {
