@@ -5,8 +5,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 TORCH_VERSION := 2.11.0
-# libtorch comes from the PyPI torch wheel inside the project's git-ignored virtualenv.
-LIBTORCH = $(firstword $(wildcard $(VENV)/lib/python3*/site-packages/torch))
+# libtorch comes from the PyPI torch wheel inside the project's git-ignored virtualenv. A
+# `$(shell)` rather than `$(wildcard)`: make caches directory listings, so on a fresh clone
+# `$(wildcard)` would not see the .venv that the `torch` target creates during this run.
+LIBTORCH ?= $(shell ls -d $(VENV)/lib/python3*/site-packages/torch 2>/dev/null | head -n 1)
 export LIBTORCH
 FEATURES ?=
 CARGO_FEATURES = $(if $(FEATURES),--features $(FEATURES),)

@@ -166,7 +166,7 @@ fn a_saved_model_opens_and_scores_exactly_the_same() {
     );
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains("model: LSTM hidden 32 layers 1, input embed 8, head softmax, 12370 parameters, 1 epochs trained, on cpu (opened)"),
+        run.stdout.contains("model: LSTM hidden 32 layers 1, input embed 8, head softmax, 16499 parameters, 1 epochs trained, on cpu (opened)"),
         "{}",
         run.stdout
     );
@@ -184,6 +184,7 @@ fn save_and_open_round_trip_every_weight_and_setting() {
             input: Input::Embed,
             head: Head::Softmax,
             embed: 6,
+            pointer: true,
         },
         ModelConfig {
             hidden: 16,
@@ -191,6 +192,7 @@ fn save_and_open_round_trip_every_weight_and_setting() {
             input: Input::Scalar,
             head: Head::Sigmoid,
             embed: 32,
+            pointer: false,
         },
     ] {
         let m = Model::new(config, tch::Device::Cpu, 9);

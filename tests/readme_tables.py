@@ -23,6 +23,6 @@ for l in s:
     srows.append("| `%s` | %s | %s | `%s` |" % (name,help_.replace('|',P),allowed,default))
 st='\n'.join(srows)
 r=open('README.md').read()
-r=re.sub(r'(## The language\n(?:.*\n)*?syntax, options and an example; `help settings` lists every setting with its range.\n\n)(?:.*\n)*?(### Settings\n\n)(?:.*\n)*?(\n## Reproducibility)', lambda m: m.group(1)+cmd+'\n\n'+m.group(2)+st+'\n'+m.group(3), r)
+r=re.sub(r'(## The language\n(?:.*\n)*?syntax, options and an example; `help settings` lists every setting with its range.\n\n)(?:.*\n)*?(### Settings\n\n)(?:\|.*\n)+', lambda m: m.group(1)+cmd+'\n\n'+m.group(2)+st+'\n', r)
 r=r.replace('COMMANDS_TABLE',cmd).replace('SETTINGS_TABLE',st)
 open('README.md','w').write(r)

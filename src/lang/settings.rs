@@ -206,9 +206,9 @@ settings! {
         "windows per training step";
     lr: f64 = 0.003, Kind::Float { min: 1e-9, max: 10.0 },
         "learning rate";
-    lr_decay: f64 = 1.0, Kind::Float { min: 0.01, max: 1.0 },
+    lr_decay: f64 = 0.85, Kind::Float { min: 0.01, max: 1.0 },
         "multiply the learning rate by this after every epoch (1 = constant)";
-    epochs: i64 = 12, Kind::Int { min: 1, max: 100000 },
+    epochs: i64 = 16, Kind::Int { min: 1, max: 100000 },
         "epochs that `train` runs when no count is given";
     optimizer: String = "adam", Kind::Choice(&["sgd", "adam"]),
         "sgd (as the notebook) or adam";
@@ -222,6 +222,8 @@ settings! {
         "embed: a learned pitch embedding; scalar: pitch/128 as in the notebook (at `model new`)";
     head: String = "softmax", Kind::Choice(&["softmax", "sigmoid"]),
         "pitch output: softmax, or sigmoid as in the notebook (at `model new`)";
+    pointer: String = "on", Kind::Choice(&["on", "off"]),
+        "a pointer that can copy pitches from earlier notes, mixed into a softmax head (at `model new`)";
     objective: String = "sequence", Kind::Choice(&["sequence", "window"]),
         "sequence: predict every next note of a window; window: only the note after it (notebook)";
     clip: f64 = 1.0, Kind::Float { min: 0.0, max: 1e6 },

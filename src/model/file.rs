@@ -89,6 +89,7 @@ impl Model {
         put("embed", c.embed.to_string());
         put("input", input_name(c.input).into());
         put("head", head_name(c.head).into());
+        put("pointer", if c.pointer { "on" } else { "off" }.into());
         let features = match c.input {
             Input::Embed => "pitch,interval,step,duration",
             Input::Scalar => "pitch,step,duration",
@@ -190,6 +191,11 @@ impl Model {
                 "softmax" => Head::Softmax,
                 "sigmoid" => Head::Sigmoid,
                 v => return Err(bad_choice("head", v)),
+            },
+            pointer: match choice("pointer")? {
+                "on" => true,
+                "off" => false,
+                v => return Err(bad_choice("pointer", v)),
             },
         };
         let mut tensors = HashMap::new();
@@ -295,6 +301,7 @@ impl Model {
             input: Input::Scalar,
             head: Head::Sigmoid,
             embed: 32,
+            pointer: false,
         };
         let mut m = Model::with_weights(config, Device::Cpu, tensors)?;
         m.origin = "the notebook's PyTorch model".into();

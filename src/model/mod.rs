@@ -72,6 +72,8 @@ pub struct ModelConfig {
     pub head: Head,
     /// Embedding size when `input` is `Embed`.
     pub embed: i64,
+    /// A pointer over the notes already read, mixed into the pitch distribution.
+    pub pointer: bool,
 }
 
 /// Weights of the three loss terms, as the notebook's `loss_weight`.

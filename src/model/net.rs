@@ -19,11 +19,28 @@ pub(super) struct Net {
     pitch: (Tensor, Tensor),
     step: (Tensor, Tensor),
     duration: (Tensor, Tensor),
+    pointer: Option<Pointer>,
 }
+
+/// A pointer over the notes already read (a cache model): attention from the current LSTM
+/// output to the outputs at earlier notes proposes the pitch that followed each of them, and
+/// a gate mixes that copy distribution with the softmax. Folk tunes repeat phrases, which an
+/// LSTM alone reproduces poorly.
+struct Pointer {
+    query: Tensor,
+    key: Tensor,
+    gate: (Tensor, Tensor),
+}
+
+/// Width of the pointer's queries and keys.
+const POINTER_DIM: i64 = 64;
+/// Notes the pointer remembers during stateful generation.
+const POINTER_MEMORY: i64 = 64;
 
 /// The heads' outputs for every position of a batch of sequences.
 pub(super) struct Outputs {
-    /// [B, T, 128] raw scores (before softmax or sigmoid).
+    /// [B, T, 128] raw scores (before softmax or sigmoid); with the pointer, the log of the
+    /// mixed distribution, which is its own log-softmax.
     pub logits: Tensor,
     /// [B, T] predicted step in seconds (unclamped).
     pub step: Tensor,
@@ -31,9 +48,17 @@ pub(super) struct Outputs {
     pub duration: Tensor,
 }
 
-/// LSTM state (h, c), each [layers, B, hidden], and the last pitch read per row (−1 before
-/// the first note), from which the next note's interval is formed.
-pub(super) type State = (Tensor, Tensor, Tensor);
+/// What the network carries from one call to the next.
+pub(super) struct State {
+    /// LSTM state, each [layers, B, hidden].
+    h: Tensor,
+    c: Tensor,
+    /// [B] the last pitch read per row (−1 before the first note), for the next interval.
+    prev: Tensor,
+    /// [B, M, POINTER_DIM] pointer keys of the last M notes read, and [B, M] their pitches.
+    keys: Tensor,
+    pitches: Tensor,
+}
 
 /// Intervals are clamped to ±INTERVAL_RANGE semitones; one more index means "no previous
 /// note".
@@ -69,6 +94,12 @@ pub(super) fn shapes(c: &ModelConfig) -> Vec<(String, Vec<i64>)> {
     for (name, out) in [("fc_pitch", PITCHES), ("fc_step", 1), ("fc_duration", 1)] {
         v.push((format!("{name}.weight"), vec![out, h]));
         v.push((format!("{name}.bias"), vec![out]));
+    }
+    if c.pointer {
+        v.push(("pointer.query".to_string(), vec![POINTER_DIM, h]));
+        v.push(("pointer.key".to_string(), vec![POINTER_DIM, h]));
+        v.push(("pointer.gate_weight".to_string(), vec![1, h]));
+        v.push(("pointer.gate_bias".to_string(), vec![1]));
     }
     v
 }
@@ -120,6 +151,11 @@ impl Net {
             pitch: pair("fc_pitch"),
             step: pair("fc_step"),
             duration: pair("fc_duration"),
+            pointer: config.pointer.then(|| Pointer {
+                query: get("pointer.query"),
+                key: get("pointer.key"),
+                gate: (get("pointer.gate_weight"), get("pointer.gate_bias")),
+            }),
         }
     }
 
@@ -135,6 +171,11 @@ impl Net {
             pitch: p(&self.pitch),
             step: p(&self.step),
             duration: p(&self.duration),
+            pointer: self.pointer.as_ref().map(|q| Pointer {
+                query: c(&q.query),
+                key: c(&q.key),
+                gate: p(&q.gate),
+            }),
         }
     }
 
@@ -147,8 +188,14 @@ impl Net {
             [self.config.layers, batch, self.config.hidden],
             (Kind::Float, self.device()),
         );
-        let none = Tensor::full([batch], -1, (Kind::Int64, self.device()));
-        (z.shallow_clone(), z, none)
+        let d = self.device();
+        State {
+            h: z.shallow_clone(),
+            c: z,
+            prev: Tensor::full([batch], -1, (Kind::Int64, d)),
+            keys: Tensor::zeros([batch, 0, POINTER_DIM], (Kind::Float, d)),
+            pitches: Tensor::zeros([batch, 0], (Kind::Int64, d)),
+        }
     }
 
     /// Runs sequences through the network. `pitch` is [B, T] (int64, 0..=127), `timing`
@@ -163,7 +210,7 @@ impl Net {
         let t = pitch.size()[1];
         let x = match (&self.embed, &self.embed_interval) {
             (Some(e), Some(ei)) => {
-                let prev = Tensor::cat(&[state.2.unsqueeze(1), pitch.narrow(1, 0, t - 1)], 1);
+                let prev = Tensor::cat(&[state.prev.unsqueeze(1), pitch.narrow(1, 0, t - 1)], 1);
                 let iv = (pitch - &prev).clamp(-INTERVAL_RANGE, INTERVAL_RANGE) + INTERVAL_RANGE;
                 let iv = iv.where_self(&prev.ge(0), &Tensor::full_like(&iv, INTERVALS - 1));
                 Tensor::cat(
@@ -187,7 +234,7 @@ impl Net {
         };
         let params: Vec<&Tensor> = self.lstm.iter().collect();
         let (out, h, c) = x.lstm(
-            &[&state.0, &state.1],
+            &[&state.h, &state.c],
             &params,
             true,
             self.config.layers,
@@ -202,11 +249,154 @@ impl Net {
             out
         };
         let lin = |(w, b): &(Tensor, Tensor)| out.linear(w, Some(b));
+        let logits = lin(&self.pitch);
+        let (logits, keys, pitches) = match &self.pointer {
+            Some(ptr) => ptr.mix(&out, &logits, pitch, state),
+            None => (
+                logits,
+                state.keys.shallow_clone(),
+                state.pitches.shallow_clone(),
+            ),
+        };
         let outputs = Outputs {
-            logits: lin(&self.pitch),
+            logits,
             step: lin(&self.step).squeeze_dim(2),
             duration: lin(&self.duration).squeeze_dim(2),
         };
-        (outputs, (h, c, pitch.select(1, t - 1)))
+        let state = State {
+            h,
+            c,
+            prev: pitch.select(1, t - 1),
+            keys,
+            pitches,
+        };
+        (outputs, state)
+    }
+}
+
+impl Pointer {
+    /// The log of the mixed pitch distribution for every position, and the memory to keep.
+    fn mix(
+        &self,
+        out: &Tensor,
+        logits: &Tensor,
+        pitch: &Tensor,
+        state: &State,
+    ) -> (Tensor, Tensor, Tensor) {
+        let (b, t) = (pitch.size()[0], pitch.size()[1]);
+        let m = state.keys.size()[1];
+        let keys = Tensor::cat(
+            &[
+                state.keys.shallow_clone(),
+                out.linear::<Tensor>(&self.key, None),
+            ],
+            1,
+        );
+        let pitches = Tensor::cat(&[state.pitches.shallow_clone(), pitch.shallow_clone()], 1);
+        let n = m + t;
+        // Key i proposes the pitch that followed it, known for i < n − 1; the query at chunk
+        // position j (note m + j) may look at keys i < m + j + 1 whose follower is note ≤ m + j.
+        let query = out.linear::<Tensor>(&self.query, None);
+        let usable = keys.narrow(1, 0, n - 1);
+        let scores = query.matmul(&usable.transpose(1, 2)) / (POINTER_DIM as f64).sqrt();
+        let i = Tensor::arange(n - 1, (Kind::Int64, out.device())).view([1, n - 1]);
+        let j = Tensor::arange(t, (Kind::Int64, out.device())).view([t, 1]);
+        let hidden = i.ge_tensor(&(j + m)).unsqueeze(0);
+        let scores = scores.masked_fill(&hidden, f64::NEG_INFINITY);
+        // A null slot (score 0) lets the pointer abstain when nothing fits.
+        let null = Tensor::zeros([b, t, 1], (Kind::Float, out.device()));
+        let attn = Tensor::cat(&[scores, null], 2).softmax(-1, Kind::Float);
+        let followers = pitches
+            .narrow(1, 1, n - 1)
+            .one_hot(super::PITCHES)
+            .to_kind(Kind::Float);
+        let copy = attn.narrow(2, 0, n - 1).matmul(&followers);
+        let abstain = attn.narrow(2, n - 1, 1);
+        let gate = out.linear(&self.gate.0, Some(&self.gate.1)).sigmoid();
+        let lstm_share: Tensor = (-&gate + 1.0) + &gate * abstain;
+        let p: Tensor = logits.softmax(-1, Kind::Float) * lstm_share + gate * copy;
+        let keep = n.min(POINTER_MEMORY);
+        (
+            p.clamp_min(1e-12).log(),
+            keys.narrow(1, n - keep, keep),
+            pitches.narrow(1, n - keep, keep),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Head;
+
+    fn config(pointer: bool) -> ModelConfig {
+        ModelConfig {
+            hidden: 16,
+            layers: 2,
+            input: Input::Embed,
+            head: Head::Softmax,
+            embed: 4,
+            pointer,
+        }
+    }
+
+    fn inputs(pitches: &[i64]) -> (Tensor, Tensor) {
+        let n = pitches.len() as i64;
+        let timing: Vec<f32> = (0..n).flat_map(|i| [0.5, 0.25 + 0.1 * i as f32]).collect();
+        (
+            Tensor::from_slice(pitches).view([1, n]),
+            Tensor::from_slice(&timing).view([1, n, 2]),
+        )
+    }
+
+    #[test]
+    fn reading_in_pieces_equals_reading_at_once() {
+        // What the stateful generator relies on: LSTM state, previous pitch and pointer
+        // memory carry across calls exactly.
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let net = Net::new(&vs.root(), config(true));
+        let pitches = [60, 62, 64, 60, 62, 67, 65, 64];
+        let (p, t) = inputs(&pitches);
+        let (whole, _) = net.forward(&p, &t, &net.zero_state(1), 0.0);
+        let (a, state) = net.forward(
+            &p.narrow(1, 0, 5),
+            &t.narrow(1, 0, 5),
+            &net.zero_state(1),
+            0.0,
+        );
+        let mut parts = vec![a.logits];
+        let mut state = state;
+        for i in 5..8 {
+            let (o, s) = net.forward(&p.narrow(1, i, 1), &t.narrow(1, i, 1), &state, 0.0);
+            parts.push(o.logits);
+            state = s;
+        }
+        let pieces = Tensor::cat(&parts, 1);
+        let diff = (whole.logits - pieces).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "{diff}");
+    }
+
+    #[test]
+    fn the_pointer_proposes_the_pitches_that_followed() {
+        tch::manual_seed(4);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let net = Net::new(&vs.root(), config(true));
+        let ptr = net.pointer.as_ref().expect("pointer");
+        tch::no_grad(|| {
+            // Gate fully open, all scores equal: attention is uniform over the usable notes
+            // and the null slot.
+            let _ = ptr.query.shallow_clone().zero_();
+            let _ = ptr.gate.0.shallow_clone().zero_();
+            let _ = ptr.gate.1.shallow_clone().fill_(60.0);
+        });
+        let (p, t) = inputs(&[60, 62, 60]);
+        let (o, _) = net.forward(&p, &t, &net.zero_state(1), 0.0);
+        let probs = o.logits.exp().select(1, 2).squeeze();
+        // After the third note, notes 1 and 2 are usable; they were followed by 62 and 60.
+        let at = |k: i64| probs.double_value(&[k]);
+        assert!(at(62) > 1.0 / 3.0 - 1e-4, "{}", at(62));
+        assert!(at(60) > 1.0 / 3.0 - 1e-4, "{}", at(60));
+        assert!((probs.sum(Kind::Double).double_value(&[]) - 1.0).abs() < 1e-5);
     }
 }

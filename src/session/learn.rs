@@ -132,7 +132,16 @@ impl Session {
 
     fn model_config(&self) -> model::ModelConfig {
         let s = &self.settings;
+        let head = parse_choice(
+            &s.head,
+            &[
+                ("softmax", model::Head::Softmax),
+                ("sigmoid", model::Head::Sigmoid),
+            ],
+        );
         model::ModelConfig {
+            // The pointer mixes probabilities, which the notebook's sigmoid head has not.
+            pointer: s.pointer == "on" && head == model::Head::Softmax,
             hidden: s.hidden,
             layers: s.layers,
             embed: s.embed,
@@ -143,13 +152,7 @@ impl Session {
                     ("scalar", model::Input::Scalar),
                 ],
             ),
-            head: parse_choice(
-                &s.head,
-                &[
-                    ("softmax", model::Head::Softmax),
-                    ("sigmoid", model::Head::Sigmoid),
-                ],
-            ),
+            head,
         }
     }
 

@@ -5,6 +5,9 @@
 //! in one binary take turns: libjack picks the server from the process-wide
 //! `JACK_DEFAULT_SERVER`, and timing measurements should not share two cores with each other.
 
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
