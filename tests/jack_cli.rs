@@ -141,3 +141,69 @@ fn connecting_to_a_missing_port_names_the_ports_there_are() {
     );
     assert!(err.contains("synth:in"), "{err}");
 }
+
+/// The folk model performing live: settings typed at the prompt reach the next notes, and
+/// `quit` in mid-performance leaves nothing sounding.
+#[test]
+fn live_mode_follows_the_prompt_and_quit_silences() {
+    use std::io::Write;
+    use std::time::Instant;
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let mut child = tms(&[]).stdin(Stdio::piped()).spawn().expect("tms runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(
+        stdin,
+        "seed 3; model \"models/folk.safetensors\"; prime \"samples/little_star.mid\" last 10; set tempo 480; connect \"synth\"; live on"
+    )
+    .unwrap();
+    assert!(
+        jack_support::eventually(Duration::from_secs(20), || notes(&sink.messages()).len()
+            >= 12),
+        "live mode plays"
+    );
+    // Only the black keys from here on: a scale the folk model would never choose.
+    writeln!(
+        stdin,
+        "set scale \"F# major pentatonic\"; set temperature 0.5"
+    )
+    .unwrap();
+    let changed = Instant::now();
+    let before = notes(&sink.messages()).len();
+    assert!(
+        jack_support::eventually(Duration::from_secs(20), || notes(&sink.messages()).len()
+            >= before + 16),
+        "live mode goes on"
+    );
+    writeln!(stdin, "quit").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let heard = sink.messages();
+    let ns = notes(&heard);
+    let black = |p: u8| matches!(p % 12, 1 | 3 | 6 | 8 | 10);
+    let early: Vec<u8> = ns
+        .iter()
+        .filter(|n| n.on < changed)
+        .map(|n| n.pitch)
+        .collect();
+    assert!(early.iter().any(|&p| !black(p)), "before: {early:?}");
+    // The generator runs at most a couple of notes ahead of the clock.
+    let late: Vec<u8> = ns
+        .iter()
+        .filter(|n| n.on > changed)
+        .skip(3)
+        .map(|n| n.pitch)
+        .collect();
+    assert!(late.len() >= 10, "{late:?}");
+    assert!(
+        late.iter().all(|&p| black(p)),
+        "after the scale change: {late:?}"
+    );
+    assert_silent_at_the_end(&heard);
+}
