@@ -1,14 +1,21 @@
-//! Links libtorch so that `target/*/tms` runs without LD_LIBRARY_PATH and finds CUDA where
-//! present: an rpath to torch-sys's libtorch directory, and `--no-as-needed` so the linker
-//! keeps libtorch (and through it libtorch_cuda) even though no Rust symbol names it directly.
+//! Links libtorch so that `target/*/tms` runs without LD_LIBRARY_PATH: an rpath to
+//! torch-sys's libtorch directory, whose path is also compiled in so that tms can open
+//! libtorch_cuda itself when the machine has an NVIDIA driver (`src/model/cuda.rs`).
+//!
+//! DESIGN.md linked with `--no-as-needed -ltorch` so that libtorch_cuda always loads. That
+//! costs every start about 0.2 s of CUDA kernel registration and loads 2.6 GB of CUDA
+//! libraries even on machines without a GPU; opening it on demand keeps CUDA where there is
+//! a GPU and makes `tms -c 'load …'` start in half a second.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     let mut version = String::from("unknown");
+    let mut libdir = String::new();
     if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
         println!("cargo:rustc-link-search=native={lib}");
+        libdir = lib.clone();
         // The PyPI wheel records its version beside lib/; a plain libtorch zip in build-version.
         let root = std::path::Path::new(&lib).join("..");
         if let Ok(text) = std::fs::read_to_string(root.join("version.py")) {
@@ -20,6 +27,5 @@ fn main() {
         }
     }
     println!("cargo:rustc-env=TMS_LIBTORCH_VERSION={version}");
-    println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-    println!("cargo:rustc-link-arg=-ltorch");
+    println!("cargo:rustc-env=TMS_LIBTORCH_LIB={libdir}");
 }

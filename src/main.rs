@@ -147,6 +147,9 @@ fn check(files: &[String], color: bool) -> ExitCode {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = tms::model::cuda::load() {
+        eprintln!("warning: {e}; running on the CPU");
+    }
     let color = color_wanted();
     colored::control::set_override(color);
     match args.first().map(String::as_str) {

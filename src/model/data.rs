@@ -131,6 +131,9 @@ pub(super) struct Batch {
     /// [B, T] 1.0 where scored.
     pub mask: Tensor,
     pub scored: usize,
+    /// First position with a target in any window: the targets and mask above cover
+    /// positions `from..T` only, and so must the network's outputs.
+    pub from: i64,
 }
 
 pub(super) fn batch(tunes: &[&Encoded], ws: &[Window], device: Device) -> Batch {
@@ -162,15 +165,23 @@ pub(super) fn batch(tunes: &[&Encoded], ws: &[Window], device: Device) -> Batch 
         }
     }
     let (bi, ti) = (b as i64, t as i64);
+    let from = ws
+        .iter()
+        .map(|w| w.scored_from)
+        .min()
+        .unwrap_or(0)
+        .min(t - 1) as i64;
     let mk = |v: &[f32], shape: &[i64]| Tensor::from_slice(v).view(shape).to_device(device);
+    let scored_part = |x: Tensor| x.narrow(1, from, ti - from);
     Batch {
         pitch: Tensor::from_slice(&pitch).view([bi, ti]).to_device(device),
         timing: mk(&timing, &[bi, ti, 2]),
-        target_pitch: Tensor::from_slice(&tp).view([bi, ti]).to_device(device),
-        target_step: mk(&ts, &[bi, ti]),
-        target_duration: mk(&td, &[bi, ti]),
-        mask: mk(&mask, &[bi, ti]),
+        target_pitch: scored_part(Tensor::from_slice(&tp).view([bi, ti]).to_device(device)),
+        target_step: scored_part(mk(&ts, &[bi, ti])),
+        target_duration: scored_part(mk(&td, &[bi, ti])),
+        mask: scored_part(mk(&mask, &[bi, ti])),
         scored,
+        from,
     }
 }
 

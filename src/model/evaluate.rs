@@ -69,8 +69,10 @@ pub(super) fn evaluate_refs(model: &Model, tunes: &[&Tune], seq_len: usize) -> M
             &b.timing,
             &model.net.zero_state(chunk.len() as i64),
             0.0,
+            b.from,
         );
-        let last = seq_len as i64 - 1;
+        // Every window scores only its last position, the one the outputs hold.
+        let last = 0;
         let logits = o.logits.select(1, last);
         let target = b.target_pitch.select(1, last);
         let logp = log_probs(&logits, model.config.head);

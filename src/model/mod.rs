@@ -2,12 +2,14 @@
 //! better defaults. This module owns the network and its file formats; `train`, `evaluate`
 //! and `sample` are separate stages over it, so the session only wires settings to them.
 
+pub mod cuda;
 mod data;
 mod evaluate;
 mod file;
 mod net;
 pub mod pth;
 mod sample;
+mod step;
 mod train;
 
 use std::fmt;
@@ -202,8 +204,9 @@ impl Model {
             duration: notes.iter().map(|n| n.2 as f32).collect(),
         };
         let (p, t) = data::sequence(&e, self.device());
-        let (o, _) = self.net.forward(&p, &t, &self.net.zero_state(1), 0.0);
         let last = notes.len() as i64 - 1;
+        let (o, _) = self.net.forward(&p, &t, &self.net.zero_state(1), 0.0, last);
+        let last = 0;
         let logits = o.logits.select(1, last).squeeze_dim(0);
         let scores = match self.config.head {
             Head::Softmax => logits.softmax(-1, tch::Kind::Float),

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use tch::{nn, Kind, Tensor};
 
+use super::step::{InputWeights, Layer, PointerWeights, StepState, Stepper};
 use super::{Input, ModelConfig, PITCHES, PITCH_SCALE};
 
 pub(super) struct Net {
@@ -159,26 +160,6 @@ impl Net {
         }
     }
 
-    /// A copy that shares nothing with the model (for a generator on another thread).
-    pub fn detached_copy(&self) -> Net {
-        let c = |t: &Tensor| t.detach().copy();
-        let p = |(w, b): &(Tensor, Tensor)| (c(w), c(b));
-        Net {
-            config: self.config,
-            embed: self.embed.as_ref().map(c),
-            embed_interval: self.embed_interval.as_ref().map(c),
-            lstm: self.lstm.iter().map(c).collect(),
-            pitch: p(&self.pitch),
-            step: p(&self.step),
-            duration: p(&self.duration),
-            pointer: self.pointer.as_ref().map(|q| Pointer {
-                query: c(&q.query),
-                key: c(&q.key),
-                gate: p(&q.gate),
-            }),
-        }
-    }
-
     pub fn device(&self) -> tch::Device {
         self.pitch.0.device()
     }
@@ -199,13 +180,16 @@ impl Net {
     }
 
     /// Runs sequences through the network. `pitch` is [B, T] (int64, 0..=127), `timing`
-    /// [B, T, 2] (step, duration in seconds). `dropout` > 0 only while training.
+    /// [B, T, 2] (step, duration in seconds). `dropout` > 0 only while training. The heads
+    /// run on positions `from..T` only: the notebook's objective and the evaluation protocol
+    /// score just the last position, and the heads are most of the cost after the LSTM.
     pub fn forward(
         &self,
         pitch: &Tensor,
         timing: &Tensor,
         state: &State,
         dropout: f64,
+        from: i64,
     ) -> (Outputs, State) {
         let t = pitch.size()[1];
         let x = match (&self.embed, &self.embed_interval) {
@@ -248,10 +232,11 @@ impl Net {
         } else {
             out
         };
-        let lin = |(w, b): &(Tensor, Tensor)| out.linear(w, Some(b));
+        let scored = out.narrow(1, from, t - from);
+        let lin = |(w, b): &(Tensor, Tensor)| scored.linear(w, Some(b));
         let logits = lin(&self.pitch);
         let (logits, keys, pitches) = match &self.pointer {
-            Some(ptr) => ptr.mix(&out, &logits, pitch, state),
+            Some(ptr) => ptr.mix(&out, from, &logits, pitch, state),
             None => (
                 logits,
                 state.keys.shallow_clone(),
@@ -274,16 +259,102 @@ impl Net {
     }
 }
 
+fn floats(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(
+        t.detach()
+            .to_device(tch::Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous()
+            .view(-1),
+    )
+    .expect("a float tensor")
+}
+
+impl Net {
+    /// The same network for one-note steps in plain Rust (see `step`).
+    pub fn stepper(&self) -> Stepper {
+        let c = &self.config;
+        let input = match (&self.embed, &self.embed_interval) {
+            (Some(e), Some(i)) => InputWeights::Embed {
+                pitch: floats(e),
+                interval: floats(i),
+                size: c.embed as usize,
+                range: INTERVAL_RANGE,
+            },
+            _ => InputWeights::Scalar,
+        };
+        let layers = self
+            .lstm
+            .chunks(4)
+            .enumerate()
+            .map(|(l, w)| {
+                let (b_ih, b_hh) = (floats(&w[2]), floats(&w[3]));
+                Layer {
+                    w_ih: floats(&w[0]),
+                    w_hh: floats(&w[1]),
+                    bias: b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect(),
+                    input: if l == 0 { input_size(c) } else { c.hidden } as usize,
+                }
+            })
+            .collect();
+        let scalar = |t: &Tensor| floats(t)[0];
+        Stepper {
+            hidden: c.hidden as usize,
+            input,
+            layers,
+            fc_pitch: (floats(&self.pitch.0), floats(&self.pitch.1)),
+            fc_step: (floats(&self.step.0), scalar(&self.step.1)),
+            fc_duration: (floats(&self.duration.0), scalar(&self.duration.1)),
+            pointer: self.pointer.as_ref().map(|p| PointerWeights {
+                query: floats(&p.query),
+                key: floats(&p.key),
+                gate_w: floats(&p.gate.0),
+                gate_b: scalar(&p.gate.1),
+                dim: POINTER_DIM as usize,
+                memory: POINTER_MEMORY as usize,
+            }),
+        }
+    }
+}
+
+impl State {
+    /// Row 0 of the state, for `Stepper`.
+    pub fn row(&self) -> StepState {
+        let hidden = self.h.size()[2] as usize;
+        let split = |t: &Tensor| -> Vec<Vec<f32>> {
+            floats(&t.select(1, 0))
+                .chunks(hidden)
+                .map(<[f32]>::to_vec)
+                .collect()
+        };
+        let keys = floats(&self.keys.select(0, 0));
+        let pitches = Vec::<i64>::try_from(self.pitches.select(0, 0).to_device(tch::Device::Cpu))
+            .expect("pitches");
+        StepState {
+            h: split(&self.h),
+            c: split(&self.c),
+            prev: self.prev.int64_value(&[0]),
+            keys: keys
+                .chunks(POINTER_DIM as usize)
+                .map(<[f32]>::to_vec)
+                .collect(),
+            pitches: pitches.iter().map(|&p| p as u8).collect(),
+        }
+    }
+}
+
 impl Pointer {
     /// The log of the mixed pitch distribution for every position, and the memory to keep.
     fn mix(
         &self,
         out: &Tensor,
+        from: i64,
         logits: &Tensor,
         pitch: &Tensor,
         state: &State,
     ) -> (Tensor, Tensor, Tensor) {
         let (b, t) = (pitch.size()[0], pitch.size()[1]);
+        let scored = out.narrow(1, from, t - from);
         let m = state.keys.size()[1];
         let keys = Tensor::cat(
             &[
@@ -296,15 +367,15 @@ impl Pointer {
         let n = m + t;
         // Key i proposes the pitch that followed it, known for i < n − 1; the query at chunk
         // position j (note m + j) may look at keys i < m + j + 1 whose follower is note ≤ m + j.
-        let query = out.linear::<Tensor>(&self.query, None);
+        let query = scored.linear::<Tensor>(&self.query, None);
         let usable = keys.narrow(1, 0, n - 1);
         let scores = query.matmul(&usable.transpose(1, 2)) / (POINTER_DIM as f64).sqrt();
         let i = Tensor::arange(n - 1, (Kind::Int64, out.device())).view([1, n - 1]);
-        let j = Tensor::arange(t, (Kind::Int64, out.device())).view([t, 1]);
+        let j = Tensor::arange_start(from, t, (Kind::Int64, out.device())).view([t - from, 1]);
         let hidden = i.ge_tensor(&(j + m)).unsqueeze(0);
         let scores = scores.masked_fill(&hidden, f64::NEG_INFINITY);
         // A null slot (score 0) lets the pointer abstain when nothing fits.
-        let null = Tensor::zeros([b, t, 1], (Kind::Float, out.device()));
+        let null = Tensor::zeros([b, t - from, 1], (Kind::Float, out.device()));
         let attn = Tensor::cat(&[scores, null], 2).softmax(-1, Kind::Float);
         let followers = pitches
             .narrow(1, 1, n - 1)
@@ -312,7 +383,7 @@ impl Pointer {
             .to_kind(Kind::Float);
         let copy = attn.narrow(2, 0, n - 1).matmul(&followers);
         let abstain = attn.narrow(2, n - 1, 1);
-        let gate = out.linear(&self.gate.0, Some(&self.gate.1)).sigmoid();
+        let gate = scored.linear(&self.gate.0, Some(&self.gate.1)).sigmoid();
         let lstm_share: Tensor = (-&gate + 1.0) + &gate * abstain;
         let p: Tensor = logits.softmax(-1, Kind::Float) * lstm_share + gate * copy;
         let keep = n.min(POINTER_MEMORY);
@@ -358,23 +429,69 @@ mod tests {
         let net = Net::new(&vs.root(), config(true));
         let pitches = [60, 62, 64, 60, 62, 67, 65, 64];
         let (p, t) = inputs(&pitches);
-        let (whole, _) = net.forward(&p, &t, &net.zero_state(1), 0.0);
+        let (whole, _) = net.forward(&p, &t, &net.zero_state(1), 0.0, 0);
         let (a, state) = net.forward(
             &p.narrow(1, 0, 5),
             &t.narrow(1, 0, 5),
             &net.zero_state(1),
             0.0,
+            0,
         );
         let mut parts = vec![a.logits];
         let mut state = state;
         for i in 5..8 {
-            let (o, s) = net.forward(&p.narrow(1, i, 1), &t.narrow(1, i, 1), &state, 0.0);
+            let (o, s) = net.forward(&p.narrow(1, i, 1), &t.narrow(1, i, 1), &state, 0.0, 0);
             parts.push(o.logits);
             state = s;
         }
         let pieces = Tensor::cat(&parts, 1);
         let diff = (whole.logits - pieces).abs().max().double_value(&[]);
         assert!(diff < 1e-5, "{diff}");
+    }
+
+    #[test]
+    fn the_plain_rust_stepper_agrees_with_the_tensor_network() {
+        for (pointer, input, layers) in [(true, Input::Embed, 2), (false, Input::Scalar, 1)] {
+            tch::manual_seed(5);
+            let vs = nn::VarStore::new(tch::Device::Cpu);
+            let cfg = ModelConfig {
+                input,
+                layers,
+                pointer,
+                ..config(pointer)
+            };
+            let net = Net::new(&vs.root(), cfg);
+            let pitches = [60, 62, 64, 60, 62, 67, 65, 64, 62, 60];
+            let (p, t) = inputs(&pitches);
+            let (whole, _) = net.forward(&p, &t, &net.zero_state(1), 0.0, 0);
+            // Read the first four notes with tensors, then step through the rest.
+            let (_, state) = net.forward(
+                &p.narrow(1, 0, 4),
+                &t.narrow(1, 0, 4),
+                &net.zero_state(1),
+                0.0,
+                0,
+            );
+            let stepper = net.stepper();
+            let mut s = state.row();
+            let timing: Vec<f32> = Vec::try_from(t.view(-1)).unwrap();
+            for (i, &pitch) in pitches.iter().enumerate().skip(4) {
+                let out = stepper.step(&mut s, pitch as u8, timing[2 * i], timing[2 * i + 1]);
+                let want: Vec<f32> =
+                    Vec::try_from(whole.logits.select(1, i as i64).view(-1)).unwrap();
+                for (a, b) in out.logits.iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-4, "note {i}: {a} vs {b}");
+                }
+                let step = whole.step.double_value(&[0, i as i64]);
+                assert!(
+                    (out.step - step).abs() < 1e-5,
+                    "note {i}: step {} vs {step}",
+                    out.step
+                );
+                let duration = whole.duration.double_value(&[0, i as i64]);
+                assert!((out.duration - duration).abs() < 1e-5);
+            }
+        }
     }
 
     #[test]
@@ -391,7 +508,7 @@ mod tests {
             let _ = ptr.gate.1.shallow_clone().fill_(60.0);
         });
         let (p, t) = inputs(&[60, 62, 60]);
-        let (o, _) = net.forward(&p, &t, &net.zero_state(1), 0.0);
+        let (o, _) = net.forward(&p, &t, &net.zero_state(1), 0.0, 0);
         let probs = o.logits.exp().select(1, 2).squeeze();
         // After the third note, notes 1 and 2 are usable; they were followed by 62 and 60.
         let at = |k: i64| probs.double_value(&[k]);

@@ -9,6 +9,7 @@ use tch::{Kind, Tensor};
 
 use super::data::{self, Encoded};
 use super::net::{Net, State};
+use super::step::{StepState, Stepper};
 use super::{Head, Model};
 use crate::music::note::Note;
 
@@ -43,29 +44,30 @@ struct Prediction {
     duration: f64,
 }
 
-/// Continues a melody note by note. Owns a detached copy of the weights, so it can move to
-/// the live thread while the session keeps (or replaces) the model.
+/// Continues a melody note by note. Owns its own copy of the weights (plain vectors), so it
+/// can move to the live thread while the session keeps (or replaces) the model.
 pub struct Generator {
-    net: Net,
+    stepper: Stepper,
     head: Head,
-    state: State,
+    state: StepState,
     next: Prediction,
     last_start: f64,
     velocity: u8,
 }
 
 impl Generator {
-    /// Reads `primer` (not empty) into the LSTM state.
+    /// Reads `primer` (not empty) into the LSTM state with the tensor network, then hands
+    /// the state to the one-note stepper.
     pub fn new(model: &Model, primer: &[Note]) -> Generator {
         let _guard = tch::no_grad_guard();
-        let net = model.net.detached_copy();
+        let net = &model.net;
         let (pitch, timing) = data::sequence(&Encoded::from_notes(primer), net.device());
-        let (next, state) = predict(&net, &pitch, &timing, &net.zero_state(1));
+        let (next, state) = predict(net, &pitch, &timing, &net.zero_state(1));
         let last = primer.iter().max_by(|a, b| a.start.total_cmp(&b.start));
         Generator {
             head: model.config.head,
-            net,
-            state,
+            stepper: net.stepper(),
+            state: state.row(),
             next,
             last_start: last.map_or(0.0, |n| n.start),
             velocity: last.map_or(100, |n| n.velocity),
@@ -74,7 +76,6 @@ impl Generator {
 
     /// Samples the next note and feeds it back. Starts never decrease.
     pub fn next(&mut self, opts: &SampleOptions, rng: &mut ChaCha20Rng) -> Note {
-        let _guard = tch::no_grad_guard();
         let pitch = sample_pitch(&self.next.logits, self.head, opts, rng);
         let step = self.next.step.max(0.0);
         let duration = self.next.duration.max(0.0).max(opts.min_duration);
@@ -85,32 +86,29 @@ impl Generator {
             velocity: self.velocity,
         };
         self.last_start = note.start;
-        let device = self.net.device();
-        let p = Tensor::from_slice(&[pitch as i64])
-            .view([1, 1])
-            .to_device(device);
-        let t = Tensor::from_slice(&[step as f32, duration as f32])
-            .view([1, 1, 2])
-            .to_device(device);
-        let (next, state) = predict(&self.net, &p, &t, &self.state);
-        self.next = next;
-        self.state = state;
+        let out = self
+            .stepper
+            .step(&mut self.state, pitch, step as f32, duration as f32);
+        self.next = Prediction {
+            logits: out.logits,
+            step: out.step,
+            duration: out.duration,
+        };
         note
     }
 }
 
 fn predict(net: &Net, pitch: &Tensor, timing: &Tensor, state: &State) -> (Prediction, State) {
-    let (o, state) = net.forward(pitch, timing, state, 0.0);
-    let last = pitch.size()[1] - 1;
+    let (o, state) = net.forward(pitch, timing, state, 0.0, pitch.size()[1] - 1);
     let logits: Vec<f32> = Vec::try_from(
         o.logits
-            .select(1, last)
+            .select(1, 0)
             .squeeze_dim(0)
             .to_kind(Kind::Float)
             .to_device(tch::Device::Cpu),
     )
     .expect("128 floats");
-    let scalar = |t: &Tensor| t.select(1, last).double_value(&[0]);
+    let scalar = |t: &Tensor| t.select(1, 0).double_value(&[0]);
     (
         Prediction {
             logits,

@@ -155,6 +155,7 @@ impl Trainer {
                     &b.timing,
                     &model.net.zero_state(chunk.len() as i64),
                     cfg.dropout,
+                    b.from,
                 );
                 let l = loss(&o, &b, head, &cfg.loss);
                 let value = l.total.double_value(&[]);
@@ -263,6 +264,7 @@ fn validation_loss(
             &b.timing,
             &model.net.zero_state(chunk.len() as i64),
             0.0,
+            b.from,
         );
         let l = loss(&o, &b, model.config.head, &cfg.loss);
         sum += l.total.double_value(&[]) * b.scored as f64;
