@@ -15,9 +15,10 @@ CARGO_FEATURES = $(if $(FEATURES),--features $(FEATURES),)
 TMS := target/release/tms
 
 APT_BUILD := libasound2-dev pkg-config
-APT_TEST := jackd2 libjack-jackd2-dev fluid-soundfont-gm timgm6mb-soundfont
+APT_SOUND := fluid-soundfont-gm timgm6mb-soundfont
+APT_TEST := jackd2 libjack-jackd2-dev $(APT_SOUND)
 
-.PHONY: all setup setup-test torch apt-build apt-test essen build demo test bench fuzz clean
+.PHONY: all setup setup-test torch apt-build apt-test apt-demo essen build demo test bench fuzz clean
 
 all: build
 
@@ -49,6 +50,10 @@ apt-build:
 apt-test:
 	$(call apt_install,$(APT_BUILD) $(APT_TEST))
 
+# The demo renders WAV through a SoundFont, as the notebook did with FluidR3_GM.
+apt-demo:
+	$(call apt_install,$(APT_BUILD) $(APT_SOUND))
+
 essen: datasets/essen/han1.abc
 
 datasets/essen/han1.abc:
@@ -63,7 +68,7 @@ setup-test: torch apt-test essen
 build: setup
 	cargo build --release $(CARGO_FEATURES)
 
-demo: build essen
+demo: build essen apt-demo
 	@mkdir -p out
 	$(TMS) run scripts/demo.tms
 
