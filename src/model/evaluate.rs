@@ -35,13 +35,9 @@ impl fmt::Display for Metrics {
 }
 
 /// Scores `tunes` by the protocol. Tunes too short to score contribute nothing.
-pub fn evaluate(
-    model: &Model,
-    tunes: &[Tune],
-    seq_len: usize,
-) -> Result<Metrics, std::convert::Infallible> {
+pub fn evaluate(model: &Model, tunes: &[Tune], seq_len: usize) -> Metrics {
     let refs: Vec<&Tune> = tunes.iter().collect();
-    Ok(evaluate_refs(model, &refs, seq_len))
+    evaluate_refs(model, &refs, seq_len)
 }
 
 pub(super) fn evaluate_refs(model: &Model, tunes: &[&Tune], seq_len: usize) -> Metrics {
@@ -64,13 +60,7 @@ pub(super) fn evaluate_refs(model: &Model, tunes: &[&Tune], seq_len: usize) -> M
     let mut sums = [0.0f64; 4];
     for chunk in windows.chunks(1024) {
         let b = data::batch(&set, chunk, model.device());
-        let (o, _) = model.net.forward(
-            &b.pitch,
-            &b.timing,
-            &model.net.zero_state(chunk.len() as i64),
-            0.0,
-            b.from,
-        );
+        let o = model.net.forward_batch(&b, 0.0);
         // Every window scores only its last position, the one the outputs hold.
         let last = 0;
         let logits = o.logits.select(1, last);

@@ -13,7 +13,7 @@ use tch::{Device, Tensor};
 
 use super::net::{self, Net};
 use super::pth::RawTensor;
-use super::{Head, Input, Keep, Model, ModelConfig, Objective, Optimizer, PITCH_SCALE};
+use super::{Head, Input, Model, ModelConfig, PITCH_SCALE};
 
 /// The `format` metadata value that marks a tms model file.
 const FORMAT: &str = "tms-model";
@@ -50,12 +50,9 @@ impl Model {
         let vars = self.vs.variables();
         let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for (name, _) in net::shapes(&self.config) {
-            let t = vars[&name].detach().to_device(Device::Cpu).contiguous();
+            let t = &vars[&name];
             let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
-            let values = Vec::<f32>::try_from(t.view(-1)).map_err(|e| ModelError::Tensor {
-                name: name.clone(),
-                problem: e.to_string(),
-            })?;
+            let values = net::floats(t);
             let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
             data.push((name, shape, bytes));
         }
@@ -87,8 +84,8 @@ impl Model {
         put("hidden", c.hidden.to_string());
         put("layers", c.layers.to_string());
         put("embed", c.embed.to_string());
-        put("input", input_name(c.input).into());
-        put("head", head_name(c.head).into());
+        put("input", c.input.name().into());
+        put("head", c.head.name().into());
         put("pointer", if c.pointer { "on" } else { "off" }.into());
         let features = match c.input {
             Input::Embed => "pitch,interval,step,duration",
@@ -103,16 +100,8 @@ impl Model {
             put("train.batch", t.batch.to_string());
             put("train.lr", t.lr.to_string());
             put("train.lr_decay", t.lr_decay.to_string());
-            let opt = match t.optimizer {
-                Optimizer::Sgd => "sgd",
-                Optimizer::Adam => "adam",
-            };
-            put("train.optimizer", opt.into());
-            let obj = match t.objective {
-                Objective::Sequence => "sequence",
-                Objective::Window => "window",
-            };
-            put("train.objective", obj.into());
+            put("train.optimizer", t.optimizer.name().into());
+            put("train.objective", t.objective.name().into());
             put(
                 "train.loss",
                 format!(
@@ -124,11 +113,7 @@ impl Model {
             put("train.dropout", t.dropout.to_string());
             put("train.augment", t.augment.to_string());
             put("train.val", t.val.to_string());
-            let keep = match t.keep {
-                Keep::Best => "best",
-                Keep::Last => "last",
-            };
-            put("train.keep", keep.into());
+            put("train.keep", t.keep.name().into());
         }
         m
     }
@@ -331,20 +316,6 @@ fn sort_header(mut bytes: Vec<u8>) -> Vec<u8> {
         bytes[8..8 + len].copy_from_slice(&sorted);
     }
     bytes
-}
-
-fn input_name(i: Input) -> &'static str {
-    match i {
-        Input::Embed => "embed",
-        Input::Scalar => "scalar",
-    }
-}
-
-fn head_name(h: Head) -> &'static str {
-    match h {
-        Head::Softmax => "softmax",
-        Head::Sigmoid => "sigmoid",
-    }
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`:

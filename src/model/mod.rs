@@ -116,6 +116,51 @@ pub const PITCH_SCALE: f64 = 128.0;
 /// Number of pitches the head predicts.
 pub const PITCHES: i64 = 128;
 
+impl Input {
+    pub fn name(self) -> &'static str {
+        match self {
+            Input::Embed => "embed",
+            Input::Scalar => "scalar",
+        }
+    }
+}
+
+impl Head {
+    pub fn name(self) -> &'static str {
+        match self {
+            Head::Softmax => "softmax",
+            Head::Sigmoid => "sigmoid",
+        }
+    }
+}
+
+impl Objective {
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Sequence => "sequence",
+            Objective::Window => "window",
+        }
+    }
+}
+
+impl Optimizer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Optimizer::Sgd => "sgd",
+            Optimizer::Adam => "adam",
+        }
+    }
+}
+
+impl Keep {
+    pub fn name(self) -> &'static str {
+        match self {
+            Keep::Best => "best",
+            Keep::Last => "last",
+        }
+    }
+}
+
 /// A network with its weights, its architecture and what is known of how it was trained.
 pub struct Model {
     vs: nn::VarStore,
@@ -173,10 +218,7 @@ impl Model {
             Input::Embed => format!("embed {}", c.embed),
             Input::Scalar => "scalar".into(),
         };
-        let head = match c.head {
-            Head::Softmax => "softmax",
-            Head::Sigmoid => "sigmoid",
-        };
+        let head = c.head.name();
         let params: i64 = self
             .vs
             .trainable_variables()

@@ -179,6 +179,13 @@ impl Net {
         }
     }
 
+    /// Runs a batch of windows from a fresh state; the outputs cover the batch's targets.
+    pub fn forward_batch(&self, b: &super::data::Batch, dropout: f64) -> Outputs {
+        let rows = b.pitch.size()[0];
+        let (out, _) = self.forward(&b.pitch, &b.timing, &self.zero_state(rows), dropout, b.from);
+        out
+    }
+
     /// Runs sequences through the network. `pitch` is [B, T] (int64, 0..=127), `timing`
     /// [B, T, 2] (step, duration in seconds). `dropout` > 0 only while training. The heads
     /// run on positions `from..T` only: the notebook's objective and the evaluation protocol
@@ -259,7 +266,8 @@ impl Net {
     }
 }
 
-fn floats(t: &Tensor) -> Vec<f32> {
+/// A tensor's values on the CPU as f32, in row-major order.
+pub(super) fn floats(t: &Tensor) -> Vec<f32> {
     Vec::<f32>::try_from(
         t.detach()
             .to_device(tch::Device::Cpu)
@@ -286,14 +294,12 @@ impl Net {
         let layers = self
             .lstm
             .chunks(4)
-            .enumerate()
-            .map(|(l, w)| {
+            .map(|w| {
                 let (b_ih, b_hh) = (floats(&w[2]), floats(&w[3]));
                 Layer {
                     w_ih: floats(&w[0]),
                     w_hh: floats(&w[1]),
                     bias: b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect(),
-                    input: if l == 0 { input_size(c) } else { c.hidden } as usize,
                 }
             })
             .collect();

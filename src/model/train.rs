@@ -40,11 +40,7 @@ pub struct Trainer {
 
 /// The loss of one batch: weighted pitch cross-entropy plus the notebook's
 /// mse-with-positive-pressure on step and duration, averaged over scored positions.
-pub(super) struct Loss {
-    pub total: Tensor,
-}
-
-pub(super) fn loss(out: &Outputs, b: &Batch, head: Head, w: &LossWeights) -> Loss {
+fn loss(out: &Outputs, b: &Batch, head: Head, w: &LossWeights) -> Tensor {
     let scores = match head {
         Head::Softmax => out.logits.shallow_clone(),
         Head::Sigmoid => out.logits.sigmoid(),
@@ -59,8 +55,7 @@ pub(super) fn loss(out: &Outputs, b: &Batch, head: Head, w: &LossWeights) -> Los
     };
     let step = pressure(&out.step, &b.target_step);
     let duration = pressure(&out.duration, &b.target_duration);
-    let total = &pitch * w.pitch + step * w.step + duration * w.duration;
-    Loss { total }
+    pitch * w.pitch + step * w.step + duration * w.duration
 }
 
 impl Trainer {
@@ -103,7 +98,8 @@ impl Trainer {
         let val_tunes: Vec<&Tune> = val_idx.iter().map(|&i| &tunes[i]).collect();
         let device = model.device();
         let head = model.config.head;
-        if data::windows(&train_set, cfg.seq_len, cfg.objective, 0, None).is_empty() {
+        let train_windows = data::windows(&train_set, cfg.seq_len, cfg.objective, 0, None).len();
+        if train_windows == 0 {
             return Err(TrainError::NoWindows);
         }
         let val_windows = data::windows(&val_set, cfg.seq_len, cfg.objective, 0, None);
@@ -112,14 +108,11 @@ impl Trainer {
             "training on {} tunes, validating on {} ({} {} windows of {} notes, batch {}, {} lr {})",
             train_set.len(),
             val_set.len(),
-            data::windows(&train_set, cfg.seq_len, cfg.objective, 0, None).len(),
-            match cfg.objective {
-                super::Objective::Sequence => "sequence",
-                super::Objective::Window => "window",
-            },
+            train_windows,
+            cfg.objective.name(),
             cfg.seq_len,
             cfg.batch,
-            format!("{:?}", cfg.optimizer).to_lowercase(),
+            cfg.optimizer.name(),
             cfg.lr
         )?;
 
@@ -150,22 +143,20 @@ impl Trainer {
             let mut nonfinite = false;
             for chunk in windows.chunks(cfg.batch) {
                 let b = data::batch(&train_set, chunk, device);
-                let (o, _) = model.net.forward(
-                    &b.pitch,
-                    &b.timing,
-                    &model.net.zero_state(chunk.len() as i64),
-                    cfg.dropout,
-                    b.from,
+                let l = loss(
+                    &model.net.forward_batch(&b, cfg.dropout),
+                    &b,
+                    head,
+                    &cfg.loss,
                 );
-                let l = loss(&o, &b, head, &cfg.loss);
-                let value = l.total.double_value(&[]);
+                let value = l.double_value(&[]);
                 if !value.is_finite() {
                     nonfinite = true;
                     break;
                 }
                 let opt = self.optimizer(model, cfg, lr);
                 opt.zero_grad();
-                l.total.backward();
+                l.backward();
                 if cfg.clip > 0.0 {
                     opt.clip_grad_norm(cfg.clip);
                 }
@@ -259,15 +250,13 @@ fn validation_loss(
     let (mut sum, mut n) = (0.0, 0usize);
     for chunk in windows.chunks(512) {
         let b = data::batch(set, chunk, model.device());
-        let (o, _) = model.net.forward(
-            &b.pitch,
-            &b.timing,
-            &model.net.zero_state(chunk.len() as i64),
-            0.0,
-            b.from,
+        let l = loss(
+            &model.net.forward_batch(&b, 0.0),
+            &b,
+            model.config.head,
+            &cfg.loss,
         );
-        let l = loss(&o, &b, model.config.head, &cfg.loss);
-        sum += l.total.double_value(&[]) * b.scored as f64;
+        sum += l.double_value(&[]) * b.scored as f64;
         n += b.scored;
     }
     sum / n.max(1) as f64

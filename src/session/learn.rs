@@ -60,8 +60,8 @@ impl Session {
                 self.train(epochs.unwrap_or(self.settings.epochs as usize), span)
             }
             Command::Evaluate { glob } => {
-                let m = self.need_model(span)?;
-                let _ = m;
+                // No model is the first thing to say, before any files are read.
+                self.need_model(span)?;
                 let tunes = match glob {
                     Some(g) => {
                         let report = self.load_glob(&g.value, None, None, g.span)?;
@@ -89,8 +89,7 @@ impl Session {
                     }
                 };
                 let m = self.need_model(span)?;
-                let metrics = model::evaluate(m, &tunes, self.settings.seq_len as usize)
-                    .map_err(|e| Error::failed(span, e.to_string()))?;
+                let metrics = model::evaluate(m, &tunes, self.settings.seq_len as usize);
                 if metrics.notes == 0 {
                     return Err(Error::failed(
                         span,
