@@ -21,7 +21,6 @@ Usage: python notebook_generate.py [--notes 20000] [--window 10] [--numpy]
 Prints: `generate notes N window W numpy 0|1 seconds S notes_per_second R`.
 """
 import argparse
-import os
 import random
 import time
 import warnings
@@ -30,31 +29,10 @@ import numpy as np
 import torch
 from pretty_midi import PrettyMIDI
 
+# The notebook's model and note extraction, shared with the training benchmark.
+from notebook_pipeline import GetNoteSequence, SimpleRNNMusicGeneratorModel, threads
+
 warnings.filterwarnings("ignore")
-
-
-def threads():
-    """The thread count tms uses: TMS_THREADS, else the machine's cores (at most 8)."""
-    n = int(os.environ.get("TMS_THREADS", "0") or 0)
-    return n if n > 0 else min(os.cpu_count() or 1, 8)
-
-
-class SimpleRNNMusicGeneratorModel(torch.nn.Module):
-    def __init__(self, input_size=3, hidden_size=128, output_size=128):
-        super().__init__()
-        self.lstm = torch.nn.LSTM(input_size, hidden_size, batch_first=True)
-        self.fc_pitch = torch.nn.Linear(hidden_size, output_size)
-        self.fc_step = torch.nn.Linear(hidden_size, 1)
-        self.fc_duration = torch.nn.Linear(hidden_size, 1)
-
-    def forward(self, x):
-        out, _ = self.lstm(x)
-        h = out[:, -1, :]
-        return {
-            "pitch": torch.sigmoid(self.fc_pitch(h)),
-            "step": self.fc_step(h),
-            "duration": self.fc_duration(h),
-        }
 
 
 def WeightedRandom(weight, k=100000) -> int:
@@ -81,17 +59,6 @@ def PredictNextNote(model, input: np.ndarray, to_numpy=False):
         step = np.maximum(np.squeeze(pred["step"], axis=0), 0)
         duration = np.maximum(np.squeeze(pred["duration"], axis=0), 0)
     return pitch, float(step), float(duration)
-
-
-def GetNoteSequence(instrument) -> np.ndarray:
-    sorted_notes = sorted(instrument.notes, key=lambda x: x.start)
-    assert len(sorted_notes) > 0
-    notes = []
-    prev_start = sorted_notes[0].start
-    for note in sorted_notes:
-        notes.append([note.pitch, note.start - prev_start, note.end - note.start])
-        prev_start = note.start
-    return np.array(notes)
 
 
 def main():

@@ -59,21 +59,22 @@ def GetNoteSequence(instrument) -> np.ndarray:
 
 
 class SimpleRNNMusicGeneratorModel(torch.nn.Module):
-    def __init__(self, input_size=3, hidden_size=128, output_size=128):
-        super().__init__()
-        self.lstm = torch.nn.LSTM(input_size, hidden_size, batch_first=True)
-        self.fc_pitch = torch.nn.Linear(hidden_size, output_size)
-        self.fc_step = torch.nn.Linear(hidden_size, 1)
-        self.fc_duration = torch.nn.Linear(hidden_size, 1)
+    """The notebook's model, its layer names included."""
+
+    def __init__(self):
+        super(SimpleRNNMusicGeneratorModel, self).__init__()
+        self.lstm = torch.nn.LSTM(3, 128, num_layers=1, batch_first=True)
+        self.pitch_linear = torch.nn.Linear(128, 128)
+        self.pitch_sigmoid = torch.nn.Sigmoid()
+        self.step_linear = torch.nn.Linear(128, 1)
+        self.duration_linear = torch.nn.Linear(128, 1)
 
     def forward(self, x):
-        out, _ = self.lstm(x)
-        h = out[:, -1, :]
-        return {
-            "pitch": torch.sigmoid(self.fc_pitch(h)),
-            "step": self.fc_step(h),
-            "duration": self.fc_duration(h),
-        }
+        x, _ = self.lstm(x)
+        pitch = self.pitch_sigmoid(self.pitch_linear(x[:, -1]))
+        step = self.step_linear(x[:, -1])
+        duration = self.duration_linear(x[:, -1])
+        return {"pitch": pitch, "step": step, "duration": duration}
 
 
 class CustomLoss(torch.nn.Module):
