@@ -38,6 +38,17 @@ pub enum ErrorKind {
     Failed(String),
     /// The user interrupted a long-running command (Ctrl-C).
     Interrupted,
+    /// An error inside a script that `run` ran: it is shown where it happened, in that
+    /// script's own file and line.
+    InScript(Box<ScriptError>),
+}
+
+/// An error with the text it points into.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptError {
+    pub file: String,
+    pub source: std::sync::Arc<str>,
+    pub error: Error,
 }
 
 impl Error {
@@ -97,6 +108,7 @@ impl fmt::Display for ErrorKind {
                 allowed,
             } => write!(f, "invalid value {value} for `{setting}`: {allowed}"),
             ErrorKind::Interrupted => f.write_str("interrupted"),
+            ErrorKind::InScript(inner) => write!(f, "{}: {}", inner.file, inner.error),
         }
     }
 }
@@ -124,6 +136,9 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// under the span. `color` paints the label and the caret.
 pub fn render(err: &Error, file: &str, source: &str, color: bool) -> String {
     use colored::Colorize;
+    if let ErrorKind::InScript(inner) = &err.kind {
+        return render(&inner.error, &inner.file, &inner.source, color);
+    }
     let label = if color {
         "error:".red().bold().to_string()
     } else {

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod lang;
 pub mod model;
+pub mod out;
 pub mod perform;
 pub mod render;
 pub mod repl;
@@ -17,6 +18,7 @@ pub mod music {
     pub mod note;
     pub mod notes_text;
     pub mod pianoroll;
+    pub mod pitch;
     pub mod scale;
     pub mod stats;
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jack_support::{controllers, eventually, notes, quantile, Heard, Jack, Sink, Source};
+use tms::lang::settings::Live;
 use tms::music::note::Note;
 use tms::perform::{list_ports, Controls, NoteSource, PerformError, Performer, PortSel};
 
@@ -240,10 +241,10 @@ fn live_controls_shape_the_notes() {
     let _jack = Jack::start();
     let sink = Sink::new("tms-test-sink");
     let (mut p, controls, _) = connected(&sink);
-    controls.set("transpose", 12.0);
-    controls.set("velocity", 100.0);
-    controls.set("channel", 3.0);
-    controls.set("program", 5.0);
+    controls.set(Live::Transpose, 12.0);
+    controls.set(Live::Velocity, 100.0);
+    controls.set(Live::Channel, 3.0);
+    controls.set(Live::Program, 5.0);
     let tune: Vec<Note> = melody().into_iter().take(3).collect();
     p.play(&tune, false).unwrap();
     p.wait();
@@ -401,39 +402,37 @@ fn a_mapped_knob_moves_a_control() {
     let (mut p, _) = performer(&controls);
     p.connect_input(&PortSel::Name("tms-test-knobs".into()))
         .unwrap();
-    p.map_cc(74, "tempo".into(), 60.0, 180.0);
-    p.map_cc(71, "temperature".into(), 0.0, 2.0);
+    p.map_cc(74, Live::Tempo, 60.0, 180.0);
+    p.map_cc(71, Live::Temperature, 0.0, 2.0);
     assert_eq!(
         p.mappings(),
         vec![
-            (71, "temperature".to_string(), 0.0, 2.0),
-            (74, "tempo".to_string(), 60.0, 180.0)
+            (71, Live::Temperature, 0.0, 2.0),
+            (74, Live::Tempo, 60.0, 180.0)
         ]
     );
     source.send(&[0xB0, 74, 127]);
-    assert!(eventually(Duration::from_secs(2), || controls.get("tempo")
-        == Some(180.0)));
+    assert!(eventually(Duration::from_secs(2), || controls
+        .get(Live::Tempo)
+        == 180.0));
     source.send(&[0xB5, 71, 0]); // any channel
     assert!(eventually(Duration::from_secs(2), || controls
-        .get("temperature")
-        == Some(0.0)));
+        .get(Live::Temperature)
+        == 0.0));
     let mut changes = p.take_knob_changes();
-    changes.sort_by(|a, b| a.0.cmp(&b.0));
+    changes.sort_by_key(|c| c.0.name());
     assert_eq!(
         changes,
-        vec![
-            ("temperature".to_string(), 0.0),
-            ("tempo".to_string(), 180.0)
-        ]
+        vec![(Live::Temperature, 0.0), (Live::Tempo, 180.0)]
     );
     // An unmapped controller changes nothing.
     assert!(p.unmap_cc(74));
     source.send(&[0xB0, 74, 0]);
     source.send(&[0xB0, 71, 127]); // still mapped: proves the first one was processed
     assert!(eventually(Duration::from_secs(2), || controls
-        .get("temperature")
-        == Some(2.0)));
-    assert_eq!(controls.get("tempo"), Some(180.0));
+        .get(Live::Temperature)
+        == 2.0));
+    assert_eq!(controls.get(Live::Tempo), 180.0);
 }
 
 /// A steady stream: a note every 0.1 s (at 120 BPM), counting how often it was asked.
@@ -484,7 +483,7 @@ fn live_mode_follows_tempo_changes_and_stops_cleanly() {
         "wait returns for live mode"
     );
     std::thread::sleep(Duration::from_millis(1000));
-    controls.set("tempo", 240.0);
+    controls.set(Live::Tempo, 240.0);
     let changed = Instant::now();
     std::thread::sleep(Duration::from_millis(1000));
     let before_stop = notes(&sink.messages()).len();

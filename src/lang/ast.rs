@@ -3,14 +3,18 @@
 
 use std::fmt;
 
-use super::settings::Value;
+use super::settings::{Live, SettingId, Value};
 use super::span::{Span, Spanned};
+use crate::model::cuda::DeviceChoice;
+use crate::music::scale::Scale;
 
 /// One command with the span of its whole text.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stmt {
     pub cmd: Command,
     pub span: Span,
+    /// Whether it belongs in `history` when it succeeds (the command table's column).
+    pub recorded: bool,
 }
 
 /// `load ... where FIELD ~ "TEXT"`.
@@ -27,19 +31,31 @@ pub enum PortArg {
     Name(String),
 }
 
+/// A command, by the part of the session it works on: each part matches its own enum
+/// exhaustively, so a new command cannot be forgotten by a `match`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
+    Core(Core),
+    Data(Data),
+    Learn(Learn),
+    Stage(Stage),
+}
+
+/// The session itself: settings, seed, device, scripts, history.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Core {
     Help {
         topic: Option<Spanned<String>>,
     },
     Seed {
         seed: u64,
     },
+    /// `device` alone shows where tensors live.
     Device {
-        device: Spanned<String>,
+        device: Option<Spanned<DeviceChoice>>,
     },
     Set {
-        name: Spanned<String>,
+        name: Spanned<SettingId>,
         value: Spanned<Value>,
     },
     SetList,
@@ -48,6 +64,27 @@ pub enum Command {
         step: Option<f64>,
         duration: Option<f64>,
     },
+    Sleep {
+        seconds: f64,
+    },
+    Run {
+        path: Spanned<String>,
+    },
+    History {
+        path: Option<Spanned<String>>,
+    },
+    Quit,
+}
+
+impl From<Core> for Command {
+    fn from(c: Core) -> Command {
+        Command::Core(c)
+    }
+}
+
+/// Melodies and datasets: loading, primers, viewing, writing files.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Data {
     Load {
         glob: Spanned<String>,
         limit: Option<usize>,
@@ -57,31 +94,12 @@ pub enum Command {
     Export {
         path: Spanned<String>,
     },
-    ModelNew,
-    ModelOpen {
-        path: Spanned<String>,
-    },
-    Save {
-        path: Spanned<String>,
-    },
-    Train {
-        epochs: Option<usize>,
-    },
-    Evaluate {
-        glob: Option<Spanned<String>>,
-    },
     PrimeFile {
         path: Spanned<String>,
         last: Option<usize>,
     },
     PrimeNotes {
         notes: Spanned<String>,
-    },
-    Generate {
-        n: usize,
-        temperature: Option<f64>,
-        top_k: Option<usize>,
-        scale: Option<Spanned<String>>,
     },
     Show,
     Write {
@@ -94,6 +112,50 @@ pub enum Command {
         soundfont: Option<Spanned<String>>,
         rate: Option<u32>,
     },
+}
+
+impl From<Data> for Command {
+    fn from(c: Data) -> Command {
+        Command::Data(c)
+    }
+}
+
+/// The model: creating, opening, saving, training, evaluating, generating.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Learn {
+    ModelNew,
+    /// `model` alone describes the current model.
+    ModelShow,
+    ModelOpen {
+        path: Spanned<String>,
+    },
+    Save {
+        path: Spanned<String>,
+    },
+    Train {
+        epochs: Option<usize>,
+    },
+    Evaluate {
+        glob: Option<Spanned<String>>,
+    },
+    Generate {
+        n: usize,
+        temperature: Option<f64>,
+        top_k: Option<usize>,
+        /// `Some(None)` is `scale "none"`: no scale for this call whatever the setting.
+        scale: Option<Spanned<Option<Scale>>>,
+    },
+}
+
+impl From<Learn> for Command {
+    fn from(c: Learn) -> Command {
+        Command::Learn(c)
+    }
+}
+
+/// Performing over MIDI: ports, the player, live mode, knobs, listening.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stage {
     Ports,
     Connect {
         input: bool,
@@ -113,7 +175,7 @@ pub enum Command {
     },
     Map {
         cc: u8,
-        setting: Spanned<String>,
+        setting: Spanned<Live>,
         min: f64,
         max: f64,
     },
@@ -122,16 +184,12 @@ pub enum Command {
         cc: u8,
     },
     Wait,
-    Sleep {
-        seconds: f64,
-    },
-    Run {
-        path: Spanned<String>,
-    },
-    History {
-        path: Option<Spanned<String>>,
-    },
-    Quit,
+}
+
+impl From<Stage> for Command {
+    fn from(c: Stage) -> Command {
+        Command::Stage(c)
+    }
 }
 
 /// A number as the lexer reads it back exactly (Rust's shortest round-trip form).
@@ -180,17 +238,30 @@ impl fmt::Display for Q<'_> {
 
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        use Command::*;
+        match self {
+            Command::Core(c) => c.fmt(f),
+            Command::Data(c) => c.fmt(f),
+            Command::Learn(c) => c.fmt(f),
+            Command::Stage(c) => c.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for Core {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        use Core::*;
         let num = |x: &Option<f64>| x.map(Num);
-        let q = |s: &Option<Spanned<String>>| s.as_ref().map(|s| quote(s));
         match self {
             Help { topic } => match topic {
                 Some(t) => write!(f, "help {}", t.value),
                 None => f.write_str("help"),
             },
             Seed { seed } => write!(f, "seed {seed}"),
-            Device { device } => write!(f, "device {}", device.value),
-            Set { name, value } => write!(f, "set {} {}", name.value, value.value),
+            Device { device } => match device {
+                Some(d) => write!(f, "device {}", d.value),
+                None => f.write_str("device"),
+            },
+            Set { name, value } => write!(f, "set {} {}", name.value.name(), value.value),
             SetList => f.write_str("set"),
             Loss {
                 pitch,
@@ -203,6 +274,23 @@ impl fmt::Display for Command {
                 Opt("step", &num(step)),
                 Opt("duration", &num(duration))
             ),
+            Sleep { seconds } => write!(f, "sleep {}", Num(*seconds)),
+            Run { path } => write!(f, "run {}", Q(path)),
+            History { path } => match path {
+                Some(p) => write!(f, "history {}", Q(p)),
+                None => f.write_str("history"),
+            },
+            Quit => f.write_str("quit"),
+        }
+    }
+}
+
+impl fmt::Display for Data {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        use Data::*;
+        let num = |x: &Option<f64>| x.map(Num);
+        let q = |s: &Option<Spanned<String>>| s.as_ref().map(|s| quote(s));
+        match self {
             Load {
                 glob,
                 limit,
@@ -216,31 +304,8 @@ impl fmt::Display for Command {
             }
             Dataset => f.write_str("dataset"),
             Export { path } => write!(f, "export {}", Q(path)),
-            ModelNew => f.write_str("model new"),
-            ModelOpen { path } => write!(f, "model {}", Q(path)),
-            Save { path } => write!(f, "save {}", Q(path)),
-            Train { epochs } => match epochs {
-                Some(n) => write!(f, "train {n}"),
-                None => f.write_str("train"),
-            },
-            Evaluate { glob } => match glob {
-                Some(g) => write!(f, "evaluate {}", Q(g)),
-                None => f.write_str("evaluate"),
-            },
             PrimeFile { path, last } => write!(f, "prime {}{}", Q(path), Opt("last", last)),
             PrimeNotes { notes } => write!(f, "prime notes {}", Q(notes)),
-            Generate {
-                n,
-                temperature,
-                top_k,
-                scale,
-            } => write!(
-                f,
-                "generate {n}{}{}{}",
-                Opt("temperature", &num(temperature)),
-                Opt("top_k", top_k),
-                Opt("scale", &q(scale))
-            ),
             Show => f.write_str("show"),
             Write {
                 path,
@@ -264,6 +329,52 @@ impl fmt::Display for Command {
                 Opt("soundfont", &q(soundfont)),
                 Opt("rate", rate)
             ),
+        }
+    }
+}
+
+impl fmt::Display for Learn {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        use Learn::*;
+        let num = |x: &Option<f64>| x.map(Num);
+        match self {
+            ModelNew => f.write_str("model new"),
+            ModelShow => f.write_str("model"),
+            ModelOpen { path } => write!(f, "model {}", Q(path)),
+            Save { path } => write!(f, "save {}", Q(path)),
+            Train { epochs } => match epochs {
+                Some(n) => write!(f, "train {n}"),
+                None => f.write_str("train"),
+            },
+            Evaluate { glob } => match glob {
+                Some(g) => write!(f, "evaluate {}", Q(g)),
+                None => f.write_str("evaluate"),
+            },
+            Generate {
+                n,
+                temperature,
+                top_k,
+                scale,
+            } => write!(
+                f,
+                "generate {n}{}{}{}",
+                Opt("temperature", &num(temperature)),
+                Opt("top_k", top_k),
+                Opt(
+                    "scale",
+                    &scale
+                        .as_ref()
+                        .map(|s| quote(&s.value.map_or("none".into(), |s| s.name())))
+                )
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        use Stage::*;
+        match self {
             Ports => f.write_str("ports"),
             Connect { input, port } => {
                 f.write_str(if *input { "connect in " } else { "connect " })?;
@@ -290,7 +401,7 @@ impl fmt::Display for Command {
                 write!(
                     f,
                     "map cc {cc} {} {} {}",
-                    setting.value,
+                    setting.value.name(),
                     Num(*min),
                     Num(*max)
                 )
@@ -298,13 +409,6 @@ impl fmt::Display for Command {
             MapList => f.write_str("map"),
             Unmap { cc } => write!(f, "unmap cc {cc}"),
             Wait => f.write_str("wait"),
-            Sleep { seconds } => write!(f, "sleep {}", Num(*seconds)),
-            Run { path } => write!(f, "run {}", Q(path)),
-            History { path } => match path {
-                Some(p) => write!(f, "history {}", Q(p)),
-                None => f.write_str("history"),
-            },
-            Quit => f.write_str("quit"),
         }
     }
 }

@@ -3,11 +3,13 @@
 //! dispatch, `help`, tab completion and did-you-mean all read this table, so a command added
 //! here is complete everywhere at once.
 
-use super::ast::{Command, Filter, PortArg};
+use super::ast::{Command, Core, Data, Filter, Learn, PortArg, Stage};
 use super::lexer::{Token, TokenKind};
-use super::settings::{self, Value};
+use super::settings::{self, Live, SettingId, Value};
 use super::span::{Span, Spanned};
 use crate::error::{suggest, Error, ErrorKind};
+use crate::model::cuda::DeviceChoice;
+use crate::music::scale::Scale;
 
 /// What tab completion offers inside a command's quoted argument.
 #[derive(Clone, Copy, Debug)]
@@ -15,6 +17,28 @@ pub enum Files {
     None,
     /// Paths whose extension is one of these (directories always).
     Ext(&'static [&'static str]),
+}
+
+/// Whether a successful command goes into `history`, the replayable script of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum History {
+    /// It changes state: replaying the session needs it.
+    Always,
+    /// It only shows or leaves (`help`, `show`, `quit`), or runs other commands that are
+    /// recorded themselves (`run`).
+    Never,
+    /// Recorded with arguments (`set tempo 90`), not bare (`set` lists).
+    WithArgs,
+}
+
+impl History {
+    pub fn records(self, has_args: bool) -> bool {
+        match self {
+            History::Always => true,
+            History::Never => false,
+            History::WithArgs => has_args,
+        }
+    }
 }
 
 pub struct CommandSpec {
@@ -26,6 +50,7 @@ pub struct CommandSpec {
     /// Words that may follow the name (keywords and option names), for completion.
     pub words: &'static [&'static str],
     pub files: Files,
+    pub history: History,
     pub parse: fn(&mut Args) -> Result<Command, Error>,
 }
 
@@ -238,19 +263,18 @@ impl<'a> Args<'a> {
     }
 
     /// Fails on any token left over.
-    pub fn finish(&self, cmd: Command) -> Result<Command, Error> {
+    pub fn finish(&self, cmd: impl Into<Command>) -> Result<Command, Error> {
         match self.peek() {
-            None => Ok(cmd),
+            None => Ok(cmd.into()),
             Some(t) => Err(self.error(t.span, format!("unexpected {}", t.describe()))),
         }
     }
 }
 
-fn setting_name(a: &mut Args) -> Result<(Spanned<String>, &'static settings::SettingSpec), Error> {
+fn setting_name(a: &mut Args) -> Result<Spanned<SettingId>, Error> {
     let name = a.word("a setting name")?;
-    let lower = name.value.to_lowercase();
-    match settings::spec(&lower) {
-        Some(spec) => Ok((Spanned::new(lower, name.span), spec)),
+    match SettingId::from_name(&name.value.to_lowercase()) {
+        Some(id) => Ok(Spanned::new(id, name.span)),
         None => Err(Error::new(
             name.span,
             ErrorKind::UnknownSetting {
@@ -265,51 +289,50 @@ fn p_help(a: &mut Args) -> Result<Command, Error> {
     let topic = if a.at_end() {
         None
     } else {
-        let w = a.word("a command name")?;
+        let w = a.word("a command or setting name")?;
         let lower = w.value.to_lowercase();
-        if lookup(&lower).is_none() && lower != "settings" {
+        if lookup(&lower).is_none() && settings::spec(&lower).is_none() && lower != "settings" {
             return Err(Error::new(
                 w.span,
                 ErrorKind::UnknownCommand {
-                    suggestion: suggest(&w.value, names()),
+                    suggestion: suggest(&w.value, names().chain(settings::names())),
                     name: w.value,
                 },
             ));
         }
         Some(Spanned::new(lower, w.span))
     };
-    a.finish(Command::Help { topic })
+    a.finish(Core::Help { topic })
 }
 
 fn p_seed(a: &mut Args) -> Result<Command, Error> {
     let seed = a.integer("a seed", 0, u64::MAX)?.value;
-    a.finish(Command::Seed { seed })
+    a.finish(Core::Seed { seed })
 }
 
 fn p_device(a: &mut Args) -> Result<Command, Error> {
+    if a.at_end() {
+        return a.finish(Core::Device { device: None });
+    }
     let d = a.word("auto, cpu, cuda or cuda:N")?;
-    let lower = d.value.to_lowercase();
-    let ok = matches!(lower.as_str(), "auto" | "cpu" | "cuda")
-        || lower
-            .strip_prefix("cuda:")
-            .is_some_and(|n| n.parse::<usize>().is_ok());
-    if !ok {
-        let hint = match suggest(&lower, ["auto", "cpu", "cuda"]) {
+    let Some(device) = DeviceChoice::parse(&d.value) else {
+        let hint = match suggest(&d.value, ["auto", "cpu", "cuda"]) {
             Some(s) => format!(" (did you mean `{s}`?)"),
             None => String::new(),
         };
         return Err(a.error(d.span, format!("unknown device `{}`{hint}", d.value)));
-    }
-    a.finish(Command::Device {
-        device: Spanned::new(lower, d.span),
+    };
+    a.finish(Core::Device {
+        device: Some(Spanned::new(device, d.span)),
     })
 }
 
 fn p_set(a: &mut Args) -> Result<Command, Error> {
     if a.at_end() {
-        return Ok(Command::SetList);
+        return Ok(Core::SetList.into());
     }
-    let (name, spec) = setting_name(a)?;
+    let name = setting_name(a)?;
+    let spec = name.value.spec();
     let tok = a.peek().cloned();
     let (raw, span) = match &tok {
         Some(Token {
@@ -327,14 +350,14 @@ fn p_set(a: &mut Args) -> Result<Command, Error> {
             kind: TokenKind::Str(s) | TokenKind::Word(s),
             span,
         }) => (Value::Text(s.clone()), *span),
-        _ => return Err(a.expected(&format!("a value for `{}`", name.value))),
+        _ => return Err(a.expected(&format!("a value for `{}`", spec.name))),
     };
     a.pos += 1;
     let value = spec.kind.check(&raw).map_err(|allowed| {
         Error::new(
             span,
             ErrorKind::BadValue {
-                setting: name.value.clone(),
+                setting: spec.name.to_string(),
                 value: match &tok {
                     Some(t) => t.describe(),
                     None => raw.to_string(),
@@ -343,7 +366,7 @@ fn p_set(a: &mut Args) -> Result<Command, Error> {
             },
         )
     })?;
-    a.finish(Command::Set {
+    a.finish(Core::Set {
         name,
         value: Spanned::new(value, span),
     })
@@ -360,10 +383,7 @@ fn p_loss(a: &mut Args) -> Result<Command, Error> {
         }
         Ok(())
     })?;
-    if pitch.is_none() && step.is_none() && duration.is_none() {
-        return Err(a.expected("`pitch`, `step` or `duration` and a weight"));
-    }
-    a.finish(Command::Loss {
+    a.finish(Core::Loss {
         pitch,
         step,
         duration,
@@ -402,7 +422,7 @@ fn p_load(a: &mut Args) -> Result<Command, Error> {
         }
         Ok(())
     })?;
-    a.finish(Command::Load {
+    a.finish(Data::Load {
         glob,
         limit,
         filter,
@@ -421,17 +441,18 @@ fn p_path(
 fn p_export(a: &mut Args) -> Result<Command, Error> {
     p_path(
         a,
-        |path| Command::Export { path },
+        |path| Data::Export { path }.into(),
         "a quoted file name such as \"notes.csv\"",
     )
 }
 
 fn p_model(a: &mut Args) -> Result<Command, Error> {
     if a.keyword("new") {
-        return a.finish(Command::ModelNew);
+        return a.finish(Learn::ModelNew);
     }
     match a.opt_string() {
-        Some(path) => a.finish(Command::ModelOpen { path }),
+        Some(path) => a.finish(Learn::ModelOpen { path }),
+        None if a.at_end() => a.finish(Learn::ModelShow),
         None => Err(a.expected("`new` or a quoted model file")),
     }
 }
@@ -439,7 +460,7 @@ fn p_model(a: &mut Args) -> Result<Command, Error> {
 fn p_save(a: &mut Args) -> Result<Command, Error> {
     p_path(
         a,
-        |path| Command::Save { path },
+        |path| Learn::Save { path }.into(),
         "a quoted file name such as \"my.safetensors\"",
     )
 }
@@ -448,12 +469,12 @@ fn p_train(a: &mut Args) -> Result<Command, Error> {
     let epochs = a
         .opt_integer("an epoch count", 1, 1_000_000)?
         .map(|n| n as usize);
-    a.finish(Command::Train { epochs })
+    a.finish(Learn::Train { epochs })
 }
 
 fn p_evaluate(a: &mut Args) -> Result<Command, Error> {
     let glob = a.opt_string();
-    a.finish(Command::Evaluate { glob })
+    a.finish(Learn::Evaluate { glob })
 }
 
 fn p_prime(a: &mut Args) -> Result<Command, Error> {
@@ -477,7 +498,7 @@ fn p_prime(a: &mut Args) -> Result<Command, Error> {
             };
             return Err(Error::failed(span, e.to_string()));
         }
-        return a.finish(Command::PrimeNotes { notes });
+        return a.finish(Data::PrimeNotes { notes });
     }
     let path = a.string("a quoted MIDI or ABC file, or `notes`")?;
     let mut last = None;
@@ -485,12 +506,12 @@ fn p_prime(a: &mut Args) -> Result<Command, Error> {
         last = Some(a.integer("a note count", 1, u32::MAX as u64)?.value as usize);
         Ok(())
     })?;
-    a.finish(Command::PrimeFile { path, last })
+    a.finish(Data::PrimeFile { path, last })
 }
 
-fn check_scale(s: &Spanned<String>) -> Result<(), Error> {
-    crate::music::scale::parse_optional(s)
-        .map(|_| ())
+fn scale_arg(s: Spanned<String>) -> Result<Spanned<Option<Scale>>, Error> {
+    crate::music::scale::parse_optional(&s.value)
+        .map(|scale| Spanned::new(scale, s.span))
         .map_err(|e| Error::failed(s.span, e.to_string()))
 }
 
@@ -503,13 +524,12 @@ fn p_generate(a: &mut Args) -> Result<Command, Error> {
             "top_k" => top_k = Some(a.integer("a pitch count", 0, 128)?.value as usize),
             _ => {
                 let s = a.string("a quoted scale such as \"D yu\"")?;
-                check_scale(&s)?;
-                scale = Some(s);
+                scale = Some(scale_arg(s)?);
             }
         }
         Ok(())
     })?;
-    a.finish(Command::Generate {
+    a.finish(Learn::Generate {
         n,
         temperature,
         top_k,
@@ -546,7 +566,7 @@ fn p_write(a: &mut Args) -> Result<Command, Error> {
         }
         Ok(())
     })?;
-    a.finish(Command::Write {
+    a.finish(Data::Write {
         path,
         program,
         tempo,
@@ -563,7 +583,7 @@ fn p_render(a: &mut Args) -> Result<Command, Error> {
         }
         Ok(())
     })?;
-    a.finish(Command::Render {
+    a.finish(Data::Render {
         path,
         soundfont,
         rate,
@@ -578,12 +598,12 @@ fn p_connect(a: &mut Args) -> Result<Command, Error> {
         let n = a.integer("a port number or a quoted name", 1, 10_000)?;
         Spanned::new(PortArg::Index(n.value as usize), n.span)
     };
-    a.finish(Command::Connect { input, port })
+    a.finish(Stage::Connect { input, port })
 }
 
 fn p_play(a: &mut Args) -> Result<Command, Error> {
     let looped = a.keyword("loop");
-    a.finish(Command::Play { looped })
+    a.finish(Stage::Play { looped })
 }
 
 fn p_live(a: &mut Args) -> Result<Command, Error> {
@@ -594,38 +614,40 @@ fn p_live(a: &mut Args) -> Result<Command, Error> {
     } else {
         return Err(a.expected("`on` or `off`"));
     };
-    a.finish(Command::Live { on })
+    a.finish(Stage::Live { on })
 }
 
 fn p_listen(a: &mut Args) -> Result<Command, Error> {
     let n = a
         .opt_integer("a note count", 1, 100_000)?
         .map(|n| n as usize);
-    a.finish(Command::Listen { n })
+    a.finish(Stage::Listen { n })
 }
 
 fn p_map(a: &mut Args) -> Result<Command, Error> {
     if a.at_end() {
-        return Ok(Command::MapList);
+        return Ok(Stage::MapList.into());
     }
     a.expect_keyword("cc")?;
     let cc = a.integer("a controller number", 0, 127)?.value as u8;
-    let (setting, spec) = setting_name(a)?;
-    if !matches!(
-        spec.kind,
-        settings::Kind::Int { .. } | settings::Kind::Float { .. } | settings::Kind::Program
-    ) {
+    let setting = setting_name(a)?;
+    // Checked here, not when the command runs, so that `tms check` accepts exactly what
+    // `tms run` accepts.
+    let Some(live) = setting.value.live() else {
+        let names: Vec<&str> = Live::names().collect();
         return Err(a.error(
             setting.span,
             format!(
-                "`{}` is not numeric; a knob can drive only numeric settings",
-                setting.value
+                "`{}` cannot be turned by a knob; a knob can drive the live settings: {}",
+                setting.value.name(),
+                names.join(", ")
             ),
         ));
-    }
+    };
+    let setting = Spanned::new(live, setting.span);
     let min = a.number("a minimum", f64::MIN, f64::MAX)?.value;
     let max = a.number("a maximum", f64::MIN, f64::MAX)?.value;
-    a.finish(Command::Map {
+    a.finish(Stage::Map {
         cc,
         setting,
         min,
@@ -636,25 +658,25 @@ fn p_map(a: &mut Args) -> Result<Command, Error> {
 fn p_unmap(a: &mut Args) -> Result<Command, Error> {
     a.expect_keyword("cc")?;
     let cc = a.integer("a controller number", 0, 127)?.value as u8;
-    a.finish(Command::Unmap { cc })
+    a.finish(Stage::Unmap { cc })
 }
 
 fn p_sleep(a: &mut Args) -> Result<Command, Error> {
     let seconds = a.number("seconds", 0.0, 86_400.0)?.value;
-    a.finish(Command::Sleep { seconds })
+    a.finish(Core::Sleep { seconds })
 }
 
 fn p_run(a: &mut Args) -> Result<Command, Error> {
     p_path(
         a,
-        |path| Command::Run { path },
+        |path| Core::Run { path }.into(),
         "a quoted script such as \"demo.tms\"",
     )
 }
 
 fn p_history(a: &mut Args) -> Result<Command, Error> {
     let path = a.opt_string();
-    a.finish(Command::History { path })
+    a.finish(Core::History { path })
 }
 
 macro_rules! bare {
@@ -664,26 +686,27 @@ macro_rules! bare {
         }
     };
 }
-bare!(p_dataset, Command::Dataset);
-bare!(p_show, Command::Show);
-bare!(p_ports, Command::Ports);
-bare!(p_disconnect, Command::Disconnect);
-bare!(p_stop, Command::Stop);
-bare!(p_panic, Command::Panic);
-bare!(p_wait, Command::Wait);
-bare!(p_quit, Command::Quit);
+bare!(p_dataset, Data::Dataset);
+bare!(p_show, Data::Show);
+bare!(p_ports, Stage::Ports);
+bare!(p_disconnect, Stage::Disconnect);
+bare!(p_stop, Stage::Stop);
+bare!(p_panic, Stage::Panic);
+bare!(p_wait, Stage::Wait);
+bare!(p_quit, Core::Quit);
 
 const MIDI_ABC: Files = Files::Ext(&["mid", "midi", "abc"]);
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "help",
-        usage: "help [COMMAND]",
+        usage: "help [COMMAND|SETTING]",
         summary: "list commands, or show one command's syntax, options and an example",
-        details: "`help settings` lists every setting with its range and default.",
+        details: "`help settings` lists every setting with its range and default; `help SETTING` shows one with its current value.",
         example: "help generate",
         words: &["settings"],
         files: Files::None,
+        history: History::Never,
         parse: p_help,
     },
     CommandSpec {
@@ -694,16 +717,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "seed 42",
         words: &[],
         files: Files::None,
+        history: History::Always,
         parse: p_seed,
     },
     CommandSpec {
         name: "device",
-        usage: "device auto|cpu|cuda|cuda:N",
-        summary: "where tensors live; auto picks CUDA when available",
+        usage: "device [auto|cpu|cuda|cuda:N]",
+        summary: "where tensors live; auto picks CUDA when available; alone, shows it",
         details: "Moves the current model too. Training on CPU is deterministic for a given seed.",
         example: "device cpu",
         words: &["auto", "cpu", "cuda"],
         files: Files::None,
+        history: History::WithArgs,
         parse: p_device,
     },
     CommandSpec {
@@ -714,6 +739,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "set temperature 0.8",
         words: &[],
         files: Files::None,
+        history: History::WithArgs,
         parse: p_set,
     },
     CommandSpec {
@@ -724,6 +750,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "loss pitch 1 step 20 duration 1",
         words: &["pitch", "step", "duration"],
         files: Files::None,
+        history: History::WithArgs,
         parse: p_loss,
     },
     CommandSpec {
@@ -734,6 +761,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "load \"datasets/essen/han*.abc\" where notes ~ \"Zang\"",
         words: &["limit", "where", "title", "origin", "notes", "rhythm", "key", "meter"],
         files: MIDI_ABC,
+        history: History::Always,
         parse: p_load,
     },
     CommandSpec {
@@ -744,6 +772,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "dataset",
         words: &[],
         files: Files::None,
+        history: History::Never,
         parse: p_dataset,
     },
     CommandSpec {
@@ -754,6 +783,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "export \"notes.csv\"",
         words: &[],
         files: Files::Ext(&["csv"]),
+        history: History::Always,
         parse: p_export,
     },
     CommandSpec {
@@ -764,6 +794,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "model \"models/folk.safetensors\"",
         words: &["new"],
         files: Files::Ext(&["safetensors", "pth", "pt"]),
+        history: History::WithArgs,
         parse: p_model,
     },
     CommandSpec {
@@ -774,6 +805,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "save \"models/mine.safetensors\"",
         words: &[],
         files: Files::Ext(&["safetensors"]),
+        history: History::Always,
         parse: p_save,
     },
     CommandSpec {
@@ -784,6 +816,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "train 5",
         words: &[],
         files: Files::None,
+        history: History::Always,
         parse: p_train,
     },
     CommandSpec {
@@ -794,6 +827,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "evaluate \"datasets/essen/han2.abc\"",
         words: &[],
         files: MIDI_ABC,
+        history: History::Always,
         parse: p_evaluate,
     },
     CommandSpec {
@@ -804,6 +838,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "prime notes \"C4 D4/2 E4*2 r G4\"",
         words: &["notes", "last"],
         files: MIDI_ABC,
+        history: History::Always,
         parse: p_prime,
     },
     CommandSpec {
@@ -814,6 +849,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "generate 64 temperature 0.8 scale \"D yu\"",
         words: &["temperature", "top_k", "scale"],
         files: Files::None,
+        history: History::Always,
         parse: p_generate,
     },
     CommandSpec {
@@ -824,6 +860,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "show",
         words: &[],
         files: Files::None,
+        history: History::Never,
         parse: p_show,
     },
     CommandSpec {
@@ -834,6 +871,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "write \"out/tune.mid\" program \"Acoustic Grand Piano\"",
         words: &["program", "tempo"],
         files: Files::Ext(&["mid", "midi"]),
+        history: History::Always,
         parse: p_write,
     },
     CommandSpec {
@@ -844,6 +882,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "render \"out/tune.wav\"",
         words: &["soundfont", "rate"],
         files: Files::Ext(&["wav", "sf2"]),
+        history: History::Always,
         parse: p_render,
     },
     CommandSpec {
@@ -854,6 +893,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "ports",
         words: &[],
         files: Files::None,
+        history: History::Never,
         parse: p_ports,
     },
     CommandSpec {
@@ -864,6 +904,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "connect \"synth\"",
         words: &["in"],
         files: Files::None,
+        history: History::Always,
         parse: p_connect,
     },
     CommandSpec {
@@ -874,6 +915,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "disconnect",
         words: &[],
         files: Files::None,
+        history: History::Always,
         parse: p_disconnect,
     },
     CommandSpec {
@@ -884,6 +926,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "play loop",
         words: &["loop"],
         files: Files::None,
+        history: History::Always,
         parse: p_play,
     },
     CommandSpec {
@@ -894,6 +937,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "live on",
         words: &["on", "off"],
         files: Files::None,
+        history: History::Always,
         parse: p_live,
     },
     CommandSpec {
@@ -904,6 +948,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "stop",
         words: &[],
         files: Files::None,
+        history: History::Always,
         parse: p_stop,
     },
     CommandSpec {
@@ -914,6 +959,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "panic",
         words: &[],
         files: Files::None,
+        history: History::Always,
         parse: p_panic,
     },
     CommandSpec {
@@ -924,6 +970,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "listen 8",
         words: &[],
         files: Files::None,
+        history: History::Always,
         parse: p_listen,
     },
     CommandSpec {
@@ -934,6 +981,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "map cc 1 temperature 0.2 1.5",
         words: &["cc"],
         files: Files::None,
+        history: History::WithArgs,
         parse: p_map,
     },
     CommandSpec {
@@ -944,6 +992,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "unmap cc 1",
         words: &["cc"],
         files: Files::None,
+        history: History::Always,
         parse: p_unmap,
     },
     CommandSpec {
@@ -954,6 +1003,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "wait",
         words: &[],
         files: Files::None,
+        history: History::Always,
         parse: p_wait,
     },
     CommandSpec {
@@ -964,6 +1014,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "sleep 0.5",
         words: &[],
         files: Files::None,
+        history: History::Always,
         parse: p_sleep,
     },
     CommandSpec {
@@ -974,6 +1025,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "run \"scripts/demo.tms\"",
         words: &[],
         files: Files::Ext(&["tms"]),
+        history: History::Never,
         parse: p_run,
     },
     CommandSpec {
@@ -984,6 +1036,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "history \"session.tms\"",
         words: &[],
         files: Files::Ext(&["tms"]),
+        history: History::Never,
         parse: p_history,
     },
     CommandSpec {
@@ -994,6 +1047,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         example: "quit",
         words: &[],
         files: Files::None,
+        history: History::Never,
         parse: p_quit,
     },
 ];

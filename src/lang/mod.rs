@@ -3,6 +3,7 @@
 
 pub mod ast;
 pub mod commands;
+pub mod help;
 pub mod lexer;
 pub mod parser;
 pub mod settings;

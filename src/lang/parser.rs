@@ -64,6 +64,7 @@ fn parse_command(group: &[Token]) -> Result<Stmt, Error> {
     Ok(Stmt {
         cmd,
         span: first.span.to(last),
+        recorded: spec.history.records(group.len() > 1),
     })
 }
 

@@ -1,8 +1,13 @@
-//! The settings table: every `set NAME VALUE` knob with its type, range, default and help,
-//! declared once. The same declaration generates the typed `Settings` struct the session
-//! reads, the checks `set` and `tms check` apply, the `set` listing, `help set` and completion.
+//! The settings table: every `set NAME VALUE` knob declared once, as one row with its Rust
+//! type, range, default, help and whether it is live (may change while music plays). From
+//! the rows the `settings!` macro generates the typed [`Settings`] the session reads, the
+//! [`SettingId`] enum, the [`Live`] enum that indexes the player's lock-free controls, the
+//! checks that `set`, `map` and `tms check` apply, and the listings behind `set`, `help` and
+//! completion. Adding a setting is adding a row.
 
 use std::fmt;
+
+use crate::music::scale::Scale;
 
 /// A setting's value as written in a script.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,6 +72,21 @@ impl Kind {
         }
     }
 
+    /// Numeric settings are the ones a knob can turn.
+    pub fn is_numeric(&self) -> bool {
+        matches!(self, Kind::Int { .. } | Kind::Float { .. } | Kind::Program)
+    }
+
+    /// The numeric range, for clamping knob values.
+    pub fn range(&self) -> Option<(f64, f64)> {
+        match *self {
+            Kind::Int { min, max } => Some((min as f64, max as f64)),
+            Kind::Float { min, max } => Some((min, max)),
+            Kind::Program => Some((0.0, 127.0)),
+            _ => None,
+        }
+    }
+
     /// Checks and normalises a written value, or says what is allowed.
     pub fn check(&self, v: &Value) -> Result<Value, String> {
         match (self, v) {
@@ -108,164 +128,359 @@ fn fmt_bound(x: f64) -> String {
     crate::lang::ast::fmt_number(x)
 }
 
-pub struct SettingSpec {
-    pub name: &'static str,
-    pub kind: Kind,
-    pub help: &'static str,
-}
-
-trait FromValue {
-    fn from_value(v: &Value) -> Self;
-}
-impl FromValue for i64 {
-    fn from_value(v: &Value) -> Self {
-        match v {
-            Value::Int(i) => *i,
-            Value::Float(x) => *x as i64,
-            Value::Text(_) => 0,
-        }
-    }
-}
-impl FromValue for f64 {
-    fn from_value(v: &Value) -> Self {
-        match v {
-            Value::Int(i) => *i as f64,
-            Value::Float(x) => *x,
-            Value::Text(_) => 0.0,
-        }
-    }
-}
-impl FromValue for String {
-    fn from_value(v: &Value) -> Self {
-        match v {
-            Value::Text(s) => s.clone(),
-            other => other.to_string(),
-        }
-    }
-}
-trait ToValue {
+/// A Rust type a setting can have: built from a value [`Kind::check`] has normalised.
+pub trait SettingType: Sized {
+    fn from_value(v: &Value) -> Option<Self>;
     fn to_value(&self) -> Value;
 }
-impl ToValue for i64 {
+
+impl SettingType for i64 {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
     fn to_value(&self) -> Value {
         Value::Int(*self)
     }
 }
-impl ToValue for f64 {
+
+impl SettingType for f64 {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Float(x) => Some(*x),
+            _ => None,
+        }
+    }
     fn to_value(&self) -> Value {
         Value::Float(*self)
     }
 }
-impl ToValue for String {
+
+impl SettingType for String {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Text(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
     fn to_value(&self) -> Value {
         Value::Text(self.clone())
     }
 }
 
-macro_rules! settings {
-    ($($name:ident : $ty:ty = $default:expr, $kind:expr, $help:literal;)*) => {
-        /// The session's current settings, one typed field per row of [`SETTINGS`].
-        #[derive(Clone, Debug, PartialEq)]
-        pub struct Settings { $(pub $name: $ty,)* }
+impl SettingType for Option<Scale> {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Text(t) => crate::music::scale::parse_optional(t).ok(),
+            _ => None,
+        }
+    }
+    fn to_value(&self) -> Value {
+        Value::Text(self.as_ref().map_or_else(|| "none".into(), Scale::name))
+    }
+}
 
-        impl Default for Settings {
-            fn default() -> Self {
-                Settings { $($name: <$ty>::from($default),)* }
+/// The numeric settings the player reads as plain numbers.
+pub trait LiveNumber {
+    fn to_f64(&self) -> f64;
+    fn from_f64(x: f64) -> Self;
+}
+
+impl LiveNumber for i64 {
+    fn to_f64(&self) -> f64 {
+        *self as f64
+    }
+    fn from_f64(x: f64) -> Self {
+        x.round() as i64
+    }
+}
+
+impl LiveNumber for f64 {
+    fn to_f64(&self) -> f64 {
+        *self
+    }
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+}
+
+/// A setting whose value is one of a few words, as a Rust enum: the names are spelled once,
+/// here, and `set`, the model file's metadata and completion all use them.
+#[macro_export]
+macro_rules! choice {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
+    }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        $vis enum $name { $($(#[$vmeta])* $variant,)+ }
+
+        impl $name {
+            pub const NAMES: &'static [&'static str] = &[$($text,)+];
+
+            pub fn name(self) -> &'static str {
+                match self { $($name::$variant => $text,)+ }
+            }
+
+            /// The variant named `text`, in any case.
+            pub fn parse(text: &str) -> Option<Self> {
+                $(if text.eq_ignore_ascii_case($text) { return Some($name::$variant); })+
+                None
             }
         }
 
-        /// Every setting, in the order `set` lists them.
-        pub static SETTINGS: &[SettingSpec] = &[
-            $(SettingSpec { name: stringify!($name), kind: $kind, help: $help },)*
-        ];
-
-        impl Settings {
-            /// Stores an already checked value (see [`Kind::check`]).
-            pub fn assign(&mut self, name: &str, v: &Value) -> bool {
-                match name {
-                    $(stringify!($name) => self.$name = FromValue::from_value(v),)*
-                    _ => return false,
-                }
-                true
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(self.name())
             }
+        }
 
-            pub fn get(&self, name: &str) -> Option<Value> {
-                match name {
-                    $(stringify!($name) => Some(ToValue::to_value(&self.$name)),)*
+        impl $crate::lang::settings::SettingType for $name {
+            fn from_value(v: &$crate::lang::settings::Value) -> Option<Self> {
+                match v {
+                    $crate::lang::settings::Value::Text(t) => Self::parse(t),
                     _ => None,
                 }
+            }
+            fn to_value(&self) -> $crate::lang::settings::Value {
+                $crate::lang::settings::Value::Text(self.name().to_string())
             }
         }
     };
 }
 
+choice! {
+    /// A feature turned on or off.
+    pub enum Switch {
+        On = "on",
+        Off = "off",
+    }
+}
+
+/// One row of the table, as `help`, completion and the checks see it.
+pub struct SettingSpec {
+    pub id: SettingId,
+    pub name: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+    /// A knob (`map cc`) or a voice may change it while music plays.
+    pub live: bool,
+}
+
+impl SettingSpec {
+    /// The default, as `set` would print it.
+    pub fn default_value(&self) -> Value {
+        Settings::default().get_id(self.id)
+    }
+}
+
+/// Rows are `Id name: Type = default, kind, live|playing|fixed, "help";`. `live` rows are
+/// numeric settings the player reads per note through [`Live`] (and knobs can turn);
+/// `playing` ones are also obeyed while music plays but are not numbers (a scale); `fixed`
+/// ones are read when a command runs.
+macro_rules! settings {
+    ($($id:ident $name:ident : $ty:ty = $default:expr, $kind:expr, $live:ident, $help:literal;)*) => {
+        /// The session's current settings, one typed field per row.
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct Settings { $(pub $name: $ty,)* }
+
+        impl Default for Settings {
+            fn default() -> Self {
+                Settings { $($name: $default,)* }
+            }
+        }
+
+        /// Names every setting, so code that means one cannot misspell it.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum SettingId { $($id,)* }
+
+        /// Every setting, in the order `set` lists them.
+        pub static SETTINGS: &[SettingSpec] = &[
+            $(SettingSpec {
+                id: SettingId::$id,
+                name: stringify!($name),
+                kind: $kind,
+                help: $help,
+                live: settings!(@is_live $live),
+            },)*
+        ];
+
+        impl Settings {
+            /// Checks a written value against the row and stores it, or says what is allowed.
+            pub fn set(&mut self, id: SettingId, v: &Value) -> Result<(), String> {
+                let kind = id.spec().kind;
+                let checked = kind.check(v)?;
+                match id {
+                    $(SettingId::$id => {
+                        self.$name = <$ty as SettingType>::from_value(&checked)
+                            .ok_or_else(|| kind.allowed())?;
+                    })*
+                }
+                Ok(())
+            }
+
+            pub fn get_id(&self, id: SettingId) -> Value {
+                match id {
+                    $(SettingId::$id => SettingType::to_value(&self.$name),)*
+                }
+            }
+
+            /// The value of the setting called `name`.
+            pub fn get(&self, name: &str) -> Option<Value> {
+                SettingId::from_name(name).map(|id| self.get_id(id))
+            }
+        }
+
+        settings!(@live [] $($id $name $live,)*);
+    };
+    (@is_live live) => { true };
+    (@is_live playing) => { true };
+    (@is_live fixed) => { false };
+    (@live [$($acc:ident $accn:ident,)*] $id:ident $name:ident live, $($rest:tt)*) => {
+        settings!(@live [$($acc $accn,)* $id $name,] $($rest)*);
+    };
+    (@live [$($acc:ident $accn:ident,)*] $id:ident $name:ident $other:ident, $($rest:tt)*) => {
+        settings!(@live [$($acc $accn,)*] $($rest)*);
+    };
+    (@live [$($acc:ident $accn:ident,)*]) => {
+        /// The live settings: the index of each in the player's controls array.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Live { $($acc,)* }
+
+        impl Live {
+            pub const ALL: &'static [Live] = &[$(Live::$acc,)*];
+
+            pub fn id(self) -> SettingId {
+                match self { $(Live::$acc => SettingId::$acc,)* }
+            }
+        }
+
+        impl SettingId {
+            pub fn live(self) -> Option<Live> {
+                match self {
+                    $(SettingId::$acc => Some(Live::$acc),)*
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                }
+            }
+        }
+
+        impl Settings {
+            pub fn live_value(&self, l: Live) -> f64 {
+                match l { $(Live::$acc => LiveNumber::to_f64(&self.$accn),)* }
+            }
+
+            /// Takes back a value a knob set while music played.
+            pub fn set_live(&mut self, l: Live, x: f64) {
+                match l { $(Live::$acc => self.$accn = LiveNumber::from_f64(x),)* }
+            }
+        }
+    };
+}
+
+use crate::model::{Head, Input, Keep, Objective, Optimizer};
+use crate::music::abc::Accidentals;
+
 settings! {
-    seq_len: i64 = 32, Kind::Int { min: 1, max: 4096 },
+    SeqLen seq_len: i64 = 32, Kind::Int { min: 1, max: 4096 }, fixed,
         "notes of context the model reads before predicting (window length)";
-    batch: i64 = 16, Kind::Int { min: 1, max: 65536 },
+    Batch batch: i64 = 16, Kind::Int { min: 1, max: 65536 }, fixed,
         "windows per training step";
-    lr: f64 = 0.003, Kind::Float { min: 1e-9, max: 10.0 },
+    Lr lr: f64 = 0.003, Kind::Float { min: 1e-9, max: 10.0 }, fixed,
         "learning rate";
-    lr_decay: f64 = 0.85, Kind::Float { min: 0.01, max: 1.0 },
+    LrDecay lr_decay: f64 = 0.85, Kind::Float { min: 0.01, max: 1.0 }, fixed,
         "multiply the learning rate by this after every epoch (1 = constant)";
-    epochs: i64 = 16, Kind::Int { min: 1, max: 100000 },
+    Epochs epochs: i64 = 16, Kind::Int { min: 1, max: 100000 }, fixed,
         "epochs that `train` runs when no count is given";
-    optimizer: String = "adam", Kind::Choice(&["sgd", "adam"]),
+    Optimizer optimizer: Optimizer = Optimizer::Adam, Kind::Choice(Optimizer::NAMES), fixed,
         "sgd (as the notebook) or adam";
-    hidden: i64 = 256, Kind::Int { min: 1, max: 4096 },
+    Hidden hidden: i64 = 256, Kind::Int { min: 1, max: 4096 }, fixed,
         "LSTM hidden units (takes effect at `model new`)";
-    layers: i64 = 1, Kind::Int { min: 1, max: 8 },
+    Layers layers: i64 = 1, Kind::Int { min: 1, max: 8 }, fixed,
         "stacked LSTM layers (takes effect at `model new`)";
-    embed: i64 = 32, Kind::Int { min: 1, max: 1024 },
+    Embed embed: i64 = 32, Kind::Int { min: 1, max: 1024 }, fixed,
         "size of the learned pitch embedding when input is embed (at `model new`)";
-    input: String = "embed", Kind::Choice(&["embed", "scalar"]),
+    Input input: Input = Input::Embed, Kind::Choice(Input::NAMES), fixed,
         "embed: a learned pitch embedding; scalar: pitch/128 as in the notebook (at `model new`)";
-    head: String = "softmax", Kind::Choice(&["softmax", "sigmoid"]),
+    Head head: Head = Head::Softmax, Kind::Choice(Head::NAMES), fixed,
         "pitch output: softmax, or sigmoid as in the notebook (at `model new`)";
-    pointer: String = "on", Kind::Choice(&["on", "off"]),
+    Pointer pointer: Switch = Switch::On, Kind::Choice(Switch::NAMES), fixed,
         "a pointer that can copy pitches from earlier notes, mixed into a softmax head (at `model new`)";
-    objective: String = "sequence", Kind::Choice(&["sequence", "window"]),
+    Objective objective: Objective = Objective::Sequence, Kind::Choice(Objective::NAMES), fixed,
         "sequence: predict every next note of a window; window: only the note after it (notebook)";
-    clip: f64 = 1.0, Kind::Float { min: 0.0, max: 1e6 },
+    Clip clip: f64 = 1.0, Kind::Float { min: 0.0, max: 1e6 }, fixed,
         "gradient norm clipping (0 = off)";
-    dropout: f64 = 0.3, Kind::Float { min: 0.0, max: 0.9 },
+    Dropout dropout: f64 = 0.3, Kind::Float { min: 0.0, max: 0.9 }, fixed,
         "dropout on the LSTM's input and output while training (0 = off, as the notebook)";
-    augment: i64 = 0, Kind::Int { min: 0, max: 24 },
+    Augment augment: i64 = 0, Kind::Int { min: 0, max: 24 }, fixed,
         "transpose each training window by a random number of semitones within ±N (0 = off)";
-    val: f64 = 0.1, Kind::Float { min: 0.0, max: 0.9 },
+    Val val: f64 = 0.1, Kind::Float { min: 0.0, max: 0.9 }, fixed,
         "fraction of tunes held out for validation (seeded)";
-    keep: String = "best", Kind::Choice(&["best", "last"]),
+    Keep keep: Keep = Keep::Best, Kind::Choice(Keep::NAMES), fixed,
         "after training keep the best validation epoch, or the last";
-    checkpoint_every: i64 = 0, Kind::Int { min: 0, max: 100000 },
+    CheckpointEvery checkpoint_every: i64 = 0, Kind::Int { min: 0, max: 100000 }, fixed,
         "write a checkpoint every N epochs (0 = off)";
-    checkpoint_dir: String = "checkpoints", Kind::Text,
+    CheckpointDir checkpoint_dir: String = "checkpoints".into(), Kind::Text, fixed,
         "directory for checkpoints";
-    abc_accidentals: String = "bar", Kind::Choice(&["bar", "note"]),
+    AbcAccidentals abc_accidentals: Accidentals = Accidentals::Bar, Kind::Choice(Accidentals::NAMES), fixed,
         "ABC accidentals last to the end of the bar (ABC 2.1), or apply to their note only (Essen, music21)";
-    temperature: f64 = 1.0, Kind::Float { min: 0.0, max: 10.0 },
+    Temperature temperature: f64 = 1.0, Kind::Float { min: 0.0, max: 10.0 }, live,
         "pitch sampling temperature (0 = always the most likely pitch)";
-    top_k: i64 = 0, Kind::Int { min: 0, max: 128 },
+    TopK top_k: i64 = 0, Kind::Int { min: 0, max: 128 }, live,
         "sample only among the K most likely pitches (0 = all)";
-    scale: String = "none", Kind::Scale,
+    Scale scale: Option<Scale> = None, Kind::Scale, playing,
         "keep generated pitches in a scale, e.g. \"D yu\", \"A minor pentatonic\" (none = off)";
-    min_duration: f64 = 0.05, Kind::Float { min: 0.0, max: 10.0 },
+    MinDuration min_duration: f64 = 0.05, Kind::Float { min: 0.0, max: 10.0 }, live,
         "shortest generated note, seconds";
-    velocity: i64 = 0, Kind::Int { min: 0, max: 127 },
+    Velocity velocity: i64 = 0, Kind::Int { min: 0, max: 127 }, live,
         "velocity for writing and playing (0 = each note's own)";
-    program: i64 = 0, Kind::Program,
+    Program program: i64 = 0, Kind::Program, live,
         "General MIDI program for writing, rendering and playing (number or name)";
-    tempo: f64 = 120.0, Kind::Float { min: 10.0, max: 960.0 },
+    Tempo tempo: f64 = 120.0, Kind::Float { min: 10.0, max: 960.0 }, live,
         "beats per minute; melodies are stored at 120, so 60 plays them at half speed";
-    channel: i64 = 1, Kind::Int { min: 1, max: 16 },
+    Channel channel: i64 = 1, Kind::Int { min: 1, max: 16 }, live,
         "MIDI channel for writing and playing";
-    transpose: i64 = 0, Kind::Int { min: -48, max: 48 },
+    Transpose transpose: i64 = 0, Kind::Int { min: -48, max: 48 }, live,
         "semitones added when writing, rendering and playing";
-    latency: f64 = 0.0, Kind::Float { min: 0.0, max: 2000.0 },
+    Latency latency: f64 = 0.0, Kind::Float { min: 0.0, max: 2000.0 }, live,
         "milliseconds added to every MIDI deadline, to line up with other gear";
 }
 
+impl SettingId {
+    pub fn spec(self) -> &'static SettingSpec {
+        // The table is generated in declaration order, so the id is the index.
+        &SETTINGS[self as usize]
+    }
+
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The setting called `name` (lower case, as the parser normalises it).
+    pub fn from_name(name: &str) -> Option<SettingId> {
+        SETTINGS.iter().find(|s| s.name == name).map(|s| s.id)
+    }
+}
+
+impl Live {
+    pub fn name(self) -> &'static str {
+        self.id().name()
+    }
+
+    pub fn spec(self) -> &'static SettingSpec {
+        self.id().spec()
+    }
+
+    /// Names of the settings a knob can drive, for messages and completion.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        Live::ALL.iter().map(|l| l.name())
+    }
+}
+
 pub fn spec(name: &str) -> Option<&'static SettingSpec> {
-    SETTINGS.iter().find(|s| s.name == name)
+    SettingId::from_name(name).map(SettingId::spec)
 }
 
 pub fn names() -> impl Iterator<Item = &'static str> {
@@ -277,11 +492,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ids_index_the_table() {
+        for (i, s) in SETTINGS.iter().enumerate() {
+            assert_eq!(s.id as usize, i, "{}", s.name);
+            assert_eq!(SettingId::from_name(s.name), Some(s.id));
+        }
+    }
+
+    #[test]
     fn defaults_pass_their_own_checks() {
         let s = Settings::default();
         for spec in SETTINGS {
-            let v = s.get(spec.name).unwrap();
-            assert!(spec.kind.check(&v).is_ok(), "{} = {v}", spec.name);
+            let v = s.get_id(spec.id);
+            assert_eq!(spec.kind.check(&v), Ok(v.clone()), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn live_settings_are_numeric_and_round_trip() {
+        let mut s = Settings::default();
+        for &l in Live::ALL {
+            assert!(l.spec().live && l.spec().kind.is_numeric(), "{}", l.name());
+            let (_, max) = l.spec().kind.range().unwrap();
+            s.set_live(l, max);
+            assert_eq!(s.live_value(l), max, "{}", l.name());
+        }
+        for spec in SETTINGS {
+            if spec.id.live().is_some() {
+                assert!(spec.live, "{}", spec.name);
+            }
         }
     }
 
@@ -303,11 +542,22 @@ mod tests {
     }
 
     #[test]
-    fn assign_and_get_round_trip() {
+    fn set_stores_typed_values() {
         let mut s = Settings::default();
-        assert!(s.assign("temperature", &Value::Float(0.5)));
+        s.set(SettingId::Temperature, &Value::Float(0.5)).unwrap();
         assert_eq!(s.temperature, 0.5);
-        assert_eq!(s.get("temperature"), Some(Value::Float(0.5)));
-        assert!(!s.assign("nope", &Value::Int(1)));
+        s.set(SettingId::Optimizer, &Value::Text("SGD".into()))
+            .unwrap();
+        assert_eq!(s.optimizer, Optimizer::Sgd);
+        s.set(SettingId::Scale, &Value::Text("d yu".into()))
+            .unwrap();
+        assert_eq!(s.get("scale"), Some(Value::Text("D yu".into())));
+        assert!(s.set(SettingId::Optimizer, &Value::Int(3)).is_err());
+        assert_eq!(
+            s.optimizer,
+            Optimizer::Sgd,
+            "a refused value changes nothing"
+        );
+        assert_eq!(s.get("nope"), None);
     }
 }

@@ -50,3 +50,63 @@ fn open() -> Result<(), String> {
     std::mem::forget(lib);
     Ok(())
 }
+
+/// Where the user asked tensors to live (`device auto|cpu|cuda|cuda:N`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// CUDA when available, else the CPU.
+    Auto,
+    Cpu,
+    /// A GPU by index (`cuda` is `cuda:0`).
+    Cuda(usize),
+}
+
+impl DeviceChoice {
+    /// Also takes the spellings people type for a GPU (`gpu`, `gpu:1`) and the CPU (`host`).
+    pub fn parse(text: &str) -> Option<DeviceChoice> {
+        let t = text.to_ascii_lowercase();
+        match t.as_str() {
+            "auto" => Some(DeviceChoice::Auto),
+            "cpu" | "host" => Some(DeviceChoice::Cpu),
+            "cuda" | "gpu" => Some(DeviceChoice::Cuda(0)),
+            _ => t
+                .strip_prefix("cuda:")
+                .or_else(|| t.strip_prefix("gpu:"))
+                .and_then(|n| n.parse().ok())
+                .map(DeviceChoice::Cuda),
+        }
+    }
+
+    pub fn to_tch(self) -> tch::Device {
+        match self {
+            DeviceChoice::Auto => tch::Device::cuda_if_available(),
+            DeviceChoice::Cpu => tch::Device::Cpu,
+            DeviceChoice::Cuda(i) => tch::Device::Cuda(i),
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            DeviceChoice::Auto => f.write_str("auto"),
+            DeviceChoice::Cpu => f.write_str("cpu"),
+            DeviceChoice::Cuda(0) => f.write_str("cuda"),
+            DeviceChoice::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_spellings() {
+        assert_eq!(DeviceChoice::parse("GPU"), Some(DeviceChoice::Cuda(0)));
+        assert_eq!(DeviceChoice::parse("cuda:2"), Some(DeviceChoice::Cuda(2)));
+        assert_eq!(DeviceChoice::parse("gpu:1").unwrap().to_string(), "cuda:1");
+        assert_eq!(DeviceChoice::parse("cuda:x"), None);
+        assert_eq!(DeviceChoice::parse("tpu"), None);
+    }
+}

@@ -23,46 +23,51 @@ pub use train::{TrainError, Trainer};
 
 use net::Net;
 
-/// How a pitch enters the network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Input {
-    /// A learned embedding of the 128 pitches.
-    Embed,
-    /// pitch/128 as one number, as the notebook did.
-    Scalar,
+crate::choice! {
+    /// How a pitch enters the network.
+    pub enum Input {
+        /// A learned embedding of the 128 pitches.
+        Embed = "embed",
+        /// pitch/128 as one number, as the notebook did.
+        Scalar = "scalar",
+    }
 }
 
-/// How the pitch distribution is formed from the network's 128 outputs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Head {
-    /// A softmax over pitches, trained with cross-entropy on the logits.
-    Softmax,
-    /// The notebook's head: a sigmoid per pitch, trained with cross-entropy applied to the
-    /// sigmoid outputs; sampled from the outputs normalised to sum to 1.
-    Sigmoid,
+crate::choice! {
+    /// How the pitch distribution is formed from the network's 128 outputs.
+    pub enum Head {
+        /// A softmax over pitches, trained with cross-entropy on the logits.
+        Softmax = "softmax",
+        /// The notebook's head: a sigmoid per pitch, trained with cross-entropy applied to the
+        /// sigmoid outputs; sampled from the outputs normalised to sum to 1.
+        Sigmoid = "sigmoid",
+    }
 }
 
-/// Which notes of a window are predicted during training.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Objective {
-    /// Every next note of the window.
-    Sequence,
-    /// Only the note after the window, as the notebook did.
-    Window,
+crate::choice! {
+    /// Which notes of a window are predicted during training.
+    pub enum Objective {
+        /// Every next note of the window.
+        Sequence = "sequence",
+        /// Only the note after the window, as the notebook did.
+        Window = "window",
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Optimizer {
-    Sgd,
-    Adam,
+crate::choice! {
+    pub enum Optimizer {
+        Sgd = "sgd",
+        Adam = "adam",
+    }
 }
 
-/// Which weights a training run ends with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Keep {
-    /// Those of the epoch with the lowest validation loss.
-    Best,
-    Last,
+crate::choice! {
+    /// Which weights a training run ends with.
+    pub enum Keep {
+        /// Those of the epoch with the lowest validation loss.
+        Best = "best",
+        Last = "last",
+    }
 }
 
 /// The architecture: everything needed to rebuild the network from a file.
@@ -115,51 +120,6 @@ pub struct TrainConfig {
 pub const PITCH_SCALE: f64 = 128.0;
 /// Number of pitches the head predicts.
 pub const PITCHES: i64 = 128;
-
-impl Input {
-    pub fn name(self) -> &'static str {
-        match self {
-            Input::Embed => "embed",
-            Input::Scalar => "scalar",
-        }
-    }
-}
-
-impl Head {
-    pub fn name(self) -> &'static str {
-        match self {
-            Head::Softmax => "softmax",
-            Head::Sigmoid => "sigmoid",
-        }
-    }
-}
-
-impl Objective {
-    pub fn name(self) -> &'static str {
-        match self {
-            Objective::Sequence => "sequence",
-            Objective::Window => "window",
-        }
-    }
-}
-
-impl Optimizer {
-    pub fn name(self) -> &'static str {
-        match self {
-            Optimizer::Sgd => "sgd",
-            Optimizer::Adam => "adam",
-        }
-    }
-}
-
-impl Keep {
-    pub fn name(self) -> &'static str {
-        match self {
-            Keep::Best => "best",
-            Keep::Last => "last",
-        }
-    }
-}
 
 /// A network with its weights, its architecture and what is known of how it was trained.
 pub struct Model {
@@ -218,7 +178,10 @@ impl Model {
             Input::Embed => format!("embed {}", c.embed),
             Input::Scalar => "scalar".into(),
         };
-        let head = c.head.name();
+        let head = match (c.head, c.pointer) {
+            (Head::Softmax, true) => "softmax with pointer",
+            (head, _) => head.name(),
+        };
         let params: i64 = self
             .vs
             .trainable_variables()

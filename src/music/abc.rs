@@ -63,15 +63,18 @@ pub enum AbcError {
     NoTunes { line: usize },
 }
 
-/// How long an accidental lasts in files that do not say (`%%propagate-accidentals`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Accidentals {
-    /// To the end of the bar, for the same letter and octave: the ABC 2.1 standard.
-    #[default]
-    Bar,
-    /// Only on the note that carries it: how music21 reads ABC, and how collections converted
-    /// from EsAC (the Essen Folksong Collection) were written, with every altered note marked.
-    Note,
+crate::choice! {
+    /// How long an accidental lasts in files that do not say (`%%propagate-accidentals`).
+    #[derive(Default)]
+    pub enum Accidentals {
+        /// To the end of the bar, for the same letter and octave: the ABC 2.1 standard.
+        #[default]
+        Bar = "bar",
+        /// Only on the note that carries it: how music21 reads ABC, and how collections
+        /// converted from EsAC (the Essen Folksong Collection) were written, with every
+        /// altered note marked.
+        Note = "note",
+    }
 }
 
 /// Every tune of an ABC file, read as ABC 2.1 (accidentals last to the end of the bar).
@@ -259,15 +262,7 @@ fn accidental(i: &str) -> Res<'_, i8> {
 }
 
 fn letter_index(c: char) -> usize {
-    match c.to_ascii_uppercase() {
-        'C' => 0,
-        'D' => 1,
-        'E' => 2,
-        'F' => 3,
-        'G' => 4,
-        'A' => 5,
-        _ => 6,
-    }
+    crate::music::pitch::letter_index(c).unwrap_or(6)
 }
 
 fn head(i: &str) -> Res<'_, Head> {
@@ -935,7 +930,6 @@ impl Player {
 
     /// The MIDI pitch of a head under the key and the bar's accidentals; None out of range.
     fn pitch(&mut self, h: &Head) -> Option<u8> {
-        const STEPS: [i32; 7] = [0, 2, 4, 5, 7, 9, 11];
         let slot = match self.propagate {
             Propagation::Pitch => (h.letter, 0),
             _ => (h.letter, h.octave),
@@ -953,7 +947,10 @@ impl Player {
                 .copied()
                 .unwrap_or(self.key[h.letter]),
         };
-        let p = 60 + 12 * i64::from(h.octave) + i64::from(STEPS[h.letter]) + i64::from(acc);
+        let p = 60
+            + 12 * i64::from(h.octave)
+            + i64::from(crate::music::pitch::LETTERS[h.letter].1)
+            + i64::from(acc);
         u8::try_from(p).ok().filter(|&p| p <= 127)
     }
 }

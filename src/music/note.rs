@@ -18,6 +18,16 @@ impl Note {
     pub fn end(&self) -> f64 {
         self.start + self.duration
     }
+
+    /// The key and velocity this note sounds with under `transpose` and an optional velocity
+    /// for every note: the key clamped to the keyboard (0..=127), the velocity to 1..=127.
+    /// The MIDI writer, the renderer and the player all shape notes here, so the file, the
+    /// audio and the performance agree.
+    pub fn shaped(&self, transpose: i64, velocity: Option<u8>) -> (u8, u8) {
+        let key = (i64::from(self.pitch) + transpose).clamp(0, 127);
+        let velocity = velocity.filter(|&v| v > 0).unwrap_or(self.velocity);
+        (key as u8, velocity.clamp(1, 127))
+    }
 }
 
 /// ABC header fields that `load ... where FIELD ~ "TEXT"` can filter on.
@@ -101,4 +111,24 @@ pub fn from_triples(triples: &[(u8, f64, f64)], start: f64, velocity: u8) -> Vec
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shaping_clamps_to_the_keyboard_and_overrides_velocity() {
+        let n = Note {
+            pitch: 120,
+            start: 0.0,
+            duration: 1.0,
+            velocity: 90,
+        };
+        assert_eq!(n.shaped(0, None), (120, 90));
+        assert_eq!(n.shaped(12, Some(100)), (127, 100));
+        assert_eq!(n.shaped(-125, Some(0)), (0, 90));
+        let quiet = Note { velocity: 0, ..n };
+        assert_eq!(quiet.shaped(0, None).1, 1);
+    }
 }

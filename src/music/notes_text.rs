@@ -109,15 +109,7 @@ fn pitch(i: &str) -> Res<'_, u8> {
             format!("missing octave: write `{name}4` (middle C is C4)"),
         );
     };
-    let base: i64 = match letter.to_ascii_uppercase() {
-        'C' => 0,
-        'D' => 2,
-        'E' => 4,
-        'F' => 5,
-        'G' => 7,
-        'A' => 9,
-        _ => 11,
-    };
+    let base = i64::from(crate::music::pitch::letter_semitone(letter).unwrap_or(11));
     let shift: i64 = accidentals
         .iter()
         .map(|&c| if c == '#' || c == '♯' { 1 } else { -1 })

@@ -120,12 +120,7 @@ fn hint(suggestion: &Option<String>) -> String {
     }
 }
 
-const SHARP_NAMES: [&str; 12] = [
-    "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
-];
-const FLAT_NAMES: [&str; 12] = [
-    "C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B",
-];
+use crate::music::pitch;
 
 /// The canonical mode names, for completion and help (aliases such as `natural minor`,
 /// `pentatonic` and `jiao` are accepted too).
@@ -168,16 +163,7 @@ pub fn parse_optional(text: &str) -> Result<Option<Scale>, ScaleError> {
 /// whether it should be spelled with a flat.
 fn parse_tonic(word: &str) -> Option<(u8, bool)> {
     let mut chars = word.chars();
-    let base: i32 = match chars.next()?.to_ascii_uppercase() {
-        'C' => 0,
-        'D' => 2,
-        'E' => 4,
-        'F' => 5,
-        'G' => 7,
-        'A' => 9,
-        'B' => 11,
-        _ => return None,
-    };
+    let base = i32::from(pitch::letter_semitone(chars.next()?)?);
     let mut shift = 0i32;
     for c in chars {
         match c {
@@ -190,8 +176,7 @@ fn parse_tonic(word: &str) -> Option<(u8, bool)> {
         }
     }
     let pc = (base + shift).rem_euclid(12) as u8;
-    let black = SHARP_NAMES[pc as usize].len() > 1;
-    Some((pc, black && shift < 0))
+    Some((pc, pitch::is_black(pc) && shift < 0))
 }
 
 impl Scale {
@@ -241,8 +226,11 @@ impl Scale {
 
     /// Canonical spelling: `Scale::parse(&s.name()) == Ok(s)`.
     pub fn name(&self) -> String {
-        let names = if self.flat { &FLAT_NAMES } else { &SHARP_NAMES };
-        format!("{} {}", names[self.tonic as usize % 12], self.mode.name())
+        format!(
+            "{} {}",
+            pitch::class_name(self.tonic, self.flat),
+            self.mode.name()
+        )
     }
 }
 
@@ -344,7 +332,7 @@ mod tests {
             for tonic in 0..12 {
                 for flat in [false, true] {
                     let mut s = Scale::new(tonic, mode);
-                    s.flat = flat && SHARP_NAMES[tonic as usize].len() > 1;
+                    s.flat = flat && pitch::is_black(tonic);
                     assert_eq!(Scale::parse(&s.name()), Ok(s), "{}", s.name());
                 }
             }

@@ -6,15 +6,7 @@ use crate::music::note::Tune;
 use colored::Colorize;
 use std::fmt::Write;
 
-const NAMES: [&str; 12] = [
-    "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
-];
-
-/// Scientific pitch name with sharps: MIDI 60 is `C4`, 0 is `C-1`, 127 is `G9`.
-pub fn note_name(pitch: u8) -> String {
-    let octave = pitch as i32 / 12 - 1;
-    format!("{}{}", NAMES[pitch as usize % 12], octave)
-}
+pub use crate::music::pitch::note_name;
 
 /// Linear interpolation between closest ranks (numpy's default). `sorted` must be sorted.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {

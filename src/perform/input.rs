@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use midir::MidiInputConnection;
 
 use super::{ports, Controls, PerformError, PortSel};
+use crate::lang::settings::Live;
 use crate::music::note::Note;
 
 /// A short MIDI message as it arrived, with when it arrived.
@@ -28,12 +29,12 @@ const MAX_LISTEN: usize = 10_000;
 /// Knob mappings and the changes they made (for the prompt to echo).
 #[derive(Default)]
 pub(crate) struct Knobs {
-    maps: Mutex<Vec<(u8, String, f64, f64)>>,
-    changes: Mutex<Vec<(String, f64)>>,
+    maps: Mutex<Vec<(u8, Live, f64, f64)>>,
+    changes: Mutex<Vec<(Live, f64)>>,
 }
 
 impl Knobs {
-    pub fn map(&self, cc: u8, setting: String, min: f64, max: f64) {
+    pub fn map(&self, cc: u8, setting: Live, min: f64, max: f64) {
         if let Ok(mut maps) = self.maps.lock() {
             maps.retain(|m| m.0 != cc);
             maps.push((cc, setting, min, max));
@@ -49,11 +50,11 @@ impl Knobs {
         })
     }
 
-    pub fn list(&self) -> Vec<(u8, String, f64, f64)> {
+    pub fn list(&self) -> Vec<(u8, Live, f64, f64)> {
         self.maps.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
-    pub fn take_changes(&self) -> Vec<(String, f64)> {
+    pub fn take_changes(&self) -> Vec<(Live, f64)> {
         self.changes
             .lock()
             .map(|mut c| std::mem::take(&mut *c))
@@ -62,16 +63,16 @@ impl Knobs {
 
     /// A controller moved: scale 0..127 onto the mapped range and set the control.
     fn apply(&self, cc: u8, value: u8, controls: &Controls) {
-        let Some((setting, min, max)) = self.maps.lock().ok().and_then(|maps| {
-            maps.iter()
-                .find(|m| m.0 == cc)
-                .map(|m| (m.1.clone(), m.2, m.3))
-        }) else {
+        let Some((setting, min, max)) = self
+            .maps
+            .lock()
+            .ok()
+            .and_then(|maps| maps.iter().find(|m| m.0 == cc).map(|m| (m.1, m.2, m.3)))
+        else {
             return;
         };
         let v = min + (max - min) * f64::from(value.min(127)) / 127.0;
-        if controls.set(&setting, v) {
-            let now = controls.get(&setting).unwrap_or(v);
+        if let Some(now) = controls.set(setting, v) {
             if let Ok(mut changes) = self.changes.lock() {
                 // One entry per setting: the prompt wants the latest value, not the history.
                 match changes.iter_mut().find(|c| c.0 == setting) {
@@ -262,13 +263,13 @@ mod tests {
     fn knobs_scale_and_record_changes() {
         let k = Knobs::default();
         let c = Controls::default();
-        k.map(74, "tempo".into(), 60.0, 180.0);
+        k.map(74, Live::Tempo, 60.0, 180.0);
         k.apply(74, 127, &c);
-        assert_eq!(c.get("tempo"), Some(180.0));
+        assert_eq!(c.get(Live::Tempo), 180.0);
         k.apply(74, 0, &c);
-        assert_eq!(c.get("tempo"), Some(60.0));
+        assert_eq!(c.get(Live::Tempo), 60.0);
         k.apply(75, 64, &c); // unmapped: nothing happens
-        assert_eq!(k.take_changes(), vec![("tempo".to_string(), 60.0)]);
+        assert_eq!(k.take_changes(), vec![(Live::Tempo, 60.0)]);
         assert!(k.take_changes().is_empty());
         assert!(k.unmap(74));
         assert!(!k.unmap(74));

@@ -11,7 +11,9 @@ mod input;
 mod player;
 mod ports;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::lang::settings::{Kind, Live, Settings};
 
 pub use player::Performer;
 pub use ports::{list_ports, PortList, PortSel};
@@ -85,133 +87,59 @@ pub struct PlayStats {
 /// Being this far behind a deadline counts as late (scheduling jitter below it is normal).
 pub const LATE_AFTER: f64 = 0.001;
 
-/// A live setting: name, default, the range the `set` command allows, whether it is whole.
-struct Spec {
-    name: &'static str,
-    default: f64,
-    min: f64,
-    max: f64,
-    integer: bool,
-}
-
-/// Same names, defaults and ranges as the session's settings, so a knob can never put a
-/// setting where `set` could not.
-const SPECS: [Spec; 8] = [
-    Spec {
-        name: "tempo",
-        default: 120.0,
-        min: 10.0,
-        max: 960.0,
-        integer: false,
-    },
-    Spec {
-        name: "transpose",
-        default: 0.0,
-        min: -48.0,
-        max: 48.0,
-        integer: true,
-    },
-    Spec {
-        name: "velocity",
-        default: 0.0,
-        min: 0.0,
-        max: 127.0,
-        integer: true,
-    },
-    Spec {
-        name: "channel",
-        default: 1.0,
-        min: 1.0,
-        max: 16.0,
-        integer: true,
-    },
-    // NaN: never set, so the player sends no program change and leaves the synth's sound.
-    Spec {
-        name: "program",
-        default: f64::NAN,
-        min: 0.0,
-        max: 127.0,
-        integer: true,
-    },
-    Spec {
-        name: "latency",
-        default: 0.0,
-        min: 0.0,
-        max: 2000.0,
-        integer: false,
-    },
-    Spec {
-        name: "temperature",
-        default: 1.0,
-        min: 0.0,
-        max: 10.0,
-        integer: false,
-    },
-    Spec {
-        name: "top_k",
-        default: 0.0,
-        min: 0.0,
-        max: 128.0,
-        integer: true,
-    },
-];
-
-const NAMES: [&str; 8] = [
-    "tempo",
-    "transpose",
-    "velocity",
-    "channel",
-    "program",
-    "latency",
-    "temperature",
-    "top_k",
-];
-
 /// Live parameters shared between the prompt, the input port's knobs and the player: one
-/// atomic per setting (f64 bits), read once per note, so no one ever waits on a lock.
+/// atomic per [`Live`] setting (f64 bits), read once per note, so no one ever waits on a
+/// lock. Ranges and defaults come from the settings table, so a knob can never put a
+/// setting where `set` could not.
 pub struct Controls {
-    values: [AtomicU64; 8],
+    values: [AtomicU64; Live::ALL.len()],
+    /// Until `program` is set the player sends no program change and leaves the synth's
+    /// sound as it is.
+    program_set: AtomicBool,
 }
 
 impl Default for Controls {
     fn default() -> Self {
+        let defaults = Settings::default();
         Controls {
-            values: SPECS.map(|s| AtomicU64::new(s.default.to_bits())),
+            values: std::array::from_fn(|i| {
+                AtomicU64::new(defaults.live_value(Live::ALL[i]).to_bits())
+            }),
+            program_set: AtomicBool::new(false),
         }
     }
 }
 
 impl Controls {
-    /// The current value; `None` for an unknown name, and for `program` until it is set.
-    pub fn get(&self, name: &str) -> Option<f64> {
-        let i = SPECS.iter().position(|s| s.name == name)?;
-        let v = f64::from_bits(self.values[i].load(Ordering::Relaxed));
-        (!v.is_nan()).then_some(v)
+    pub fn get(&self, l: Live) -> f64 {
+        f64::from_bits(self.values[l as usize].load(Ordering::Relaxed))
     }
 
-    /// Sets a value, clamped to the setting's range (whole settings are rounded). False for
-    /// an unknown name or a value that is not a number.
-    pub fn set(&self, name: &str, v: f64) -> bool {
-        let Some(i) = SPECS.iter().position(|s| s.name == name) else {
-            return false;
-        };
+    /// The program to send, once one was set.
+    pub fn program(&self) -> Option<u8> {
+        self.program_set
+            .load(Ordering::Relaxed)
+            .then(|| self.get(Live::Program) as u8)
+    }
+
+    /// Sets a value, clamped to the setting's range (whole settings are rounded), and
+    /// returns what was stored; None for a value that is not a number.
+    pub fn set(&self, l: Live, v: f64) -> Option<f64> {
         if !v.is_finite() {
-            return false;
+            return None;
         }
-        let s = &SPECS[i];
-        let v = if s.integer { v.round() } else { v };
-        let v = v.clamp(s.min, s.max);
-        self.values[i].store(v.to_bits(), Ordering::Relaxed);
-        true
-    }
-
-    pub fn names() -> &'static [&'static str] {
-        &NAMES
-    }
-
-    /// The value or the setting's default, for the player's hot path.
-    fn or(&self, name: &str, default: f64) -> f64 {
-        self.get(name).unwrap_or(default)
+        let kind = l.spec().kind;
+        let v = match kind {
+            Kind::Float { .. } => v,
+            _ => v.round(),
+        };
+        let (min, max) = kind.range().unwrap_or((v, v));
+        let v = v.clamp(min, max);
+        self.values[l as usize].store(v.to_bits(), Ordering::Relaxed);
+        if l == Live::Program {
+            self.program_set.store(true, Ordering::Relaxed);
+        }
+        Some(v)
     }
 }
 
@@ -240,34 +168,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn controls_defaults_match_settings() {
+    fn controls_start_at_the_settings_defaults() {
         let c = Controls::default();
-        assert_eq!(c.get("tempo"), Some(120.0));
-        assert_eq!(c.get("channel"), Some(1.0));
-        assert_eq!(c.get("velocity"), Some(0.0));
-        assert_eq!(c.get("temperature"), Some(1.0));
-        assert_eq!(c.get("program"), None, "program is unset until set");
-        assert_eq!(c.get("tempi"), None);
-        assert_eq!(Controls::names().len(), SPECS.len());
-        for (n, s) in Controls::names().iter().zip(SPECS.iter()) {
-            assert_eq!(*n, s.name);
+        let s = Settings::default();
+        for &l in Live::ALL {
+            assert_eq!(c.get(l), s.live_value(l), "{}", l.name());
         }
+        assert_eq!(c.get(Live::Tempo), 120.0);
+        assert_eq!(c.program(), None, "program is unset until set");
     }
 
     #[test]
     fn controls_set_clamps_and_rounds() {
         let c = Controls::default();
-        assert!(c.set("tempo", 90.5));
-        assert_eq!(c.get("tempo"), Some(90.5));
-        assert!(c.set("tempo", 5000.0));
-        assert_eq!(c.get("tempo"), Some(960.0));
-        assert!(c.set("channel", 3.6));
-        assert_eq!(c.get("channel"), Some(4.0));
-        assert!(c.set("program", 40.2));
-        assert_eq!(c.get("program"), Some(40.0));
-        assert!(!c.set("tempo", f64::NAN));
-        assert!(!c.set("nope", 1.0));
-        assert_eq!(c.get("tempo"), Some(960.0));
+        assert_eq!(c.set(Live::Tempo, 90.5), Some(90.5));
+        assert_eq!(c.set(Live::Tempo, 5000.0), Some(960.0));
+        assert_eq!(c.set(Live::Channel, 3.6), Some(4.0));
+        assert_eq!(c.set(Live::Program, 40.2), Some(40.0));
+        assert_eq!(c.program(), Some(40));
+        assert_eq!(c.set(Live::Tempo, f64::NAN), None);
+        assert_eq!(c.get(Live::Tempo), 960.0);
     }
 
     #[test]

@@ -18,6 +18,8 @@ use midir::MidiOutputConnection;
 
 use super::input::{Input, Knobs};
 use super::LATE_AFTER;
+use crate::lang::settings::Live;
+
 use super::{msg, ports, Controls, NoteEvent, NoteSource, PerformError, PlayStats, PortSel};
 use crate::music::note::Note;
 
@@ -276,7 +278,7 @@ impl Performer {
     }
 
     /// Controller `cc` on the input port now drives `setting` from `min` (0) to `max` (127).
-    pub fn map_cc(&mut self, cc: u8, setting: String, min: f64, max: f64) {
+    pub fn map_cc(&mut self, cc: u8, setting: Live, min: f64, max: f64) {
         self.knobs.map(cc, setting, min, max);
     }
 
@@ -284,13 +286,13 @@ impl Performer {
         self.knobs.unmap(cc)
     }
 
-    pub fn mappings(&self) -> Vec<(u8, String, f64, f64)> {
+    pub fn mappings(&self) -> Vec<(u8, Live, f64, f64)> {
         self.knobs.list()
     }
 
     /// Settings that knobs changed since the last call, with their new values (latest only),
     /// so the prompt can echo them.
-    pub fn take_knob_changes(&self) -> Vec<(String, f64)> {
+    pub fn take_knob_changes(&self) -> Vec<(Live, f64)> {
         self.knobs.take_changes()
     }
 
@@ -585,9 +587,9 @@ impl Player {
 
     /// Wall deadline of musical time `at`, with the current tempo and latency.
     fn deadline(&mut self, at: f64) -> Instant {
-        let tempo = self.controls.or("tempo", 120.0).clamp(1.0, 10_000.0);
+        let tempo = self.controls.get(Live::Tempo);
         self.clock.retempo(self.cursor, tempo);
-        let latency = self.controls.or("latency", 0.0).clamp(0.0, 10_000.0);
+        let latency = self.controls.get(Live::Latency);
         self.clock.time(at) + Duration::from_secs_f64(latency / 1000.0)
     }
 
@@ -657,24 +659,21 @@ impl Player {
         self.cursor = self.cursor.max(at);
         let c = &self.controls;
         let ch = if e.channel == 0 {
-            c.or("channel", 1.0).clamp(1.0, 16.0) as u8 - 1
+            c.get(Live::Channel).clamp(1.0, 16.0) as u8 - 1
         } else {
             e.channel.clamp(1, 16) - 1
         };
-        let pitch = i32::from(e.pitch) + c.or("transpose", 0.0).clamp(-127.0, 127.0) as i32;
-        let Ok(pitch) = u8::try_from(pitch) else {
-            return;
+        let note = Note {
+            pitch: e.pitch,
+            start: at,
+            duration: e.duration,
+            velocity: e.velocity,
         };
-        if pitch > 127 {
-            return;
-        }
-        let velocity = match c.or("velocity", 0.0).clamp(0.0, 127.0) as u8 {
-            0 => e.velocity,
-            v => v,
-        }
-        .clamp(1, 127);
-        if let Some(p) = c.get("program") {
-            let p = p.clamp(0.0, 127.0) as u8;
+        let (pitch, velocity) = note.shaped(
+            c.get(Live::Transpose) as i64,
+            Some(c.get(Live::Velocity) as u8),
+        );
+        if let Some(p) = c.program() {
             if self.program != Some((ch, p)) {
                 self.program = Some((ch, p));
                 self.send(&msg::program(ch, p));
@@ -768,7 +767,7 @@ impl Player {
             return;
         }
         // A little headroom so the first note is not late while the thread wakes up.
-        let tempo = self.controls.or("tempo", 120.0).clamp(1.0, 10_000.0);
+        let tempo = self.controls.get(Live::Tempo);
         self.clock = Clock::new(Instant::now() + Duration::from_millis(5), tempo);
         self.cursor = 0.0;
         self.program = None;

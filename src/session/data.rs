@@ -1,12 +1,13 @@
 //! Session commands about melodies and files: load, dataset, export, prime, show, write,
 //! render.
 
+use crate::{say, say_raw};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use super::{io_reason, write_atomic, Session};
 use crate::error::Error;
-use crate::lang::ast::Command;
+use crate::lang::ast::Data;
 use crate::lang::span::Span;
 use crate::music::abc::Accidentals;
 use crate::music::dataset::{self, Filter};
@@ -14,18 +15,10 @@ use crate::music::midi::{write_midi, WriteOptions};
 use crate::music::note::{Note, Tune};
 use crate::music::{notes_text, pianoroll, stats};
 
-/// Terminal width for pictures, or a sensible width when not a terminal.
-pub fn term_width() -> usize {
-    terminal_size::terminal_size()
-        .map(|(w, _)| w.0 as usize)
-        .unwrap_or(100)
-        .clamp(40, 400)
-}
-
 impl Session {
-    pub(super) fn data_command(&mut self, cmd: &Command, span: Span) -> Result<(), Error> {
+    pub(super) fn data_command(&mut self, cmd: &Data, span: Span) -> Result<(), Error> {
         match cmd {
-            Command::Load {
+            Data::Load {
                 glob,
                 limit,
                 filter,
@@ -51,14 +44,18 @@ impl Session {
                 self.dataset_changed();
                 Ok(())
             }
-            Command::Dataset => {
+            Data::Dataset => {
                 if self.tunes.is_empty() {
                     return Err(Error::failed(span, "no dataset: use `load \"GLOB\"` first"));
                 }
-                print!("{}", stats::summary(&self.tunes, self.color, term_width()));
+                say_raw!(
+                    self,
+                    "{}",
+                    stats::summary(&self.tunes, self.color, crate::out::term_width())
+                );
                 Ok(())
             }
-            Command::Export { path } => {
+            Data::Export { path } => {
                 if self.tunes.is_empty() {
                     return Err(Error::failed(
                         span,
@@ -73,7 +70,8 @@ impl Session {
                     )
                 })?;
                 let notes: usize = self.tunes.iter().map(|t| t.notes.len()).sum();
-                println!(
+                say!(
+                    self,
                     "wrote {} of {} to {}",
                     count(notes, "note"),
                     count(self.tunes.len(), "tune"),
@@ -81,13 +79,14 @@ impl Session {
                 );
                 Ok(())
             }
-            Command::PrimeFile { path, last } => {
-                let tune = read_one_tune(&path.value, self.abc_mode())
+            Data::PrimeFile { path, last } => {
+                let tune = read_one_tune(&path.value, self.settings.abc_accidentals)
                     .map_err(|m| Error::failed(path.span, m))?;
                 let n = last.unwrap_or(self.settings.seq_len as usize);
                 let skip = tune.notes.len().saturating_sub(n);
                 let notes = shift_to_zero(&tune.notes[skip..]);
-                println!(
+                say!(
+                    self,
                     "primer: {} from {} ({:.1} s)",
                     count(notes.len(), "note"),
                     tune.source,
@@ -96,17 +95,17 @@ impl Session {
                 self.set_melody(notes);
                 Ok(())
             }
-            Command::PrimeNotes { notes } => {
+            Data::PrimeNotes { notes } => {
                 let parsed = notes_text::parse_notes(&notes.value, 100)
                     .map_err(|e| Error::failed(notes.span, e.to_string()))?;
                 if parsed.is_empty() {
                     return Err(Error::failed(notes.span, "no notes in the primer"));
                 }
-                println!("primer: {}", count(parsed.len(), "note"));
+                say!(self, "primer: {}", count(parsed.len(), "note"));
                 self.set_melody(parsed);
                 Ok(())
             }
-            Command::Show => {
+            Data::Show => {
                 if self.melody.is_empty() {
                     return Err(Error::failed(
                         span,
@@ -114,13 +113,19 @@ impl Session {
                     ));
                 }
                 let color = self.color && std::io::stdout().is_terminal();
-                print!(
+                say_raw!(
+                    self,
                     "{}",
-                    pianoroll::render(&self.melody, self.primer_len, term_width(), color)
+                    pianoroll::render(
+                        &self.melody,
+                        self.primer_len,
+                        crate::out::term_width(),
+                        color
+                    )
                 );
                 Ok(())
             }
-            Command::Write {
+            Data::Write {
                 path,
                 program,
                 tempo,
@@ -141,7 +146,8 @@ impl Session {
                         format!("cannot write `{}`: {}", path.value, io_reason(&e)),
                     )
                 })?;
-                println!(
+                say!(
+                    self,
                     "wrote {} to {} ({}, {} BPM)",
                     count(self.melody.len(), "note"),
                     path.value,
@@ -150,7 +156,7 @@ impl Session {
                 );
                 Ok(())
             }
-            Command::Render {
+            Data::Render {
                 path,
                 soundfont,
                 rate,
@@ -167,10 +173,9 @@ impl Session {
                 let at = soundfont.as_ref().map_or(path.span, |s| s.span);
                 let report = crate::render::render_wav(&self.melody, Path::new(&path.value), &opts)
                     .map_err(|e| Error::failed(at, e.to_string()))?;
-                println!("rendered {} with {}", path.value, report);
+                say!(self, "rendered {} with {}", path.value, report);
                 Ok(())
             }
-            _ => unreachable!("dispatch sends only data commands here"),
         }
     }
 
@@ -182,14 +187,6 @@ impl Session {
             ))
         } else {
             Ok(())
-        }
-    }
-
-    pub(super) fn abc_mode(&self) -> Accidentals {
-        if self.settings.abc_accidentals == "note" {
-            Accidentals::Note
-        } else {
-            Accidentals::Bar
         }
     }
 
@@ -220,14 +217,20 @@ impl Session {
             );
             b
         });
-        let report = dataset::load(pattern, limit, filter, self.abc_mode(), |i, n| {
-            if let Some(b) = &bar {
-                if n >= 50 {
-                    b.set_length(n as u64);
-                    b.set_position(i as u64);
+        let report = dataset::load(
+            pattern,
+            limit,
+            filter,
+            self.settings.abc_accidentals,
+            |i, n| {
+                if let Some(b) = &bar {
+                    if n >= 50 {
+                        b.set_length(n as u64);
+                        b.set_position(i as u64);
+                    }
                 }
-            }
-        })
+            },
+        )
         .map_err(|m| Error::failed(span, m))?;
         if let Some(b) = bar {
             b.finish_and_clear();
@@ -238,7 +241,7 @@ impl Session {
             } else {
                 "skipped".into()
             };
-            println!("{label} {path}: {reason}");
+            say!(self, "{label} {path}: {reason}");
         }
         let mut line = format!(
             "loaded {}, {}, {} in {:.2} s",
@@ -256,7 +259,7 @@ impl Session {
         if !report.skipped.is_empty() {
             line.push_str(&format!(", {} skipped", report.skipped.len()));
         }
-        println!("{line}");
+        say!(self, "{line}");
         Ok(report)
     }
 

@@ -1,13 +1,14 @@
 //! Session commands about the model: model new/open, save, train, evaluate, generate.
 
+use crate::say;
 use std::path::Path;
 
 use super::{io_reason, Session};
 use crate::error::{Error, ErrorKind};
-use crate::lang::ast::Command;
+use crate::lang::ast::Learn;
+use crate::lang::settings::Switch;
 use crate::lang::span::Span;
 use crate::model::{self, Generator, Model, SampleOptions, TrainConfig, Trainer};
-use crate::music::scale;
 
 #[derive(Default)]
 pub(super) struct State {
@@ -21,45 +22,40 @@ pub(super) struct State {
     pub split_seed: u64,
 }
 
-fn parse_choice<T>(value: &str, pairs: &[(&str, T)]) -> T
-where
-    T: Copy,
-{
-    pairs
-        .iter()
-        .find(|(n, _)| *n == value)
-        .map(|(_, v)| *v)
-        .unwrap_or(pairs[0].1)
-}
-
 impl Session {
-    pub(super) fn learn_command(&mut self, cmd: &Command, span: Span) -> Result<(), Error> {
+    pub(super) fn learn_command(&mut self, cmd: &Learn, span: Span) -> Result<(), Error> {
         match cmd {
-            Command::ModelNew => {
+            Learn::ModelNew => {
                 self.new_model();
                 Ok(())
             }
-            Command::ModelOpen { path } => {
+            Learn::ModelShow => {
+                let m = self.need_model(span)?;
+                let line = format!("model: {}", m.describe());
+                say!(self, "{line}");
+                Ok(())
+            }
+            Learn::ModelOpen { path } => {
                 let m = open_model(&path.value, self.tch_device())
                     .map_err(|m| Error::failed(path.span, m))?;
-                println!("model: {}", m.describe());
+                say!(self, "model: {}", m.describe());
                 self.learn.model = Some(m);
                 self.learn.trainer = None;
                 self.learn.generator = None;
                 Ok(())
             }
-            Command::Save { path } => {
+            Learn::Save { path } => {
                 let m = self.need_model(span)?;
                 m.save(Path::new(&path.value)).map_err(|e| {
                     Error::failed(path.span, format!("cannot save `{}`: {e}", path.value))
                 })?;
-                println!("saved {}", path.value);
+                say!(self, "saved {}", path.value);
                 Ok(())
             }
-            Command::Train { epochs } => {
+            Learn::Train { epochs } => {
                 self.train(epochs.unwrap_or(self.settings.epochs as usize), span)
             }
-            Command::Evaluate { glob } => {
+            Learn::Evaluate { glob } => {
                 // No model is the first thing to say, before any files are read.
                 self.need_model(span)?;
                 let tunes = match glob {
@@ -99,27 +95,24 @@ impl Session {
                         ),
                     ));
                 }
-                println!("{metrics}");
+                say!(self, "{metrics}");
                 Ok(())
             }
-            Command::Generate {
+            Learn::Generate {
                 n,
                 temperature,
                 top_k,
                 scale,
             } => {
-                let scale_text = scale
-                    .as_ref()
-                    .map_or(self.settings.scale.clone(), |s| s.value.clone());
+                let scale = scale.as_ref().map_or(self.settings.scale, |s| s.value);
                 let opts = SampleOptions {
                     temperature: temperature.unwrap_or(self.settings.temperature),
                     top_k: top_k.unwrap_or(self.settings.top_k as usize),
-                    allowed: scale_mask(&scale_text).map_err(|m| Error::failed(span, m))?,
+                    allowed: scale.map(|s| s.mask()),
                     min_duration: self.settings.min_duration,
                 };
                 self.generate(*n, &opts, span)
             }
-            _ => unreachable!("dispatch sends only model commands here"),
         }
     }
 
@@ -131,34 +124,21 @@ impl Session {
 
     fn model_config(&self) -> model::ModelConfig {
         let s = &self.settings;
-        let head = parse_choice(
-            &s.head,
-            &[
-                ("softmax", model::Head::Softmax),
-                ("sigmoid", model::Head::Sigmoid),
-            ],
-        );
         model::ModelConfig {
             // The pointer mixes probabilities, which the notebook's sigmoid head has not.
-            pointer: s.pointer == "on" && head == model::Head::Softmax,
+            pointer: s.pointer == Switch::On && s.head == model::Head::Softmax,
             hidden: s.hidden,
             layers: s.layers,
             embed: s.embed,
-            input: parse_choice(
-                &s.input,
-                &[
-                    ("embed", model::Input::Embed),
-                    ("scalar", model::Input::Scalar),
-                ],
-            ),
-            head,
+            input: s.input,
+            head: s.head,
         }
     }
 
     fn new_model(&mut self) {
         let seed = self.derive_seed();
         let m = Model::new(self.model_config(), self.tch_device(), seed);
-        println!("model: {}", m.describe());
+        say!(self, "model: {}", m.describe());
         self.learn.model = Some(m);
         self.learn.trainer = None;
         self.learn.generator = None;
@@ -171,20 +151,8 @@ impl Session {
             batch: s.batch as usize,
             lr: s.lr,
             lr_decay: s.lr_decay,
-            optimizer: parse_choice(
-                &s.optimizer,
-                &[
-                    ("adam", model::Optimizer::Adam),
-                    ("sgd", model::Optimizer::Sgd),
-                ],
-            ),
-            objective: parse_choice(
-                &s.objective,
-                &[
-                    ("sequence", model::Objective::Sequence),
-                    ("window", model::Objective::Window),
-                ],
-            ),
+            optimizer: s.optimizer,
+            objective: s.objective,
             loss: model::LossWeights {
                 pitch: self.loss.pitch,
                 step: self.loss.step,
@@ -194,10 +162,7 @@ impl Session {
             dropout: s.dropout,
             augment: s.augment,
             val: s.val,
-            keep: parse_choice(
-                &s.keep,
-                &[("best", model::Keep::Best), ("last", model::Keep::Last)],
-            ),
+            keep: s.keep,
             checkpoint_every: s.checkpoint_every as usize,
             checkpoint_dir: s.checkpoint_dir.clone().into(),
             seed: self.learn.split_seed,
@@ -209,15 +174,14 @@ impl Session {
             return Err(Error::failed(span, "no dataset: use `load \"GLOB\"` first"));
         }
         if self.learn.model.is_none() {
-            println!("no model yet: a new one from the current settings");
+            say!(self, "no model yet: a new one from the current settings");
             self.new_model();
         }
         let cfg = self.train_config();
         let tunes = std::mem::take(&mut self.tunes);
         let trainer = self.learn.trainer.get_or_insert_with(Trainer::new);
         let model = self.learn.model.as_mut().expect("created above");
-        let mut out = std::io::stdout();
-        let result = trainer.train(model, &tunes, &cfg, epochs, &self.interrupt, &mut out);
+        let result = trainer.train(model, &tunes, &cfg, epochs, &self.interrupt, &mut self.out);
         self.tunes = tunes;
         self.learn.generator = None;
         match result {
@@ -252,7 +216,8 @@ impl Session {
             self.melody.push(note);
         }
         let end = self.melody.last().map_or(0.0, |n| n.end());
-        println!(
+        say!(
+            self,
             "generated {} notes: melody is {} notes, {:.1} s",
             n,
             self.melody.len(),
@@ -294,12 +259,6 @@ impl Session {
 }
 
 /// The scale setting as a pitch mask (`none` = no constraint).
-pub(super) fn scale_mask(text: &str) -> Result<Option<[bool; 128]>, String> {
-    scale::parse_optional(text)
-        .map(|s| s.map(|s| s.mask()))
-        .map_err(|e| e.to_string())
-}
-
 /// Opens tms's own format, or the notebook's PyTorch state_dict by its content.
 fn open_model(path: &str, device: tch::Device) -> Result<Model, String> {
     let bytes =

@@ -7,6 +7,7 @@ mod data;
 mod learn;
 mod stage;
 
+use crate::{say, say_raw};
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,11 +18,13 @@ use colored::Colorize;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use crate::error::{render, Error, ErrorKind};
-use crate::lang::ast::{Command, Stmt};
-use crate::lang::commands::{self, COMMANDS};
-use crate::lang::settings::{self, Settings, Value, SETTINGS};
+use crate::error::{render, Error, ErrorKind, ScriptError};
+use crate::lang::ast::{Command, Core, Stmt};
+use crate::lang::commands;
+use crate::lang::help;
+use crate::lang::settings::{self, SettingId, Settings, Value, SETTINGS};
 use crate::lang::span::Span;
+use crate::model::cuda::DeviceChoice;
 use crate::music::note::{Note, Tune};
 
 /// How deep `run` may nest before we call it a loop.
@@ -43,7 +46,7 @@ pub struct Session {
     /// The seed the session started with; `history` files begin with it.
     initial_seed: u64,
     rng: ChaCha20Rng,
-    device: String,
+    device: DeviceChoice,
     tunes: Vec<Tune>,
     /// The current melody and how many of its first notes are the primer.
     melody: Vec<Note>,
@@ -54,6 +57,8 @@ pub struct Session {
     interrupt: Arc<AtomicBool>,
     quit: bool,
     color: bool,
+    /// Everything the session says goes here (stdout unless replaced).
+    pub out: crate::out::Out,
     learn: learn::State,
     stage: stage::State,
 }
@@ -79,7 +84,7 @@ impl Session {
             seed,
             initial_seed: seed,
             rng: ChaCha20Rng::seed_from_u64(seed),
-            device: "auto".into(),
+            device: DeviceChoice::Auto,
             tunes: Vec::new(),
             melody: Vec::new(),
             primer_len: 0,
@@ -88,6 +93,7 @@ impl Session {
             interrupt,
             quit: false,
             color,
+            out: crate::out::Out::stdout(),
             learn: learn::State::default(),
             stage: stage::State::default(),
         };
@@ -129,43 +135,31 @@ impl Session {
     }
 
     fn tch_device(&self) -> tch::Device {
-        match self.device.as_str() {
-            "cpu" => tch::Device::Cpu,
-            "cuda" => tch::Device::Cuda(0),
-            "auto" => tch::Device::cuda_if_available(),
-            other => other
-                .strip_prefix("cuda:")
-                .and_then(|n| n.parse().ok())
-                .map_or(tch::Device::Cpu, tch::Device::Cuda),
-        }
+        self.device.to_tch()
     }
 
     /// Parses and runs a whole text (a script, a `-c` argument, a REPL line), stopping at the
     /// first error. Syntax errors anywhere stop it before anything runs, as a script with a
     /// typo on line 40 should not train for an hour first. Returns the rendered error.
     pub fn run_source(&mut self, src: &Source) -> Result<(), String> {
+        self.run_text(src)
+            .map_err(|e| render(&e, src.name, src.text, self.color))
+    }
+
+    /// [`Session::run_source`] with the error as data.
+    fn run_text(&mut self, src: &Source) -> Result<(), Error> {
         let parsed = crate::lang::parse(src.text);
-        if let Some(e) = parsed.errors.first() {
-            return Err(render(e, src.name, src.text, self.color));
+        if let Some(e) = parsed.errors.into_iter().next() {
+            return Err(e);
         }
         for stmt in &parsed.stmts {
-            let result = if self.interrupted() {
-                Err(Error::new(stmt.span, ErrorKind::Interrupted))
-            } else {
-                self.execute(stmt)
-            };
+            if self.interrupted() {
+                return Err(Error::new(stmt.span, ErrorKind::Interrupted));
+            }
+            self.execute(stmt)?;
             // Ctrl-C during a command (a sleep, a training run) ends the script there too.
-            let result = result.and_then(|()| match self.interrupted() {
-                true => Err(Error::new(stmt.span, ErrorKind::Interrupted)),
-                false => Ok(()),
-            });
-            if let Err(e) = result {
-                return Err(match e.kind {
-                    ErrorKind::Failed(ref m) if m.starts_with(NESTED) => {
-                        m[NESTED.len()..].to_string()
-                    }
-                    _ => render(&e, src.name, src.text, self.color),
-                });
+            if self.interrupted() {
+                return Err(Error::new(stmt.span, ErrorKind::Interrupted));
             }
             if self.quit {
                 break;
@@ -177,7 +171,7 @@ impl Session {
     /// Runs one command and, when it succeeds, records it for `history`.
     pub fn execute(&mut self, stmt: &Stmt) -> Result<(), Error> {
         let result = self.dispatch(stmt);
-        if result.is_ok() && records(&stmt.cmd) {
+        if result.is_ok() && stmt.recorded {
             self.history.push(stmt.cmd.to_string());
         }
         result
@@ -186,133 +180,106 @@ impl Session {
     fn dispatch(&mut self, stmt: &Stmt) -> Result<(), Error> {
         let span = stmt.span;
         match &stmt.cmd {
-            Command::Help { topic } => {
+            Command::Core(c) => self.core_command(c, span),
+            Command::Data(c) => self.data_command(c, span),
+            Command::Learn(c) => self.learn_command(c, span),
+            Command::Stage(c) => self.stage_command(c, span),
+        }
+    }
+
+    fn core_command(&mut self, cmd: &Core, span: Span) -> Result<(), Error> {
+        match cmd {
+            Core::Help { topic } => {
                 self.help(topic.as_ref().map(|t| t.value.as_str()));
                 Ok(())
             }
-            Command::Seed { seed } => {
+            Core::Seed { seed } => {
                 self.reseed(*seed);
                 Ok(())
             }
-            Command::Device { device } => self.set_device(&device.value, device.span),
-            Command::Set { name, value } => self.set(&name.value, &value.value, span),
-            Command::SetList => {
+            Core::Device { device: Some(d) } => self.set_device(d.value, d.span),
+            Core::Device { device: None } => {
+                say!(
+                    self,
+                    "device {} ({}); CUDA {}",
+                    self.device,
+                    self.device_label(),
+                    if tch::Cuda::is_available() {
+                        format!("available, {} GPU(s)", tch::Cuda::device_count())
+                    } else {
+                        "not available".into()
+                    }
+                );
+                Ok(())
+            }
+            Core::Set { name, value } => self.set(name.value, &value.value, span),
+            Core::SetList => {
                 self.list_settings();
                 Ok(())
             }
-            Command::Loss {
+            Core::Loss {
                 pitch,
                 step,
                 duration,
             } => {
-                self.loss.pitch = pitch.unwrap_or(self.loss.pitch);
-                self.loss.step = step.unwrap_or(self.loss.step);
-                self.loss.duration = duration.unwrap_or(self.loss.duration);
-                println!(
+                let w = LossWeights {
+                    pitch: pitch.unwrap_or(self.loss.pitch),
+                    step: step.unwrap_or(self.loss.step),
+                    duration: duration.unwrap_or(self.loss.duration),
+                };
+                if w.pitch == 0.0 && w.step == 0.0 && w.duration == 0.0 {
+                    return Err(Error::failed(
+                        span,
+                        "all three loss weights would be 0: training would learn nothing (give at least one a positive weight)",
+                    ));
+                }
+                self.loss = w;
+                say!(
+                    self,
                     "loss weights: pitch {} step {} duration {}",
-                    self.loss.pitch, self.loss.step, self.loss.duration
+                    self.loss.pitch,
+                    self.loss.step,
+                    self.loss.duration
                 );
                 Ok(())
             }
-            Command::Sleep { seconds } => {
+            Core::Sleep { seconds } => {
                 self.sleep(*seconds);
                 Ok(())
             }
-            Command::Run { path } => self.run_file(&path.value, path.span),
-            Command::History { path } => match path {
+            Core::Run { path } => self.run_file(&path.value, path.span),
+            Core::History { path } => match path {
                 None => {
-                    print!("{}", self.history_text());
+                    say_raw!(self, "{}", self.history_text());
                     Ok(())
                 }
                 Some(p) => self.save_history(&p.value, p.span),
             },
-            Command::Quit => {
+            Core::Quit => {
                 self.stage_shutdown();
                 self.quit = true;
                 Ok(())
             }
-            Command::Load { .. }
-            | Command::Dataset
-            | Command::Export { .. }
-            | Command::PrimeFile { .. }
-            | Command::PrimeNotes { .. }
-            | Command::Show
-            | Command::Write { .. }
-            | Command::Render { .. } => self.data_command(&stmt.cmd, span),
-            Command::ModelNew
-            | Command::ModelOpen { .. }
-            | Command::Save { .. }
-            | Command::Train { .. }
-            | Command::Evaluate { .. }
-            | Command::Generate { .. } => self.learn_command(&stmt.cmd, span),
-            Command::Ports
-            | Command::Connect { .. }
-            | Command::Disconnect
-            | Command::Play { .. }
-            | Command::Live { .. }
-            | Command::Stop
-            | Command::Panic
-            | Command::Listen { .. }
-            | Command::Map { .. }
-            | Command::MapList
-            | Command::Unmap { .. }
-            | Command::Wait => self.stage_command(&stmt.cmd, span),
         }
     }
 
-    fn help(&self, topic: Option<&str>) {
-        let bold = |s: &str| {
-            if self.color {
-                s.bold().to_string()
-            } else {
-                s.to_string()
-            }
+    fn help(&mut self, topic: Option<&str>) {
+        let text = match topic {
+            None => help::commands(self.color),
+            Some("settings") => help::settings(self.color),
+            Some(name) => match (commands::lookup(name), settings::spec(name)) {
+                (Some(c), _) => help::command(c, self.color),
+                (None, Some(s)) => help::setting(s, &self.settings, self.color),
+                // The parser lets only known topics through.
+                (None, None) => return,
+            },
         };
-        match topic {
-            None => {
-                println!(
-                    "{}",
-                    bold("commands (`help COMMAND` for one, `help settings` for settings):")
-                );
-                let width = COMMANDS.iter().map(|c| c.name.len()).max().unwrap_or(0);
-                for c in COMMANDS {
-                    println!("  {:width$}  {}", c.name, c.summary);
-                }
-            }
-            Some("settings") => {
-                println!("{}", bold("settings (`set NAME VALUE`):"));
-                for s in SETTINGS {
-                    let default = Settings::default().get(s.name).map(|v| v.to_string());
-                    println!(
-                        "  {:16} {} — {}; default {}",
-                        s.name,
-                        s.help,
-                        s.kind.allowed(),
-                        default.unwrap_or_default()
-                    );
-                }
-            }
-            Some(name) => {
-                let Some(c) = commands::lookup(name) else {
-                    return;
-                };
-                println!("{}", bold(c.usage));
-                println!("  {}", c.summary);
-                if !c.details.is_empty() {
-                    println!("  {}", c.details);
-                }
-                println!("  example: {}", c.example);
-            }
-        }
+        say_raw!(self, "{text}");
     }
 
-    fn set_device(&mut self, device: &str, span: Span) -> Result<(), Error> {
-        if device.starts_with("cuda") {
-            let count = tch::Cuda::device_count();
-            let index = device
-                .strip_prefix("cuda:")
-                .and_then(|n| n.parse::<i64>().ok())
-                .unwrap_or(0);
+    fn set_device(&mut self, device: DeviceChoice, span: Span) -> Result<(), Error> {
+        if let DeviceChoice::Cuda(index) = device {
+            let count = tch::Cuda::device_count().max(0) as usize;
             if count == 0 {
                 return Err(Error::failed(
                     span,
@@ -332,46 +299,40 @@ impl Session {
                 ));
             }
         }
-        self.device = device.to_string();
+        self.device = device;
         self.move_model_to_device();
-        println!("device {}", self.device_label());
+        say!(self, "device {}", self.device_label());
         Ok(())
     }
 
-    fn set(&mut self, name: &str, value: &Value, span: Span) -> Result<(), Error> {
-        self.settings.assign(name, value);
-        self.on_setting_changed(name, span)?;
-        let shown = self
-            .settings
-            .get(name)
-            .map(|v| v.to_string())
-            .unwrap_or_default();
-        let shown = if name == "program" {
-            format!(
-                "{shown} ({})",
+    fn set(&mut self, id: SettingId, value: &Value, span: Span) -> Result<(), Error> {
+        self.settings
+            .set(id, value)
+            .map_err(|allowed| Error::failed(span, allowed))?;
+        self.stage_setting_changed(id);
+        let shown = self.settings.get_id(id);
+        match id {
+            SettingId::Program => say!(
+                self,
+                "program = {shown} ({})",
                 crate::music::gm::GM_PROGRAMS[self.settings.program as usize]
-            )
-        } else {
-            shown
-        };
-        println!("{name} = {shown}");
+            ),
+            _ => say!(self, "{} = {shown}", id.name()),
+        }
         Ok(())
     }
 
-    fn list_settings(&self) {
+    fn list_settings(&mut self) {
         let defaults = Settings::default();
         for s in SETTINGS {
-            let value = self
-                .settings
-                .get(s.name)
-                .map(|v| v.to_string())
-                .unwrap_or_default();
-            let changed = self.settings.get(s.name) != defaults.get(s.name);
+            let value = self.settings.get_id(s.id);
+            let changed = value != defaults.get_id(s.id);
+            let value = value.to_string();
             let line = format!("{:16} {:12} {}", s.name, value, s.help);
             if changed && self.color {
-                println!("{}", line.bold());
+                say!(self, "{}", line.bold());
             } else {
-                println!("{line}");
+                say!(self, "{line}");
             }
         }
     }
@@ -398,12 +359,25 @@ impl Session {
             )
         })?;
         self.run_depth += 1;
-        let result = self.run_source(&Source {
+        let result = self.run_text(&Source {
             name: path,
             text: &text,
         });
         self.run_depth -= 1;
-        result.map_err(|rendered| Error::failed(span, format!("{NESTED}{rendered}")))
+        result.map_err(|error| {
+            // An interruption is the caller's too: it ends every script on the way up.
+            if error.kind == ErrorKind::Interrupted {
+                return Error::new(span, ErrorKind::Interrupted);
+            }
+            Error::new(
+                span,
+                ErrorKind::InScript(Box::new(ScriptError {
+                    file: path.to_string(),
+                    source: text.as_str().into(),
+                    error,
+                })),
+            )
+        })
     }
 
     /// The session as a script: its starting seed, then every successful command.
@@ -416,37 +390,13 @@ impl Session {
         out
     }
 
-    fn save_history(&self, path: &str, span: Span) -> Result<(), Error> {
+    fn save_history(&mut self, path: &str, span: Span) -> Result<(), Error> {
         write_atomic(Path::new(path), self.history_text().as_bytes()).map_err(|e| {
             Error::failed(span, format!("cannot write `{path}`: {}", io_reason(&e)))
         })?;
-        println!("wrote {} commands to {path}", self.history.len() + 1);
+        say!(self, "wrote {} commands to {path}", self.history.len() + 1);
         Ok(())
     }
-
-    /// Settings that live outside `Settings` (live controls, the player) follow changes here.
-    fn on_setting_changed(&mut self, name: &str, span: Span) -> Result<(), Error> {
-        self.stage_setting_changed(name, span)
-    }
-}
-
-/// A nested script's error arrives already rendered with its own file and line.
-const NESTED: &str = "\u{0}nested:";
-
-/// Commands that change state and so belong in a replayable history.
-fn records(cmd: &Command) -> bool {
-    !matches!(
-        cmd,
-        Command::Help { .. }
-            | Command::History { .. }
-            | Command::Run { .. }
-            | Command::Quit
-            | Command::SetList
-            | Command::Dataset
-            | Command::Show
-            | Command::Ports
-            | Command::MapList
-    )
 }
 
 /// An OS error's message without Rust's `(os error 2)` suffix.

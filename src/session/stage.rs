@@ -2,6 +2,8 @@
 //! listening. The `Performer` owns the MIDI connections and the player thread; the session
 //! only translates commands and keeps the shared live `Controls` in step with `set`.
 
+use crate::say;
+use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,28 +12,17 @@ use rand_chacha::ChaCha20Rng;
 
 use super::Session;
 use crate::error::Error;
-use crate::lang::ast::{Command, PortArg};
+use crate::lang::ast::{PortArg, Stage};
+use crate::lang::settings::{Live, SettingId};
 use crate::lang::span::Span;
 use crate::model::{Generator, SampleOptions};
 use crate::music::note::Note;
 use crate::perform::{self, Controls, NoteSource, Performer, PortSel};
 
-/// Settings the player and the live generator read while they run.
-const LIVE_SETTINGS: [&str; 8] = [
-    "tempo",
-    "transpose",
-    "velocity",
-    "channel",
-    "program",
-    "latency",
-    "temperature",
-    "top_k",
-];
-
 pub(super) struct State {
     pub controls: Arc<Controls>,
     pub performer: Option<Performer>,
-    /// Scale mask and shortest note for live generation (not numeric, so not in Controls).
+    /// The scale mask for live generation (not numeric, so not in Controls).
     pub live_shape: Arc<Mutex<LiveShape>>,
 }
 
@@ -40,17 +31,13 @@ impl Default for State {
         State {
             controls: Arc::new(Controls::default()),
             performer: None,
-            live_shape: Arc::new(Mutex::new(LiveShape {
-                allowed: None,
-                min_duration: 0.05,
-            })),
+            live_shape: Arc::new(Mutex::new(LiveShape { allowed: None })),
         }
     }
 }
 
 pub(super) struct LiveShape {
     allowed: Option<[bool; 128]>,
-    min_duration: f64,
 }
 
 /// Live mode's note supplier: the model's generator reading the current controls per note.
@@ -62,15 +49,12 @@ struct LiveSource {
 
 impl NoteSource for LiveSource {
     fn next_note(&mut self, controls: &Controls) -> Option<Note> {
-        let (allowed, min_duration) = match self.shape.lock() {
-            Ok(s) => (s.allowed, s.min_duration),
-            Err(_) => (None, 0.05),
-        };
+        let allowed = self.shape.lock().map_or(None, |s| s.allowed);
         let opts = SampleOptions {
-            temperature: controls.get("temperature").unwrap_or(1.0),
-            top_k: controls.get("top_k").unwrap_or(0.0).max(0.0) as usize,
+            temperature: controls.get(Live::Temperature),
+            top_k: controls.get(Live::TopK) as usize,
             allowed,
-            min_duration,
+            min_duration: controls.get(Live::MinDuration),
         };
         Some(self.generator.next(&opts, &mut self.rng))
     }
@@ -80,7 +64,13 @@ impl Session {
     fn performer(&mut self) -> &mut Performer {
         let controls = self.stage.controls.clone();
         self.stage.performer.get_or_insert_with(|| {
-            Performer::new(controls, Box::new(|line: String| println!("{line}")))
+            Performer::new(
+                controls,
+                Box::new(|line: String| {
+                    // A closed stdout must not kill the player thread.
+                    let _ = writeln!(std::io::stdout(), "{line}");
+                }),
+            )
         })
     }
 
@@ -92,28 +82,28 @@ impl Session {
         }
     }
 
-    pub(super) fn stage_command(&mut self, cmd: &Command, span: Span) -> Result<(), Error> {
+    pub(super) fn stage_command(&mut self, cmd: &Stage, span: Span) -> Result<(), Error> {
         let fail = |e: perform::PerformError| Error::failed(span, e.to_string());
         match cmd {
-            Command::Ports => {
+            Stage::Ports => {
                 let list = perform::list_ports().map_err(fail)?;
-                println!("outputs:");
+                say!(self, "outputs:");
                 if list.outputs.is_empty() {
-                    println!("  (none)");
+                    say!(self, "  (none)");
                 }
                 for (i, p) in list.outputs.iter().enumerate() {
-                    println!("  {}  {p}", i + 1);
+                    say!(self, "  {}  {p}", i + 1);
                 }
-                println!("inputs:");
+                say!(self, "inputs:");
                 if list.inputs.is_empty() {
-                    println!("  (none)");
+                    say!(self, "  (none)");
                 }
                 for (i, p) in list.inputs.iter().enumerate() {
-                    println!("  {}  {p}", i + 1);
+                    say!(self, "  {}  {p}", i + 1);
                 }
                 Ok(())
             }
-            Command::Connect { input, port } => {
+            Stage::Connect { input, port } => {
                 let sel = match &port.value {
                     PortArg::Index(i) => PortSel::Index(*i),
                     PortArg::Name(n) => PortSel::Name(n.clone()),
@@ -124,20 +114,21 @@ impl Session {
                 } else {
                     self.performer().connect_output(&sel).map_err(fail)?
                 };
-                println!(
+                say!(
+                    self,
                     "connected {} {name}",
                     if *input { "input" } else { "output" }
                 );
                 Ok(())
             }
-            Command::Disconnect => {
+            Stage::Disconnect => {
                 if let Some(p) = self.stage.performer.as_mut() {
                     p.disconnect();
                 }
-                println!("disconnected");
+                say!(self, "disconnected");
                 Ok(())
             }
-            Command::Play { looped } => {
+            Stage::Play { looped } => {
                 if self.melody().is_empty() {
                     return Err(Error::failed(
                         span,
@@ -151,36 +142,36 @@ impl Session {
                 self.performer().play(&melody, *looped).map_err(fail)?;
                 Ok(())
             }
-            Command::Live { on: true } => {
+            Stage::Live { on: true } => {
                 let generator = self.live_generator(span)?;
                 let rng = ChaCha20Rng::seed_from_u64(self.derive_seed());
-                self.sync_live_shape(span)?;
+                self.sync_live_shape();
                 let source = LiveSource {
                     generator,
                     rng,
                     shape: self.stage.live_shape.clone(),
                 };
                 self.performer().live(Box::new(source)).map_err(fail)?;
-                println!("live: on (`live off` or `stop` to end)");
+                say!(self, "live: on (`live off` or `stop` to end)");
                 Ok(())
             }
-            Command::Live { on: false } | Command::Stop => {
+            Stage::Live { on: false } | Stage::Stop => {
                 if let Some(p) = self.stage.performer.as_mut() {
                     p.stop();
                 }
                 Ok(())
             }
-            Command::Panic => {
+            Stage::Panic => {
                 if let Some(p) = self.stage.performer.as_mut() {
                     p.panic();
                 }
                 Ok(())
             }
-            Command::Wait => {
+            Stage::Wait => {
                 self.wait_for_player();
                 Ok(())
             }
-            Command::Listen { n } => {
+            Stage::Listen { n } => {
                 let interrupt = self.interrupt.clone();
                 let notes = self
                     .performer()
@@ -189,7 +180,8 @@ impl Session {
                 if notes.is_empty() {
                     return Err(Error::failed(span, "heard no notes"));
                 }
-                println!(
+                say!(
+                    self,
                     "heard {} notes: {}",
                     notes.len(),
                     crate::music::notes_text::format_notes(&notes)
@@ -197,27 +189,17 @@ impl Session {
                 self.set_melody(notes);
                 Ok(())
             }
-            Command::Map {
+            Stage::Map {
                 cc,
                 setting,
                 min,
                 max,
             } => {
-                if !LIVE_SETTINGS.contains(&setting.value.as_str()) {
-                    return Err(Error::failed(
-                        setting.span,
-                        format!(
-                            "a knob can drive only the live settings: {}",
-                            LIVE_SETTINGS.join(", ")
-                        ),
-                    ));
-                }
-                self.performer()
-                    .map_cc(*cc, setting.value.clone(), *min, *max);
-                println!("cc {cc} → {} ({min} to {max})", setting.value);
+                self.performer().map_cc(*cc, setting.value, *min, *max);
+                say!(self, "cc {cc} → {} ({min} to {max})", setting.value.name());
                 Ok(())
             }
-            Command::MapList => {
+            Stage::MapList => {
                 let maps = self
                     .stage
                     .performer
@@ -225,14 +207,14 @@ impl Session {
                     .map(|p| p.mappings())
                     .unwrap_or_default();
                 if maps.is_empty() {
-                    println!("no knobs mapped (map cc N SETTING MIN MAX)");
+                    say!(self, "no knobs mapped (map cc N SETTING MIN MAX)");
                 }
                 for (cc, setting, min, max) in maps {
-                    println!("cc {cc} → {setting} ({min} to {max})");
+                    say!(self, "cc {cc} → {} ({min} to {max})", setting.name());
                 }
                 Ok(())
             }
-            Command::Unmap { cc } => {
+            Stage::Unmap { cc } => {
                 let removed = self
                     .stage
                     .performer
@@ -241,10 +223,9 @@ impl Session {
                 if !removed {
                     return Err(Error::failed(span, format!("cc {cc} is not mapped")));
                 }
-                println!("unmapped cc {cc}");
+                say!(self, "unmapped cc {cc}");
                 Ok(())
             }
-            _ => unreachable!("dispatch sends only performance commands here"),
         }
     }
 
@@ -258,23 +239,24 @@ impl Session {
         let outputs = match perform::list_ports() {
             Ok(list) => list.outputs,
             Err(e) => {
-                println!("not playing: {e}");
+                say!(self, "not playing: {e}");
                 return Ok(false);
             }
         };
         if outputs.is_empty() {
-            println!(
+            say!(
+                self,
                 "not playing: no MIDI output port (connect a synth, then `ports` and `connect N`)"
             );
             return Ok(false);
         }
         match self.performer().connect_output(&PortSel::Index(1)) {
             Ok(name) => {
-                println!("connected output {name}");
+                say!(self, "connected output {name}");
                 Ok(true)
             }
             Err(e) => {
-                println!("not playing: {e}");
+                say!(self, "not playing: {e}");
                 Ok(false)
             }
         }
@@ -299,42 +281,25 @@ impl Session {
     }
 
     /// Keeps the live controls equal to the settings the user changed.
-    pub(super) fn stage_setting_changed(&mut self, name: &str, span: Span) -> Result<(), Error> {
-        if LIVE_SETTINGS.contains(&name) {
-            if let Some(crate::lang::settings::Value::Int(i)) = self.settings.get(name) {
-                self.stage.controls.set(name, i as f64);
-            } else if let Some(crate::lang::settings::Value::Float(x)) = self.settings.get(name) {
-                self.stage.controls.set(name, x);
-            }
+    pub(super) fn stage_setting_changed(&mut self, id: SettingId) {
+        if let Some(l) = id.live() {
+            self.stage.controls.set(l, self.settings.live_value(l));
         }
-        if name == "scale" || name == "min_duration" {
-            self.sync_live_shape(span)?;
+        if id == SettingId::Scale {
+            self.sync_live_shape();
         }
-        Ok(())
     }
 
-    fn sync_live_shape(&mut self, span: Span) -> Result<(), Error> {
-        let allowed =
-            super::learn::scale_mask(&self.settings.scale).map_err(|m| Error::failed(span, m))?;
+    fn sync_live_shape(&mut self) {
         if let Ok(mut s) = self.stage.live_shape.lock() {
-            s.allowed = allowed;
-            s.min_duration = self.settings.min_duration;
+            s.allowed = self.settings.scale.map(|s| s.mask());
         }
-        Ok(())
     }
 
     /// Pulls knob changes back into the settings so `set` lists what is playing.
     pub fn sync_from_controls(&mut self) {
-        for name in LIVE_SETTINGS {
-            if let Some(v) = self.stage.controls.get(name) {
-                let value = match self.settings.get(name) {
-                    Some(crate::lang::settings::Value::Int(_)) => {
-                        crate::lang::settings::Value::Int(v.round() as i64)
-                    }
-                    _ => crate::lang::settings::Value::Float(v),
-                };
-                self.settings.assign(name, &value);
-            }
+        for &l in Live::ALL {
+            self.settings.set_live(l, self.stage.controls.get(l));
         }
     }
 

@@ -1,0 +1,145 @@
+//! The settings table as a user meets it: `set`, `help SETTING`, `map`, and the commands that
+//! describe the current state when given no arguments.
+
+mod support;
+
+use support::{tms_c, tms_in};
+use tms::lang::settings::SETTINGS;
+
+/// `tms check` accepts exactly what `tms run` accepts: a knob on a setting that cannot be
+/// turned live is refused by both, with the same caret. The whole table is checked
+/// in-process (both commands parse with `tms::lang::parse` before anything runs); the binary
+/// is run for one setting of each kind.
+#[test]
+fn check_and_run_agree_on_map_for_every_setting() {
+    for s in SETTINGS {
+        let script = format!("map cc 1 {} 0 1", s.name);
+        let parsed = tms::lang::parse(&script);
+        assert_eq!(
+            parsed.errors.is_empty(),
+            s.id.live().is_some(),
+            "{script}: {:?}",
+            parsed.errors
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (setting, ok) in [("lr", false), ("tempo", true)] {
+        let script = format!("map cc 1 {setting} 0 1\n");
+        std::fs::write(dir.path().join("k.tms"), &script).unwrap();
+        let check = tms_in(dir.path(), &["check", "k.tms"], "");
+        let run = tms_in(dir.path(), &["run", "k.tms"], "");
+        assert_eq!(check.code == 0, ok, "{script}{}", check.stderr);
+        assert_eq!(run.code == 0, ok, "{script}{}", run.stderr);
+        if !ok {
+            // `check` adds a count of errors after the same message.
+            assert!(check.stderr.starts_with(&run.stderr), "{script}");
+            assert!(
+                run.stderr.starts_with(&format!(
+                    "k.tms:1:10: error: `{setting}` cannot be turned by a knob; a knob can drive the live settings: temperature, top_k,"
+                )),
+                "{}",
+                run.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn help_for_a_setting_shows_its_range_default_and_value() {
+    let (_d, run) = tms_c("set temperature 0.5; help temperature");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "temperature = 0.5
+set temperature VALUE
+  pitch sampling temperature (0 = always the most likely pitch)
+  allowed: a number from 0 to 10
+  default: 1
+  now: 0.5
+  changes take effect while music plays
+  example: set temperature 1
+"
+    );
+    let (_d, run) = tms_c("help temprature");
+    assert!(
+        run.stderr.contains("(did you mean `temperature`?)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn bare_loss_device_and_model_describe_the_current_state() {
+    let (_d, run) = tms_c("loss step 20; loss");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "loss weights: pitch 1 step 20 duration 1\nloss weights: pitch 1 step 20 duration 1\n"
+    );
+    let (_d, run) = tms_c("device");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.starts_with("device auto (cpu); CUDA "),
+        "{}",
+        run.stdout
+    );
+    let (_d, run) = tms_c("model");
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("no model: use `model new`"),
+        "{}",
+        run.stderr
+    );
+    let (_d, run) = tms_c("set hidden 8; set embed 4; model new; model");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[3], lines[2], "`model` repeats what `model new` said");
+    assert!(
+        lines[3].contains("head softmax with pointer"),
+        "{}",
+        lines[3]
+    );
+    let (_d, run) = tms_c("set pointer off; set hidden 8; model new");
+    assert!(run.stdout.contains("head softmax,"), "{}", run.stdout);
+}
+
+#[test]
+fn all_zero_loss_weights_are_refused() {
+    let (_d, run) = tms_c("loss pitch 0 step 0 duration 0");
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("all three loss weights would be 0"),
+        "{}",
+        run.stderr
+    );
+    let (_d, run) = tms_c("loss step 0 duration 0; loss pitch 0");
+    assert_eq!(run.code, 1, "the third zero is refused too");
+}
+
+#[test]
+fn bare_queries_stay_out_of_history() {
+    let (_d, run) = tms_c("set tempo 90; set; loss; device; map; history");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let history: Vec<&str> = run
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("seed "))
+        .collect();
+    assert_eq!(history[1..], ["set tempo 90"]);
+}
+
+#[test]
+fn an_error_in_a_nested_script_points_into_that_script() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("inner.tms"), "seed 1\nset tempo 9000\n").unwrap();
+    std::fs::write(dir.path().join("outer.tms"), "run \"inner.tms\"\n").unwrap();
+    let run = tms_in(dir.path(), &["run", "outer.tms"], "");
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "inner.tms:2:11: error: invalid value `9000` for `tempo`: a number from 10 to 960
+    set tempo 9000
+              ^^^^
+"
+    );
+}
