@@ -1,11 +1,10 @@
 //! Model files. tms's own: one safetensors file whose metadata holds every architecture
 //! setting, the normalisation, the training settings and the tms version, so a model is
-//! rebuilt from the file alone. Written atomically (temporary file, fsync, rename), so a
-//! kill at any moment leaves the previous file whole. Also the notebook's PyTorch
+//! rebuilt from the file alone. Written atomically through `crate::fsio`, so a kill at any
+//! moment leaves the previous file whole. Also the notebook's PyTorch
 //! state_dict, mapped onto the same network.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -36,14 +35,14 @@ pub enum ModelError {
 }
 
 fn io(e: std::io::Error) -> ModelError {
-    ModelError::Io(crate::session::io_reason(&e))
+    ModelError::Io(crate::fsio::io_reason(&e))
 }
 
 impl Model {
     /// Writes the model to `path` atomically.
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         let bytes = self.to_bytes()?;
-        write_atomically(path, &bytes).map_err(io)
+        crate::fsio::write(path, &bytes).map_err(io)
     }
 
     fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
@@ -120,7 +119,7 @@ impl Model {
 
     /// Opens a file written by `save`.
     pub fn open(path: &Path, device: Device) -> Result<Model, ModelError> {
-        let bytes = std::fs::read(path).map_err(io)?;
+        let bytes = crate::fsio::read(path).map_err(io)?;
         Model::from_bytes(&bytes, device)
     }
 
@@ -316,28 +315,4 @@ fn sort_header(mut bytes: Vec<u8>) -> Vec<u8> {
         bytes[8..8 + len].copy_from_slice(&sorted);
     }
     bytes
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`:
-/// readers see the old file or the new one, never a part.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map_or("model".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

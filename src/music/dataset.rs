@@ -68,7 +68,7 @@ pub fn read_file(path: &str, abc: Accidentals) -> Result<(Vec<Tune>, Vec<String>
     if !matches!(ext.as_str(), "mid" | "midi" | "abc") {
         return Err("not a .mid, .midi or .abc file".into());
     }
-    let bytes = std::fs::read(path).map_err(|e| crate::session::io_reason(&e))?;
+    let bytes = crate::fsio::read(Path::new(path)).map_err(|e| crate::fsio::io_reason(&e))?;
     if ext == "abc" {
         let text = String::from_utf8_lossy(&bytes);
         let (tunes, errors) = super::abc::parse_abc_with(&text, path, abc);
