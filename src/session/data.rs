@@ -226,14 +226,21 @@ impl Session {
             );
             b
         });
-        let report = dataset::load(pattern, limit, filter, self.abc_mode(), |i, n| {
-            if let Some(b) = &bar {
-                if n >= 50 {
-                    b.set_length(n as u64);
-                    b.set_position(i as u64);
+        let report = dataset::load(
+            pattern,
+            limit,
+            filter,
+            self.abc_mode(),
+            &self.interrupt,
+            |i, n| {
+                if let Some(b) = &bar {
+                    if n >= 50 {
+                        b.set_length(n as u64);
+                        b.set_position(i as u64);
+                    }
                 }
-            }
-        })
+            },
+        )
         .map_err(|m| Error::failed(span, m))?;
         if let Some(b) = bar {
             b.finish_and_clear();
