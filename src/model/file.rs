@@ -195,6 +195,7 @@ impl Model {
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
+
             tensors.insert(
                 name,
                 RawTensor {
@@ -210,38 +211,56 @@ impl Model {
     }
 
     /// Builds a model of `config` and fills it with `tensors`, which must be exactly the
-    /// network's variables with exactly its shapes.
+    /// network's variables with exactly its shapes. They are checked before the network is
+    /// built: its size comes from the file's claims (`hidden 4096, layers 8` is gigabytes),
+    /// so a small file that lies must fail before it costs memory.
     fn with_weights(
         config: ModelConfig,
         device: Device,
-        mut tensors: HashMap<String, RawTensor>,
+        tensors: HashMap<String, RawTensor>,
     ) -> Result<Model, ModelError> {
-        let mut model = Model::new(config, device, 0);
-        let vars = model.vs.variables();
-        for (name, shape) in net::shapes(&config) {
-            let raw = tensors.remove(&name).ok_or_else(|| ModelError::Tensor {
+        let shapes = net::shapes(&config);
+        for (name, shape) in &shapes {
+            let raw = tensors.get(name).ok_or_else(|| ModelError::Tensor {
                 name: name.clone(),
                 problem: "missing".into(),
             })?;
             let want: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
             if raw.shape != want {
                 return Err(ModelError::Tensor {
-                    name,
+                    name: name.clone(),
                     problem: format!("shape {:?}, expected {:?}", raw.shape, want),
                 });
             }
+            // A NaN or infinite weight spreads through every step: the melody would be
+            // pitch 127 or an endless note, so the file is refused instead.
+            if let Some(i) = raw.data.iter().position(|v| !v.is_finite()) {
+                return Err(ModelError::Tensor {
+                    name: name.clone(),
+                    problem: format!("value {i} is {}", raw.data[i]),
+                });
+            }
+        }
+        if let Some(extra) = tensors
+            .keys()
+            .filter(|k| !shapes.iter().any(|(n, _)| n == *k))
+            .min()
+        {
+            return Err(ModelError::Tensor {
+                name: extra.clone(),
+                problem: "not part of this model".into(),
+            });
+        }
+        let mut model = Model::new(config, device, 0);
+        let vars = model.vs.variables();
+        for (name, shape) in shapes {
+            let raw = &tensors[&name];
             let src = Tensor::from_slice(&raw.data)
                 .view(shape.as_slice())
                 .to_device(device);
             tch::no_grad(|| {
                 let mut v = vars[&name].shallow_clone();
                 v.copy_(&src);
-            });
-        }
-        if let Some(extra) = tensors.keys().min() {
-            return Err(ModelError::Tensor {
-                name: extra.clone(),
-                problem: "not part of this model".into(),
             });
         }
         model.net = Net::new_from_store(&model.vs, config);
