@@ -304,7 +304,7 @@ fn ctrl_c_during_a_render_leaves_no_partial_file() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tms"))
+    let child = Command::new(env!("CARGO_BIN_EXE_tms"))
         .args([
             "-c",
             &format!(
