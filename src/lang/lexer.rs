@@ -153,8 +153,8 @@ fn string(i: Input) -> Result<(Input, TokenKind), (Input, StrError)> {
     Err((i, StrError::Unterminated))
 }
 
-/// Splits source text into tokens. Every line break and `;` becomes an `End` token, so a
-/// parser can recover at the next command.
+/// Splits source text into tokens. A line break or `;` after a command becomes an `End`
+/// token, so a parser can recover at the next command.
 pub fn lex(src: &str) -> (Vec<Token>, Vec<Error>) {
     let mut tokens = Vec::new();
     let mut errors: Vec<Error> = Vec::new();
@@ -262,10 +262,18 @@ pub fn lex(src: &str) -> (Vec<Token>, Vec<Error>) {
                 continue;
             }
         };
-        tokens.push(Token {
-            kind,
-            span: span_of(&start, &i),
-        });
+        // A run of command ends is one: empty commands mean nothing, and a 10 MB line of
+        // `;` would otherwise be ten million tokens (700 MB).
+        let empty = kind == TokenKind::End
+            && tokens
+                .last()
+                .is_none_or(|t: &Token| t.kind == TokenKind::End);
+        if !empty {
+            tokens.push(Token {
+                kind,
+                span: span_of(&start, &i),
+            });
+        }
     }
     // Spans were made in source order, but an error of the string lexer can point inside
     // its token; both lists are sorted by offset, so merging keeps the column walk forward.
