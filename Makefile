@@ -86,9 +86,11 @@ test: setup-test
 bench: setup-test build
 	bash benches/run.sh
 
-# The million-input fuzz campaign of the parser (make test runs a bounded one).
-fuzz: setup
+# The million-input fuzz campaign of the parser, then mutations of real files through the
+# MIDI, ABC, pickle and model readers with their peak memory (make test runs bounded ones).
+fuzz: setup essen
 	FUZZ_CASES=1000000 cargo test --release --test language_fuzz
+	FUZZ_CASES=20000 /usr/bin/time -f 'reader_fuzz: max RSS %M KB' cargo test --release --test reader_fuzz
 
 clean:
 	cargo clean

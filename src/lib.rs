@@ -2,6 +2,7 @@
 //! picks a mode; everything else lives here so tests can drive it.
 
 pub mod error;
+pub mod fsio;
 pub mod lang;
 pub mod model;
 pub mod out;

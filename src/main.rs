@@ -70,7 +70,7 @@ fn run_scripts(files: &[String], color: bool) -> ExitCode {
             Err(e) => {
                 eprintln!(
                     "{file}: error: cannot read script: {}",
-                    tms::session::io_reason(&e)
+                    tms::fsio::io_reason(&e)
                 );
                 return ExitCode::from(1);
             }
@@ -121,7 +121,7 @@ fn check(files: &[String], color: bool) -> ExitCode {
             Err(e) => {
                 eprintln!(
                     "{file}: error: cannot read script: {}",
-                    tms::session::io_reason(&e)
+                    tms::fsio::io_reason(&e)
                 );
                 failed = true;
                 continue;

@@ -1,13 +1,15 @@
 //! `render "F.wav"`: audio of the current melody through a SoundFont, the way the notebook
 //! used FluidSynth, but in-process (rustysynth) so that no external synthesizer or audio
 //! device is needed. Audio is synthesized and written in blocks, so a long melody never sits
-//! in memory, and the file appears only when complete (written beside it, then renamed).
+//! in memory, and the file appears only when complete (`crate::fsio`'s atomic writer); Ctrl-C stops the
+//! synthesis and leaves no partial file.
 
 use crate::music::note::Note;
 use rustysynth::{SoundFont, Synthesizer, SynthesizerSettings};
 use std::fmt;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Seconds of audio after the last note-off, so releases and reverb ring out.
@@ -96,6 +98,22 @@ pub enum RenderError {
     TooLong(f64),
     #[error("cannot write `{path}`: {reason}")]
     Write { path: String, reason: String },
+    #[error("interrupted: `{0}` was not written")]
+    Interrupted(String),
+}
+
+/// Why synthesis into the temporary file stopped; the temporary file is removed either way.
+enum Stop {
+    Write(hound::Error),
+    /// rustysynth panicked on the SoundFont's data.
+    Synth,
+    Interrupted,
+}
+
+impl From<std::io::Error> for Stop {
+    fn from(e: std::io::Error) -> Self {
+        Stop::Write(hound::Error::IoError(e))
+    }
 }
 
 /// The SoundFonts Debian and most distributions install, best first.
@@ -169,9 +187,9 @@ fn check_riff(bytes: &[u8]) -> Result<(), String> {
 /// it is caught too, because a bad file must never take the session down.
 pub fn load_soundfont(path: &Path) -> Result<Arc<SoundFont>, RenderError> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| RenderError::ReadSoundFont {
+    let bytes = crate::fsio::read(path).map_err(|e| RenderError::ReadSoundFont {
         path: shown.clone(),
-        reason: crate::session::io_reason(&e),
+        reason: crate::fsio::io_reason(&e),
     })?;
     let bad = |reason: String| RenderError::BadSoundFont {
         path: shown.clone(),
@@ -267,6 +285,16 @@ pub fn render_wav(
     path: &Path,
     opts: &RenderOptions,
 ) -> Result<RenderReport, RenderError> {
+    render_wav_until(notes, path, opts, &AtomicBool::new(false))
+}
+
+/// [`render_wav`] that stops, writing nothing, once `interrupt` is set (Ctrl-C).
+pub fn render_wav_until(
+    notes: &[Note],
+    path: &Path,
+    opts: &RenderOptions,
+    interrupt: &AtomicBool,
+) -> Result<RenderReport, RenderError> {
     if !(16_000..=192_000).contains(&opts.rate) {
         return Err(RenderError::Rate(opts.rate));
     }
@@ -292,81 +320,71 @@ pub fn render_wav(
         path: shown.clone(),
         reason,
     };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| write_err("not a file name".into()))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    // Like `write` and `export`: missing folders of the path are made.
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| write_err(crate::session::io_reason(&e)))?;
-    }
     let spec = hound::WavSpec {
         channels: 2,
         sample_rate: opts.rate,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let result = quietly(|| -> Result<(f32, u64), hound::Error> {
-        let mut writer = hound::WavWriter::create(&tmp, spec)?;
-        let mut left = vec![0f32; BLOCK];
-        let mut right = vec![0f32; BLOCK];
-        let (mut peak, mut clipped) = (0f32, 0u64);
-        let mut pos = 0u64;
-        let mut next = events.iter().peekable();
-        while pos < total {
-            while let Some(e) = next.next_if(|e| e.frame <= pos) {
-                if e.on {
-                    synth.note_on(0, e.key as i32, e.velocity as i32);
-                } else {
-                    synth.note_off(0, e.key as i32);
+    let result = crate::fsio::write_with(path, |file| {
+        let out = std::io::BufWriter::new(file);
+        quietly(|| -> Result<(f32, u64), Stop> {
+            let mut writer = hound::WavWriter::new(out, spec).map_err(Stop::Write)?;
+            let mut left = vec![0f32; BLOCK];
+            let mut right = vec![0f32; BLOCK];
+            let (mut peak, mut clipped) = (0f32, 0u64);
+            let mut pos = 0u64;
+            let mut next = events.iter().peekable();
+            while pos < total {
+                if interrupt.load(Ordering::SeqCst) {
+                    return Err(Stop::Interrupted);
                 }
-            }
-            let until = next.peek().map_or(total, |e| e.frame.min(total));
-            let n = (until - pos).clamp(1, BLOCK as u64) as usize;
-            synth.render(&mut left[..n], &mut right[..n]);
-            for i in 0..n {
-                for x in [left[i], right[i]] {
-                    let a = x.abs();
-                    if a.is_finite() {
-                        peak = peak.max(a);
+                while let Some(e) = next.next_if(|e| e.frame <= pos) {
+                    if e.on {
+                        synth.note_on(0, e.key as i32, e.velocity as i32);
+                    } else {
+                        synth.note_off(0, e.key as i32);
                     }
-                    if a > 1.0 {
-                        clipped += 1;
-                    }
-                    let s = (x.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16;
-                    writer.write_sample(s)?;
                 }
+                let until = next.peek().map_or(total, |e| e.frame.min(total));
+                let n = (until - pos).clamp(1, BLOCK as u64) as usize;
+                synth.render(&mut left[..n], &mut right[..n]);
+                for i in 0..n {
+                    for x in [left[i], right[i]] {
+                        let a = x.abs();
+                        if a.is_finite() {
+                            peak = peak.max(a);
+                        }
+                        if a > 1.0 {
+                            clipped += 1;
+                        }
+                        let s = (x.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16;
+                        writer.write_sample(s).map_err(Stop::Write)?;
+                    }
+                }
+                pos += n as u64;
             }
-            pos += n as u64;
-        }
-        writer.finalize()?;
-        Ok((peak, clipped))
+            writer.finalize().map_err(Stop::Write)?;
+            Ok((peak, clipped))
+        })
+        .unwrap_or(Err(Stop::Synth))
     });
     let (peak, clipped) = match result {
-        Some(Ok(r)) => r,
-        Some(Err(e)) => {
-            let _ = std::fs::remove_file(&tmp);
+        Ok(r) => r,
+        Err(Stop::Write(e)) => {
             return Err(write_err(match e {
-                hound::Error::IoError(e) => crate::session::io_reason(&e),
+                hound::Error::IoError(e) => crate::fsio::io_reason(&e),
                 e => e.to_string(),
-            }));
+            }))
         }
-        None => {
-            let _ = std::fs::remove_file(&tmp);
+        Err(Stop::Interrupted) => return Err(RenderError::Interrupted(shown)),
+        Err(Stop::Synth) => {
             return Err(RenderError::BadSoundFont {
                 path: sf_path.display().to_string(),
                 reason: "synthesis failed on its data (corrupt file?)".into(),
-            });
+            })
         }
     };
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(write_err(crate::session::io_reason(&e)));
-    }
     Ok(RenderReport {
         soundfont: sf_path,
         seconds: total as f64 / opts.rate as f64,

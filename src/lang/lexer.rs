@@ -52,7 +52,40 @@ fn span_of(start: &Input, end: &Input) -> Span {
         offset: start.location_offset(),
         len: end.location_offset() - start.location_offset(),
         line: start.location_line() as usize,
-        column: start.get_utf8_column(),
+        column: 0,
+    }
+}
+
+/// Character columns of byte offsets. nom_locate's `get_utf8_column` counts from the start
+/// of the line on every call, which made a long line quadratic (100k commands on one line
+/// took 25 s); the lexer asks in source order, so counting on from the last answer keeps
+/// the whole pass linear.
+struct Columns<'a> {
+    src: &'a str,
+    offset: usize,
+    column: usize,
+}
+
+impl Columns<'_> {
+    fn column(&mut self, offset: usize) -> usize {
+        if offset < self.offset {
+            // Never happens in source order; recount from the line's start to stay correct.
+            let line_start = self.src[..offset].rfind('\n').map_or(0, |i| i + 1);
+            self.offset = line_start;
+            self.column = 1;
+        }
+        let between = &self.src[self.offset..offset];
+        match between.rfind('\n') {
+            Some(i) => self.column = 1 + between[i + 1..].chars().count(),
+            None => self.column += between.chars().count(),
+        }
+        self.offset = offset;
+        self.column
+    }
+
+    fn fill(&mut self, mut span: Span) -> Span {
+        span.column = self.column(span.offset);
+        span
     }
 }
 
@@ -120,11 +153,16 @@ fn string(i: Input) -> Result<(Input, TokenKind), (Input, StrError)> {
     Err((i, StrError::Unterminated))
 }
 
-/// Splits source text into tokens. Every line break and `;` becomes an `End` token, so a
-/// parser can recover at the next command.
+/// Splits source text into tokens. A line break or `;` after a command becomes an `End`
+/// token, so a parser can recover at the next command.
 pub fn lex(src: &str) -> (Vec<Token>, Vec<Error>) {
     let mut tokens = Vec::new();
-    let mut errors = Vec::new();
+    let mut errors: Vec<Error> = Vec::new();
+    let mut columns = Columns {
+        src,
+        offset: 0,
+        column: 1,
+    };
     let mut i = Input::new(src);
     loop {
         let (rest, _) = take_while::<_, _, nom::error::Error<Input>>(|c: char| {
@@ -224,10 +262,37 @@ pub fn lex(src: &str) -> (Vec<Token>, Vec<Error>) {
                 continue;
             }
         };
-        tokens.push(Token {
-            kind,
-            span: span_of(&start, &i),
-        });
+        // A run of command ends is one: empty commands mean nothing, and a 10 MB line of
+        // `;` would otherwise be ten million tokens (700 MB).
+        let empty = kind == TokenKind::End
+            && tokens
+                .last()
+                .is_none_or(|t: &Token| t.kind == TokenKind::End);
+        if !empty {
+            tokens.push(Token {
+                kind,
+                span: span_of(&start, &i),
+            });
+        }
+    }
+    // Spans were made in source order, but an error of the string lexer can point inside
+    // its token; both lists are sorted by offset, so merging keeps the column walk forward.
+    let (mut t, mut e) = (0, 0);
+    while t < tokens.len() || e < errors.len() {
+        let token_first = match (tokens.get(t), errors.get(e).and_then(|x| x.span)) {
+            (Some(tok), Some(es)) => tok.span.offset <= es.offset,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if token_first {
+            tokens[t].span = columns.fill(tokens[t].span);
+            t += 1;
+        } else {
+            if let Some(sp) = errors[e].span {
+                errors[e].span = Some(columns.fill(sp));
+            }
+            e += 1;
+        }
     }
     (tokens, errors)
 }

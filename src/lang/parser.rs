@@ -15,6 +15,11 @@ pub struct Parsed {
 
 pub fn parse(src: &str) -> Parsed {
     let (tokens, mut errors) = lex(src);
+    // A set, not a scan of `errors` per command: a long script with many bad lines stays linear.
+    let bad_lines: std::collections::HashSet<usize> = errors
+        .iter()
+        .filter_map(|e| e.span.map(|s| s.line))
+        .collect();
     let mut stmts = Vec::new();
     for group in tokens.split(|t| t.kind == TokenKind::End) {
         if group.is_empty() {
@@ -22,10 +27,7 @@ pub fn parse(src: &str) -> Parsed {
         }
         // A line with a lexing error is reported once, by the lexer.
         let line = group[0].span.line;
-        if errors
-            .iter()
-            .any(|e| e.span.is_some_and(|s| s.line == line))
-        {
+        if bad_lines.contains(&line) {
             continue;
         }
         match parse_command(group) {

@@ -1,11 +1,10 @@
 //! Model files. tms's own: one safetensors file whose metadata holds every architecture
 //! setting, the normalisation, the training settings and the tms version, so a model is
-//! rebuilt from the file alone. Written atomically (temporary file, fsync, rename), so a
-//! kill at any moment leaves the previous file whole. Also the notebook's PyTorch
+//! rebuilt from the file alone. Written atomically through `crate::fsio`, so a kill at any
+//! moment leaves the previous file whole. Also the notebook's PyTorch
 //! state_dict, mapped onto the same network.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -36,14 +35,14 @@ pub enum ModelError {
 }
 
 fn io(e: std::io::Error) -> ModelError {
-    ModelError::Io(crate::session::io_reason(&e))
+    ModelError::Io(crate::fsio::io_reason(&e))
 }
 
 impl Model {
     /// Writes the model to `path` atomically.
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         let bytes = self.to_bytes()?;
-        write_atomically(path, &bytes).map_err(io)
+        crate::fsio::write(path, &bytes).map_err(io)
     }
 
     fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
@@ -120,7 +119,7 @@ impl Model {
 
     /// Opens a file written by `save`.
     pub fn open(path: &Path, device: Device) -> Result<Model, ModelError> {
-        let bytes = std::fs::read(path).map_err(io)?;
+        let bytes = crate::fsio::read(path).map_err(io)?;
         Model::from_bytes(&bytes, device)
     }
 
@@ -196,6 +195,7 @@ impl Model {
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
+
             tensors.insert(
                 name,
                 RawTensor {
@@ -211,38 +211,56 @@ impl Model {
     }
 
     /// Builds a model of `config` and fills it with `tensors`, which must be exactly the
-    /// network's variables with exactly its shapes.
+    /// network's variables with exactly its shapes. They are checked before the network is
+    /// built: its size comes from the file's claims (`hidden 4096, layers 8` is gigabytes),
+    /// so a small file that lies must fail before it costs memory.
     fn with_weights(
         config: ModelConfig,
         device: Device,
-        mut tensors: HashMap<String, RawTensor>,
+        tensors: HashMap<String, RawTensor>,
     ) -> Result<Model, ModelError> {
-        let mut model = Model::new(config, device, 0);
-        let vars = model.vs.variables();
-        for (name, shape) in net::shapes(&config) {
-            let raw = tensors.remove(&name).ok_or_else(|| ModelError::Tensor {
+        let shapes = net::shapes(&config);
+        for (name, shape) in &shapes {
+            let raw = tensors.get(name).ok_or_else(|| ModelError::Tensor {
                 name: name.clone(),
                 problem: "missing".into(),
             })?;
             let want: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
             if raw.shape != want {
                 return Err(ModelError::Tensor {
-                    name,
+                    name: name.clone(),
                     problem: format!("shape {:?}, expected {:?}", raw.shape, want),
                 });
             }
+            // A NaN or infinite weight spreads through every step: the melody would be
+            // pitch 127 or an endless note, so the file is refused instead.
+            if let Some(i) = raw.data.iter().position(|v| !v.is_finite()) {
+                return Err(ModelError::Tensor {
+                    name: name.clone(),
+                    problem: format!("value {i} is {}", raw.data[i]),
+                });
+            }
+        }
+        if let Some(extra) = tensors
+            .keys()
+            .filter(|k| !shapes.iter().any(|(n, _)| n == *k))
+            .min()
+        {
+            return Err(ModelError::Tensor {
+                name: extra.clone(),
+                problem: "not part of this model".into(),
+            });
+        }
+        let mut model = Model::new(config, device, 0);
+        let vars = model.vs.variables();
+        for (name, shape) in shapes {
+            let raw = &tensors[&name];
             let src = Tensor::from_slice(&raw.data)
                 .view(shape.as_slice())
                 .to_device(device);
             tch::no_grad(|| {
                 let mut v = vars[&name].shallow_clone();
                 v.copy_(&src);
-            });
-        }
-        if let Some(extra) = tensors.keys().min() {
-            return Err(ModelError::Tensor {
-                name: extra.clone(),
-                problem: "not part of this model".into(),
             });
         }
         model.net = Net::new_from_store(&model.vs, config);
@@ -316,28 +334,4 @@ fn sort_header(mut bytes: Vec<u8>) -> Vec<u8> {
         bytes[8..8 + len].copy_from_slice(&sorted);
     }
     bytes
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`:
-/// readers see the old file or the new one, never a part.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map_or("model".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

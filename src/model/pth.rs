@@ -14,7 +14,9 @@
 //! any other global is refused by name and nothing is ever executed. Every length read
 //! from the file is checked against the bytes actually present, so a corrupt or hostile
 //! file yields an error, never a panic, and never an allocation much larger than the file
-//! (at most four output bytes per input byte).
+//! (at most four output bytes per input byte). The pickle machine's own objects are
+//! charged against a budget of (at most) ten times the file's size, so a pickle of a million
+//! EMPTY_DICT opcodes is refused instead of taking a hundred bytes per byte.
 
 use std::collections::HashMap;
 use std::io::{Cursor, Read};
@@ -70,6 +72,8 @@ pub enum PthError {
     TooManyValues(usize),
     #[error("unsupported byte order `{0}`")]
     ByteOrder(String),
+    #[error("the pickle at byte {at} builds more objects than a file of {file} bytes can hold")]
+    TooManyObjects { at: usize, file: usize },
 }
 
 /// True when the bytes look like a PyTorch file (zip with data.pkl, or legacy pickle magic).
@@ -187,7 +191,7 @@ fn read_zip(bytes: &[u8]) -> Result<Vec<(String, RawTensor)>, PthError> {
         Err(PthError::MissingEntry(_)) => false,
         Err(e) => return Err(e),
     };
-    let mut vm = Vm::new(&pickle, 0);
+    let mut vm = Vm::new(&pickle, 0).for_file(bytes.len());
     let root = vm.run()?;
     let entries = state_dict_entries(&vm, &root)?;
     let mut storages: HashMap<Rc<str>, Vec<u8>> = HashMap::new();
@@ -607,6 +611,12 @@ impl Dict {
     }
 }
 
+/// The heap bytes a dict's tables take.
+fn dict_bytes(d: &Dict) -> usize {
+    d.items.capacity() * std::mem::size_of::<(Value, Value)>()
+        + d.by_str.capacity() * (std::mem::size_of::<(Rc<str>, usize)>() + 1)
+}
+
 #[derive(Debug)]
 enum Obj {
     Tuple(Vec<Value>),
@@ -627,6 +637,13 @@ struct Vm<'a> {
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
     objs: Vec<Obj>,
+    /// Heap bytes held by strings and container contents (the stack, memo and arena are
+    /// measured by their capacities instead).
+    heap: usize,
+    /// The most bytes `footprint` may reach.
+    budget: usize,
+    /// The size of the file, for the message.
+    file: usize,
 }
 
 type VmResult<T> = Result<T, PthError>;
@@ -641,7 +658,41 @@ impl<'a> Vm<'a> {
             marks: Vec::new(),
             memo: HashMap::new(),
             objs: Vec::new(),
+            heap: 0,
+            budget: 0,
+            file: 0,
         }
+        .for_file(data.len())
+    }
+
+    /// Sets the budget from the size of the file the pickle came from (a zip's `data.pkl`
+    /// is only part of it).
+    fn for_file(mut self, len: usize) -> Self {
+        self.file = len;
+        // Five times the file: a vector that doubles just under the budget can then still
+        // not pass ten. A small floor, so tiny pickles of tests and headers always run.
+        self.budget = len.saturating_mul(5).saturating_add(1 << 20);
+        self
+    }
+
+    /// Roughly the bytes this machine holds: what its budget limits.
+    fn footprint(&self) -> usize {
+        use std::mem::size_of;
+        self.stack.capacity() * size_of::<Value>()
+            + self.marks.capacity() * size_of::<usize>()
+            + self.objs.capacity() * size_of::<Obj>()
+            + self.memo.capacity() * (size_of::<(u32, Value)>() + 1)
+            + self.heap
+    }
+
+    fn check_budget(&self) -> VmResult<()> {
+        if self.footprint() > self.budget {
+            return Err(PthError::TooManyObjects {
+                at: self.op_at,
+                file: self.file,
+            });
+        }
+        Ok(())
     }
 
     fn obj(&self, v: &Value) -> Option<&Obj> {
@@ -711,10 +762,14 @@ impl<'a> Vm<'a> {
     fn string(&mut self, n: usize) -> VmResult<Value> {
         let b = self.take(n)?;
         let s = std::str::from_utf8(b).map_err(|_| self.malformed("string is not utf-8"))?;
+        self.heap += 16 + s.len();
         Ok(Value::Str(s.into()))
     }
 
     fn push_obj(&mut self, o: Obj) {
+        if let Obj::Tuple(v) | Obj::List(v) = &o {
+            self.heap += v.capacity() * std::mem::size_of::<Value>();
+        }
         self.objs.push(o);
         self.stack.push(Value::Obj(self.objs.len() - 1));
     }
@@ -788,10 +843,12 @@ impl<'a> Vm<'a> {
         let Some(Obj::Dict(d)) = self.objs.get_mut(idx) else {
             return Err(self.malformed("items added to a non-dict"));
         };
+        let before = dict_bytes(d);
         let mut it = items.into_iter();
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
             d.set(k, v);
         }
+        self.heap += dict_bytes(d).saturating_sub(before);
         Ok(())
     }
 
@@ -800,13 +857,18 @@ impl<'a> Vm<'a> {
         let Some(Obj::List(l)) = self.objs.get_mut(idx) else {
             return Err(self.malformed("items appended to a non-list"));
         };
+        let before = l.capacity();
         l.extend(items);
+        self.heap += (l.capacity() - before) * std::mem::size_of::<Value>();
         Ok(())
     }
 
     /// Runs one pickle from `pos` to its STOP and returns the value it built.
     fn run(&mut self) -> VmResult<Value> {
         loop {
+            // Checked before each opcode, so no single one can overshoot by much: the largest
+            // (a string, a tuple of the stack) is bounded by the file itself.
+            self.check_budget()?;
             self.op_at = self.pos;
             let op = self.byte()?;
             match op {
@@ -1169,6 +1231,25 @@ mod tests {
         }
         p.extend_from_slice(b"t\x89ccollections\nOrderedDict\n)RtRu.");
         p
+    }
+
+    #[test]
+    fn object_bombs_are_refused_within_ten_times_the_file() {
+        let mut p = vec![PROTO, 2];
+        p.resize(4 << 20, b'}');
+        p.push(b'.');
+        let mut vm = Vm::new(&p, 0);
+        let e = vm.run().unwrap_err();
+        assert!(
+            matches!(e, PthError::TooManyObjects { .. }),
+            "{e}: the bomb must hit the budget"
+        );
+        assert!(
+            vm.footprint() <= 10 * p.len() + (2 << 20),
+            "{}",
+            vm.footprint()
+        );
+        assert!(e.to_string().starts_with("the pickle at byte "), "{e}");
     }
 
     fn run_pickle(p: &[u8], storage: &[u8]) -> Result<Vec<(String, RawTensor)>, PthError> {

@@ -62,7 +62,29 @@ impl Generator {
         let _guard = tch::no_grad_guard();
         let net = &model.net;
         let (pitch, timing) = data::sequence(&Encoded::from_notes(primer), net.device());
-        let (next, state) = predict(net, &pitch, &timing, &net.zero_state(1));
+        // In pieces, carrying the state: one libtorch LSTM call over a 530,000-note primer
+        // failed inside oneDNN ("could not create a primitive") and would hold every
+        // position's hidden state at once; pieces give the same LSTM state in bounded
+        // memory. (The pointer's first proposal then sees the last piece and its memory of
+        // POINTER_MEMORY notes, as every later step does, instead of the whole primer.)
+        let len = pitch.size()[1];
+        let mut state = net.zero_state(1);
+        let mut at = 0;
+        while len - at > PRIMER_PIECE {
+            let piece = |t: &Tensor| t.narrow(1, at, PRIMER_PIECE);
+            state = net
+                .forward(
+                    &piece(&pitch),
+                    &piece(&timing),
+                    &state,
+                    0.0,
+                    PRIMER_PIECE - 1,
+                )
+                .1;
+            at += PRIMER_PIECE;
+        }
+        let rest = |t: &Tensor| t.narrow(1, at, len - at);
+        let (next, state) = predict(net, &rest(&pitch), &rest(&timing), &state);
         let last = primer.iter().max_by(|a, b| a.start.total_cmp(&b.start));
         Generator {
             head: model.config.head,
@@ -97,6 +119,9 @@ impl Generator {
         note
     }
 }
+
+/// Primer notes read per libtorch call.
+const PRIMER_PIECE: i64 = 2048;
 
 fn predict(net: &Net, pitch: &Tensor, timing: &Tensor, state: &State) -> (Prediction, State) {
     let (o, state) = net.forward(pitch, timing, state, 0.0, pitch.size()[1] - 1);
@@ -190,6 +215,36 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn a_long_primer_read_in_pieces_predicts_as_read_whole() {
+        use crate::model::{Head, Input, ModelConfig};
+        let config = ModelConfig {
+            hidden: 8,
+            layers: 1,
+            input: Input::Embed,
+            head: Head::Softmax,
+            embed: 4,
+            pointer: false,
+        };
+        let model = Model::new(config, tch::Device::Cpu, 3);
+        let primer: Vec<Note> = (0..(2 * PRIMER_PIECE + 5))
+            .map(|i| Note {
+                pitch: 60 + (i % 12) as u8,
+                start: i as f64 * 0.25,
+                duration: 0.25,
+                velocity: 90,
+            })
+            .collect();
+        let g = Generator::new(&model, &primer);
+        let _guard = tch::no_grad_guard();
+        let (pitch, timing) = data::sequence(&Encoded::from_notes(&primer), tch::Device::Cpu);
+        let (whole, _) = predict(&model.net, &pitch, &timing, &model.net.zero_state(1));
+        for (a, b) in g.next.logits.iter().zip(&whole.logits) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        assert!((g.next.step - whole.step).abs() < 1e-4);
     }
 
     #[test]

@@ -26,6 +26,33 @@ pub enum TrainError {
     Checkpoint { path: String, source: ModelError },
     #[error("cannot write training output: {0}")]
     Output(#[from] std::io::Error),
+    #[error("one batch needs about {gb:.1} GB for its LSTM activations, which libtorch could not allocate ({reason}); lower batch, seq_len, hidden or layers")]
+    Memory { gb: f64, reason: String },
+}
+
+/// Asks libtorch, through its fallible API, for the activations one training batch keeps
+/// for the backward pass (per layer and step: the four gates, the cell and the output) before
+/// the first batch runs. The sizes come from settings, so a refused allocation is the user's
+/// to fix, and must read as such rather than as a panic from inside the LSTM.
+fn preflight(
+    config: &super::ModelConfig,
+    rows: usize,
+    seq_len: usize,
+    device: tch::Device,
+) -> Result<(), TrainError> {
+    let floats = [rows as i64, seq_len as i64, config.layers, 6, config.hidden]
+        .into_iter()
+        .try_fold(1i64, i64::checked_mul);
+    let gb = floats.map_or(f64::INFINITY, |f| f as f64 * 4.0 / 1e9);
+    let refused = |reason: String| TrainError::Memory { gb, reason };
+    let floats = floats.ok_or_else(|| refused("more than 2^63 values".into()))?;
+    Tensor::f_empty([floats], (Kind::Float, device))
+        .map(drop)
+        .map_err(|e| {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("out of memory");
+            refused(first.trim().to_string())
+        })
 }
 
 type Snapshot = Vec<(String, Tensor)>;
@@ -102,6 +129,12 @@ impl Trainer {
         if train_windows == 0 {
             return Err(TrainError::NoWindows);
         }
+        preflight(
+            &model.config,
+            cfg.batch.min(train_windows),
+            cfg.seq_len,
+            device,
+        )?;
         let val_windows = data::windows(&val_set, cfg.seq_len, cfg.objective, 0, None);
         writeln!(
             out,
@@ -290,6 +323,31 @@ pub fn sparkline(values: &[f64]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_libtorch_cannot_allocate_is_a_clear_error() {
+        use crate::model::{Head, Input, ModelConfig};
+        let config = ModelConfig {
+            hidden: 4096,
+            layers: 8,
+            embed: 32,
+            input: Input::Embed,
+            head: Head::Softmax,
+            pointer: false,
+        };
+        // 4096 rows of 4096 steps: about 13 TB, more than any machine here can give.
+        let e = preflight(&config, 4096, 4096, tch::Device::Cpu).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("one batch needs about 13194.1 GB for its LSTM activations, which libtorch could not allocate ("),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("lower batch, seq_len, hidden or layers"),
+            "{text}"
+        );
+        assert!(preflight(&config, 1, 16, tch::Device::Cpu).is_ok());
+    }
 
     #[test]
     fn sparkline_spans_lowest_to_highest() {

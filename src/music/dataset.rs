@@ -2,8 +2,10 @@
 //! filter, one reason per skipped file, and the CSV export. The good files of a glob always
 //! load; a bad one costs one line in the report.
 
-use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{HashSet, VecDeque};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::abc::Accidentals;
@@ -34,13 +36,55 @@ pub struct Filter<'a> {
 }
 
 /// The file paths a glob names, sorted so that every run loads the same order.
-pub fn expand(pattern: &str) -> Result<Vec<String>, String> {
-    let paths = glob::glob(pattern).map_err(|e| format!("bad file pattern: {}", e.msg))?;
-    let mut out: Vec<String> = paths
-        .filter_map(Result::ok)
-        .filter(|p| p.is_file())
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
+///
+/// The walk is tms's own rather than the glob crate's: that one follows symlinks into
+/// directories without remembering where it has been, so `d/**/*.mid` with a link to `..`
+/// inside `d` never ended. Here each real directory (device and inode) is listed once,
+/// and `interrupt` (Ctrl-C) stops the walk.
+pub fn expand(pattern: &str, interrupt: &AtomicBool) -> Result<Vec<String>, String> {
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    let whole = glob::Pattern::new(pattern).map_err(|e| format!("bad file pattern: {}", e.msg))?;
+    let parts: Vec<&str> = pattern.split('/').collect();
+    let literal = |p: &str| !p.contains(['*', '?', '[']);
+    // The leading components without wildcards name the folder where the walk starts.
+    let fixed = parts.iter().take_while(|p| literal(p)).count();
+    let mut out = Vec::new();
+    if fixed == parts.len() {
+        if Path::new(pattern).is_file() {
+            out.push(pattern.to_string());
+        }
+    } else {
+        let root = parts[..fixed].join("/");
+        let mut component_patterns = Vec::new();
+        for p in &parts[fixed..] {
+            component_patterns.push(match *p {
+                "**" => None,
+                p => Some(
+                    glob::Pattern::new(p).map_err(|e| format!("bad file pattern: {}", e.msg))?,
+                ),
+            });
+        }
+        let walk = Walk {
+            whole: &whole,
+            parts: &component_patterns,
+            options,
+            interrupt,
+        };
+        let start = if fixed == 0 {
+            PathBuf::new()
+        } else if root.is_empty() {
+            PathBuf::from("/")
+        } else {
+            PathBuf::from(&root)
+        };
+        walk.run(&start, &mut out)
+            .map_err(|()| format!("interrupted while listing `{pattern}`"))?;
+    }
+    // A file whose name holds glob characters (`take [2].mid`) is still itself.
     if out.is_empty() && Path::new(pattern).is_file() {
         out.push(pattern.to_string());
     }
@@ -49,6 +93,70 @@ pub fn expand(pattern: &str) -> Result<Vec<String>, String> {
         return Err(format!("no files match `{pattern}`"));
     }
     Ok(out)
+}
+
+/// A directory walk for one glob.
+struct Walk<'a> {
+    whole: &'a glob::Pattern,
+    /// The pattern's components after the starting folder; None is `**`.
+    parts: &'a [Option<glob::Pattern>],
+    options: glob::MatchOptions,
+    interrupt: &'a AtomicBool,
+}
+
+impl Walk<'_> {
+    /// Lists `start` and below, breadth first; Err when interrupted.
+    fn run(&self, start: &Path, out: &mut Vec<String>) -> Result<(), ()> {
+        let mut seen = HashSet::new();
+        // (folder, how many pattern components its path has used up; None once past a `**`).
+        let mut queue = VecDeque::from([(start.to_path_buf(), Some(0usize))]);
+        while let Some((dir, depth)) = queue.pop_front() {
+            if self.interrupt.load(Ordering::SeqCst) {
+                return Err(());
+            }
+            let listed = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                &dir
+            };
+            let Ok(meta) = std::fs::metadata(listed) else {
+                continue;
+            };
+            if !seen.insert((meta.dev(), meta.ino())) {
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(listed) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = dir.join(entry.file_name());
+                let Ok(meta) = std::fs::metadata(&path) else {
+                    continue;
+                };
+                if meta.is_file() {
+                    if self.whole.matches_path_with(&path, self.options) {
+                        out.push(path.to_string_lossy().into_owned());
+                    }
+                } else if meta.is_dir() {
+                    if let Some(next) = self.descend(depth, &entry.file_name().to_string_lossy()) {
+                        queue.push_back((path, next));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a folder named `name` at `depth` can hold matches, and its depth if so.
+    fn descend(&self, depth: Option<usize>, name: &str) -> Option<Option<usize>> {
+        let Some(d) = depth else { return Some(None) };
+        match self.parts.get(d)? {
+            None => Some(None),
+            // The last component names files, not folders.
+            Some(_) if d + 1 == self.parts.len() => None,
+            Some(p) => p.matches_with(name, self.options).then_some(Some(d + 1)),
+        }
+    }
 }
 
 pub fn is_abc(path: &str) -> bool {
@@ -68,7 +176,7 @@ pub fn read_file(path: &str, abc: Accidentals) -> Result<(Vec<Tune>, Vec<String>
     if !matches!(ext.as_str(), "mid" | "midi" | "abc") {
         return Err("not a .mid, .midi or .abc file".into());
     }
-    let bytes = std::fs::read(path).map_err(|e| crate::session::io_reason(&e))?;
+    let bytes = crate::fsio::read(Path::new(path)).map_err(|e| crate::fsio::io_reason(&e))?;
     if ext == "abc" {
         let text = String::from_utf8_lossy(&bytes);
         let (tunes, errors) = super::abc::parse_abc_with(&text, path, abc);
@@ -131,10 +239,11 @@ pub fn load(
     limit: Option<usize>,
     filter: Option<&Filter>,
     abc: Accidentals,
+    interrupt: &AtomicBool,
     mut progress: impl FnMut(usize, usize) + Send,
 ) -> Result<LoadReport, String> {
     let started = Instant::now();
-    let paths = expand(pattern)?;
+    let paths = expand(pattern, interrupt)?;
     let mut report = LoadReport::default();
     let wanted = limit.unwrap_or(usize::MAX);
     let keep = |t: &Tune| {
@@ -241,6 +350,30 @@ mod tests {
     }
 
     #[test]
+    fn globs_list_each_real_folder_once_through_symlink_loops() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("d");
+        std::fs::create_dir_all(d.join("sub/deeper")).unwrap();
+        for f in ["a.mid", "sub/b.mid", "sub/deeper/c.mid", "sub/skip.abc"] {
+            std::fs::write(d.join(f), b"").unwrap();
+        }
+        std::os::unix::fs::symlink("..", d.join("sub/up")).unwrap();
+        std::os::unix::fs::symlink("..", d.join("sub/deeper/up")).unwrap();
+        let never = AtomicBool::new(false);
+        let base = d.to_string_lossy();
+        let found = expand(&format!("{base}/**/*.mid"), &never).unwrap();
+        let rel: Vec<&str> = found.iter().map(|p| &p[base.len() + 1..]).collect();
+        assert_eq!(rel, ["a.mid", "sub/b.mid", "sub/deeper/c.mid"]);
+        let one_level = expand(&format!("{base}/*/*.mid"), &never).unwrap();
+        assert_eq!(one_level.len(), 1);
+        let stop = AtomicBool::new(true);
+        assert_eq!(
+            expand(&format!("{base}/**/*.mid"), &stop).unwrap_err(),
+            format!("interrupted while listing `{base}/**/*.mid`")
+        );
+    }
+
+    #[test]
     fn unknown_extensions_and_missing_files_are_reasons() {
         assert_eq!(
             read_file("README.txt", Accidentals::Bar).unwrap_err(),
@@ -250,7 +383,7 @@ mod tests {
             read_file("/nonexistent/x.mid", Accidentals::Bar).unwrap_err(),
             "no such file or directory"
         );
-        assert!(expand("/nonexistent/*.mid")
+        assert!(expand("/nonexistent/*.mid", &AtomicBool::new(false))
             .unwrap_err()
             .contains("no files match"));
     }

@@ -66,7 +66,8 @@ pub enum MidiError {
 }
 
 /// pretty_midi refuses files whose largest tick (plus one) exceeds this (its `MAX_TICK`).
-const MAX_TICK: u64 = 10_000_000;
+/// The writer keeps under it too, so that whatever `write` makes, `load` reads.
+pub const MAX_TICK: u64 = 10_000_000;
 /// mido refuses to read a single event longer than this (its `MAX_MESSAGE_LENGTH`).
 const MAX_MESSAGE_LENGTH: u64 = 1_000_000;
 /// One open-note list per (channel, pitch).
@@ -533,13 +534,16 @@ impl Default for WriteOptions {
     }
 }
 
-/// The largest absolute tick written: every delta then fits midly's 28-bit field.
-const MAX_WRITE_TICK: f64 = ((1u32 << 28) - 1) as f64;
+/// The largest note-on tick written: its note-off (at least one tick later) is then still
+/// below the reader's `MAX_TICK`, and every delta fits midly's 28-bit field.
+const LAST_ON_TICK: u64 = MAX_TICK - 2;
 
 /// A format-1 SMF: track 0 with tempo + time signature 4/4, track 1 with program change and notes.
 /// Note times are seconds at the reference tempo of 120 BPM (1 beat = 0.5 s), so beats = seconds*2;
 /// the file's tempo meta is `tempo_bpm`: writing at 60 BPM makes the music play half as fast.
 /// Pitches are transposed and clamped to 0..=127; zero-length notes still get at least 1 tick.
+/// A melody too long for `MAX_TICK` at the asked resolution is written at a coarser one
+/// (fewer ticks per quarter), so the file still reads back whole.
 ///
 /// A note that starts while an earlier note of the same pitch still sounds ends that earlier
 /// note (one channel cannot hold two of the same key; pretty_midi would otherwise end both at
@@ -550,7 +554,16 @@ pub fn write_midi(notes: &[Note], opts: &WriteOptions) -> Vec<u8> {
         Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind,
     };
 
-    let tpq = opts.ticks_per_quarter.clamp(1, 0x7fff);
+    let longest = notes
+        .iter()
+        .map(|n| n.start + n.duration.max(0.0))
+        .filter(|t| t.is_finite())
+        .fold(0.0, f64::max);
+    let fits = (LAST_ON_TICK as f64 / (2.0 * longest)).floor().max(1.0);
+    let tpq = opts
+        .ticks_per_quarter
+        .clamp(1, 0x7fff)
+        .min(fits.min(f64::from(0x7fff)) as u16);
     let ticks_per_second = 2.0 * f64::from(tpq);
     let to_tick = |seconds: f64| -> u64 {
         let t = (seconds * ticks_per_second).round();
@@ -558,7 +571,7 @@ pub fn write_midi(notes: &[Note], opts: &WriteOptions) -> Vec<u8> {
         if t.is_nan() {
             0
         } else {
-            t.clamp(0.0, MAX_WRITE_TICK) as u64
+            t.clamp(0.0, LAST_ON_TICK as f64) as u64
         }
     };
 
@@ -624,7 +637,7 @@ pub fn write_midi(notes: &[Note], opts: &WriteOptions) -> Vec<u8> {
                 vel: u7::new(velocity),
             }
         };
-        // Ticks are clamped to 28 bits above, so the delta always fits.
+        // Ticks are clamped below MAX_TICK (< 2^28) above, so the delta always fits.
         notes_track.push(TrackEvent {
             delta: u28::new((tick - now) as u32),
             kind: TrackEventKind::Midi { channel, message },
@@ -662,7 +675,7 @@ pub fn write_midi(notes: &[Note], opts: &WriteOptions) -> Vec<u8> {
     };
     let mut out = Vec::new();
     // midly only fails on a writer error (a Vec has none) or on tracks of 4 GB and more, which
-    // 28-bit ticks and a slice of notes in memory cannot reach.
+    // ticks below MAX_TICK and a slice of notes in memory cannot reach.
     smf.write_std(&mut out)
         .expect("writing a MIDI file into memory cannot fail");
     out
@@ -809,6 +822,18 @@ mod tests {
         let notes = vec![note(60, 0.0, 0.5, 100), note(64, 0.5, 0.25, 90)];
         let back = read_midi(&write_midi(&notes, &WriteOptions::default())).unwrap();
         assert_eq!(back, notes);
+    }
+
+    #[test]
+    fn melodies_longer_than_the_tick_limit_still_read_back_whole() {
+        // 30,000 half-second notes: 14.4 million ticks at 480 per quarter, over MAX_TICK.
+        let mut notes: Vec<Note> = (0..30_000)
+            .map(|i| note(60, f64::from(i) * 0.5, 0.5, 90))
+            .collect();
+        notes.push(note(62, 1e12, 0.5, 90));
+        let back = read_midi(&write_midi(&notes, &WriteOptions::default())).unwrap();
+        assert_eq!(back.len(), notes.len());
+        assert_eq!(back[29_999].start, 29_999.0 * 0.5);
     }
 
     #[test]

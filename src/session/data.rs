@@ -5,8 +5,9 @@ use crate::{say, say_raw};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use super::{io_reason, write_atomic, Session};
+use super::Session;
 use crate::error::Error;
+use crate::fsio::{self, io_reason};
 use crate::lang::ast::Data;
 use crate::lang::span::Span;
 use crate::music::abc::Accidentals;
@@ -63,7 +64,7 @@ impl Session {
                     ));
                 }
                 let csv = dataset::to_csv(&self.tunes);
-                write_atomic(Path::new(&path.value), csv.as_bytes()).map_err(|e| {
+                fsio::write(Path::new(&path.value), csv.as_bytes()).map_err(|e| {
                     Error::failed(
                         path.span,
                         format!("cannot write `{}`: {}", path.value, io_reason(&e)),
@@ -140,7 +141,7 @@ impl Session {
                     ..WriteOptions::default()
                 };
                 let bytes = write_midi(&self.melody, &opts);
-                write_atomic(Path::new(&path.value), &bytes).map_err(|e| {
+                fsio::write(Path::new(&path.value), &bytes).map_err(|e| {
                     Error::failed(
                         path.span,
                         format!("cannot write `{}`: {}", path.value, io_reason(&e)),
@@ -171,8 +172,13 @@ impl Session {
                     tempo_bpm: self.settings.tempo,
                 };
                 let at = soundfont.as_ref().map_or(path.span, |s| s.span);
-                let report = crate::render::render_wav(&self.melody, Path::new(&path.value), &opts)
-                    .map_err(|e| Error::failed(at, e.to_string()))?;
+                let report = crate::render::render_wav_until(
+                    &self.melody,
+                    Path::new(&path.value),
+                    &opts,
+                    &self.interrupt,
+                )
+                .map_err(|e| Error::failed(at, e.to_string()))?;
                 say!(self, "rendered {} with {}", path.value, report);
                 Ok(())
             }
@@ -222,6 +228,7 @@ impl Session {
             limit,
             filter,
             self.settings.abc_accidentals,
+            &self.interrupt,
             |i, n| {
                 if let Some(b) = &bar {
                     if n >= 50 {

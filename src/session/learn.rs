@@ -3,8 +3,9 @@
 use crate::say;
 use std::path::Path;
 
-use super::{io_reason, Session};
+use super::Session;
 use crate::error::{Error, ErrorKind};
+use crate::fsio::io_reason;
 use crate::lang::ast::Learn;
 use crate::lang::settings::Switch;
 use crate::lang::span::Span;
@@ -261,8 +262,8 @@ impl Session {
 /// The scale setting as a pitch mask (`none` = no constraint).
 /// Opens tms's own format, or the notebook's PyTorch state_dict by its content.
 fn open_model(path: &str, device: tch::Device) -> Result<Model, String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {}", io_reason(&e)))?;
+    let bytes = crate::fsio::read(Path::new(path))
+        .map_err(|e| format!("cannot read `{path}`: {}", io_reason(&e)))?;
     if model::pth::is_pth(&bytes) {
         let entries = model::pth::read_state_dict(&bytes)
             .map_err(|e| format!("cannot read PyTorch file `{path}`: {e}"))?;

@@ -8,7 +8,6 @@ mod learn;
 mod stage;
 
 use crate::{say, say_raw};
-use std::io::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,6 +18,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use crate::error::{render, Error, ErrorKind, ScriptError};
+use crate::fsio::io_reason;
 use crate::lang::ast::{Command, Core, Stmt};
 use crate::lang::commands;
 use crate::lang::help;
@@ -391,48 +391,12 @@ impl Session {
     }
 
     fn save_history(&mut self, path: &str, span: Span) -> Result<(), Error> {
-        write_atomic(Path::new(path), self.history_text().as_bytes()).map_err(|e| {
+        crate::fsio::write(Path::new(path), self.history_text().as_bytes()).map_err(|e| {
             Error::failed(span, format!("cannot write `{path}`: {}", io_reason(&e)))
         })?;
         say!(self, "wrote {} commands to {path}", self.history.len() + 1);
         Ok(())
     }
-}
-
-/// An OS error's message without Rust's `(os error 2)` suffix.
-pub fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => {
-            let s = e.to_string();
-            match s.find(" (os error") {
-                Some(i) => s[..i].to_lowercase(),
-                None => s,
-            }
-        }
-    }
-}
-
-/// Writes through a temporary file in the same directory, then renames: a crash never
-/// leaves half a file where a good one was.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Some(dir) = dir {
-        std::fs::create_dir_all(dir)?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }
 
 pub fn settings_names() -> impl Iterator<Item = &'static str> {
