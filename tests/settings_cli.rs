@@ -143,3 +143,17 @@ fn an_error_in_a_nested_script_points_into_that_script() {
 "
     );
 }
+
+/// Opening a model and saving it again keeps everything it was opened with, the record of
+/// how it was trained included: the bytes are the same.
+#[test]
+fn a_resaved_model_keeps_everything() {
+    let shipped = support::root().join("models/folk.safetensors");
+    let (dir, run) = tms_c(&format!(
+        "model \"{}\"; save \"again.safetensors\"",
+        shipped.display()
+    ));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let again = std::fs::read(dir.path().join("again.safetensors")).unwrap();
+    assert!(again == std::fs::read(&shipped).unwrap(), "the bytes differ");
+}

@@ -13,6 +13,7 @@ use tch::{Device, Tensor};
 use super::net::{self, Net};
 use super::pth::RawTensor;
 use super::{Head, Input, Model, ModelConfig, PITCH_SCALE};
+use crate::lang::settings::Switch;
 
 /// The `format` metadata value that marks a tms model file.
 const FORMAT: &str = "tms-model";
@@ -85,7 +86,8 @@ impl Model {
         put("embed", c.embed.to_string());
         put("input", c.input.name().into());
         put("head", c.head.name().into());
-        put("pointer", if c.pointer { "on" } else { "off" }.into());
+        let pointer = if c.pointer { Switch::On } else { Switch::Off };
+        put("pointer", pointer.name().into());
         let features = match c.input {
             Input::Embed => "pitch,interval,step,duration",
             Input::Scalar => "pitch,step,duration",
@@ -94,6 +96,11 @@ impl Model {
         put("pitch_scale", PITCH_SCALE.to_string());
         put("time_unit", "seconds".into());
         put("epochs", self.epochs.to_string());
+        if self.trained_with.is_none() {
+            for (k, v) in &self.trained_record {
+                put(k, v.clone());
+            }
+        }
         if let Some(t) = &self.trained_with {
             put("train.seq_len", t.seq_len.to_string());
             put("train.batch", t.batch.to_string());
@@ -150,37 +157,28 @@ impl Model {
             }
             Ok(n)
         };
-        let choice = |k: &str| -> Result<&str, ModelError> {
-            meta.get(k)
-                .map(String::as_str)
-                .ok_or_else(|| ModelError::Metadata {
-                    key: k.into(),
-                    problem: "missing".into(),
-                })
-        };
-        let bad_choice = |k: &str, v: &str| ModelError::Metadata {
-            key: k.into(),
-            problem: format!("unknown value `{v}`"),
-        };
+        // The same names `set` takes: the settings table's choice enums parse them.
+        fn parse_choice<T>(
+            meta: &HashMap<String, String>,
+            k: &str,
+            parse: fn(&str) -> Option<T>,
+        ) -> Result<T, ModelError> {
+            let v = meta.get(k).ok_or_else(|| ModelError::Metadata {
+                key: k.into(),
+                problem: "missing".into(),
+            })?;
+            parse(v).ok_or_else(|| ModelError::Metadata {
+                key: k.into(),
+                problem: format!("unknown value `{v}`"),
+            })
+        }
         let config = ModelConfig {
             hidden: int("hidden", 1, 4096)?,
             layers: int("layers", 1, 8)?,
             embed: int("embed", 1, 1024)?,
-            input: match choice("input")? {
-                "embed" => Input::Embed,
-                "scalar" => Input::Scalar,
-                v => return Err(bad_choice("input", v)),
-            },
-            head: match choice("head")? {
-                "softmax" => Head::Softmax,
-                "sigmoid" => Head::Sigmoid,
-                v => return Err(bad_choice("head", v)),
-            },
-            pointer: match choice("pointer")? {
-                "on" => true,
-                "off" => false,
-                v => return Err(bad_choice("pointer", v)),
-            },
+            input: parse_choice(&meta, "input", Input::parse)?,
+            head: parse_choice(&meta, "head", Head::parse)?,
+            pointer: parse_choice(&meta, "pointer", Switch::parse)? == Switch::On,
         };
         let mut tensors = HashMap::new();
         for (name, view) in st.tensors() {
@@ -207,6 +205,11 @@ impl Model {
         let mut model = Model::with_weights(config, device, tensors)?;
         model.epochs = int("epochs", 0, i64::MAX)? as usize;
         model.origin = "opened".into();
+        model.trained_record = meta
+            .iter()
+            .filter(|(k, _)| k.starts_with("train."))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         Ok(model)
     }
 

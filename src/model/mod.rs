@@ -132,6 +132,9 @@ pub struct Model {
     trained_with: Option<TrainConfig>,
     /// Where the weights came from, for `describe`.
     origin: String,
+    /// The `train.*` metadata of an opened file, written back by `save` until this session
+    /// trains the model itself, so a re-save keeps the record of how it was trained.
+    trained_record: std::collections::BTreeMap<String, String>,
 }
 
 impl Model {
@@ -147,6 +150,7 @@ impl Model {
             epochs: 0,
             trained_with: None,
             origin: "new".into(),
+            trained_record: Default::default(),
         }
     }
 
