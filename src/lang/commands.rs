@@ -829,11 +829,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "write",
         usage: "write \"FILE.mid\" [program NAME|N] [tempo BPM]",
-        summary: "a standard MIDI file of the current melody",
-        details: "Program names are the 128 General MIDI names, case-insensitive.",
+        summary: "a standard MIDI file of the current melody; FILE.abc or FILE.musicxml writes notation",
+        details: "Program names are the 128 General MIDI names, case-insensitive. Notation has bars of `meter`, the key of `scale` (estimated when none), times on a 1/48-note grid, and the top note of a chord.",
         example: "write \"out/tune.mid\" program \"Acoustic Grand Piano\"",
         words: &["program", "tempo"],
-        files: Files::Ext(&["mid", "midi"]),
+        files: Files::Ext(&["mid", "midi", "abc", "musicxml", "xml"]),
         parse: p_write,
     },
     CommandSpec {

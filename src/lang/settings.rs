@@ -48,6 +48,8 @@ pub enum Kind {
     Text,
     /// A scale such as "D yu", or `none`.
     Scale,
+    /// A meter such as "4/4" or "6/8".
+    Meter,
     /// A General MIDI program: 0–127 or its name.
     Program,
 }
@@ -63,6 +65,7 @@ impl Kind {
             Kind::Choice(c) => format!("one of {}", c.join(", ")),
             Kind::Text => "a quoted string".into(),
             Kind::Scale => "a scale such as \"D yu\" or \"C major\", or none".into(),
+            Kind::Meter => "a meter such as \"4/4\", \"3/4\" or \"6/8\"".into(),
             Kind::Program => "a General MIDI program number 0–127 or its name".into(),
         }
     }
@@ -93,6 +96,9 @@ impl Kind {
                 Ok(None) => Ok(Value::Text("none".into())),
                 Err(e) => Err(e.to_string()),
             },
+            (Kind::Meter, Value::Text(t)) => crate::music::meter::Meter::parse(t)
+                .map(|m| Value::Text(m.to_string()))
+                .map_err(|e| e.to_string()),
             (Kind::Program, Value::Int(i)) if (0..=127).contains(i) => Ok(Value::Int(*i)),
             (Kind::Program, Value::Text(t)) => match crate::music::gm::program_by_name(t) {
                 Ok(p) => Ok(Value::Int(p as i64)),
@@ -248,6 +254,8 @@ settings! {
         "sample only among the K most likely pitches (0 = all)";
     scale: String = "none", Kind::Scale,
         "keep generated pitches in a scale, e.g. \"D yu\", \"A minor pentatonic\" (none = off)";
+    meter: String = "4/4", Kind::Meter,
+        "the bar: beats per bar and the note that counts them, e.g. \"3/4\", \"6/8\" (notation bar lines)";
     min_duration: f64 = 0.05, Kind::Float { min: 0.0, max: 10.0 },
         "shortest generated note, seconds";
     velocity: i64 = 0, Kind::Int { min: 0, max: 127 },
