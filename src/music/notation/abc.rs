@@ -18,7 +18,7 @@ pub(super) fn render(bars: &[Bar], key: &Key, estimated: bool, opts: &Options) -
     let _ = writeln!(out, "T:{title}");
     let _ = writeln!(out, "M:{}", opts.meter);
     let _ = writeln!(out, "L:1/8");
-    let _ = writeln!(out, "Q:1/4={}", super::tempo_text(opts.tempo_bpm));
+    let _ = writeln!(out, "Q:{}", tempo(opts.tempo_bpm));
     if opts.program != 0 {
         let _ = writeln!(out, "%%MIDI program {}", opts.program);
     }
@@ -116,6 +116,20 @@ fn glyph(
     }
 }
 
+/// The `Q:` value: quarter notes per minute, or a shorter beat when that makes the count a
+/// whole number (`90.5` is `1/8=181`), since abc2midi drops a fraction.
+fn tempo(bpm: f64) -> String {
+    let text = super::tempo_text(bpm);
+    let bpm: f64 = text.parse().unwrap_or(120.0);
+    for k in [1u32, 2, 4, 8, 16] {
+        let count = bpm * f64::from(k);
+        if (count - count.round()).abs() < 1e-9 {
+            return format!("1/{}={}", 4 * k, count.round());
+        }
+    }
+    format!("1/4={text}")
+}
+
 /// A written length in units of `L:1/8`: `2`, `3/2`, `/2`, or nothing for one unit.
 fn length(ticks: u32) -> String {
     let g = gcd(ticks, L_TICKS);
@@ -161,6 +175,15 @@ mod tests {
             .skip(1)
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    #[test]
+    fn tempo_as_a_whole_count() {
+        assert_eq!(super::tempo(120.0), "1/4=120");
+        assert_eq!(super::tempo(90.5), "1/8=181");
+        assert_eq!(super::tempo(72.25), "1/16=289");
+        assert_eq!(super::tempo(100.1), "1/4=100.1");
+        assert_eq!(super::tempo(f64::NAN), "1/4=120");
     }
 
     #[test]
