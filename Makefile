@@ -5,6 +5,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 TORCH_VERSION := 2.11.0
+# music21 reads back the notation tms writes (tests/notation.rs); a test tool, not a dependency.
+MUSIC21_VERSION := 10.5.1
 # libtorch comes from the PyPI torch wheel inside the project's git-ignored virtualenv. A
 # `$(shell)` rather than `$(wildcard)`: make caches directory listings, so on a fresh clone
 # `$(wildcard)` would not see the .venv that the `torch` target creates during this run.
@@ -16,9 +18,9 @@ TMS := target/release/tms
 
 APT_BUILD := libasound2-dev pkg-config
 APT_SOUND := fluid-soundfont-gm timgm6mb-soundfont
-APT_TEST := jackd2 libjack-jackd2-dev $(APT_SOUND)
+APT_TEST := jackd2 libjack-jackd2-dev abcmidi $(APT_SOUND)
 
-.PHONY: all setup setup-test torch apt-build apt-test apt-demo essen build demo test bench fuzz clean
+.PHONY: all setup setup-test torch music21 apt-build apt-test apt-demo essen build demo test bench fuzz clean
 
 all: build
 
@@ -30,6 +32,15 @@ $(VENV)/.torch-$(TORCH_VERSION):
 	@if ! $(VENV)/bin/python -c "import torch,sys; sys.exit(not torch.__version__.startswith('$(TORCH_VERSION)'))" 2>/dev/null; then \
 	  echo "installing PyTorch $(TORCH_VERSION) (libtorch for tch) into .venv — about 4.7 GB, once"; \
 	  $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q torch==$(TORCH_VERSION); \
+	fi
+	@touch $@
+
+music21: $(VENV)/.music21-$(MUSIC21_VERSION)
+
+$(VENV)/.music21-$(MUSIC21_VERSION): $(VENV)/.torch-$(TORCH_VERSION)
+	@if ! $(VENV)/bin/python -c "import music21,sys; sys.exit(music21.__version__ != '$(MUSIC21_VERSION)')" 2>/dev/null; then \
+	  echo "installing music21 $(MUSIC21_VERSION) into .venv (test tool: reads back written notation)"; \
+	  $(VENV)/bin/pip install -q music21==$(MUSIC21_VERSION); \
 	fi
 	@touch $@
 
@@ -61,7 +72,7 @@ datasets/essen/han1.abc:
 
 setup: torch apt-build
 
-setup-test: torch apt-test essen
+setup-test: torch music21 apt-test essen
 
 ## --- build, demo ---------------------------------------------------------------------------
 

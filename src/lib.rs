@@ -15,7 +15,9 @@ pub mod music {
     pub mod abc;
     pub mod dataset;
     pub mod gm;
+    pub mod meter;
     pub mod midi;
+    pub mod notation;
     pub mod note;
     pub mod notes_text;
     pub mod pianoroll;

@@ -155,5 +155,8 @@ fn a_resaved_model_keeps_everything() {
     ));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let again = std::fs::read(dir.path().join("again.safetensors")).unwrap();
-    assert!(again == std::fs::read(&shipped).unwrap(), "the bytes differ");
+    assert!(
+        again == std::fs::read(&shipped).unwrap(),
+        "the bytes differ"
+    );
 }

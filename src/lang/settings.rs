@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use crate::music::meter::Meter;
 use crate::music::scale::Scale;
 
 /// A setting's value as written in a script.
@@ -53,6 +54,8 @@ pub enum Kind {
     Text,
     /// A scale such as "D yu", or `none`.
     Scale,
+    /// A meter such as "4/4" or "6/8".
+    Meter,
     /// A General MIDI program: 0–127 or its name.
     Program,
 }
@@ -68,6 +71,7 @@ impl Kind {
             Kind::Choice(c) => format!("one of {}", c.join(", ")),
             Kind::Text => "a quoted string".into(),
             Kind::Scale => "a scale such as \"D yu\" or \"C major\", or none".into(),
+            Kind::Meter => "a meter such as \"4/4\", \"3/4\" or \"6/8\"".into(),
             Kind::Program => "a General MIDI program number 0–127 or its name".into(),
         }
     }
@@ -113,6 +117,9 @@ impl Kind {
                 Ok(None) => Ok(Value::Text("none".into())),
                 Err(e) => Err(e.to_string()),
             },
+            (Kind::Meter, Value::Text(t)) => crate::music::meter::Meter::parse(t)
+                .map(|m| Value::Text(m.to_string()))
+                .map_err(|e| e.to_string()),
             (Kind::Program, Value::Int(i)) if (0..=127).contains(i) => Ok(Value::Int(*i)),
             (Kind::Program, Value::Text(t)) => match crate::music::gm::program_by_name(t) {
                 Ok(p) => Ok(Value::Int(p as i64)),
@@ -179,6 +186,18 @@ impl SettingType for Option<Scale> {
     }
     fn to_value(&self) -> Value {
         Value::Text(self.as_ref().map_or_else(|| "none".into(), Scale::name))
+    }
+}
+
+impl SettingType for Meter {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Text(t) => Meter::parse(t).ok(),
+            _ => None,
+        }
+    }
+    fn to_value(&self) -> Value {
+        Value::Text(self.to_string())
     }
 }
 
@@ -432,6 +451,8 @@ settings! {
         "sample only among the K most likely pitches (0 = all)";
     Scale scale: Option<Scale> = None, Kind::Scale, playing,
         "keep generated pitches in a scale, e.g. \"D yu\", \"A minor pentatonic\" (none = off)";
+    Meter meter: Meter = Meter::default(), Kind::Meter, fixed,
+        "the bar: beats per bar and the note that counts them, e.g. \"3/4\", \"6/8\" (notation bar lines)";
     MinDuration min_duration: f64 = 0.05, Kind::Float { min: 0.0, max: 10.0 }, live,
         "shortest generated note, seconds";
     Velocity velocity: i64 = 0, Kind::Int { min: 0, max: 127 }, live,

@@ -14,7 +14,7 @@ use crate::music::abc::Accidentals;
 use crate::music::dataset::{self, Filter};
 use crate::music::midi::{write_midi, WriteOptions};
 use crate::music::note::{Note, Tune};
-use crate::music::{notes_text, pianoroll, stats};
+use crate::music::{notation, notes_text, pianoroll, stats};
 
 impl Session {
     pub(super) fn data_command(&mut self, cmd: &Data, span: Span) -> Result<(), Error> {
@@ -140,21 +140,49 @@ impl Session {
                     transpose: self.settings.transpose as i32,
                     ..WriteOptions::default()
                 };
-                let bytes = write_midi(&self.melody, &opts);
+                let notation = notation::Format::of_path(&path.value).map(|format| {
+                    let nopts = notation::Options {
+                        title: file_stem(&path.value),
+                        meter: self.settings.meter,
+                        scale: self.settings.scale,
+                        tempo_bpm: opts.tempo_bpm,
+                        transpose: opts.transpose,
+                        velocity: opts.velocity,
+                        program: opts.program,
+                        channel: opts.channel,
+                    };
+                    notation::write(format, &self.melody, &nopts)
+                });
+                let bytes = match &notation {
+                    Some(w) => w.text.clone().into_bytes(),
+                    None => write_midi(&self.melody, &opts),
+                };
                 fsio::write(Path::new(&path.value), &bytes).map_err(|e| {
                     Error::failed(
                         path.span,
                         format!("cannot write `{}`: {}", path.value, io_reason(&e)),
                     )
                 })?;
-                say!(
-                    self,
-                    "wrote {} to {} ({}, {} BPM)",
-                    count(self.melody.len(), "note"),
-                    path.value,
-                    crate::music::gm::GM_PROGRAMS[opts.program as usize],
-                    opts.tempo_bpm
-                );
+                match notation {
+                    Some(w) => say!(
+                        self,
+                        "wrote {} to {} ({}{}, {}, {} BPM)",
+                        count(w.notes, "note"),
+                        path.value,
+                        w.key.name(),
+                        if w.estimated { " (estimated)" } else { "" },
+                        self.settings.meter,
+                        opts.tempo_bpm
+                    ),
+                    None => say!(
+                        self,
+                        "wrote {} to {} ({}, {} BPM)",
+                        count(self.melody.len(), "note"),
+                        path.value,
+                        crate::music::gm::GM_PROGRAMS[opts.program as usize],
+                        opts.tempo_bpm
+                    ),
+                }
                 Ok(())
             }
             Data::Render {
@@ -303,6 +331,13 @@ fn count(n: usize, what: &str) -> String {
     } else {
         format!("{n} {what}s")
     }
+}
+
+/// A file's name without folder and extension: the title of a written tune.
+fn file_stem(path: &str) -> String {
+    Path::new(path)
+        .file_stem()
+        .map_or_else(|| "tms melody".into(), |s| s.to_string_lossy().into_owned())
 }
 
 fn shift_to_zero(notes: &[Note]) -> Vec<Note> {

@@ -1,0 +1,655 @@
+//! Notation output: `write "F.abc"` and `write "F.musicxml"`. Folk musicians read ABC and
+//! staff notation, not MIDI, so a melody has to come out as bars of written note values in a
+//! key.
+//!
+//! Melodies are notes in seconds at 120 BPM and may lie anywhere in time (the model's rhythm is
+//! free), while notation can only write values built from halves of halves and triplets. So
+//! both writers first put the melody on one grid and reduce it to one line; what they write is
+//! then exactly [`quantized_melody`] — "the same notes" as `write "F.mid"` means these notes:
+//!
+//! - **Grid**: every onset and every end is rounded to the nearest 1/48 of a whole note
+//!   ([`GRID`]: sixteenths are 3 units, triplet eighths 4, triplet sixteenths 2). A note that
+//!   rounds to nothing keeps one unit. A melody already on this grid is unchanged, so its
+//!   notation reads back to the same notes as its MIDI file.
+//! - **One line**: notes that start together keep only the highest (the melody, as tms reads an
+//!   ABC chord: its top note); a note still sounding when the next one starts is cut there.
+//!   Gaps become rests.
+//! - Transposition and the velocity setting apply as `write "F.mid"` applies them; ABC has no
+//!   velocities (readers give every note their default), MusicXML keeps them as `dynamics`.
+//!
+//! Layout ([`layout`]) then cuts the line into bars of the meter, tying notes across bar lines,
+//! and writes each beat either plainly (everything on sixteenths) or as one triplet (3 in the
+//! time of 2) when something in it falls between sixteenths.
+
+pub mod abc;
+pub mod key;
+pub mod musicxml;
+
+use std::collections::HashMap;
+
+use crate::music::meter::Meter;
+use crate::music::note::Note;
+use crate::music::scale::Scale;
+pub use key::Key;
+
+/// Grid units per whole note.
+pub const GRID: u64 = 48;
+
+/// Seconds per grid unit at the 120 BPM melodies are stored at (a whole note lasts 2 s).
+const UNIT_SECONDS: f64 = 2.0 / GRID as f64;
+
+/// The latest grid unit written: about 13 years of music, far past any melody, and small
+/// enough that no sum of units overflows.
+const MAX_UNIT: f64 = 1e10;
+
+/// Written lengths count in ticks of 1/96 of a whole note: a plain grid unit is 2 ticks, a
+/// grid unit inside a triplet is written as 3 (three written in the time of two). MusicXML
+/// uses the same ticks as its divisions (24 per quarter).
+pub const TICKS_PER_WHOLE: u32 = 96;
+
+/// Which notation a file name asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Abc,
+    MusicXml,
+}
+
+impl Format {
+    /// `.abc` is ABC, `.musicxml` and `.xml` are MusicXML (any case); anything else is not
+    /// notation (the caller writes MIDI).
+    pub fn of_path(path: &str) -> Option<Format> {
+        let ext = std::path::Path::new(path).extension()?.to_str()?;
+        match ext.to_ascii_lowercase().as_str() {
+            "abc" => Some(Format::Abc),
+            "musicxml" | "xml" => Some(Format::MusicXml),
+            _ => None,
+        }
+    }
+}
+
+/// What the writers need besides the notes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// The tune's title (`T:`, `<work-title>`).
+    pub title: String,
+    pub meter: Meter,
+    /// The key: the `scale` setting when set, else estimated from the melody.
+    pub scale: Option<Scale>,
+    /// Quarter notes per minute (`Q:`, `<sound tempo>`).
+    pub tempo_bpm: f64,
+    /// Semitones added to every pitch (clamped to 0..=127), as `write "F.mid"` does.
+    pub transpose: i32,
+    /// One velocity for every note, or None for each note's own.
+    pub velocity: Option<u8>,
+    /// General MIDI program, 0-based.
+    pub program: u8,
+    /// MIDI channel, 0-based.
+    pub channel: u8,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            title: "tms melody".into(),
+            meter: Meter::default(),
+            scale: None,
+            tempo_bpm: 120.0,
+            transpose: 0,
+            velocity: None,
+            program: 0,
+            channel: 0,
+        }
+    }
+}
+
+/// A written file and what went into it, for the one-line report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Written {
+    pub text: String,
+    /// Notes written (after reduction to one line).
+    pub notes: usize,
+    pub key: Key,
+    /// Whether the key was estimated rather than taken from `scale`.
+    pub estimated: bool,
+}
+
+/// Writes `notes` in `format`.
+pub fn write(format: Format, notes: &[Note], opts: &Options) -> Written {
+    let line = quantize(notes, opts.transpose, opts.velocity);
+    let (key, estimated) = match &opts.scale {
+        Some(s) => (Key::from_scale(s, opts.transpose), false),
+        None => (Key::estimate(&line), true),
+    };
+    let bars = layout(&line, opts.meter);
+    let text = match format {
+        Format::Abc => abc::render(&bars, &key, estimated, opts),
+        Format::MusicXml => musicxml::render(&bars, &key, &line, opts),
+    };
+    Written {
+        text,
+        notes: line.len(),
+        key,
+        estimated,
+    }
+}
+
+/// A note of the one-line melody, on the grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GridNote {
+    pub pitch: u8,
+    /// Onset in grid units.
+    pub start: u64,
+    /// Length in grid units, at least 1.
+    pub len: u64,
+    pub velocity: u8,
+}
+
+impl GridNote {
+    fn end(&self) -> u64 {
+        self.start + self.len
+    }
+}
+
+fn to_units(seconds: f64) -> u64 {
+    let u = (seconds / UNIT_SECONDS).round();
+    if u.is_nan() {
+        0
+    } else {
+        u.clamp(0.0, MAX_UNIT) as u64
+    }
+}
+
+/// The melody on the grid as one line (see the module documentation for the rules).
+pub fn quantize(notes: &[Note], transpose: i32, velocity: Option<u8>) -> Vec<GridNote> {
+    let mut line: Vec<GridNote> = notes
+        .iter()
+        .map(|n| {
+            let start = to_units(n.start);
+            let end = to_units(n.start + n.duration).max(start + 1);
+            GridNote {
+                pitch: (i64::from(n.pitch) + i64::from(transpose)).clamp(0, 127) as u8,
+                start,
+                len: end - start,
+                velocity: velocity.unwrap_or(n.velocity).clamp(1, 127),
+            }
+        })
+        .collect();
+    line.sort_by_key(|n| (n.start, std::cmp::Reverse(n.pitch)));
+    line.dedup_by_key(|n| n.start);
+    for i in 1..line.len() {
+        let next = line[i].start;
+        let prev = &mut line[i - 1];
+        if prev.end() > next {
+            prev.len = next - prev.start;
+        }
+    }
+    line
+}
+
+/// The notes a notation file of `notes` holds, in seconds at 120 BPM: what ABC and MusicXML
+/// read back to, and what a MIDI file of a melody already on the grid holds.
+pub fn quantized_melody(notes: &[Note], transpose: i32, velocity: Option<u8>) -> Vec<Note> {
+    quantize(notes, transpose, velocity)
+        .iter()
+        .map(|n| Note {
+            pitch: n.pitch,
+            start: n.start as f64 * UNIT_SECONDS,
+            duration: n.len as f64 * UNIT_SECONDS,
+            velocity: n.velocity,
+        })
+        .collect()
+}
+
+/// A note or a rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sym {
+    Note { pitch: u8, velocity: u8 },
+    Rest,
+}
+
+/// One written symbol: a single plain or dotted value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Glyph {
+    pub sym: Sym,
+    /// Written length in ticks ([`TICKS_PER_WHOLE`]).
+    pub written: u32,
+    /// Sounding length in ticks: `written`, or two thirds of it inside a triplet.
+    pub sounding: u32,
+    /// Tied to the next glyph.
+    pub tie: bool,
+    /// The tie from the previous glyph ends here.
+    pub tied_from: bool,
+    /// Where it starts, in grid units from the bar line.
+    pub at: u64,
+}
+
+/// A plain glyph, or a triplet group that fills one beat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item {
+    Plain(Glyph),
+    Triplet(Vec<Glyph>),
+}
+
+/// One bar: its items, and how long a beat (a beat group in compound meter) is in grid
+/// units, for beaming.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bar {
+    pub items: Vec<Item>,
+    pub beat: u64,
+}
+
+/// Written values, longest first, in ticks: dotted whole, whole, dotted half, half, dotted
+/// quarter, quarter, dotted eighth, eighth, dotted sixteenth, sixteenth, thirty-second.
+const VALUES: [u32; 11] = [144, 96, 72, 48, 36, 24, 18, 12, 9, 6, 3];
+
+/// A written value's base type name (MusicXML's) and dots.
+pub fn value_name(ticks: u32) -> (&'static str, u32) {
+    match ticks {
+        144 => ("whole", 1),
+        96 => ("whole", 0),
+        72 => ("half", 1),
+        48 => ("half", 0),
+        36 => ("quarter", 1),
+        24 => ("quarter", 0),
+        18 => ("eighth", 1),
+        12 => ("eighth", 0),
+        9 => ("16th", 1),
+        6 => ("16th", 0),
+        _ => ("32nd", 0),
+    }
+}
+
+/// Splits a written length (a multiple of 3 ticks) into values, longest first.
+fn values(mut ticks: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    while ticks >= 3 {
+        let v = VALUES.iter().copied().find(|&v| v <= ticks).unwrap_or(3);
+        out.push(v);
+        ticks -= v;
+    }
+    out
+}
+
+/// A stretch of one symbol inside a bar, in grid units from the bar line.
+#[derive(Clone, Copy, Debug)]
+struct Piece {
+    sym: Sym,
+    start: u64,
+    end: u64,
+    tied_from: bool,
+    tie: bool,
+}
+
+/// The line as bars of `meter`: rests fill the gaps and the last bar, notes crossing a bar line
+/// or a triplet beat's edge are tied, and every stretch is spelled in written values.
+pub fn layout(line: &[GridNote], meter: Meter) -> Vec<Bar> {
+    let bar_len = GRID * u64::from(meter.beats) / u64::from(meter.unit);
+    let beat = GRID / u64::from(meter.unit);
+    // Beats are felt in threes in compound meters: 6/8 is two dotted quarters.
+    let group = if meter.is_compound() { 3 * beat } else { beat };
+    let end = line.last().map_or(0, GridNote::end);
+    let bars = end.div_ceil(bar_len).max(1);
+
+    // The whole timeline as pieces, rests included.
+    let mut timeline = Vec::with_capacity(line.len() * 2 + 1);
+    let mut t = 0;
+    for n in line {
+        if n.start > t {
+            timeline.push((Sym::Rest, t, n.start));
+        }
+        let sym = Sym::Note {
+            pitch: n.pitch,
+            velocity: n.velocity,
+        };
+        timeline.push((sym, n.start, n.end()));
+        t = n.end();
+    }
+    if bars * bar_len > t {
+        timeline.push((Sym::Rest, t, bars * bar_len));
+    }
+
+    let mut out = Vec::with_capacity(bars as usize);
+    let mut k = 0;
+    for b in 0..bars {
+        let (b0, b1) = (b * bar_len, (b + 1) * bar_len);
+        let mut pieces = Vec::new();
+        while k < timeline.len() && timeline[k].1 < b1 {
+            let (sym, s, e) = timeline[k];
+            let is_note = sym != Sym::Rest;
+            pieces.push(Piece {
+                sym,
+                start: s.max(b0) - b0,
+                end: e.min(b1) - b0,
+                tied_from: is_note && s < b0,
+                tie: is_note && e > b1,
+            });
+            if e > b1 {
+                break;
+            }
+            k += 1;
+        }
+        out.push(lay_bar(&pieces, bar_len, beat, group));
+    }
+    out
+}
+
+/// One bar's pieces as items: beats with anything off the sixteenth grid become triplets, and
+/// a note that starts off the beat is tied at the next beat (or beat group in compound meter)
+/// so the beat stays visible.
+fn lay_bar(pieces: &[Piece], bar_len: u64, beat: u64, felt: u64) -> Bar {
+    let beats = (bar_len / beat) as usize;
+    let mut triplet = vec![false; beats];
+    for p in pieces {
+        for edge in [p.start, p.end] {
+            if edge % 3 != 0 && edge < bar_len {
+                triplet[(edge / beat) as usize] = true;
+            }
+        }
+    }
+    let mut items: Vec<Item> = Vec::new();
+    let mut group: Vec<Glyph> = Vec::new();
+    let mut group_beat = usize::MAX;
+    for p in pieces {
+        // Cut at the edges of triplet beats, so a stretch is wholly inside one or outside all.
+        let mut cuts = vec![p.start];
+        for (i, _) in triplet.iter().enumerate().filter(|(_, t)| **t) {
+            for edge in [i as u64 * beat, (i as u64 + 1) * beat] {
+                if edge > p.start && edge < p.end {
+                    cuts.push(edge);
+                }
+            }
+        }
+        let next_group = p.start.next_multiple_of(felt);
+        if next_group > p.start && next_group < p.end {
+            cuts.push(next_group);
+        }
+        cuts.sort_unstable();
+        cuts.dedup();
+        cuts.push(p.end);
+        let is_note = p.sym != Sym::Rest;
+        for (j, w) in cuts.windows(2).enumerate() {
+            let (s, e) = (w[0], w[1]);
+            let first = j == 0;
+            let last = j + 2 == cuts.len();
+            let b = (s / beat) as usize;
+            let in_triplet = triplet[b];
+            let written = if in_triplet { 3 * (e - s) } else { 2 * (e - s) };
+            let vs = values(written as u32);
+            let mut at = s;
+            for (m, &v) in vs.iter().enumerate() {
+                let sounding = if in_triplet { v * 2 / 3 } else { v };
+                let g = Glyph {
+                    sym: p.sym,
+                    written: v,
+                    sounding,
+                    tie: is_note && (m + 1 < vs.len() || !last || p.tie),
+                    tied_from: is_note && (m > 0 || !first || p.tied_from),
+                    at,
+                };
+                at += u64::from(sounding) / 2;
+                if in_triplet {
+                    if group_beat != b && !group.is_empty() {
+                        items.push(Item::Triplet(std::mem::take(&mut group)));
+                    }
+                    group_beat = b;
+                    group.push(g);
+                } else {
+                    if !group.is_empty() {
+                        items.push(Item::Triplet(std::mem::take(&mut group)));
+                    }
+                    items.push(Item::Plain(g));
+                }
+            }
+        }
+    }
+    if !group.is_empty() {
+        items.push(Item::Triplet(group));
+    }
+    Bar { items, beat: felt }
+}
+
+/// A pitch as written: letter (0 = C … 6 = B), alteration in semitones, octave (4 holds
+/// middle C).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spelled {
+    pub letter: usize,
+    pub alter: i8,
+    pub octave: i32,
+}
+
+/// Letter names, C to B.
+pub const LETTERS: [char; 7] = ['C', 'D', 'E', 'F', 'G', 'A', 'B'];
+
+/// Which accidentals a bar has shown so far, to decide where the next one is needed.
+pub struct BarAccidentals {
+    key: [i8; 7],
+    /// The last accidental per letter and octave, as standard notation and ABC 2.1 count.
+    shown: HashMap<(usize, i32), i8>,
+    /// The last accidental per letter in any octave, as abc2midi counts.
+    shown_letter: HashMap<usize, i8>,
+}
+
+impl BarAccidentals {
+    pub fn new(key: &Key) -> Self {
+        BarAccidentals {
+            key: key.signature(),
+            shown: HashMap::new(),
+            shown_letter: HashMap::new(),
+        }
+    }
+
+    /// A bar line: accidentals end.
+    pub fn bar(&mut self) {
+        self.shown.clear();
+        self.shown_letter.clear();
+    }
+
+    /// The accidental to show on `s`, if any. Standard notation shows one where the
+    /// alteration differs from what the key and the bar's earlier accidentals (same letter and
+    /// octave) imply. `for_every_reader` shows more, so that ABC readers that disagree read the
+    /// same pitch: one on every note outside the key (music21 and the Essen collection apply
+    /// an accidental to its own note only) and one wherever an accidental earlier in the bar
+    /// on the same letter in another octave would change it (abc2midi carries accidentals
+    /// across octaves).
+    pub fn show(&mut self, s: &Spelled, for_every_reader: bool) -> Option<i8> {
+        let key = self.key[s.letter];
+        let implied = self
+            .shown
+            .get(&(s.letter, s.octave))
+            .copied()
+            .unwrap_or(key);
+        let any_octave = self.shown_letter.get(&s.letter).copied().unwrap_or(key);
+        let needed =
+            s.alter != implied || (for_every_reader && (s.alter != key || s.alter != any_octave));
+        if needed {
+            self.mark(s);
+            Some(s.alter)
+        } else {
+            None
+        }
+    }
+
+    /// `s` is shown with its accidental whether or not it was needed.
+    pub fn mark(&mut self, s: &Spelled) {
+        self.shown.insert((s.letter, s.octave), s.alter);
+        self.shown_letter.insert(s.letter, s.alter);
+    }
+}
+
+/// Seconds per whole note to written tempo: the tempo as text, without a needless `.0`.
+pub fn tempo_text(bpm: f64) -> String {
+    let bpm = if bpm.is_finite() && bpm > 0.0 {
+        bpm
+    } else {
+        120.0
+    };
+    crate::lang::ast::fmt_number(bpm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(pitch: u8, start: f64, duration: f64) -> Note {
+        Note {
+            pitch,
+            start,
+            duration,
+            velocity: 80,
+        }
+    }
+
+    #[test]
+    fn formats_by_extension() {
+        assert_eq!(Format::of_path("out/a.abc"), Some(Format::Abc));
+        assert_eq!(Format::of_path("A.ABC"), Some(Format::Abc));
+        assert_eq!(Format::of_path("a.musicxml"), Some(Format::MusicXml));
+        assert_eq!(Format::of_path("a.xml"), Some(Format::MusicXml));
+        assert_eq!(Format::of_path("a.mid"), None);
+        assert_eq!(Format::of_path("abc"), None);
+    }
+
+    #[test]
+    fn quantize_rounds_to_the_grid_and_keeps_one_line() {
+        let unit = 2.0 / 48.0;
+        let notes = [
+            note(60, 0.01, 0.49),  // a quarter, slightly off
+            note(64, 0.5, 0.5),    // chord: the top note stays
+            note(67, 0.5, 0.25),   //
+            note(62, 0.75, 0.5),   // cuts the chord's top note at 0.75
+            note(65, 2.0, 0.0001), // too short: one unit
+        ];
+        let line = quantize(&notes, 0, None);
+        let got: Vec<(u8, u64, u64)> = line.iter().map(|n| (n.pitch, n.start, n.len)).collect();
+        assert_eq!(
+            got,
+            vec![(60, 0, 12), (67, 12, 6), (62, 18, 12), (65, 48, 1)]
+        );
+        let q = quantized_melody(&notes, 2, Some(100));
+        assert_eq!(q[0].pitch, 62);
+        assert_eq!(q[0].velocity, 100);
+        assert!((q[3].duration - unit).abs() < 1e-12);
+    }
+
+    fn lengths(bar: &Bar) -> Vec<String> {
+        let one = |g: &Glyph| {
+            let s = match g.sym {
+                Sym::Rest => "z".to_string(),
+                Sym::Note { pitch, .. } => pitch.to_string(),
+            };
+            format!("{s}:{}{}", g.written, if g.tie { "-" } else { "" })
+        };
+        bar.items
+            .iter()
+            .map(|i| match i {
+                Item::Plain(g) => one(g),
+                Item::Triplet(gs) => {
+                    format!("3({})", gs.iter().map(one).collect::<Vec<_>>().join(" "))
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bars_ties_and_rests() {
+        // 4/4: a dotted half, then a half tied over the bar line, then a rest to the end.
+        let line = [
+            GridNote {
+                pitch: 60,
+                start: 0,
+                len: 36,
+                velocity: 90,
+            },
+            GridNote {
+                pitch: 62,
+                start: 36,
+                len: 24,
+                velocity: 90,
+            },
+        ];
+        let bars = layout(&line, Meter::default());
+        assert_eq!(bars.len(), 2);
+        assert_eq!(lengths(&bars[0]), vec!["60:72", "62:24-"]);
+        assert_eq!(lengths(&bars[1]), vec!["62:24", "z:72"]);
+    }
+
+    #[test]
+    fn triplets_fill_their_beat_only() {
+        // Three triplet eighths, then a quarter and a half.
+        let mut line = Vec::new();
+        for (i, p) in [60, 62, 64].iter().enumerate() {
+            line.push(GridNote {
+                pitch: *p,
+                start: 4 * i as u64,
+                len: 4,
+                velocity: 90,
+            });
+        }
+        line.push(GridNote {
+            pitch: 65,
+            start: 12,
+            len: 36,
+            velocity: 90,
+        });
+        let bars = layout(&line, Meter::default());
+        assert_eq!(lengths(&bars[0]), vec!["3(60:12 62:12 64:12)", "65:72"]);
+        // A note from inside a triplet beat into the next is cut at the beat and tied.
+        let line = [
+            GridNote {
+                pitch: 60,
+                start: 0,
+                len: 8,
+                velocity: 90,
+            },
+            GridNote {
+                pitch: 62,
+                start: 8,
+                len: 16,
+                velocity: 90,
+            },
+        ];
+        let bars = layout(&line, Meter::default());
+        assert_eq!(lengths(&bars[0]), vec!["3(60:24 62:12-)", "62:24", "z:48"]);
+    }
+
+    #[test]
+    fn compound_meter_bars() {
+        let line = [GridNote {
+            pitch: 67,
+            start: 0,
+            len: 36,
+            velocity: 90,
+        }];
+        let bars = layout(&line, Meter::parse("6/8").unwrap());
+        assert_eq!(bars.len(), 1);
+        assert_eq!(lengths(&bars[0]), vec!["67:72"]);
+    }
+
+    #[test]
+    fn accidentals_against_key_and_bar() {
+        let key = Key::from_scale(&Scale::parse("D major").unwrap(), 0);
+        let mut acc = BarAccidentals::new(&key);
+        let f = |alter| Spelled {
+            letter: 3,
+            alter,
+            octave: 4,
+        };
+        assert_eq!(acc.show(&f(1), false), None); // F# is in the key
+        assert_eq!(acc.show(&f(0), false), Some(0)); // F natural
+        assert_eq!(acc.show(&f(0), false), None); // still natural in this bar
+        assert_eq!(acc.show(&f(0), true), Some(0)); // repeated for every reader
+        assert_eq!(acc.show(&f(1), false), Some(1)); // back to F#
+        acc.bar();
+        assert_eq!(acc.show(&f(1), true), None);
+        // F natural in octave 5 does not change F in octave 4 for standard readers, but an
+        // ABC reader that carries it across octaves needs F# marked again.
+        let f5 = Spelled {
+            letter: 3,
+            alter: 0,
+            octave: 5,
+        };
+        assert_eq!(acc.show(&f5, true), Some(0));
+        assert_eq!(acc.show(&f(1), false), None);
+        assert_eq!(acc.show(&f(1), true), Some(1));
+    }
+}
