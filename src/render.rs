@@ -258,8 +258,7 @@ fn schedule(notes: &[Note], opts: &RenderOptions) -> Result<(Vec<Event>, u64), R
     let frame = |t: f64| ((t.max(0.0) * scale * rate).round() as u64).min(total);
     let mut events = Vec::with_capacity(notes.len() * 2);
     for n in notes {
-        let key = (n.pitch as i32 + opts.transpose).clamp(0, 127) as u8;
-        let velocity = opts.velocity.unwrap_or(n.velocity).clamp(1, 127);
+        let (key, velocity) = n.shaped(i64::from(opts.transpose), opts.velocity);
         let on = frame(n.start);
         let off = frame(n.start.max(0.0) + n.duration.max(0.0)).max(on);
         events.push(Event {

@@ -579,10 +579,9 @@ pub fn write_midi(notes: &[Note], opts: &WriteOptions) -> Vec<u8> {
     let mut placed: Vec<(u64, u64, u8, u8)> = notes
         .iter()
         .map(|n| {
-            let pitch = (i64::from(n.pitch) + i64::from(opts.transpose)).clamp(0, 127) as u8;
+            let (pitch, velocity) = n.shaped(i64::from(opts.transpose), opts.velocity);
             let on = to_tick(n.start);
             let off = to_tick(n.start + n.duration).max(on + 1);
-            let velocity = opts.velocity.unwrap_or(n.velocity).clamp(1, 127);
             (on, off, pitch, velocity)
         })
         .collect();

@@ -166,11 +166,12 @@ pub fn quantize(notes: &[Note], transpose: i32, velocity: Option<u8>) -> Vec<Gri
         .map(|n| {
             let start = to_units(n.start);
             let end = to_units(n.start + n.duration).max(start + 1);
+            let (pitch, velocity) = n.shaped(i64::from(transpose), velocity);
             GridNote {
-                pitch: (i64::from(n.pitch) + i64::from(transpose)).clamp(0, 127) as u8,
+                pitch,
                 start,
                 len: end - start,
-                velocity: velocity.unwrap_or(n.velocity).clamp(1, 127),
+                velocity,
             }
         })
         .collect();
