@@ -10,7 +10,10 @@
 //!
 //! Run: `cargo bench --bench generate` (20000 notes each), or with a count:
 //! `cargo bench --bench generate -- 2000`. Output, one line per model:
-//! `generate MODEL notes N seconds S notes_per_second R p50_us A p99_us B max_us C`.
+//! `generate MODEL notes N seconds S notes_per_second R p50_us A p99_us B max_us C
+//! note_100_us D note_10000_us E`, where the last two are the median latency of the 100
+//! notes around the 100th and the 10,000th note generated (warm-up included; the second
+//! only when N reaches it): a step's cost must not grow with the melody.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -20,6 +23,9 @@ use rand_chacha::ChaCha20Rng;
 use tms::model::{self, Generator, Head, Input, Model, ModelConfig, SampleOptions};
 use tms::music::midi;
 use tms::music::note::Note;
+
+/// Untimed notes before the timed ones.
+const WARM_UP: usize = 50;
 
 const PRIMER: &str = "samples/little_star.mid";
 const FOLK: &str = "models/folk.safetensors";
@@ -56,7 +62,7 @@ fn bench(name: &str, model: &Model, primer: &[Note], n: usize) {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let mut gen = Generator::new(model, primer);
     // Warm-up: first calls allocate and let libtorch pick its kernels.
-    for _ in 0..50 {
+    for _ in 0..WARM_UP {
         std::hint::black_box(gen.next(&opts, &mut rng));
     }
     let mut lat = Vec::with_capacity(n);
@@ -67,9 +73,20 @@ fn bench(name: &str, model: &Model, primer: &[Note], n: usize) {
         lat.push(t.elapsed());
     }
     let total = started.elapsed().as_secs_f64();
+    // Median latency of the 100 notes around generated note `at` (1-based, warm-up
+    // included), or "-" when the run is too short.
+    let around = |at: usize| -> String {
+        let from = at.saturating_sub(50).max(WARM_UP + 1) - WARM_UP - 1;
+        let window = lat.get(from..from + 100).map(<[Duration]>::to_vec);
+        window.map_or("-".to_string(), |mut w| {
+            w.sort_unstable();
+            format!("{:.1}", percentile(&w, 0.5))
+        })
+    };
+    let (early, late) = (around(100), around(10_000));
     lat.sort_unstable();
     println!(
-        "generate {name} notes {n} seconds {total:.3} notes_per_second {:.0} p50_us {:.1} p99_us {:.1} max_us {:.1}  ({})",
+        "generate {name} notes {n} seconds {total:.3} notes_per_second {:.0} p50_us {:.1} p99_us {:.1} max_us {:.1} note_100_us {early} note_10000_us {late}  ({})",
         n as f64 / total,
         percentile(&lat, 0.50),
         percentile(&lat, 0.99),

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use tch::{nn, Kind, Tensor};
 
-use super::step::{InputWeights, Layer, PointerWeights, StepState, Stepper};
+use super::step::{InputWeights, Layer, PointerWeights, StepState, Stepper, Weights};
 use super::{Input, ModelConfig, PITCHES, PITCH_SCALE};
 
 pub(super) struct Net {
@@ -304,7 +304,7 @@ impl Net {
             })
             .collect();
         let scalar = |t: &Tensor| floats(t)[0];
-        Stepper {
+        Stepper::new(Weights {
             hidden: c.hidden as usize,
             input,
             layers,
@@ -319,7 +319,7 @@ impl Net {
                 dim: POINTER_DIM as usize,
                 memory: POINTER_MEMORY as usize,
             }),
-        }
+        })
     }
 }
 

@@ -1,11 +1,26 @@
 //! One note at a time without libtorch: the network's single-step inference in plain Rust.
-//! A generation step is a few hundred thousand multiply-adds on vectors of a few hundred
-//! numbers, where libtorch's per-operation dispatch (dozens of small ops per note) costs more
-//! than the arithmetic. Live performance needs each note in well under a millisecond; this
-//! gives about 0.1 ms for the folk model. The primer is still read by the tensor network
-//! (`Net::forward`), whose state is handed over here; net.rs's tests check both agree.
+//! A generation step is about 330,000 multiply-adds on vectors of a few hundred numbers,
+//! where libtorch's per-operation dispatch (dozens of small ops per note) costs more than the
+//! arithmetic. The primer is still read by the tensor network (`Net::forward`), whose state
+//! is handed over here; net.rs's tests check both agree.
+//!
+//! `Stepper::new` rearranges the weights once so that a step is little more than streaming
+//! them through vector registers (kernels.rs):
+//! - the first layer's input is an embedding row, an interval row and two numbers, so its
+//!   input-to-gates product is precomputed per pitch and per interval (bias included) and a
+//!   step adds two table rows and two scaled columns instead of a 4H × (2E + 2) product;
+//! - later layers fuse input and recurrent weights into one 4H × 2H product;
+//! - every head (pitch, step, duration, and the pointer's query, key and gate) reads the same
+//!   LSTM output, so they are one stacked product.
+//!
+//! The pointer remembers at most `memory` notes (64 for the folk model, as `net.rs`'s
+//! stateful state keeps), so a step costs the same at note 100 and at note 100,000.
+
+mod kernels;
 
 use std::collections::VecDeque;
+
+use kernels::{add, add_scaled, dot, ln, map_in_place, sigmoid, tanh, Packed};
 
 /// Weights of one LSTM layer, gates in PyTorch's order (input, forget, cell, output).
 pub(super) struct Layer {
@@ -35,7 +50,9 @@ pub(super) enum InputWeights {
     Scalar,
 }
 
-pub(super) struct Stepper {
+/// The network's weights as `Net` holds them (row-major, PyTorch's shapes), for
+/// `Stepper::new`.
+pub(super) struct Weights {
     pub hidden: usize,
     pub input: InputWeights,
     pub layers: Vec<Layer>,
@@ -43,6 +60,42 @@ pub(super) struct Stepper {
     pub fc_step: (Vec<f32>, f32),
     pub fc_duration: (Vec<f32>, f32),
     pub pointer: Option<PointerWeights>,
+}
+
+/// The first layer's input-to-gates product, precomputed.
+struct FirstLayer {
+    /// Per pitch, 4H values: the biases plus the product with the pitch's part of the input.
+    pitch: Vec<f32>,
+    /// Per interval index, 4H values (embedded input only), and the clamp range.
+    interval: Option<(Vec<f32>, i64)>,
+    /// The weight columns of the step and duration inputs.
+    step: Vec<f32>,
+    duration: Vec<f32>,
+}
+
+struct Pointer {
+    dim: usize,
+    memory: usize,
+}
+
+/// The heads' rows in the stacked product: pitch logits first, then these.
+const STEP_ROW: usize = PITCHES;
+const DURATION_ROW: usize = PITCHES + 1;
+/// With the pointer: its gate, then `dim` query rows, then `dim` key rows.
+const GATE_ROW: usize = PITCHES + 2;
+const PITCHES: usize = super::PITCHES as usize;
+
+pub(super) struct Stepper {
+    hidden: usize,
+    first: FirstLayer,
+    /// Layer 0: W_hh. Later layers: [W_ih | W_hh] over [h below, own h], with their biases.
+    layers: Vec<(Packed, Vec<f32>)>,
+    heads: Packed,
+    head_bias: Vec<f32>,
+    pointer: Option<Pointer>,
+    /// Whether this CPU has AVX2 (see `step_avx2`).
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    avx2: bool,
 }
 
 /// The recurrent state, as `net::State` holds it for one row.
@@ -64,137 +117,354 @@ pub(super) struct StepOutput {
     pub duration: f64,
 }
 
-/// x·y over equal-length slices, in eight independent lanes so that the compiler can use SIMD
-/// without reordering a single sum (which Rust, rightly, never does on its own).
-fn dot(x: &[f32], y: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
-    let (xr, yr) = (xc.remainder(), yc.remainder());
-    for (a, b) in xc.zip(yc) {
-        for k in 0..8 {
-            lanes[k] += a[k] * b[k];
-        }
-    }
-    let mut sum = lanes.iter().sum::<f32>();
-    for (a, b) in xr.iter().zip(yr) {
-        sum += a * b;
-    }
-    sum
+/// Columns `from..to` of a row-major matrix with `cols` columns, row-major.
+fn columns(w: &[f32], cols: usize, from: usize, to: usize) -> Vec<f32> {
+    w.chunks_exact(cols)
+        .flat_map(|row| &row[from..to])
+        .copied()
+        .collect()
 }
 
-/// out[r] = W[r]·x for a row-major W.
-fn matvec(w: &[f32], x: &[f32], out: &mut [f32]) {
-    debug_assert_eq!(w.len(), out.len() * x.len());
-    for (o, row) in out.iter_mut().zip(w.chunks_exact(x.len())) {
-        *o = dot(row, x);
-    }
+/// Per row of `table` (`size` values each): start + W·row, one after another.
+fn products(w: &Packed, start: &[f32], table: &[f32], size: usize) -> Vec<f32> {
+    table
+        .chunks_exact(size)
+        .flat_map(|x| {
+            let mut out = start.to_vec();
+            w.add_product(x, &mut out);
+            out
+        })
+        .collect()
 }
 
-/// out[r] = bias[r] + W[r]·x.
-fn affine(w: &[f32], bias: &[f32], x: &[f32], out: &mut [f32]) {
-    matvec(w, x, out);
-    for (o, b) in out.iter_mut().zip(bias) {
-        *o += b;
-    }
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-impl Stepper {
-    /// Reads one note and returns the prediction for the next.
-    pub fn step(&self, s: &mut StepState, pitch: u8, step: f32, duration: f32) -> StepOutput {
-        let h = self.hidden;
-        let mut x: Vec<f32> = match &self.input {
+impl FirstLayer {
+    fn new(input: &InputWeights, layer: &Layer, gates: usize) -> FirstLayer {
+        let cols = layer.w_ih.len() / gates;
+        let zero = vec![0f32; gates];
+        match input {
             InputWeights::Embed {
-                pitch: table,
+                pitch,
                 interval,
                 size,
                 range,
             } => {
-                let p = pitch as usize;
-                let iv = if s.prev < 0 {
-                    2 * range + 1
-                } else {
-                    (pitch as i64 - s.prev).clamp(-range, *range) + range
-                } as usize;
-                let mut v = Vec::with_capacity(2 * size + 2);
-                v.extend_from_slice(&table[p * size..(p + 1) * size]);
-                v.extend_from_slice(&interval[iv * size..(iv + 1) * size]);
-                v.extend([step, duration]);
-                v
+                let part = |from| {
+                    Packed::new(&columns(&layer.w_ih, cols, from, from + size), gates, *size)
+                };
+                FirstLayer {
+                    pitch: products(&part(0), &layer.bias, pitch, *size),
+                    interval: Some((products(&part(*size), &zero, interval, *size), *range)),
+                    step: columns(&layer.w_ih, cols, 2 * size, 2 * size + 1),
+                    duration: columns(&layer.w_ih, cols, 2 * size + 1, 2 * size + 2),
+                }
             }
-            InputWeights::Scalar => vec![pitch as f32 / super::PITCH_SCALE as f32, step, duration],
-        };
+            InputWeights::Scalar => {
+                let scale = super::PITCH_SCALE as f32;
+                let pitch_column = columns(&layer.w_ih, cols, 0, 1);
+                let pitch = (0..PITCHES)
+                    .flat_map(|p| {
+                        let mut row = layer.bias.clone();
+                        add_scaled(&mut row, p as f32 / scale, &pitch_column);
+                        row
+                    })
+                    .collect();
+                FirstLayer {
+                    pitch,
+                    interval: None,
+                    step: columns(&layer.w_ih, cols, 1, 2),
+                    duration: columns(&layer.w_ih, cols, 2, 3),
+                }
+            }
+        }
+    }
+
+    /// The layer's gate inputs before the recurrent product.
+    #[inline(always)]
+    fn gates(&self, out: &mut Vec<f32>, prev: i64, pitch: u8, step: f32, duration: f32) {
+        let n = self.step.len();
+        let p = pitch as usize;
+        out.clear();
+        out.extend_from_slice(&self.pitch[p * n..(p + 1) * n]);
+        if let Some((table, range)) = &self.interval {
+            let iv = if prev < 0 {
+                2 * range + 1
+            } else {
+                (pitch as i64 - prev).clamp(-range, *range) + range
+            } as usize;
+            add(out, &table[iv * n..(iv + 1) * n]);
+        }
+        add_scaled(out, step, &self.step);
+        add_scaled(out, duration, &self.duration);
+    }
+}
+
+impl Stepper {
+    /// Rearranges the weights for stepping (a few milliseconds for the folk model).
+    pub fn new(w: Weights) -> Stepper {
+        let h = w.hidden;
+        let gates = 4 * h;
+        let first = FirstLayer::new(&w.input, &w.layers[0], gates);
+        let layers = w
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| {
+                if l == 0 {
+                    return (Packed::new(&layer.w_hh, gates, h), Vec::new());
+                }
+                let fused: Vec<f32> = layer
+                    .w_ih
+                    .chunks_exact(h)
+                    .zip(layer.w_hh.chunks_exact(h))
+                    .flat_map(|(a, b)| a.iter().chain(b))
+                    .copied()
+                    .collect();
+                (Packed::new(&fused, gates, 2 * h), layer.bias.clone())
+            })
+            .collect();
+        let mut rows = w.fc_pitch.0.clone();
+        let mut head_bias = w.fc_pitch.1.clone();
+        rows.extend(&w.fc_step.0);
+        head_bias.push(w.fc_step.1);
+        rows.extend(&w.fc_duration.0);
+        head_bias.push(w.fc_duration.1);
+        if let Some(p) = &w.pointer {
+            rows.extend(&p.gate_w);
+            head_bias.push(p.gate_b);
+            rows.extend(&p.query);
+            rows.extend(&p.key);
+            head_bias.resize(head_bias.len() + 2 * p.dim, 0.0);
+        }
+        Stepper {
+            hidden: h,
+            first,
+            layers,
+            heads: Packed::new(&rows, head_bias.len(), h),
+            head_bias,
+            pointer: w.pointer.as_ref().map(|p| Pointer {
+                dim: p.dim,
+                memory: p.memory,
+            }),
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            avx2: std::arch::is_x86_feature_detected!("avx2"),
+        }
+    }
+
+    /// Reads one note and returns the prediction for the next.
+    pub fn step(&self, s: &mut StepState, pitch: u8, step: f32, duration: f32) -> StepOutput {
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        if self.avx2 {
+            return self.step_avx2(s, pitch, step, duration);
+        }
+        self.step_any(s, pitch, step, duration)
+    }
+
+    /// `step_any` compiled for AVX2: eight floats per instruction instead of SSE2's four.
+    /// The build targets baseline x86-64 (CI runs it elsewhere), so AVX2 is chosen at run
+    /// time. No FMA: a fused multiply-add rounds once where the baseline rounds twice, and
+    /// with the same operations in the same order both give the same bits, so a seed gives
+    /// the same notes with or without AVX2.
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    #[allow(unsafe_code)]
+    fn step_avx2(&self, s: &mut StepState, pitch: u8, step: f32, duration: f32) -> StepOutput {
+        #[target_feature(enable = "avx2")]
+        fn compiled_for_avx2(
+            me: &Stepper,
+            s: &mut StepState,
+            pitch: u8,
+            step: f32,
+            duration: f32,
+        ) -> StepOutput {
+            me.step_any(s, pitch, step, duration)
+        }
+        // SAFETY: `avx2` is set only when the CPU reported AVX2 (`Stepper::new`), the one
+        // requirement of calling a function compiled for it.
+        unsafe { compiled_for_avx2(self, s, pitch, step, duration) }
+    }
+
+    /// The step itself, inlined into each of `step`'s two compilations, as is everything
+    /// it calls.
+    #[inline(always)]
+    fn step_any(&self, s: &mut StepState, pitch: u8, step: f32, duration: f32) -> StepOutput {
+        let mut gates = Vec::with_capacity(4 * self.hidden);
+        self.first.gates(&mut gates, s.prev, pitch, step, duration);
         s.prev = pitch as i64;
-        let mut gates = vec![0f32; 4 * h];
-        let mut recur = vec![0f32; 4 * h];
-        for (l, layer) in self.layers.iter().enumerate() {
-            affine(&layer.w_ih, &layer.bias, &x, &mut gates);
-            matvec(&layer.w_hh, &s.h[l], &mut recur);
-            let (hl, cl) = (&mut s.h[l], &mut s.c[l]);
-            for j in 0..h {
-                let i = sigmoid(gates[j] + recur[j]);
-                let f = sigmoid(gates[h + j] + recur[h + j]);
-                let g = (gates[2 * h + j] + recur[2 * h + j]).tanh();
-                let o = sigmoid(gates[3 * h + j] + recur[3 * h + j]);
-                cl[j] = f * cl[j] + i * g;
-                hl[j] = o * cl[j].tanh();
+        let mut below = Vec::new();
+        for (l, (w, bias)) in self.layers.iter().enumerate() {
+            if l == 0 {
+                w.add_product(&s.h[0], &mut gates);
+            } else {
+                gates.clone_from(bias);
+                below.clear();
+                below.extend_from_slice(&s.h[l - 1]);
+                below.extend_from_slice(&s.h[l]);
+                w.add_product(&below, &mut gates);
             }
-            x.clone_from(hl);
+            cell(&mut gates, &mut s.h[l], &mut s.c[l]);
         }
-        let out = x;
-        let mut logits = vec![0f32; super::PITCHES as usize];
-        affine(&self.fc_pitch.0, &self.fc_pitch.1, &out, &mut logits);
-        let step = (self.fc_step.1 + dot(&self.fc_step.0, &out)) as f64;
-        let duration = (self.fc_duration.1 + dot(&self.fc_duration.0, &out)) as f64;
+        let out = s.h.last().expect("at least one layer");
+        let mut head = self.head_bias.clone();
+        self.heads.add_product(out, &mut head);
+        let (step, duration) = (head[STEP_ROW] as f64, head[DURATION_ROW] as f64);
         if let Some(ptr) = &self.pointer {
-            logits = ptr.mix(&out, logits, pitch, s);
+            let (logits, rest) = head.split_at_mut(PITCHES);
+            let (query, key) = rest[GATE_ROW + 1 - PITCHES..].split_at(ptr.dim);
+            ptr.mix(logits, rest[GATE_ROW - PITCHES], query, key, pitch, s);
         }
+        head.truncate(PITCHES);
         StepOutput {
-            logits,
+            logits: head,
             step,
             duration,
         }
     }
 }
 
-impl PointerWeights {
-    /// The same mixture as `net::Pointer::mix`, for one query.
-    fn mix(&self, out: &[f32], logits: Vec<f32>, pitch: u8, s: &mut StepState) -> Vec<f32> {
-        let mut key = vec![0f32; self.dim];
-        matvec(&self.key, out, &mut key);
-        let mut query = vec![0f32; self.dim];
-        matvec(&self.query, out, &mut query);
-        s.keys.push_back(key);
-        s.pitches.push_back(pitch);
-        let usable = s.keys.len() - 1;
+/// The LSTM cell: gates (pre-activations, i f g o) to new h and c.
+#[inline(always)]
+fn cell(gates: &mut [f32], h: &mut [f32], c: &mut [f32]) {
+    let n = h.len();
+    let (i, rest) = gates.split_at_mut(n);
+    let (f, rest) = rest.split_at_mut(n);
+    let (g, o) = rest.split_at_mut(n);
+    map_in_place(i, sigmoid);
+    map_in_place(f, sigmoid);
+    map_in_place(g, tanh);
+    map_in_place(o, sigmoid);
+    for (((c, f), i), g) in c.iter_mut().zip(&*f).zip(&*i).zip(&*g) {
+        *c = f * *c + i * g;
+    }
+    for ((h, o), c) in h.iter_mut().zip(&*o).zip(&*c) {
+        *h = o * tanh(*c);
+    }
+}
+
+impl Pointer {
+    /// The same mixture as `net::Pointer::mix`, for one query: turns `logits` into the log
+    /// of the mixed distribution and remembers this note's key.
+    #[inline(always)]
+    fn mix(
+        &self,
+        logits: &mut [f32],
+        gate: f32,
+        query: &[f32],
+        key: &[f32],
+        pitch: u8,
+        s: &mut StepState,
+    ) {
+        // Every remembered key is usable: each one's follower is known, the last one's
+        // being this note.
         let scale = (self.dim as f32).sqrt();
-        let scores: Vec<f32> = s
-            .keys
-            .iter()
-            .take(usable)
-            .map(|k| dot(&query, k) / scale)
-            .collect();
-        // softmax over the usable keys and the null slot (score 0)
-        let top = scores.iter().copied().fold(0f32, f32::max);
-        let weights: Vec<f32> = scores.iter().map(|v| (v - top).exp()).collect();
-        let null = (-top).exp();
-        let total = weights.iter().sum::<f32>() + null;
-        let gate = sigmoid(self.gate_b + dot(&self.gate_w, out));
-        let lmax = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let exps: Vec<f32> = logits.iter().map(|l| (l - lmax).exp()).collect();
-        let esum: f32 = exps.iter().sum();
-        let share = 1.0 - gate + gate * (null / total);
-        let mut p: Vec<f32> = exps.iter().map(|e| e / esum * share).collect();
-        for (w, &follower) in weights.iter().zip(s.pitches.iter().skip(1)) {
-            p[follower as usize] += gate * w / total;
+        let mut weights = Vec::with_capacity(s.keys.len());
+        for k in &s.keys {
+            weights.push(dot(query, k) / scale);
         }
+        // softmax over the keys and the null slot (score 0)
+        let top = weights.iter().copied().fold(0f32, f32::max);
+        map_in_place(&mut weights, |v| kernels::exp(v - top));
+        let null = kernels::exp(-top);
+        let total = weights.iter().sum::<f32>() + null;
+        let gate = sigmoid(gate);
+        let lmax = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        map_in_place(logits, |l| kernels::exp(l - lmax));
+        let esum: f32 = logits.iter().sum();
+        let share = 1.0 - gate + gate * (null / total);
+        map_in_place(logits, |e| e / esum * share);
+        let followers = s.pitches.iter().skip(1).chain([&pitch]);
+        for (w, &follower) in weights.iter().zip(followers) {
+            logits[follower as usize] += gate * w / total;
+        }
+        map_in_place(logits, |p| ln(if p < 1e-12 { 1e-12 } else { p }));
+        // Remember this note, reusing the oldest key's buffer once the memory is full.
+        let mut buffer = if s.keys.len() >= self.memory {
+            s.pitches.pop_front();
+            s.keys.pop_front().unwrap_or_default()
+        } else {
+            Vec::with_capacity(self.dim)
+        };
+        buffer.clear();
+        buffer.extend_from_slice(key);
+        s.keys.push_back(buffer);
+        s.pitches.push_back(pitch);
         while s.keys.len() > self.memory {
             s.keys.pop_front();
             s.pitches.pop_front();
         }
-        p.iter().map(|v| v.max(1e-12).ln()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tch::{nn, Tensor};
+
+    use super::super::net::Net;
+    use super::super::{Head, Input, ModelConfig};
+
+    #[test]
+    fn the_stepper_follows_the_tensor_network_past_the_pointer_memory() {
+        // The folk model's shapes (random weights), a melody twice as long as the pointer's
+        // memory with leaps beyond the interval range, both paths reading one note at a time.
+        tch::manual_seed(11);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let net = Net::new(
+            &vs.root(),
+            ModelConfig {
+                hidden: 256,
+                layers: 1,
+                input: Input::Embed,
+                head: Head::Softmax,
+                embed: 32,
+                pointer: true,
+            },
+        );
+        let n = 150;
+        let pitches: Vec<i64> = (0..n)
+            .map(|i| [60, 62, 64, 67, 30, 90, 64, 62][i % 8] + (i / 8 % 3) as i64)
+            .collect();
+        let timing: Vec<f32> = (0..n)
+            .flat_map(|i| [0.25 + 0.05 * (i % 4) as f32, 0.2])
+            .collect();
+        let p = Tensor::from_slice(&pitches).view([1, n as i64]);
+        let t = Tensor::from_slice(&timing).view([1, n as i64, 2]);
+        tch::no_grad(|| {
+            let (_, mut state) = net.forward(
+                &p.narrow(1, 0, 4),
+                &t.narrow(1, 0, 4),
+                &net.zero_state(1),
+                0.0,
+                0,
+            );
+            let stepper = net.stepper();
+            let mut s = state.row();
+            for i in 4..n {
+                let (want, next) = net.forward(
+                    &p.narrow(1, i as i64, 1),
+                    &t.narrow(1, i as i64, 1),
+                    &state,
+                    0.0,
+                    0,
+                );
+                state = next;
+                let got = stepper.step(&mut s, pitches[i] as u8, timing[2 * i], timing[2 * i + 1]);
+                let logits: Vec<f32> = Vec::try_from(want.logits.view(-1)).expect("logits");
+                for (k, (a, b)) in got.logits.iter().zip(&logits).enumerate() {
+                    assert!((a - b).abs() < 1e-4, "note {i} pitch {k}: {a} vs {b}");
+                }
+                let step = want.step.double_value(&[0, 0]);
+                assert!(
+                    (got.step - step).abs() < 1e-5,
+                    "note {i}: step {} vs {step}",
+                    got.step
+                );
+                let duration = want.duration.double_value(&[0, 0]);
+                assert!((got.duration - duration).abs() < 1e-5, "note {i}: duration");
+            }
+            assert_eq!(
+                s.keys.len(),
+                64,
+                "the pointer remembers its memory's worth of notes"
+            );
+            assert_eq!(s.pitches.len(), 64);
+        });
     }
 }
