@@ -171,8 +171,9 @@ pub(super) fn sample_pitch(
         }
     }
     let mut order: Vec<usize> = (0..logw.len()).collect();
-    // Highest first; ties by lower pitch, so the order is total and portable.
-    order.sort_by(|&a, &b| logw[b].total_cmp(&logw[a]).then(a.cmp(&b)));
+    // Highest first; ties by lower pitch, so the order is total (an unstable sort gives the
+    // same order as a stable one) and portable.
+    order.sort_unstable_by(|&a, &b| logw[b].total_cmp(&logw[a]).then(a.cmp(&b)));
     if opts.temperature <= 0.0 {
         return order[0] as u8;
     }
