@@ -115,9 +115,8 @@ fn plays_a_melody_note_for_note_and_on_time() {
     assert!(p.is_playing());
     p.wait();
     assert!(!p.is_playing());
-    std::thread::sleep(Duration::from_millis(50));
 
-    let heard = notes(&sink.messages());
+    let heard = notes(&sink.all_ended(tune.len()));
     assert_eq!(heard.len(), tune.len(), "note count");
     let mut offsets = Vec::new();
     let mut length_errors = Vec::new();
@@ -173,8 +172,7 @@ fn stop_mid_melody_ends_every_note() {
     p.stop();
     assert!(!p.is_playing());
     let stopped = Instant::now();
-    std::thread::sleep(Duration::from_millis(300));
-    let heard = sink.messages();
+    let heard = sink.controller_seen(0, 123);
     let ns = notes(&heard);
     assert!(ns.len() < tune.len(), "stopped in the middle");
     assert!(ns.len() >= 4, "played something first");
@@ -192,8 +190,7 @@ fn dropping_the_performer_mid_melody_ends_every_note() {
     p.play(&tune, false).unwrap();
     std::thread::sleep(Duration::from_millis(600));
     drop(p);
-    std::thread::sleep(Duration::from_millis(200));
-    let heard = sink.messages();
+    let heard = sink.controller_seen(0, 123);
     assert!(notes(&heard).len() < tune.len());
     assert_nothing_left_sounding(&heard);
     assert_all_notes_off_on_channel_1(&heard);
@@ -208,8 +205,7 @@ fn disconnect_mid_melody_ends_every_note_and_closes() {
     std::thread::sleep(Duration::from_millis(500));
     p.disconnect();
     assert!(!p.is_playing());
-    std::thread::sleep(Duration::from_millis(100));
-    let heard = sink.messages();
+    let heard = sink.controller_seen(0, 123);
     assert_nothing_left_sounding(&heard);
     assert_all_notes_off_on_channel_1(&heard);
     assert!(matches!(
@@ -226,8 +222,7 @@ fn panic_silences_every_channel() {
     p.play(&sustained(), false).unwrap();
     std::thread::sleep(Duration::from_millis(400));
     p.panic();
-    std::thread::sleep(Duration::from_millis(100));
-    let heard = sink.messages();
+    let heard = sink.controller_seen(15, 120);
     assert_nothing_left_sounding(&heard);
     let ccs = controllers(&heard);
     for ch in 0..16 {
@@ -248,8 +243,7 @@ fn live_controls_shape_the_notes() {
     let tune: Vec<Note> = melody().into_iter().take(3).collect();
     p.play(&tune, false).unwrap();
     p.wait();
-    std::thread::sleep(Duration::from_millis(50));
-    let heard = sink.messages();
+    let heard = sink.all_ended(tune.len());
     assert_eq!(heard[0].bytes, vec![0xC2, 5], "program change first");
     let ns = notes(&heard);
     assert_eq!(ns.len(), 3);
@@ -274,8 +268,7 @@ fn a_loop_repeats_until_stopped_and_wait_does_not_hang() {
     std::thread::sleep(Duration::from_millis(1000));
     assert!(p.is_playing());
     p.stop();
-    std::thread::sleep(Duration::from_millis(100));
-    let heard = sink.messages();
+    let heard = sink.controller_seen(0, 123);
     let ns = notes(&heard);
     assert!(ns.len() >= 5, "looped: {} notes", ns.len());
     assert!(ns
@@ -495,8 +488,7 @@ fn live_mode_follows_tempo_changes_and_stops_cleanly() {
     );
     p.stop();
     assert!(!p.is_playing());
-    std::thread::sleep(Duration::from_millis(100));
-    let heard = sink.messages();
+    let heard = sink.controller_seen(0, 123);
     let ns = notes(&heard);
     let slow: Vec<Instant> = ns.iter().map(|n| n.on).filter(|t| *t < changed).collect();
     let fast: Vec<Instant> = ns
@@ -545,6 +537,5 @@ fn a_vanished_synth_is_reported_and_nothing_breaks() {
         .unwrap();
     p.play(&melody()[..2], false).unwrap();
     p.wait();
-    std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(notes(&sink.messages()).len(), 2);
+    assert_eq!(notes(&sink.all_ended(2)).len(), 2);
 }

@@ -101,8 +101,7 @@ fn ctrl_c_in_mid_melody_leaves_no_note_sounding() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("error: interrupted"));
-    std::thread::sleep(Duration::from_millis(100));
-    let heard = sink.messages();
+    let heard = sink.controller_seen(0, 123);
     assert!(notes(&heard).len() < 72, "stopped before the end");
     assert_silent_at_the_end(&heard);
 }
@@ -183,8 +182,7 @@ fn live_mode_follows_the_prompt_and_quit_silences() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    std::thread::sleep(Duration::from_millis(100));
-    let heard = sink.messages();
+    let heard = sink.all_ended(1);
     let ns = notes(&heard);
     let black = |p: u8| matches!(p % 12, 1 | 3 | 6 | 8 | 10);
     let early: Vec<u8> = ns

@@ -216,6 +216,30 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+impl Sink {
+    /// Waits (up to a generous deadline) until what was heard satisfies `done`, then returns
+    /// it: MIDI crosses a JACK period and a thread hop, so the last message may arrive a
+    /// little after the sender returns. Never a fixed sleep: a busy machine only waits longer.
+    pub fn heard_once(&self, done: impl Fn(&[Heard]) -> bool) -> Vec<Heard> {
+        eventually(Duration::from_secs(5), || done(&self.messages()));
+        self.messages()
+    }
+
+    /// Waits until every note heard so far has ended and at least `n` notes arrived.
+    pub fn all_ended(&self, n: usize) -> Vec<Heard> {
+        self.heard_once(|h| {
+            let ns = notes(h);
+            ns.len() >= n && ns.iter().all(|x| x.off.is_some())
+        })
+    }
+
+    /// Waits until controller `cc` (value 0) arrived on channel `ch` (0-based): the last
+    /// thing `stop`, `disconnect` and `panic` send.
+    pub fn controller_seen(&self, ch: u8, cc: u8) -> Vec<Heard> {
+        self.heard_once(|h| controllers(h).contains(&(ch, cc, 0)))
+    }
+}
+
 /// The q-quantile of sorted values.
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
