@@ -233,8 +233,18 @@ impl Trainer {
             let mut line = format!("epoch {epoch}  train {train_loss:.4}");
             if !val_windows.is_empty() {
                 let val_loss = validation_loss(model, &val_set, &val_windows, cfg);
-                let nll = evaluate::evaluate_refs(model, &val_tunes, cfg.seq_len).pitch_nll;
-                line += &format!("  val {val_loss:.4}  val pitch_nll {nll:.4}");
+                let scored = evaluate::evaluate_refs(model, &val_tunes, cfg.seq_len);
+                line += &format!("  val {val_loss:.4}");
+                // A zero here would read as a perfect model: say instead that nothing was
+                // scored, and why.
+                line += &if scored.notes == 0 {
+                    format!(
+                        "  val pitch_nll not scored (no validation tune has more than seq_len {} notes; lower seq_len)",
+                        cfg.seq_len
+                    )
+                } else {
+                    format!("  val pitch_nll {:.4}", scored.pitch_nll)
+                };
                 val_history.push(val_loss);
                 if cfg.keep == Keep::Best && best.as_ref().is_none_or(|b| val_loss < b.0) {
                     best = Some((val_loss, epoch, model.snapshot()));
