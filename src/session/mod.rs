@@ -400,7 +400,7 @@ impl Session {
         self.run_depth += 1;
         let result = self.run_source(&Source {
             name: path,
-            text: &text,
+            text: text.strip_prefix('\u{feff}').unwrap_or(&text),
         });
         self.run_depth -= 1;
         result.map_err(|rendered| Error::failed(span, format!("{NESTED}{rendered}")))
