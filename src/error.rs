@@ -5,6 +5,7 @@
 //! wording. [`render`] adds `file:line:col: error:`, the source line and a caret, identically
 //! for scripts, `tms -c` and the REPL.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::lang::span::Span;
@@ -132,8 +133,63 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c.to_string())
 }
 
+/// Source lines longer than this many characters are shown as a window around the caret.
+const LINE_WINDOW: usize = 120;
+/// Characters of the line kept before the caret when a long line is cut.
+const LINE_CONTEXT: usize = 40;
+/// Messages longer than this (a megabyte-long name in "unknown command") are cut in the middle.
+const MESSAGE_MAX: usize = 300;
+
+/// How a character is written in a message: as itself, or as a visible escape when a
+/// terminal would act on it (`\x1b[31m` in a command name must not turn the screen red,
+/// a bidi override must not reorder the line the user reads).
+fn escaped_char(c: char) -> Option<String> {
+    match c {
+        '\n' => Some("\\n".into()),
+        '\r' => Some("\\r".into()),
+        '\t' => Some("\\t".into()),
+        c if c.is_ascii_control() => Some(format!("\\x{:02x}", c as u32)),
+        c if c.is_control()
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c) =>
+        {
+            Some(c.escape_unicode().to_string())
+        }
+        _ => None,
+    }
+}
+
+/// `text` with every control character written as a visible escape (see [`escaped_char`]).
+pub fn escape_control(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| escaped_char(c).is_some()) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match escaped_char(c) {
+            Some(e) => out.push_str(&e),
+            None => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// An escaped message, cut in the middle when it is too long to read.
+fn message(kind: &ErrorKind) -> String {
+    let text = kind.to_string();
+    let text = escape_control(&text);
+    let count = text.chars().count();
+    if count <= MESSAGE_MAX {
+        return text.into_owned();
+    }
+    let head: String = text.chars().take(MESSAGE_MAX * 2 / 3).collect();
+    let tail: String = text.chars().skip(count - MESSAGE_MAX / 3).collect();
+    format!("{head}…{tail}")
+}
+
 /// `file:line:col: error: message`, then the source line indented four spaces and a caret
-/// under the span. `color` paints the label and the caret.
+/// under the span. `color` paints the label and the caret. Control characters are escaped
+/// everywhere, and a long line shows only the part around the caret, marked with `…`.
 pub fn render(err: &Error, file: &str, source: &str, color: bool) -> String {
     use colored::Colorize;
     if let ErrorKind::InScript(inner) = &err.kind {
@@ -144,10 +200,16 @@ pub fn render(err: &Error, file: &str, source: &str, color: bool) -> String {
     } else {
         "error:".to_string()
     };
+    let file = escape_control(file);
     let Some(span) = err.span else {
-        return format!("{file}: {label} {}", err.kind);
+        return format!("{file}: {label} {}", message(&err.kind));
     };
-    let mut out = format!("{file}:{}:{}: {label} {}", span.line, span.column, err.kind);
+    let mut out = format!(
+        "{file}:{}:{}: {label} {}",
+        span.line,
+        span.column,
+        message(&err.kind)
+    );
     // The line around the span's offset, found from the offset rather than by counting
     // lines from the top: `tms check` renders every error of a script, and counting made
     // 40,000 bad lines take 19 s.
@@ -163,25 +225,61 @@ pub fn render(err: &Error, file: &str, source: &str, color: bool) -> String {
             .nth(span.line.saturating_sub(1))
             .unwrap_or(""),
     };
-    let line_text = line_text.trim_end_matches('\r');
-    let start_col = span.column.max(1) - 1;
-    let rest_chars = line_text.chars().count().saturating_sub(start_col);
+    let line: Vec<char> = line_text.trim_end_matches('\r').chars().collect();
+    let start = (span.column.max(1) - 1).min(line.len());
     let width = source
         .get(span.offset..span.offset + span.len)
         .map_or(1, |s| s.chars().count())
-        .clamp(1, rest_chars.max(1));
-    let indent: String = line_text
-        .chars()
-        .take(start_col)
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
-        .collect();
-    let caret = "^".repeat(width);
+        .max(1);
+    let end = (start + width).min(line.len()).max(start + 1);
+    // The shown window: the whole line, or LINE_WINDOW characters starting a little before
+    // the caret.
+    let (lo, hi) = if line.len() <= LINE_WINDOW {
+        (0, line.len())
+    } else {
+        let lo = start.saturating_sub(LINE_CONTEXT);
+        (lo, (lo + LINE_WINDOW).min(line.len()))
+    };
+    let mut shown = String::new();
+    let mut indent = String::new();
+    let mut caret_width = 0;
+    if lo > 0 {
+        shown.push('…');
+        indent.push(' ');
+    }
+    for (i, &c) in line.iter().enumerate().take(hi).skip(lo) {
+        // Tabs stay tabs in both lines so the caret lines up whatever the tab width.
+        let (text, cols) = match c {
+            '\t' => ("\t".to_string(), 1),
+            c => match escaped_char(c) {
+                Some(e) => {
+                    let n = e.chars().count();
+                    (e, n)
+                }
+                None => (c.to_string(), 1),
+            },
+        };
+        if i < start {
+            if c == '\t' {
+                indent.push('\t');
+            } else {
+                indent.push_str(&" ".repeat(cols));
+            }
+        } else if i < end {
+            caret_width += cols;
+        }
+        shown.push_str(&text);
+    }
+    if hi < line.len() {
+        shown.push('…');
+    }
+    let caret = "^".repeat(caret_width.max(1));
     let caret = if color {
         caret.red().bold().to_string()
     } else {
         caret
     };
-    out.push_str(&format!("\n    {line_text}\n    {indent}{caret}"));
+    out.push_str(&format!("\n    {shown}\n    {indent}{caret}"));
     out
 }
 
@@ -209,6 +307,72 @@ mod tests {
             render(&err, "demo.tms", src, false),
             "demo.tms:3:5: error: unknown setting `temprature` (did you mean `temperature`?)\n    set temprature 0.8\n        ^^^^^^^^^^"
         );
+    }
+
+    fn unknown_command_at(src: &str, name: &str) -> Error {
+        let offset = src.find(name).unwrap();
+        Error::new(
+            Span {
+                offset,
+                len: name.len(),
+                line: 1,
+                column: src[..offset].chars().count() + 1,
+            },
+            ErrorKind::UnknownCommand {
+                name: name.into(),
+                suggestion: None,
+            },
+        )
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped_and_the_caret_follows() {
+        let src = "seed 1; r\u{1b}[31mx\u{7} 2";
+        let err = unknown_command_at(src, "r\u{1b}[31mx\u{7}");
+        assert_eq!(
+            render(&err, "a\u{1b}b.tms", src, false),
+            "a\\x1bb.tms:1:9: error: unknown command `r\\x1b[31mx\\x07` (type `help` for the list)\n    seed 1; r\\x1b[31mx\\x07 2\n            ^^^^^^^^^^^^^^"
+        );
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_caret() {
+        let src = format!(
+            "{}; frob; {}",
+            "seed 1; ".repeat(1000),
+            "seed 2; ".repeat(100_000)
+        );
+        let err = unknown_command_at(&src, "frob");
+        let shown = render(&err, "long.tms", &src, false);
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[1].starts_with("    …"), "{}", lines[1]);
+        assert!(lines[1].ends_with('…'), "{}", lines[1]);
+        assert_eq!(
+            lines[1].chars().count(),
+            4 + 1 + LINE_WINDOW + 1,
+            "{}",
+            lines[1]
+        );
+        let caret_col = lines[2].find('^').unwrap();
+        assert_eq!(
+            &lines[1][..]
+                .chars()
+                .skip(caret_col)
+                .take(4)
+                .collect::<String>(),
+            "frob"
+        );
+    }
+
+    #[test]
+    fn a_huge_name_is_cut_in_the_message() {
+        let name = "x".repeat(1_000_000);
+        let src = format!("{name} 1");
+        let err = unknown_command_at(&src, &name);
+        let shown = render(&err, "big.tms", &src, false);
+        assert!(shown.len() < 1000, "{} bytes", shown.len());
+        assert!(shown.contains("(type `help` for the list)"), "{shown}");
     }
 
     #[test]

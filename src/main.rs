@@ -3,8 +3,6 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use tms::session::{Session, Source};
 
@@ -21,8 +19,11 @@ usage:
 
 Inside tms, `help` lists the commands.";
 
+/// Colour only on a terminal that can show it, and never when NO_COLOR is set.
 fn color_wanted() -> bool {
-    std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+    std::env::var_os("NO_COLOR").is_none()
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+        && std::io::stdout().is_terminal()
 }
 
 fn version() -> String {
@@ -38,50 +39,76 @@ fn version() -> String {
     )
 }
 
-/// Ctrl-C and SIGTERM set a flag that long commands poll (training stops after the batch,
-/// playing stops with note-offs); a second one while the first is still pending forces an
-/// exit, for a command that does not answer.
-fn install_interrupt() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    let _ = ctrlc::set_handler(move || {
-        if f.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
-    flag
-}
-
 /// Silences the synth and picks the exit status: 130 after Ctrl-C, 1 after an error.
 fn failure(session: &mut Session) -> ExitCode {
     session.stage_shutdown();
     ExitCode::from(if session.interrupted() { 130 } else { 1 })
 }
 
+/// Reads every script and parses it, reporting every unreadable file and every syntax
+/// error in all of them; the texts come back only when all are clean. A UTF-8 byte order
+/// mark (as some Windows editors write) is dropped. `check` also prints a line per good file.
+fn read_and_parse(files: &[String], color: bool, report_ok: bool) -> Option<Vec<String>> {
+    let mut texts = Vec::with_capacity(files.len());
+    let mut failed = false;
+    for file in files {
+        let shown = tms::error::escape_control(file);
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!(
+                    "{shown}: error: cannot read script: {}",
+                    tms::fsio::io_reason(&e)
+                );
+                failed = true;
+                continue;
+            }
+        };
+        let text = match text.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_string(),
+            None => text,
+        };
+        let parsed = tms::lang::parse(&text);
+        for e in &parsed.errors {
+            eprintln!("{}", tms::error::render(e, file, &text, color));
+        }
+        match parsed.errors.len() {
+            0 if report_ok => println!("{shown}: ok ({})", count(parsed.stmts.len(), "command")),
+            0 => {}
+            n => {
+                eprintln!("{shown}: {}", count(n, "error"));
+                failed = true;
+            }
+        }
+        texts.push(text);
+    }
+    (!failed).then_some(texts)
+}
+
+/// "1 error", "2 errors".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Runs scripts one after another in one session. All are parsed first, so a typo in the
+/// last file is reported before the first one trains for an hour.
 fn run_scripts(files: &[String], color: bool) -> ExitCode {
     if files.is_empty() {
         eprintln!("tms run: give at least one script\n\n{USAGE}");
         return ExitCode::from(2);
     }
-    let mut session = Session::new(None, install_interrupt(), color);
-    for file in files {
-        let text = match std::fs::read_to_string(file) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!(
-                    "{file}: error: cannot read script: {}",
-                    tms::fsio::io_reason(&e)
-                );
-                return ExitCode::from(1);
-            }
-        };
-        if let Err(msg) = session.run_source(&Source {
-            name: file,
-            text: &text,
-        }) {
+    let Some(texts) = read_and_parse(files, color, false) else {
+        return ExitCode::from(1);
+    };
+    let mut session = Session::new(None, tms::repl::install_interrupt(), color);
+    for (file, text) in files.iter().zip(&texts) {
+        if let Err(msg) = session.run_source(&Source { name: file, text }) {
             eprintln!("{msg}");
-            session.stage_shutdown();
-            return ExitCode::from(1);
+            return failure(&mut session);
         }
         if session.wants_quit() {
             break;
@@ -92,12 +119,16 @@ fn run_scripts(files: &[String], color: bool) -> ExitCode {
 }
 
 fn run_command_line(text: &str, color: bool) -> ExitCode {
-    let mut session = Session::new(None, install_interrupt(), color);
-    let result = session.run_source(&Source {
-        name: "<command-line>",
-        text,
-    });
-    match result {
+    let name = "<command-line>";
+    let parsed = tms::lang::parse(text);
+    if !parsed.errors.is_empty() {
+        for e in &parsed.errors {
+            eprintln!("{}", tms::error::render(e, name, text, color));
+        }
+        return ExitCode::from(1);
+    }
+    let mut session = Session::new(None, tms::repl::install_interrupt(), color);
+    match session.run_source(&Source { name, text }) {
         Ok(()) => {
             session.finish_script();
             ExitCode::SUCCESS
@@ -114,46 +145,44 @@ fn check(files: &[String], color: bool) -> ExitCode {
         eprintln!("tms check: give at least one script\n\n{USAGE}");
         return ExitCode::from(2);
     }
-    let mut failed = false;
-    for file in files {
-        let text = match std::fs::read_to_string(file) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!(
-                    "{file}: error: cannot read script: {}",
-                    tms::fsio::io_reason(&e)
-                );
-                failed = true;
-                continue;
-            }
-        };
-        let parsed = tms::lang::parse(&text);
-        for e in &parsed.errors {
-            eprintln!("{}", tms::error::render(e, file, &text, color));
-        }
-        if parsed.errors.is_empty() {
-            println!("{file}: ok ({} commands)", parsed.stmts.len());
-        } else {
-            eprintln!("{file}: {} errors", parsed.errors.len());
-            failed = true;
-        }
-    }
-    if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    match read_and_parse(files, color, true) {
+        Some(_) => ExitCode::SUCCESS,
+        None => ExitCode::from(1),
     }
 }
 
+/// The arguments as text; one that is not UTF-8 (a mangled file name) is named, escaped.
+fn utf8_args() -> Result<Vec<String>, String> {
+    std::env::args_os()
+        .skip(1)
+        .enumerate()
+        .map(|(i, a)| {
+            a.into_string().map_err(|a| {
+                format!(
+                    "tms: argument {} is not valid UTF-8: {}",
+                    i + 1,
+                    tms::error::escape_control(&a.to_string_lossy())
+                )
+            })
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = match utf8_args() {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
     if let Err(e) = tms::model::cuda::load() {
         eprintln!("warning: {e}; running on the CPU");
     }
     let color = color_wanted();
     colored::control::set_override(color);
     match args.first().map(String::as_str) {
-        None => tms::repl::run(install_interrupt(), color, version()),
+        None => tms::repl::run(color, version()),
         Some("--version" | "-V") => {
             println!("{}", version());
             ExitCode::SUCCESS

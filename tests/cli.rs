@@ -3,6 +3,10 @@
 
 mod support;
 
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
 use support::{tms_c, tms_in};
 
 #[test]
@@ -202,7 +206,10 @@ fn the_prompt_survives_errors_and_quits_on_eof() {
         &[],
         "set tempo 90\nset tempo 9000\nseed 5; history\n",
     );
-    assert_eq!(run.code, 0);
+    assert_eq!(
+        run.code, 1,
+        "piped input: a failed command shows in the status"
+    );
     assert!(
         run.stdout.starts_with("tms "),
         "banner first: {}",
@@ -271,4 +278,195 @@ fn readme_tables_are_the_help_tables() {
         fixed == readme,
         "README's tables differ from `help` (TMS_BLESS=1 cargo test readme rewrites them)"
     );
+}
+
+#[test]
+fn piped_input_exits_1_when_a_command_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tms_in(dir.path(), &[], "frob\n");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown command `frob`"),
+        "{}",
+        run.stderr
+    );
+    let run = tms_in(dir.path(), &[], "set tempo 90\n");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn an_argument_that_is_not_utf8_exits_2_with_a_message() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tms"))
+        .arg("-c")
+        .arg(std::ffi::OsStr::from_bytes(b"help \xff"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tms: argument 2 is not valid UTF-8: help \u{fffd}\n"
+    );
+}
+
+/// Starts `tms ARGS` in `dir`, waits until its output shows `ready`, sends SIGINT (as
+/// Ctrl-C does) and returns the exit status and stderr.
+fn interrupt_when(dir: &std::path::Path, args: &[&str], ready: &str) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tms"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while !seen.contains(ready) {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "tms ended before printing {ready:?}: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let end = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > end {
+            child.kill().unwrap();
+            panic!("tms did not stop on SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn ctrl_c_ends_a_script_with_status_130() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("long.tms"),
+        "set tempo 90\nsleep 3600\nset tempo 100\n",
+    )
+    .unwrap();
+    let (code, stderr) = interrupt_when(dir.path(), &["run", "long.tms"], "tempo = 90");
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        stderr.starts_with("long.tms:2:1: error: interrupted"),
+        "{stderr}"
+    );
+    let (code, stderr) = interrupt_when(
+        dir.path(),
+        &["-c", "set tempo 90; sleep 3600"],
+        "tempo = 90",
+    );
+    assert_eq!(code, Some(130), "{stderr}");
+}
+
+#[test]
+fn a_script_may_start_with_a_byte_order_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bom.tms"), "\u{feff}set tempo 90\n").unwrap();
+    let run = tms_in(dir.path(), &["run", "bom.tms"], "");
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "tempo = 90\n"),
+        "{}",
+        run.stderr
+    );
+    let run = tms_in(dir.path(), &["check", "bom.tms"], "");
+    assert_eq!(run.stdout, "bom.tms: ok (1 command)\n", "{}", run.stderr);
+    let run = tms_in(dir.path(), &["-c", "run \"bom.tms\""], "");
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "tempo = 90\n"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn run_parses_every_file_first_and_shows_every_syntax_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.tms"), "set tempo 90\n").unwrap();
+    std::fs::write(
+        dir.path().join("a.tms"),
+        "set tempo 91\nsed 1\nset temprature 1\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("b.tms"), "genrate 5\n").unwrap();
+    let run = tms_in(dir.path(), &["run", "good.tms", "a.tms", "b.tms"], "");
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, "", "nothing ran");
+    let heads: Vec<&str> = run.stderr.lines().filter(|l| !l.starts_with(' ')).collect();
+    assert_eq!(
+        heads,
+        vec![
+            "a.tms:2:1: error: unknown command `sed` (did you mean `seed`?)",
+            "a.tms:3:5: error: unknown setting `temprature` (did you mean `temperature`?)",
+            "a.tms: 2 errors",
+            "b.tms:1:1: error: unknown command `genrate` (did you mean `generate`?)",
+            "b.tms: 1 error",
+        ]
+    );
+}
+
+#[test]
+fn control_characters_in_errors_are_shown_escaped() {
+    let (_d, run) = tms_c("se\u{1b}[2Jt tempo 1");
+    assert_eq!(run.code, 1);
+    assert!(
+        !run.stderr.contains('\u{1b}'),
+        "raw escape in {:?}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.starts_with(
+            "<command-line>:1:3: error: unexpected character `\\x1b`\n    se\\x1b[2Jt tempo 1\n      ^^^^\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    let (_d, run) = tms_c("prime \"a\u{1b}[2J\u{202e}.mid\"");
+    assert_eq!(
+        run.stderr,
+        "<command-line>:1:7: error: cannot read `a\\x1b[2J\\u{202e}.mid`: no such file or directory\n    prime \"a\\x1b[2J\\u{202e}.mid\"\n          ^^^^^^^^^^^^^^^^^^^^^^\n"
+    );
+}
+
+#[test]
+fn a_ten_megabyte_line_is_not_echoed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "x".repeat(10 * 1024 * 1024);
+    std::fs::write(
+        dir.path().join("long.tms"),
+        format!("set tempo 90\nset tempo \"{huge}\"\n"),
+    )
+    .unwrap();
+    let run = tms_in(dir.path(), &["run", "long.tms"], "");
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.len() < 1000,
+        "{} bytes of error",
+        run.stderr.len()
+    );
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(
+        lines[0].starts_with("long.tms:2:11: error: invalid value \"xxx"),
+        "{}",
+        run.stderr
+    );
+    assert!(lines[0].contains("x…x"), "the value is cut: {}", lines[0]);
+    assert!(lines[1].starts_with("    set tempo \"xxx"), "{}", lines[1]);
+    assert!(lines[1].ends_with("x…"), "{}", lines[1]);
+    assert_eq!(lines[2].trim_start().len(), 120 - 10, "{}", lines[2]);
 }

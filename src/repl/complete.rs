@@ -4,7 +4,70 @@
 use colored::Colorize;
 
 use crate::lang::commands::{self, Files, COMMANDS};
-use crate::lang::settings::{self, Kind, SETTINGS};
+use crate::lang::settings::{self, Kind, Live, SettingSpec, Settings, Value};
+use crate::music::gm::GM_PROGRAMS;
+use crate::music::scale::{self, Scale};
+
+/// Greyed text after the cursor, and what the right arrow inserts (nothing for a hint that
+/// describes a value rather than spelling it).
+pub struct Hint {
+    pub display: String,
+    pub completion: Option<String>,
+}
+
+impl rustyline::hint::Hint for Hint {
+    fn display(&self) -> &str {
+        &self.display
+    }
+
+    fn completion(&self) -> Option<&str> {
+        self.completion.as_deref()
+    }
+}
+
+/// The setting whose value comes next: `set NAME ` or a command option that is a setting
+/// (`generate 8 temperature `, `write "a.mid" program `). `before` is the segment up to the
+/// value; the command name itself never counts.
+fn value_of(before: &str) -> Option<&'static SettingSpec> {
+    let words: Vec<&str> = before.split_whitespace().collect();
+    match words.as_slice() {
+        [_, .., name] if words.len() >= 2 => settings::spec(&name.to_lowercase()),
+        _ => None,
+    }
+}
+
+/// Values of a scale inside quotes: tonics first (`D `), then `D MODE"` once a tonic is
+/// typed.
+fn scales(partial: &str) -> Vec<String> {
+    let lower = partial.to_lowercase();
+    match partial.split_once(char::is_whitespace) {
+        Some((tonic, rest)) if Scale::parse(&format!("{tonic} major")).is_ok() => {
+            let rest = rest.trim_start().to_lowercase();
+            scale::mode_names()
+                .iter()
+                .filter(|m| m.starts_with(&rest))
+                .map(|m| format!("{tonic} {m}\""))
+                .collect()
+        }
+        Some(_) => Vec::new(),
+        None => "CDEFGAB"
+            .chars()
+            .flat_map(|l| ["", "#", "b"].map(|a| format!("{l}{a}")))
+            .filter(|t| t.to_lowercase().starts_with(&lower))
+            .map(|t| format!("{t} "))
+            .collect(),
+    }
+}
+
+/// General MIDI names containing `partial`, ignoring case (`acoustic` finds five).
+fn programs(partial: &str) -> Vec<String> {
+    let lower = partial.to_lowercase();
+    GM_PROGRAMS
+        .iter()
+        .filter(|p| p.to_lowercase().contains(&lower))
+        .map(|p| format!("{p}\""))
+        .collect()
+}
 
 /// The text of the command under the cursor: from the last `;` before it.
 fn segment(line: &str, pos: usize) -> (usize, &str) {
@@ -47,9 +110,13 @@ pub fn candidates(line: &str, pos: usize) -> (usize, Vec<String>) {
         .first()
         .and_then(|w| commands::lookup(&w.to_lowercase()));
     if let Some(q) = open_quote(seg) {
-        let files = spec.map_or(Files::None, |s| s.files);
         let partial = &seg[q + 1..];
-        return (seg_start + q + 1, paths(partial, files));
+        let found = match value_of(&seg[..q]).map(|s| s.kind) {
+            Some(Kind::Scale) => scales(partial),
+            Some(Kind::Program) => programs(partial),
+            _ => paths(partial, spec.map_or(Files::None, |s| s.files)),
+        };
+        return (seg_start + q + 1, found);
     }
     let ends_with_space = seg.ends_with(char::is_whitespace) || seg.is_empty();
     let prefix = if ends_with_space {
@@ -69,22 +136,21 @@ pub fn candidates(line: &str, pos: usize) -> (usize, Vec<String>) {
         let Some(spec) = spec else {
             return (start, Vec::new());
         };
+        let setting = value_of(&seg[..pos - seg_start - prefix.len()]);
         match (spec.name, index) {
             ("set", 1) => settings::names().map(String::from).collect(),
-            ("set", 2) => match settings::spec(&words[1].to_lowercase()).map(|s| s.kind) {
+            (_, 2..) if setting.is_some() => match setting.map(|s| s.kind) {
                 Some(Kind::Choice(c)) => c.iter().map(|s| s.to_string()).collect(),
                 Some(Kind::Scale) => vec!["none".into(), "\"".into()],
+                Some(Kind::Program) => vec!["\"".into()],
                 _ => Vec::new(),
             },
             ("help", 1) => commands::names()
                 .chain(["settings"])
                 .map(String::from)
                 .collect(),
-            ("map", 3) => SETTINGS
-                .iter()
-                .filter(|s| matches!(s.kind, Kind::Int { .. } | Kind::Float { .. }))
-                .map(|s| s.name.to_string())
-                .collect(),
+            // Only what a knob can turn: the same filter `map` applies when it parses.
+            ("map", 3) => Live::names().map(String::from).collect(),
             _ => spec.words.iter().map(|s| s.to_string()).collect(),
         }
     };
@@ -128,14 +194,15 @@ fn paths(partial: &str, files: Files) -> Vec<String> {
     out
 }
 
-/// Greyed text after the cursor: the rest of a unique command name, or its arguments.
-pub fn hint(line: &str, pos: usize) -> Option<String> {
+/// Greyed text after the cursor: the rest of a unique command name, its arguments, or,
+/// after a setting's name, what it accepts and its current value.
+pub fn hint(line: &str, pos: usize, current: &Settings) -> Option<Hint> {
     if pos < line.len() {
         return None;
     }
     let (_, seg) = segment(line, pos);
     let trimmed = seg.trim_start();
-    if trimmed.is_empty() {
+    if trimmed.is_empty() || open_quote(trimmed).is_some() {
         return None;
     }
     if !trimmed.contains(char::is_whitespace) {
@@ -146,15 +213,39 @@ pub fn hint(line: &str, pos: usize) -> Option<String> {
             .collect();
         if let [one] = matches.as_slice() {
             let rest = &one.usage[trimmed.len().min(one.usage.len())..];
-            return (!rest.is_empty()).then(|| rest.to_string());
+            let name_rest = &one.name[trimmed.len().min(one.name.len())..];
+            return (!rest.is_empty()).then(|| Hint {
+                display: rest.to_string(),
+                completion: (!name_rest.is_empty()).then(|| name_rest.to_string()),
+            });
         }
         return None;
     }
-    let name = trimmed.split_whitespace().next()?.to_lowercase();
-    let spec = commands::lookup(&name)?;
-    if trimmed.trim_end() == trimmed.split_whitespace().next()? && trimmed.ends_with(' ') {
+    if !trimmed.ends_with(char::is_whitespace) {
+        return None;
+    }
+    if let Some(spec) = value_of(trimmed) {
+        let now = current.get(spec.name)?;
+        let now = match (spec.kind, &now) {
+            (Kind::Program, Value::Int(p)) => usize::try_from(*p)
+                .ok()
+                .and_then(|p| GM_PROGRAMS.get(p))
+                .map_or(now.to_string(), |name| format!("{p} \"{name}\"")),
+            _ => now.to_string(),
+        };
+        return Some(Hint {
+            display: format!("{} (now {now})", spec.kind.allowed()),
+            completion: None,
+        });
+    }
+    let mut words = trimmed.split_whitespace();
+    let spec = commands::lookup(&words.next()?.to_lowercase())?;
+    if words.next().is_none() {
         let args = spec.usage.split_once(' ').map(|(_, a)| a)?;
-        return Some(args.to_string());
+        return Some(Hint {
+            display: args.to_string(),
+            completion: None,
+        });
     }
     None
 }
@@ -272,16 +363,107 @@ mod tests {
         );
     }
 
+    /// Completion with the cursor at the end of the line.
+    fn at(line: &str) -> (usize, Vec<String>) {
+        candidates(line, line.len())
+    }
+
+    fn shown(line: &str) -> Option<String> {
+        hint(line, line.len(), &Settings::default()).map(|h| h.display)
+    }
+
     #[test]
     fn hints_show_the_rest_of_the_usage() {
         assert_eq!(
-            hint("gene", 4).as_deref(),
+            shown("gene").as_deref(),
             Some("rate N [temperature T] [top_k K] [scale \"SCALE\"]")
         );
+        let accepted = hint("gene", 4, &Settings::default()).and_then(|h| h.completion);
         assert_eq!(
-            hint("load ", 5).as_deref(),
+            accepted.as_deref(),
+            Some("rate"),
+            "right arrow completes the name only"
+        );
+        assert_eq!(
+            shown("load ").as_deref(),
             Some("\"GLOB\" [limit N] [where FIELD ~ \"TEXT\"]")
         );
-        assert_eq!(hint("set lr 1", 8), None);
+        assert_eq!(shown("set lr 1"), None);
+    }
+
+    #[test]
+    fn hints_after_a_setting_show_its_range_and_current_value() {
+        let now = Settings {
+            temperature: 0.7,
+            program: 73,
+            ..Settings::default()
+        };
+        let h = hint("set temperature ", 16, &now).unwrap();
+        assert_eq!(h.display, "a number from 0 to 10 (now 0.7)");
+        assert_eq!(
+            h.completion, None,
+            "the right arrow must not type the description"
+        );
+        assert_eq!(
+            hint("generate 8 temperature ", 23, &now).unwrap().display,
+            "a number from 0 to 10 (now 0.7)"
+        );
+        assert_eq!(
+            hint("set program ", 12, &now).unwrap().display,
+            "a General MIDI program number 0–127 or its name (now 73 \"Flute\")"
+        );
+        assert_eq!(
+            shown("set optimizer ").as_deref(),
+            Some("one of sgd, adam (now adam)")
+        );
+    }
+
+    #[test]
+    fn scale_values_complete_tonic_then_mode() {
+        let (start, c) = at("set scale \"");
+        assert_eq!(start, 11);
+        assert!(
+            c.contains(&"D ".to_string()) && c.contains(&"Bb ".to_string()),
+            "{c:?}"
+        );
+        assert!(!c.iter().any(|s| s.contains('.')), "no file names: {c:?}");
+        assert_eq!(at("set scale \"d").1, ["D ", "D# ", "Db "]);
+        assert_eq!(at("generate 8 scale \"D y").1, vec!["D yu\"".to_string()]);
+        assert_eq!(
+            at("set scale \"A minor").1,
+            vec!["A minor\"".to_string(), "A minor pentatonic\"".to_string()]
+        );
+    }
+
+    #[test]
+    fn program_names_complete_by_substring_ignoring_case() {
+        let line = "set program \"acoustic";
+        let (start, c) = candidates(line, line.len());
+        assert_eq!(start, 13);
+        assert_eq!(
+            c,
+            [
+                "Acoustic Grand Piano",
+                "Bright Acoustic Piano",
+                "Acoustic Guitar (nylon)",
+                "Acoustic Guitar (steel)",
+                "Acoustic Bass",
+            ]
+            .map(|p| format!("{p}\""))
+        );
+        let line = "write \"a.mid\" program \"FLUT";
+        assert_eq!(candidates(line, line.len()).1, ["Flute\"", "Pan Flute\""]);
+    }
+
+    #[test]
+    fn choices_come_from_the_settings_table() {
+        for s in settings::SETTINGS {
+            if let Kind::Choice(choices) = s.kind {
+                let line = format!("set {} ", s.name);
+                let mut want: Vec<String> = choices.iter().map(|c| c.to_string()).collect();
+                want.sort();
+                assert_eq!(candidates(&line, line.len()).1, want, "{}", s.name);
+            }
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! The interactive prompt: rustyline with tab completion, hints and highlighting driven by
-//! the command and settings tables, history kept across sessions, and a printer that lets
-//! the player thread print without breaking the line being typed.
+//! the command and settings tables, history kept across sessions, Ctrl-C that stops the
+//! running command, and lines typed ahead kept in order.
 
 mod complete;
+mod typeahead;
 
 use std::borrow::Cow;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use colored::Colorize;
@@ -16,13 +18,17 @@ use rustyline::error::ReadlineError;
 use rustyline::highlight::{CmdKind, Highlighter};
 use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
-use rustyline::{Context, Editor, ExternalPrinter, Helper, Validator};
+use rustyline::{Context, Editor, Helper, Validator};
 
+use crate::lang::settings::Settings;
 use crate::session::{Session, Source};
+use typeahead::TypeAhead;
 
 #[derive(Helper, Validator)]
 pub struct TmsHelper {
     color: bool,
+    /// The session's settings as they were when the prompt appeared, for hints.
+    settings: Settings,
 }
 
 impl Completer for TmsHelper {
@@ -46,9 +52,9 @@ impl Completer for TmsHelper {
 }
 
 impl Hinter for TmsHelper {
-    type Hint = String;
-    fn hint(&self, line: &str, pos: usize, _: &Context<'_>) -> Option<String> {
-        complete::hint(line, pos)
+    type Hint = complete::Hint;
+    fn hint(&self, line: &str, pos: usize, _: &Context<'_>) -> Option<complete::Hint> {
+        complete::hint(line, pos, &self.settings)
     }
 }
 
@@ -79,9 +85,50 @@ fn history_path() -> Option<PathBuf> {
     Some(dir.join("history.txt"))
 }
 
-/// Runs the prompt until `quit` or Ctrl-D. Errors are printed and the session goes on.
-pub fn run(interrupt: Arc<AtomicBool>, color: bool, version: String) -> ExitCode {
-    let mut session = Session::new(None, interrupt, color);
+/// Ctrl-C and SIGTERM set a flag that long commands poll (training stops after the batch,
+/// playing stops with note-offs); a second one while the first is still pending forces an
+/// exit, for a command that does not answer.
+///
+/// The prompt must call this after creating its editor: rustyline's editor installs its own
+/// SIGINT handler when it is created (it only forwards the signal to a waiting `readline`),
+/// which would otherwise replace this one, and Ctrl-C during a command would do nothing.
+/// At the prompt itself the terminal is in raw mode and Ctrl-C is a key rustyline reads.
+pub fn install_interrupt() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let _ = ctrlc::set_handler(move || {
+        if f.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    flag
+}
+
+/// How the player thread prints while the prompt may be showing. Not rustyline's external
+/// printer: creating one makes rustyline wait on the terminal instead of its own buffer,
+/// which stalls any burst of input (see `typeahead`). While a line is being edited the
+/// message replaces the prompt row and the prompt is written again below it; rustyline
+/// redraws the typed text at the next key.
+fn player_printer(
+    editing: Arc<AtomicBool>,
+    prompt: String,
+    redraw: bool,
+) -> Box<dyn FnMut(String) + Send> {
+    Box::new(move |line: String| {
+        let mut out = std::io::stdout().lock();
+        let _ = if redraw && editing.load(Ordering::SeqCst) {
+            write!(out, "\r\x1b[K{line}\n{prompt}")
+        } else {
+            writeln!(out, "{line}")
+        };
+        let _ = out.flush();
+    })
+}
+
+/// Runs the prompt until `quit` or Ctrl-D. Errors are printed and the session goes on; when
+/// the input is not a terminal (`printf 'train 1\n' | tms`) the exit status says whether
+/// any command failed (an interrupted one does not count: the session goes on by design).
+pub fn run(color: bool, version: String) -> ExitCode {
     let mut rl = match Editor::<TmsHelper, DefaultHistory>::new() {
         Ok(rl) => rl,
         Err(e) => {
@@ -89,15 +136,14 @@ pub fn run(interrupt: Arc<AtomicBool>, color: bool, version: String) -> ExitCode
             return ExitCode::from(1);
         }
     };
-    rl.set_helper(Some(TmsHelper { color }));
+    let mut session = Session::new(None, install_interrupt(), color);
+    rl.set_helper(Some(TmsHelper {
+        color,
+        settings: session.settings.clone(),
+    }));
     let history = history_path();
     if let Some(h) = &history {
         let _ = rl.load_history(h);
-    }
-    if let Ok(mut printer) = rl.create_external_printer() {
-        session.set_printer(Box::new(move |line: String| {
-            let _ = printer.print(format!("{line}\n"));
-        }));
     }
     let banner = format!(
         "{version}\ndevice {}, seed {} — `help` lists commands, Ctrl-D quits",
@@ -117,36 +163,75 @@ pub fn run(interrupt: Arc<AtomicBool>, color: bool, version: String) -> ExitCode
     } else {
         "tms> ".to_string()
     };
+    let interactive = std::io::stdin().is_terminal();
+    let editing = Arc::new(AtomicBool::new(false));
+    let redraw = interactive
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
+    session.set_printer(player_printer(editing.clone(), prompt.clone(), redraw));
+    let mut typed = TypeAhead::default();
+    let mut failed = false;
     loop {
         session.clear_interrupt();
         session.sync_from_controls();
-        match rl.readline(&prompt) {
-            Ok(line) => {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let _ = rl.add_history_entry(line.as_str());
-                if let Err(msg) = session.run_source(&Source {
-                    name: "<prompt>",
-                    text: &line,
-                }) {
-                    eprintln!("{msg}");
-                }
-                if session.wants_quit() {
-                    break;
+        if let Some(h) = rl.helper_mut() {
+            h.settings = session.settings.clone();
+        }
+        typed.collect();
+        let line = match typed.next_line() {
+            Some(line) => {
+                println!("{prompt}{line}");
+                line
+            }
+            None => {
+                let partial = typed.take_partial();
+                editing.store(true, Ordering::SeqCst);
+                let read = rl.readline_with_initial(&prompt, (&partial, ""));
+                editing.store(false, Ordering::SeqCst);
+                match read {
+                    Ok(line) => line,
+                    Err(ReadlineError::Interrupted) => {
+                        // As shells do: the abandoned line stays visible, marked.
+                        if interactive {
+                            println!("^C");
+                        }
+                        continue;
+                    }
+                    Err(ReadlineError::Eof) => break,
+                    Err(e) => {
+                        eprintln!("tms: {e}");
+                        failed = true;
+                        break;
+                    }
                 }
             }
-            Err(ReadlineError::Interrupted) => continue,
-            Err(ReadlineError::Eof) => break,
-            Err(e) => {
-                eprintln!("tms: {e}");
-                break;
-            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let _ = rl.add_history_entry(line.as_str());
+        if let Err(msg) = session.run_source(&Source {
+            name: "<prompt>",
+            text: &line,
+        }) {
+            eprintln!("{msg}");
+            // Ctrl-C is the player's choice, not a failure of the input.
+            failed |= !session.interrupted();
+        }
+        if session.interrupted() {
+            typed.discard();
+        }
+        if session.wants_quit() {
+            break;
         }
     }
     session.stage_shutdown();
     if let Some(h) = &history {
         let _ = rl.save_history(h);
     }
-    ExitCode::SUCCESS
+    if failed && !interactive {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -361,7 +361,7 @@ impl Session {
         self.run_depth += 1;
         let result = self.run_text(&Source {
             name: path,
-            text: &text,
+            text: text.strip_prefix('\u{feff}').unwrap_or(&text),
         });
         self.run_depth -= 1;
         result.map_err(|error| {
