@@ -90,7 +90,7 @@ test: setup-test
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features jack -- -D warnings
 	TMS_REQUIRE_ESSEN=1 cargo test
-	cargo test --features jack --test jack --test jack_cli
+	cargo test --features jack --test suite jack
 
 ## --- benchmarks (measure and print; BENCHMARKS.md records the results) ---------------------
 
@@ -100,8 +100,8 @@ bench: setup-test build
 # The million-input fuzz campaign of the parser, then mutations of real files through the
 # MIDI, ABC, pickle and model readers with their peak memory (make test runs bounded ones).
 fuzz: setup essen
-	FUZZ_CASES=1000000 cargo test --release --test language_fuzz
-	FUZZ_CASES=20000 /usr/bin/time -f 'reader_fuzz: max RSS %M KB' cargo test --release --test reader_fuzz
+	FUZZ_CASES=1000000 cargo test --release --test suite language_fuzz
+	FUZZ_CASES=20000 /usr/bin/time -f 'reader_fuzz: max RSS %M KB' cargo test --release --test suite reader_fuzz
 
 clean:
 	cargo clean

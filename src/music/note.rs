@@ -25,7 +25,7 @@ impl Note {
     /// audio and the performance agree.
     pub fn shaped(&self, transpose: i64, velocity: Option<u8>) -> (u8, u8) {
         let key = (i64::from(self.pitch) + transpose).clamp(0, 127);
-        let velocity = velocity.filter(|&v| v > 0).unwrap_or(self.velocity);
+        let velocity = velocity.unwrap_or(self.velocity);
         (key as u8, velocity.clamp(1, 127))
     }
 }
@@ -127,7 +127,8 @@ mod tests {
         };
         assert_eq!(n.shaped(0, None), (120, 90));
         assert_eq!(n.shaped(12, Some(100)), (127, 100));
-        assert_eq!(n.shaped(-125, Some(0)), (0, 90));
+        assert_eq!(n.shaped(-125, None), (0, 90));
+        assert_eq!(n.shaped(0, Some(0)).1, 1);
         let quiet = Note { velocity: 0, ..n };
         assert_eq!(quiet.shaped(0, None).1, 1);
     }

@@ -671,7 +671,8 @@ impl Player {
         };
         let (pitch, velocity) = note.shaped(
             c.get(Live::Transpose) as i64,
-            Some(c.get(Live::Velocity) as u8),
+            // Velocity 0 means each note's own.
+            Some(c.get(Live::Velocity) as u8).filter(|&v| v > 0),
         );
         if let Some(p) = c.program() {
             if self.program != Some((ch, p)) {

@@ -186,6 +186,8 @@ impl Session {
         self.tunes = tunes;
         self.learn.generator = None;
         match result {
+            // Stopped after a batch: the model keeps what it learned, and a script stops here.
+            Ok(_) if self.interrupted() => Err(Error::new(span, ErrorKind::Interrupted)),
             Ok(_) => Ok(()),
             Err(e) => Err(Error::failed(span, e.to_string())),
         }
@@ -209,18 +211,22 @@ impl Session {
             self.learn.generator = Some(Generator::new(m, &self.melody));
         }
         let gen = self.learn.generator.as_mut().expect("created above");
-        for _ in 0..n {
-            if self.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
-                break;
-            }
+        let mut made = 0;
+        while made < n && !self.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
             let note = gen.next(opts, &mut self.rng);
             self.melody.push(note);
+            made += 1;
         }
         let end = self.melody.last().map_or(0.0, |n| n.end());
+        // A stopped run says what it really made.
+        let what = if made < n {
+            format!("generated {made} of {n} notes before Ctrl-C")
+        } else {
+            format!("generated {n} notes")
+        };
         say!(
             self,
-            "generated {} notes: melody is {} notes, {:.1} s",
-            n,
+            "{what}: melody is {} notes, {:.1} s",
             self.melody.len(),
             end
         );

@@ -152,20 +152,21 @@ impl Session {
         if let Some(e) = parsed.errors.into_iter().next() {
             return Err(e);
         }
+        // A command that notices Ctrl-C returns `Interrupted` itself; one that arrives after
+        // a command finished stops the script before the next one, and is reported there.
         for stmt in &parsed.stmts {
             if self.interrupted() {
                 return Err(Error::new(stmt.span, ErrorKind::Interrupted));
             }
             self.execute(stmt)?;
-            // Ctrl-C during a command (a sleep, a training run) ends the script there too.
-            if self.interrupted() {
-                return Err(Error::new(stmt.span, ErrorKind::Interrupted));
-            }
             if self.quit {
                 break;
             }
         }
-        Ok(())
+        match parsed.stmts.last() {
+            Some(last) if self.interrupted() => Err(Error::new(last.span, ErrorKind::Interrupted)),
+            _ => Ok(()),
+        }
     }
 
     /// Runs one command and, when it succeeds, records it for `history`.
@@ -243,10 +244,7 @@ impl Session {
                 );
                 Ok(())
             }
-            Core::Sleep { seconds } => {
-                self.sleep(*seconds);
-                Ok(())
-            }
+            Core::Sleep { seconds } => self.sleep(*seconds, span),
             Core::Run { path } => self.run_file(&path.value, path.span),
             Core::History { path } => match path {
                 None => {
@@ -337,12 +335,16 @@ impl Session {
         }
     }
 
-    /// Sleeps in small slices so Ctrl-C ends it promptly.
-    fn sleep(&self, seconds: f64) {
+    /// Sleeps in small slices so Ctrl-C ends it promptly (and says so).
+    fn sleep(&self, seconds: f64, span: Span) -> Result<(), Error> {
         let end = Instant::now() + Duration::from_secs_f64(seconds);
-        while Instant::now() < end && !self.interrupted() {
+        while Instant::now() < end {
+            if self.interrupted() {
+                return Err(Error::new(span, ErrorKind::Interrupted));
+            }
             std::thread::sleep(Duration::from_millis(10).min(end - Instant::now()));
         }
+        Ok(())
     }
 
     fn run_file(&mut self, path: &str, span: Span) -> Result<(), Error> {

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::Session;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::lang::ast::{PortArg, Stage};
 use crate::lang::settings::{Live, SettingId};
 use crate::lang::span::Span;
@@ -169,7 +169,10 @@ impl Session {
             }
             Stage::Wait => {
                 self.wait_for_player();
-                Ok(())
+                match self.interrupted() {
+                    true => Err(Error::new(span, ErrorKind::Interrupted)),
+                    false => Ok(()),
+                }
             }
             Stage::Listen { n } => {
                 let interrupt = self.interrupt.clone();
@@ -177,6 +180,9 @@ impl Session {
                     .performer()
                     .listen(*n, Duration::from_millis(600), &interrupt)
                     .map_err(fail)?;
+                if self.interrupted() {
+                    return Err(Error::new(span, ErrorKind::Interrupted));
+                }
                 if notes.is_empty() {
                     return Err(Error::failed(span, "heard no notes"));
                 }

@@ -8,7 +8,7 @@
 //! one is missing its round trip is skipped with the reason printed (`make test` installs
 //! both). music21 is found through `TMS_MUSIC21_PYTHON`, else the repository's `.venv`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

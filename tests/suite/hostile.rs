@@ -4,7 +4,7 @@
 //! (exit status 101), a one-line reason, memory bounded by a limit the child runs under,
 //! targets left as they were, no temporary file left behind.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The command line as a user meets it: modes, exit codes, and error messages exactly as
 //! printed.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! The settings table as a user meets it: `set`, `help SETTING`, `map`, and the commands that
 //! describe the current state when given no arguments.
 
-mod support;
+use crate::support;
 
 use support::{tms_c, tms_in};
 use tms::lang::settings::SETTINGS;

@@ -2,7 +2,7 @@
 //! clients: what a synth hears, how on time it is, and that nothing is left sounding.
 #![cfg(feature = "jack")]
 
-mod jack_support;
+use crate::jack_support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -9,7 +9,7 @@
 use proptest::prelude::*;
 use proptest::sample::Index;
 
-mod support;
+use crate::support;
 use support::root;
 
 fn cases(default: u32) -> u32 {

@@ -3,8 +3,7 @@
 //! leaves a note sounding.
 #![cfg(feature = "jack")]
 
-#[path = "jack_support/mod.rs"]
-mod jack_support;
+use crate::jack_support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! checkpoint, a NaN restores good weights). The corpus is the primers in samples/, so these
 //! tests need no download.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

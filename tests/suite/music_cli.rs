@@ -8,7 +8,7 @@
 //! tests/golden/fetch_essen.sh) are optional: without them those tests print a note and pass,
 //! unless TMS_REQUIRE_ESSEN is set. The same holds for the SoundFonts in /usr/share/sounds/sf2.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

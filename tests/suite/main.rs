@@ -1,0 +1,29 @@
+//! Every integration test in one binary, so libtorch is linked once (each test binary used
+//! to link it again). Modules read like what a user sees: the command line, the prompt on a
+//! pseudo-terminal, the readers against golden files, the model, hostile input, and a real
+//! JACK server (`--features jack`; `make test` runs them as `cargo test --features jack
+//! --test suite jack`).
+
+mod support;
+
+mod abc_parity;
+mod cli;
+mod hostile;
+mod language_fuzz;
+mod midi_golden;
+mod model_cli;
+mod music_cli;
+mod no_midi_system;
+mod notation;
+mod pth;
+mod reader_fuzz;
+mod repl_pty;
+mod settings_cli;
+
+#[cfg(feature = "jack")]
+mod jack_support;
+
+#[cfg(feature = "jack")]
+mod jack;
+#[cfg(feature = "jack")]
+mod jack_cli;
