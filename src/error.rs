@@ -122,15 +122,27 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// The closest candidate by edit distance, if it is close enough to be a plausible typo.
+/// The closest candidate by edit distance, if it is close enough to be a plausible typo; or
+/// else the one candidate that starts with what was typed (`temp` → `temperature`), as
+/// people abbreviate.
 pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let lower = name.to_lowercase();
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), c))
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    let close = candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), *c))
         .filter(|(d, c)| *d <= (c.chars().count() / 3).max(1) && *d < lower.chars().count().max(2))
         .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c.to_string())
+        .map(|(_, c)| c.to_string());
+    close.or_else(|| {
+        let mut starting = candidates
+            .iter()
+            .filter(|c| lower.chars().count() >= 3 && c.to_lowercase().starts_with(&lower));
+        match (starting.next(), starting.next()) {
+            (Some(only), None) => Some(only.to_string()),
+            _ => None,
+        }
+    })
 }
 
 /// Source lines longer than this many characters are shown as a window around the caret.
@@ -381,5 +393,8 @@ mod tests {
         assert_eq!(suggest("temprature", names).as_deref(), Some("temperature"));
         assert_eq!(suggest("tempi", names).as_deref(), Some("tempo"));
         assert_eq!(suggest("zzzzzz", names), None);
+        let options = ["temperature", "top_k", "scale"];
+        assert_eq!(suggest("temp", options).as_deref(), Some("temperature"));
+        assert_eq!(suggest("te", options), None, "too short to guess");
     }
 }

@@ -3,6 +3,8 @@
 //! dispatch, `help`, tab completion and did-you-mean all read this table, so a command added
 //! here is complete everywhere at once.
 
+use std::path::Path;
+
 use super::ast::{Command, Core, Data, Filter, Learn, PortArg, Stage};
 use super::lexer::{Token, TokenKind};
 use super::settings::{self, Live, SettingId, Value};
@@ -395,7 +397,7 @@ fn p_load(a: &mut Args) -> Result<Command, Error> {
     let (mut limit, mut filter) = (None, None);
     a.options(&["limit", "where"], |name, a| {
         if name == "limit" {
-            limit = Some(a.integer("a file count", 1, u32::MAX as u64)?.value as usize);
+            limit = Some(a.integer("a tune count", 1, u32::MAX as u64)?.value as usize);
         } else {
             let field = a.word("a field name")?;
             let lower = field.value.to_lowercase();
@@ -575,6 +577,16 @@ fn p_write(a: &mut Args) -> Result<Command, Error> {
 
 fn p_render(a: &mut Args) -> Result<Command, Error> {
     let path = a.string("a quoted file name such as \"out.wav\"")?;
+    // tms writes WAV only: a `.mp3` name would hold WAV bytes and mislead every player.
+    let ext = Path::new(&path.value)
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase());
+    if ext.as_deref() != Some("wav") {
+        return Err(a.error(
+            path.span,
+            "render writes WAV audio: give the file a .wav name (convert it afterwards for other formats)",
+        ));
+    }
     let (mut soundfont, mut rate) = (None, None);
     a.options(&["soundfont", "rate"], |name, a| {
         match name {

@@ -77,10 +77,15 @@ fn length(i: &str) -> Res<'_, f64> {
         let Ok(x) = n.parse::<f64>() else {
             return fail(after_op, n.chars().count(), format!("bad number `{n}`"));
         };
+        if x == 0.0 {
+            let why = if op == '/' {
+                "division by zero"
+            } else {
+                "a note of length zero (use `r` for a rest)"
+            };
+            return fail(after_op, n.chars().count(), why.into());
+        }
         if op == '/' {
-            if x == 0.0 {
-                return fail(after_op, n.chars().count(), "division by zero".into());
-            }
             q /= x;
         } else {
             q *= x;

@@ -160,3 +160,32 @@ fn a_resaved_model_keeps_everything() {
         "the bytes differ"
     );
 }
+
+#[test]
+fn small_mistakes_get_clear_messages() {
+    let (_d, run) = tms_c("prime notes \"C4 D4\"; generate 10 temp 0.5");
+    assert!(
+        run.stderr
+            .contains("unknown option `temp` (did you mean `temperature`?)"),
+        "{}",
+        run.stderr
+    );
+    let (_d, run) = tms_c("prime notes \"C4 D4\"; render \"x.mp3\"");
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("render writes WAV audio: give the file a .wav name"),
+        "{}",
+        run.stderr
+    );
+    let (_d, run) = tms_c("prime notes \"C4*0 D4\"");
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("a note of length zero (use `r` for a rest)"),
+        "{}",
+        run.stderr
+    );
+    let (_d, run) = tms_c("load \"*.abc\" limit 0");
+    assert!(run.stderr.contains("a tune count"), "{}", run.stderr);
+}
