@@ -20,7 +20,7 @@ APT_BUILD := libasound2-dev pkg-config
 APT_SOUND := fluid-soundfont-gm timgm6mb-soundfont
 APT_TEST := jackd2 libjack-jackd2-dev abcmidi $(APT_SOUND)
 
-.PHONY: all setup setup-test torch music21 apt-build apt-test apt-demo essen build demo test bench fuzz clean
+.PHONY: all setup setup-test torch music21 apt-build apt-test apt-demo essen essen-midi build demo test bench fuzz clean
 
 all: build
 
@@ -66,6 +66,14 @@ apt-demo:
 	$(call apt_install,$(APT_BUILD) $(APT_SOUND))
 
 essen: datasets/essen/han1.abc
+
+# The Essen songs as one MIDI file per tune (music21's ABC -> MIDI), for
+# `tms run scripts/notebook.tms`: the notebook read a folder of MIDI files.
+essen-midi: datasets/essen-midi/.done
+
+datasets/essen-midi/.done: datasets/essen/han1.abc | music21
+	$(VENV)/bin/python tests/golden/essen_to_midi.py $(CURDIR) --midi-only
+	@touch $@
 
 datasets/essen/han1.abc:
 	bash tests/golden/fetch_essen.sh $(CURDIR)

@@ -20,11 +20,13 @@ import sys
 import warnings
 
 import music21
-import pretty_midi
 
 warnings.filterwarnings("ignore")
 
-ROOT = sys.argv[1] if len(sys.argv) > 1 else "."
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+# `--midi-only` (what `make essen-midi` runs): only the MIDI files, with music21 alone.
+MIDI_ONLY = "--midi-only" in sys.argv
+ROOT = ARGS[0] if ARGS else "."
 OUT_MIDI = os.path.join(ROOT, "datasets", "essen-midi")
 OUT_CSV = os.path.join(ROOT, "tests", "golden", "essen_music21.csv")
 
@@ -62,16 +64,24 @@ def main():
                 share_no_time_signatures(score)
                 mf = music21.midi.translate.streamToMidiFile(score)
                 data = mf.writestr()
-                pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
+                if not MIDI_ONLY:
+                    import pretty_midi
+
+                    pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
             except Exception as e:  # a tune music21 cannot export gets no rows
                 print(f"{rel}#{x}: {e}", file=sys.stderr)
                 failed += 1
                 continue
             with open(os.path.join(OUT_MIDI, f"{stem}-{int(x):04d}.mid"), "wb") as f:
                 f.write(data)
+            if MIDI_ONLY:
+                continue
             notes = pm.instruments[0].notes if pm.instruments else []
             for n in sorted(notes, key=lambda n: (n.start, n.pitch)):
                 rows.append((f"{rel}#{x}", n.pitch, repr(float(n.start)), repr(float(n.end - n.start)), n.velocity))
+    if MIDI_ONLY:
+        print(f"wrote the MIDI files to {OUT_MIDI}; {failed} tunes failed", file=sys.stderr)
+        return
     with open(OUT_CSV, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["source", "pitch", "start", "duration"])
