@@ -138,12 +138,12 @@ impl Trainer {
         let val_windows = data::windows(&val_set, cfg.seq_len, cfg.objective, 0, None);
         writeln!(
             out,
-            "training on {} tunes, validating on {} ({} {} windows of {} notes, batch {}, {} lr {})",
+            "training on {} tunes, validating on {} ({} windows of {} notes, objective {}, batch {}, {} lr {})",
             train_set.len(),
             val_set.len(),
             train_windows,
-            cfg.objective.name(),
             cfg.seq_len,
+            cfg.objective.name(),
             cfg.batch,
             cfg.optimizer.name(),
             cfg.lr
