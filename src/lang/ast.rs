@@ -315,7 +315,11 @@ impl fmt::Display for Data {
                 f,
                 "write {}{}{}",
                 Q(path),
-                Opt("program", program),
+                // By name, as musicians write it: `program "Shakuhachi"`, not `program 77`.
+                Opt(
+                    "program",
+                    &program.map(|p| quote(crate::music::gm::GM_PROGRAMS[usize::from(p)]))
+                ),
                 Opt("tempo", &num(tempo))
             ),
             Render {

@@ -189,3 +189,15 @@ fn small_mistakes_get_clear_messages() {
     let (_d, run) = tms_c("load \"*.abc\" limit 0");
     assert!(run.stderr.contains("a tune count"), "{}", run.stderr);
 }
+
+#[test]
+fn history_writes_programs_by_name() {
+    let (_d, run) = tms_c("prime notes \"C4\"; write \"a.mid\" program \"shakuhachi\"; history");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("write \"a.mid\" program \"Shakuhachi\"\n"),
+        "{}",
+        run.stdout
+    );
+}
