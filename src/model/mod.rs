@@ -193,10 +193,11 @@ impl Model {
             .map(|t| t.numel() as i64)
             .sum();
         format!(
-            "LSTM hidden {} layers {}, input {input}, head {head}, {params} parameters, {} epochs trained, on {} ({})",
+            "LSTM hidden {} layers {}, input {input}, head {head}, {params} parameters, {} epoch{} trained, on {} ({})",
             c.hidden,
             c.layers,
             self.epochs,
+            if self.epochs == 1 { "" } else { "s" },
             format!("{:?}", self.vs.device()).to_lowercase(),
             self.origin
         )

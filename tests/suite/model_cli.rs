@@ -166,7 +166,7 @@ fn a_saved_model_opens_and_scores_exactly_the_same() {
     );
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains("model: LSTM hidden 32 layers 1, input embed 8, head softmax with pointer, 16499 parameters, 1 epochs trained, on cpu (opened)"),
+        run.stdout.contains("model: LSTM hidden 32 layers 1, input embed 8, head softmax with pointer, 16499 parameters, 1 epoch trained, on cpu (opened)"),
         "{}",
         run.stdout
     );
