@@ -835,7 +835,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "evaluate",
         usage: "evaluate [\"GLOB\"]",
         summary: "next-note metrics on the validation split, or on the files of GLOB",
-        details: "Prints `notes N pitch_nll X pitch_acc X step_mae X duration_mae X` (nats, fraction, seconds).",
+        details: "Prints `notes N pitch_nll X pitch_acc X step_mae X duration_mae X seq_len N` (nats, fraction, seconds; the context length it read). Shows progress on a terminal; Ctrl-C stops it.",
         example: "evaluate \"datasets/essen/han2.abc\"",
         words: &[],
         files: MIDI_ABC,

@@ -40,7 +40,28 @@ pub fn evaluate(model: &Model, tunes: &[Tune], seq_len: usize) -> Metrics {
     evaluate_refs(model, &refs, seq_len)
 }
 
+/// [`evaluate`] that reports `(notes scored, notes to score)` after every chunk and stops,
+/// returning None, when `progress` returns false (Ctrl-C).
+pub fn evaluate_with(
+    model: &Model,
+    tunes: &[Tune],
+    seq_len: usize,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Option<Metrics> {
+    let refs: Vec<&Tune> = tunes.iter().collect();
+    scored(model, &refs, seq_len, progress)
+}
+
 pub(super) fn evaluate_refs(model: &Model, tunes: &[&Tune], seq_len: usize) -> Metrics {
+    scored(model, tunes, seq_len, &mut |_, _| true).expect("never stopped")
+}
+
+fn scored(
+    model: &Model,
+    tunes: &[&Tune],
+    seq_len: usize,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Option<Metrics> {
     let _guard = tch::no_grad_guard();
     let encoded: Vec<Encoded> = tunes.iter().map(|t| Encoded::new(t)).collect();
     let set: Vec<&Encoded> = encoded.iter().collect();
@@ -58,7 +79,10 @@ pub(super) fn evaluate_refs(model: &Model, tunes: &[&Tune], seq_len: usize) -> M
         })
         .collect();
     let mut sums = [0.0f64; 4];
-    for chunk in windows.chunks(1024) {
+    for (i, chunk) in windows.chunks(1024).enumerate() {
+        if !progress(i * 1024, windows.len()) {
+            return None;
+        }
         let b = data::batch(&set, chunk, model.device());
         let o = model.net.forward_batch(&b, 0.0);
         // Every window scores only its last position, the one the outputs hold.
@@ -82,13 +106,13 @@ pub(super) fn evaluate_refs(model: &Model, tunes: &[&Tune], seq_len: usize) -> M
     }
     let n = windows.len();
     let d = n.max(1) as f64;
-    Metrics {
+    Some(Metrics {
         notes: n,
         pitch_nll: sums[0] / d,
         pitch_acc: sums[1] / d,
         step_mae: sums[2] / d,
         duration_mae: sums[3] / d,
-    }
+    })
 }
 
 /// Log-probabilities of the pitches at temperature 1: a log-softmax, or for the notebook's

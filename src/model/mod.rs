@@ -16,7 +16,7 @@ use std::fmt;
 
 use tch::{nn, Device};
 
-pub use evaluate::{evaluate, split_validation, Metrics};
+pub use evaluate::{evaluate, evaluate_with, split_validation, Metrics};
 pub use file::ModelError;
 pub use sample::{Generator, SampleOptions};
 pub use train::{TrainError, Trainer};

@@ -86,7 +86,31 @@ impl Session {
                     }
                 };
                 let m = self.need_model(span)?;
-                let metrics = model::evaluate(m, &tunes, self.settings.seq_len as usize);
+                let seq_len = self.settings.seq_len as usize;
+                let interrupt = self.interrupt.clone();
+                let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+                    let b = indicatif::ProgressBar::new(0);
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template(&format!(
+                            "evaluating {{bar:30}} {{pos}}/{{len}} notes (context: seq_len {seq_len})"
+                        ))
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    b
+                });
+                let metrics = model::evaluate_with(m, &tunes, seq_len, &mut |done, total| {
+                    if let Some(b) = &bar {
+                        b.set_length(total as u64);
+                        b.set_position(done as u64);
+                    }
+                    !interrupt.load(std::sync::atomic::Ordering::SeqCst)
+                });
+                if let Some(b) = bar {
+                    b.finish_and_clear();
+                }
+                let Some(metrics) = metrics else {
+                    return Err(Error::new(span, ErrorKind::Interrupted));
+                };
                 if metrics.notes == 0 {
                     return Err(Error::failed(
                         span,
@@ -96,7 +120,8 @@ impl Session {
                         ),
                     ));
                 }
-                say!(self, "{metrics}");
+                // The score depends on the context length, so the line names it.
+                say!(self, "{metrics} seq_len {seq_len}");
                 Ok(())
             }
             Learn::Generate {

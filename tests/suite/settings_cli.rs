@@ -201,3 +201,20 @@ fn history_writes_programs_by_name() {
         run.stdout
     );
 }
+
+/// `evaluate`'s score depends on the context it reads, so its line says which.
+#[test]
+fn evaluate_names_its_context_length() {
+    let samples = support::root().join("samples");
+    let (_d, run) = tms_c(&format!(
+        "set hidden 8; set embed 4; set seq_len 4; model new; evaluate \"{}/*.mid\"",
+        samples.display()
+    ));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("notes "))
+        .unwrap();
+    assert!(line.ends_with(" seq_len 4"), "{line}");
+}
