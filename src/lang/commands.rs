@@ -355,6 +355,24 @@ fn p_set(a: &mut Args) -> Result<Command, Error> {
         _ => return Err(a.expected(&format!("a value for `{}`", spec.name))),
     };
     a.pos += 1;
+    // `set scale D yu`: a value of several words must be quoted; say so rather than
+    // "unexpected word".
+    if let (
+        Value::Text(first),
+        Some(Token {
+            kind: TokenKind::Word(more),
+            span: more_span,
+        }),
+    ) = (&raw, a.peek())
+    {
+        return Err(a.error(
+            *more_span,
+            format!(
+                "a value of several words is quoted: set {} \"{first} {more}\"",
+                spec.name
+            ),
+        ));
+    }
     let value = spec.kind.check(&raw).map_err(|allowed| {
         Error::new(
             span,
@@ -413,6 +431,11 @@ fn p_load(a: &mut Args) -> Result<Command, Error> {
                         field.value,
                         crate::music::note::TuneFields::NAMES.join(", ")
                     ),
+                ));
+            }
+            if !matches!(a.peek().map(|t| &t.kind), Some(TokenKind::Tilde)) {
+                return Err(a.expected(
+                    "`~` (`where FIELD ~ \"TEXT\"` keeps tunes whose FIELD contains TEXT)",
                 ));
             }
             a.tilde()?;

@@ -256,7 +256,12 @@ pub fn lex(src: &str) -> (Vec<Token>, Vec<Error>) {
                 let (rest, _) = i.take_split(other.len_utf8());
                 errors.push(Error::new(
                     span_of(&start, &rest),
-                    ErrorKind::Syntax(format!("unexpected character `{other}`")),
+                    ErrorKind::Syntax(match other {
+                        // What people type from other languages, with what tms writes.
+                        '=' => "unexpected character `=`: a filter is `where FIELD ~ \"TEXT\"`, a setting `set NAME VALUE`".into(),
+                        '\'' => "unexpected character `'`: strings take double quotes (\"D yu\")".into(),
+                        _ => format!("unexpected character `{other}`"),
+                    }),
                 ));
                 i = rest;
                 continue;

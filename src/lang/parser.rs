@@ -90,7 +90,7 @@ write "x.mid" program "flute" tempo 90; connect in "Port"; map cc 1 temperature 
         assert!(p.errors.is_empty(), "{:?}", p.errors);
         let printed: Vec<String> = p.stmts.iter().map(|s| s.cmd.to_string()).collect();
         assert_eq!(printed[2], "set optimizer sgd");
-        assert_eq!(printed[6], "write \"x.mid\" program 73 tempo 90");
+        assert_eq!(printed[6], "write \"x.mid\" program \"Flute\" tempo 90");
         let again = parse(&printed.join("\n"));
         assert!(again.errors.is_empty(), "{:?}", again.errors);
         let cmds = |p: &Parsed| p.stmts.iter().map(|s| s.cmd.clone()).collect::<Vec<_>>();

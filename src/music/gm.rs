@@ -138,7 +138,8 @@ pub const GM_PROGRAMS: [&str; 128] = [
 const SUGGEST_SIMILARITY: f64 = 0.6;
 
 /// The program number of a General MIDI name, matched case-insensitively and exactly.
-/// Err carries the closest name (strsim) for a did-you-mean, if any is close.
+/// Err carries a name for a did-you-mean: the first that contains what was typed, else the
+/// closest (strsim), if any is close.
 pub fn program_by_name(name: &str) -> Result<u8, Option<&'static str>> {
     let wanted = name.trim();
     if let Some(i) = GM_PROGRAMS
@@ -149,6 +150,16 @@ pub fn program_by_name(name: &str) -> Result<u8, Option<&'static str>> {
         return Ok(i as u8);
     }
     let lower = wanted.to_lowercase();
+    // A part of a name ("Piano", "Acoustic Grand") means the first name that contains it:
+    // people remember part of a GM name far more often than they misspell all of it.
+    if lower.chars().count() >= 3 {
+        if let Some(p) = GM_PROGRAMS
+            .iter()
+            .find(|p| p.to_lowercase().contains(&lower))
+        {
+            return Err(Some(p));
+        }
+    }
     let best = GM_PROGRAMS
         .iter()
         .map(|p| {

@@ -218,3 +218,37 @@ fn evaluate_names_its_context_length() {
         .unwrap();
     assert!(line.ends_with(" seq_len 4"), "{line}");
 }
+
+#[test]
+fn part_of_a_program_name_suggests_the_whole_name() {
+    for (typed, meant) in [
+        ("Acoustic Grand", "Acoustic Grand Piano"),
+        ("Piano", "Acoustic Grand Piano"),
+    ] {
+        let (_d, run) = tms_c(&format!("set program \"{typed}\""));
+        assert_eq!(run.code, 1);
+        assert!(
+            run.stderr.contains(&format!("(did you mean \"{meant}\"?)")),
+            "{typed}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn unquoted_values_and_equals_signs_get_a_hint() {
+    let (_d, run) = tms_c("set scale D yu");
+    assert_eq!(
+        run.stderr,
+        "<command-line>:1:13: error: a value of several words is quoted: set scale \"D yu\"; usage: set [NAME VALUE]
+    set scale D yu
+                ^^
+"
+    );
+    let (_d, run) = tms_c("load \"x/*.abc\" where notes = \"Zang\"");
+    assert!(
+        run.stderr.contains("a filter is `where FIELD ~ \"TEXT\"`"),
+        "{}",
+        run.stderr
+    );
+}
