@@ -792,7 +792,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "load",
         usage: "load \"GLOB\" [limit N] [where FIELD ~ \"TEXT\"]",
         summary: "read .mid/.midi/.abc files into the dataset (replacing it)",
-        details: "MIDI files give the notes of their first instrument, as pretty_midi reads them. Each X: tune of an ABC file is one tune. `where` keeps ABC tunes whose header field (title, origin, notes, rhythm, key, meter) contains TEXT, case-insensitive. Bad files are reported one line each; the rest still load.",
+        details: "MIDI files give the notes of their first instrument, as pretty_midi reads them. Each X: tune of an ABC file is one tune. `where` keeps ABC tunes whose header field (title, origin, notes, rhythm, key, meter) contains TEXT, case-insensitive. Bad files are reported one line each; the rest still load. `FILE.abc#X` loads the one tune numbered X.",
         example: "load \"datasets/essen/han*.abc\" where notes ~ \"Zang\"",
         words: &["limit", "where", "title", "origin", "notes", "rhythm", "key", "meter"],
         files: MIDI_ABC,

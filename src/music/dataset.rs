@@ -90,6 +90,12 @@ pub fn expand(pattern: &str, interrupt: &AtomicBool) -> Result<Vec<String>, Stri
     }
     out.sort();
     if out.is_empty() {
+        if Path::new(pattern).is_dir() {
+            let dir = pattern.trim_end_matches('/');
+            return Err(format!(
+                "`{pattern}` is a folder: load the files in it, e.g. \"{dir}/*.mid\", \"{dir}/*.abc\" or \"{dir}/**/*.mid\""
+            ));
+        }
         return Err(format!("no files match `{pattern}`"));
     }
     Ok(out)

@@ -4,6 +4,7 @@
 use crate::{say, say_raw};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use super::Session;
 use crate::error::Error;
@@ -251,22 +252,40 @@ impl Session {
             );
             b
         });
-        let report = dataset::load(
-            pattern,
-            limit,
-            filter,
-            self.settings.abc_accidentals,
-            &self.interrupt,
-            |i, n| {
-                if let Some(b) = &bar {
-                    if n >= 50 {
-                        b.set_length(n as u64);
-                        b.set_position(i as u64);
-                    }
+        // `load "songs.abc#3"`: one tune of an ABC file, as `prime` takes it.
+        let one_tune = pattern
+            .rsplit_once('#')
+            .filter(|(f, x)| dataset::is_abc(f) && !x.is_empty() && !x.contains(['*', '?', '[']));
+        let report = match one_tune {
+            Some(_) => {
+                let t0 = Instant::now();
+                let tune = read_one_tune(pattern, self.settings.abc_accidentals)
+                    .map_err(|m| Error::failed(span, m))?;
+                dataset::LoadReport {
+                    tunes: vec![tune],
+                    files: 1,
+                    skipped: Vec::new(),
+                    filtered_out: 0,
+                    seconds: t0.elapsed().as_secs_f64(),
                 }
-            },
-        )
-        .map_err(|m| Error::failed(span, m))?;
+            }
+            None => dataset::load(
+                pattern,
+                limit,
+                filter,
+                self.settings.abc_accidentals,
+                &self.interrupt,
+                |i, n| {
+                    if let Some(b) = &bar {
+                        if n >= 50 {
+                            b.set_length(n as u64);
+                            b.set_position(i as u64);
+                        }
+                    }
+                },
+            )
+            .map_err(|m| Error::failed(span, m))?,
+        };
         if let Some(b) = bar {
             b.finish_and_clear();
         }

@@ -252,3 +252,38 @@ fn unquoted_values_and_equals_signs_get_a_hint() {
         run.stderr
     );
 }
+
+#[test]
+fn load_takes_one_abc_tune_and_explains_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("two.abc"),
+        "X:1\nT:One\nK:C\nCDEF|\n\nX:2\nT:Two\nK:C\nGABc|cBAG|\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("songs")).unwrap();
+    let run = tms_in(
+        dir.path(),
+        &[
+            "-c",
+            "load \"two.abc#2\"; export \"two.csv\"; load \"songs\"",
+        ],
+        "",
+    );
+    assert!(
+        run.stdout.starts_with("loaded 1 file, 1 tune, 8 notes"),
+        "{}",
+        run.stdout
+    );
+    let csv = std::fs::read_to_string(dir.path().join("two.csv")).unwrap();
+    assert!(
+        csv.lines().skip(1).all(|l| l.starts_with("two.abc#2,")),
+        "{csv}"
+    );
+    assert!(
+        run.stderr
+            .contains("`songs` is a folder: load the files in it, e.g. \"songs/*.mid\""),
+        "{}",
+        run.stderr
+    );
+}
