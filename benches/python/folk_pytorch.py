@@ -106,7 +106,7 @@ TMS_PARAMETERS = 403907
 
 
 def threads():
-    """The thread count tms uses: TMS_THREADS, else the machine's cores (at most 8)."""
+    """The thread count tms uses: TMS_THREADS (benches/run.sh sets it to the cores, at most 8)."""
     n = int(os.environ.get("TMS_THREADS", "0") or 0)
     return n if n > 0 else min(os.cpu_count() or 1, 8)
 
