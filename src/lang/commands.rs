@@ -630,7 +630,10 @@ fn p_connect(a: &mut Args) -> Result<Command, Error> {
     let port = if let Some(name) = a.opt_string() {
         Spanned::new(PortArg::Name(name.value), name.span)
     } else {
-        let n = a.integer("a port number or a quoted name", 1, 10_000)?;
+        let n = a.integer("a port number or a quoted name", 0, u32::MAX as u64)?;
+        if n.value == 0 {
+            return Err(a.error(n.span, "ports are numbered from 1 (`ports` lists them)"));
+        }
         Spanned::new(PortArg::Index(n.value as usize), n.span)
     };
     a.finish(Stage::Connect { input, port })

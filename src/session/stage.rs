@@ -144,6 +144,11 @@ impl Session {
             }
             Stage::Live { on: true } => {
                 let generator = self.live_generator(span)?;
+                // As `play`: no port at all is said in one line, not an error, so a script
+                // runs on a machine without a synth.
+                if !self.ensure_output()? {
+                    return Ok(());
+                }
                 let rng = ChaCha20Rng::seed_from_u64(self.derive_seed());
                 self.sync_live_shape();
                 let source = LiveSource {

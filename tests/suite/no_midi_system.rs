@@ -43,3 +43,30 @@ fn connect_says_there_is_no_midi_system() {
         Err(PerformError::NotConnected)
     ));
 }
+
+/// `play` and `live on` agree: with no MIDI system each says so in one line and the script
+/// goes on (a demo runs on a machine without a synth); a port number 0 is explained.
+#[test]
+fn play_and_live_agree_without_a_midi_system() {
+    if !no_sequencer() {
+        eprintln!("skipped: this machine has an ALSA sequencer");
+        return;
+    }
+    let (_d, run) = crate::support::tms_c(
+        "set hidden 8; set embed 4; model new; prime notes \"C4 D4 E4\"; play; live on; live off",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout.matches("not playing: no MIDI system").count(),
+        2,
+        "{}",
+        run.stdout
+    );
+    let (_d, run) = crate::support::tms_c("connect 0");
+    assert!(
+        run.stderr
+            .contains("ports are numbered from 1 (`ports` lists them)"),
+        "{}",
+        run.stderr
+    );
+}
