@@ -287,3 +287,48 @@ fn load_takes_one_abc_tune_and_explains_a_folder() {
         run.stderr
     );
 }
+
+/// A validation split too short to score is said as such, never as a perfect 0.0000.
+#[test]
+fn an_unscorable_validation_split_says_so() {
+    let samples = support::root().join("samples");
+    let (_d, run) = tms_c(&format!(
+        "seed 1; load \"{}/*.mid\"; set seq_len 1000; set hidden 8; set embed 4; set val 0.5; model new; train 1",
+        samples.display()
+    ));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "val pitch_nll not scored (no validation tune has more than seq_len 1000 notes; lower seq_len)"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("pitch_nll 0.0000"), "{}", run.stdout);
+}
+
+/// Output to a reader that went away (`tms -c '…' | head -c 10`) neither panics nor skips
+/// the commands after it: the model is still saved.
+#[test]
+fn a_closed_stdout_does_not_stop_the_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tms"))
+        .args([
+            "-c",
+            "help; help settings; set hidden 8; set embed 4; model new; set; save \"x.safetensors\"",
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("x.safetensors").exists());
+}
