@@ -265,6 +265,16 @@ impl Trainer {
                 }
                 writeln!(out, "checkpoint {}", path.display())?;
             }
+            // Ctrl-C during an epoch's last (or only) batch: the epoch is whole and kept,
+            // and the next one does not start.
+            if interrupt.load(Ordering::SeqCst) && run_epoch + 1 < epochs {
+                writeln!(
+                    out,
+                    "interrupted after epoch {epoch}; the model keeps what it learned"
+                )?;
+                stopped = true;
+                break;
+            }
         }
         model.trained_with = Some(cfg.clone());
         if val_history.len() > 1 {

@@ -313,7 +313,11 @@ fn an_argument_that_is_not_utf8_exits_2_with_a_message() {
 
 /// Starts `tms ARGS` in `dir`, waits until its output shows `ready`, sends SIGINT (as
 /// Ctrl-C does) and returns the exit status and stderr.
-fn interrupt_when(dir: &std::path::Path, args: &[&str], ready: &str) -> (Option<i32>, String) {
+pub(crate) fn interrupt_when(
+    dir: &std::path::Path,
+    args: &[&str],
+    ready: &str,
+) -> (Option<i32>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tms"))
         .args(args)
         .current_dir(dir)

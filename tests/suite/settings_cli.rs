@@ -332,3 +332,17 @@ fn a_closed_stdout_does_not_stop_the_script() {
     );
     assert!(dir.path().join("x.safetensors").exists());
 }
+
+/// Ctrl-C between epochs stops training even when an epoch is a single batch.
+#[test]
+fn ctrl_c_stops_training_between_single_batch_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = support::root().join("samples");
+    let script = format!(
+        "seed 1; load \"{}/*.mid\"; set batch 65536; set hidden 8; set embed 4; set val 0; model new; train 100000",
+        samples.display()
+    );
+    let (code, stderr) = crate::cli::interrupt_when(dir.path(), &["-c", &script], "epoch 1 ");
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("error: interrupted"), "{stderr}");
+}
