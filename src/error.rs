@@ -44,12 +44,13 @@ pub enum ErrorKind {
     InScript(Box<ScriptError>),
 }
 
-/// An error with the text it points into.
+/// Errors with the text they point into.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScriptError {
     pub file: String,
     pub source: std::sync::Arc<str>,
-    pub error: Error,
+    /// Every syntax error of the script, or the one error that stopped it.
+    pub errors: Vec<Error>,
 }
 
 impl Error {
@@ -109,7 +110,10 @@ impl fmt::Display for ErrorKind {
                 allowed,
             } => write!(f, "invalid value {value} for `{setting}`: {allowed}"),
             ErrorKind::Interrupted => f.write_str("interrupted"),
-            ErrorKind::InScript(inner) => write!(f, "{}: {}", inner.file, inner.error),
+            ErrorKind::InScript(inner) => match inner.errors.first() {
+                Some(e) => write!(f, "{}: {e}", inner.file),
+                None => write!(f, "{}: an error", inner.file),
+            },
         }
     }
 }
@@ -205,7 +209,12 @@ fn message(kind: &ErrorKind) -> String {
 pub fn render(err: &Error, file: &str, source: &str, color: bool) -> String {
     use colored::Colorize;
     if let ErrorKind::InScript(inner) = &err.kind {
-        return render(&inner.error, &inner.file, &inner.source, color);
+        let shown: Vec<String> = inner
+            .errors
+            .iter()
+            .map(|e| render(e, &inner.file, &inner.source, color))
+            .collect();
+        return shown.join("\n");
     }
     let label = if color {
         "error:".red().bold().to_string()

@@ -142,29 +142,37 @@ impl Session {
     /// first error. Syntax errors anywhere stop it before anything runs, as a script with a
     /// typo on line 40 should not train for an hour first. Returns the rendered error.
     pub fn run_source(&mut self, src: &Source) -> Result<(), String> {
-        self.run_text(src)
-            .map_err(|e| render(&e, src.name, src.text, self.color))
+        self.run_text(src).map_err(|errors| {
+            let shown: Vec<String> = errors
+                .iter()
+                .map(|e| render(e, src.name, src.text, self.color))
+                .collect();
+            shown.join("\n")
+        })
     }
 
-    /// [`Session::run_source`] with the error as data.
-    fn run_text(&mut self, src: &Source) -> Result<(), Error> {
+    /// [`Session::run_source`] with the errors as data: every syntax error of the text, or
+    /// the one error that stopped it.
+    fn run_text(&mut self, src: &Source) -> Result<(), Vec<Error>> {
         let parsed = crate::lang::parse(src.text);
-        if let Some(e) = parsed.errors.into_iter().next() {
-            return Err(e);
+        if !parsed.errors.is_empty() {
+            return Err(parsed.errors);
         }
         // A command that notices Ctrl-C returns `Interrupted` itself; one that arrives after
         // a command finished stops the script before the next one, and is reported there.
         for stmt in &parsed.stmts {
             if self.interrupted() {
-                return Err(Error::new(stmt.span, ErrorKind::Interrupted));
+                return Err(vec![Error::new(stmt.span, ErrorKind::Interrupted)]);
             }
-            self.execute(stmt)?;
+            self.execute(stmt).map_err(|e| vec![e])?;
             if self.quit {
                 break;
             }
         }
         match parsed.stmts.last() {
-            Some(last) if self.interrupted() => Err(Error::new(last.span, ErrorKind::Interrupted)),
+            Some(last) if self.interrupted() => {
+                Err(vec![Error::new(last.span, ErrorKind::Interrupted)])
+            }
             _ => Ok(()),
         }
     }
@@ -360,23 +368,21 @@ impl Session {
                 format!("cannot read script `{path}`: {}", io_reason(&e)),
             )
         })?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         self.run_depth += 1;
-        let result = self.run_text(&Source {
-            name: path,
-            text: text.strip_prefix('\u{feff}').unwrap_or(&text),
-        });
+        let result = self.run_text(&Source { name: path, text });
         self.run_depth -= 1;
-        result.map_err(|error| {
+        result.map_err(|errors| {
             // An interruption is the caller's too: it ends every script on the way up.
-            if error.kind == ErrorKind::Interrupted {
+            if errors.iter().any(|e| e.kind == ErrorKind::Interrupted) {
                 return Error::new(span, ErrorKind::Interrupted);
             }
             Error::new(
                 span,
                 ErrorKind::InScript(Box::new(ScriptError {
                     file: path.to_string(),
-                    source: text.as_str().into(),
-                    error,
+                    source: text.into(),
+                    errors,
                 })),
             )
         })

@@ -346,3 +346,31 @@ fn ctrl_c_stops_training_between_single_batch_epochs() {
     assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("error: interrupted"), "{stderr}");
 }
+
+/// A script run by `run` is parsed as a whole too: every syntax error in it is shown, in its
+/// own file and line.
+#[test]
+fn a_nested_script_shows_every_syntax_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("inner.tms"),
+        "sed 1\nset tempo 90\nset temprature 1\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("outer.tms"), "run \"inner.tms\"\n").unwrap();
+    let run = tms_in(dir.path(), &["run", "outer.tms"], "");
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.is_empty(), "nothing ran: {}", run.stdout);
+    assert!(
+        run.stderr
+            .starts_with("inner.tms:1:1: error: unknown command `sed`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("\ninner.tms:3:5: error: unknown setting `temprature`"),
+        "{}",
+        run.stderr
+    );
+}
