@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{Bar, BarAccidentals, Glyph, Item, Key, Options, Sym, LETTERS};
+use super::{letter, Bar, BarAccidentals, Glyph, Item, Key, Options, Sym};
 
 /// Ticks in the unit note length `L:1/8`.
 const L_TICKS: u32 = super::TICKS_PER_WHOLE / 8;
@@ -100,7 +100,7 @@ fn glyph(
                     _ => "__",
                 });
             }
-            let letter = LETTERS[s.letter];
+            let letter = letter(s.letter);
             if s.octave >= 5 {
                 text.push(letter.to_ascii_lowercase());
                 text.push_str(&"'".repeat((s.octave - 5) as usize));

@@ -11,7 +11,7 @@
 
 use crate::music::scale::{Mode, Scale};
 
-use super::{GridNote, Spelled, LETTERS};
+use super::{letter, GridNote, Spelled};
 
 /// Krumhansl–Kessler probe-tone ratings, from the tonic up.
 const MAJOR: [f64; 12] = [
@@ -38,8 +38,10 @@ const CANDIDATES: [Mode; 7] = [
     Mode::Yu,
 ];
 
-/// Natural pitch classes of C D E F G A B.
-const NATURAL: [i32; 7] = [0, 2, 4, 5, 7, 9, 11];
+/// The natural pitch class of letter `l` (C D E F G A B).
+fn natural(l: usize) -> i32 {
+    i32::from(crate::music::pitch::LETTERS[l].1)
+}
 
 /// Letters in the order sharps are added to a signature: F C G D A E B.
 const SHARP_ORDER: [usize; 7] = [3, 0, 4, 1, 5, 2, 6];
@@ -212,7 +214,7 @@ impl Key {
         };
         let (letter, alter) = (0..7)
             .filter_map(|l| {
-                let d = (pc - NATURAL[l]).rem_euclid(12);
+                let d = (pc - natural(l)).rem_euclid(12);
                 let a = if d > 6 { d - 12 } else { d };
                 (a.abs() <= 1).then_some((l, a as i8))
             })
@@ -224,7 +226,7 @@ impl Key {
                 )
             })
             .unwrap_or((0, 0));
-        let octave = (i32::from(pitch) - i32::from(alter) - NATURAL[letter]).div_euclid(12) - 1;
+        let octave = (i32::from(pitch) - i32::from(alter) - natural(letter)).div_euclid(12) - 1;
         Spelled {
             letter,
             alter,
@@ -276,7 +278,7 @@ pub fn letter_name(s: &Spelled) -> String {
         a if a > 0 => "#".repeat(a as usize),
         a => "b".repeat(a.unsigned_abs() as usize),
     };
-    format!("{}{acc}", LETTERS[s.letter])
+    format!("{}{acc}", letter(s.letter))
 }
 
 #[cfg(test)]

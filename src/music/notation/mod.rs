@@ -418,8 +418,10 @@ pub struct Spelled {
     pub octave: i32,
 }
 
-/// Letter names, C to B.
-pub const LETTERS: [char; 7] = ['C', 'D', 'E', 'F', 'G', 'A', 'B'];
+/// The letter of a spelled note (`Spelled::letter` indexes C to B).
+pub fn letter(index: usize) -> char {
+    crate::music::pitch::LETTERS[index].0
+}
 
 /// Which accidentals a bar has shown so far, to decide where the next one is needed.
 pub struct BarAccidentals {

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::{Bar, BarAccidentals, Glyph, GridNote, Item, Key, Options, Sym, LETTERS};
+use super::{letter, Bar, BarAccidentals, Glyph, GridNote, Item, Key, Options, Sym};
 
 /// Divisions per quarter note: a quarter of [`super::TICKS_PER_WHOLE`].
 const DIVISIONS: u32 = super::TICKS_PER_WHOLE / 4;
@@ -135,7 +135,7 @@ fn note(
             }
             let dynamics = f64::from(velocity) / 90.0 * 100.0;
             let _ = writeln!(x, "      <note dynamics=\"{dynamics:.2}\">");
-            let _ = write!(x, "        <pitch><step>{}</step>", LETTERS[s.letter]);
+            let _ = write!(x, "        <pitch><step>{}</step>", letter(s.letter));
             if s.alter != 0 {
                 let _ = write!(x, "<alter>{}</alter>", s.alter);
             }
