@@ -70,6 +70,11 @@ pub enum Core {
     Run {
         path: Spanned<String>,
     },
+    /// `watch "F.tms"`, or `watch` alone to show what is watched.
+    Watch {
+        path: Option<Spanned<String>>,
+    },
+    Unwatch,
     History {
         path: Option<Spanned<String>>,
     },
@@ -276,6 +281,9 @@ impl fmt::Display for Core {
             ),
             Sleep { seconds } => write!(f, "sleep {}", Num(*seconds)),
             Run { path } => write!(f, "run {}", Q(path)),
+            Watch { path: Some(p) } => write!(f, "watch {}", Q(p)),
+            Watch { path: None } => f.write_str("watch"),
+            Unwatch => f.write_str("unwatch"),
             History { path } => match path {
                 Some(p) => write!(f, "history {}", Q(p)),
                 None => f.write_str("history"),

@@ -712,6 +712,11 @@ fn p_run(a: &mut Args) -> Result<Command, Error> {
     )
 }
 
+fn p_watch(a: &mut Args) -> Result<Command, Error> {
+    let path = a.opt_string();
+    a.finish(Core::Watch { path })
+}
+
 fn p_history(a: &mut Args) -> Result<Command, Error> {
     let path = a.opt_string();
     a.finish(Core::History { path })
@@ -732,6 +737,7 @@ bare!(p_stop, Stage::Stop);
 bare!(p_panic, Stage::Panic);
 bare!(p_wait, Stage::Wait);
 bare!(p_quit, Core::Quit);
+bare!(p_unwatch, Core::Unwatch);
 
 const MIDI_ABC: Files = Files::Ext(&["mid", "midi", "abc"]);
 
@@ -1065,6 +1071,30 @@ pub static COMMANDS: &[CommandSpec] = &[
         files: Files::Ext(&["tms"]),
         history: History::Never,
         parse: p_run,
+    },
+    CommandSpec {
+        name: "watch",
+        usage: "watch [\"FILE.tms\"]",
+        summary: "run a script now and again each time an editor saves it; `watch` alone shows what is watched",
+        details: "Every kind of save reruns it once: rename-over (vim, VS Code), truncate-and-write, append. \
+                  An error in it is shown with its caret and the music keeps playing; the prompt stays usable. \
+                  At the end of `tms run` or `tms -c`, tms keeps watching until Ctrl-C.",
+        example: "watch \"live.tms\"",
+        words: &[],
+        files: Files::Ext(&["tms"]),
+        history: History::Never,
+        parse: p_watch,
+    },
+    CommandSpec {
+        name: "unwatch",
+        usage: "unwatch",
+        summary: "stop watching the file given to `watch` (what it started keeps playing)",
+        details: "",
+        example: "unwatch",
+        words: &[],
+        files: Files::None,
+        history: History::Never,
+        parse: p_unwatch,
     },
     CommandSpec {
         name: "history",

@@ -10,7 +10,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use colored::Colorize;
 use rustyline::completion::{Completer, Pair};
@@ -125,6 +125,41 @@ fn player_printer(
     })
 }
 
+fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
+    session.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs the watched file after each save while the prompt waits for a line. Its output
+/// replaces the prompt row, and the prompt is written again below it, as the player's
+/// messages are.
+fn spawn_watch_runner(
+    bell: Arc<crate::session::Bell>,
+    session: Arc<Mutex<Session>>,
+    editing: Arc<AtomicBool>,
+    prompt: String,
+    redraw: bool,
+) {
+    let _ = std::thread::Builder::new()
+        .name("tms-watch-run".into())
+        .spawn(move || loop {
+            if !bell.wait(std::time::Duration::from_secs(3600)) {
+                continue;
+            }
+            let mut session = lock(&session);
+            let at_prompt = redraw && editing.load(Ordering::SeqCst);
+            if at_prompt {
+                print!("\r\x1b[K");
+            }
+            if let Some(Err(msg)) = session.run_watched() {
+                eprintln!("{msg}");
+            }
+            if at_prompt {
+                print!("{prompt}");
+            }
+            let _ = std::io::stdout().flush();
+        });
+}
+
 /// Runs the prompt until `quit` or Ctrl-D. Errors are printed and the session goes on; when
 /// the input is not a terminal (`printf 'train 1\n' | tms`) the exit status says whether
 /// any command failed (an interrupted one does not count: the session goes on by design).
@@ -169,9 +204,19 @@ pub fn run(color: bool, version: String) -> ExitCode {
         && std::io::stdout().is_terminal()
         && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
     session.set_printer(player_printer(editing.clone(), prompt.clone(), redraw));
+    let bell = session.watch_bell();
+    let shared = Arc::new(Mutex::new(session));
+    spawn_watch_runner(
+        bell,
+        shared.clone(),
+        editing.clone(),
+        prompt.clone(),
+        redraw,
+    );
     let mut typed = TypeAhead::default();
     let mut failed = false;
     loop {
+        let mut session = lock(&shared);
         session.clear_interrupt();
         session.sync_from_controls();
         if let Some(h) = rl.helper_mut() {
@@ -185,9 +230,12 @@ pub fn run(color: bool, version: String) -> ExitCode {
             }
             None => {
                 let partial = typed.take_partial();
+                // The watch runner may use the session while the prompt waits for a line.
+                drop(session);
                 editing.store(true, Ordering::SeqCst);
                 let read = rl.readline_with_initial(&prompt, (&partial, ""));
                 editing.store(false, Ordering::SeqCst);
+                session = lock(&shared);
                 match read {
                     Ok(line) => line,
                     Err(ReadlineError::Interrupted) => {
@@ -225,6 +273,7 @@ pub fn run(color: bool, version: String) -> ExitCode {
             break;
         }
     }
+    let mut session = lock(&shared);
     session.stage_shutdown();
     if let Some(h) = &history {
         let _ = rl.save_history(h);

@@ -6,6 +6,9 @@
 mod data;
 mod learn;
 mod stage;
+mod watch;
+
+pub use watch::Bell;
 
 use crate::{say, say_raw};
 use std::path::Path;
@@ -61,6 +64,7 @@ pub struct Session {
     pub out: crate::out::Out,
     learn: learn::State,
     stage: stage::State,
+    watch: watch::State,
 }
 
 /// Where a batch of commands came from, for error messages.
@@ -96,6 +100,7 @@ impl Session {
             out: crate::out::Out::stdout(),
             learn: learn::State::default(),
             stage: stage::State::default(),
+            watch: watch::State::default(),
         };
         s.reseed(seed);
         s
@@ -254,6 +259,13 @@ impl Session {
             }
             Core::Sleep { seconds } => self.sleep(*seconds, span),
             Core::Run { path } => self.run_file(&path.value, path.span),
+            Core::Watch { path } => {
+                self.watch_command(path.as_ref().map(|p| p.value.as_str()), span)
+            }
+            Core::Unwatch => {
+                self.unwatch_command();
+                Ok(())
+            }
             Core::History { path } => match path {
                 None => {
                     say_raw!(self, "{}", self.history_text());

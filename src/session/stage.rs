@@ -323,6 +323,7 @@ impl Session {
 
     /// A script that ends while a melody plays waits for it (LANGUAGE.md), then silences.
     pub fn finish_script(&mut self) {
+        self.keep_watching();
         self.wait_for_player();
         self.stage_shutdown();
     }

@@ -19,6 +19,7 @@ mod pth;
 mod reader_fuzz;
 mod repl_pty;
 mod settings_cli;
+mod watch;
 
 #[cfg(feature = "jack")]
 mod jack_support;
