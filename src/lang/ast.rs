@@ -178,6 +178,8 @@ pub enum Stage {
     Listen {
         n: Option<usize>,
     },
+    /// `record "F.mid"`, `record stop`, or `record` alone (what is being recorded).
+    Record(Option<RecordArg>),
     Map {
         cc: u8,
         setting: Spanned<Live>,
@@ -189,6 +191,12 @@ pub enum Stage {
         cc: u8,
     },
     Wait,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordArg {
+    Into(Spanned<String>),
+    Stop,
 }
 
 impl From<Stage> for Command {
@@ -404,6 +412,9 @@ impl fmt::Display for Stage {
                 Some(n) => write!(f, "listen {n}"),
                 None => f.write_str("listen"),
             },
+            Record(None) => f.write_str("record"),
+            Record(Some(RecordArg::Into(p))) => write!(f, "record {}", Q(p)),
+            Record(Some(RecordArg::Stop)) => f.write_str("record stop"),
             Map {
                 cc,
                 setting,

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::ast::{Command, Core, Data, Filter, Learn, PortArg, Stage};
+use super::ast::{Command, Core, Data, Filter, Learn, PortArg, RecordArg, Stage};
 use super::lexer::{Token, TokenKind};
 use super::settings::{self, Live, SettingId, Value};
 use super::span::{Span, Spanned};
@@ -662,6 +662,14 @@ fn p_listen(a: &mut Args) -> Result<Command, Error> {
     a.finish(Stage::Listen { n })
 }
 
+fn p_record(a: &mut Args) -> Result<Command, Error> {
+    if a.keyword("stop") {
+        return a.finish(Stage::Record(Some(RecordArg::Stop)));
+    }
+    let path = a.opt_string();
+    a.finish(Stage::Record(path.map(RecordArg::Into)))
+}
+
 fn p_map(a: &mut Args) -> Result<Command, Error> {
     if a.at_end() {
         return Ok(Stage::MapList.into());
@@ -1016,6 +1024,19 @@ pub static COMMANDS: &[CommandSpec] = &[
         files: Files::None,
         history: History::Always,
         parse: p_listen,
+    },
+    CommandSpec {
+        name: "record",
+        usage: "record \"FILE.mid\" | record stop | record",
+        summary: "capture everything played and heard into a multi-track MIDI file; `record stop` writes it whole",
+        details: "A track per voice, named after it, and one for the input port, at the times they happened, \
+                  with the tempo and meter. The file is rewritten every second while recording, and written \
+                  on `record stop`, `quit`, the end of a script and a second Ctrl-C, so a performance is never lost.",
+        example: "record \"set.mid\"",
+        words: &["stop"],
+        files: Files::Ext(&["mid", "midi"]),
+        history: History::Never,
+        parse: p_record,
     },
     CommandSpec {
         name: "map",

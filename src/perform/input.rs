@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use midir::MidiInputConnection;
 
+use super::record::{Tape, INPUT_TRACK};
 use super::{ports, Controls, PerformError, PortSel};
 use crate::lang::settings::Live;
 use crate::music::note::Note;
@@ -99,9 +100,12 @@ impl Input {
         sel: &PortSel,
         controls: Arc<Controls>,
         knobs: Arc<Knobs>,
+        tape: Tape,
     ) -> Result<Input, PerformError> {
         let (raw_tx, raw_rx) = mpsc::sync_channel::<Stamped>(QUEUE);
+        let track: Arc<str> = Arc::from(INPUT_TRACK);
         let (conn, name) = ports::open_input(sel, move |_, bytes, _| {
+            tape.push(&track, bytes);
             if let Some(m) = short_message(bytes) {
                 // try_send: the MIDI thread must never wait on us.
                 let _ = raw_tx.try_send((Instant::now(), m));

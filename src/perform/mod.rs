@@ -10,6 +10,7 @@
 mod input;
 mod player;
 mod ports;
+pub mod record;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use midir::MidiOutputConnection;
 
 use super::input::{Input, Knobs};
+use super::record::{Tape, MAIN_TRACK};
 use super::LATE_AFTER;
 use crate::lang::settings::Live;
 
@@ -97,6 +98,7 @@ pub struct Performer {
     shared: Arc<Shared>,
     input: Option<Input>,
     knobs: Arc<Knobs>,
+    tape: Tape,
 }
 
 impl Performer {
@@ -104,6 +106,7 @@ impl Performer {
     pub fn new(controls: Arc<Controls>, printer: Box<dyn FnMut(String) + Send>) -> Performer {
         let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared::default());
+        let tape = Tape::default();
         let mut player = Player {
             rx,
             out: None,
@@ -117,6 +120,8 @@ impl Performer {
             cursor: 0.0,
             program: None,
             burst: (Instant::now(), 0),
+            tape: tape.clone(),
+            track: Arc::from(MAIN_TRACK),
         };
         let thread = std::thread::Builder::new()
             .name("tms-player".into())
@@ -129,7 +134,13 @@ impl Performer {
             shared,
             input: None,
             knobs: Arc::new(Knobs::default()),
+            tape,
         }
+    }
+
+    /// Where `record` finds what was played and heard.
+    pub fn tape(&self) -> &Tape {
+        &self.tape
     }
 
     /// Sends a command and waits (bounded) for the player to have done it.
@@ -152,7 +163,12 @@ impl Performer {
     pub fn connect_input(&mut self, sel: &PortSel) -> Result<String, PerformError> {
         // Close the old one first: a JACK client name is reused more predictably.
         self.input = None;
-        let input = Input::open(sel, self.controls.clone(), self.knobs.clone())?;
+        let input = Input::open(
+            sel,
+            self.controls.clone(),
+            self.knobs.clone(),
+            self.tape.clone(),
+        )?;
         let name = input.name.clone();
         self.input = Some(input);
         Ok(name)
@@ -537,6 +553,9 @@ struct Player {
     program: Option<(u8, u8)>,
     /// Start of the current millisecond and messages sent in it.
     burst: (Instant, u32),
+    tape: Tape,
+    /// The recording track of what this player sends.
+    track: Arc<str>,
 }
 
 impl Player {
@@ -850,6 +869,7 @@ impl Player {
         match conn.send(m) {
             Ok(()) => {
                 self.shared.events.fetch_add(1, Ordering::Relaxed);
+                self.tape.push(&self.track, m);
                 true
             }
             Err(e) => {

@@ -98,6 +98,7 @@ pub fn install_interrupt() -> Arc<AtomicBool> {
     let f = flag.clone();
     let _ = ctrlc::set_handler(move || {
         if f.swap(true, Ordering::SeqCst) {
+            crate::perform::record::save_on_exit();
             std::process::exit(130);
         }
     });

@@ -12,11 +12,12 @@ use rand_chacha::ChaCha20Rng;
 
 use super::Session;
 use crate::error::{Error, ErrorKind};
-use crate::lang::ast::{PortArg, Stage};
+use crate::lang::ast::{PortArg, RecordArg, Stage};
 use crate::lang::settings::{Live, SettingId};
 use crate::lang::span::Span;
 use crate::model::{Generator, SampleOptions};
 use crate::music::note::Note;
+use crate::perform::record::Recording;
 use crate::perform::{self, Controls, NoteSource, Performer, PortSel};
 
 pub(super) struct State {
@@ -24,6 +25,7 @@ pub(super) struct State {
     pub performer: Option<Performer>,
     /// The scale mask for live generation (not numeric, so not in Controls).
     pub live_shape: Arc<Mutex<LiveShape>>,
+    pub recording: Option<Recording>,
 }
 
 impl Default for State {
@@ -32,6 +34,7 @@ impl Default for State {
             controls: Arc::new(Controls::default()),
             performer: None,
             live_shape: Arc::new(Mutex::new(LiveShape { allowed: None })),
+            recording: None,
         }
     }
 }
@@ -200,6 +203,7 @@ impl Session {
                 self.set_melody(notes);
                 Ok(())
             }
+            Stage::Record(arg) => self.record(arg.as_ref(), span),
             Stage::Map {
                 cc,
                 setting,
@@ -314,10 +318,95 @@ impl Session {
         }
     }
 
-    /// Silences everything and closes the ports: `quit`, end of a script, drop.
+    /// Silences everything and closes the ports: `quit`, end of a script, drop. A
+    /// recording is written after the note-offs, so it ends with them.
     pub fn stage_shutdown(&mut self) {
-        if let Some(mut p) = self.stage.performer.take() {
+        if let Some(p) = self.stage.performer.as_mut() {
             p.disconnect();
+        }
+        if self.stage.recording.is_some() {
+            if let Err(e) = self.record(Some(&RecordArg::Stop), Span::default()) {
+                eprintln!("{}", crate::error::render(&e, "<quit>", "", self.color));
+            }
+        }
+        self.stage.performer = None;
+    }
+
+    fn record(&mut self, arg: Option<&RecordArg>, span: Span) -> Result<(), Error> {
+        match arg {
+            None => {
+                match &self.stage.recording {
+                    Some(r) => {
+                        let (secs, events) = r.progress();
+                        say!(
+                            self,
+                            "recording into {}: {secs:.1} s, {events} events",
+                            r.path().display()
+                        );
+                    }
+                    None => say!(self, "not recording: `record \"FILE.mid\"` starts"),
+                }
+                Ok(())
+            }
+            Some(RecordArg::Into(path)) => {
+                if let Some(r) = &self.stage.recording {
+                    return Err(Error::failed(
+                        span,
+                        format!(
+                            "already recording into {}: `record stop` first",
+                            r.path().display()
+                        ),
+                    ));
+                }
+                let tempo = self.settings.tempo;
+                let meter = self.settings.meter;
+                let tape = self.performer().tape().clone();
+                let rec = Recording::start(&tape, std::path::Path::new(&path.value), tempo, meter)
+                    .map_err(|m| Error::failed(path.span, m))?;
+                say!(
+                    self,
+                    "recording into {} (`record stop` writes it)",
+                    path.value
+                );
+                self.stage.recording = Some(rec);
+                Ok(())
+            }
+            Some(RecordArg::Stop) => {
+                let Some(rec) = self.stage.recording.take() else {
+                    return Err(Error::failed(span, "not recording: nothing to stop"));
+                };
+                match rec.stop() {
+                    Ok(sum) => {
+                        let tracks: Vec<String> = sum
+                            .tracks
+                            .iter()
+                            .map(|(name, notes)| format!("{name} {notes} notes"))
+                            .collect();
+                        let tracks = if tracks.is_empty() {
+                            "nothing was played or heard".to_string()
+                        } else {
+                            tracks.join(", ")
+                        };
+                        say!(
+                            self,
+                            "wrote {}: {:.1} s; {tracks}",
+                            sum.path.display(),
+                            sum.seconds
+                        );
+                        Ok(())
+                    }
+                    Err(failed) => {
+                        let (rec, msg) = *failed;
+                        self.stage.recording = Some(rec);
+                        Err(Error::failed(
+                            span,
+                            format!(
+                                "{msg}; the recording is kept: make room, then `record stop` again"
+                            ),
+                        ))
+                    }
+                }
+            }
         }
     }
 

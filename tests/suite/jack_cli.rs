@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use jack_support::{controllers, notes, Jack, Sink};
 
-fn tms(args: &[&str]) -> Command {
+/// The `tms` binary run from the repository root, its output captured.
+pub(crate) fn tms(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tms"));
     c.args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -28,3 +28,5 @@ mod jack_support;
 mod jack;
 #[cfg(feature = "jack")]
 mod jack_cli;
+#[cfg(feature = "jack")]
+mod jack_record;
