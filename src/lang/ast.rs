@@ -178,6 +178,8 @@ pub enum Stage {
     Listen {
         n: Option<usize>,
     },
+    /// `respond on [notes N]`, `respond off`, or `respond` alone (how many were answered).
+    Respond(Option<RespondArg>),
     /// `record "F.mid"`, `record stop`, or `record` alone (what is being recorded).
     Record(Option<RecordArg>),
     Map {
@@ -191,6 +193,12 @@ pub enum Stage {
         cc: u8,
     },
     Wait,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RespondArg {
+    On { notes: Option<usize> },
+    Off,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -412,6 +420,10 @@ impl fmt::Display for Stage {
                 Some(n) => write!(f, "listen {n}"),
                 None => f.write_str("listen"),
             },
+            Respond(None) => f.write_str("respond"),
+            Respond(Some(RespondArg::On { notes: None })) => f.write_str("respond on"),
+            Respond(Some(RespondArg::On { notes: Some(n) })) => write!(f, "respond on notes {n}"),
+            Respond(Some(RespondArg::Off)) => f.write_str("respond off"),
             Record(None) => f.write_str("record"),
             Record(Some(RecordArg::Into(p))) => write!(f, "record {}", Q(p)),
             Record(Some(RecordArg::Stop)) => f.write_str("record stop"),

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::ast::{Command, Core, Data, Filter, Learn, PortArg, RecordArg, Stage};
+use super::ast::{Command, Core, Data, Filter, Learn, PortArg, RecordArg, RespondArg, Stage};
 use super::lexer::{Token, TokenKind};
 use super::settings::{self, Live, SettingId, Value};
 use super::span::{Span, Spanned};
@@ -662,6 +662,24 @@ fn p_listen(a: &mut Args) -> Result<Command, Error> {
     a.finish(Stage::Listen { n })
 }
 
+fn p_respond(a: &mut Args) -> Result<Command, Error> {
+    if a.at_end() {
+        return Ok(Stage::Respond(None).into());
+    }
+    if a.keyword("off") {
+        return a.finish(Stage::Respond(Some(RespondArg::Off)));
+    }
+    if !a.keyword("on") {
+        return Err(a.expected("`on` or `off`"));
+    }
+    let mut notes = None;
+    a.options(&["notes"], |_, a| {
+        notes = Some(a.integer("a note count", 1, 10_000)?.value as usize);
+        Ok(())
+    })?;
+    a.finish(Stage::Respond(Some(RespondArg::On { notes })))
+}
+
 fn p_record(a: &mut Args) -> Result<Command, Error> {
     if a.keyword("stop") {
         return a.finish(Stage::Record(Some(RecordArg::Stop)));
@@ -1024,6 +1042,19 @@ pub static COMMANDS: &[CommandSpec] = &[
         files: Files::None,
         history: History::Always,
         parse: p_listen,
+    },
+    CommandSpec {
+        name: "respond",
+        usage: "respond on [notes N] | respond off | respond",
+        summary: "call and response: answer each phrase played on the input port with N generated notes (16 unless given)",
+        details: "A phrase ends as `listen` ends one: 600 ms with no key down. The answer is primed with the phrase \
+                  and starts at once, with the live settings of the moment (temperature, top_k, scale, …); knobs keep \
+                  working. `respond` alone says how many phrases were answered. `listen` waits for `respond off`.",
+        example: "respond on notes 12",
+        words: &["on", "off", "notes"],
+        files: Files::None,
+        history: History::Always,
+        parse: p_respond,
     },
     CommandSpec {
         name: "record",

@@ -96,6 +96,34 @@ impl Generator {
         }
     }
 
+    /// Forgets everything read and reads `primer` (not empty) instead, with the one-note
+    /// stepper: how call and response primes with each phrase off the session's thread,
+    /// where the tensor network is not. Its state matches [`Generator::new`]'s to float
+    /// rounding.
+    pub fn reprime(&mut self, primer: &[Note]) {
+        let (layers, hidden) = (self.state.h.len(), self.state.h.first().map_or(0, Vec::len));
+        self.state = StepState {
+            h: vec![vec![0.0; hidden]; layers],
+            c: vec![vec![0.0; hidden]; layers],
+            prev: -1,
+            keys: Default::default(),
+            pitches: Default::default(),
+        };
+        for (pitch, step, duration) in crate::music::note::to_triples(primer) {
+            let out = self
+                .stepper
+                .step(&mut self.state, pitch, step as f32, duration as f32);
+            self.next = Prediction {
+                logits: out.logits,
+                step: out.step,
+                duration: out.duration,
+            };
+        }
+        let last = primer.iter().max_by(|a, b| a.start.total_cmp(&b.start));
+        self.last_start = last.map_or(0.0, |n| n.start);
+        self.velocity = last.map_or(100, |n| n.velocity);
+    }
+
     /// Samples the next note and feeds it back. Starts never decrease.
     pub fn next(&mut self, opts: &SampleOptions, rng: &mut ChaCha20Rng) -> Note {
         let pitch = sample_pitch(&self.next.logits, self.head, opts, rng);
@@ -246,6 +274,39 @@ mod tests {
             assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         }
         assert!((g.next.step - whole.step).abs() < 1e-4);
+    }
+
+    #[test]
+    fn repriming_with_the_stepper_predicts_as_the_network_does() {
+        let model = Model::open(
+            std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/models/folk.safetensors"
+            )),
+            tch::Device::Cpu,
+        )
+        .expect("the shipped model");
+        let phrase = |base: u8| -> Vec<Note> {
+            [0u8, 2, 4, 7, 9, 7, 4, 2]
+                .iter()
+                .enumerate()
+                .map(|(i, d)| Note {
+                    pitch: base + d,
+                    start: i as f64 * 0.3,
+                    duration: 0.25,
+                    velocity: 80,
+                })
+                .collect()
+        };
+        let fresh = Generator::new(&model, &phrase(62));
+        // Another phrase first: repriming must forget it.
+        let mut g = Generator::new(&model, &phrase(55));
+        g.reprime(&phrase(62));
+        for (a, b) in g.next.logits.iter().zip(&fresh.next.logits) {
+            assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+        }
+        assert!((g.next.step - fresh.next.step).abs() < 1e-4);
+        assert_eq!(g.last_start, fresh.last_start);
     }
 
     #[test]

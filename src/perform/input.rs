@@ -19,7 +19,7 @@ use crate::lang::settings::Live;
 use crate::music::note::Note;
 
 /// A short MIDI message as it arrived, with when it arrived.
-type Stamped = (Instant, [u8; 3]);
+pub(crate) type Stamped = (Instant, [u8; 3]);
 
 /// How many messages may wait in a channel; beyond that they are dropped, never stored.
 const QUEUE: usize = 4096;
@@ -88,7 +88,8 @@ impl Knobs {
 /// An open input port and the thread that sorts its messages.
 pub(crate) struct Input {
     pub name: String,
-    notes: Receiver<Stamped>,
+    /// Note messages, read by one phrase reader at a time (`listen`, or `respond`'s thread).
+    notes: Arc<Mutex<Receiver<Stamped>>>,
     // Dropped before `thread` ends: closing the port drops the callback and its sender,
     // which ends the thread.
     _conn: MidiInputConnection<()>,
@@ -130,7 +131,7 @@ impl Input {
             .map_err(|e| PerformError::Connect(name.clone(), e.to_string()))?;
         Ok(Input {
             name,
-            notes,
+            notes: Arc::new(Mutex::new(notes)),
             _conn: conn,
             _thread: thread,
         })
@@ -140,32 +141,56 @@ impl Input {
     /// least one note; `stop` (Ctrl-C) ends it early with what was heard. Times are relative
     /// to the first note-on.
     pub fn listen(&self, n: Option<usize>, silence: Duration, stop: &AtomicBool) -> Vec<Note> {
+        let Ok(notes) = self.notes.try_lock() else {
+            return Vec::new();
+        };
         // Notes played before `listen` are not part of the phrase.
-        while self.notes.try_recv().is_ok() {}
-        let mut rec = Recorder::default();
-        let limit = n.unwrap_or(MAX_LISTEN).min(MAX_LISTEN);
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            match self.notes.recv_timeout(Duration::from_millis(10)) {
-                Ok((t, m)) => rec.message(t, m),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-            if rec.notes.len() >= limit {
-                break;
-            }
-            if rec.sounding.is_empty() {
-                if let Some(last) = rec.last_off {
-                    if last.elapsed() >= silence {
-                        break;
-                    }
+        while notes.try_recv().is_ok() {}
+        read_phrase(&notes, n, silence, stop)
+    }
+
+    /// The notes the input hears, for a thread that reads phrase after phrase.
+    pub(crate) fn phrases(&self) -> Arc<Mutex<Receiver<Stamped>>> {
+        self.notes.clone()
+    }
+
+    /// Whether another reader (`respond`) holds the notes.
+    pub fn busy(&self) -> bool {
+        self.notes.try_lock().is_err()
+    }
+}
+
+/// Reads one phrase from `notes`: `n` notes, or until `silence` passes with no note sounding
+/// after at least one note, or until `stop`.
+pub(crate) fn read_phrase(
+    notes: &Receiver<Stamped>,
+    n: Option<usize>,
+    silence: Duration,
+    stop: &AtomicBool,
+) -> Vec<Note> {
+    let mut rec = Recorder::default();
+    let limit = n.unwrap_or(MAX_LISTEN).min(MAX_LISTEN);
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        match notes.recv_timeout(Duration::from_millis(10)) {
+            Ok((t, m)) => rec.message(t, m),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if rec.notes.len() >= limit {
+            break;
+        }
+        if rec.sounding.is_empty() {
+            if let Some(last) = rec.last_off {
+                if last.elapsed() >= silence {
+                    break;
                 }
             }
         }
-        rec.finish(Instant::now(), limit)
     }
+    rec.finish(Instant::now(), limit)
 }
 
 /// Note-ons and -offs into notes.

@@ -11,6 +11,7 @@ mod input;
 mod player;
 mod ports;
 pub mod record;
+mod respond;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -18,6 +19,7 @@ use crate::lang::settings::{Kind, Live, Settings};
 
 pub use player::Performer;
 pub use ports::{list_ports, PortList, PortSel};
+pub use respond::Answer;
 
 /// Everything that can go wrong while performing. Display texts are short, lower-case and
 /// say what to do; the caller adds where it happened.
@@ -29,6 +31,8 @@ pub enum PerformError {
     NoSuchPort(String, Vec<String>),
     #[error("no output port connected: use `ports`, then `connect N`")]
     NotConnected,
+    #[error("the input port is answering phrases: `respond off` first")]
+    Responding,
     #[error("no input port connected: use `ports`, then `connect in N`")]
     NoInput,
     #[error("port `{0}` vanished: use `ports`, then `connect` again")]

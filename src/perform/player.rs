@@ -18,6 +18,7 @@ use midir::MidiOutputConnection;
 
 use super::input::{Input, Knobs};
 use super::record::{Tape, MAIN_TRACK};
+use super::respond::{Answer, Responder};
 use super::LATE_AFTER;
 use crate::lang::settings::Live;
 
@@ -79,6 +80,19 @@ struct JobInfo {
 }
 
 impl Shared {
+    /// A new job's generation, marked playing; None without an output port.
+    fn begin(&self, endless: bool) -> Option<u64> {
+        let mut j = self.job.lock().ok()?;
+        j.output.as_ref()?;
+        j.gen += 1;
+        j.playing = true;
+        j.endless = endless;
+        self.events.store(0, Ordering::Relaxed);
+        self.late.store(0, Ordering::Relaxed);
+        self.max_late_ns.store(0, Ordering::Relaxed);
+        Some(j.gen)
+    }
+
     fn finish(&self, gen: Option<u64>) {
         if let Ok(mut j) = self.job.lock() {
             if gen.is_none_or(|g| g == j.gen) {
@@ -99,6 +113,7 @@ pub struct Performer {
     input: Option<Input>,
     knobs: Arc<Knobs>,
     tape: Tape,
+    responder: Option<Responder>,
 }
 
 impl Performer {
@@ -135,6 +150,7 @@ impl Performer {
             input: None,
             knobs: Arc::new(Knobs::default()),
             tape,
+            responder: None,
         }
     }
 
@@ -162,6 +178,7 @@ impl Performer {
 
     pub fn connect_input(&mut self, sel: &PortSel) -> Result<String, PerformError> {
         // Close the old one first: a JACK client name is reused more predictably.
+        self.responder = None;
         self.input = None;
         let input = Input::open(
             sel,
@@ -177,6 +194,7 @@ impl Performer {
     /// Note-offs for every sounding note plus CC 123 on the channels used, then closes both
     /// ports.
     pub fn disconnect(&mut self) {
+        self.responder = None;
         self.shared.finish(None);
         self.ask(|ack| Cmd::Output(None, ack));
         if let Ok(mut j) = self.shared.job.lock() {
@@ -199,21 +217,7 @@ impl Performer {
             }
             return Err(PerformError::PortVanished(name));
         }
-        let mut j = self
-            .shared
-            .job
-            .lock()
-            .map_err(|_| PerformError::NotConnected)?;
-        if j.output.is_none() {
-            return Err(PerformError::NotConnected);
-        }
-        j.gen += 1;
-        j.playing = true;
-        j.endless = endless;
-        self.shared.events.store(0, Ordering::Relaxed);
-        self.shared.late.store(0, Ordering::Relaxed);
-        self.shared.max_late_ns.store(0, Ordering::Relaxed);
-        Ok(j.gen)
+        self.shared.begin(endless).ok_or(PerformError::NotConnected)
     }
 
     /// Plays the notes (from the first onset on) and returns at once; `looped` repeats them
@@ -290,7 +294,49 @@ impl Performer {
         stop: &AtomicBool,
     ) -> Result<Vec<Note>, PerformError> {
         let input = self.input.as_ref().ok_or(PerformError::NoInput)?;
+        if input.busy() {
+            return Err(PerformError::Responding);
+        }
         Ok(input.listen(n, silence, stop))
+    }
+
+    /// Answers every phrase heard on the input port with `answer`'s notes, played at once
+    /// (each answer replaces what was playing). `silence` ends a phrase, as for `listen`.
+    pub fn respond(&mut self, silence: Duration, answer: Answer) -> Result<(), PerformError> {
+        self.responder = None;
+        let input = self.input.as_ref().ok_or(PerformError::NoInput)?;
+        self.output_name().ok_or(PerformError::NotConnected)?;
+        let (tx, shared) = (self.tx.clone(), self.shared.clone());
+        let play = move |notes: &[Note]| {
+            if let Some(gen) = shared.begin(false) {
+                let events = to_events(notes);
+                let looped = false;
+                if tx
+                    .send(Cmd::Play {
+                        events,
+                        looped,
+                        gen,
+                    })
+                    .is_err()
+                {
+                    shared.finish(Some(gen));
+                }
+            }
+        };
+        let responder = Responder::start(input.phrases(), silence, answer, play)
+            .map_err(|e| PerformError::Send(e.to_string()))?;
+        self.responder = Some(responder);
+        Ok(())
+    }
+
+    /// Stops answering; what is playing plays on. The phrases answered, if it was on.
+    pub fn respond_off(&mut self) -> Option<u64> {
+        self.responder.take().map(|r| r.answered())
+    }
+
+    /// Phrases answered so far while responding.
+    pub fn responding(&self) -> Option<u64> {
+        self.responder.as_ref().map(|r| r.answered())
     }
 
     /// Controller `cc` on the input port now drives `setting` from `min` (0) to `max` (127).

@@ -142,7 +142,7 @@ impl Session {
         }
     }
 
-    fn need_model(&self, span: Span) -> Result<&Model, Error> {
+    pub(super) fn need_model(&self, span: Span) -> Result<&Model, Error> {
         self.learn.model.as_ref().ok_or_else(|| {
             Error::failed(span, "no model: use `model new` or `model \"FILE\"` first")
         })

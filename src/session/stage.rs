@@ -12,13 +12,18 @@ use rand_chacha::ChaCha20Rng;
 
 use super::Session;
 use crate::error::{Error, ErrorKind};
-use crate::lang::ast::{PortArg, RecordArg, Stage};
+use crate::lang::ast::{PortArg, RecordArg, RespondArg, Stage};
 use crate::lang::settings::{Live, SettingId};
 use crate::lang::span::Span;
 use crate::model::{Generator, SampleOptions};
 use crate::music::note::Note;
 use crate::perform::record::Recording;
 use crate::perform::{self, Controls, NoteSource, Performer, PortSel};
+
+/// Notes in an answer when `respond on` does not say.
+const RESPOND_NOTES: usize = 16;
+/// Silence that ends a phrase for `listen` and `respond`.
+const PHRASE_SILENCE_MS: u64 = 600;
 
 pub(super) struct State {
     pub controls: Arc<Controls>,
@@ -186,7 +191,7 @@ impl Session {
                 let interrupt = self.interrupt.clone();
                 let notes = self
                     .performer()
-                    .listen(*n, Duration::from_millis(600), &interrupt)
+                    .listen(*n, Duration::from_millis(PHRASE_SILENCE_MS), &interrupt)
                     .map_err(fail)?;
                 if self.interrupted() {
                     return Err(Error::new(span, ErrorKind::Interrupted));
@@ -204,6 +209,7 @@ impl Session {
                 Ok(())
             }
             Stage::Record(arg) => self.record(arg.as_ref(), span),
+            Stage::Respond(arg) => self.respond(arg.as_ref(), span),
             Stage::Map {
                 cc,
                 setting,
@@ -330,6 +336,53 @@ impl Session {
             }
         }
         self.stage.performer = None;
+    }
+
+    fn respond(&mut self, arg: Option<&RespondArg>, span: Span) -> Result<(), Error> {
+        let fail = |e: perform::PerformError| Error::failed(span, e.to_string());
+        match arg {
+            None => {
+                match self.stage.performer.as_ref().and_then(|p| p.responding()) {
+                    Some(n) => say!(self, "responding: {n} phrases answered"),
+                    None => say!(self, "not responding: `respond on` starts"),
+                }
+                Ok(())
+            }
+            Some(RespondArg::Off) => {
+                match self.stage.performer.as_mut().and_then(|p| p.respond_off()) {
+                    Some(n) => say!(self, "stopped responding after {n} phrases"),
+                    None => say!(self, "was not responding"),
+                }
+                Ok(())
+            }
+            Some(RespondArg::On { notes }) => {
+                let n = notes.unwrap_or(RESPOND_NOTES);
+                let model = self.need_model(span)?;
+                // Replaced by each phrase before anything is generated.
+                let placeholder = [Note {
+                    pitch: 60,
+                    start: 0.0,
+                    duration: 0.5,
+                    velocity: 100,
+                }];
+                let mut source = LiveSource {
+                    generator: Generator::new(model, &placeholder),
+                    rng: ChaCha20Rng::seed_from_u64(self.derive_seed()),
+                    shape: self.stage.live_shape.clone(),
+                };
+                let controls = self.stage.controls.clone();
+                let answer: perform::Answer = Box::new(move |phrase: &[Note]| {
+                    source.generator.reprime(phrase);
+                    (0..n).filter_map(|_| source.next_note(&controls)).collect()
+                });
+                self.sync_live_shape();
+                self.performer()
+                    .respond(Duration::from_millis(PHRASE_SILENCE_MS), answer)
+                    .map_err(fail)?;
+                say!(self, "answering each phrase on the input with {n} notes");
+                Ok(())
+            }
+        }
     }
 
     fn record(&mut self, arg: Option<&RecordArg>, span: Span) -> Result<(), Error> {

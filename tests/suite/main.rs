@@ -30,3 +30,5 @@ mod jack;
 mod jack_cli;
 #[cfg(feature = "jack")]
 mod jack_record;
+#[cfg(feature = "jack")]
+mod jack_respond;

@@ -1,0 +1,72 @@
+//! Call and response: every phrase played on the input port is answered at once, without
+//! a command — the way a duet partner answers.
+//!
+//! A thread reads phrases from the input (ended as `listen` ends one: after a silence with
+//! no key down), asks the session's answer function for notes and starts them on the
+//! player at once. The input's note stream has one reader at a time, so `listen` is
+//! refused while responding; knobs are read by the input thread itself and keep working.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::input::{read_phrase, Stamped};
+use crate::music::note::Note;
+
+/// Makes the answer to a phrase (the session's model, primed with it).
+pub type Answer = Box<dyn FnMut(&[Note]) -> Vec<Note> + Send>;
+
+/// The running responder; dropping it stops the thread.
+pub(crate) struct Responder {
+    stop: Arc<AtomicBool>,
+    answered: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Responder {
+    pub fn start(
+        notes: Arc<Mutex<Receiver<Stamped>>>,
+        silence: Duration,
+        mut answer: Answer,
+        mut play: impl FnMut(&[Note]) + Send + 'static,
+    ) -> std::io::Result<Responder> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicU64::new(0));
+        let (s, a) = (stop.clone(), answered.clone());
+        let thread = std::thread::Builder::new()
+            .name("tms-respond".into())
+            .spawn(move || {
+                let Ok(notes) = notes.lock() else { return };
+                while !s.load(Ordering::Relaxed) {
+                    let phrase = read_phrase(&notes, None, silence, &s);
+                    if phrase.is_empty() || s.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    let reply = answer(&phrase);
+                    play(&reply);
+                    a.fetch_add(1, Ordering::Relaxed);
+                }
+            })?;
+        Ok(Responder {
+            stop,
+            answered,
+            thread: Some(thread),
+        })
+    }
+
+    /// Phrases answered so far.
+    pub fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
