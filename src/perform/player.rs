@@ -197,7 +197,10 @@ impl Performer {
         };
         let thread = std::thread::Builder::new()
             .name("tms-player".into())
-            .spawn(move || player.run())
+            .spawn(move || {
+                realtime_priority();
+                player.run()
+            })
             .ok();
         Performer {
             follower: Arc::new(ClockFollower::new(tempo)),
@@ -489,6 +492,27 @@ impl Drop for Performer {
             let _ = t.join();
         }
     }
+}
+
+/// Real-time scheduling for the player thread where the system allows it (root, or the
+/// `audio` group's rtprio that JACK setups grant): on a loaded machine an ordinary thread
+/// wakes milliseconds late, which is what MIDI clock listeners hear as jitter. The priority
+/// is the lowest real-time one, below JACK's server (10) and its clients' process threads
+/// (5), so the player never delays the graph (a client late for its cycle loses its MIDI);
+/// it only spins for the last millisecond before each deadline. Where it is not allowed
+/// the thread stays as it was.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn realtime_priority() -> bool {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: pthread_self() names the calling thread, which is alive; `param` is a valid
+    // sched_param that the call only reads.
+    unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0 }
+}
+
+#[cfg(not(unix))]
+fn realtime_priority() -> bool {
+    false
 }
 
 /// The melody as player events: from its first onset on, bad values dropped or clamped.
@@ -862,7 +886,7 @@ impl Player {
             origin = tick_beat(k);
             if c.song.is_none() {
                 c.cue = Some(match self.job {
-                    Some(Job::Live { .. }) => {
+                    Some(Job::Live { .. }) if c.stopped_at > 0.0 => {
                         // Continue on a sixteenth, as the song position counts them.
                         let k = k + (6 - k.rem_euclid(6)) % 6;
                         origin = tick_beat(k);
@@ -976,14 +1000,14 @@ impl Player {
 
     /// Stops clock out's transport: Stop, and where the song was, for Continue.
     fn stop_transport(&mut self) {
-        let now = self.lead().beat_at(Instant::now());
         let Some(c) = self.clock_out.as_mut() else {
             return;
         };
         c.cue = None;
         if let Some(song) = c.song.take() {
-            // The song stopped at the last tick sent, on a sixteenth for Song Position.
-            let at = (tick_beat(c.next - 1).min(now) - song).max(0.0);
+            // After n ticks the next one would have been song position n (the first tick
+            // after Start is 0); Song Position counts sixteenths.
+            let at = (tick_beat(c.next) - song).max(0.0);
             c.stopped_at = (at * 4.0).floor() / 4.0;
             self.send(&[rt::STOP]);
         }

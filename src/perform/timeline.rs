@@ -344,9 +344,46 @@ impl Follow {
     }
 }
 
+/// Ticks later than this behind the line (beyond the median's lateness) are left out of the
+/// second fit: MIDI arrives late, never early, so a burst of ticks a stalled sender or
+/// server delivers late would otherwise drag the beat late for the whole window.
+const LATE_TICK: f64 = 0.002;
+
+/// A robust line through the ticks: least squares, then least squares again without the
+/// ticks that arrived much later than the first line says (when most ticks remain).
+fn regression(ticks: &VecDeque<(Instant, i64)>, prior_rate: f64) -> Fit {
+    let all: Vec<(Instant, i64)> = ticks.iter().copied().collect();
+    let first = least_squares(&all, prior_rate);
+    if all.len() < 8 {
+        return first;
+    }
+    let lateness: Vec<f64> = all
+        .iter()
+        .map(|(t, n)| seconds_between(first.t_at(*n as f64), *t))
+        .collect();
+    let mut sorted = lateness.clone();
+    sorted.sort_by(f64::total_cmp);
+    let limit = sorted[sorted.len() / 2] + LATE_TICK;
+    let kept: Vec<(Instant, i64)> = all
+        .iter()
+        .zip(&lateness)
+        .filter(|(_, late)| **late <= limit)
+        .map(|(tick, _)| *tick)
+        .collect();
+    if kept.len() == all.len() || kept.len() < all.len() / 2 {
+        return first;
+    }
+    let mut fit = least_squares(&kept, first.rate);
+    // Anchored at the newest tick's time, as the first fit was.
+    let t_last = all[all.len() - 1].0;
+    fit.n0 = fit.n_at(t_last);
+    fit.t0 = t_last;
+    fit
+}
+
 /// Least squares n = n0 + rate·(t − t0) through the ticks; with one tick, a line of the
 /// prior rate through it. The rate is kept within what `tempo` allows (10 to 960 BPM).
-fn regression(ticks: &VecDeque<(Instant, i64)>, prior_rate: f64) -> Fit {
+fn least_squares(ticks: &[(Instant, i64)], prior_rate: f64) -> Fit {
     let (t0, n_first) = ticks[0];
     let len = ticks.len() as f64;
     let xs = || ticks.iter().map(|(t, _)| seconds_between(t0, *t));
@@ -480,6 +517,31 @@ mod tests {
         let far = f.time_at(8.0);
         let err = seconds_between(t0 + Duration::from_secs_f64((30.0 + 192.0) * interval), far);
         assert!(err.abs() < 0.003, "beat 8 off by {:.3} ms", err * 1e3);
+    }
+
+    #[test]
+    fn a_burst_of_late_ticks_does_not_drag_the_beat() {
+        let f = ClockFollower::new(120.0);
+        let t0 = Instant::now();
+        let mut j = Jitter(13);
+        let interval = 0.025;
+        feed(&f, t0, 100.0, 0, 60, 0.5, &mut j);
+        // A stall: ticks 60..68 arrive 20 ms late (the last ones bunched up).
+        for k in 60..68 {
+            let late = Duration::from_secs_f64(0.020 - (k - 60) as f64 * 0.0025);
+            f.message(
+                t0 + Duration::from_secs_f64(k as f64 * interval) + late,
+                &[0xF8],
+            );
+        }
+        feed(&f, t0, 100.0, 68, 4, 0.5, &mut j);
+        // Beat 3 after the first tick (tick 72) is where the sender put it.
+        let err = seconds_between(
+            t0 + Duration::from_secs_f64(72.0 * interval),
+            f.time_at(3.0),
+        );
+        assert!(err.abs() < 0.001, "beat 3 off by {:.3} ms", err * 1e3);
+        assert!((f.tempo() - 100.0).abs() < 0.5, "{}", f.tempo());
     }
 
     #[test]

@@ -27,3 +27,5 @@ mod jack_support;
 mod jack;
 #[cfg(feature = "jack")]
 mod jack_cli;
+#[cfg(feature = "jack")]
+mod jack_clock;
