@@ -56,7 +56,7 @@ impl Quantize {
 /// The first multiple of `grid` at or after beat `b`. A start asked for a hair after a grid
 /// line (less than a millibeat) still takes that line, since the asking took that long.
 pub fn next_line(b: f64, grid: f64) -> f64 {
-    if !(grid > 0.0) || !b.is_finite() {
+    if grid.is_nan() || grid <= 0.0 || !b.is_finite() {
         return b;
     }
     ((b - 1e-3) / grid).ceil() * grid
@@ -124,7 +124,7 @@ impl InternalClock {
     /// `tempo`; beat `b` keeps its time.
     pub fn retempo(&self, b: f64, tempo: f64) {
         let mut s = self.seg.lock().unwrap_or_else(|e| e.into_inner());
-        if tempo == s.tempo || !(tempo > 0.0) || !b.is_finite() {
+        if tempo == s.tempo || tempo.is_nan() || tempo <= 0.0 || !b.is_finite() {
             return;
         }
         let b = b.max(s.beat);
@@ -253,11 +253,9 @@ impl ClockFollower {
                 f.epoch += 1;
             }
             0xFB => f.restart(),
-            0xFC => {
-                if f.running {
-                    f.running = false;
-                    f.next_pos = f.last_n().map_or(0, |n| n + 1 - f.offset);
-                }
+            0xFC if f.running => {
+                f.running = false;
+                f.next_pos = f.last_n().map_or(0, |n| n + 1 - f.offset);
             }
             0xF2 => {
                 // Position in sixteenths (6 ticks), obeyed while stopped as the spec says.
