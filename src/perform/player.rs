@@ -826,10 +826,14 @@ impl Player {
             let tempo = self.controls.get(Live::Tempo);
             let now = Instant::now();
             let busy = self.job.is_some() || self.clock_out.is_some();
-            let at = if busy && self.internal.time_at(self.last_beat) + RECENT >= now {
+            let now_beat = self.internal.beat_at(now);
+            // The last event, if it was just sent (never a beat still to come).
+            let recent =
+                self.last_beat <= now_beat && self.internal.time_at(self.last_beat) + RECENT >= now;
+            let at = if busy && recent {
                 self.last_beat
             } else {
-                self.internal.beat_at(now)
+                now_beat
             };
             self.internal.retempo(at, tempo);
             return;
@@ -837,6 +841,7 @@ impl Player {
         let (epoch, running) = (self.lead().epoch(), self.lead().running());
         if epoch != self.epoch {
             self.epoch = epoch;
+            self.last_beat = self.lead().beat_at(Instant::now());
             self.release();
             if let Some(job) = self.job.as_mut() {
                 job.rewind();
