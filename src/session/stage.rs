@@ -161,7 +161,7 @@ impl Session {
                         "no melody yet: use `prime` or `generate`",
                     ));
                 }
-                if !self.ensure_output()? {
+                if !self.ensure_output("not playing")? {
                     return Ok(());
                 }
                 let melody = self.melody().to_vec();
@@ -173,7 +173,7 @@ impl Session {
                 let generator = self.live_generator(span)?;
                 // As `play`: no port at all is said in one line, not an error, so a script
                 // runs on a machine without a synth.
-                if !self.ensure_output()? {
+                if !self.ensure_output("not playing")? {
                     return Ok(());
                 }
                 let rng = ChaCha20Rng::seed_from_u64(self.derive_seed());
@@ -201,7 +201,7 @@ impl Session {
                 Ok(())
             }
             Stage::Clock { input: false, on } => {
-                if *on && !self.ensure_output()? {
+                if *on && !self.ensure_output("no clock out")? {
                     return Ok(());
                 }
                 self.performer().clock_out(*on).map_err(fail)?;
@@ -331,22 +331,23 @@ impl Session {
 
     /// Connects the first output port when none is connected, as a musician expects `play`
     /// to just work. Where there is no port at all it says so in one line and plays nothing
-    /// (false), so that a demo script runs on a machine without a synth.
-    fn ensure_output(&mut self) -> Result<bool, Error> {
+    /// (false), so that a demo script runs on a machine without a synth. `refused` begins
+    /// that line: what does not happen ("not playing").
+    fn ensure_output(&mut self, refused: &str) -> Result<bool, Error> {
         if self.performer().connections().0.is_some() {
             return Ok(true);
         }
         let outputs = match perform::list_ports() {
             Ok(list) => list.outputs,
             Err(e) => {
-                say!(self, "not playing: {e}");
+                say!(self, "{refused}: {e}");
                 return Ok(false);
             }
         };
         if outputs.is_empty() {
             say!(
                 self,
-                "not playing: no MIDI output port (connect a synth, then `ports` and `connect N`)"
+                "{refused}: no MIDI output port (connect a synth, then `ports` and `connect N`)"
             );
             return Ok(false);
         }
@@ -356,7 +357,7 @@ impl Session {
                 Ok(true)
             }
             Err(e) => {
-                say!(self, "not playing: {e}");
+                say!(self, "{refused}: {e}");
                 Ok(false)
             }
         }

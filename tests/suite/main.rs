@@ -8,6 +8,7 @@ mod support;
 
 mod abc_parity;
 mod cli;
+mod clock_cli;
 mod hostile;
 mod language_fuzz;
 mod midi_golden;
