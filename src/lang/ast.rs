@@ -193,6 +193,13 @@ pub enum Stage {
         cc: u8,
     },
     Wait,
+    /// `clock in|out on|off`.
+    Clock {
+        input: bool,
+        on: bool,
+    },
+    /// `clock`: which clock leads, its tempo and beat.
+    ClockShow,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -444,6 +451,13 @@ impl fmt::Display for Stage {
             MapList => f.write_str("map"),
             Unmap { cc } => write!(f, "unmap cc {cc}"),
             Wait => f.write_str("wait"),
+            Clock { input, on } => write!(
+                f,
+                "clock {} {}",
+                if *input { "in" } else { "out" },
+                if *on { "on" } else { "off" }
+            ),
+            ClockShow => f.write_str("clock"),
         }
     }
 }

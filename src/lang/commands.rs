@@ -644,15 +644,35 @@ fn p_play(a: &mut Args) -> Result<Command, Error> {
     a.finish(Stage::Play { looped })
 }
 
-fn p_live(a: &mut Args) -> Result<Command, Error> {
-    let on = if a.keyword("on") {
-        true
+/// `on` or `off`.
+fn on_off(a: &mut Args) -> Result<bool, Error> {
+    if a.keyword("on") {
+        Ok(true)
     } else if a.keyword("off") {
+        Ok(false)
+    } else {
+        Err(a.expected("`on` or `off`"))
+    }
+}
+
+fn p_live(a: &mut Args) -> Result<Command, Error> {
+    let on = on_off(a)?;
+    a.finish(Stage::Live { on })
+}
+
+fn p_clock(a: &mut Args) -> Result<Command, Error> {
+    if a.at_end() {
+        return Ok(Stage::ClockShow.into());
+    }
+    let input = if a.keyword("in") {
+        true
+    } else if a.keyword("out") {
         false
     } else {
-        return Err(a.expected("`on` or `off`"));
+        return Err(a.expected("`in` or `out`"));
     };
-    a.finish(Stage::Live { on })
+    let on = on_off(a)?;
+    a.finish(Stage::Clock { input, on })
 }
 
 fn p_listen(a: &mut Args) -> Result<Command, Error> {
@@ -1009,6 +1029,17 @@ pub static COMMANDS: &[CommandSpec] = &[
         files: Files::None,
         history: History::Always,
         parse: p_live,
+    },
+    CommandSpec {
+        name: "clock",
+        usage: "clock [in|out on|off]",
+        summary: "MIDI clock: send it on the output port, or follow it from the input port; `clock` alone shows which clock leads",
+        details: "`clock out on` sends 24 ticks per quarter note following `tempo`, Start at the next bar line (or when `play` starts while stopped), Stop on `stop`, Song Position and Continue on `live on`. `clock in on` follows the ticks on the input port: tempo from the last two beats of ticks, the beat locked to them, Start/Stop/Continue obeyed; `tempo` then shows the followed tempo. With `set quantize beat|bar`, `play` and `live on` wait for the next beat or bar of the clock that leads.",
+        example: "clock in on",
+        words: &["in", "out", "on", "off"],
+        files: Files::None,
+        history: History::WithArgs,
+        parse: p_clock,
     },
     CommandSpec {
         name: "stop",

@@ -401,6 +401,7 @@ macro_rules! settings {
 
 use crate::model::{Head, Input, Keep, Objective, Optimizer};
 use crate::music::abc::Accidentals;
+use crate::perform::timeline::Quantize;
 
 settings! {
     SeqLen seq_len: i64 = 32, Kind::Int { min: 1, max: 4096 }, fixed,
@@ -467,6 +468,8 @@ settings! {
         "semitones added when writing, rendering and playing";
     Latency latency: f64 = 0.0, Kind::Float { min: 0.0, max: 2000.0 }, live,
         "milliseconds added to every MIDI deadline, to line up with other gear";
+    Quantize quantize: Quantize = Quantize::Off, Kind::Choice(Quantize::NAMES), fixed,
+        "`play` and `live on` wait for the next beat or bar (`meter`) of the clock that leads (off = start at once)";
 }
 
 impl SettingId {

@@ -1,8 +1,10 @@
-//! The input port: notes to record (`listen`) and knobs that drive live settings (`map cc`).
+//! The input port: notes to record (`listen`), knobs that drive live settings (`map cc`) and
+//! MIDI clock to follow (`clock in`).
 //!
 //! midir calls us on its own (often real-time) thread, so the callback only stamps the
-//! message and pushes it into a bounded channel; a plain thread applies knob mappings, and
-//! `listen` reads the notes on the caller's thread.
+//! message and pushes it into a bounded channel; a plain thread applies knob mappings and
+//! feeds clock ticks to the [`ClockFollower`] (with the arrival times stamped in the
+//! callback, so the hop adds no error), and `listen` reads the notes on the caller's thread.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +16,8 @@ use std::time::{Duration, Instant};
 use midir::MidiInputConnection;
 
 use super::record::{Tape, INPUT_TRACK};
-use super::{ports, Controls, PerformError, PortSel};
+use super::timeline::{BeatSource, ClockEvent, ClockFollower};
+use super::{ports, say, Controls, PerformError, PortSel, Printer};
 use crate::lang::settings::Live;
 use crate::music::note::Note;
 
@@ -26,6 +29,53 @@ const QUEUE: usize = 4096;
 
 /// A `listen` without N stops after this many notes, so a stuck controller cannot grow it.
 const MAX_LISTEN: usize = 10_000;
+
+/// How often the input thread looks whether the clock went silent.
+const SILENCE_CHECK: Duration = Duration::from_millis(100);
+
+/// Where incoming MIDI clock goes.
+pub(crate) struct Clock {
+    pub follower: Arc<ClockFollower>,
+    /// Whether the follower leads (`clock in on`): then its tempo is the `tempo` setting
+    /// and its silences are told.
+    pub leads: Arc<AtomicBool>,
+    pub printer: Printer,
+}
+
+impl Clock {
+    fn message(&self, t: Instant, m: &[u8], controls: &Controls) {
+        let event = self.follower.message(t, m);
+        if !self.leads.load(Ordering::Relaxed) {
+            return;
+        }
+        if m[0] == 0xF8 {
+            // Two decimals: what `set` shows, without the estimate's last-digit flicker.
+            let tempo = (self.follower.tempo() * 100.0).round() / 100.0;
+            controls.set(Live::Tempo, tempo);
+        }
+        if event == Some(ClockEvent::Resumed) {
+            say(
+                &self.printer,
+                format!(
+                    "clock in: ticks again, following at {:.1} BPM",
+                    self.follower.tempo()
+                ),
+            );
+        }
+    }
+
+    fn check_silence(&self) {
+        if self.follower.went_silent(Instant::now()) && self.leads.load(Ordering::Relaxed) {
+            say(
+                &self.printer,
+                format!(
+                    "clock in: no ticks for a second; keeping {:.1} BPM",
+                    self.follower.tempo()
+                ),
+            );
+        }
+    }
+}
 
 /// Knob mappings and the changes they made (for the prompt to echo).
 #[derive(Default)]
@@ -102,6 +152,7 @@ impl Input {
         controls: Arc<Controls>,
         knobs: Arc<Knobs>,
         tape: Tape,
+        clock: Clock,
     ) -> Result<Input, PerformError> {
         let (raw_tx, raw_rx) = mpsc::sync_channel::<Stamped>(QUEUE);
         let track: Arc<str> = Arc::from(INPUT_TRACK);
@@ -115,18 +166,27 @@ impl Input {
         let (note_tx, notes) = mpsc::sync_channel::<Stamped>(QUEUE);
         let thread = std::thread::Builder::new()
             .name("tms-input".into())
-            .spawn(move || {
-                for (t, m) in raw_rx {
-                    match m[0] & 0xF0 {
-                        0xB0 => knobs.apply(m[1], m[2], &controls),
-                        0x80 | 0x90 => {
-                            if let Err(TrySendError::Disconnected(_)) = note_tx.try_send((t, m)) {
-                                return;
-                            }
-                        }
-                        _ => {}
+            .spawn(move || loop {
+                let (t, m) = match raw_rx.recv_timeout(SILENCE_CHECK) {
+                    Ok(stamped) => stamped,
+                    Err(RecvTimeoutError::Timeout) => {
+                        clock.check_silence();
+                        continue;
                     }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                };
+                match m[0] & 0xF0 {
+                    0xB0 => knobs.apply(m[1], m[2], &controls),
+                    0x80 | 0x90 => {
+                        if let Err(TrySendError::Disconnected(_)) = note_tx.try_send((t, m)) {
+                            return;
+                        }
+                    }
+                    0xF0 => clock.message(t, &m, &controls),
+                    _ => {}
                 }
+                // Notes may keep coming while the clock has gone quiet.
+                clock.check_silence();
             })
             .map_err(|e| PerformError::Connect(name.clone(), e.to_string()))?;
         Ok(Input {
@@ -240,10 +300,11 @@ impl Recorder {
     }
 }
 
-/// Channel messages of up to three bytes (running status is resolved by the backends).
+/// Channel messages of up to three bytes (running status is resolved by the backends), and
+/// the clock's: tick, Start, Continue, Stop and Song Position Pointer.
 fn short_message(bytes: &[u8]) -> Option<[u8; 3]> {
     let status = *bytes.first()?;
-    if !(0x80..0xF0).contains(&status) {
+    if !(0x80..0xF0).contains(&status) && !matches!(status, 0xF2 | 0xF8 | 0xFA | 0xFB | 0xFC) {
         return None;
     }
     Some([
@@ -308,7 +369,10 @@ mod tests {
     fn short_messages_only() {
         assert_eq!(short_message(&[0x90, 60, 100]), Some([0x90, 60, 100]));
         assert_eq!(short_message(&[0xC0, 5]), Some([0xC0, 5, 0]));
-        assert_eq!(short_message(&[0xF8]), None);
+        assert_eq!(short_message(&[0xF8]), Some([0xF8, 0, 0]));
+        assert_eq!(short_message(&[0xF2, 16, 1]), Some([0xF2, 16, 1]));
+        assert_eq!(short_message(&[0xFE]), None, "active sensing is dropped");
+        assert_eq!(short_message(&[0xF0, 1, 2, 0xF7]), None, "sysex is dropped");
         assert_eq!(short_message(&[]), None);
         assert_eq!(short_message(&[60]), None);
     }

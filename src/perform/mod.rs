@@ -12,14 +12,26 @@ mod player;
 mod ports;
 pub mod record;
 mod respond;
+pub mod timeline;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::lang::settings::{Kind, Live, Settings};
 
-pub use player::Performer;
+pub use player::{ClockSource, ClockState, Performer};
 pub use ports::{list_ports, PortList, PortSel};
 pub use respond::Answer;
+pub use timeline::{BeatSource, Quantize};
+
+/// Where the player and the input thread print their one-line notices (the REPL passes
+/// rustyline's external printer); shared, since both may speak.
+pub(crate) type Printer = Arc<Mutex<Box<dyn FnMut(String) + Send>>>;
+
+pub(crate) fn say(printer: &Printer, line: String) {
+    let mut p = printer.lock().unwrap_or_else(|e| e.into_inner());
+    p(line);
+}
 
 /// Everything that can go wrong while performing. Display texts are short, lower-case and
 /// say what to do; the caller adds where it happened.

@@ -1,11 +1,13 @@
 //! The performer: owns the MIDI connections and a player thread that sends every event at
 //! its deadline.
 //!
-//! One monotonic clock (`Instant`) maps musical time (seconds at the reference 120 BPM) to
-//! wall time; a tempo change re-anchors the mapping at the last event sent, so it takes
-//! effect from the next note on without a jump. The thread sleeps until about a millisecond
-//! before a deadline and spins the rest (OS sleeps overshoot by tens to hundreds of
-//! microseconds). A late event goes out at once and is counted. Every sounding note is
+//! Musical time (seconds at the reference 120 BPM) maps to beats from the job's origin, and
+//! beats to wall time (`Instant`) through the leading [`BeatSource`]: the internal tempo
+//! clock, MIDI clock in, or Link. So notes, MIDI clock out ticks and quantized starts follow
+//! one timeline. The internal clock takes a tempo change at the last event sent, so it takes
+//! effect from the next note or tick on without a jump. The thread sleeps until about a
+//! millisecond before a deadline and spins the rest (OS sleeps overshoot by tens to hundreds
+//! of microseconds). A late event goes out at once and is counted. Every sounding note is
 //! tracked so that stop, panic, disconnect, a vanished port and drop can end it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,7 +21,8 @@ use midir::MidiOutputConnection;
 use super::input::{Input, Knobs};
 use super::record::{Tape, MAIN_TRACK};
 use super::respond::{Answer, Responder};
-use super::LATE_AFTER;
+use super::timeline::{next_line, BeatSource, ClockFollower, InternalClock, TICKS_PER_BEAT};
+use super::{Printer, LATE_AFTER};
 use crate::lang::settings::Live;
 
 use super::{msg, ports, Controls, NoteEvent, NoteSource, PerformError, PlayStats, PortSel};
@@ -42,6 +45,21 @@ const MIN_LOOP: f64 = 0.05;
 const MAX_CHORD: u32 = 16;
 /// How long to wait for the player to confirm stop/panic/disconnect.
 const ACK: Duration = Duration::from_secs(2);
+/// Headroom before a job's first note, so it is not late while the thread wakes up.
+const HEADROOM: Duration = Duration::from_millis(5);
+/// Beats per second of musical time: melodies are stored at 120 BPM.
+const REF_BEATS: f64 = 2.0;
+/// A tempo change takes hold at the last event sent if that was this recent (so tick
+/// intervals change exactly at a tick), else now.
+const RECENT: Duration = Duration::from_millis(30);
+/// MIDI real-time and song position messages.
+mod rt {
+    pub const TICK: u8 = 0xF8;
+    pub const START: u8 = 0xFA;
+    pub const CONTINUE: u8 = 0xFB;
+    pub const STOP: u8 = 0xFC;
+    pub const SONG_POSITION: u8 = 0xF2;
+}
 
 enum Cmd {
     /// Silence the old port, then use this one (`None`: just close).
@@ -57,6 +75,10 @@ enum Cmd {
     },
     Stop(Sender<()>),
     Panic(Sender<()>),
+    /// MIDI clock out on or off.
+    ClockOut(bool, Sender<()>),
+    /// The timeline to follow (`None`: the internal tempo clock).
+    Leader(Option<Arc<dyn BeatSource>>, Sender<()>),
     Quit,
 }
 
@@ -68,6 +90,21 @@ struct Shared {
     events: AtomicU64,
     late: AtomicU64,
     max_late_ns: AtomicU64,
+    /// What a start waits for, in beats (f64 bits; 0 = start at once).
+    grid: AtomicU64,
+    /// The bar in beats (f64 bits): where clock out's Start goes.
+    bar: AtomicU64,
+}
+
+impl Shared {
+    fn grid(&self) -> Option<f64> {
+        Some(f64::from_bits(self.grid.load(Ordering::Relaxed))).filter(|g| *g > 0.0)
+    }
+    fn bar(&self) -> f64 {
+        Some(f64::from_bits(self.bar.load(Ordering::Relaxed)))
+            .filter(|b| *b > 0.0)
+            .unwrap_or(4.0)
+    }
 }
 
 #[derive(Default)]
@@ -103,6 +140,30 @@ impl Shared {
     }
 }
 
+/// Where the beat comes from, as `clock` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockSource {
+    Internal,
+    /// MIDI clock in leads and ticks arrive.
+    ClockIn,
+    /// MIDI clock in leads but no tick arrived yet.
+    ClockInWaiting,
+    /// MIDI clock in leads and the ticks stopped: the last tempo goes on.
+    ClockInSilent,
+    /// A leader installed with [`Performer::set_leader`] (Link).
+    External,
+}
+
+/// The leading clock at a glance.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClockState {
+    pub source: ClockSource,
+    pub tempo: f64,
+    pub beat: f64,
+    pub running: bool,
+    pub clock_out: bool,
+}
+
 /// Owns the output/input connections (midir guards) and the player thread; dropping it
 /// silences everything.
 pub struct Performer {
@@ -114,6 +175,14 @@ pub struct Performer {
     knobs: Arc<Knobs>,
     tape: Tape,
     responder: Option<Responder>,
+    printer: Printer,
+    internal: Arc<InternalClock>,
+    /// MIDI clock from the input port, measured whether or not it leads.
+    follower: Arc<ClockFollower>,
+    /// Whether the follower leads (`clock in on`).
+    clock_in: Arc<AtomicBool>,
+    clock_out: bool,
+    leader: Option<Arc<dyn BeatSource>>,
 }
 
 impl Performer {
@@ -122,17 +191,25 @@ impl Performer {
         let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared::default());
         let tape = Tape::default();
+        let printer: Printer = Arc::new(Mutex::new(printer));
+        let tempo = controls.get(Live::Tempo);
+        let internal = Arc::new(InternalClock::new(Instant::now(), tempo));
         let mut player = Player {
             rx,
             out: None,
             controls: controls.clone(),
-            printer,
+            printer: printer.clone(),
             shared: shared.clone(),
             sounding: Vec::new(),
             used: 0,
             job: None,
-            clock: Clock::new(Instant::now(), 120.0),
-            cursor: 0.0,
+            internal: internal.clone(),
+            leader: None,
+            origin: None,
+            last_beat: 0.0,
+            epoch: 0,
+            running: true,
+            clock_out: None,
             program: None,
             burst: (Instant::now(), 0),
             tape: tape.clone(),
@@ -140,9 +217,13 @@ impl Performer {
         };
         let thread = std::thread::Builder::new()
             .name("tms-player".into())
-            .spawn(move || player.run())
+            .spawn(move || {
+                realtime_priority();
+                player.run()
+            })
             .ok();
         Performer {
+            follower: Arc::new(ClockFollower::new(tempo)),
             controls,
             tx,
             thread,
@@ -151,6 +232,11 @@ impl Performer {
             knobs: Arc::new(Knobs::default()),
             tape,
             responder: None,
+            printer,
+            internal,
+            clock_in: Arc::new(AtomicBool::new(false)),
+            clock_out: false,
+            leader: None,
         }
     }
 
@@ -185,6 +271,11 @@ impl Performer {
             self.controls.clone(),
             self.knobs.clone(),
             self.tape.clone(),
+            super::input::Clock {
+                follower: self.follower.clone(),
+                leads: self.clock_in.clone(),
+                printer: self.printer.clone(),
+            },
         )?;
         let name = input.name.clone();
         self.input = Some(input);
@@ -200,7 +291,11 @@ impl Performer {
         if let Ok(mut j) = self.shared.job.lock() {
             j.output = None;
         }
+        self.clock_out = false;
         self.input = None;
+        if self.clock_in.swap(false, Ordering::Relaxed) {
+            self.set_leader(None);
+        }
     }
 
     fn output_name(&self) -> Option<String> {
@@ -366,6 +461,78 @@ impl Performer {
         )
     }
 
+    /// Installs the timeline the player follows: an external leader such as Link, or
+    /// `None` for the internal tempo clock. The music goes on without a jump: the internal
+    /// clock takes over at the beat and tempo the old leader had.
+    pub fn set_leader(&mut self, leader: Option<Arc<dyn BeatSource>>) {
+        self.leader = leader.clone();
+        self.ask(|ack| Cmd::Leader(leader, ack));
+    }
+
+    /// The timeline that leads now.
+    pub fn leader(&self) -> Arc<dyn BeatSource> {
+        match &self.leader {
+            Some(l) => l.clone(),
+            None => self.internal.clone(),
+        }
+    }
+
+    /// MIDI clock out on the output port: ticks from the next tick, Start at the next bar
+    /// line; off sends Stop.
+    pub fn clock_out(&mut self, on: bool) -> Result<(), PerformError> {
+        if on && self.output_name().is_none() {
+            return Err(PerformError::NotConnected);
+        }
+        self.clock_out = on;
+        self.ask(|ack| Cmd::ClockOut(on, ack));
+        Ok(())
+    }
+
+    /// Follow MIDI clock from the input port (tempo, beat and Start/Stop/Continue), or go
+    /// back to the internal clock at the tempo followed last.
+    pub fn clock_in(&mut self, on: bool) -> Result<(), PerformError> {
+        if on && self.input.is_none() {
+            return Err(PerformError::NoInput);
+        }
+        if self.clock_in.swap(on, Ordering::Relaxed) != on {
+            let leader: Option<Arc<dyn BeatSource>> = match on {
+                true => Some(self.follower.clone()),
+                false => None,
+            };
+            self.set_leader(leader);
+        }
+        Ok(())
+    }
+
+    /// What clock leads and how it is doing, for `clock`.
+    pub fn clock_state(&self) -> ClockState {
+        let leader = self.leader();
+        let following = self.clock_in.load(Ordering::Relaxed);
+        ClockState {
+            tempo: leader.tempo(),
+            beat: leader.beat_at(Instant::now()),
+            running: leader.running(),
+            source: match (&self.leader, following) {
+                (None, _) => ClockSource::Internal,
+                (Some(_), true) if !self.follower.has_ticks() => ClockSource::ClockInWaiting,
+                (Some(_), true) if self.follower.is_silent() => ClockSource::ClockInSilent,
+                (Some(_), true) => ClockSource::ClockIn,
+                (Some(_), false) => ClockSource::External,
+            },
+            clock_out: self.clock_out,
+        }
+    }
+
+    /// What `play` and `live on` wait for (`grid` in beats; None: start at once) and how
+    /// long a bar is in beats (where clock out puts Start).
+    pub fn set_quantize(&mut self, grid: Option<f64>, bar_beats: f64) {
+        let grid = grid.filter(|g| *g > 0.0 && g.is_finite()).unwrap_or(0.0);
+        self.shared.grid.store(grid.to_bits(), Ordering::Relaxed);
+        self.shared
+            .bar
+            .store(bar_beats.to_bits(), Ordering::Relaxed);
+    }
+
     /// Counters of the current (or last) performance.
     pub fn stats(&self) -> PlayStats {
         PlayStats {
@@ -383,6 +550,27 @@ impl Drop for Performer {
             let _ = t.join();
         }
     }
+}
+
+/// Real-time scheduling for the player thread where the system allows it (root, or the
+/// `audio` group's rtprio that JACK setups grant): on a loaded machine an ordinary thread
+/// wakes milliseconds late, which is what MIDI clock listeners hear as jitter. The priority
+/// is the lowest real-time one, below JACK's server (10) and its clients' process threads
+/// (5), so the player never delays the graph (a client late for its cycle loses its MIDI);
+/// it only spins for the last millisecond before each deadline. Where it is not allowed
+/// the thread stays as it was.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn realtime_priority() -> bool {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: pthread_self() names the calling thread, which is alive; `param` is a valid
+    // sched_param that the call only reads.
+    unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0 }
+}
+
+#[cfg(not(unix))]
+fn realtime_priority() -> bool {
+    false
 }
 
 /// The melody as player events: from its first onset on, bad values dropped or clamped.
@@ -433,37 +621,6 @@ fn generate(source: &mut dyn NoteSource, controls: &Controls, out: &SyncSender<(
         }
         if out.send((step, note)).is_err() {
             return;
-        }
-    }
-}
-
-/// Musical time (reference seconds) to wall time, re-anchored when the tempo changes.
-struct Clock {
-    wall: Instant,
-    at: f64,
-    tempo: f64,
-}
-
-impl Clock {
-    fn new(wall: Instant, tempo: f64) -> Clock {
-        Clock {
-            wall,
-            at: 0.0,
-            tempo,
-        }
-    }
-
-    fn time(&self, at: f64) -> Instant {
-        let secs = ((at - self.at) * 120.0 / self.tempo).clamp(0.0, 1e6);
-        self.wall + Duration::from_secs_f64(secs)
-    }
-
-    /// From `at` on, music runs at `tempo`.
-    fn retempo(&mut self, at: f64, tempo: f64) {
-        if tempo != self.tempo && tempo > 0.0 {
-            self.wall = self.time(at);
-            self.at = at;
-            self.tempo = tempo;
         }
     }
 }
@@ -562,6 +719,23 @@ impl Job {
         }
     }
 
+    /// Back to the beginning (a MIDI Start): a melody from its first note; live mode goes
+    /// on with the note it holds, now first.
+    fn rewind(&mut self) {
+        match self {
+            Job::Play { next, base, .. } => {
+                *next = 0;
+                *base = 0.0;
+            }
+            Job::Live { held, last, .. } => {
+                if let Some((at, _)) = held.as_mut() {
+                    *at -= *last;
+                }
+                *last = 0.0;
+            }
+        }
+    }
+
     fn advance(&mut self, at: f64) {
         match self {
             Job::Play { next, .. } => *next += 1,
@@ -577,24 +751,62 @@ impl Job {
 enum Next {
     Off(usize),
     On(f64, NoteEvent),
-    /// Live mode waits for the generator.
+    /// The next MIDI clock tick.
+    Tick,
+    /// Live mode waits for the generator, or the job waits for the leader's transport.
     Poll,
     Idle,
+}
+
+/// A Start or Continue that goes out just before a given tick.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Cue {
+    Start,
+    /// Continue from this song position (sixteenths), sent after a Song Position Pointer.
+    Continue(u16),
+}
+
+/// MIDI clock out: ticks on the leader's beat grid (tick k falls on beat k/24).
+struct ClockOut {
+    next: i64,
+    /// While the transport runs, the beat at which song position 0 fell.
+    song: Option<f64>,
+    /// Where the song stopped, in beats (Continue resumes there).
+    stopped_at: f64,
+    cue: Option<(i64, Cue)>,
+}
+
+/// The first tick at or after beat `b`.
+fn tick_at_or_after(b: f64) -> i64 {
+    (b * TICKS_PER_BEAT - 1e-6).ceil() as i64
+}
+
+fn tick_beat(k: i64) -> f64 {
+    k as f64 / TICKS_PER_BEAT
 }
 
 struct Player {
     rx: Receiver<Cmd>,
     out: Option<(MidiOutputConnection, String)>,
     controls: Arc<Controls>,
-    printer: Box<dyn FnMut(String) + Send>,
+    printer: Printer,
     shared: Arc<Shared>,
     sounding: Vec<Sounding>,
     /// Channels (bit per channel) that got notes since the last silence.
     used: u16,
     job: Option<Job>,
-    clock: Clock,
-    /// Musical time of the last event sent: where a tempo change takes hold.
-    cursor: f64,
+    internal: Arc<InternalClock>,
+    /// The external timeline followed (None: the internal clock).
+    leader: Option<Arc<dyn BeatSource>>,
+    /// The leader's beat at which the job's musical time 0 falls; None while the job waits
+    /// for its start (the leader's transport, then its grid line).
+    origin: Option<f64>,
+    /// Beat of the last event sent: where an internal tempo change takes hold.
+    last_beat: f64,
+    /// The leader's epoch and transport as last seen, to notice a Start or a Stop.
+    epoch: u64,
+    running: bool,
+    clock_out: Option<ClockOut>,
     /// The (channel, program) last sent, so a change is sent once.
     program: Option<(u8, u8)>,
     /// Start of the current millisecond and messages sent in it.
@@ -607,13 +819,8 @@ struct Player {
 impl Player {
     fn run(&mut self) {
         loop {
-            let next = self.next();
-            let deadline = match next {
-                Next::Off(i) => Some(self.deadline(self.sounding[i].off_at)),
-                Next::On(at, _) => Some(self.deadline(at)),
-                Next::Poll => Some(Instant::now() + POLL),
-                Next::Idle => None,
-            };
+            self.follow_leader();
+            let (next, deadline) = self.next();
             let cmd = match deadline {
                 None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 Some(d) => {
@@ -638,24 +845,87 @@ impl Player {
                 Next::Off(i) => {
                     self.spin(deadline);
                     let s = self.sounding.swap_remove(i);
-                    self.cursor = self.cursor.max(s.off_at);
+                    self.last_beat = self.last_beat.max(self.beat_of(s.off_at));
                     self.send_timed(&msg::note_off(s.ch, s.pitch), deadline);
                 }
                 Next::On(at, e) => {
                     self.spin(deadline);
                     self.note_on(at, e, deadline);
                 }
+                Next::Tick => {
+                    self.spin(deadline);
+                    self.tick(deadline);
+                }
                 Next::Poll | Next::Idle => {}
             }
         }
     }
 
-    /// Wall deadline of musical time `at`, with the current tempo and latency.
-    fn deadline(&mut self, at: f64) -> Instant {
-        let tempo = self.controls.get(Live::Tempo);
-        self.clock.retempo(self.cursor, tempo);
+    /// The timeline that leads.
+    fn lead(&self) -> &dyn BeatSource {
+        match &self.leader {
+            Some(l) => &**l,
+            None => &*self.internal,
+        }
+    }
+
+    /// The leader's beat of the job's musical time `at`.
+    fn beat_of(&self, at: f64) -> f64 {
+        self.origin.unwrap_or(0.0) + at * REF_BEATS
+    }
+
+    /// Wall deadline of beat `b`, with the latency setting.
+    fn when(&self, b: f64) -> Instant {
         let latency = self.controls.get(Live::Latency);
-        self.clock.time(at) + Duration::from_secs_f64(latency / 1000.0)
+        self.lead().time_at(b) + Duration::from_secs_f64(latency / 1000.0)
+    }
+
+    /// Keeps up with the leader: the internal clock takes the `tempo` setting; a Stop
+    /// releases every sounding note (the job waits); a Start begins the job again.
+    fn follow_leader(&mut self) {
+        if self.leader.is_none() {
+            let tempo = self.controls.get(Live::Tempo);
+            let now = Instant::now();
+            let busy = self.job.is_some() || self.clock_out.is_some();
+            let now_beat = self.internal.beat_at(now);
+            // The last event, if it was just sent (never a beat still to come).
+            let recent =
+                self.last_beat <= now_beat && self.internal.time_at(self.last_beat) + RECENT >= now;
+            let at = if busy && recent {
+                self.last_beat
+            } else {
+                now_beat
+            };
+            self.internal.retempo(at, tempo);
+            return;
+        }
+        let (epoch, running) = (self.lead().epoch(), self.lead().running());
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.last_beat = self.lead().beat_at(Instant::now());
+            self.release();
+            if let Some(job) = self.job.as_mut() {
+                job.rewind();
+                self.origin = None;
+            }
+            self.resync_ticks();
+        }
+        if running != self.running {
+            self.running = running;
+            if running {
+                self.resync_ticks();
+            } else {
+                self.release();
+            }
+        }
+    }
+
+    /// Clock out goes on from the leader's current beat (after a jump of the timeline).
+    fn resync_ticks(&mut self) {
+        let now = self.lead().beat_at(Instant::now() + HEADROOM);
+        if let Some(c) = self.clock_out.as_mut() {
+            c.next = tick_at_or_after(now);
+        }
     }
 
     fn spin(&self, deadline: Instant) {
@@ -664,17 +934,70 @@ impl Player {
         }
     }
 
-    /// The earliest of the next note-off and the next note-on (offs first on a tie, so a
-    /// repeated note is released before it sounds again).
-    fn next(&mut self) -> Next {
+    /// Sets the job's origin: the next grid line of the leader (or now, unquantized), on a
+    /// tick while clock out runs; and cues clock out's Start or Continue there when its
+    /// transport is stopped.
+    fn arm(&mut self) {
+        let b = self.lead().beat_at(Instant::now() + HEADROOM);
+        let mut origin = match self.shared.grid() {
+            Some(g) => next_line(b, g),
+            None => b,
+        };
+        // Just before a MIDI Start's first tick the beat is below 0: the song begins at 0.
+        if (-1.0..0.0).contains(&origin) {
+            origin = 0.0;
+        }
+        if let Some(c) = self.clock_out.as_mut() {
+            let k = tick_at_or_after(origin);
+            origin = tick_beat(k);
+            if c.song.is_none() {
+                c.cue = Some(match self.job {
+                    Some(Job::Live { .. }) if c.stopped_at > 0.0 => {
+                        // Continue on a sixteenth, as the song position counts them.
+                        let k = k + (6 - k.rem_euclid(6)) % 6;
+                        origin = tick_beat(k);
+                        (k, Cue::Continue((c.stopped_at * 4.0).round() as u16))
+                    }
+                    _ => (k, Cue::Start),
+                });
+            }
+        }
+        self.origin = Some(origin);
+    }
+
+    /// The earliest of the next tick, note-off and note-on, with its deadline (ticks first
+    /// on a tie, then offs, so a repeated note is released before it sounds again).
+    fn next(&mut self) -> (Next, Option<Instant>) {
+        let poll = Some(Instant::now() + POLL);
+        if !self.lead().running() {
+            let waiting = self.job.is_some() || self.clock_out.is_some();
+            return (
+                if waiting { Next::Poll } else { Next::Idle },
+                poll.filter(|_| waiting),
+            );
+        }
+        if self.job.is_some() && self.origin.is_none() {
+            self.arm();
+        }
+        let now_beat = self.lead().beat_at(Instant::now());
+        let tick = self.clock_out.as_mut().map(|c| {
+            // More than a beat behind (a stall, a jump of the timeline): go on from now
+            // rather than send a burst of stale ticks.
+            if tick_beat(c.next) < now_beat - 1.0 {
+                c.next = tick_at_or_after(now_beat);
+            }
+            tick_beat(c.next)
+        });
+        let tick = tick.map(|b| (Next::Tick, self.when(b)));
         let off = self
             .sounding
             .iter()
             .enumerate()
             .min_by(|a, b| a.1.off_at.total_cmp(&b.1.off_at))
-            .map(|(i, s)| (i, s.off_at));
+            .map(|(i, s)| (Next::Off(i), self.when(self.beat_of(s.off_at))));
+        let mut waiting = false;
         let on = match self.job.as_mut().map(|j| j.peek()) {
-            Some(Ok(on)) => Some(on),
+            Some(Ok((at, e))) => Some((Next::On(at, e), self.when(self.beat_of(at)))),
             Some(Err(true)) => {
                 if off.is_none() {
                     self.end_job();
@@ -682,22 +1005,21 @@ impl Player {
                 None
             }
             Some(Err(false)) => {
-                return match off {
-                    Some((i, _))
-                        if self.deadline(self.sounding[i].off_at) <= Instant::now() + POLL =>
-                    {
-                        Next::Off(i)
-                    }
-                    _ => Next::Poll,
-                }
+                waiting = true;
+                None
             }
             None => None,
         };
-        match (off, on) {
-            (Some((i, t)), Some((at, _))) if t <= at => Next::Off(i),
-            (_, Some((at, e))) => Next::On(at, e),
-            (Some((i, _)), None) => Next::Off(i),
-            (None, None) => Next::Idle,
+        let first = [tick, off, on]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(_, d)| *d);
+        match first {
+            // While live mode waits for its generator, look again soon.
+            Some((_, d)) if waiting && d > Instant::now() + POLL => (Next::Poll, poll),
+            Some((n, d)) => (n, Some(d)),
+            None if waiting => (Next::Poll, poll),
+            None => (Next::Idle, None),
         }
     }
 
@@ -707,21 +1029,88 @@ impl Player {
         }
     }
 
+    /// Sends the tick due now, after the Start or Continue cued for it.
+    fn tick(&mut self, deadline: Instant) {
+        let Some(c) = self.clock_out.as_mut() else {
+            return;
+        };
+        let k = c.next;
+        c.next += 1;
+        let cue = c.cue.filter(|(at, _)| *at <= k);
+        if cue.is_some() {
+            c.cue = None;
+        }
+        let mut pre: Vec<Vec<u8>> = Vec::new();
+        match cue {
+            Some((_, Cue::Start)) => {
+                c.song = Some(tick_beat(k));
+                pre.push(vec![rt::START]);
+            }
+            Some((_, Cue::Continue(pos))) => {
+                c.song = Some(tick_beat(k) - f64::from(pos) / 4.0);
+                pre.push(vec![
+                    rt::SONG_POSITION,
+                    (pos & 127) as u8,
+                    ((pos >> 7) & 127) as u8,
+                ]);
+                pre.push(vec![rt::CONTINUE]);
+            }
+            None => {}
+        }
+        self.last_beat = self.last_beat.max(tick_beat(k));
+        for m in pre {
+            self.send(&m);
+        }
+        self.send_timed(&[rt::TICK], deadline);
+    }
+
+    /// Stops clock out's transport: Stop, and where the song was, for Continue.
+    fn stop_transport(&mut self) {
+        let Some(c) = self.clock_out.as_mut() else {
+            return;
+        };
+        c.cue = None;
+        if let Some(song) = c.song.take() {
+            // After n ticks the next one would have been song position n (the first tick
+            // after Start is 0); Song Position counts sixteenths.
+            let at = (tick_beat(c.next) - song).max(0.0);
+            c.stopped_at = (at * 4.0).floor() / 4.0;
+            self.send(&[rt::STOP]);
+        }
+    }
+
+    /// Clock out from the next tick; Start at the next bar line.
+    fn start_clock_out(&mut self) {
+        let b = self.lead().beat_at(Instant::now() + HEADROOM);
+        let start = next_line(b, self.shared.bar());
+        self.clock_out = Some(ClockOut {
+            next: tick_at_or_after(b),
+            song: None,
+            stopped_at: 0.0,
+            cue: Some((tick_at_or_after(start), Cue::Start)),
+        });
+    }
+
     fn note_on(&mut self, at: f64, e: NoteEvent, deadline: Instant) {
         let Some(job) = self.job.as_mut() else { return };
         job.advance(at);
-        // Live: a generator that fell behind moves the clock instead of piling up lateness.
+        // Live: a generator that fell behind moves the job's origin instead of piling up
+        // lateness.
         let mut deadline = deadline;
         if matches!(job, Job::Live { .. }) {
             let now = Instant::now();
             let behind = now.saturating_duration_since(deadline);
             if behind.as_secs_f64() > LATE_AFTER {
-                self.clock.wall += behind;
+                let lead = self.lead();
+                let shift = lead.beat_at(now) - lead.beat_at(deadline);
+                if let Some(o) = self.origin.as_mut() {
+                    *o += shift;
+                }
                 self.count_late(behind.as_secs_f64());
                 deadline = now;
             }
         }
-        self.cursor = self.cursor.max(at);
+        self.last_beat = self.last_beat.max(self.beat_of(at));
         let c = &self.controls;
         let ch = if e.channel == 0 {
             c.get(Live::Channel).clamp(1.0, 16.0) as u8 - 1
@@ -780,11 +1169,16 @@ impl Player {
         match cmd {
             Cmd::Output(conn, ack) => {
                 self.silence(false);
+                let clock_out = self.clock_out.is_some();
+                self.stop_transport();
                 self.close_output();
                 self.out = conn;
                 self.program = None;
+                self.clock_out = None;
                 if self.out.is_none() {
                     self.drop_job();
+                } else if clock_out {
+                    self.start_clock_out();
                 }
                 let _ = ack.send(());
             }
@@ -816,14 +1210,63 @@ impl Player {
             }
             Cmd::Stop(ack) => {
                 self.silence(false);
+                self.stop_transport();
                 let _ = ack.send(());
             }
             Cmd::Panic(ack) => {
                 self.silence(true);
+                self.stop_transport();
+                let _ = ack.send(());
+            }
+            Cmd::ClockOut(on, ack) => {
+                match (on, self.clock_out.is_some()) {
+                    (true, false) if self.out.is_some() => self.start_clock_out(),
+                    (false, true) => {
+                        self.stop_transport();
+                        self.clock_out = None;
+                    }
+                    _ => {}
+                }
+                let _ = ack.send(());
+            }
+            Cmd::Leader(leader, ack) => {
+                self.switch_leader(leader);
                 let _ = ack.send(());
             }
             Cmd::Quit => self.close(),
         }
+    }
+
+    /// Follows a new timeline from now on without a jump: the job's origin, clock out's
+    /// ticks and song keep their wall times; going back to the internal clock, it takes the
+    /// beat and tempo the old leader had.
+    fn switch_leader(&mut self, leader: Option<Arc<dyn BeatSource>>) {
+        let now = Instant::now();
+        let old_beat = self.lead().beat_at(now);
+        if leader.is_none() && self.leader.is_some() {
+            let tempo = self.lead().tempo();
+            if self.lead().running() {
+                self.internal.reset(now, old_beat, tempo);
+                self.controls.set(Live::Tempo, tempo);
+            }
+        }
+        self.leader = leader;
+        let shift = self.lead().beat_at(now) - old_beat;
+        self.epoch = self.lead().epoch();
+        self.running = self.lead().running();
+        if let Some(o) = self.origin.as_mut() {
+            *o += shift;
+        }
+        self.last_beat += shift;
+        if let Some(c) = self.clock_out.as_mut() {
+            if let Some(song) = c.song.as_mut() {
+                *song += shift;
+            }
+            if let Some((k, _)) = c.cue.as_mut() {
+                *k = tick_at_or_after(tick_beat(*k) + shift);
+            }
+        }
+        self.resync_ticks();
     }
 
     fn start(&mut self, job: Job) {
@@ -832,22 +1275,24 @@ impl Player {
             self.shared.finish(Some(gen));
             return;
         }
-        // A little headroom so the first note is not late while the thread wakes up.
-        let tempo = self.controls.get(Live::Tempo);
-        self.clock = Clock::new(Instant::now() + Duration::from_millis(5), tempo);
-        self.cursor = 0.0;
+        self.origin = None;
         self.program = None;
         self.job = Some(job);
+    }
+
+    /// Note-offs for every sounding note (the job goes on).
+    fn release(&mut self) {
+        let sounding = std::mem::take(&mut self.sounding);
+        for s in sounding {
+            self.send(&msg::note_off(s.ch, s.pitch));
+        }
     }
 
     /// Ends the job and every sounding note: note-offs, then CC 123 on the channels used
     /// (`all`: all-notes-off and all-sound-off on all 16 channels).
     fn silence(&mut self, all: bool) {
         self.drop_job();
-        let sounding = std::mem::take(&mut self.sounding);
-        for s in sounding {
-            self.send(&msg::note_off(s.ch, s.pitch));
-        }
+        self.release();
         for ch in 0..16u8 {
             if all || self.used & (1 << ch) != 0 {
                 self.send(&msg::cc(ch, msg::ALL_NOTES_OFF, 0));
@@ -926,7 +1371,7 @@ impl Player {
                 if let Ok(mut j) = self.shared.job.lock() {
                     j.output = None;
                 }
-                (self.printer)(format!(
+                super::say(&self.printer, format!(
                     "output port `{name}` vanished ({e}); playing stopped: use `ports`, then `connect`"
                 ));
                 false
@@ -961,16 +1406,6 @@ mod tests {
         assert_eq!((ev[1].pitch, ev[1].at), (62, 0.5));
         assert_eq!((ev[2].pitch, ev[2].duration), (64, 0.0));
         assert!(ev.iter().all(|e| e.velocity >= 1));
-    }
-
-    #[test]
-    fn clock_retempo_is_continuous() {
-        let t0 = Instant::now();
-        let mut c = Clock::new(t0, 120.0);
-        assert_eq!(c.time(1.0), t0 + Duration::from_secs(1));
-        c.retempo(1.0, 60.0);
-        assert_eq!(c.time(1.0), t0 + Duration::from_secs(1));
-        assert_eq!(c.time(2.0), t0 + Duration::from_secs(3));
     }
 
     #[test]

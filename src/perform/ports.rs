@@ -61,8 +61,9 @@ pub(crate) fn midi_input() -> Result<MidiInput, PerformError> {
         return Err(no_midi_system());
     }
     let mut input = MidiInput::new(CLIENT).map_err(|_| no_midi_system())?;
-    // Knobs and notes only: clock and active sensing would just wake the input thread.
-    input.ignore(midir::Ignore::All);
+    // Notes, knobs and clock (for `clock in`); system exclusive and active sensing would
+    // just wake the input thread.
+    input.ignore(midir::Ignore::SysexAndActiveSense);
     Ok(input)
 }
 

@@ -228,6 +228,8 @@ impl Session {
             }
             Core::Set { name, value } => self.set(name.value, &value.value, span),
             Core::SetList => {
+                // Knobs and a followed clock change live settings behind the prompt's back.
+                self.sync_from_controls();
                 self.list_settings();
                 Ok(())
             }

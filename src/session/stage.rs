@@ -18,7 +18,7 @@ use crate::lang::span::Span;
 use crate::model::{Generator, SampleOptions};
 use crate::music::note::Note;
 use crate::perform::record::Recording;
-use crate::perform::{self, Controls, NoteSource, Performer, PortSel};
+use crate::perform::{self, ClockSource, Controls, NoteSource, Performer, PortSel};
 
 /// Notes in an answer when `respond on` does not say.
 const RESPOND_NOTES: usize = 16;
@@ -70,23 +70,49 @@ impl NoteSource for LiveSource {
 
 impl Session {
     fn performer(&mut self) -> &mut Performer {
-        let controls = self.stage.controls.clone();
-        self.stage.performer.get_or_insert_with(|| {
-            Performer::new(
-                controls,
-                Box::new(|line: String| {
-                    // A closed stdout must not kill the player thread.
-                    let _ = writeln!(std::io::stdout(), "{line}");
-                }),
-            )
-        })
+        if self.stage.performer.is_none() {
+            self.set_printer(Box::new(|line: String| {
+                // A closed stdout must not kill the player thread.
+                let _ = writeln!(std::io::stdout(), "{line}");
+            }));
+        }
+        self.stage
+            .performer
+            .as_mut()
+            .expect("set_printer made the performer")
     }
 
     /// Replaces how the player prints (the REPL passes rustyline's external printer).
     pub fn set_printer(&mut self, printer: Box<dyn FnMut(String) + Send>) {
         let controls = self.stage.controls.clone();
         if self.stage.performer.is_none() {
-            self.stage.performer = Some(Performer::new(controls, printer));
+            let mut p = Performer::new(controls, printer);
+            p.set_quantize(self.quantize_grid(), self.bar_beats());
+            self.stage.performer = Some(p);
+        }
+    }
+
+    /// The meter's bar in beats (quarter notes).
+    fn bar_beats(&self) -> f64 {
+        self.settings.meter.bar_whole_notes() * 4.0
+    }
+
+    fn quantize_grid(&self) -> Option<f64> {
+        self.settings.quantize.grid(self.bar_beats())
+    }
+
+    /// Says so when `play` or `live on` will wait for an external clock's transport.
+    fn say_if_waiting(&mut self) {
+        let state = self.performer().clock_state();
+        if matches!(
+            state.source,
+            ClockSource::ClockIn | ClockSource::ClockInWaiting
+        ) && !state.running
+        {
+            say!(
+                self,
+                "waiting for the MIDI clock on the input port to start (Start or Continue)"
+            );
         }
     }
 
@@ -143,18 +169,19 @@ impl Session {
                         "no melody yet: use `prime` or `generate`",
                     ));
                 }
-                if !self.ensure_output()? {
+                if !self.ensure_output("not playing")? {
                     return Ok(());
                 }
                 let melody = self.melody().to_vec();
                 self.performer().play(&melody, *looped).map_err(fail)?;
+                self.say_if_waiting();
                 Ok(())
             }
             Stage::Live { on: true } => {
                 let generator = self.live_generator(span)?;
                 // As `play`: no port at all is said in one line, not an error, so a script
                 // runs on a machine without a synth.
-                if !self.ensure_output()? {
+                if !self.ensure_output("not playing")? {
                     return Ok(());
                 }
                 let rng = ChaCha20Rng::seed_from_u64(self.derive_seed());
@@ -166,6 +193,7 @@ impl Session {
                 };
                 self.performer().live(Box::new(source)).map_err(fail)?;
                 say!(self, "live: on (`live off` or `stop` to end)");
+                self.say_if_waiting();
                 Ok(())
             }
             Stage::Live { on: false } | Stage::Stop => {
@@ -178,6 +206,67 @@ impl Session {
                 if let Some(p) = self.stage.performer.as_mut() {
                     p.panic();
                 }
+                Ok(())
+            }
+            Stage::Clock { input: false, on } => {
+                if *on && !self.ensure_output("no clock out")? {
+                    return Ok(());
+                }
+                self.performer().clock_out(*on).map_err(fail)?;
+                match on {
+                    true => say!(self, "clock out: on (Start at the next bar line)"),
+                    false => say!(self, "clock out: off"),
+                }
+                Ok(())
+            }
+            Stage::Clock { input: true, on } => {
+                let p = self.performer();
+                p.clock_in(*on).map_err(fail)?;
+                let input = p.connections().1.unwrap_or_default();
+                let state = p.clock_state();
+                match (on, state.source) {
+                    (true, ClockSource::ClockInWaiting) => say!(
+                        self,
+                        "clock in: following MIDI clock on {input} (no ticks yet)"
+                    ),
+                    (true, _) => say!(
+                        self,
+                        "clock in: following MIDI clock on {input} at {:.1} BPM",
+                        state.tempo
+                    ),
+                    (false, _) => {
+                        say!(
+                            self,
+                            "clock in: off; internal clock at {:.1} BPM",
+                            state.tempo
+                        )
+                    }
+                }
+                Ok(())
+            }
+            Stage::ClockShow => {
+                let state = self.performer().clock_state();
+                let leads = match state.source {
+                    ClockSource::Internal => "internal clock".to_string(),
+                    ClockSource::ClockIn => "MIDI clock in".to_string(),
+                    ClockSource::ClockInWaiting => "MIDI clock in (no ticks yet)".to_string(),
+                    ClockSource::ClockInSilent => {
+                        "MIDI clock in (no ticks for a second: keeping the last tempo)".to_string()
+                    }
+                    ClockSource::External => "external clock".to_string(),
+                };
+                let transport = if state.running { "" } else { ", stopped" };
+                let bar = self.bar_beats();
+                let beat = state.beat.max(0.0);
+                say!(
+                    self,
+                    "clock: {leads} at {:.2} BPM{transport}, bar {} beat {:.2} ({}); clock out {}",
+                    state.tempo,
+                    (beat / bar).floor() as i64 + 1,
+                    beat.rem_euclid(bar) + 1.0,
+                    self.settings.meter,
+                    if state.clock_out { "on" } else { "off" }
+                );
                 Ok(())
             }
             Stage::Wait => {
@@ -252,22 +341,23 @@ impl Session {
 
     /// Connects the first output port when none is connected, as a musician expects `play`
     /// to just work. Where there is no port at all it says so in one line and plays nothing
-    /// (false), so that a demo script runs on a machine without a synth.
-    fn ensure_output(&mut self) -> Result<bool, Error> {
+    /// (false), so that a demo script runs on a machine without a synth. `refused` begins
+    /// that line: what does not happen ("not playing").
+    fn ensure_output(&mut self, refused: &str) -> Result<bool, Error> {
         if self.performer().connections().0.is_some() {
             return Ok(true);
         }
         let outputs = match perform::list_ports() {
             Ok(list) => list.outputs,
             Err(e) => {
-                say!(self, "not playing: {e}");
+                say!(self, "{refused}: {e}");
                 return Ok(false);
             }
         };
         if outputs.is_empty() {
             say!(
                 self,
-                "not playing: no MIDI output port (connect a synth, then `ports` and `connect N`)"
+                "{refused}: no MIDI output port (connect a synth, then `ports` and `connect N`)"
             );
             return Ok(false);
         }
@@ -277,7 +367,7 @@ impl Session {
                 Ok(true)
             }
             Err(e) => {
-                say!(self, "not playing: {e}");
+                say!(self, "{refused}: {e}");
                 Ok(false)
             }
         }
@@ -305,6 +395,24 @@ impl Session {
     pub(super) fn stage_setting_changed(&mut self, id: SettingId) {
         if let Some(l) = id.live() {
             self.stage.controls.set(l, self.settings.live_value(l));
+        }
+        if matches!(id, SettingId::Quantize | SettingId::Meter) {
+            let (grid, bar) = (self.quantize_grid(), self.bar_beats());
+            if let Some(p) = self.stage.performer.as_mut() {
+                p.set_quantize(grid, bar);
+            }
+        }
+        let following = self.stage.performer.as_ref().is_some_and(|p| {
+            !matches!(
+                p.clock_state().source,
+                ClockSource::Internal | ClockSource::External
+            )
+        });
+        if id == SettingId::Tempo && following {
+            say!(
+                self,
+                "note: the tempo follows the clock that leads (`clock in off` to set it here)"
+            );
         }
         if id == SettingId::Scale {
             self.sync_live_shape();

@@ -35,6 +35,7 @@ fn piece() -> impl Strategy<Value = String> {
         "on",
         "off",
         "in",
+        "out",
         "cc",
         "temperature",
         "top_k",

@@ -8,6 +8,7 @@ mod support;
 
 mod abc_parity;
 mod cli;
+mod clock_cli;
 mod hostile;
 mod language_fuzz;
 mod midi_golden;
@@ -28,6 +29,8 @@ mod jack_support;
 mod jack;
 #[cfg(feature = "jack")]
 mod jack_cli;
+#[cfg(feature = "jack")]
+mod jack_clock;
 #[cfg(feature = "jack")]
 mod jack_record;
 #[cfg(feature = "jack")]

@@ -125,6 +125,38 @@ impl Sink {
         }
     }
 
+    /// A recorder connected to another client's output port (a [`ClockPeer`]'s).
+    pub fn listening_to(client: &str, port: &str) -> Sink {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let h = heard.clone();
+        let input = MidiInput::new(client).expect("JACK client");
+        let found = input
+            .ports()
+            .into_iter()
+            .find(|p| input.port_name(p).is_ok_and(|n| n == port))
+            .expect("the port to listen to");
+        let conn = input
+            .connect(
+                &found,
+                "in",
+                move |_, bytes, _| {
+                    let at = Instant::now();
+                    h.lock().unwrap().push(Heard {
+                        at,
+                        bytes: bytes.to_vec(),
+                    });
+                },
+                (),
+            )
+            .map_err(|e| e.to_string())
+            .expect("connect to the port");
+        Sink {
+            port: port.to_string(),
+            heard,
+            _conn: conn,
+        }
+    }
+
     pub fn messages(&self) -> Vec<Heard> {
         self.heard.lock().unwrap().clone()
     }
@@ -248,3 +280,153 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     let i = ((sorted.len() - 1) as f64 * q).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
+
+/// A drum machine stand-in: a virtual output port that sends MIDI clock (24 ticks per
+/// quarter note) from its own thread at a steady tempo, sleeping then spinning to each
+/// tick's deadline, and Start when asked. It records when it sent what, the reference the
+/// tests measure tms against.
+pub struct ClockPeer {
+    pub port: String,
+    bpm: Arc<std::sync::atomic::AtomicU64>,
+    start: Arc<std::sync::atomic::AtomicBool>,
+    paused: Arc<std::sync::atomic::AtomicBool>,
+    quit: Arc<std::sync::atomic::AtomicBool>,
+    /// (when, status byte) of every message sent.
+    pub sent: Arc<Mutex<Vec<(Instant, u8)>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ClockPeer {
+    pub fn new(client: &str, bpm: f64) -> ClockPeer {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let out = MidiOutput::new(client).expect("JACK client");
+        let mut conn = out
+            .create_virtual("out")
+            .map_err(|e| e.to_string())
+            .expect("virtual output port");
+        let rate = Arc::new(AtomicU64::new(bpm.to_bits()));
+        let start = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(false));
+        let quit = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let (r, s, p, q, log) = (
+            rate.clone(),
+            start.clone(),
+            paused.clone(),
+            quit.clone(),
+            sent.clone(),
+        );
+        let thread = std::thread::spawn(move || {
+            realtime_priority();
+            let mut due = Instant::now() + Duration::from_millis(10);
+            while !q.load(Ordering::Relaxed) {
+                let wake = due.checked_sub(Duration::from_millis(1)).unwrap_or(due);
+                std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+                while Instant::now() < due {
+                    std::hint::spin_loop();
+                }
+                if !p.load(Ordering::Relaxed) {
+                    let mut log = log.lock().unwrap();
+                    if s.swap(false, Ordering::Relaxed) {
+                        conn.send(&[0xFA]).expect("send Start");
+                        log.push((Instant::now(), 0xFA));
+                    }
+                    conn.send(&[0xF8]).expect("send tick");
+                    log.push((Instant::now(), 0xF8));
+                }
+                let bpm = f64::from_bits(r.load(Ordering::Relaxed));
+                due += Duration::from_secs_f64(60.0 / bpm / 24.0);
+            }
+        });
+        ClockPeer {
+            port: format!("{client}:out"),
+            bpm: rate,
+            start,
+            paused,
+            quit,
+            sent,
+            thread: Some(thread),
+        }
+    }
+
+    /// Start goes out just before the next tick, which is then beat 0 of the song.
+    pub fn start(&self) {
+        self.start.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// From the next tick on, ticks come at this tempo.
+    pub fn set_bpm(&self, bpm: f64) {
+        self.bpm
+            .store(bpm.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Stops (or resumes) sending ticks, as a cable pulled out would.
+    pub fn pause(&self, paused: bool) {
+        self.paused
+            .store(paused, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// When each beat (every 24th tick from the Start on) was sent: beat 0 first.
+    pub fn beats(&self) -> Vec<Instant> {
+        let sent = self.sent.lock().unwrap();
+        let from = sent.iter().position(|m| m.1 == 0xFA).map_or(0, |i| i + 1);
+        sent[from..]
+            .iter()
+            .filter(|m| m.1 == 0xF8)
+            .step_by(24)
+            .map(|m| m.0)
+            .collect()
+    }
+
+    /// Ticks sent so far since the Start.
+    pub fn ticks_since_start(&self) -> usize {
+        let sent = self.sent.lock().unwrap();
+        match sent.iter().position(|m| m.1 == 0xFA) {
+            Some(i) => sent[i..].iter().filter(|m| m.1 == 0xF8).count(),
+            None => 0,
+        }
+    }
+}
+
+impl Drop for ClockPeer {
+    fn drop(&mut self) {
+        self.quit.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Real-time scheduling for the peer's thread where allowed, as a drum machine's clock
+/// would have (the lowest real-time priority, below JACK's threads); otherwise it runs as
+/// it is.
+#[allow(unsafe_code)]
+fn realtime_priority() {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: pthread_self() names the calling thread, which is alive; `param` is only read.
+    unsafe {
+        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param);
+    }
+}
+
+/// When each MIDI clock tick arrived (the tick-recording side of a [`Sink`]).
+pub fn ticks(heard: &[Heard]) -> Vec<Instant> {
+    heard
+        .iter()
+        .filter(|h| h.bytes[..] == [0xF8])
+        .map(|h| h.at)
+        .collect()
+}
+
+/// The real-time and song-position messages received, in order, as their status bytes
+/// (ticks left out) with their data.
+pub fn transport(heard: &[Heard]) -> Vec<Vec<u8>> {
+    heard
+        .iter()
+        .filter(|h| matches!(h.bytes.first(), Some(0xF2 | 0xFA | 0xFB | 0xFC)))
+        .map(|h| h.bytes.clone())
+        .collect()
+}
+
+/// One JACK period of the test server (64 frames at 48 kHz), in seconds.
+pub const PERIOD: f64 = 64.0 / 48000.0;

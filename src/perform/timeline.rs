@@ -1,0 +1,627 @@
+//! The shared musical timeline: where the beat is and when a beat falls, wherever it comes
+//! from. The player asks one [`BeatSource`] (the leader) for every deadline, so notes, MIDI
+//! clock out ticks and quantized starts all follow the same beat: the internal tempo clock,
+//! MIDI clock coming in on the input port ([`ClockFollower`]), or Ableton Link.
+//!
+//! Beats are quarter notes, counted from an origin the source defines: the internal clock's
+//! start, the last MIDI Start, Link's shared session. Bar lines fall on whole multiples of
+//! the meter's bar length in beats, so `quantize bar` means the same bar to every source.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A musical timeline that other gear may share: where the beat is and when a beat falls.
+pub trait BeatSource: Send + Sync {
+    /// Tempo in quarter notes per minute.
+    fn tempo(&self) -> f64;
+    /// The beat (in quarter notes, fractional) at wall time `t`.
+    fn beat_at(&self, t: std::time::Instant) -> f64;
+    /// The wall time at which beat `b` falls.
+    fn time_at(&self, b: f64) -> std::time::Instant;
+    /// Whether the transport runs (MIDI clock Stop halts it; internal and Link always run).
+    fn running(&self) -> bool {
+        true
+    }
+    /// Bumped by every MIDI Start: the song begins again at beat 0, so whatever plays starts
+    /// over. Sources without a transport never bump it.
+    fn epoch(&self) -> u64 {
+        0
+    }
+}
+
+crate::choice! {
+    /// What `play` and `live on` wait for before their first note.
+    pub enum Quantize {
+        /// Start at once.
+        Off = "off",
+        /// Start on the next beat (quarter note) of the leading clock.
+        Beat = "beat",
+        /// Start on the next bar line of the leading clock (the bar is `meter`).
+        Bar = "bar",
+    }
+}
+
+impl Quantize {
+    /// The grid in beats that a start waits for, given the bar length in beats; None: none.
+    pub fn grid(self, bar_beats: f64) -> Option<f64> {
+        match self {
+            Quantize::Off => None,
+            Quantize::Beat => Some(1.0),
+            Quantize::Bar => Some(bar_beats),
+        }
+    }
+}
+
+/// The first multiple of `grid` at or after beat `b`. A start asked for a hair after a grid
+/// line (less than a millibeat) still takes that line, since the asking took that long.
+pub fn next_line(b: f64, grid: f64) -> f64 {
+    if grid.is_nan() || grid <= 0.0 || !b.is_finite() {
+        return b;
+    }
+    ((b - 1e-3) / grid).ceil() * grid
+}
+
+/// Signed seconds from `from` to `to`.
+fn seconds_between(from: Instant, to: Instant) -> f64 {
+    if to >= from {
+        (to - from).as_secs_f64()
+    } else {
+        -(from - to).as_secs_f64()
+    }
+}
+
+/// `t` moved by signed seconds, clamped to what `Instant` can hold comfortably.
+fn shifted(t: Instant, secs: f64) -> Instant {
+    let secs = secs.clamp(-1e6, 1e6);
+    if secs >= 0.0 {
+        t + Duration::from_secs_f64(secs)
+    } else {
+        t.checked_sub(Duration::from_secs_f64(-secs)).unwrap_or(t)
+    }
+}
+
+/// A straight piece of timeline: `beat` falls at `wall`, and beats go by at `tempo`.
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    wall: Instant,
+    beat: f64,
+    tempo: f64,
+}
+
+impl Segment {
+    fn beat_at(&self, t: Instant) -> f64 {
+        self.beat + seconds_between(self.wall, t) * self.tempo / 60.0
+    }
+
+    fn time_at(&self, b: f64) -> Instant {
+        shifted(self.wall, (b - self.beat) * 60.0 / self.tempo)
+    }
+}
+
+/// The internal tempo clock: always runs, at `tempo`. A tempo change takes hold at a beat
+/// the player names (the last event it sent), so the timeline never jumps.
+pub struct InternalClock {
+    seg: Mutex<Segment>,
+}
+
+impl InternalClock {
+    pub fn new(wall: Instant, tempo: f64) -> InternalClock {
+        InternalClock {
+            seg: Mutex::new(Segment {
+                wall,
+                beat: 0.0,
+                tempo: tempo.max(1e-3),
+            }),
+        }
+    }
+
+    fn seg(&self) -> Segment {
+        *self.seg.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// From beat `b` on (or from the last change, if that is later) the clock runs at
+    /// `tempo`; beat `b` keeps its time.
+    pub fn retempo(&self, b: f64, tempo: f64) {
+        let mut s = self.seg.lock().unwrap_or_else(|e| e.into_inner());
+        if tempo == s.tempo || tempo.is_nan() || tempo <= 0.0 || !b.is_finite() {
+            return;
+        }
+        let b = b.max(s.beat);
+        *s = Segment {
+            wall: s.time_at(b),
+            beat: b,
+            tempo,
+        };
+    }
+
+    /// Beat `b` falls at `wall` and the clock runs at `tempo` from there: handing over from
+    /// another leader without a jump.
+    pub fn reset(&self, wall: Instant, b: f64, tempo: f64) {
+        if b.is_finite() && tempo > 0.0 {
+            *self.seg.lock().unwrap_or_else(|e| e.into_inner()) = Segment {
+                wall,
+                beat: b,
+                tempo,
+            };
+        }
+    }
+}
+
+impl BeatSource for InternalClock {
+    fn tempo(&self) -> f64 {
+        self.seg().tempo
+    }
+    fn beat_at(&self, t: Instant) -> f64 {
+        self.seg().beat_at(t)
+    }
+    fn time_at(&self, b: f64) -> Instant {
+        self.seg().time_at(b)
+    }
+}
+
+/// MIDI clock ticks per quarter note.
+pub const TICKS_PER_BEAT: f64 = 24.0;
+
+/// The regression looks at this many recent ticks (two beats).
+const WINDOW: usize = 48;
+
+/// No tick for this long and the clock counts as stopped sending: the last tempo is kept.
+pub const SILENT_AFTER: Duration = Duration::from_secs(1);
+
+/// A tempo estimate: tick counter `n` as a straight line of wall time.
+#[derive(Clone, Copy, Debug)]
+struct Fit {
+    t0: Instant,
+    n0: f64,
+    /// Ticks per second.
+    rate: f64,
+}
+
+impl Fit {
+    fn n_at(&self, t: Instant) -> f64 {
+        self.n0 + seconds_between(self.t0, t) * self.rate
+    }
+    fn t_at(&self, n: f64) -> Instant {
+        shifted(self.t0, (n - self.n0) / self.rate)
+    }
+}
+
+/// What the follower knows, behind one lock (the input thread writes, the player reads).
+#[derive(Debug)]
+struct Follow {
+    /// Recent ticks: arrival time and tick counter (counted since the follower began, with
+    /// the ticks missed in a silence estimated).
+    ticks: VecDeque<(Instant, i64)>,
+    fit: Option<Fit>,
+    /// Tempo to assume before there are two ticks to measure (BPM).
+    prior: f64,
+    /// Song position (ticks) = counter - offset, while running.
+    offset: i64,
+    running: bool,
+    /// The song position (ticks) the next tick has when the transport (re)starts.
+    next_pos: i64,
+    epoch: u64,
+    /// No tick for a second: the last fit is kept and extrapolated.
+    silent: bool,
+}
+
+/// Follows MIDI clock from the input port: tempo and beat phase by a least-squares line
+/// through the last two beats of ticks (so one late tick moves the estimate by a fraction
+/// of its lateness, not by all of it), song position from Start, Continue and Song
+/// Position Pointer. When the ticks stop it keeps the last tempo and goes on counting.
+pub struct ClockFollower {
+    state: Mutex<Follow>,
+}
+
+/// What a message did, so the input thread can tell the prompt.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ClockEvent {
+    /// Ticks came back after a silence.
+    Resumed,
+}
+
+impl ClockFollower {
+    /// `prior`: the tempo to assume until two ticks have arrived.
+    pub fn new(prior: f64) -> ClockFollower {
+        ClockFollower {
+            state: Mutex::new(Follow {
+                ticks: VecDeque::with_capacity(WINDOW + 1),
+                fit: None,
+                prior: prior.max(1.0),
+                offset: 0,
+                running: true,
+                next_pos: 0,
+                epoch: 0,
+                silent: false,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Follow> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A MIDI real-time or system-common message that arrived at `t` (others are ignored).
+    pub fn message(&self, t: Instant, m: &[u8]) -> Option<ClockEvent> {
+        let mut f = self.lock();
+        match *m.first()? {
+            0xF8 => return f.tick(t),
+            0xFA => {
+                f.next_pos = 0;
+                f.restart();
+                f.epoch += 1;
+            }
+            0xFB => f.restart(),
+            0xFC if f.running => {
+                f.running = false;
+                f.next_pos = f.last_n().map_or(0, |n| n + 1 - f.offset);
+            }
+            0xF2 => {
+                // Position in sixteenths (6 ticks), obeyed while stopped as the spec says.
+                let lsb = i64::from(*m.get(1)? & 127);
+                let msb = i64::from(*m.get(2)? & 127);
+                if !f.running {
+                    f.next_pos = (msb << 7 | lsb) * 6;
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// Whether the ticks stopped a second ago or more (`now` being the time asked); true
+    /// once, when it first happens, so the notice is said once.
+    pub fn went_silent(&self, now: Instant) -> bool {
+        let mut f = self.lock();
+        let last = f.ticks.back().map(|t| t.0);
+        match last {
+            Some(last) if !f.silent && now.saturating_duration_since(last) >= SILENT_AFTER => {
+                f.silent = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether ticks have arrived (ever) and stopped coming a second ago.
+    pub fn is_silent(&self) -> bool {
+        self.lock().silent
+    }
+
+    /// Whether any tick arrived yet.
+    pub fn has_ticks(&self) -> bool {
+        self.lock().fit.is_some()
+    }
+}
+
+impl Follow {
+    fn last_n(&self) -> Option<i64> {
+        self.ticks.back().map(|t| t.1)
+    }
+
+    /// Start or Continue: the next tick is song position `next_pos`.
+    fn restart(&mut self) {
+        self.running = true;
+        self.offset = self.last_n().map_or(0, |n| n + 1) - self.next_pos;
+    }
+
+    fn tick(&mut self, t: Instant) -> Option<ClockEvent> {
+        let mut event = None;
+        let n = match (self.last_n(), self.fit) {
+            (Some(last), Some(fit)) if self.silent => {
+                // Back after a silence: count the ticks the old tempo says were missed, so
+                // the beat goes on where free running had it.
+                self.silent = false;
+                event = Some(ClockEvent::Resumed);
+                let n = (fit.n_at(t).round() as i64).max(last + 1);
+                self.ticks.clear();
+                n
+            }
+            (Some(last), _) => last + 1,
+            (None, _) => {
+                // The first tick: beat 0 unless a Start or Continue said otherwise.
+                self.offset = -self.next_pos;
+                0
+            }
+        };
+        self.ticks.push_back((t, n));
+        while self.ticks.len() > WINDOW {
+            self.ticks.pop_front();
+        }
+        let prior = self
+            .fit
+            .map_or(self.prior * TICKS_PER_BEAT / 60.0, |f| f.rate);
+        self.fit = Some(regression(&self.ticks, prior));
+        event
+    }
+
+    fn tempo(&self) -> f64 {
+        self.fit
+            .map_or(self.prior, |f| f.rate * 60.0 / TICKS_PER_BEAT)
+    }
+}
+
+/// Ticks later than this behind the line (beyond the median's lateness) are left out of the
+/// second fit: MIDI arrives late, never early, so a burst of ticks a stalled sender or
+/// server delivers late would otherwise drag the beat late for the whole window.
+const LATE_TICK: f64 = 0.002;
+
+/// A robust line through the ticks: least squares, then least squares again without the
+/// ticks that arrived much later than the first line says (when most ticks remain).
+fn regression(ticks: &VecDeque<(Instant, i64)>, prior_rate: f64) -> Fit {
+    let all: Vec<(Instant, i64)> = ticks.iter().copied().collect();
+    let first = least_squares(&all, prior_rate);
+    if all.len() < 8 {
+        return first;
+    }
+    let lateness: Vec<f64> = all
+        .iter()
+        .map(|(t, n)| seconds_between(first.t_at(*n as f64), *t))
+        .collect();
+    let mut sorted = lateness.clone();
+    sorted.sort_by(f64::total_cmp);
+    let limit = sorted[sorted.len() / 2] + LATE_TICK;
+    let kept: Vec<(Instant, i64)> = all
+        .iter()
+        .zip(&lateness)
+        .filter(|(_, late)| **late <= limit)
+        .map(|(tick, _)| *tick)
+        .collect();
+    if kept.len() == all.len() || kept.len() < all.len() / 2 {
+        return first;
+    }
+    let mut fit = least_squares(&kept, first.rate);
+    // Anchored at the newest tick's time, as the first fit was.
+    let t_last = all[all.len() - 1].0;
+    fit.n0 = fit.n_at(t_last);
+    fit.t0 = t_last;
+    fit
+}
+
+/// Least squares n = n0 + rate·(t − t0) through the ticks; with one tick, a line of the
+/// prior rate through it. The rate is kept within what `tempo` allows (10 to 960 BPM).
+fn least_squares(ticks: &[(Instant, i64)], prior_rate: f64) -> Fit {
+    let (t0, n_first) = ticks[0];
+    let len = ticks.len() as f64;
+    let xs = || ticks.iter().map(|(t, _)| seconds_between(t0, *t));
+    let ys = || ticks.iter().map(|(_, n)| (*n - n_first) as f64);
+    let mx = xs().sum::<f64>() / len;
+    let my = ys().sum::<f64>() / len;
+    let sxx: f64 = xs().map(|x| (x - mx) * (x - mx)).sum();
+    let sxy: f64 = xs().zip(ys()).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let (lo, hi) = (10.0 * TICKS_PER_BEAT / 60.0, 960.0 * TICKS_PER_BEAT / 60.0);
+    let rate = if ticks.len() >= 2 && sxx > 0.0 {
+        (sxy / sxx).clamp(lo, hi)
+    } else {
+        prior_rate.clamp(lo, hi)
+    };
+    // The line through the centroid, anchored at the newest tick's time.
+    let t_last = ticks[ticks.len() - 1].0;
+    let x_last = seconds_between(t0, t_last);
+    Fit {
+        t0: t_last,
+        n0: n_first as f64 + my + rate * (x_last - mx),
+        rate,
+    }
+}
+
+impl BeatSource for ClockFollower {
+    fn tempo(&self) -> f64 {
+        self.lock().tempo()
+    }
+
+    fn beat_at(&self, t: Instant) -> f64 {
+        let f = self.lock();
+        match (f.running, f.fit) {
+            (true, Some(fit)) => (fit.n_at(t) - f.offset as f64) / TICKS_PER_BEAT,
+            _ => f.next_pos as f64 / TICKS_PER_BEAT,
+        }
+    }
+
+    fn time_at(&self, b: f64) -> Instant {
+        let f = self.lock();
+        match (f.running, f.fit) {
+            (true, Some(fit)) => fit.t_at(b * TICKS_PER_BEAT + f.offset as f64),
+            // Stopped: no beat falls until the transport runs again.
+            _ => Instant::now() + Duration::from_secs(3600),
+        }
+    }
+
+    fn running(&self) -> bool {
+        let f = self.lock();
+        f.running && f.fit.is_some()
+    }
+
+    fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic jitter in [-1, 1): a linear congruential sequence.
+    struct Jitter(u64);
+    impl Jitter {
+        fn next(&mut self) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((self.0 >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        }
+    }
+
+    /// Feeds ticks at `bpm` from tick `from` (times from `t0`), each late by up to
+    /// `jitter_ms` (never early: MIDI arrives late, not early).
+    fn feed(
+        f: &ClockFollower,
+        t0: Instant,
+        bpm: f64,
+        from: usize,
+        count: usize,
+        jitter_ms: f64,
+        j: &mut Jitter,
+    ) -> Vec<Instant> {
+        let interval = 60.0 / bpm / TICKS_PER_BEAT;
+        (from..from + count)
+            .map(|k| {
+                let ideal = t0 + Duration::from_secs_f64(k as f64 * interval);
+                let late = Duration::from_secs_f64((j.next() + 1.0) / 2.0 * jitter_ms / 1e3);
+                f.message(ideal + late, &[0xF8]);
+                ideal
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tempo_from_jittered_ticks_is_close_where_tick_to_tick_is_not() {
+        let f = ClockFollower::new(120.0);
+        let t0 = Instant::now();
+        let mut j = Jitter(7);
+        feed(&f, t0, 100.0, 0, 96, 2.0, &mut j);
+        let tempo = f.tempo();
+        // Tick to tick, 2 ms of jitter on a 25 ms tick would be up to ±8 % (±8 BPM).
+        assert!((tempo - 100.0).abs() < 0.5, "estimated {tempo}");
+    }
+
+    #[test]
+    fn beat_phase_locks_to_the_ticks_after_start() {
+        let f = ClockFollower::new(120.0);
+        let t0 = Instant::now();
+        let mut j = Jitter(11);
+        let interval = 0.025; // 100 BPM
+        feed(&f, t0, 100.0, 0, 30, 1.5, &mut j);
+        // Start just before tick 30: that tick is song position 0.
+        f.message(t0 + Duration::from_secs_f64(29.5 * interval), &[0xFA]);
+        assert_eq!(f.epoch(), 1);
+        let ideal = feed(&f, t0, 100.0, 30, 120, 1.5, &mut j);
+        assert!(f.running());
+        // Beat 4 (tick 96 after Start) falls where the sender sent it, give or take the
+        // jitter's mean (the ticks are 0.75 ms late on average).
+        let want = ideal[96];
+        let got = f.time_at(4.0);
+        let err = seconds_between(want, got);
+        assert!(
+            (0.0..0.0015).contains(&err),
+            "beat 4 off by {:.3} ms",
+            err * 1e3
+        );
+        let b = f.beat_at(want + Duration::from_millis(300));
+        assert!((b - 4.5).abs() < 0.01, "beat {b}");
+        // And in the future, by extrapolation.
+        let far = f.time_at(8.0);
+        let err = seconds_between(t0 + Duration::from_secs_f64((30.0 + 192.0) * interval), far);
+        assert!(err.abs() < 0.003, "beat 8 off by {:.3} ms", err * 1e3);
+    }
+
+    #[test]
+    fn a_burst_of_late_ticks_does_not_drag_the_beat() {
+        let f = ClockFollower::new(120.0);
+        let t0 = Instant::now();
+        let mut j = Jitter(13);
+        let interval = 0.025;
+        feed(&f, t0, 100.0, 0, 60, 0.5, &mut j);
+        // A stall: ticks 60..68 arrive 20 ms late (the last ones bunched up).
+        for k in 60..68 {
+            let late = Duration::from_secs_f64(0.020 - (k - 60) as f64 * 0.0025);
+            f.message(
+                t0 + Duration::from_secs_f64(k as f64 * interval) + late,
+                &[0xF8],
+            );
+        }
+        feed(&f, t0, 100.0, 68, 4, 0.5, &mut j);
+        // Beat 3 after the first tick (tick 72) is where the sender put it.
+        let err = seconds_between(
+            t0 + Duration::from_secs_f64(72.0 * interval),
+            f.time_at(3.0),
+        );
+        assert!(err.abs() < 0.001, "beat 3 off by {:.3} ms", err * 1e3);
+        assert!((f.tempo() - 100.0).abs() < 0.5, "{}", f.tempo());
+    }
+
+    #[test]
+    fn follows_a_tempo_change_within_two_beats() {
+        let f = ClockFollower::new(120.0);
+        let t0 = Instant::now();
+        let mut j = Jitter(3);
+        let slow = feed(&f, t0, 100.0, 0, 96, 1.0, &mut j);
+        assert!((f.tempo() - 100.0).abs() < 0.3);
+        let t1 = *slow.last().unwrap() + Duration::from_millis(25);
+        feed(&f, t1, 140.0, 0, 48, 1.0, &mut j);
+        assert!((f.tempo() - 140.0).abs() < 0.5, "after: {}", f.tempo());
+    }
+
+    #[test]
+    fn stop_freezes_and_continue_resumes_from_the_song_position() {
+        let f = ClockFollower::new(120.0);
+        let t0 = Instant::now();
+        let mut j = Jitter(5);
+        f.message(t0, &[0xFA]);
+        feed(&f, t0, 120.0, 0, 48, 0.0, &mut j);
+        assert!((f.beat_at(t0 + Duration::from_secs_f64(47.0 / 48.0)) - 47.0 / 24.0).abs() < 1e-6);
+        f.message(t0 + Duration::from_secs(1), &[0xFC]);
+        assert!(!f.running());
+        assert_eq!(f.beat_at(t0 + Duration::from_secs(5)), 2.0);
+        // Song position pointer: sixteenth 16 = beat 4.
+        f.message(t0 + Duration::from_secs(2), &[0xF2, 16, 0]);
+        assert_eq!(f.beat_at(t0 + Duration::from_secs(5)), 4.0);
+        f.message(t0 + Duration::from_secs(3), &[0xFB]);
+        assert!(f.running());
+        assert_eq!(f.epoch(), 1, "a continue is not a start");
+        // The next tick (the 49th) is song position 4 beats.
+        let next = t0 + Duration::from_secs_f64(48.0 / 48.0);
+        assert!((f.beat_at(next) - 4.0).abs() < 1e-6, "{}", f.beat_at(next));
+    }
+
+    #[test]
+    fn a_silence_keeps_the_last_tempo_and_resumes_in_phase() {
+        let f = ClockFollower::new(120.0);
+        let t0 = Instant::now();
+        let mut j = Jitter(9);
+        let ideal = feed(&f, t0, 100.0, 0, 96, 0.5, &mut j);
+        let last = *ideal.last().unwrap();
+        assert!(!f.went_silent(last + Duration::from_millis(500)));
+        assert!(f.went_silent(last + Duration::from_millis(1100)));
+        assert!(
+            !f.went_silent(last + Duration::from_millis(1200)),
+            "said once"
+        );
+        assert!(f.is_silent());
+        assert!((f.tempo() - 100.0).abs() < 0.3, "kept {}", f.tempo());
+        assert!(f.running(), "free running goes on");
+        // The sender comes back on its own grid 2 s later: 80 ticks were missed.
+        let back = feed(&f, t0, 100.0, 176, 4, 0.5, &mut j);
+        assert!(!f.is_silent());
+        let b = f.beat_at(back[3]);
+        assert!((b - 179.0 / 24.0).abs() < 0.01, "beat {b}");
+    }
+
+    #[test]
+    fn internal_clock_retempo_is_continuous() {
+        let t0 = Instant::now();
+        let c = InternalClock::new(t0, 120.0);
+        assert_eq!(c.time_at(2.0), t0 + Duration::from_secs(1));
+        c.retempo(2.0, 60.0);
+        assert_eq!(c.time_at(2.0), t0 + Duration::from_secs(1));
+        assert_eq!(c.time_at(3.0), t0 + Duration::from_secs(2));
+        assert!((c.beat_at(t0 + Duration::from_secs(3)) - 4.0).abs() < 1e-9);
+        // A change at an earlier beat than the last one takes hold at the last one.
+        c.retempo(1.0, 120.0);
+        assert_eq!(c.time_at(2.0), t0 + Duration::from_secs(1));
+        assert_eq!(c.time_at(4.0), t0 + Duration::from_secs(2));
+    }
+
+    #[test]
+    fn next_line_rounds_up_to_the_grid() {
+        assert_eq!(next_line(5.3, 4.0), 8.0);
+        assert_eq!(next_line(8.0, 4.0), 8.0);
+        assert_eq!(next_line(8.0005, 4.0), 8.0);
+        assert_eq!(next_line(8.01, 1.0), 9.0);
+        assert_eq!(next_line(-0.2, 1.0), 0.0);
+        assert_eq!(Quantize::Bar.grid(3.0), Some(3.0));
+        assert_eq!(Quantize::Off.grid(4.0), None);
+    }
+}

@@ -1,0 +1,570 @@
+//! MIDI clock and quantized starts through a real JACK server, against clients tms did not
+//! write: a drum machine stand-in sending clock (`ClockPeer`) and a synth stand-in recording
+//! notes and ticks (`Sink`). The numbers printed here are the ones in BENCHMARKS.md.
+#![cfg(feature = "jack")]
+
+use crate::jack_support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jack_support::{
+    eventually, notes, quantile, ticks, transport, ClockPeer, Heard, Jack, Sink, PERIOD,
+};
+use tms::music::note::Note;
+use tms::perform::{Controls, NoteSource, Performer, PortSel};
+
+fn tms(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tms"));
+    c.args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// tms at its prompt, typed into line by line; what it prints is collected as it comes.
+struct Prompt {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    printed: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Prompt {
+    fn start() -> Prompt {
+        let mut child = tms(&[]).stdin(Stdio::piped()).spawn().expect("tms runs");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout");
+        let printed = Arc::new(Mutex::new(String::new()));
+        let p = printed.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut p = p.lock().unwrap();
+                p.push_str(&line);
+                p.push('\n');
+            }
+        });
+        Prompt {
+            child,
+            stdin,
+            printed,
+            reader: Some(reader),
+        }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn printed(&self) -> String {
+        self.printed.lock().unwrap().clone()
+    }
+
+    /// Waits until tms printed something containing `text`.
+    fn wait_for(&self, text: &str, limit: Duration) -> bool {
+        eventually(limit, || self.printed().contains(text))
+    }
+
+    /// `quit`, and what was printed on stderr.
+    fn quit(mut self) -> String {
+        self.type_line("quit");
+        drop(self.stdin.take());
+        let out = self.child.wait_with_output().unwrap();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+fn secs(from: Instant, to: Instant) -> f64 {
+    if to >= from {
+        (to - from).as_secs_f64()
+    } else {
+        -(from - to).as_secs_f64()
+    }
+}
+
+/// Interval statistics against the interval wanted (seconds): the mean interval as the
+/// least-squares slope of arrival time over tick number (the plain mean is the first and
+/// last arrivals' difference, so one late endpoint would swing it), and the p95 and max
+/// distance of single intervals.
+struct Steadiness {
+    n: usize,
+    mean: f64,
+    p95: f64,
+    max: f64,
+}
+
+fn steadiness(intervals: &[f64], want: f64) -> Steadiness {
+    let mut dev: Vec<f64> = intervals.iter().map(|d| (d - want).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    // Arrival times relative to the first, from the intervals.
+    let times: Vec<f64> = std::iter::once(0.0)
+        .chain(intervals.iter().scan(0.0, |t, d| {
+            *t += d;
+            Some(*t)
+        }))
+        .collect();
+    let n = times.len() as f64;
+    let mk = (n - 1.0) / 2.0;
+    let mt = times.iter().sum::<f64>() / n;
+    let (sxy, sxx) = times
+        .iter()
+        .enumerate()
+        .fold((0.0, 0.0), |(sxy, sxx), (k, t)| {
+            let dk = k as f64 - mk;
+            (sxy + dk * (t - mt), sxx + dk * dk)
+        });
+    Steadiness {
+        n: intervals.len(),
+        mean: sxy / sxx,
+        p95: quantile(&dev, 0.95),
+        max: quantile(&dev, 1.0),
+    }
+}
+
+fn report(label: &str, s: &Steadiness, want: f64) {
+    println!(
+        "{label}: {} intervals, mean {:.4} ms (want {:.4}), p95 deviation {:.3} ms, max {:.3} ms",
+        s.n,
+        s.mean * 1e3,
+        want * 1e3,
+        s.p95 * 1e3,
+        s.max * 1e3
+    );
+}
+
+/// The issue's bound on tick jitter: 2 ms plus one JACK period at the 95th percentile; the
+/// mean over a few seconds must be the tempo's interval.
+fn assert_steady(label: &str, intervals: &[f64], want: f64) {
+    let s = steadiness(intervals, want);
+    report(label, &s, want);
+    assert!(s.n >= 60, "{label}: too few ticks ({})", s.n);
+    assert!(
+        s.p95 < 0.002 + PERIOD,
+        "{label}: p95 deviation {:.3} ms",
+        s.p95 * 1e3
+    );
+    assert!(
+        (s.mean - want).abs() < 0.00005,
+        "{label}: mean interval {:.4} ms, want {:.4} ms",
+        s.mean * 1e3,
+        want * 1e3
+    );
+}
+
+#[test]
+fn clock_out_is_steady_at_two_tempi_and_across_a_tempo_change() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let peer = ClockPeer::new("refclock", 100.0);
+    let reference = Sink::listening_to("refsink", &peer.port);
+    let out = tms(&[
+        "-c",
+        "set tempo 100; connect \"synth\"; clock out on; sleep 3; set tempo 140; sleep 3; clock out off",
+    ])
+    .output()
+    .expect("tms runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("clock out: on"), "{stdout}");
+    let heard = sink.heard_once(|h| transport(h).last() == Some(&vec![0xFC]));
+    let t = ticks(&heard);
+    let intervals: Vec<f64> = t.windows(2).map(|w| secs(w[0], w[1])).collect();
+    let (slow, fast) = (60.0 / 100.0 / 24.0, 60.0 / 140.0 / 24.0);
+    // The change: where a run of fast intervals begins. Every interval before it is slow
+    // and every one after it fast: the tempo changed at one tick, once.
+    let mid = (slow + fast) / 2.0;
+    let switch = (0..intervals.len())
+        .find(|&i| intervals[i..].iter().take(5).all(|&d| d < mid))
+        .expect("the tempo changed");
+    let before = &intervals[..switch];
+    let after = &intervals[switch..];
+    println!(
+        "clock out: {} ticks; tempo change after tick {switch}",
+        t.len()
+    );
+    // The same JACK server carried a drum machine stand-in's clock meanwhile: its jitter is
+    // the test machine's share of the numbers (printed, for BENCHMARKS.md).
+    let reference: Vec<f64> = ticks(&reference.messages())
+        .windows(2)
+        .filter(|w| w[0] >= t[0] && w[1] <= t[t.len() - 1])
+        .map(|w| secs(w[0], w[1]))
+        .collect();
+    report(
+        "reference clock (test peer, same server)",
+        &steadiness(&reference, slow),
+        slow,
+    );
+    assert_steady("100 BPM", before, slow);
+    assert_steady("140 BPM", after, fast);
+    let all_dev: Vec<f64> = intervals
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d - if i < switch { slow } else { fast }).abs())
+        .collect();
+    let mut sorted = all_dev.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "across the change: p95 deviation {:.3} ms, max {:.3} ms",
+        quantile(&sorted, 0.95) * 1e3,
+        quantile(&sorted, 1.0) * 1e3
+    );
+    assert!(quantile(&sorted, 0.95) < 0.002 + PERIOD);
+    // Start once, before the ticks of the song; Stop at `clock out off`.
+    assert_eq!(transport(&heard), vec![vec![0xFA], vec![0xFC]]);
+}
+
+/// Eight quarter notes, one per beat.
+const EIGHT: &str = "prime notes \"C4 D4 E4 F4 G4 A4 B4 C5\"";
+
+#[test]
+fn clock_in_locks_eight_notes_to_an_external_100_bpm_clock_from_the_next_bar() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let peer = ClockPeer::new("drums", 100.0);
+    let mut tms = Prompt::start();
+    tms.type_line(&format!(
+        "connect in \"drums\"; connect \"synth\"; clock in on; set quantize bar; {EIGHT}"
+    ));
+    assert!(
+        tms.wait_for("notes", Duration::from_secs(10)),
+        "{}",
+        tms.printed()
+    );
+    assert!(tms
+        .printed()
+        .contains("clock in: following MIDI clock on drums:out"));
+    std::thread::sleep(Duration::from_millis(500));
+    peer.start();
+    // `play` in the middle of the second bar (beat 5.5 of a 4/4 song).
+    assert!(eventually(Duration::from_secs(10), || peer
+        .ticks_since_start()
+        >= 24 * 5 + 12));
+    let issued = Instant::now();
+    tms.type_line("play");
+    assert!(
+        eventually(Duration::from_secs(15), || notes(&sink.messages())
+            .iter()
+            .filter(|n| n.off.is_some())
+            .count()
+            >= 8),
+        "eight notes played"
+    );
+    let beats = peer.beats();
+    assert!(
+        beats[5] < issued && issued < beats[7],
+        "play was typed mid-bar"
+    );
+    let heard = notes(&sink.messages());
+    assert_eq!(heard.len(), 8, "{heard:?}");
+    // Beat 8 is the next bar line after `play`.
+    let errors: Vec<f64> = heard
+        .iter()
+        .zip(&beats[8..])
+        .map(|(n, b)| secs(*b, n.on))
+        .collect();
+    let gaps: Vec<f64> = heard.windows(2).map(|w| secs(w[0].on, w[1].on)).collect();
+    let worst = errors.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+    println!(
+        "clock in at 100 BPM: note onsets minus the external beat: {}; worst {:.2} ms; \
+         intervals {} ms",
+        errors
+            .iter()
+            .map(|e| format!("{:.2}", e * 1e3))
+            .collect::<Vec<_>>()
+            .join(", "),
+        worst * 1e3,
+        gaps.iter()
+            .map(|g| format!("{:.1}", g * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert!(
+        worst < 0.010,
+        "a note was {:.2} ms off its beat",
+        worst * 1e3
+    );
+    for g in &gaps {
+        assert!((g - 0.6).abs() < 0.010, "interval {:.2} ms", g * 1e3);
+    }
+    tms.quit();
+}
+
+/// The onsets' distances to the nearest beat the peer sent (seconds, signed).
+fn to_nearest_beat(onsets: &[Instant], beats: &[Instant]) -> Vec<f64> {
+    onsets
+        .iter()
+        .map(|on| {
+            beats
+                .iter()
+                .map(|b| secs(*b, *on))
+                .min_by(|a, b| a.abs().total_cmp(&b.abs()))
+                .unwrap_or(f64::INFINITY)
+        })
+        .collect()
+}
+
+#[test]
+fn clock_in_follows_a_tempo_change_and_keeps_the_tempo_when_ticks_stop() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let peer = ClockPeer::new("drums", 100.0);
+    let mut tms = Prompt::start();
+    tms.type_line(
+        "connect in \"drums\"; connect \"synth\"; clock in on; set quantize beat; prime notes \"C4 E4 G4 C5\"",
+    );
+    assert!(tms.wait_for("notes", Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(300));
+    peer.start();
+    assert!(eventually(Duration::from_secs(10), || peer
+        .ticks_since_start()
+        >= 24));
+    tms.type_line("play loop");
+    assert!(eventually(Duration::from_secs(10), || peer
+        .ticks_since_start()
+        >= 24 * 7));
+    peer.set_bpm(120.0);
+    let changed = Instant::now();
+    assert!(eventually(Duration::from_secs(15), || peer
+        .ticks_since_start()
+        >= 24 * 20));
+    tms.type_line("set");
+    assert!(tms.wait_for("tempo ", Duration::from_secs(5)));
+    peer.pause(true);
+    let paused = Instant::now();
+    assert!(
+        tms.wait_for("no ticks for a second", Duration::from_secs(5)),
+        "{}",
+        tms.printed()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    tms.type_line("stop");
+    let printed = tms.printed();
+    tms.quit();
+
+    // `set` listed the followed tempo.
+    let tempo_line = printed
+        .lines()
+        .find(|l| l.starts_with("tempo "))
+        .expect("tempo listed");
+    let shown: f64 = tempo_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    println!("`set` shows tempo {shown} after the change to 120 BPM");
+    assert!((shown - 120.0).abs() < 0.5, "{tempo_line}");
+    let notice = printed
+        .lines()
+        .find(|l| l.contains("no ticks for a second"))
+        .unwrap();
+    let kept: f64 = notice
+        .split("keeping ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|bpm| bpm.parse().ok())
+        .expect("the notice names the tempo kept");
+    assert!((kept - 120.0).abs() < 0.5, "{notice}");
+
+    let heard: Vec<Heard> = sink.messages();
+    let onsets: Vec<Instant> = notes(&heard).iter().map(|n| n.on).collect();
+    let beats = peer.beats();
+    let settle = Duration::from_millis(1500); // three beats at 120 BPM
+    let slow: Vec<Instant> = onsets.iter().copied().filter(|t| *t < changed).collect();
+    let fast: Vec<Instant> = onsets
+        .iter()
+        .copied()
+        .filter(|t| *t > changed + settle && *t < paused)
+        .collect();
+    let free: Vec<Instant> = onsets
+        .iter()
+        .copied()
+        .filter(|t| *t > paused + Duration::from_millis(100))
+        .collect();
+    let worst = |errs: &[f64]| errs.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+    let (e_slow, e_fast) = (
+        to_nearest_beat(&slow, &beats),
+        to_nearest_beat(&fast, &beats),
+    );
+    let gap = |ts: &[Instant]| -> Vec<f64> { ts.windows(2).map(|w| secs(w[0], w[1])).collect() };
+    let free_gaps = gap(&free);
+    let ms = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{:.2}", x * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "clock in follow error (onset minus nearest external beat): at 100 BPM {} ms; after \
+         the change to 120 BPM {} ms; free running after the ticks stopped: intervals {} ms",
+        ms(&e_slow),
+        ms(&e_fast),
+        ms(&free_gaps)
+    );
+    assert!(slow.len() >= 4 && fast.len() >= 8, "{slow:?} {fast:?}");
+    assert!(worst(&e_slow) < 0.010);
+    assert!(worst(&e_fast) < 0.010);
+    for g in gap(&fast).iter().chain(&free_gaps) {
+        assert!((g - 0.5).abs() < 0.010, "interval {:.2} ms", g * 1e3);
+    }
+    assert!(free.len() >= 3, "playing went on at the last tempo");
+}
+
+#[test]
+fn a_quantized_play_issued_mid_bar_starts_on_the_next_bar_line() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let mut tms = Prompt::start();
+    tms.type_line(&format!(
+        "set tempo 120; set quantize bar; connect \"synth\"; clock out on; {EIGHT}"
+    ));
+    let ticks_after_start = |h: &[Heard]| -> usize {
+        h.iter()
+            .position(|m| m.bytes[..] == [0xFA])
+            .map_or(0, |i| ticks(&h[i..]).len())
+    };
+    assert!(eventually(Duration::from_secs(10), || ticks_after_start(
+        &sink.messages()
+    ) >= 96 + 40));
+    let issued = Instant::now();
+    tms.type_line("play");
+    assert!(eventually(Duration::from_secs(15), || notes(
+        &sink.messages()
+    )
+    .iter()
+    .filter(|n| n.off.is_some())
+    .count()
+        >= 8));
+    tms.quit();
+    let heard = sink.messages();
+    // Bar lines are where clock out's Start put song position 0, then every 96 ticks (2 s
+    // at 120 BPM); a tick's position is counted by its time, so a tick JACK dropped on a
+    // busy machine cannot shift the count.
+    let i_start = heard.iter().position(|m| m.bytes[..] == [0xFA]).unwrap();
+    let song = ticks(&heard[i_start..]);
+    let position = |t: Instant| (secs(song[0], t) / (0.5 / 24.0)).round() as i64;
+    let next_bar = *song
+        .iter()
+        .find(|t| **t > issued && position(**t) % 96 == 0)
+        .expect("a bar line after play");
+    let first = notes(&heard)[0].on;
+    let error = secs(next_bar, first);
+    println!(
+        "quantized play: issued {:.1} ms before the bar line, first note {:.3} ms from it",
+        secs(issued, next_bar) * 1e3,
+        error * 1e3
+    );
+    assert!(
+        secs(issued, next_bar) > 0.2,
+        "play was typed well before the bar line"
+    );
+    assert!(
+        error.abs() < 0.003 + PERIOD,
+        "first note {:.3} ms off the bar line",
+        error * 1e3
+    );
+}
+
+/// A note every quarter note (at 120 BPM), for live mode.
+struct Quarters(u32);
+
+impl NoteSource for Quarters {
+    fn next_note(&mut self, _: &Controls) -> Option<Note> {
+        self.0 += 1;
+        Some(Note {
+            pitch: 60 + (self.0 % 12) as u8,
+            start: f64::from(self.0) * 0.5,
+            duration: 0.25,
+            velocity: 80,
+        })
+    }
+}
+
+#[test]
+fn clock_out_sends_start_stop_and_continues_live_mode_from_the_song_position() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let mut p = Performer::new(Arc::new(Controls::default()), Box::new(|_| {}));
+    assert!(
+        p.clock_out(true).is_err(),
+        "no clock out without an output port"
+    );
+    p.connect_output(&PortSel::Name("synth".into())).unwrap();
+    p.set_quantize(None, 4.0);
+    p.clock_out(true).unwrap();
+    let started = sink.heard_once(|h| transport(h).len() == 1);
+    assert_eq!(transport(&started), vec![vec![0xFA]]);
+    std::thread::sleep(Duration::from_millis(700));
+    // Already running: `play` sends no second Start.
+    p.play(
+        &[Note {
+            pitch: 60,
+            start: 0.0,
+            duration: 0.2,
+            velocity: 90,
+        }],
+        false,
+    )
+    .unwrap();
+    p.wait();
+    p.stop();
+    let stopped = sink.heard_once(|h| transport(h).len() == 2);
+    assert_eq!(transport(&stopped), vec![vec![0xFA], vec![0xFC]]);
+    let i_start = stopped.iter().position(|h| h.bytes[..] == [0xFA]).unwrap();
+    let i_stop = stopped.iter().position(|h| h.bytes[..] == [0xFC]).unwrap();
+    let song_ticks = ticks(&stopped[i_start..i_stop]).len();
+    std::thread::sleep(Duration::from_millis(300));
+    p.live(Box::new(Quarters(0))).unwrap();
+    let resumed = sink.heard_once(|h| transport(h).len() == 4 && notes(h).len() >= 3);
+    p.clock_out(false).unwrap();
+    let sixteenths = song_ticks / 6;
+    let spp = vec![0xF2, (sixteenths & 127) as u8, (sixteenths >> 7) as u8];
+    println!("clock out: {song_ticks} ticks between Start and Stop; Continue from sixteenth {sixteenths}");
+    assert_eq!(
+        transport(&resumed),
+        vec![vec![0xFA], vec![0xFC], spp, vec![0xFB]]
+    );
+    // Continue goes out just before a tick on a sixteenth, and live mode's first note
+    // sounds with it.
+    let i_cont = resumed.iter().position(|h| h.bytes[..] == [0xFB]).unwrap();
+    assert_eq!(resumed[i_cont + 1].bytes, vec![0xF8]);
+    let first_live = notes(&resumed[i_cont..])[0].on;
+    assert!(
+        secs(resumed[i_cont + 1].at, first_live).abs() < 0.003 + PERIOD,
+        "live mode starts with the song"
+    );
+    let end = sink.heard_once(|h| transport(h).len() == 5);
+    assert_eq!(transport(&end).last(), Some(&vec![0xFC]));
+    drop(p);
+}
+
+#[test]
+fn clock_in_without_an_input_port_says_to_connect_one() {
+    let _jack = Jack::start();
+    let _sink = Sink::new("synth");
+    let out = tms(&["-c", "clock in on"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error: no input port connected: use `ports`, then `connect in N`"),
+        "{err}"
+    );
+}
