@@ -184,6 +184,10 @@ pub enum Stage {
         cc: u8,
     },
     Wait,
+    /// `link on|off`; `link` alone (None) shows the Link session.
+    Link {
+        on: Option<bool>,
+    },
 }
 
 impl From<Stage> for Command {
@@ -413,6 +417,11 @@ impl fmt::Display for Stage {
             MapList => f.write_str("map"),
             Unmap { cc } => write!(f, "unmap cc {cc}"),
             Wait => f.write_str("wait"),
+            Link { on } => f.write_str(match on {
+                Some(true) => "link on",
+                Some(false) => "link off",
+                None => "link",
+            }),
         }
     }
 }

@@ -8,8 +8,11 @@
 //! the music never waits on it.
 
 mod input;
+#[cfg(feature = "link")]
+pub mod link;
 mod player;
 mod ports;
+pub mod timeline;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
