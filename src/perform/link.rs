@@ -203,14 +203,15 @@ impl Membership {
     /// Joins the Link session on the local network (or starts one) at `controls`' tempo.
     /// A session that already runs keeps its tempo, and this one adopts it.
     pub fn join(meter: Meter, controls: Arc<Controls>) -> Membership {
-        let link = Arc::new(Link::new(controls.get(Live::Tempo), meter));
+        let tempo = controls.get(Live::Tempo);
+        let link = Arc::new(Link::new(tempo, meter));
         link.enable(true);
         let stop = Arc::new(AtomicBool::new(false));
         let follower = {
             let (link, stop) = (link.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("tms-link".into())
-                .spawn(move || follow(&link, &controls, &stop))
+                .spawn(move || follow(&link, &controls, &stop, tempo))
                 .ok()
         };
         Membership {
@@ -238,10 +239,11 @@ impl Drop for Membership {
 
 /// The follower thread: a tempo changed here (`set tempo`, a knob) goes to the session; a
 /// tempo changed by a peer comes to the controls. Local changes win a tie, as the musician
-/// at this prompt just asked for them.
-fn follow(link: &Link, controls: &Controls, stop: &AtomicBool) {
-    let mut local = controls.get(Live::Tempo);
-    let mut session = link.tempo();
+/// at this prompt just asked for them. `start` is the tempo both had when Link was created:
+/// whichever differs from it by the time the thread runs has changed since.
+fn follow(link: &Link, controls: &Controls, stop: &AtomicBool, start: f64) {
+    let mut local = start;
+    let mut session = start;
     while !stop.load(Ordering::Relaxed) {
         link.resync_clock();
         let now_local = controls.get(Live::Tempo);
@@ -321,7 +323,7 @@ mod tests {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (link, controls, stop) = (link.clone(), controls.clone(), stop.clone());
-            std::thread::spawn(move || follow(&link, &controls, &stop))
+            std::thread::spawn(move || follow(&link, &controls, &stop, 100.0))
         };
         let settles = |what: &dyn Fn() -> bool| {
             let deadline = Instant::now() + Duration::from_secs(10);

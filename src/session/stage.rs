@@ -397,7 +397,15 @@ impl Session {
         #[cfg(feature = "link")]
         if let Some(m) = &self.stage.link {
             match id {
-                SettingId::Tempo => m.link().set_tempo(self.settings.tempo),
+                SettingId::Tempo => {
+                    // Link keeps tempo within 20 to 999: `set tempo 10` shows what the
+                    // session took, and the player plays that.
+                    use crate::perform::timeline::BeatSource;
+                    m.link().set_tempo(self.settings.tempo);
+                    let took = perform::link::shown_tempo(m.link().tempo());
+                    self.settings.set_live(Live::Tempo, took);
+                    self.stage.controls.set(Live::Tempo, took);
+                }
                 SettingId::Meter => m.link().set_meter(self.settings.meter),
                 _ => {}
             }
