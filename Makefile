@@ -12,13 +12,17 @@ MUSIC21_VERSION := 10.5.1
 # `$(wildcard)` would not see the .venv that the `torch` target creates during this run.
 LIBTORCH ?= $(shell ls -d $(VENV)/lib/python3*/site-packages/torch 2>/dev/null | head -n 1)
 export LIBTORCH
+# `make build FEATURES=link` (or `FEATURES=jack,link`): cargo features of the release build.
 FEATURES ?=
+comma := ,
 CARGO_FEATURES = $(if $(FEATURES),--features $(FEATURES),)
 TMS := target/release/tms
 
-APT_BUILD := libasound2-dev pkg-config
+# Ableton Link (`FEATURES=link`) builds its C++ library with cmake and runs bindgen (libclang).
+APT_LINK := cmake libclang-dev
+APT_BUILD := libasound2-dev pkg-config $(if $(filter link,$(subst $(comma), ,$(FEATURES))),$(APT_LINK))
 APT_SOUND := fluid-soundfont-gm timgm6mb-soundfont
-APT_TEST := jackd2 libjack-jackd2-dev abcmidi $(APT_SOUND)
+APT_TEST := jackd2 libjack-jackd2-dev abcmidi $(APT_LINK) $(APT_SOUND)
 
 .PHONY: all setup setup-test torch music21 apt-build apt-test apt-demo essen essen-midi build demo test bench fuzz clean
 
@@ -97,8 +101,10 @@ test: setup-test
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features jack -- -D warnings
+	cargo clippy --all-targets --features link -- -D warnings
 	TMS_REQUIRE_ESSEN=1 cargo test
 	cargo test --features jack --test suite jack
+	cargo test --features link --lib --test suite link
 
 ## --- benchmarks (measure and print; BENCHMARKS.md records the results) ---------------------
 

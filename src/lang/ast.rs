@@ -200,6 +200,10 @@ pub enum Stage {
     },
     /// `clock`: which clock leads, its tempo and beat.
     ClockShow,
+    /// `link on|off`; `link` alone (None) shows the Link session.
+    Link {
+        on: Option<bool>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -458,6 +462,11 @@ impl fmt::Display for Stage {
                 if *on { "on" } else { "off" }
             ),
             ClockShow => f.write_str("clock"),
+            Link { on } => f.write_str(match on {
+                Some(true) => "link on",
+                Some(false) => "link off",
+                None => "link",
+            }),
         }
     }
 }

@@ -675,6 +675,19 @@ fn p_clock(a: &mut Args) -> Result<Command, Error> {
     a.finish(Stage::Clock { input, on })
 }
 
+fn p_link(a: &mut Args) -> Result<Command, Error> {
+    let on = if a.keyword("on") {
+        Some(true)
+    } else if a.keyword("off") {
+        Some(false)
+    } else if a.at_end() {
+        None
+    } else {
+        return Err(a.expected("`on` or `off`"));
+    };
+    a.finish(Stage::Link { on })
+}
+
 fn p_listen(a: &mut Args) -> Result<Command, Error> {
     let n = a
         .opt_integer("a note count", 1, 100_000)?
@@ -1121,6 +1134,17 @@ pub static COMMANDS: &[CommandSpec] = &[
         files: Files::None,
         history: History::Always,
         parse: p_unmap,
+    },
+    CommandSpec {
+        name: "link",
+        usage: "link [on|off]",
+        summary: "share tempo and beat phase with Ableton Link peers on the local network; `link` alone shows the session",
+        details: "While Link is on, `tempo` follows the session's tempo (joining a session adopts it) and `set tempo` changes it for every peer; the meter's bar is Link's quantum. Needs a build with the `link` feature: `make build FEATURES=link` (that binary is GPL-2.0-or-later, as Link is).",
+        example: "link on",
+        words: &["on", "off"],
+        files: Files::None,
+        history: History::WithArgs,
+        parse: p_link,
     },
     CommandSpec {
         name: "wait",

@@ -8,6 +8,8 @@
 //! the music never waits on it.
 
 mod input;
+#[cfg(feature = "link")]
+pub mod link;
 mod player;
 mod ports;
 pub mod record;

@@ -183,6 +183,8 @@ pub struct Performer {
     clock_in: Arc<AtomicBool>,
     clock_out: bool,
     leader: Option<Arc<dyn BeatSource>>,
+    /// A shared timeline (Link) that leads whenever MIDI clock in does not.
+    external: Option<Arc<dyn BeatSource>>,
 }
 
 impl Performer {
@@ -237,6 +239,7 @@ impl Performer {
             clock_in: Arc::new(AtomicBool::new(false)),
             clock_out: false,
             leader: None,
+            external: None,
         }
     }
 
@@ -469,6 +472,15 @@ impl Performer {
         self.ask(|ack| Cmd::Leader(leader, ack));
     }
 
+    /// Installs (or removes) a shared timeline such as an Ableton Link session. It leads at
+    /// once unless MIDI clock in leads, and takes over again when `clock in off`.
+    pub fn set_external(&mut self, external: Option<Arc<dyn BeatSource>>) {
+        self.external = external.clone();
+        if !self.clock_in.load(Ordering::Relaxed) {
+            self.set_leader(external);
+        }
+    }
+
     /// The timeline that leads now.
     pub fn leader(&self) -> Arc<dyn BeatSource> {
         match &self.leader {
@@ -497,7 +509,7 @@ impl Performer {
         if self.clock_in.swap(on, Ordering::Relaxed) != on {
             let leader: Option<Arc<dyn BeatSource>> = match on {
                 true => Some(self.follower.clone()),
-                false => None,
+                false => self.external.clone(),
             };
             self.set_leader(leader);
         }

@@ -193,6 +193,7 @@ impl Session {
 
     fn dispatch(&mut self, stmt: &Stmt) -> Result<(), Error> {
         let span = stmt.span;
+        self.follow_link();
         match &stmt.cmd {
             Command::Core(c) => self.core_command(c, span),
             Command::Data(c) => self.data_command(c, span),

@@ -31,6 +31,9 @@ pub(super) struct State {
     /// The scale mask for live generation (not numeric, so not in Controls).
     pub live_shape: Arc<Mutex<LiveShape>>,
     pub recording: Option<Recording>,
+    /// The Ableton Link session while `link on`.
+    #[cfg(feature = "link")]
+    pub link: Option<perform::link::Membership>,
 }
 
 impl Default for State {
@@ -40,9 +43,15 @@ impl Default for State {
             performer: None,
             live_shape: Arc::new(Mutex::new(LiveShape { allowed: None })),
             recording: None,
+            #[cfg(feature = "link")]
+            link: None,
         }
     }
 }
+
+/// How long `link on` waits for a first peer before it reports the session.
+#[cfg(feature = "link")]
+const LINK_LOOK: Duration = Duration::from_secs(1);
 
 pub(super) struct LiveShape {
     allowed: Option<[bool; 128]>,
@@ -88,6 +97,10 @@ impl Session {
         if self.stage.performer.is_none() {
             let mut p = Performer::new(controls, printer);
             p.set_quantize(self.quantize_grid(), self.bar_beats());
+            #[cfg(feature = "link")]
+            if let Some(m) = &self.stage.link {
+                p.set_external(Some(m.link().clone()));
+            }
             self.stage.performer = Some(p);
         }
     }
@@ -253,7 +266,7 @@ impl Session {
                     ClockSource::ClockInSilent => {
                         "MIDI clock in (no ticks for a second: keeping the last tempo)".to_string()
                     }
-                    ClockSource::External => "external clock".to_string(),
+                    ClockSource::External => "Ableton Link".to_string(),
                 };
                 let transport = if state.running { "" } else { ", stopped" };
                 let bar = self.bar_beats();
@@ -336,6 +349,97 @@ impl Session {
                 say!(self, "unmapped cc {cc}");
                 Ok(())
             }
+            Stage::Link { on } => self.link_command(*on, span),
+        }
+    }
+
+    #[cfg(not(feature = "link"))]
+    fn link_command(&mut self, on: Option<bool>, span: Span) -> Result<(), Error> {
+        const NOT_BUILT: &str = "this tms was built without Ableton Link: build it with `make build FEATURES=link` (Link is GPL-2.0-or-later, so that binary is too)";
+        match on {
+            Some(true) => Err(Error::failed(span, NOT_BUILT)),
+            // Off is what it already is; a script that ends with `link off` still runs.
+            Some(false) => {
+                say!(self, "link: off");
+                Ok(())
+            }
+            None => {
+                say!(self, "link: off ({NOT_BUILT})");
+                Ok(())
+            }
+        }
+    }
+
+    #[cfg(feature = "link")]
+    fn link_command(&mut self, on: Option<bool>, span: Span) -> Result<(), Error> {
+        match on {
+            Some(true) if self.stage.link.is_none() => {
+                let m = perform::link::Membership::join(
+                    self.settings.meter,
+                    self.stage.controls.clone(),
+                );
+                // Peers answer within a fraction of a second (BENCHMARKS.md): waiting that
+                // long lets the line below show the session joined rather than "0 peers"
+                // and a tempo about to change.
+                let deadline = std::time::Instant::now() + LINK_LOOK;
+                while m.link().peers() == 0 && std::time::Instant::now() < deadline {
+                    if self.interrupted() {
+                        return Err(Error::new(span, ErrorKind::Interrupted));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                let link: Arc<dyn perform::BeatSource> = m.link().clone();
+                self.performer().set_external(Some(link));
+                self.stage.link = Some(m);
+                self.follow_link();
+            }
+            Some(false) => {
+                if let Some(p) = self.stage.performer.as_mut() {
+                    p.set_external(None);
+                }
+                self.stage.link = None;
+            }
+            _ => {}
+        }
+        self.link_status();
+        Ok(())
+    }
+
+    /// `link: on, 1 peer, tempo 97, beat 13.52, 1.52 into a 4-beat bar`.
+    #[cfg(feature = "link")]
+    fn link_status(&mut self) {
+        use crate::lang::ast::fmt_number;
+        use crate::perform::link::shown_tempo;
+        use crate::perform::timeline::BeatSource;
+        let Some(m) = &self.stage.link else {
+            say!(self, "link: off");
+            return;
+        };
+        let link = m.link();
+        let now = std::time::Instant::now();
+        let peers = match link.peers() {
+            1 => "1 peer".to_string(),
+            n => format!("{n} peers"),
+        };
+        let line = format!(
+            "link: on, {peers}, tempo {}, beat {:.2}, {:.2} into a {}-beat bar",
+            fmt_number(shown_tempo(link.tempo())),
+            link.beat_at(now),
+            link.phase_at(now),
+            fmt_number(link.quantum()),
+        );
+        say!(self, "{line}");
+    }
+
+    /// While Link is on, the `tempo` setting shows the session's tempo, which a peer may
+    /// have changed since the last command (the follower thread keeps the player's control
+    /// current).
+    pub(super) fn follow_link(&mut self) {
+        #[cfg(feature = "link")]
+        if let Some(m) = &self.stage.link {
+            use crate::perform::timeline::BeatSource;
+            let tempo = perform::link::shown_tempo(m.link().tempo());
+            self.settings.set_live(Live::Tempo, tempo);
         }
     }
 
@@ -417,6 +521,24 @@ impl Session {
         if id == SettingId::Scale {
             self.sync_live_shape();
         }
+        // At once rather than on the follower's next look, so that a `link` right after
+        // `set tempo` shows the new session tempo.
+        #[cfg(feature = "link")]
+        if let Some(m) = &self.stage.link {
+            match id {
+                SettingId::Tempo => {
+                    // Link keeps tempo within 20 to 999: `set tempo 10` shows what the
+                    // session took, and the player plays that.
+                    use crate::perform::timeline::BeatSource;
+                    m.link().set_tempo(self.settings.tempo);
+                    let took = perform::link::shown_tempo(m.link().tempo());
+                    self.settings.set_live(Live::Tempo, took);
+                    self.stage.controls.set(Live::Tempo, took);
+                }
+                SettingId::Meter => m.link().set_meter(self.settings.meter),
+                _ => {}
+            }
+        }
     }
 
     fn sync_live_shape(&mut self) {
@@ -444,6 +566,11 @@ impl Session {
             }
         }
         self.stage.performer = None;
+        // Peers see this one leave at once instead of after Link's timeout.
+        #[cfg(feature = "link")]
+        {
+            self.stage.link = None;
+        }
     }
 
     fn respond(&mut self, arg: Option<&RespondArg>, span: Span) -> Result<(), Error> {

@@ -2,7 +2,8 @@
 //! to link it again). Modules read like what a user sees: the command line, the prompt on a
 //! pseudo-terminal, the readers against golden files, the model, hostile input, and a real
 //! JACK server (`--features jack`; `make test` runs them as `cargo test --features jack
-//! --test suite jack`).
+//! --test suite jack`) and Ableton Link peers (`--features link`, run as `cargo test
+//! --features link --test suite link::`).
 
 mod support;
 
@@ -11,6 +12,7 @@ mod cli;
 mod clock_cli;
 mod hostile;
 mod language_fuzz;
+mod link;
 mod midi_golden;
 mod model_cli;
 mod music_cli;
