@@ -20,7 +20,9 @@ mod kernels;
 
 use std::collections::VecDeque;
 
-use kernels::{add, add_scaled, dot, ln, map_in_place, sigmoid, tanh, Packed};
+use kernels::{add, add_scaled, dot, map_in_place, sigmoid, tanh, Packed};
+/// The polynomial exp and ln, for sampling (sample.rs) as well.
+pub(super) use kernels::{exp, ln};
 
 /// Weights of one LSTM layer, gates in PyTorch's order (input, forget, cell, output).
 pub(super) struct Layer {

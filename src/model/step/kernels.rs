@@ -161,7 +161,7 @@ const EXP_HI: f32 = 88.0;
 /// polynomial for e^r, 2^n put straight into the exponent bits). Branch-free, so loops over
 /// it vectorize.
 #[inline(always)]
-pub(super) fn exp(x: f32) -> f32 {
+pub(in crate::model) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     // Adding 1.5·2^23 rounds to an integer that sits in the low mantissa bits.
     const ROUND: f32 = 12_582_912.0;
@@ -198,7 +198,7 @@ pub(super) fn tanh(x: f32) -> f32 {
 /// ln x within 2 ulp for normal positive x (Cephes' logf: x = m·2^e with m in
 /// [√½, √2), a degree-8 polynomial in m − 1).
 #[inline(always)]
-pub(super) fn ln(x: f32) -> f32 {
+pub(in crate::model) fn ln(x: f32) -> f32 {
     const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
