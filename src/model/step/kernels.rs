@@ -145,14 +145,6 @@ pub(super) fn add_scaled(out: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
-/// out += x.
-#[inline(always)]
-pub(super) fn add(out: &mut [f32], x: &[f32]) {
-    for (o, v) in out.iter_mut().zip(x) {
-        *o += v;
-    }
-}
-
 /// Values below this flush to 0, above `EXP_HI` saturate near f32::MAX: both keep 2^n normal.
 const EXP_LO: f32 = -87.0;
 const EXP_HI: f32 = 88.0;
