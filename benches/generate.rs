@@ -8,12 +8,13 @@
 //! - `notebook`: the notebook's architecture (LSTM 128, pitch/128 scalar input, sigmoid
 //!   head), the like-for-like partner of benches/python/notebook_generate.py.
 //!
-//! Run: `cargo bench --bench generate` (20000 notes each), or with a count:
+//! Run: `cargo bench --bench generate` (40000 notes each), or with a count:
 //! `cargo bench --bench generate -- 2000`. Output, one line per model:
 //! `generate MODEL notes N seconds S notes_per_second R p50_us A p99_us B max_us C
-//! note_100_us D note_10000_us E`, where the last two are the median latency of the 100
-//! notes around the 100th and the 10,000th note generated (warm-up included; the second
-//! only when N reaches it): a step's cost must not grow with the melody.
+//! at_1k_p50_us D at_1k_p99_us E at_40k_p50_us F at_40k_p99_us G`, where the `at_` figures
+//! are the latency percentiles of the 1,000 timed notes ending at the 1,000th and the
+//! 40,000th (the second only when N reaches it, else `-`): a step's cost must not grow with
+//! the melody.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -73,20 +74,21 @@ fn bench(name: &str, model: &Model, primer: &[Note], n: usize) {
         lat.push(t.elapsed());
     }
     let total = started.elapsed().as_secs_f64();
-    // Median latency of the 100 notes around generated note `at` (1-based, warm-up
-    // included), or "-" when the run is too short.
-    let around = |at: usize| -> String {
-        let from = at.saturating_sub(50).max(WARM_UP + 1) - WARM_UP - 1;
-        let window = lat.get(from..from + 100).map(<[Duration]>::to_vec);
-        window.map_or("-".to_string(), |mut w| {
+    // p50 and p99 latency of the 1,000 timed notes ending at timed note `at`, or "-" when
+    // the run is too short.
+    let window = |at: usize| -> (String, String) {
+        let w = at.checked_sub(1000).and_then(|from| lat.get(from..at));
+        w.map_or(("-".into(), "-".into()), |w| {
+            let mut w = w.to_vec();
             w.sort_unstable();
-            format!("{:.1}", percentile(&w, 0.5))
+            let p = |q| format!("{:.1}", percentile(&w, q));
+            (p(0.5), p(0.99))
         })
     };
-    let (early, late) = (around(100), around(10_000));
+    let [(p50_1k, p99_1k), (p50_40k, p99_40k)] = [1_000, 40_000].map(window);
     lat.sort_unstable();
     println!(
-        "generate {name} notes {n} seconds {total:.3} notes_per_second {:.0} p50_us {:.1} p99_us {:.1} max_us {:.1} note_100_us {early} note_10000_us {late}  ({})",
+        "generate {name} notes {n} seconds {total:.3} notes_per_second {:.0} p50_us {:.1} p99_us {:.1} max_us {:.1} at_1k_p50_us {p50_1k} at_1k_p99_us {p99_1k} at_40k_p50_us {p50_40k} at_40k_p99_us {p99_40k}  ({})",
         n as f64 / total,
         percentile(&lat, 0.50),
         percentile(&lat, 0.99),
@@ -100,7 +102,7 @@ fn main() {
     let n = std::env::args()
         .skip(1)
         .find_map(|a| a.parse::<usize>().ok())
-        .unwrap_or(20_000)
+        .unwrap_or(40_000)
         .max(1);
     model::init_threads();
     let device = tch::Device::Cpu;

@@ -9,7 +9,7 @@ use tch::{Kind, Tensor};
 
 use super::data::{self, Encoded};
 use super::net::{Net, State};
-use super::step::{StepState, Stepper};
+use super::step::{exp, ln, StepState, Stepper};
 use super::{Head, Model};
 use crate::music::note::Note;
 
@@ -174,57 +174,100 @@ fn predict(net: &Net, pitch: &Tensor, timing: &Tensor, state: &State) -> (Predic
 
 /// Picks a pitch from the model's scores under the controls. A scale that excludes every
 /// pitch the model would consider falls back to the scale alone, then to no constraint.
+///
+/// One pass over the 128 pitches per step, in f32 (the precision the network computes in),
+/// without sorting: the weights e^((log w − max)/T) are drawn from by inverse CDF in pitch
+/// order, and top-k keeps the K highest through a partial selection only when asked. The
+/// draw consumes one number from `rng`, and every sum runs in a fixed order, so a seed gives
+/// the same notes on every machine.
 pub(super) fn sample_pitch(
     logits: &[f32],
     head: Head,
     opts: &SampleOptions,
     rng: &mut ChaCha20Rng,
 ) -> u8 {
+    let n = logits.len().min(PITCHES);
     // Log-weights at temperature 1: log-softmax up to a constant, or the log of the sigmoid
     // outputs that the notebook normalised and sampled.
-    let mut logw: Vec<f64> = logits
-        .iter()
-        .map(|&l| match head {
-            Head::Softmax => l as f64,
-            Head::Sigmoid => -(1.0 + (-(l as f64)).exp()).ln(),
-        })
-        .collect();
-    if let Some(allowed) = &opts.allowed {
-        if allowed.iter().any(|&a| a) {
-            for (w, &ok) in logw.iter_mut().zip(allowed.iter()) {
-                if !ok {
-                    *w = f64::NEG_INFINITY;
-                }
+    let mut logw = [f32::NEG_INFINITY; PITCHES];
+    match head {
+        Head::Softmax => logw[..n].copy_from_slice(&logits[..n]),
+        Head::Sigmoid => {
+            for (w, &l) in logw.iter_mut().zip(logits) {
+                *w = log_sigmoid(l);
             }
         }
     }
-    let mut order: Vec<usize> = (0..logw.len()).collect();
-    // Highest first; ties by lower pitch, so the order is total (an unstable sort gives the
-    // same order as a stable one) and portable.
-    order.sort_unstable_by(|&a, &b| logw[b].total_cmp(&logw[a]).then(a.cmp(&b)));
-    if opts.temperature <= 0.0 {
-        return order[0] as u8;
+    let allowed = opts.allowed.filter(|a| a.iter().any(|&ok| ok));
+    let allows = |p: usize| allowed.as_ref().is_none_or(|a| a[p]);
+    // The most likely allowed pitch, the lower one on ties.
+    let mut best = (0..n).find(|&p| allows(p)).unwrap_or(0);
+    for p in best + 1..n {
+        if allows(p) && logw[p].total_cmp(&logw[best]).is_gt() {
+            best = p;
+        }
     }
-    let k = if opts.top_k == 0 {
-        order.len()
-    } else {
-        opts.top_k.min(order.len())
-    };
-    let kept = &order[..k];
-    let top = logw[kept[0]];
-    let weights: Vec<f64> = kept
-        .iter()
-        .map(|&i| ((logw[i] - top) / opts.temperature).exp())
-        .collect();
-    let total: f64 = weights.iter().sum();
+    if opts.temperature <= 0.0 || n == 0 {
+        return best as u8;
+    }
+    let mut keep = [false; PITCHES];
+    for (p, k) in keep.iter_mut().enumerate().take(n) {
+        *k = allows(p);
+    }
+    if opts.top_k > 0 {
+        keep_top_k(&mut keep, &logw, opts.top_k);
+    }
+    let top = logw[best];
+    let mut weights = [0f32; PITCHES];
+    for ((w, &l), &k) in weights.iter_mut().zip(&logw).zip(&keep) {
+        let x = ((l - top) as f64 / opts.temperature) as f32;
+        // Below e^-87 a weight is 0 (the kernel would saturate there instead).
+        *w = if k && x >= -87.0 { exp(x) } else { 0.0 };
+    }
+    let total: f64 = weights.iter().map(|&w| w as f64).sum();
+    if !(total > 0.0 && total.is_finite()) {
+        return best as u8;
+    }
     let mut u = rng.random::<f64>() * total;
-    for (&i, w) in kept.iter().zip(&weights) {
-        if u < *w {
-            return i as u8;
+    for (p, &w) in weights.iter().enumerate() {
+        let w = w as f64;
+        if u < w {
+            return p as u8;
         }
         u -= w;
     }
-    kept[0] as u8
+    // Only rounding in the running difference gets here.
+    best as u8
+}
+
+const PITCHES: usize = super::PITCHES as usize;
+
+/// log σ(l) = −(max(−l, 0) + ln(1 + e^−|l|)), exact in f32 for logits of any size.
+fn log_sigmoid(l: f32) -> f32 {
+    -((-l).max(0.0) + ln(1.0 + exp(-l.abs())))
+}
+
+/// Narrows `keep` to its `k` pitches of highest log-weight (the lower pitch first on ties),
+/// by a partial selection: linear in the pitches, where a sort is n log n.
+fn keep_top_k(keep: &mut [bool; PITCHES], logw: &[f32; PITCHES], k: usize) {
+    let mut kept = [0u8; PITCHES];
+    let mut m = 0;
+    for (p, _) in keep.iter().enumerate().filter(|(_, &ok)| ok) {
+        kept[m] = p as u8;
+        m += 1;
+    }
+    if k >= m {
+        return;
+    }
+    let order = |a: &u8, b: &u8| {
+        logw[*b as usize]
+            .total_cmp(&logw[*a as usize])
+            .then(a.cmp(b))
+    };
+    let (_, &mut last, _) = kept[..m].select_nth_unstable_by(k - 1, order);
+    for (p, kept) in keep.iter_mut().enumerate() {
+        *kept = *kept && order(&(p as u8), &last).is_le();
+    }
 }
 
 #[cfg(test)]
@@ -374,5 +417,113 @@ mod tests {
             .count();
         let frac = hits as f64 / n as f64;
         assert!((frac - 1.0 / 64.5).abs() < 0.004, "{frac}");
+    }
+
+    /// Draws `n` pitches and returns how often each came up.
+    fn frequencies(logits: &[f32], head: Head, o: &SampleOptions, n: usize) -> Vec<f64> {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let mut hits = vec![0usize; 128];
+        for _ in 0..n {
+            hits[sample_pitch(logits, head, o, &mut rng) as usize] += 1;
+        }
+        hits.iter().map(|&h| h as f64 / n as f64).collect()
+    }
+
+    #[test]
+    fn top_k_draws_from_the_k_most_likely_in_their_proportions() {
+        let mut l = logits();
+        l[64] = 3.5;
+        let o = SampleOptions {
+            top_k: 2,
+            ..SampleOptions::default()
+        };
+        let f = frequencies(&l, Head::Softmax, &o, 8000);
+        assert_eq!(f[64], 0.0, "the third most likely pitch is never drawn");
+        let want = 1.0 / (1.0 + (-1f64).exp());
+        assert!((f[60] - want).abs() < 0.025, "{} vs {want}", f[60]);
+        assert!((f[60] + f[62] - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn top_k_breaks_ties_at_its_boundary_toward_the_lower_pitch() {
+        let mut l = logits();
+        l[64] = 4.0;
+        let o = SampleOptions {
+            top_k: 2,
+            ..SampleOptions::default()
+        };
+        let f = frequencies(&l, Head::Softmax, &o, 2000);
+        assert!(f[62] > 0.0);
+        assert_eq!(f[64], 0.0, "62 and 64 tie for second place: 62 is kept");
+    }
+
+    #[test]
+    fn scale_temperature_and_top_k_together_follow_the_exact_distribution() {
+        // Uneven logits; the exact probabilities computed in f64 the textbook way.
+        let l: Vec<f32> = (0..128)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 3.0)
+            .collect();
+        let mut allowed = [false; 128];
+        for p in (48..84).filter(|p| [0, 2, 4, 5, 7, 9, 11].contains(&(p % 12))) {
+            allowed[p] = true;
+        }
+        let o = SampleOptions {
+            temperature: 0.7,
+            top_k: 6,
+            allowed: Some(allowed),
+            ..SampleOptions::default()
+        };
+        let mut kept: Vec<usize> = (0..128).filter(|&p| allowed[p]).collect();
+        kept.sort_by(|&a, &b| l[b].total_cmp(&l[a]).then(a.cmp(&b)));
+        kept.truncate(6);
+        let w: Vec<f64> = kept.iter().map(|&p| (l[p] as f64 / 0.7).exp()).collect();
+        let total: f64 = w.iter().sum();
+        let n = 40_000;
+        let f = frequencies(&l, Head::Softmax, &o, n);
+        for (p, &got) in f.iter().enumerate() {
+            let want = kept
+                .iter()
+                .position(|&k| k == p)
+                .map_or(0.0, |i| w[i] / total);
+            // four standard deviations of a binomial frequency
+            let tolerance = 4.0 * (want * (1.0 - want) / n as f64).sqrt() + 1e-12;
+            assert!(
+                (got - want).abs() <= tolerance,
+                "pitch {p}: {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_same_seed_draws_the_same_pitches() {
+        let l: Vec<f32> = (0..128).map(|i| (i % 13) as f32 * 0.3).collect();
+        let o = SampleOptions {
+            temperature: 1.3,
+            top_k: 20,
+            ..SampleOptions::default()
+        };
+        let draw = || {
+            let mut rng = ChaCha20Rng::seed_from_u64(42);
+            (0..500)
+                .map(|_| sample_pitch(&l, Head::Softmax, &o, &mut rng))
+                .collect::<Vec<u8>>()
+        };
+        let first = draw();
+        assert_eq!(first, draw());
+        assert!(first.iter().any(|&p| p != first[0]), "not a constant");
+    }
+
+    #[test]
+    fn log_sigmoid_keeps_its_precision_for_logits_of_any_size() {
+        let mut l = -200f32;
+        while l < 60.0 {
+            let want = -(1.0 + (-(l as f64)).exp()).ln();
+            let got = log_sigmoid(l) as f64;
+            assert!(
+                (got - want).abs() <= 3e-7 * want.abs().max(1.0),
+                "log sigmoid({l}) = {got}, want {want}"
+            );
+            l += 0.0137;
+        }
     }
 }

@@ -20,7 +20,9 @@ mod kernels;
 
 use std::collections::VecDeque;
 
-use kernels::{add, add_scaled, dot, ln, map_in_place, sigmoid, tanh, Packed};
+use kernels::{add_scaled, dot, map_in_place, sigmoid, tanh, Packed};
+/// The polynomial exp and ln, for sampling (sample.rs) as well.
+pub(super) use kernels::{exp, ln};
 
 /// Weights of one LSTM layer, gates in PyTorch's order (input, forget, cell, output).
 pub(super) struct Layer {
@@ -178,23 +180,34 @@ impl FirstLayer {
         }
     }
 
-    /// The layer's gate inputs before the recurrent product.
+    /// The layer's gate inputs before the recurrent product: one pass over the table rows
+    /// and the two timing columns, summed in the order pitch + interval + step + duration.
     #[inline(always)]
     fn gates(&self, out: &mut Vec<f32>, prev: i64, pitch: u8, step: f32, duration: f32) {
         let n = self.step.len();
         let p = pitch as usize;
+        let row = &self.pitch[p * n..(p + 1) * n];
         out.clear();
-        out.extend_from_slice(&self.pitch[p * n..(p + 1) * n]);
-        if let Some((table, range)) = &self.interval {
-            let iv = if prev < 0 {
-                2 * range + 1
-            } else {
-                (pitch as i64 - prev).clamp(-range, *range) + range
-            } as usize;
-            add(out, &table[iv * n..(iv + 1) * n]);
+        out.resize(n, 0.0);
+        let timing = self.step.iter().zip(&self.duration);
+        match &self.interval {
+            Some((table, range)) => {
+                let iv = if prev < 0 {
+                    2 * range + 1
+                } else {
+                    (pitch as i64 - prev).clamp(-range, *range) + range
+                } as usize;
+                let interval = &table[iv * n..(iv + 1) * n];
+                for (((o, a), b), (s, d)) in out.iter_mut().zip(row).zip(interval).zip(timing) {
+                    *o = a + b + step * s + duration * d;
+                }
+            }
+            None => {
+                for ((o, a), (s, d)) in out.iter_mut().zip(row).zip(timing) {
+                    *o = a + step * s + duration * d;
+                }
+            }
         }
-        add_scaled(out, step, &self.step);
-        add_scaled(out, duration, &self.duration);
     }
 }
 
@@ -300,7 +313,7 @@ impl Stepper {
                 below.extend_from_slice(&s.h[l]);
                 w.add_product(&below, &mut gates);
             }
-            cell(&mut gates, &mut s.h[l], &mut s.c[l]);
+            cell(&gates, &mut s.h[l], &mut s.c[l]);
         }
         let out = s.h.last().expect("at least one layer");
         let mut head = self.head_bias.clone();
@@ -320,22 +333,18 @@ impl Stepper {
     }
 }
 
-/// The LSTM cell: gates (pre-activations, i f g o) to new h and c.
+/// The LSTM cell: gates (pre-activations, i f g o) to new h and c, in one pass (each
+/// element's five activations together, rather than a pass over memory per gate).
 #[inline(always)]
-fn cell(gates: &mut [f32], h: &mut [f32], c: &mut [f32]) {
+fn cell(gates: &[f32], h: &mut [f32], c: &mut [f32]) {
     let n = h.len();
-    let (i, rest) = gates.split_at_mut(n);
-    let (f, rest) = rest.split_at_mut(n);
-    let (g, o) = rest.split_at_mut(n);
-    map_in_place(i, sigmoid);
-    map_in_place(f, sigmoid);
-    map_in_place(g, tanh);
-    map_in_place(o, sigmoid);
-    for (((c, f), i), g) in c.iter_mut().zip(&*f).zip(&*i).zip(&*g) {
-        *c = f * *c + i * g;
-    }
-    for ((h, o), c) in h.iter_mut().zip(&*o).zip(&*c) {
-        *h = o * tanh(*c);
+    let (i, rest) = gates.split_at(n);
+    let (f, rest) = rest.split_at(n);
+    let (g, o) = rest.split_at(n);
+    let gates = i.iter().zip(f).zip(g.iter().zip(o));
+    for ((h, c), ((i, f), (g, o))) in h.iter_mut().zip(c.iter_mut()).zip(gates) {
+        *c = sigmoid(*f) * *c + sigmoid(*i) * tanh(*g);
+        *h = sigmoid(*o) * tanh(*c);
     }
 }
 

@@ -20,24 +20,37 @@ const _: () = assert!(
 );
 
 /// A `rows` × `cols` matrix laid out for `add_product`: panel p holds rows
-/// p·PANEL..(p+1)·PANEL (the last one padded with zero rows), column after column.
+/// p·PANEL..(p+1)·PANEL, column after column; the rows after the last whole panel follow
+/// in strips of `STRIP` rows (the last one padded with zero rows), column after column too.
+/// Strips rather than one padded panel: the folk model's 259 head rows would stream a
+/// panel of 29 zero rows, 2% of a step's weights, every note.
 pub(super) struct Packed {
     rows: usize,
     cols: usize,
     data: Vec<f32>,
 }
 
+/// Rows per strip: one `Lanes` of accumulators.
+const STRIP: usize = 8;
+const _: () = assert!(STRIP == 8, "strip_product holds one Lanes of accumulators");
+
 impl Packed {
     /// Packs a row-major `rows` × `cols` matrix.
     pub fn new(w: &[f32], rows: usize, cols: usize) -> Packed {
         assert_eq!(w.len(), rows * cols, "a {rows}×{cols} matrix");
-        let panels = rows.div_ceil(PANEL);
-        let mut data = vec![0f32; panels * PANEL * cols];
+        let whole = rows / PANEL * PANEL;
+        let strips = (rows - whole).div_ceil(STRIP);
+        let mut data = vec![0f32; (whole + strips * STRIP) * cols];
         for (r, row) in w.chunks_exact(cols.max(1)).enumerate().take(rows) {
-            let (p, k) = (r / PANEL, r % PANEL);
-            let panel = &mut data[p * PANEL * cols..(p + 1) * PANEL * cols];
+            // the block (panel or strip) holding row r, its first element and its height
+            let (start, height, k) = if r < whole {
+                (r / PANEL * PANEL * cols, PANEL, r % PANEL)
+            } else {
+                let t = r - whole;
+                ((whole + t / STRIP * STRIP) * cols, STRIP, t % STRIP)
+            };
             for (j, &v) in row.iter().enumerate() {
-                panel[j * PANEL + k] = v;
+                data[start + j * height + k] = v;
             }
         }
         Packed { rows, cols, data }
@@ -52,19 +65,22 @@ impl Packed {
         if self.cols == 0 {
             return;
         }
-        let (whole, last) = self.data.split_at(self.rows / PANEL * PANEL * self.cols);
+        let (whole, strips) = self.data.split_at(self.rows / PANEL * PANEL * self.cols);
         let mut outs = out.chunks_exact_mut(PANEL);
         for (panel, out) in whole.chunks_exact(PANEL * self.cols).zip(outs.by_ref()) {
             let out: &mut [f32; PANEL] = out.try_into().expect("a whole panel");
             panel_product(out, panel, x);
         }
-        // The last rows, when they do not fill a panel, through a padded copy.
-        let rest = outs.into_remainder();
-        if !rest.is_empty() {
-            let mut acc = [0f32; PANEL];
-            acc[..rest.len()].copy_from_slice(rest);
-            panel_product(&mut acc, last, x);
-            rest.copy_from_slice(&acc[..rest.len()]);
+        // The last rows, a strip at a time, the last strip through a padded copy.
+        for (strip, out) in strips
+            .chunks_exact(STRIP * self.cols)
+            .zip(outs.into_remainder().chunks_mut(STRIP))
+        {
+            let mut acc = [0f32; STRIP];
+            acc[..out.len()].copy_from_slice(out);
+            acc = strip_product(acc, strip, x);
+            let n = out.len();
+            out.copy_from_slice(&acc[..n]);
         }
     }
 }
@@ -118,6 +134,21 @@ fn panel_product(acc: &mut [f32; PANEL], panel: &[f32], x: &[f32]) {
     }
 }
 
+/// A strip's product with x, added to `acc`: `panel_product` for one `Lanes`, the same
+/// additions in the same order.
+#[inline(always)]
+fn strip_product(mut acc: Lanes, strip: &[f32], x: &[f32]) -> Lanes {
+    let pairs = strip.chunks_exact(2 * STRIP);
+    let last = pairs.remainder();
+    for (w, x) in pairs.zip(x.chunks_exact(2)) {
+        acc = add_pair(acc, x[0], lanes(w, 0), x[1], lanes(w, STRIP));
+    }
+    if !last.is_empty() {
+        acc = add_pair(acc, x[x.len() - 1], lanes(last, 0), 0.0, [0f32; 8]);
+    }
+    acc
+}
+
 /// x·y in eight independent lanes (a fixed order, which the compiler may vectorize but
 /// never reorders on its own).
 #[inline(always)]
@@ -145,14 +176,6 @@ pub(super) fn add_scaled(out: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
-/// out += x.
-#[inline(always)]
-pub(super) fn add(out: &mut [f32], x: &[f32]) {
-    for (o, v) in out.iter_mut().zip(x) {
-        *o += v;
-    }
-}
-
 /// Values below this flush to 0, above `EXP_HI` saturate near f32::MAX: both keep 2^n normal.
 const EXP_LO: f32 = -87.0;
 const EXP_HI: f32 = 88.0;
@@ -161,7 +184,7 @@ const EXP_HI: f32 = 88.0;
 /// polynomial for e^r, 2^n put straight into the exponent bits). Branch-free, so loops over
 /// it vectorize.
 #[inline(always)]
-pub(super) fn exp(x: f32) -> f32 {
+pub(in crate::model) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     // Adding 1.5·2^23 rounds to an integer that sits in the low mantissa bits.
     const ROUND: f32 = 12_582_912.0;
@@ -198,7 +221,7 @@ pub(super) fn tanh(x: f32) -> f32 {
 /// ln x within 2 ulp for normal positive x (Cephes' logf: x = m·2^e with m in
 /// [√½, √2), a degree-8 polynomial in m − 1).
 #[inline(always)]
-pub(super) fn ln(x: f32) -> f32 {
+pub(in crate::model) fn ln(x: f32) -> f32 {
     const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
@@ -244,7 +267,15 @@ mod tests {
 
     #[test]
     fn a_packed_product_equals_the_plain_one_for_any_shape() {
-        for (rows, cols) in [(1, 1), (5, 3), (32, 8), (33, 7), (259, 256), (1024, 66)] {
+        for (rows, cols) in [
+            (1, 1),
+            (5, 3),
+            (32, 8),
+            (33, 7),
+            (47, 5),
+            (259, 256),
+            (1024, 66),
+        ] {
             let w: Vec<f32> = (0..rows * cols)
                 .map(|i| ((i * 37 % 101) as f32 - 50.0) / 97.0)
                 .collect();
