@@ -16,13 +16,14 @@ use crate::lang::ast::{PortArg, Stage};
 use crate::lang::settings::{Live, SettingId};
 use crate::lang::span::Span;
 use crate::model::{Generator, SampleOptions};
+use crate::music::grid::Grid;
 use crate::music::note::Note;
 use crate::perform::{self, Controls, NoteSource, Performer, PortSel};
 
 pub(super) struct State {
     pub controls: Arc<Controls>,
     pub performer: Option<Performer>,
-    /// The scale mask for live generation (not numeric, so not in Controls).
+    /// The scale mask and the grid for live generation (not numeric, so not in Controls).
     pub live_shape: Arc<Mutex<LiveShape>>,
 }
 
@@ -31,13 +32,17 @@ impl Default for State {
         State {
             controls: Arc::new(Controls::default()),
             performer: None,
-            live_shape: Arc::new(Mutex::new(LiveShape { allowed: None })),
+            live_shape: Arc::new(Mutex::new(LiveShape {
+                allowed: None,
+                grid: None,
+            })),
         }
     }
 }
 
 pub(super) struct LiveShape {
     allowed: Option<[bool; 128]>,
+    grid: Option<Grid>,
 }
 
 /// Live mode's note supplier: the model's generator reading the current controls per note.
@@ -49,12 +54,16 @@ struct LiveSource {
 
 impl NoteSource for LiveSource {
     fn next_note(&mut self, controls: &Controls) -> Option<Note> {
-        let allowed = self.shape.lock().map_or(None, |s| s.allowed);
+        let (allowed, grid) = self
+            .shape
+            .lock()
+            .map_or((None, None), |s| (s.allowed, s.grid));
         let opts = SampleOptions {
             temperature: controls.get(Live::Temperature),
             top_k: controls.get(Live::TopK) as usize,
             allowed,
             min_duration: controls.get(Live::MinDuration),
+            grid,
         };
         Some(self.generator.next(&opts, &mut self.rng))
     }
@@ -296,7 +305,7 @@ impl Session {
         if let Some(l) = id.live() {
             self.stage.controls.set(l, self.settings.live_value(l));
         }
-        if id == SettingId::Scale {
+        if id == SettingId::Scale || id == SettingId::Grid {
             self.sync_live_shape();
         }
     }
@@ -304,6 +313,7 @@ impl Session {
     fn sync_live_shape(&mut self) {
         if let Ok(mut s) = self.stage.live_shape.lock() {
             s.allowed = self.settings.scale.map(|s| s.mask());
+            s.grid = self.settings.grid;
         }
     }
 
