@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use tms::model::{self, Generator, Head, Input, Model, ModelConfig, SampleOptions};
+use tms::model::{self, Generator, Head, Input, Model, ModelConfig, Rhythm, SampleOptions};
 use tms::music::midi;
 use tms::music::note::Note;
 
@@ -117,6 +117,7 @@ fn main() {
                 head: Head::Softmax,
                 embed: 32,
                 pointer: true,
+                rhythm: Rhythm::Grid,
             },
             device,
             1,
@@ -140,6 +141,7 @@ fn main() {
             head: Head::Sigmoid,
             embed: 32,
             pointer: false,
+            rhythm: Rhythm::Regression,
         },
         device,
         1,

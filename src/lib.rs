@@ -15,6 +15,7 @@ pub mod music {
     pub mod abc;
     pub mod dataset;
     pub mod gm;
+    pub mod grid;
     pub mod meter;
     pub mod midi;
     pub mod notation;

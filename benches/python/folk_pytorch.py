@@ -9,7 +9,8 @@ semitones (index interval+24; index 49 = "no previous note", for the first note 
 window: the LSTM state, the previous pitch and the pointer's memory start fresh at each
 window), concatenated with (step, duration) → dropout → LSTM(66, 256, batch_first) →
 dropout → `out`; from `out`, a softmax pitch head (128 logits) mixed with a pointer, and
-linear step and duration heads, at every position. Dropout p = 0.3 on the LSTM's input and
+categorical step and duration heads (`rhythm grid`, src/model/rhythm.rs: 97 logits each, for
+0..=96 quanta of 1/48 whole note = 1/24 s at 120 BPM), at every position. Dropout p = 0.3 on the LSTM's input and
 on its output, while training only.
 
 The pointer (net.rs, struct Pointer and fn mix; tms's `pointer on`): query = out·Wq^T and
@@ -31,8 +32,9 @@ Training (tms's defaults, src/model/train.rs, data.rs, src/lang/settings.rs): th
 objective — each tune is tiled into windows of up to 32 inputs from a random offset drawn
 afresh each epoch (tms's tiling, so every next note is predicted once per epoch), windows
 shuffled, batches of 16 padded at the end with a mask; loss = 1·cross-entropy on the pitch
-logits (padding ignored) + 1·mse-with-positive-pressure (mean((y−ŷ)² + 10·relu(−ŷ))) of step
-+ 1·the same of duration, each averaged over the scored positions; Adam (β 0.9, 0.999, eps
+logits (padding ignored) + 1·cross-entropy of the step logits against the nearest class of the
+true step (round(step / quantum), clamped to 0..=96) + 1·the same of duration (classes
+1..=96: a note always has a length), each averaged over the scored positions; Adam (β 0.9, 0.999, eps
 1e-8) at lr 0.003 × lr_decay^(epoch−1) with lr_decay 0.85 (tms: lr·lr_decay^k in the k-th
 epoch, from 0, of a `train` run); gradient norm clipped to 1.0; 16 epochs (tms's `epochs`).
 
@@ -56,7 +58,8 @@ forward, backward, step and the validation pass; the han2 evaluation is not coun
 
 Check (--check-tms-model FILE, no training): loads a tms model file (safetensors, parsed
 here) into this model and prints its han2 metrics by the protocol above in tms's format,
-`notes N pitch_nll X pitch_acc A step_mae S duration_mae D`: the same figures that `tms -c
+`notes N pitch_nll X pitch_acc A step_mae S duration_mae D step_nll X duration_nll X` (step and
+duration MAE of each distribution's median): the same figures that `tms -c
 'set abc_accidentals note; model "FILE"; evaluate "datasets/essen/han2.abc"'` prints
 (models/folk.safetensors: notes 25668 pitch_nll 1.5109 pitch_acc 0.4366).
 
@@ -101,8 +104,12 @@ INTERVAL_RANGE = 24
 INTERVALS = 2 * INTERVAL_RANGE + 2
 # src/model/net.rs: the pointer's query and key width.
 POINTER_DIM = 64
+# src/model/rhythm.rs: rhythm classes are 0..=MAX_QUANTA quanta of 1/48 whole note.
+QUANTUM = 2.0 / 48.0
+MAX_QUANTA = 96
+CLASSES = MAX_QUANTA + 1
 # what tms's `model new` reports for these settings
-TMS_PARAMETERS = 403907
+TMS_PARAMETERS = 453251
 
 
 def threads():
@@ -184,8 +191,8 @@ class FolkModel(torch.nn.Module):
         self.embed_interval = torch.nn.Embedding(INTERVALS, EMBED)
         self.lstm = torch.nn.LSTM(2 * EMBED + 2, HIDDEN, batch_first=True)
         self.fc_pitch = torch.nn.Linear(HIDDEN, PITCHES)
-        self.fc_step = torch.nn.Linear(HIDDEN, 1)
-        self.fc_duration = torch.nn.Linear(HIDDEN, 1)
+        self.fc_step = torch.nn.Linear(HIDDEN, CLASSES)
+        self.fc_duration = torch.nn.Linear(HIDDEN, CLASSES)
         self.pointer = Pointer()
 
     def forward(self, pitch, timing):
@@ -199,7 +206,7 @@ class FolkModel(torch.nn.Module):
         out, _ = self.lstm(x)
         out = F.dropout(out, self.dropout, self.training)
         logits = self.pointer(out, self.fc_pitch(out), pitch)
-        return logits, self.fc_step(out).squeeze(2), self.fc_duration(out).squeeze(2)
+        return logits, self.fc_step(out), self.fc_duration(out)
 
 
 def load_tms_model(model, path):
@@ -212,7 +219,7 @@ def load_tms_model(model, path):
     header = json.loads(raw[8:8 + n])
     meta = header.pop("__metadata__", {})
     want = {"hidden": str(HIDDEN), "layers": "1", "embed": str(EMBED), "input": "embed",
-            "head": "softmax", "pointer": "on"}
+            "head": "softmax", "pointer": "on", "rhythm": "grid"}
     for k, v in want.items():
         if meta.get(k) != v:
             sys.exit(f"{path}: {k} is {meta.get(k)!r}, this model has {v!r}")
@@ -274,15 +281,28 @@ def batch(tunes, ws):
     return [torch.from_numpy(a) for a in (pitch, timing, tp, ts, td, mask)]
 
 
+def target_classes(seconds, mask, least):
+    """tms's rhythm::target_classes: the nearest class, -100 where not scored."""
+    k = torch.round(seconds.double() / QUANTUM).clamp(least, MAX_QUANTA).long()
+    return torch.where(mask > 0, k, torch.full_like(k, -100))
+
+
+def rhythm_ce(logits, seconds, mask, least):
+    return F.cross_entropy(logits.reshape(-1, CLASSES),
+                           target_classes(seconds, mask, least).reshape(-1), ignore_index=-100)
+
+
 def loss_fn(out, tp, ts, td, mask):
     logits, step, duration = out
     ce = F.cross_entropy(logits.reshape(-1, PITCHES), tp.reshape(-1), ignore_index=-100)
-    n = mask.sum()
+    return (ce * W_PITCH + rhythm_ce(step, ts, mask, 0) * W_STEP
+            + rhythm_ce(duration, td, mask, 1) * W_DURATION)
 
-    def pressure(pred, y):
-        return (((pred - y) ** 2 + 10.0 * torch.relu(-pred)) * mask).sum() / n
 
-    return ce * W_PITCH + pressure(step, ts) * W_STEP + pressure(duration, td) * W_DURATION
+def median_seconds(logits):
+    """tms's rhythm::median_seconds: where each distribution's mass reaches one half."""
+    below = (torch.softmax(logits, dim=-1).cumsum(-1) < 0.5).sum(-1).float()
+    return below.clamp_max(MAX_QUANTA) * QUANTUM
 
 
 @torch.no_grad()
@@ -320,10 +340,10 @@ def eval_set(tunes):
 def evaluate(model, data, timing_mae=False):
     """LANGUAGE.md's protocol: each window from a fresh state, the last position scored.
     Returns (pitch NLL, pitch accuracy), and with timing_mae also the step and duration
-    mean absolute errors (predictions clamped at 0)."""
+    mean absolute errors (of each distribution's median) and NLLs."""
     model.eval()
     pitch, timing, y, y_timing = data
-    nll, hits, mae = 0.0, 0, [0.0, 0.0]
+    nll, hits, mae, rnll = 0.0, 0, [0.0, 0.0], [0.0, 0.0]
     for i in range(0, len(y), 1024):
         logits, step, duration = model(pitch[i:i + 1024], timing[i:i + 1024])
         last = logits[:, -1, :]
@@ -331,12 +351,16 @@ def evaluate(model, data, timing_mae=False):
         nll -= logp.gather(1, y[i:i + 1024].unsqueeze(1)).double().sum().item()
         hits += (last.argmax(1) == y[i:i + 1024]).sum().item()
         for k, pred in enumerate((step, duration)):
-            err = pred[:, -1].clamp_min(0) - y_timing[i:i + 1024, k]
+            truth = y_timing[i:i + 1024, k]
+            err = median_seconds(pred[:, -1]) - truth
             mae[k] += err.abs().double().sum().item()
+            target = target_classes(truth, torch.ones_like(truth), k)
+            lp = torch.log_softmax(pred[:, -1], dim=-1)
+            rnll[k] -= lp.gather(1, target.unsqueeze(1)).double().sum().item()
     model.train()
     n = max(len(y), 1)
     if timing_mae:
-        return nll / n, hits / n, mae[0] / n, mae[1] / n
+        return nll / n, hits / n, mae[0] / n, mae[1] / n, rnll[0] / n, rnll[1] / n
     return nll / n, hits / n
 
 
@@ -351,9 +375,11 @@ def check_tms_model(path, held):
     print(f"loaded {path}: {params} parameters, {meta.get('epochs', '?')} epochs trained; "
           f"threads {torch.get_num_threads()}", flush=True)
     data = eval_set(held)
-    nll, acc, step_mae, duration_mae = evaluate(model, data, timing_mae=True)
+    nll, acc, step_mae, duration_mae, step_nll, duration_nll = evaluate(
+        model, data, timing_mae=True)
     print(f"notes {len(data[2])} pitch_nll {nll:.4f} pitch_acc {acc:.4f} "
-          f"step_mae {step_mae:.4f} duration_mae {duration_mae:.4f}")
+          f"step_mae {step_mae:.4f} duration_mae {duration_mae:.4f} "
+          f"step_nll {step_nll:.4f} duration_nll {duration_nll:.4f}")
 
 
 def main():

@@ -6,6 +6,7 @@ use std::fmt;
 use super::settings::{Live, SettingId, Value};
 use super::span::{Span, Spanned};
 use crate::model::cuda::DeviceChoice;
+use crate::music::grid::Grid;
 use crate::music::scale::Scale;
 
 /// One command with the span of its whole text.
@@ -145,10 +146,16 @@ pub enum Learn {
     },
     Generate {
         n: usize,
+        /// `generate N bars`: N bars of the meter instead of N notes.
+        bars: bool,
         temperature: Option<f64>,
         top_k: Option<usize>,
         /// `Some(None)` is `scale "none"`: no scale for this call whatever the setting.
         scale: Option<Spanned<Option<Scale>>>,
+        /// `Some(None)` is `grid "off"`.
+        grid: Option<Option<Grid>>,
+        /// `end tonic`: the melody's last note is the scale's tonic.
+        end_tonic: bool,
     },
 }
 
@@ -391,12 +398,16 @@ impl fmt::Display for Learn {
             },
             Generate {
                 n,
+                bars,
                 temperature,
                 top_k,
                 scale,
+                grid,
+                end_tonic,
             } => write!(
                 f,
-                "generate {n}{}{}{}",
+                "generate {n}{}{}{}{}{}{}",
+                if *bars { " bars" } else { "" },
                 Opt("temperature", &num(temperature)),
                 Opt("top_k", top_k),
                 Opt(
@@ -404,7 +415,9 @@ impl fmt::Display for Learn {
                     &scale
                         .as_ref()
                         .map(|s| quote(&s.value.map_or("none".into(), |s| s.name())))
-                )
+                ),
+                Opt("grid", &grid.map(|g| quote(&crate::music::grid::name(g)))),
+                if *end_tonic { " end tonic" } else { "" },
             ),
         }
     }

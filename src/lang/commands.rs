@@ -542,23 +542,51 @@ fn scale_arg(s: Spanned<String>) -> Result<Spanned<Option<Scale>>, Error> {
 
 fn p_generate(a: &mut Args) -> Result<Command, Error> {
     let n = a.integer("a note count", 1, 10_000_000)?.value as usize;
-    let (mut temperature, mut top_k, mut scale) = (None, None, None);
-    a.options(&["temperature", "top_k", "scale"], |name, a| {
-        match name {
-            "temperature" => temperature = Some(a.number("a temperature", 0.0, 10.0)?.value),
-            "top_k" => top_k = Some(a.integer("a pitch count", 0, 128)?.value as usize),
-            _ => {
-                let s = a.string("a quoted scale such as \"D yu\"")?;
-                scale = Some(scale_arg(s)?);
+    let bars = a.keyword("bars") || a.keyword("bar");
+    let (mut temperature, mut top_k, mut scale, mut grid) = (None, None, None, None);
+    let mut end_tonic = false;
+    a.options(
+        &["temperature", "top_k", "scale", "grid", "end"],
+        |name, a| {
+            match name {
+                "temperature" => temperature = Some(a.number("a temperature", 0.0, 10.0)?.value),
+                "top_k" => top_k = Some(a.integer("a pitch count", 0, 128)?.value as usize),
+                "grid" => {
+                    let what = "a quoted note value such as \"1/16\" or \"1/8t\", or off";
+                    let g = match a.opt_string() {
+                        Some(s) => s,
+                        None => a.word(what)?,
+                    };
+                    let parsed = crate::music::grid::Grid::parse_optional(&g.value)
+                        .map_err(|e| Error::failed(g.span, e.to_string()))?;
+                    grid = Some(parsed);
+                }
+                "end" => {
+                    let w = a.word("`tonic`")?;
+                    if !w.value.eq_ignore_ascii_case("tonic") {
+                        return Err(Error::failed(
+                            w.span,
+                            format!("a melody can end on `tonic`, not `{}`", w.value),
+                        ));
+                    }
+                    end_tonic = true;
+                }
+                _ => {
+                    let s = a.string("a quoted scale such as \"D yu\"")?;
+                    scale = Some(scale_arg(s)?);
+                }
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     a.finish(Learn::Generate {
         n,
+        bars,
         temperature,
         top_k,
         scale,
+        grid,
+        end_tonic,
     })
 }
 
@@ -946,11 +974,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "generate",
-        usage: "generate N [temperature T] [top_k K] [scale \"SCALE\"]",
-        summary: "continue the primer (or the previous melody) by N notes",
-        details: "Options override the settings for this call. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\").",
-        example: "generate 64 temperature 0.8 scale \"D yu\"",
-        words: &["temperature", "top_k", "scale"],
+        usage: "generate N [bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]",
+        summary: "continue the primer (or the previous melody) by N notes, or by N bars of the meter",
+        details: "Options override the settings for this call. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\"). `bars`: the melody completes the bar it is in, then N whole bars of `meter` (bar lines every bar from time 0); no note starts on or after the last bar line, and the note that reaches it is cut there. `end tonic`: the last note is the scale's tonic (needs a scale).",
+        example: "generate 8 bars temperature 0.8 scale \"D yu\" end tonic",
+        words: &["bars", "temperature", "top_k", "scale", "grid", "end", "tonic"],
         files: Files::None,
         history: History::Always,
         parse: p_generate,

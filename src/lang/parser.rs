@@ -85,12 +85,15 @@ mod tests {
         let src = r#"seed 7; set lr 0.01; set optimizer SGD; loss pitch 0.1 step 20
 load "a b/*.abc" limit 3 where notes ~ "Zang"
 generate 32 scale "D yu" temperature 0.5
-write "x.mid" program "flute" tempo 90; connect in "Port"; map cc 1 temperature 0.2 1.5"#;
+write "x.mid" program "flute" tempo 90; connect in "Port"; map cc 1 temperature 0.2 1.5
+generate 4 bar end tonic grid off top_k 3; generate 8 grid "1/8T""#;
         let p = parse(src);
         assert!(p.errors.is_empty(), "{:?}", p.errors);
         let printed: Vec<String> = p.stmts.iter().map(|s| s.cmd.to_string()).collect();
         assert_eq!(printed[2], "set optimizer sgd");
         assert_eq!(printed[6], "write \"x.mid\" program \"Flute\" tempo 90");
+        assert_eq!(printed[9], "generate 4 bars top_k 3 grid \"off\" end tonic");
+        assert_eq!(printed[10], "generate 8 grid \"1/8t\"");
         let again = parse(&printed.join("\n"));
         assert!(again.errors.is_empty(), "{:?}", again.errors);
         let cmds = |p: &Parsed| p.stmts.iter().map(|s| s.cmd.clone()).collect::<Vec<_>>();
@@ -129,7 +132,7 @@ write "x.mid" program "flute" tempo 90; connect in "Port"; map cc 1 temperature 
     fn missing_argument_points_after_the_command() {
         assert_eq!(
             first_error("generate"),
-            "t.tms:1:9: error: missing a note count; usage: generate N [temperature T] [top_k K] [scale \"SCALE\"]\n    generate\n            ^"
+            "t.tms:1:9: error: missing a note count; usage: generate N [bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]\n    generate\n            ^"
         );
     }
 }

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use crate::music::grid::Grid;
 use crate::music::meter::Meter;
 use crate::music::scale::Scale;
 
@@ -56,6 +57,8 @@ pub enum Kind {
     Scale,
     /// A meter such as "4/4" or "6/8".
     Meter,
+    /// A note value such as "1/16" or "1/8t", or off.
+    Grid,
     /// A General MIDI program: 0–127 or its name.
     Program,
 }
@@ -72,6 +75,7 @@ impl Kind {
             Kind::Text => "a quoted string".into(),
             Kind::Scale => "a scale such as \"D yu\" or \"C major\", or none".into(),
             Kind::Meter => "a meter such as \"4/4\", \"3/4\" or \"6/8\"".into(),
+            Kind::Grid => "a note value such as \"1/16\" or \"1/8t\" (triplet), or off".into(),
             Kind::Program => "a General MIDI program number 0–127 or its name".into(),
         }
     }
@@ -119,6 +123,9 @@ impl Kind {
             },
             (Kind::Meter, Value::Text(t)) => crate::music::meter::Meter::parse(t)
                 .map(|m| Value::Text(m.to_string()))
+                .map_err(|e| e.to_string()),
+            (Kind::Grid, Value::Text(t)) => Grid::parse_optional(t)
+                .map(|g| Value::Text(crate::music::grid::name(g)))
                 .map_err(|e| e.to_string()),
             (Kind::Program, Value::Int(i)) if (0..=127).contains(i) => Ok(Value::Int(*i)),
             (Kind::Program, Value::Text(t)) => match crate::music::gm::program_by_name(t) {
@@ -198,6 +205,18 @@ impl SettingType for Meter {
     }
     fn to_value(&self) -> Value {
         Value::Text(self.to_string())
+    }
+}
+
+impl SettingType for Option<Grid> {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Text(t) => Grid::parse_optional(t).ok(),
+            _ => None,
+        }
+    }
+    fn to_value(&self) -> Value {
+        Value::Text(crate::music::grid::name(*self))
     }
 }
 
@@ -399,7 +418,7 @@ macro_rules! settings {
     };
 }
 
-use crate::model::{Head, Input, Keep, Objective, Optimizer};
+use crate::model::{Head, Input, Keep, Objective, Optimizer, Rhythm};
 use crate::music::abc::Accidentals;
 use crate::perform::timeline::Quantize;
 
@@ -428,6 +447,8 @@ settings! {
         "pitch output: softmax, or sigmoid as in the notebook (at `model new`)";
     Pointer pointer: Switch = Switch::On, Kind::Choice(Switch::NAMES), fixed,
         "a pointer that can copy pitches from earlier notes, mixed into a softmax head (at `model new`)";
+    Rhythm rhythm: Rhythm = Rhythm::Grid, Kind::Choice(Rhythm::NAMES), fixed,
+        "step and duration outputs: grid (distributions over multiples of 1/48 note), or regression as in the notebook (at `model new`)";
     Objective objective: Objective = Objective::Sequence, Kind::Choice(Objective::NAMES), fixed,
         "sequence: predict every next note of a window; window: only the note after it (notebook)";
     Clip clip: f64 = 1.0, Kind::Float { min: 0.0, max: 1e6 }, fixed,
@@ -454,6 +475,8 @@ settings! {
         "keep generated pitches in a scale, e.g. \"D yu\", \"A minor pentatonic\" (none = off)";
     Meter meter: Meter = Meter::default(), Kind::Meter, fixed,
         "the bar: beats per bar and the note that counts them, e.g. \"3/4\", \"6/8\" (notation bar lines)";
+    Grid grid: Option<Grid> = None, Kind::Grid, playing,
+        "generated steps and durations are whole multiples of this note value, e.g. \"1/16\", \"1/8t\" (off = free)";
     MinDuration min_duration: f64 = 0.05, Kind::Float { min: 0.0, max: 10.0 }, live,
         "shortest generated note, seconds";
     Velocity velocity: i64 = 0, Kind::Int { min: 0, max: 127 }, live,

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha20Rng;
 use tch::{Kind, Tensor};
 
 use super::data::{self, Encoded, Window};
-use super::{Head, Model};
+use super::{rhythm, Head, Model, Rhythm};
 use crate::music::note::Tune;
 
 /// Next-note prediction quality: nats, fraction, seconds.
@@ -20,8 +20,12 @@ pub struct Metrics {
     pub notes: usize,
     pub pitch_nll: f64,
     pub pitch_acc: f64,
+    /// For grid heads, of the distribution's median.
     pub step_mae: f64,
     pub duration_mae: f64,
+    /// Nats of the true step's and duration's nearest class (grid heads only).
+    pub step_nll: Option<f64>,
+    pub duration_nll: Option<f64>,
 }
 
 impl fmt::Display for Metrics {
@@ -30,7 +34,11 @@ impl fmt::Display for Metrics {
             f,
             "notes {} pitch_nll {:.4} pitch_acc {:.4} step_mae {:.4} duration_mae {:.4}",
             self.notes, self.pitch_nll, self.pitch_acc, self.step_mae, self.duration_mae
-        )
+        )?;
+        if let (Some(s), Some(d)) = (self.step_nll, self.duration_nll) {
+            write!(f, " step_nll {s:.4} duration_nll {d:.4}")?;
+        }
+        Ok(())
     }
 }
 
@@ -78,7 +86,8 @@ fn scored(
             })
         })
         .collect();
-    let mut sums = [0.0f64; 4];
+    let grid = model.config.rhythm == Rhythm::Grid;
+    let mut sums = [0.0f64; 6];
     for (i, chunk) in windows.chunks(1024).enumerate() {
         if !progress(i * 1024, windows.len()) {
             return None;
@@ -95,7 +104,13 @@ fn scored(
             .sum(Kind::Double);
         let hits = logits.argmax(1, false).eq_tensor(&target).sum(Kind::Double);
         let mae = |pred: &Tensor, y: &Tensor| {
-            (pred.select(1, last).clamp_min(0.0) - y.select(1, last))
+            let pred = pred.select(1, last);
+            let seconds = if grid {
+                rhythm::median_seconds(&pred)
+            } else {
+                pred
+            };
+            (seconds.clamp_min(0.0) - y.select(1, last))
                 .abs()
                 .sum(Kind::Double)
         };
@@ -103,6 +118,19 @@ fn scored(
         sums[1] += hits.double_value(&[]);
         sums[2] += mae(&o.step, &b.target_step).double_value(&[]);
         sums[3] += mae(&o.duration, &b.target_duration).double_value(&[]);
+        if grid {
+            let nll = |logits: &Tensor, y: &Tensor, min: i64| {
+                let target = rhythm::target_classes(y, &b.mask, min).select(1, last);
+                -logits
+                    .select(1, last)
+                    .log_softmax(-1, Kind::Float)
+                    .gather(1, &target.unsqueeze(1), false)
+                    .sum(Kind::Double)
+                    .double_value(&[])
+            };
+            sums[4] += nll(&o.step, &b.target_step, 0);
+            sums[5] += nll(&o.duration, &b.target_duration, 1);
+        }
     }
     let n = windows.len();
     let d = n.max(1) as f64;
@@ -112,6 +140,8 @@ fn scored(
         pitch_acc: sums[1] / d,
         step_mae: sums[2] / d,
         duration_mae: sums[3] / d,
+        step_nll: grid.then(|| sums[4] / d),
+        duration_nll: grid.then(|| sums[5] / d),
     })
 }
 

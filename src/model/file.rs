@@ -12,7 +12,7 @@ use tch::{Device, Tensor};
 
 use super::net::{self, Net};
 use super::pth::RawTensor;
-use super::{Head, Input, Model, ModelConfig, PITCH_SCALE};
+use super::{Head, Input, Model, ModelConfig, Rhythm, PITCH_SCALE};
 use crate::lang::settings::Switch;
 
 /// The `format` metadata value that marks a tms model file.
@@ -88,6 +88,7 @@ impl Model {
         put("head", c.head.name().into());
         let pointer = if c.pointer { Switch::On } else { Switch::Off };
         put("pointer", pointer.name().into());
+        put("rhythm", c.rhythm.name().into());
         let features = match c.input {
             Input::Embed => "pitch,interval,step,duration",
             Input::Scalar => "pitch,step,duration",
@@ -179,6 +180,11 @@ impl Model {
             input: parse_choice(&meta, "input", Input::parse)?,
             head: parse_choice(&meta, "head", Head::parse)?,
             pointer: parse_choice(&meta, "pointer", Switch::parse)? == Switch::On,
+            // Files written before the grid heads existed have regression heads.
+            rhythm: match meta.get("rhythm") {
+                Some(_) => parse_choice(&meta, "rhythm", Rhythm::parse)?,
+                None => Rhythm::Regression,
+            },
         };
         let mut tensors = HashMap::new();
         for (name, view) in st.tensors() {
@@ -308,6 +314,7 @@ impl Model {
             head: Head::Sigmoid,
             embed: 32,
             pointer: false,
+            rhythm: Rhythm::Regression,
         };
         let mut m = Model::with_weights(config, Device::Cpu, tensors)?;
         m.origin = "the notebook's PyTorch model".into();

@@ -8,6 +8,7 @@ mod evaluate;
 mod file;
 mod net;
 pub mod pth;
+pub mod rhythm;
 mod sample;
 mod step;
 mod train;
@@ -18,7 +19,7 @@ use tch::{nn, Device};
 
 pub use evaluate::{evaluate, evaluate_with, split_validation, Metrics};
 pub use file::ModelError;
-pub use sample::{Generator, SampleOptions};
+pub use sample::{Ending, Generator, SampleOptions};
 pub use train::{TrainError, Trainer};
 
 use net::Net;
@@ -41,6 +42,18 @@ crate::choice! {
         /// The notebook's head: a sigmoid per pitch, trained with cross-entropy applied to the
         /// sigmoid outputs; sampled from the outputs normalised to sum to 1.
         Sigmoid = "sigmoid",
+    }
+}
+
+crate::choice! {
+    /// How step and duration are predicted.
+    pub enum Rhythm {
+        /// A categorical distribution over whole multiples of 1/48 note (`rhythm.rs`),
+        /// sampled with the temperature and constrained by `grid`.
+        Grid = "grid",
+        /// One number each, trained with the notebook's squared error: what the notebook did,
+        /// and what every model file without a `rhythm` entry has.
+        Regression = "regression",
     }
 }
 
@@ -81,6 +94,7 @@ pub struct ModelConfig {
     pub embed: i64,
     /// A pointer over the notes already read, mixed into the pitch distribution.
     pub pointer: bool,
+    pub rhythm: Rhythm,
 }
 
 /// Weights of the three loss terms, as the notebook's `loss_weight`.
@@ -186,6 +200,10 @@ impl Model {
             (Head::Softmax, true) => "softmax with pointer",
             (head, _) => head.name(),
         };
+        let rhythm = match c.rhythm {
+            Rhythm::Grid => format!(", rhythm grid of 1/{} notes", crate::music::grid::WHOLE),
+            Rhythm::Regression => String::new(),
+        };
         let params: i64 = self
             .vs
             .trainable_variables()
@@ -193,7 +211,7 @@ impl Model {
             .map(|t| t.numel() as i64)
             .sum();
         format!(
-            "LSTM hidden {} layers {}, input {input}, head {head}, {params} parameters, {} epoch{} trained, on {} ({})",
+            "LSTM hidden {} layers {}, input {input}, head {head}{rhythm}, {params} parameters, {} epoch{} trained, on {} ({})",
             c.hidden,
             c.layers,
             self.epochs,
@@ -205,7 +223,8 @@ impl Model {
 
     /// What the model predicts after reading `notes` (pitch, step, duration) from a fresh
     /// state: the pitch head's outputs (softmax probabilities, or the notebook's raw sigmoid
-    /// values) and the unclamped step and duration.
+    /// values) and the unclamped step and duration (for grid heads, their distributions'
+    /// medians).
     pub fn predict_next(&self, notes: &[(u8, f64, f64)]) -> NextNote {
         let _guard = tch::no_grad_guard();
         let e = data::Encoded {
@@ -222,7 +241,10 @@ impl Model {
             Head::Softmax => logits.softmax(-1, tch::Kind::Float),
             Head::Sigmoid => logits.sigmoid(),
         };
-        let scalar = |t: &tch::Tensor| t.select(1, last).double_value(&[0]);
+        let scalar = |t: &tch::Tensor| match self.config.rhythm {
+            Rhythm::Regression => t.select(1, last).double_value(&[0]),
+            Rhythm::Grid => rhythm::median_seconds(&t.select(1, last)).double_value(&[0]),
+        };
         NextNote {
             pitch: Vec::<f32>::try_from(scores.to_device(Device::Cpu)).expect("128 floats"),
             step: scalar(&o.step),

@@ -7,8 +7,10 @@ use std::collections::HashMap;
 
 use tch::{nn, Kind, Tensor};
 
-use super::step::{InputWeights, Layer, PointerWeights, StepState, Stepper, Weights};
-use super::{Input, ModelConfig, PITCHES, PITCH_SCALE};
+use super::step::{
+    InputWeights, Layer, PointerWeights, RhythmWeights, StepState, Stepper, Weights,
+};
+use super::{Input, ModelConfig, Rhythm, PITCHES, PITCH_SCALE};
 
 pub(super) struct Net {
     config: ModelConfig,
@@ -43,9 +45,10 @@ pub(super) struct Outputs {
     /// [B, T, 128] raw scores (before softmax or sigmoid); with the pointer, the log of the
     /// mixed distribution, which is its own log-softmax.
     pub logits: Tensor,
-    /// [B, T] predicted step in seconds (unclamped).
+    /// [B, T] predicted step in seconds (unclamped) for regression heads; [B, T, CLASSES]
+    /// logits over `rhythm::CLASSES` for grid heads.
     pub step: Tensor,
-    /// [B, T] predicted duration in seconds (unclamped).
+    /// The duration, as `step`.
     pub duration: Tensor,
 }
 
@@ -74,6 +77,14 @@ pub(super) fn input_size(c: &ModelConfig) -> i64 {
     }
 }
 
+/// Outputs of the step head and of the duration head.
+fn rhythm_outputs(c: &ModelConfig) -> i64 {
+    match c.rhythm {
+        Rhythm::Grid => super::rhythm::CLASSES,
+        Rhythm::Regression => 1,
+    }
+}
+
 /// Every variable's name and shape, in a fixed order: the file formats check against this.
 pub(super) fn shapes(c: &ModelConfig) -> Vec<(String, Vec<i64>)> {
     let h = c.hidden;
@@ -92,7 +103,12 @@ pub(super) fn shapes(c: &ModelConfig) -> Vec<(String, Vec<i64>)> {
         v.push((format!("lstm.bias_ih_l{l}"), vec![4 * h]));
         v.push((format!("lstm.bias_hh_l{l}"), vec![4 * h]));
     }
-    for (name, out) in [("fc_pitch", PITCHES), ("fc_step", 1), ("fc_duration", 1)] {
+    let rhythm = rhythm_outputs(c);
+    for (name, out) in [
+        ("fc_pitch", PITCHES),
+        ("fc_step", rhythm),
+        ("fc_duration", rhythm),
+    ] {
         v.push((format!("{name}.weight"), vec![out, h]));
         v.push((format!("{name}.bias"), vec![out]));
     }
@@ -304,13 +320,32 @@ impl Net {
             })
             .collect();
         let scalar = |t: &Tensor| floats(t)[0];
+        let pair = |(w, b): &(Tensor, Tensor)| (floats(w), floats(b));
+        // A grid model has no regression heads: zero rows keep the stacked head layout
+        // (two rows of multiply-adds), and the categorical heads are their own product.
+        let (fc_step, fc_duration, rhythm) = match c.rhythm {
+            Rhythm::Regression => (
+                (floats(&self.step.0), scalar(&self.step.1)),
+                (floats(&self.duration.0), scalar(&self.duration.1)),
+                None,
+            ),
+            Rhythm::Grid => {
+                let zero = || (vec![0f32; c.hidden as usize], 0f32);
+                let heads = RhythmWeights {
+                    step: pair(&self.step),
+                    duration: pair(&self.duration),
+                };
+                (zero(), zero(), Some(heads))
+            }
+        };
         Stepper::new(Weights {
             hidden: c.hidden as usize,
             input,
             layers,
             fc_pitch: (floats(&self.pitch.0), floats(&self.pitch.1)),
-            fc_step: (floats(&self.step.0), scalar(&self.step.1)),
-            fc_duration: (floats(&self.duration.0), scalar(&self.duration.1)),
+            fc_step,
+            fc_duration,
+            rhythm,
             pointer: self.pointer.as_ref().map(|p| PointerWeights {
                 query: floats(&p.query),
                 key: floats(&p.key),
@@ -414,6 +449,7 @@ mod tests {
             head: Head::Softmax,
             embed: 4,
             pointer,
+            rhythm: Rhythm::Regression,
         }
     }
 
@@ -457,13 +493,18 @@ mod tests {
 
     #[test]
     fn the_plain_rust_stepper_agrees_with_the_tensor_network() {
-        for (pointer, input, layers) in [(true, Input::Embed, 2), (false, Input::Scalar, 1)] {
+        let cases = [
+            (true, Input::Embed, 2, Rhythm::Grid),
+            (false, Input::Scalar, 1, Rhythm::Regression),
+        ];
+        for (pointer, input, layers, rhythm) in cases {
             tch::manual_seed(5);
             let vs = nn::VarStore::new(tch::Device::Cpu);
             let cfg = ModelConfig {
                 input,
                 layers,
                 pointer,
+                rhythm,
                 ..config(pointer)
             };
             let net = Net::new(&vs.root(), cfg);
@@ -487,6 +528,16 @@ mod tests {
                     Vec::try_from(whole.logits.select(1, i as i64).view(-1)).unwrap();
                 for (a, b) in out.logits.iter().zip(&want) {
                     assert!((a - b).abs() < 1e-4, "note {i}: {a} vs {b}");
+                }
+                if let Some(r) = &out.rhythm {
+                    for (got, want) in [(&r.step, &whole.step), (&r.duration, &whole.duration)] {
+                        let want = floats(&want.select(1, i as i64));
+                        assert_eq!(got.len(), want.len());
+                        for (a, b) in got.iter().zip(&want) {
+                            assert!((a - b).abs() < 1e-4, "note {i}: rhythm {a} vs {b}");
+                        }
+                    }
+                    continue;
                 }
                 let step = whole.step.double_value(&[0, i as i64]);
                 assert!(

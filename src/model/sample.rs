@@ -9,8 +9,10 @@ use tch::{Kind, Tensor};
 
 use super::data::{self, Encoded};
 use super::net::{Net, State};
-use super::step::{exp, ln, StepState, Stepper};
+use super::rhythm::{allowed, sample_class, seconds_of, snap};
+use super::step::{exp, ln, RhythmLogits, StepState, Stepper};
 use super::{Head, Model};
+use crate::music::grid::{Grid, QUANTUM_SECONDS};
 use crate::music::note::Note;
 
 /// Sampling controls, read afresh for every note (live mode changes them mid-stream).
@@ -24,6 +26,20 @@ pub struct SampleOptions {
     pub allowed: Option<[bool; 128]>,
     /// Shortest duration in seconds, so no note has zero length.
     pub min_duration: f64,
+    /// Steps and durations are whole multiples of this note value (None = free).
+    pub grid: Option<Grid>,
+}
+
+/// How a melody must end (`generate N bars`, `end tonic`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ending {
+    /// The bar line the melody ends on, in seconds: no note starts at or after it, and the
+    /// note that reaches it is cut there and is the last.
+    pub at: Option<f64>,
+    /// This note is the last whatever its length (the N-th of `generate N`).
+    pub last: bool,
+    /// Pitches the last note may have (the scale's tonic); None = as any other note.
+    pub last_pitches: Option<[bool; 128]>,
 }
 
 impl Default for SampleOptions {
@@ -33,6 +49,7 @@ impl Default for SampleOptions {
             top_k: 0,
             allowed: None,
             min_duration: 0.05,
+            grid: None,
         }
     }
 }
@@ -42,6 +59,8 @@ struct Prediction {
     logits: Vec<f32>,
     step: f64,
     duration: f64,
+    /// A grid model's step and duration distributions (`step` and `duration` are then 0).
+    rhythm: Option<RhythmLogits>,
 }
 
 /// Continues a melody note by note. Owns its own copy of the weights (plain vectors), so it
@@ -117,6 +136,7 @@ impl Generator {
                 logits: out.logits,
                 step: out.step,
                 duration: out.duration,
+                rhythm: out.rhythm,
             };
         }
         let last = primer.iter().max_by(|a, b| a.start.total_cmp(&b.start));
@@ -126,9 +146,78 @@ impl Generator {
 
     /// Samples the next note and feeds it back. Starts never decrease.
     pub fn next(&mut self, opts: &SampleOptions, rng: &mut ChaCha20Rng) -> Note {
-        let pitch = sample_pitch(&self.next.logits, self.head, opts, rng);
+        self.next_ending(opts, &Ending::default(), rng).0
+    }
+
+    /// [`Generator::next`] under `ending`: also says whether this note ends the melody. The
+    /// heads are independent given the LSTM state, so the rhythm is drawn first (step, then
+    /// duration) and the pitch knows whether it belongs to the last note.
+    pub fn next_ending(
+        &mut self,
+        opts: &SampleOptions,
+        ending: &Ending,
+        rng: &mut ChaCha20Rng,
+    ) -> (Note, bool) {
+        let below = ending.at.map(|at| at - self.last_start);
+        let (step, mut duration) = self.rhythm(opts, below, rng);
+        let start = self.last_start + step;
+        let reaches = ending.at.filter(|&at| start + duration >= at - 1e-9);
+        if let Some(at) = reaches {
+            duration = at - start;
+        }
+        let last = ending.last || reaches.is_some();
+        let pitch = match ending.last_pitches.filter(|_| last) {
+            Some(tonic) => {
+                let mut only = tonic;
+                if let Some(scale) = &opts.allowed {
+                    for (o, s) in only.iter_mut().zip(scale) {
+                        *o &= s;
+                    }
+                }
+                let opts = SampleOptions {
+                    allowed: Some(if only.contains(&true) { only } else { tonic }),
+                    ..opts.clone()
+                };
+                sample_pitch(&self.next.logits, self.head, &opts, rng)
+            }
+            None => sample_pitch(&self.next.logits, self.head, opts, rng),
+        };
+        (self.feed(pitch, step, duration), last)
+    }
+
+    /// The next step and duration in seconds: drawn from a grid model's distributions, or a
+    /// regression model's values (snapped to the grid when one is set). `below`: the step
+    /// must land before this many seconds from the last onset.
+    fn rhythm(
+        &self,
+        opts: &SampleOptions,
+        below: Option<f64>,
+        rng: &mut ChaCha20Rng,
+    ) -> (f64, f64) {
+        if let Some(r) = &self.next.rhythm {
+            let unit = opts.grid.map_or(1, |g| g.quanta() as usize);
+            let t = opts.temperature;
+            let step = sample_class(&r.step, &allowed(unit, false, 0.0, below), t, rng);
+            let ok = allowed(unit, true, opts.min_duration, None);
+            let duration = sample_class(&r.duration, &ok, t, rng);
+            return (seconds_of(step), seconds_of(duration));
+        }
         let step = self.next.step.max(0.0);
         let duration = self.next.duration.max(0.0).max(opts.min_duration);
+        match opts.grid {
+            Some(g) => (
+                snap(step, g.seconds(), false, below),
+                snap(duration, g.seconds(), true, None),
+            ),
+            None if below.is_some_and(|b| step >= b - 1e-9) => {
+                (snap(step, QUANTUM_SECONDS, false, below), duration)
+            }
+            None => (step, duration),
+        }
+    }
+
+    /// Appends a note after the last one and reads it into the LSTM state.
+    fn feed(&mut self, pitch: u8, step: f64, duration: f64) -> Note {
         let note = Note {
             pitch,
             start: self.last_start + step,
@@ -143,6 +232,7 @@ impl Generator {
             logits: out.logits,
             step: out.step,
             duration: out.duration,
+            rhythm: out.rhythm,
         };
         note
     }
@@ -161,15 +251,26 @@ fn predict(net: &Net, pitch: &Tensor, timing: &Tensor, state: &State) -> (Predic
             .to_device(tch::Device::Cpu),
     )
     .expect("128 floats");
-    let scalar = |t: &Tensor| t.select(1, 0).double_value(&[0]);
-    (
+    let floats = |t: &Tensor| super::net::floats(&t.select(1, 0));
+    let prediction = if o.step.dim() == 3 {
         Prediction {
             logits,
-            step: scalar(&o.step),
-            duration: scalar(&o.duration),
-        },
-        state,
-    )
+            step: 0.0,
+            duration: 0.0,
+            rhythm: Some(RhythmLogits {
+                step: floats(&o.step),
+                duration: floats(&o.duration),
+            }),
+        }
+    } else {
+        Prediction {
+            logits,
+            step: floats(&o.step)[0] as f64,
+            duration: floats(&o.duration)[0] as f64,
+            rhythm: None,
+        }
+    };
+    (prediction, state)
 }
 
 /// Picks a pitch from the model's scores under the controls. A scale that excludes every
@@ -299,6 +400,7 @@ mod tests {
             head: Head::Softmax,
             embed: 4,
             pointer: false,
+            rhythm: crate::model::Rhythm::Regression,
         };
         let model = Model::new(config, tch::Device::Cpu, 3);
         let primer: Vec<Note> = (0..(2 * PRIMER_PIECE + 5))

@@ -62,6 +62,51 @@ pub(super) struct Weights {
     pub fc_step: (Vec<f32>, f32),
     pub fc_duration: (Vec<f32>, f32),
     pub pointer: Option<PointerWeights>,
+    /// The categorical step and duration heads of a `rhythm grid` model.
+    pub rhythm: Option<RhythmWeights>,
+}
+
+/// The categorical rhythm heads: weights [CLASSES, H] and biases, as `Net` holds them.
+pub(super) struct RhythmWeights {
+    pub step: (Vec<f32>, Vec<f32>),
+    pub duration: (Vec<f32>, Vec<f32>),
+}
+
+/// The categorical rhythm heads stacked into one product: step rows, then duration rows.
+struct RhythmHeads {
+    heads: Packed,
+    bias: Vec<f32>,
+    classes: usize,
+}
+
+impl RhythmHeads {
+    fn new(w: &RhythmWeights, hidden: usize) -> RhythmHeads {
+        let rows: Vec<f32> = w.step.0.iter().chain(&w.duration.0).copied().collect();
+        let bias: Vec<f32> = w.step.1.iter().chain(&w.duration.1).copied().collect();
+        RhythmHeads {
+            heads: Packed::new(&rows, bias.len(), hidden),
+            classes: w.step.1.len(),
+            bias,
+        }
+    }
+
+    /// The step and duration logits after the LSTM output `out`.
+    #[inline(always)]
+    fn logits(&self, out: &[f32]) -> RhythmLogits {
+        let mut all = self.bias.clone();
+        self.heads.add_product(out, &mut all);
+        let duration = all.split_off(self.classes);
+        RhythmLogits {
+            step: all,
+            duration,
+        }
+    }
+}
+
+/// Logits over the rhythm classes for the next note's step and duration.
+pub(super) struct RhythmLogits {
+    pub step: Vec<f32>,
+    pub duration: Vec<f32>,
 }
 
 /// The first layer's input-to-gates product, precomputed.
@@ -95,6 +140,7 @@ pub(super) struct Stepper {
     heads: Packed,
     head_bias: Vec<f32>,
     pointer: Option<Pointer>,
+    rhythm: Option<RhythmHeads>,
     /// Whether this CPU has AVX2 (see `step_avx2`).
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     avx2: bool,
@@ -117,6 +163,8 @@ pub(super) struct StepOutput {
     pub logits: Vec<f32>,
     pub step: f64,
     pub duration: f64,
+    /// The categorical heads' logits (grid models; `step` and `duration` are then 0).
+    pub rhythm: Option<RhythmLogits>,
 }
 
 /// Columns `from..to` of a row-major matrix with `cols` columns, row-major.
@@ -258,6 +306,7 @@ impl Stepper {
                 dim: p.dim,
                 memory: p.memory,
             }),
+            rhythm: w.rhythm.as_ref().map(|r| RhythmHeads::new(r, h)),
             #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
             avx2: std::arch::is_x86_feature_detected!("avx2"),
         }
@@ -319,6 +368,7 @@ impl Stepper {
         let mut head = self.head_bias.clone();
         self.heads.add_product(out, &mut head);
         let (step, duration) = (head[STEP_ROW] as f64, head[DURATION_ROW] as f64);
+        let rhythm = self.rhythm.as_ref().map(|r| r.logits(out));
         if let Some(ptr) = &self.pointer {
             let (logits, rest) = head.split_at_mut(PITCHES);
             let (query, key) = rest[GATE_ROW + 1 - PITCHES..].split_at(ptr.dim);
@@ -329,6 +379,7 @@ impl Stepper {
             logits: head,
             step,
             duration,
+            rhythm,
         }
     }
 }
@@ -424,6 +475,7 @@ mod tests {
                 head: Head::Softmax,
                 embed: 32,
                 pointer: true,
+                rhythm: super::super::Rhythm::Regression,
             },
         );
         let n = 150;

@@ -15,7 +15,9 @@ use tch::{nn, Kind, Reduction, Tensor};
 use super::data::{self, Batch, Encoded};
 use super::evaluate::{self, split_validation};
 use super::net::Outputs;
-use super::{Head, Keep, LossWeights, Model, ModelError, Optimizer, TrainConfig};
+use super::{
+    rhythm, Head, Keep, LossWeights, Model, ModelConfig, ModelError, Optimizer, Rhythm, TrainConfig,
+};
 use crate::music::note::Tune;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,10 +67,11 @@ pub struct Trainer {
     epochs_run: u64,
 }
 
-/// The loss of one batch: weighted pitch cross-entropy plus the notebook's
-/// mse-with-positive-pressure on step and duration, averaged over scored positions.
-fn loss(out: &Outputs, b: &Batch, head: Head, w: &LossWeights) -> Tensor {
-    let scores = match head {
+/// The loss of one batch: weighted pitch cross-entropy plus, for step and duration, the
+/// cross-entropy of the nearest rhythm class (grid heads) or the notebook's
+/// mse-with-positive-pressure (regression heads), averaged over scored positions.
+fn loss(out: &Outputs, b: &Batch, config: &ModelConfig, w: &LossWeights) -> Tensor {
+    let scores = match config.head {
         Head::Softmax => out.logits.shallow_clone(),
         Head::Sigmoid => out.logits.sigmoid(),
     };
@@ -80,8 +83,22 @@ fn loss(out: &Outputs, b: &Batch, head: Head, w: &LossWeights) -> Tensor {
         let e = (pred - y).square() + (-pred).relu() * 10.0;
         (e * &b.mask).sum(Kind::Float) / &n
     };
-    let step = pressure(&out.step, &b.target_step);
-    let duration = pressure(&out.duration, &b.target_duration);
+    let classes = |logits: &Tensor, y: &Tensor, min: i64| {
+        let target = rhythm::target_classes(y, &b.mask, min);
+        logits
+            .view([-1, rhythm::CLASSES])
+            .cross_entropy_loss::<Tensor>(&target.view([-1]), None, Reduction::Mean, -100, 0.0)
+    };
+    let (step, duration) = match config.rhythm {
+        Rhythm::Regression => (
+            pressure(&out.step, &b.target_step),
+            pressure(&out.duration, &b.target_duration),
+        ),
+        Rhythm::Grid => (
+            classes(&out.step, &b.target_step, 0),
+            classes(&out.duration, &b.target_duration, 1),
+        ),
+    };
     pitch * w.pitch + step * w.step + duration * w.duration
 }
 
@@ -124,7 +141,6 @@ impl Trainer {
         let val_set: Vec<&Encoded> = val_idx.iter().map(|&i| &encoded[i]).collect();
         let val_tunes: Vec<&Tune> = val_idx.iter().map(|&i| &tunes[i]).collect();
         let device = model.device();
-        let head = model.config.head;
         let train_windows = data::windows(&train_set, cfg.seq_len, cfg.objective, 0, None).len();
         if train_windows == 0 {
             return Err(TrainError::NoWindows);
@@ -179,7 +195,7 @@ impl Trainer {
                 let l = loss(
                     &model.net.forward_batch(&b, cfg.dropout),
                     &b,
-                    head,
+                    &model.config,
                     &cfg.loss,
                 );
                 let value = l.double_value(&[]);
@@ -306,7 +322,7 @@ fn validation_loss(
         let l = loss(
             &model.net.forward_batch(&b, 0.0),
             &b,
-            model.config.head,
+            &model.config,
             &cfg.loss,
         );
         sum += l.double_value(&[]) * b.scored as f64;
@@ -354,6 +370,7 @@ mod tests {
             input: Input::Embed,
             head: Head::Softmax,
             pointer: false,
+            rhythm: Rhythm::Grid,
         };
         // 4096 rows of 4096 steps: about 13 TB, more than any machine here can give.
         let e = preflight(&config, 4096, 4096, tch::Device::Cpu).unwrap_err();

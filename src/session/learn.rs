@@ -126,9 +126,12 @@ impl Session {
             }
             Learn::Generate {
                 n,
+                bars,
                 temperature,
                 top_k,
                 scale,
+                grid,
+                end_tonic,
             } => {
                 let scale = scale.as_ref().map_or(self.settings.scale, |s| s.value);
                 let opts = SampleOptions {
@@ -136,8 +139,24 @@ impl Session {
                     top_k: top_k.unwrap_or(self.settings.top_k as usize),
                     allowed: scale.map(|s| s.mask()),
                     min_duration: self.settings.min_duration,
+                    grid: grid.unwrap_or(self.settings.grid),
                 };
-                self.generate(*n, &opts, span)
+                let tonic = match (end_tonic, scale) {
+                    (false, _) => None,
+                    (true, Some(s)) => Some(tonic_mask(s.tonic)),
+                    (true, None) => {
+                        return Err(Error::failed(
+                            span,
+                            "`end tonic` needs a scale: `set scale \"D yu\"`, or give `scale` to generate",
+                        ))
+                    }
+                };
+                let length = if *bars {
+                    Length::Bars(*n)
+                } else {
+                    Length::Notes(*n)
+                };
+                self.generate(length, &opts, tonic, span)
             }
         }
     }
@@ -158,6 +177,7 @@ impl Session {
             embed: s.embed,
             input: s.input,
             head: s.head,
+            rhythm: s.rhythm,
         }
     }
 
@@ -218,7 +238,13 @@ impl Session {
         }
     }
 
-    fn generate(&mut self, n: usize, opts: &SampleOptions, span: Span) -> Result<(), Error> {
+    fn generate(
+        &mut self,
+        length: Length,
+        opts: &SampleOptions,
+        tonic: Option<[bool; 128]>,
+        span: Span,
+    ) -> Result<(), Error> {
         if self.learn.model.is_none() {
             return Err(Error::failed(
                 span,
@@ -235,19 +261,56 @@ impl Session {
             let m = self.learn.model.as_ref().expect("checked above");
             self.learn.generator = Some(Generator::new(m, &self.melody));
         }
+        let bar = self.settings.meter.bar_seconds();
+        let end_before = self.melody.iter().map(|n| n.end()).fold(0.0, f64::max);
+        let (n, at) = match length {
+            Length::Notes(n) => (n, None),
+            // The bar the melody is in is completed (a melody ending on a bar line is in no
+            // bar), then N whole bars follow. At most MAX_NOTES_PER_BAR notes a bar: a model
+            // whose steps stay at 0 would otherwise never reach the bar line.
+            Length::Bars(bars) => {
+                let first = (end_before / bar - 1e-9).ceil().max(0.0) * bar;
+                (bars * MAX_NOTES_PER_BAR, Some(first + bars as f64 * bar))
+            }
+        };
         let gen = self.learn.generator.as_mut().expect("created above");
         let mut made = 0;
-        while made < n && !self.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
-            let note = gen.next(opts, &mut self.rng);
+        let mut finished = false;
+        while !finished && made < n && !self.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
+            let ending = model::Ending {
+                at,
+                last: at.is_none() && made + 1 == n,
+                last_pitches: tonic,
+            };
+            let (note, last) = gen.next_ending(opts, &ending, &mut self.rng);
             self.melody.push(note);
             made += 1;
+            finished = last;
         }
         let end = self.melody.last().map_or(0.0, |n| n.end());
         // A stopped run says what it really made.
-        let what = if made < n {
-            format!("generated {made} of {n} notes before Ctrl-C")
-        } else {
-            format!("generated {n} notes")
+        let what = match (length, at) {
+            (Length::Bars(bars), Some(at)) if finished => format!(
+                "generated {bars} bar{} of {}, {made} notes, ending at {at:.3} s",
+                if bars == 1 { "" } else { "s" },
+                self.settings.meter
+            ),
+            (Length::Bars(bars), _) if !self.interrupted() => {
+                return Err(Error::failed(
+                    span,
+                    format!(
+                        "the model's steps stayed near 0: {made} notes did not reach the end of {bars} bar{}",
+                        if bars == 1 { "" } else { "s" }
+                    ),
+                ));
+            }
+            (Length::Bars(bars), _) => {
+                format!("generated {made} notes of {bars} bars before Ctrl-C")
+            }
+            (Length::Notes(n), _) if made < n => {
+                format!("generated {made} of {n} notes before Ctrl-C")
+            }
+            (Length::Notes(n), _) => format!("generated {n} notes"),
         };
         say!(
             self,
@@ -290,7 +353,21 @@ impl Session {
     }
 }
 
-/// The scale setting as a pitch mask (`none` = no constraint).
+/// How much `generate` makes.
+#[derive(Clone, Copy)]
+enum Length {
+    Notes(usize),
+    Bars(usize),
+}
+
+/// Notes `generate N bars` makes per bar at most (more than a bar of 1/48 notes).
+const MAX_NOTES_PER_BAR: usize = 256;
+
+/// Every octave of the tonic's pitch class.
+fn tonic_mask(tonic: u8) -> [bool; 128] {
+    std::array::from_fn(|p| p % 12 == usize::from(tonic % 12))
+}
+
 /// Opens tms's own format, or the notebook's PyTorch state_dict by its content.
 fn open_model(path: &str, device: tch::Device) -> Result<Model, String> {
     let bytes = crate::fsio::read(Path::new(path))

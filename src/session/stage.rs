@@ -16,6 +16,7 @@ use crate::lang::ast::{PortArg, RecordArg, RespondArg, Stage};
 use crate::lang::settings::{Live, SettingId};
 use crate::lang::span::Span;
 use crate::model::{Generator, SampleOptions};
+use crate::music::grid::Grid;
 use crate::music::note::Note;
 use crate::perform::record::Recording;
 use crate::perform::{self, ClockSource, Controls, NoteSource, Performer, PortSel};
@@ -28,7 +29,7 @@ const PHRASE_SILENCE_MS: u64 = 600;
 pub(super) struct State {
     pub controls: Arc<Controls>,
     pub performer: Option<Performer>,
-    /// The scale mask for live generation (not numeric, so not in Controls).
+    /// The scale mask and the grid for live generation (not numeric, so not in Controls).
     pub live_shape: Arc<Mutex<LiveShape>>,
     pub recording: Option<Recording>,
     /// The Ableton Link session while `link on`.
@@ -41,7 +42,10 @@ impl Default for State {
         State {
             controls: Arc::new(Controls::default()),
             performer: None,
-            live_shape: Arc::new(Mutex::new(LiveShape { allowed: None })),
+            live_shape: Arc::new(Mutex::new(LiveShape {
+                allowed: None,
+                grid: None,
+            })),
             recording: None,
             #[cfg(feature = "link")]
             link: None,
@@ -55,6 +59,7 @@ const LINK_LOOK: Duration = Duration::from_secs(1);
 
 pub(super) struct LiveShape {
     allowed: Option<[bool; 128]>,
+    grid: Option<Grid>,
 }
 
 /// Live mode's note supplier: the model's generator reading the current controls per note.
@@ -66,12 +71,16 @@ struct LiveSource {
 
 impl NoteSource for LiveSource {
     fn next_note(&mut self, controls: &Controls) -> Option<Note> {
-        let allowed = self.shape.lock().map_or(None, |s| s.allowed);
+        let (allowed, grid) = self
+            .shape
+            .lock()
+            .map_or((None, None), |s| (s.allowed, s.grid));
         let opts = SampleOptions {
             temperature: controls.get(Live::Temperature),
             top_k: controls.get(Live::TopK) as usize,
             allowed,
             min_duration: controls.get(Live::MinDuration),
+            grid,
         };
         Some(self.generator.next(&opts, &mut self.rng))
     }
@@ -518,7 +527,7 @@ impl Session {
                 "note: the tempo follows the clock that leads (`clock in off` to set it here)"
             );
         }
-        if id == SettingId::Scale {
+        if id == SettingId::Scale || id == SettingId::Grid {
             self.sync_live_shape();
         }
         // At once rather than on the follower's next look, so that a `link` right after
@@ -544,6 +553,7 @@ impl Session {
     fn sync_live_shape(&mut self) {
         if let Ok(mut s) = self.stage.live_shape.lock() {
             s.allowed = self.settings.scale.map(|s| s.mask());
+            s.grid = self.settings.grid;
         }
     }
 

@@ -39,6 +39,10 @@ fn piece() -> impl Strategy<Value = String> {
         "cc",
         "temperature",
         "top_k",
+        "bars",
+        "grid",
+        "end",
+        "tonic",
         "scale",
         "program",
         "tempo",
@@ -71,6 +75,7 @@ fn piece() -> impl Strategy<Value = String> {
         Just("\"D yu\"".to_string()),
         Just("\"C4 D4/2 E4*2 r G4\"".to_string()),
         Just("\"flute\"".to_string()),
+        Just("\"1/8t\"".to_string()),
         Just("\"a \\\"q\\\" \\\\ b\"".to_string()),
     ];
     prop_oneof![3 => command, 2 => setting, 2 => word, 2 => number, 2 => string]

@@ -21,6 +21,7 @@ mod notation;
 mod pth;
 mod reader_fuzz;
 mod repl_pty;
+mod rhythm_cli;
 mod settings_cli;
 mod watch;
 
