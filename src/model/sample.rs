@@ -8,6 +8,7 @@ use rand_chacha::ChaCha20Rng;
 use tch::{Kind, Tensor};
 
 use super::data::{self, Encoded};
+use super::key::KeyView;
 use super::net::{Net, State};
 use super::step::{StepState, Stepper};
 use super::{Head, Model};
@@ -22,6 +23,9 @@ pub struct SampleOptions {
     pub top_k: usize,
     /// Pitches allowed (a scale); None allows all.
     pub allowed: Option<[bool; 128]>,
+    /// The tonic pitch class of the scale behind `allowed`: the generator carries the key of
+    /// what the model read onto it (see `key`). None aligns by the pitch set alone.
+    pub tonic: Option<u8>,
     /// Shortest duration in seconds, so no note has zero length.
     pub min_duration: f64,
 }
@@ -32,6 +36,7 @@ impl Default for SampleOptions {
             temperature: 1.0,
             top_k: 0,
             allowed: None,
+            tonic: None,
             min_duration: 0.05,
         }
     }
@@ -53,6 +58,8 @@ pub struct Generator {
     next: Prediction,
     last_start: f64,
     velocity: u8,
+    /// The model reads the melody in one key and its notes are moved into the scale's.
+    key: KeyView,
 }
 
 impl Generator {
@@ -93,16 +100,27 @@ impl Generator {
             next,
             last_start: last.map_or(0.0, |n| n.start),
             velocity: last.map_or(100, |n| n.velocity),
+            key: KeyView::new(primer),
         }
+    }
+
+    /// Semitones between the model's view and the notes it gives (see `key`).
+    pub fn shift(&self) -> i32 {
+        self.key.shift()
     }
 
     /// Samples the next note and feeds it back. Starts never decrease.
     pub fn next(&mut self, opts: &SampleOptions, rng: &mut ChaCha20Rng) -> Note {
-        let pitch = sample_pitch(&self.next.logits, self.head, opts, rng);
+        let view = SampleOptions {
+            allowed: self.key.view_mask(opts.allowed.as_ref(), opts.tonic),
+            ..opts.clone()
+        };
+        let pitch = sample_pitch(&self.next.logits, self.head, &view, rng);
         let step = self.next.step.max(0.0);
         let duration = self.next.duration.max(0.0).max(opts.min_duration);
+        self.key.read(pitch, duration);
         let note = Note {
-            pitch,
+            pitch: self.key.real(pitch),
             start: self.last_start + step,
             duration,
             velocity: self.velocity,

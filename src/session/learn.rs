@@ -135,6 +135,7 @@ impl Session {
                     temperature: temperature.unwrap_or(self.settings.temperature),
                     top_k: top_k.unwrap_or(self.settings.top_k as usize),
                     allowed: scale.map(|s| s.mask()),
+                    tonic: scale.map(|s| s.tonic),
                     min_duration: self.settings.min_duration,
                 };
                 self.generate(*n, &opts, span)

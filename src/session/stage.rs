@@ -31,13 +31,17 @@ impl Default for State {
         State {
             controls: Arc::new(Controls::default()),
             performer: None,
-            live_shape: Arc::new(Mutex::new(LiveShape { allowed: None })),
+            live_shape: Arc::new(Mutex::new(LiveShape {
+                allowed: None,
+                tonic: None,
+            })),
         }
     }
 }
 
 pub(super) struct LiveShape {
     allowed: Option<[bool; 128]>,
+    tonic: Option<u8>,
 }
 
 /// Live mode's note supplier: the model's generator reading the current controls per note.
@@ -49,11 +53,15 @@ struct LiveSource {
 
 impl NoteSource for LiveSource {
     fn next_note(&mut self, controls: &Controls) -> Option<Note> {
-        let allowed = self.shape.lock().map_or(None, |s| s.allowed);
+        let (allowed, tonic) = self
+            .shape
+            .lock()
+            .map_or((None, None), |s| (s.allowed, s.tonic));
         let opts = SampleOptions {
             temperature: controls.get(Live::Temperature),
             top_k: controls.get(Live::TopK) as usize,
             allowed,
+            tonic,
             min_duration: controls.get(Live::MinDuration),
         };
         Some(self.generator.next(&opts, &mut self.rng))
@@ -304,6 +312,7 @@ impl Session {
     fn sync_live_shape(&mut self) {
         if let Ok(mut s) = self.stage.live_shape.lock() {
             s.allowed = self.settings.scale.map(|s| s.mask());
+            s.tonic = self.settings.scale.map(|s| s.tonic);
         }
     }
 
