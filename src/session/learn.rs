@@ -237,11 +237,29 @@ impl Session {
             self.learn.generator = Some(Generator::new(m, &self.melody));
         }
         let gen = self.learn.generator.as_mut().expect("created above");
+        let shift = gen.shift();
         let mut made = 0;
         while made < n && !self.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
             let note = gen.next(opts, &mut self.rng);
             self.melody.push(note);
             made += 1;
+        }
+        let moved = gen.shift();
+        if moved != shift && made > 0 {
+            // Why the new notes sit where they do: the scale is not in the key the model reads.
+            let how = match moved {
+                0 => "as it reads them".to_string(),
+                m => format!(
+                    "{} semitone{} {}",
+                    m.abs(),
+                    if m.abs() == 1 { "" } else { "s" },
+                    if m > 0 { "higher" } else { "lower" }
+                ),
+            };
+            say!(
+                self,
+                "the model continues in the key it read; to fit the scale its notes sound {how}"
+            );
         }
         let end = self.melody.last().map_or(0.0, |n| n.end());
         // A stopped run says what it really made.

@@ -483,6 +483,13 @@ fn a_scale_far_from_the_primers_key_gets_a_varied_melody_in_that_scale() {
             root().join("models/folk.safetensors").display()
         ));
         assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains(
+                "the model continues in the key it read; to fit the scale its notes sound 4 semitones higher\n"
+            ),
+            "{}",
+            run.stdout
+        );
         let notes = tms::music::midi::read_midi(&read(dir.path(), "out.mid")).unwrap();
         let generated: Vec<u8> = notes[12..].iter().map(|n| n.pitch).collect();
         assert_eq!(generated.len(), 64);
