@@ -6,6 +6,7 @@ pub mod cuda;
 mod data;
 mod evaluate;
 mod file;
+mod key;
 mod net;
 pub mod pth;
 pub mod rhythm;

@@ -8,6 +8,7 @@ use rand_chacha::ChaCha20Rng;
 use tch::{Kind, Tensor};
 
 use super::data::{self, Encoded};
+use super::key::KeyView;
 use super::net::{Net, State};
 use super::rhythm::{allowed, sample_class, seconds_of, snap};
 use super::step::{exp, ln, RhythmLogits, StepState, Stepper};
@@ -24,6 +25,9 @@ pub struct SampleOptions {
     pub top_k: usize,
     /// Pitches allowed (a scale); None allows all.
     pub allowed: Option<[bool; 128]>,
+    /// The tonic pitch class of the scale behind `allowed`: the generator carries the key of
+    /// what the model read onto it (see `key`). None aligns by the pitch set alone.
+    pub tonic: Option<u8>,
     /// Shortest duration in seconds, so no note has zero length.
     pub min_duration: f64,
     /// Steps and durations are whole multiples of this note value (None = free).
@@ -48,6 +52,7 @@ impl Default for SampleOptions {
             temperature: 1.0,
             top_k: 0,
             allowed: None,
+            tonic: None,
             min_duration: 0.05,
             grid: None,
         }
@@ -72,6 +77,8 @@ pub struct Generator {
     next: Prediction,
     last_start: f64,
     velocity: u8,
+    /// The model reads the melody in one key and its notes are moved into the scale's.
+    key: KeyView,
 }
 
 impl Generator {
@@ -112,6 +119,7 @@ impl Generator {
             next,
             last_start: last.map_or(0.0, |n| n.start),
             velocity: last.map_or(100, |n| n.velocity),
+            key: KeyView::new(primer),
         }
     }
 
@@ -142,6 +150,12 @@ impl Generator {
         let last = primer.iter().max_by(|a, b| a.start.total_cmp(&b.start));
         self.last_start = last.map_or(0.0, |n| n.start);
         self.velocity = last.map_or(100, |n| n.velocity);
+        self.key = KeyView::new(primer);
+    }
+
+    /// Semitones between the model's view and the notes it gives (see `key`).
+    pub fn shift(&self) -> i32 {
+        self.key.shift()
     }
 
     /// Samples the next note and feeds it back. Starts never decrease.
@@ -174,14 +188,25 @@ impl Generator {
                         *o &= s;
                     }
                 }
-                let opts = SampleOptions {
-                    allowed: Some(if only.contains(&true) { only } else { tonic }),
+                // The scale's shift is chosen first, so the last note lands where the
+                // melody already is.
+                self.key.view_mask(opts.allowed.as_ref(), opts.tonic);
+                let real = if only.contains(&true) { only } else { tonic };
+                let view = SampleOptions {
+                    allowed: Some(self.key.into_view(&real)),
                     ..opts.clone()
                 };
-                sample_pitch(&self.next.logits, self.head, &opts, rng)
+                sample_pitch(&self.next.logits, self.head, &view, rng)
             }
-            None => sample_pitch(&self.next.logits, self.head, opts, rng),
+            None => {
+                let view = SampleOptions {
+                    allowed: self.key.view_mask(opts.allowed.as_ref(), opts.tonic),
+                    ..opts.clone()
+                };
+                sample_pitch(&self.next.logits, self.head, &view, rng)
+            }
         };
+        self.key.read(pitch, duration);
         (self.feed(pitch, step, duration), last)
     }
 
@@ -219,7 +244,7 @@ impl Generator {
     /// Appends a note after the last one and reads it into the LSTM state.
     fn feed(&mut self, pitch: u8, step: f64, duration: f64) -> Note {
         let note = Note {
-            pitch,
+            pitch: self.key.real(pitch),
             start: self.last_start + step,
             duration,
             velocity: self.velocity,

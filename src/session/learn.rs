@@ -138,6 +138,7 @@ impl Session {
                     temperature: temperature.unwrap_or(self.settings.temperature),
                     top_k: top_k.unwrap_or(self.settings.top_k as usize),
                     allowed: scale.map(|s| s.mask()),
+                    tonic: scale.map(|s| s.tonic),
                     min_duration: self.settings.min_duration,
                     grid: grid.unwrap_or(self.settings.grid),
                 };
@@ -274,6 +275,7 @@ impl Session {
             }
         };
         let gen = self.learn.generator.as_mut().expect("created above");
+        let shift = gen.shift();
         let mut made = 0;
         let mut finished = false;
         while !finished && made < n && !self.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
@@ -286,6 +288,23 @@ impl Session {
             self.melody.push(note);
             made += 1;
             finished = last;
+        }
+        let moved = gen.shift();
+        if moved != shift && made > 0 {
+            // Why the new notes sit where they do: the scale is not in the key the model reads.
+            let how = match moved {
+                0 => "as it reads them".to_string(),
+                m => format!(
+                    "{} semitone{} {}",
+                    m.abs(),
+                    if m.abs() == 1 { "" } else { "s" },
+                    if m > 0 { "higher" } else { "lower" }
+                ),
+            };
+            say!(
+                self,
+                "the model continues in the key it read; to fit the scale its notes sound {how}"
+            );
         }
         let end = self.melody.last().map_or(0.0, |n| n.end());
         // A stopped run says what it really made.

@@ -45,6 +45,7 @@ impl Default for State {
             live_shape: Arc::new(Mutex::new(LiveShape {
                 allowed: None,
                 grid: None,
+                tonic: None,
             })),
             recording: None,
             #[cfg(feature = "link")]
@@ -60,6 +61,7 @@ const LINK_LOOK: Duration = Duration::from_secs(1);
 pub(super) struct LiveShape {
     allowed: Option<[bool; 128]>,
     grid: Option<Grid>,
+    tonic: Option<u8>,
 }
 
 /// Live mode's note supplier: the model's generator reading the current controls per note.
@@ -71,14 +73,15 @@ struct LiveSource {
 
 impl NoteSource for LiveSource {
     fn next_note(&mut self, controls: &Controls) -> Option<Note> {
-        let (allowed, grid) = self
+        let (allowed, grid, tonic) = self
             .shape
             .lock()
-            .map_or((None, None), |s| (s.allowed, s.grid));
+            .map_or((None, None, None), |s| (s.allowed, s.grid, s.tonic));
         let opts = SampleOptions {
             temperature: controls.get(Live::Temperature),
             top_k: controls.get(Live::TopK) as usize,
             allowed,
+            tonic,
             min_duration: controls.get(Live::MinDuration),
             grid,
         };
@@ -554,6 +557,7 @@ impl Session {
         if let Ok(mut s) = self.stage.live_shape.lock() {
             s.allowed = self.settings.scale.map(|s| s.mask());
             s.grid = self.settings.grid;
+            s.tonic = self.settings.scale.map(|s| s.tonic);
         }
     }
 

@@ -472,3 +472,47 @@ fn a_kill_at_any_moment_leaves_the_last_checkpoint_whole() {
         }
     }
 }
+
+/// Issue #14: a scale far from the primer's key used to leave the shipped model one pitch
+/// to repeat (F# gong after a D pentatonic primer: one pitch 64 times, whatever the seed).
+/// The model now continues in the primer's key and its notes are carried into the scale.
+#[test]
+fn a_scale_far_from_the_primers_key_gets_a_varied_melody_in_that_scale() {
+    let primer = "D4 E4 F#4 A4 B4 D5 B4 A4 F#4 E4 D4 E4";
+    let f_sharp_gong = tms::music::scale::Scale::parse("F# gong").unwrap().mask();
+    for seed in 1..=3 {
+        let (dir, run) = tms_c(&format!(
+            "seed {seed}; model \"{}\"; prime notes \"{primer}\"; generate 64 scale \"F# gong\"; write \"out.mid\"",
+            root().join("models/folk.safetensors").display()
+        ));
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains(
+                "the model continues in the key it read; to fit the scale its notes sound 4 semitones higher\n"
+            ),
+            "{}",
+            run.stdout
+        );
+        let notes = tms::music::midi::read_midi(&read(dir.path(), "out.mid")).unwrap();
+        let generated: Vec<u8> = notes[12..].iter().map(|n| n.pitch).collect();
+        assert_eq!(generated.len(), 64);
+        let distinct: std::collections::BTreeSet<u8> = generated.iter().copied().collect();
+        assert!(
+            distinct.len() >= 4,
+            "seed {seed}: only {distinct:?} in {generated:?}"
+        );
+        let longest = generated
+            .chunk_by(|a, b| a == b)
+            .map(<[u8]>::len)
+            .max()
+            .unwrap();
+        assert!(
+            longest <= 4,
+            "seed {seed}: one pitch {longest} times in a row in {generated:?}"
+        );
+        assert!(
+            generated.iter().all(|&p| f_sharp_gong[usize::from(p)]),
+            "seed {seed}: a pitch outside F# gong in {generated:?}"
+        );
+    }
+}

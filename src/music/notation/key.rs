@@ -22,7 +22,7 @@ const MINOR: [f64; 12] = [
 ];
 
 /// The pentatonic profile: tonic, its fifth, other scale tones, tones outside the scale.
-const PENTATONIC: (f64, f64, f64, f64) = (6.35, 5.19, 4.0, 2.3);
+pub(crate) const PENTATONIC: (f64, f64, f64, f64) = (6.35, 5.19, 4.0, 2.3);
 
 /// The last note's share of the histogram, added to what the melody holds.
 const FINAL_WEIGHT: f64 = 0.15;
@@ -256,7 +256,9 @@ fn profile(mode: Mode) -> [f64; 12] {
     }
 }
 
-fn correlation(a: &[f64], b: &[f64]) -> f64 {
+/// Pearson correlation of two profiles (0 when either is flat); `model::key` aligns keys
+/// by it too.
+pub(crate) fn correlation(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len() as f64;
     let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
     let (mut num, mut va, mut vb) = (0.0, 0.0, 0.0);
