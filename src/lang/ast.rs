@@ -180,8 +180,17 @@ pub enum Stage {
     Live {
         on: bool,
     },
-    Stop,
+    /// `stop` (the current voice) or `stop all` (every voice).
+    Stop {
+        all: bool,
+    },
     Panic,
+    /// `voice "NAME"`: switch to (or create) a voice.
+    Voice {
+        name: Spanned<String>,
+    },
+    /// `voices`: list them.
+    Voices,
     Listen {
         n: Option<usize>,
     },
@@ -438,7 +447,9 @@ impl fmt::Display for Stage {
             Disconnect => f.write_str("disconnect"),
             Play { looped } => f.write_str(if *looped { "play loop" } else { "play" }),
             Live { on } => f.write_str(if *on { "live on" } else { "live off" }),
-            Stop => f.write_str("stop"),
+            Stop { all } => f.write_str(if *all { "stop all" } else { "stop" }),
+            Voice { name } => write!(f, "voice {}", Q(name)),
+            Voices => f.write_str("voices"),
             Panic => f.write_str("panic"),
             Listen { n } => match n {
                 Some(n) => write!(f, "listen {n}"),

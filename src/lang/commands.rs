@@ -716,6 +716,29 @@ fn p_link(a: &mut Args) -> Result<Command, Error> {
     a.finish(Stage::Link { on })
 }
 
+fn p_stop(a: &mut Args) -> Result<Command, Error> {
+    let all = a.keyword("all");
+    a.finish(Stage::Stop { all })
+}
+
+/// The longest voice name: it shows in the prompt and names a MIDI track.
+pub const VOICE_NAME_MAX: usize = 32;
+
+fn p_voice(a: &mut Args) -> Result<Command, Error> {
+    let name = a.string("a quoted voice name such as \"bass\"")?;
+    let n = name.value.chars().count();
+    if n == 0 || n > VOICE_NAME_MAX || name.value.trim() != name.value {
+        return Err(a.error(
+            name.span,
+            format!("a voice name is 1 to {VOICE_NAME_MAX} characters, without spaces at its ends"),
+        ));
+    }
+    if name.value.chars().any(char::is_control) {
+        return Err(a.error(name.span, "a voice name cannot hold control characters"));
+    }
+    a.finish(Stage::Voice { name })
+}
+
 fn p_listen(a: &mut Args) -> Result<Command, Error> {
     let n = a
         .opt_integer("a note count", 1, 100_000)?
@@ -820,7 +843,7 @@ bare!(p_dataset, Data::Dataset);
 bare!(p_show, Data::Show);
 bare!(p_ports, Stage::Ports);
 bare!(p_disconnect, Stage::Disconnect);
-bare!(p_stop, Stage::Stop);
+bare!(p_voices, Stage::Voices);
 bare!(p_panic, Stage::Panic);
 bare!(p_wait, Stage::Wait);
 bare!(p_quit, Core::Quit);
@@ -1084,14 +1107,36 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "stop",
-        usage: "stop",
-        summary: "stop playing; sounding notes get their note-off",
+        usage: "stop [all]",
+        summary: "stop the current voice (`stop all`: every voice); sounding notes get their note-off",
         details: "",
-        example: "stop",
-        words: &[],
+        example: "stop all",
+        words: &["all"],
         files: Files::None,
         history: History::Always,
         parse: p_stop,
+    },
+    CommandSpec {
+        name: "voice",
+        usage: "voice \"NAME\"",
+        summary: "switch to voice NAME, creating it from the current voice: its own model, primer, melody, channel and performance settings",
+        details: "Every voice plays at once on the one output port and follows the one clock; `play`, `live on`, `stop`, `generate`, `model`, `respond` and the voice's settings (temperature, top_k, min_duration, scale, grid, velocity, program, transpose, channel) act on the current voice, shown in the prompt. A new voice starts as a copy of the current one (its model weights, melody and settings); the first voice is \"main\". tempo, latency, meter, quantize and the training settings are shared.",
+        example: "voice \"bass\"",
+        words: &[],
+        files: Files::None,
+        history: History::Always,
+        parse: p_voice,
+    },
+    CommandSpec {
+        name: "voices",
+        usage: "voices",
+        summary: "list the voices: model, channel and what each is doing",
+        details: "",
+        example: "voices",
+        words: &[],
+        files: Files::None,
+        history: History::Never,
+        parse: p_voices,
     },
     CommandSpec {
         name: "panic",

@@ -253,6 +253,24 @@ impl Model {
         }
     }
 
+    /// An independent copy in a store of its own: the same architecture, weights and
+    /// record (a new voice starts from the current voice's model and may then train alone).
+    pub fn duplicate(&self) -> Model {
+        let vs = nn::VarStore::new(self.vs.device());
+        let net = Net::new(&vs.root(), self.config);
+        let mut copy = Model {
+            vs,
+            net,
+            config: self.config,
+            epochs: self.epochs,
+            trained_with: self.trained_with.clone(),
+            origin: self.origin.clone(),
+            trained_record: self.trained_record.clone(),
+        };
+        copy.restore(&self.snapshot());
+        copy
+    }
+
     /// Copies of every weight, to restore later (best epoch, last good weights).
     fn snapshot(&self) -> Vec<(String, tch::Tensor)> {
         tch::no_grad(|| {

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::lang::settings::{Kind, Live, Settings};
 
-pub use player::{ClockSource, ClockState, Performer};
+pub use player::{Activity, ClockSource, ClockState, Performer};
 pub use ports::{list_ports, PortList, PortSel};
 pub use respond::Answer;
 pub use timeline::{BeatSource, Quantize};

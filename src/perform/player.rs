@@ -64,16 +64,21 @@ mod rt {
 enum Cmd {
     /// Silence the old port, then use this one (`None`: just close).
     Output(Option<(MidiOutputConnection, String)>, Sender<()>),
+    /// A new voice with its own controls and recording track.
+    AddVoice(Box<Lane>),
     Play {
+        voice: usize,
         events: Vec<NoteEvent>,
         looped: bool,
         gen: u64,
     },
     Live {
+        voice: usize,
         notes: Receiver<(f64, Note)>,
         gen: u64,
     },
-    Stop(Sender<()>),
+    /// Stop one voice, or every voice (`None`).
+    Stop(Option<usize>, Sender<()>),
     Panic(Sender<()>),
     /// MIDI clock out on or off.
     ClockOut(bool, Sender<()>),
@@ -82,14 +87,11 @@ enum Cmd {
     Quit,
 }
 
-/// What the REPL side and the player thread both see.
+/// What the REPL side and the player thread both see, for all voices.
 #[derive(Default)]
 struct Shared {
-    job: Mutex<JobInfo>,
-    done: Condvar,
-    events: AtomicU64,
-    late: AtomicU64,
-    max_late_ns: AtomicU64,
+    /// The output port's name while one is connected.
+    output: Mutex<Option<String>>,
     /// What a start waits for, in beats (f64 bits; 0 = start at once).
     grid: AtomicU64,
     /// The bar in beats (f64 bits): where clock out's Start goes.
@@ -105,6 +107,36 @@ impl Shared {
             .filter(|b| *b > 0.0)
             .unwrap_or(4.0)
     }
+    fn output(&self) -> Option<String> {
+        self.output.lock().ok().and_then(|o| o.clone())
+    }
+    fn set_output(&self, name: Option<String>) {
+        if let Ok(mut o) = self.output.lock() {
+            *o = name;
+        }
+    }
+}
+
+/// What a voice is doing, as `voices` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activity {
+    Silent,
+    /// A melody, once.
+    Playing,
+    /// A melody, over and over.
+    Looping,
+    /// Endless generation.
+    Live,
+}
+
+/// One voice as the REPL side and the player thread both see it: its job and its counters.
+#[derive(Default)]
+struct VoiceState {
+    job: Mutex<JobInfo>,
+    done: Condvar,
+    events: AtomicU64,
+    late: AtomicU64,
+    max_late_ns: AtomicU64,
 }
 
 #[derive(Default)]
@@ -112,18 +144,16 @@ struct JobInfo {
     /// Bumped for every play/live, so the end of an old job cannot mark a new one done.
     gen: u64,
     playing: bool,
-    endless: bool,
-    output: Option<String>,
+    what: Option<Activity>,
 }
 
-impl Shared {
-    /// A new job's generation, marked playing; None without an output port.
-    fn begin(&self, endless: bool) -> Option<u64> {
+impl VoiceState {
+    /// A new job's generation, marked playing (`what` it is), with fresh counters.
+    fn begin(&self, what: Activity) -> Option<u64> {
         let mut j = self.job.lock().ok()?;
-        j.output.as_ref()?;
         j.gen += 1;
         j.playing = true;
-        j.endless = endless;
+        j.what = Some(what);
         self.events.store(0, Ordering::Relaxed);
         self.late.store(0, Ordering::Relaxed);
         self.max_late_ns.store(0, Ordering::Relaxed);
@@ -137,6 +167,25 @@ impl Shared {
             }
         }
         self.done.notify_all();
+    }
+
+    fn activity(&self) -> Activity {
+        match self.job.lock() {
+            Ok(j) if j.playing => j.what.unwrap_or(Activity::Playing),
+            _ => Activity::Silent,
+        }
+    }
+
+    fn is_playing(&self) -> bool {
+        self.job.lock().is_ok_and(|j| j.playing)
+    }
+
+    fn stats(&self) -> PlayStats {
+        PlayStats {
+            events: self.events.load(Ordering::Relaxed),
+            late: self.late.load(Ordering::Relaxed),
+            max_late: self.max_late_ns.load(Ordering::Relaxed) as f64 * 1e-9,
+        }
     }
 }
 
@@ -164,13 +213,29 @@ pub struct ClockState {
     pub clock_out: bool,
 }
 
+/// A voice on the REPL side: what the player knows it by.
+struct VoiceHandle {
+    name: String,
+    controls: Arc<Controls>,
+    state: Arc<VoiceState>,
+}
+
 /// Owns the output/input connections (midir guards) and the player thread; dropping it
 /// silences everything.
+///
+/// The player plays several voices at once (`voice "bass"`), each with its own controls,
+/// job, sounding notes and recording track, all on one output port and one clock. The
+/// methods that start or stop one job (`play`, `live`, `stop`, `wait`, `respond`, `stats`)
+/// act on the current voice, which [`Performer::select_voice`] chooses; the first voice is
+/// [`MAIN_TRACK`] with the controls given to [`Performer::new`], which also carry the
+/// shared `tempo` and `latency`.
 pub struct Performer {
     controls: Arc<Controls>,
     tx: Sender<Cmd>,
     thread: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
+    voices: Vec<VoiceHandle>,
+    current: usize,
     input: Option<Input>,
     knobs: Arc<Knobs>,
     tape: Tape,
@@ -196,26 +261,26 @@ impl Performer {
         let printer: Printer = Arc::new(Mutex::new(printer));
         let tempo = controls.get(Live::Tempo);
         let internal = Arc::new(InternalClock::new(Instant::now(), tempo));
+        let main = VoiceHandle {
+            name: MAIN_TRACK.to_string(),
+            controls: controls.clone(),
+            state: Arc::new(VoiceState::default()),
+        };
         let mut player = Player {
             rx,
             out: None,
-            controls: controls.clone(),
             printer: printer.clone(),
             shared: shared.clone(),
-            sounding: Vec::new(),
-            used: 0,
-            job: None,
+            voices: vec![Lane::new(&main)],
             internal: internal.clone(),
             leader: None,
-            origin: None,
             last_beat: 0.0,
             epoch: 0,
             running: true,
             clock_out: None,
-            program: None,
+            programs: [None; 16],
             burst: (Instant::now(), 0),
             tape: tape.clone(),
-            track: Arc::from(MAIN_TRACK),
         };
         let thread = std::thread::Builder::new()
             .name("tms-player".into())
@@ -230,6 +295,8 @@ impl Performer {
             tx,
             thread,
             shared,
+            voices: vec![main],
+            current: 0,
             input: None,
             knobs: Arc::new(Knobs::default()),
             tape,
@@ -241,6 +308,43 @@ impl Performer {
             leader: None,
             external: None,
         }
+    }
+
+    /// Makes `name` the current voice, creating it with `controls` (its own channel,
+    /// program, transpose, … ; `tempo` and `latency` are read from the first voice's) and
+    /// a recording track of its name when it is new. Returns whether it was created.
+    pub fn select_voice(&mut self, name: &str, controls: Arc<Controls>) -> bool {
+        if let Some(i) = self.voices.iter().position(|v| v.name == name) {
+            self.current = i;
+            return false;
+        }
+        let voice = VoiceHandle {
+            name: name.to_string(),
+            controls,
+            state: Arc::new(VoiceState::default()),
+        };
+        // The channel is ordered: the voice exists for the player before any job for it.
+        let _ = self.tx.send(Cmd::AddVoice(Box::new(Lane::new(&voice))));
+        self.voices.push(voice);
+        self.current = self.voices.len() - 1;
+        true
+    }
+
+    /// The current voice's name.
+    pub fn voice(&self) -> &str {
+        &self.voices[self.current].name
+    }
+
+    /// Every voice in the order they were made, with what it is doing.
+    pub fn voices(&self) -> Vec<(String, Activity)> {
+        self.voices
+            .iter()
+            .map(|v| (v.name.clone(), v.state.activity()))
+            .collect()
+    }
+
+    fn state(&self) -> &Arc<VoiceState> {
+        &self.voices[self.current].state
     }
 
     /// Where `record` finds what was played and heard.
@@ -259,9 +363,7 @@ impl Performer {
     pub fn connect_output(&mut self, sel: &PortSel) -> Result<String, PerformError> {
         let (conn, name) = ports::open_output(sel)?;
         self.ask(|ack| Cmd::Output(Some((conn, name.clone())), ack));
-        if let Ok(mut j) = self.shared.job.lock() {
-            j.output = Some(name.clone());
-        }
+        self.shared.set_output(Some(name.clone()));
         Ok(name)
     }
 
@@ -285,15 +387,13 @@ impl Performer {
         Ok(name)
     }
 
-    /// Note-offs for every sounding note plus CC 123 on the channels used, then closes both
-    /// ports.
+    /// Every voice stops; note-offs for every sounding note plus CC 123 on the channels
+    /// used, then both ports close.
     pub fn disconnect(&mut self) {
         self.responder = None;
-        self.shared.finish(None);
+        self.finish_all();
         self.ask(|ack| Cmd::Output(None, ack));
-        if let Ok(mut j) = self.shared.job.lock() {
-            j.output = None;
-        }
+        self.shared.set_output(None);
         self.clock_out = false;
         self.input = None;
         if self.clock_in.swap(false, Ordering::Relaxed) {
@@ -301,86 +401,114 @@ impl Performer {
         }
     }
 
-    fn output_name(&self) -> Option<String> {
-        self.shared.job.lock().ok().and_then(|j| j.output.clone())
+    fn finish_all(&self) {
+        for v in &self.voices {
+            v.state.finish(None);
+        }
     }
 
-    /// Starts a new job (ending the current one) and returns its generation.
-    fn begin(&mut self, endless: bool) -> Result<u64, PerformError> {
+    fn output_name(&self) -> Option<String> {
+        self.shared.output()
+    }
+
+    /// Starts a new job on the current voice (ending the one it had) and returns its
+    /// generation.
+    fn begin(&mut self, what: Activity) -> Result<u64, PerformError> {
         let name = self.output_name().ok_or(PerformError::NotConnected)?;
         if ports::output_exists(&name) == Some(false) {
             self.ask(|ack| Cmd::Output(None, ack));
-            if let Ok(mut j) = self.shared.job.lock() {
-                j.output = None;
-            }
+            self.shared.set_output(None);
             return Err(PerformError::PortVanished(name));
         }
-        self.shared.begin(endless).ok_or(PerformError::NotConnected)
+        self.state().begin(what).ok_or(PerformError::NotConnected)
     }
 
-    /// Plays the notes (from the first onset on) and returns at once; `looped` repeats them
-    /// until `stop`.
+    /// Plays the notes on the current voice (from the first onset on) and returns at once;
+    /// `looped` repeats them until `stop`.
     pub fn play(&mut self, notes: &[Note], looped: bool) -> Result<(), PerformError> {
         let events = to_events(notes);
-        let gen = self.begin(looped)?;
+        let what = match looped {
+            true => Activity::Looping,
+            false => Activity::Playing,
+        };
+        let gen = self.begin(what)?;
+        let voice = self.current;
         if self
             .tx
             .send(Cmd::Play {
+                voice,
                 events,
                 looped,
                 gen,
             })
             .is_err()
         {
-            self.shared.finish(Some(gen));
+            self.state().finish(Some(gen));
         }
         Ok(())
     }
 
-    /// Endless performance from `source` until `stop` (or until the source gives `None`).
+    /// Endless performance on the current voice from `source` until `stop` (or until the
+    /// source gives `None`).
     pub fn live(&mut self, mut source: Box<dyn NoteSource>) -> Result<(), PerformError> {
-        let gen = self.begin(true)?;
+        let gen = self.begin(Activity::Live)?;
         // Capacity 1 plus the note the player holds: the generator runs a note or two ahead
         // of the clock and never further.
         let (note_tx, notes) = mpsc::sync_channel::<(f64, Note)>(1);
-        let controls = self.controls.clone();
+        let voice = self.current;
+        let controls = self.voices[voice].controls.clone();
         let spawned = std::thread::Builder::new()
-            .name("tms-live".into())
+            .name(format!("tms-live-{}", self.voice()))
             .spawn(move || generate(&mut *source, &controls, &note_tx));
-        if spawned.is_err() || self.tx.send(Cmd::Live { notes, gen }).is_err() {
-            self.shared.finish(Some(gen));
+        if spawned.is_err() || self.tx.send(Cmd::Live { voice, notes, gen }).is_err() {
+            self.state().finish(Some(gen));
         }
         Ok(())
     }
 
-    /// Stops playing; sounding notes get their note-off, plus CC 123 on the channels used.
+    /// Stops the current voice; its sounding notes get their note-off, plus CC 123 on the
+    /// channels it used that no other voice is sounding on. The other voices play on.
     pub fn stop(&mut self) {
-        self.shared.finish(None);
-        self.ask(Cmd::Stop);
+        self.state().finish(None);
+        let voice = self.current;
+        self.ask(|ack| Cmd::Stop(Some(voice), ack));
     }
 
-    /// Stops, and sends all-notes-off and all-sound-off on every channel.
+    /// Stops every voice, with note-offs and CC 123 on the channels used.
+    pub fn stop_all(&mut self) {
+        self.finish_all();
+        self.ask(|ack| Cmd::Stop(None, ack));
+    }
+
+    /// Stops every voice, and sends all-notes-off and all-sound-off on every channel.
     pub fn panic(&mut self) {
-        self.shared.finish(None);
+        self.finish_all();
         self.ask(Cmd::Panic);
     }
 
-    /// Blocks until the melody has finished. Loops and live mode never finish, so it returns
-    /// at once for them.
+    /// Blocks until the current voice's melody has finished. Loops and live mode never
+    /// finish, so it returns at once for them.
     pub fn wait(&mut self) {
-        let Ok(mut j) = self.shared.job.lock() else {
+        let state = self.state().clone();
+        let Ok(mut j) = state.job.lock() else {
             return;
         };
-        while j.playing && !j.endless {
-            match self.shared.done.wait_timeout(j, Duration::from_millis(100)) {
+        while j.playing && j.what == Some(Activity::Playing) {
+            match state.done.wait_timeout(j, Duration::from_millis(100)) {
                 Ok((g, _)) => j = g,
                 Err(_) => return,
             }
         }
     }
 
+    /// Whether the current voice plays.
     pub fn is_playing(&self) -> bool {
-        self.shared.job.lock().is_ok_and(|j| j.playing)
+        self.state().is_playing()
+    }
+
+    /// Whether any voice plays.
+    pub fn any_playing(&self) -> bool {
+        self.voices.iter().any(|v| v.state.is_playing())
     }
 
     /// Records a phrase from the input port: `n` notes, or until `silence` passes with no
@@ -399,25 +527,31 @@ impl Performer {
     }
 
     /// Answers every phrase heard on the input port with `answer`'s notes, played at once
-    /// (each answer replaces what was playing). `silence` ends a phrase, as for `listen`.
+    /// on the current voice (each answer replaces what that voice was playing). `silence`
+    /// ends a phrase, as for `listen`.
     pub fn respond(&mut self, silence: Duration, answer: Answer) -> Result<(), PerformError> {
         self.responder = None;
         let input = self.input.as_ref().ok_or(PerformError::NoInput)?;
         self.output_name().ok_or(PerformError::NotConnected)?;
         let (tx, shared) = (self.tx.clone(), self.shared.clone());
+        let (voice, state) = (self.current, self.state().clone());
         let play = move |notes: &[Note]| {
-            if let Some(gen) = shared.begin(false) {
+            if shared.output().is_none() {
+                return;
+            }
+            if let Some(gen) = state.begin(Activity::Playing) {
                 let events = to_events(notes);
                 let looped = false;
                 if tx
                     .send(Cmd::Play {
+                        voice,
                         events,
                         looped,
                         gen,
                     })
                     .is_err()
                 {
-                    shared.finish(Some(gen));
+                    state.finish(Some(gen));
                 }
             }
         };
@@ -545,13 +679,10 @@ impl Performer {
             .store(bar_beats.to_bits(), Ordering::Relaxed);
     }
 
-    /// Counters of the current (or last) performance.
+    /// Counters of the current voice's current (or last) performance (MIDI clock out's
+    /// messages count for the first voice).
     pub fn stats(&self) -> PlayStats {
-        PlayStats {
-            events: self.shared.events.load(Ordering::Relaxed),
-            late: self.shared.late.load(Ordering::Relaxed),
-            max_late: self.shared.max_late_ns.load(Ordering::Relaxed) as f64 * 1e-9,
-        }
+        self.state().stats()
     }
 }
 
@@ -761,8 +892,10 @@ impl Job {
 
 /// What the player does next.
 enum Next {
-    Off(usize),
-    On(f64, NoteEvent),
+    /// Voice, index into its sounding notes.
+    Off(usize, usize),
+    /// Voice, musical time, event.
+    On(usize, f64, NoteEvent),
     /// The next MIDI clock tick.
     Tick,
     /// Live mode waits for the generator, or the job waits for the leader's transport.
@@ -797,36 +930,75 @@ fn tick_beat(k: i64) -> f64 {
     k as f64 / TICKS_PER_BEAT
 }
 
-struct Player {
-    rx: Receiver<Cmd>,
-    out: Option<(MidiOutputConnection, String)>,
+/// One voice in the player thread: its controls, its job and the notes it has sounding.
+struct Lane {
     controls: Arc<Controls>,
-    printer: Printer,
-    shared: Arc<Shared>,
+    state: Arc<VoiceState>,
+    /// The recording track of what this voice sends.
+    track: Arc<str>,
     sounding: Vec<Sounding>,
     /// Channels (bit per channel) that got notes since the last silence.
     used: u16,
     job: Option<Job>,
-    internal: Arc<InternalClock>,
-    /// The external timeline followed (None: the internal clock).
-    leader: Option<Arc<dyn BeatSource>>,
     /// The leader's beat at which the job's musical time 0 falls; None while the job waits
     /// for its start (the leader's transport, then its grid line).
     origin: Option<f64>,
+}
+
+impl Lane {
+    fn new(v: &VoiceHandle) -> Lane {
+        Lane {
+            controls: v.controls.clone(),
+            state: v.state.clone(),
+            track: Arc::from(v.name.as_str()),
+            sounding: Vec::new(),
+            used: 0,
+            job: None,
+            origin: None,
+        }
+    }
+
+    /// The earliest note to end, with its index.
+    fn first_off(&self) -> Option<(usize, f64)> {
+        self.sounding
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.off_at.total_cmp(&b.1.off_at))
+            .map(|(i, s)| (i, s.off_at))
+    }
+
+    /// The channels this voice has a note sounding on (bit per channel).
+    fn sounding_channels(&self) -> u16 {
+        self.sounding.iter().fold(0, |m, s| m | 1 << s.ch)
+    }
+}
+
+struct Player {
+    rx: Receiver<Cmd>,
+    out: Option<(MidiOutputConnection, String)>,
+    printer: Printer,
+    shared: Arc<Shared>,
+    /// The voices; the first one's controls also hold the shared tempo and latency.
+    voices: Vec<Lane>,
+    internal: Arc<InternalClock>,
+    /// The external timeline followed (None: the internal clock).
+    leader: Option<Arc<dyn BeatSource>>,
     /// Beat of the last event sent: where an internal tempo change takes hold.
     last_beat: f64,
     /// The leader's epoch and transport as last seen, to notice a Start or a Stop.
     epoch: u64,
     running: bool,
     clock_out: Option<ClockOut>,
-    /// The (channel, program) last sent, so a change is sent once.
-    program: Option<(u8, u8)>,
+    /// The program last sent on each channel, so a change is sent once (and voices that
+    /// share a channel each get theirs back).
+    programs: [Option<u8>; 16],
     /// Start of the current millisecond and messages sent in it.
     burst: (Instant, u32),
     tape: Tape,
-    /// The recording track of what this player sends.
-    track: Arc<str>,
 }
+
+/// Ticks, transport messages and all-voice silences count and record as the first voice's.
+const FIRST: usize = 0;
 
 impl Player {
     fn run(&mut self) {
@@ -854,15 +1026,15 @@ impl Player {
             }
             let Some(deadline) = deadline else { continue };
             match next {
-                Next::Off(i) => {
+                Next::Off(v, i) => {
                     self.spin(deadline);
-                    let s = self.sounding.swap_remove(i);
-                    self.last_beat = self.last_beat.max(self.beat_of(s.off_at));
-                    self.send_timed(&msg::note_off(s.ch, s.pitch), deadline);
+                    let s = self.voices[v].sounding.swap_remove(i);
+                    self.last_beat = self.last_beat.max(self.beat_of(v, s.off_at));
+                    self.send_timed(v, &msg::note_off(s.ch, s.pitch), deadline);
                 }
-                Next::On(at, e) => {
+                Next::On(v, at, e) => {
                     self.spin(deadline);
-                    self.note_on(at, e, deadline);
+                    self.note_on(v, at, e, deadline);
                 }
                 Next::Tick => {
                     self.spin(deadline);
@@ -881,24 +1053,33 @@ impl Player {
         }
     }
 
-    /// The leader's beat of the job's musical time `at`.
-    fn beat_of(&self, at: f64) -> f64 {
-        self.origin.unwrap_or(0.0) + at * REF_BEATS
+    /// The shared settings (tempo, latency) live in the first voice's controls.
+    fn controls(&self) -> &Controls {
+        &self.voices[FIRST].controls
+    }
+
+    /// The leader's beat of voice `v`'s musical time `at`.
+    fn beat_of(&self, v: usize, at: f64) -> f64 {
+        self.voices[v].origin.unwrap_or(0.0) + at * REF_BEATS
     }
 
     /// Wall deadline of beat `b`, with the latency setting.
     fn when(&self, b: f64) -> Instant {
-        let latency = self.controls.get(Live::Latency);
+        let latency = self.controls().get(Live::Latency);
         self.lead().time_at(b) + Duration::from_secs_f64(latency / 1000.0)
     }
 
+    fn busy(&self) -> bool {
+        self.voices.iter().any(|l| l.job.is_some()) || self.clock_out.is_some()
+    }
+
     /// Keeps up with the leader: the internal clock takes the `tempo` setting; a Stop
-    /// releases every sounding note (the job waits); a Start begins the job again.
+    /// releases every sounding note (the jobs wait); a Start begins the jobs again.
     fn follow_leader(&mut self) {
         if self.leader.is_none() {
-            let tempo = self.controls.get(Live::Tempo);
+            let tempo = self.controls().get(Live::Tempo);
             let now = Instant::now();
-            let busy = self.job.is_some() || self.clock_out.is_some();
+            let busy = self.busy();
             let now_beat = self.internal.beat_at(now);
             // The last event, if it was just sent (never a beat still to come).
             let recent =
@@ -915,10 +1096,13 @@ impl Player {
         if epoch != self.epoch {
             self.epoch = epoch;
             self.last_beat = self.lead().beat_at(Instant::now());
-            self.release();
-            if let Some(job) = self.job.as_mut() {
-                job.rewind();
-                self.origin = None;
+            for v in 0..self.voices.len() {
+                self.release(v);
+                let lane = &mut self.voices[v];
+                if let Some(job) = lane.job.as_mut() {
+                    job.rewind();
+                    lane.origin = None;
+                }
             }
             self.resync_ticks();
         }
@@ -927,7 +1111,9 @@ impl Player {
             if running {
                 self.resync_ticks();
             } else {
-                self.release();
+                for v in 0..self.voices.len() {
+                    self.release(v);
+                }
             }
         }
     }
@@ -946,10 +1132,10 @@ impl Player {
         }
     }
 
-    /// Sets the job's origin: the next grid line of the leader (or now, unquantized), on a
-    /// tick while clock out runs; and cues clock out's Start or Continue there when its
+    /// Sets voice `v`'s origin: the next grid line of the leader (or now, unquantized), on
+    /// a tick while clock out runs; and cues clock out's Start or Continue there when its
     /// transport is stopped.
-    fn arm(&mut self) {
+    fn arm(&mut self, v: usize) {
         let b = self.lead().beat_at(Instant::now() + HEADROOM);
         let mut origin = match self.shared.grid() {
             Some(g) => next_line(b, g),
@@ -963,7 +1149,7 @@ impl Player {
             let k = tick_at_or_after(origin);
             origin = tick_beat(k);
             if c.song.is_none() {
-                c.cue = Some(match self.job {
+                c.cue = Some(match self.voices[v].job {
                     Some(Job::Live { .. }) if c.stopped_at > 0.0 => {
                         // Continue on a sixteenth, as the song position counts them.
                         let k = k + (6 - k.rem_euclid(6)) % 6;
@@ -974,22 +1160,25 @@ impl Player {
                 });
             }
         }
-        self.origin = Some(origin);
+        self.voices[v].origin = Some(origin);
     }
 
-    /// The earliest of the next tick, note-off and note-on, with its deadline (ticks first
-    /// on a tie, then offs, so a repeated note is released before it sounds again).
+    /// The earliest of the next tick and every voice's next note-off and note-on, with its
+    /// deadline (ticks first on a tie, then offs, so a repeated note is released before it
+    /// sounds again).
     fn next(&mut self) -> (Next, Option<Instant>) {
         let poll = Some(Instant::now() + POLL);
         if !self.lead().running() {
-            let waiting = self.job.is_some() || self.clock_out.is_some();
+            let waiting = self.busy();
             return (
                 if waiting { Next::Poll } else { Next::Idle },
                 poll.filter(|_| waiting),
             );
         }
-        if self.job.is_some() && self.origin.is_none() {
-            self.arm();
+        for v in 0..self.voices.len() {
+            if self.voices[v].job.is_some() && self.voices[v].origin.is_none() {
+                self.arm(v);
+            }
         }
         let now_beat = self.lead().beat_at(Instant::now());
         let tick = self.clock_out.as_mut().map(|c| {
@@ -1000,32 +1189,27 @@ impl Player {
             }
             tick_beat(c.next)
         });
-        let tick = tick.map(|b| (Next::Tick, self.when(b)));
-        let off = self
-            .sounding
-            .iter()
-            .enumerate()
-            .min_by(|a, b| a.1.off_at.total_cmp(&b.1.off_at))
-            .map(|(i, s)| (Next::Off(i), self.when(self.beat_of(s.off_at))));
-        let mut waiting = false;
-        let on = match self.job.as_mut().map(|j| j.peek()) {
-            Some(Ok((at, e))) => Some((Next::On(at, e), self.when(self.beat_of(at)))),
-            Some(Err(true)) => {
-                if off.is_none() {
-                    self.end_job();
-                }
-                None
+        let mut first = tick.map(|b| (Next::Tick, self.when(b)));
+        let mut earlier = |n: Next, d: Instant| {
+            if first.as_ref().is_none_or(|(_, f)| d < *f) {
+                first = Some((n, d));
             }
-            Some(Err(false)) => {
-                waiting = true;
-                None
-            }
-            None => None,
         };
-        let first = [tick, off, on]
-            .into_iter()
-            .flatten()
-            .min_by_key(|(_, d)| *d);
+        for v in 0..self.voices.len() {
+            if let Some((i, off_at)) = self.voices[v].first_off() {
+                earlier(Next::Off(v, i), self.when(self.beat_of(v, off_at)));
+            }
+        }
+        let mut waiting = false;
+        for v in 0..self.voices.len() {
+            match self.voices[v].job.as_mut().map(|j| j.peek()) {
+                Some(Ok((at, e))) => earlier(Next::On(v, at, e), self.when(self.beat_of(v, at))),
+                Some(Err(true)) if self.voices[v].sounding.is_empty() => self.end_job(v),
+                Some(Err(true)) => {}
+                Some(Err(false)) => waiting = true,
+                None => {}
+            }
+        }
         match first {
             // While live mode waits for its generator, look again soon.
             Some((_, d)) if waiting && d > Instant::now() + POLL => (Next::Poll, poll),
@@ -1035,9 +1219,10 @@ impl Player {
         }
     }
 
-    fn end_job(&mut self) {
-        if let Some(job) = self.job.take() {
-            self.shared.finish(Some(job.gen()));
+    fn end_job(&mut self, v: usize) {
+        let lane = &mut self.voices[v];
+        if let Some(job) = lane.job.take() {
+            lane.state.finish(Some(job.gen()));
         }
     }
 
@@ -1071,9 +1256,9 @@ impl Player {
         }
         self.last_beat = self.last_beat.max(tick_beat(k));
         for m in pre {
-            self.send(&m);
+            self.send(FIRST, &m);
         }
-        self.send_timed(&[rt::TICK], deadline);
+        self.send_timed(FIRST, &[rt::TICK], deadline);
     }
 
     /// Stops clock out's transport: Stop, and where the song was, for Continue.
@@ -1087,7 +1272,7 @@ impl Player {
             // after Start is 0); Song Position counts sixteenths.
             let at = (tick_beat(c.next) - song).max(0.0);
             c.stopped_at = (at * 4.0).floor() / 4.0;
-            self.send(&[rt::STOP]);
+            self.send(FIRST, &[rt::STOP]);
         }
     }
 
@@ -1103,27 +1288,30 @@ impl Player {
         });
     }
 
-    fn note_on(&mut self, at: f64, e: NoteEvent, deadline: Instant) {
-        let Some(job) = self.job.as_mut() else { return };
+    fn note_on(&mut self, v: usize, at: f64, e: NoteEvent, deadline: Instant) {
+        let Some(job) = self.voices[v].job.as_mut() else {
+            return;
+        };
         job.advance(at);
-        // Live: a generator that fell behind moves the job's origin instead of piling up
+        let live = matches!(job, Job::Live { .. });
+        // Live: a generator that fell behind moves the voice's origin instead of piling up
         // lateness.
         let mut deadline = deadline;
-        if matches!(job, Job::Live { .. }) {
+        if live {
             let now = Instant::now();
             let behind = now.saturating_duration_since(deadline);
             if behind.as_secs_f64() > LATE_AFTER {
                 let lead = self.lead();
                 let shift = lead.beat_at(now) - lead.beat_at(deadline);
-                if let Some(o) = self.origin.as_mut() {
+                if let Some(o) = self.voices[v].origin.as_mut() {
                     *o += shift;
                 }
-                self.count_late(behind.as_secs_f64());
+                self.count_late(v, behind.as_secs_f64());
                 deadline = now;
             }
         }
-        self.last_beat = self.last_beat.max(self.beat_of(at));
-        let c = &self.controls;
+        self.last_beat = self.last_beat.max(self.beat_of(v, at));
+        let c = &self.voices[v].controls;
         let ch = if e.channel == 0 {
             c.get(Live::Channel).clamp(1.0, 16.0) as u8 - 1
         } else {
@@ -1141,35 +1329,34 @@ impl Player {
             Some(c.get(Live::Velocity) as u8).filter(|&v| v > 0),
         );
         if let Some(p) = c.program() {
-            if self.program != Some((ch, p)) {
-                self.program = Some((ch, p));
-                self.send(&msg::program(ch, p));
+            if self.programs[ch as usize] != Some(p) {
+                self.programs[ch as usize] = Some(p);
+                self.send(v, &msg::program(ch, p));
             }
         }
-        // A key struck again ends the note it was sounding.
-        if let Some(i) = self
-            .sounding
-            .iter()
-            .position(|s| s.ch == ch && s.pitch == pitch)
-        {
-            self.sounding.swap_remove(i);
-            self.send(&msg::note_off(ch, pitch));
-        }
-        if self.sounding.len() >= MAX_SOUNDING {
-            if let Some(i) = self
+        // A key struck again, by this voice or another on the channel, ends the note it
+        // was sounding: the synth knows one note per key and channel.
+        for w in 0..self.voices.len() {
+            let lane = &mut self.voices[w];
+            if let Some(i) = lane
                 .sounding
                 .iter()
-                .enumerate()
-                .min_by(|a, b| a.1.off_at.total_cmp(&b.1.off_at))
-                .map(|(i, _)| i)
+                .position(|s| s.ch == ch && s.pitch == pitch)
             {
-                let s = self.sounding.swap_remove(i);
-                self.send(&msg::note_off(s.ch, s.pitch));
+                lane.sounding.swap_remove(i);
+                self.send(w, &msg::note_off(ch, pitch));
+                break;
             }
         }
-        self.used |= 1 << ch;
-        if self.send_timed(&msg::note_on(ch, pitch, velocity), deadline) {
-            self.sounding.push(Sounding {
+        if self.voices[v].sounding.len() >= MAX_SOUNDING {
+            if let Some((i, _)) = self.voices[v].first_off() {
+                let s = self.voices[v].sounding.swap_remove(i);
+                self.send(v, &msg::note_off(s.ch, s.pitch));
+            }
+        }
+        self.voices[v].used |= 1 << ch;
+        if self.send_timed(v, &msg::note_on(ch, pitch, velocity), deadline) {
+            self.voices[v].sounding.push(Sounding {
                 off_at: at + e.duration,
                 ch,
                 pitch,
@@ -1180,53 +1367,69 @@ impl Player {
     fn command(&mut self, cmd: Cmd) {
         match cmd {
             Cmd::Output(conn, ack) => {
-                self.silence(false);
+                self.silence_all(false);
                 let clock_out = self.clock_out.is_some();
                 self.stop_transport();
                 self.close_output();
                 self.out = conn;
-                self.program = None;
+                self.programs = [None; 16];
                 self.clock_out = None;
                 if self.out.is_none() {
-                    self.drop_job();
+                    for v in 0..self.voices.len() {
+                        self.drop_job(v);
+                    }
                 } else if clock_out {
                     self.start_clock_out();
                 }
                 let _ = ack.send(());
             }
+            Cmd::AddVoice(lane) => self.voices.push(*lane),
             Cmd::Play {
+                voice,
                 events,
                 looped,
                 gen,
             } => {
-                self.silence(false);
+                self.silence(voice);
                 let end = events.iter().map(|e| e.at + e.duration).fold(0.0, f64::max);
-                self.start(Job::Play {
-                    events,
-                    next: 0,
-                    looped,
-                    base: 0.0,
-                    length: end.max(MIN_LOOP),
-                    gen,
-                });
+                self.start(
+                    voice,
+                    Job::Play {
+                        events,
+                        next: 0,
+                        looped,
+                        base: 0.0,
+                        length: end.max(MIN_LOOP),
+                        gen,
+                    },
+                );
             }
-            Cmd::Live { notes, gen } => {
-                self.silence(false);
-                self.start(Job::Live {
-                    notes,
-                    held: None,
-                    last: 0.0,
-                    ended: false,
-                    gen,
-                });
+            Cmd::Live { voice, notes, gen } => {
+                self.silence(voice);
+                self.start(
+                    voice,
+                    Job::Live {
+                        notes,
+                        held: None,
+                        last: 0.0,
+                        ended: false,
+                        gen,
+                    },
+                );
             }
-            Cmd::Stop(ack) => {
-                self.silence(false);
-                self.stop_transport();
+            Cmd::Stop(voice, ack) => {
+                match voice {
+                    Some(v) => self.silence(v),
+                    None => self.silence_all(false),
+                }
+                // Clock out's transport stops with the last voice.
+                if !self.voices.iter().any(|l| l.job.is_some()) {
+                    self.stop_transport();
+                }
                 let _ = ack.send(());
             }
             Cmd::Panic(ack) => {
-                self.silence(true);
+                self.silence_all(true);
                 self.stop_transport();
                 let _ = ack.send(());
             }
@@ -1249,7 +1452,7 @@ impl Player {
         }
     }
 
-    /// Follows a new timeline from now on without a jump: the job's origin, clock out's
+    /// Follows a new timeline from now on without a jump: the voices' origins, clock out's
     /// ticks and song keep their wall times; going back to the internal clock, it takes the
     /// beat and tempo the old leader had.
     fn switch_leader(&mut self, leader: Option<Arc<dyn BeatSource>>) {
@@ -1259,15 +1462,17 @@ impl Player {
             let tempo = self.lead().tempo();
             if self.lead().running() {
                 self.internal.reset(now, old_beat, tempo);
-                self.controls.set(Live::Tempo, tempo);
+                self.controls().set(Live::Tempo, tempo);
             }
         }
         self.leader = leader;
         let shift = self.lead().beat_at(now) - old_beat;
         self.epoch = self.lead().epoch();
         self.running = self.lead().running();
-        if let Some(o) = self.origin.as_mut() {
-            *o += shift;
+        for lane in &mut self.voices {
+            if let Some(o) = lane.origin.as_mut() {
+                *o += shift;
+            }
         }
         self.last_beat += shift;
         if let Some(c) = self.clock_out.as_mut() {
@@ -1281,44 +1486,77 @@ impl Player {
         self.resync_ticks();
     }
 
-    fn start(&mut self, job: Job) {
+    fn start(&mut self, v: usize, job: Job) {
         let gen = job.gen();
+        let lane = &mut self.voices[v];
         if self.out.is_none() {
-            self.shared.finish(Some(gen));
+            lane.state.finish(Some(gen));
             return;
         }
-        self.origin = None;
-        self.program = None;
-        self.job = Some(job);
+        lane.origin = None;
+        lane.job = Some(job);
+        // Each start sends its program again, in case the synth was changed meanwhile.
+        self.programs = [None; 16];
     }
 
-    /// Note-offs for every sounding note (the job goes on).
-    fn release(&mut self) {
-        let sounding = std::mem::take(&mut self.sounding);
+    /// Note-offs for every note voice `v` has sounding (its job goes on).
+    fn release(&mut self, v: usize) {
+        let sounding = std::mem::take(&mut self.voices[v].sounding);
         for s in sounding {
-            self.send(&msg::note_off(s.ch, s.pitch));
+            self.send(v, &msg::note_off(s.ch, s.pitch));
         }
     }
 
-    /// Ends the job and every sounding note: note-offs, then CC 123 on the channels used
-    /// (`all`: all-notes-off and all-sound-off on all 16 channels).
-    fn silence(&mut self, all: bool) {
-        self.drop_job();
-        self.release();
+    /// Ends voice `v`'s job and every note it sounds: note-offs, then CC 123 on the
+    /// channels it used where no other voice has a note sounding.
+    fn silence(&mut self, v: usize) {
+        self.drop_job(v);
+        self.release(v);
+        let others = self
+            .voices
+            .iter()
+            .enumerate()
+            .filter(|(w, _)| *w != v)
+            .fold(0u16, |m, (_, l)| m | l.sounding_channels());
+        let used = std::mem::take(&mut self.voices[v].used) & !others;
         for ch in 0..16u8 {
-            if all || self.used & (1 << ch) != 0 {
-                self.send(&msg::cc(ch, msg::ALL_NOTES_OFF, 0));
-                if all {
-                    self.send(&msg::cc(ch, msg::ALL_SOUND_OFF, 0));
+            if used & (1 << ch) != 0 {
+                self.send(v, &msg::cc(ch, msg::ALL_NOTES_OFF, 0));
+            }
+        }
+    }
+
+    /// Ends every voice's job and sounding notes: note-offs, then CC 123 on the channels
+    /// used (`panic`: all-notes-off and all-sound-off on all 16 channels).
+    fn silence_all(&mut self, panic: bool) {
+        for v in 0..self.voices.len() {
+            self.drop_job(v);
+            self.release(v);
+        }
+        let mut sent = 0u16;
+        for v in 0..self.voices.len() {
+            let used = std::mem::take(&mut self.voices[v].used);
+            for ch in 0..16u8 {
+                if used & !sent & (1 << ch) != 0 {
+                    sent |= 1 << ch;
+                    self.send(v, &msg::cc(ch, msg::ALL_NOTES_OFF, 0));
                 }
             }
         }
-        self.used = 0;
+        if panic {
+            for ch in 0..16u8 {
+                if sent & (1 << ch) == 0 {
+                    self.send(FIRST, &msg::cc(ch, msg::ALL_NOTES_OFF, 0));
+                }
+                self.send(FIRST, &msg::cc(ch, msg::ALL_SOUND_OFF, 0));
+            }
+        }
     }
 
-    fn drop_job(&mut self) {
-        if let Some(job) = self.job.take() {
-            self.shared.finish(Some(job.gen()));
+    fn drop_job(&mut self, v: usize) {
+        let lane = &mut self.voices[v];
+        if let Some(job) = lane.job.take() {
+            lane.state.finish(Some(job.gen()));
         }
     }
 
@@ -1334,30 +1572,32 @@ impl Player {
     }
 
     fn close(&mut self) {
-        self.silence(false);
+        self.silence_all(false);
         self.close_output();
     }
 
-    /// Sends an event due at `deadline`, counting it late if it is.
-    fn send_timed(&mut self, m: &[u8], deadline: Instant) -> bool {
+    /// Sends an event of voice `v` due at `deadline`, counting it late if it is.
+    fn send_timed(&mut self, v: usize, m: &[u8], deadline: Instant) -> bool {
         let behind = Instant::now()
             .saturating_duration_since(deadline)
             .as_secs_f64();
         if behind > LATE_AFTER {
-            self.count_late(behind);
+            self.count_late(v, behind);
         }
-        self.send(m)
+        self.send(v, m)
     }
 
-    fn count_late(&self, behind: f64) {
-        self.shared.late.fetch_add(1, Ordering::Relaxed);
-        self.shared
+    fn count_late(&self, v: usize, behind: f64) {
+        let state = &self.voices[v].state;
+        state.late.fetch_add(1, Ordering::Relaxed);
+        state
             .max_late_ns
             .fetch_max((behind * 1e9) as u64, Ordering::Relaxed);
     }
 
-    /// Sends one message; a failure means the port vanished: stop and say so.
-    fn send(&mut self, m: &[u8]) -> bool {
+    /// Sends one message for voice `v`; a failure means the port vanished: every voice
+    /// stops, and the player says so.
+    fn send(&mut self, v: usize, m: &[u8]) -> bool {
         let Some((conn, _)) = self.out.as_mut() else {
             return false;
         };
@@ -1371,18 +1611,19 @@ impl Player {
         self.burst.1 += 1;
         match conn.send(m) {
             Ok(()) => {
-                self.shared.events.fetch_add(1, Ordering::Relaxed);
-                self.tape.push(&self.track, m);
+                let lane = &self.voices[v];
+                lane.state.events.fetch_add(1, Ordering::Relaxed);
+                self.tape.push(&lane.track, m);
                 true
             }
             Err(e) => {
                 let name = self.out.take().map(|(_, n)| n).unwrap_or_default();
-                self.sounding.clear();
-                self.used = 0;
-                self.drop_job();
-                if let Ok(mut j) = self.shared.job.lock() {
-                    j.output = None;
+                for w in 0..self.voices.len() {
+                    self.voices[w].sounding.clear();
+                    self.voices[w].used = 0;
+                    self.drop_job(w);
                 }
+                self.shared.set_output(None);
                 super::say(&self.printer, format!(
                     "output port `{name}` vanished ({e}); playing stopped: use `ports`, then `connect`"
                 ));

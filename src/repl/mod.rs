@@ -112,10 +112,11 @@ pub fn install_interrupt() -> Arc<AtomicBool> {
 /// redraws the typed text at the next key.
 fn player_printer(
     editing: Arc<AtomicBool>,
-    prompt: String,
+    prompt: Prompt,
     redraw: bool,
 ) -> Box<dyn FnMut(String) + Send> {
     Box::new(move |line: String| {
+        let prompt = prompt.get();
         let mut out = std::io::stdout().lock();
         let _ = if redraw && editing.load(Ordering::SeqCst) {
             write!(out, "\r\x1b[K{line}\n{prompt}")
@@ -124,6 +125,45 @@ fn player_printer(
         };
         let _ = out.flush();
     })
+}
+
+/// The prompt as shown now: `tms> `, or `tms:bass> ` while another voice than the first
+/// is current. Shared with the threads that redraw it.
+#[derive(Clone)]
+struct Prompt {
+    text: Arc<Mutex<String>>,
+    color: bool,
+}
+
+impl Prompt {
+    fn new(color: bool) -> Prompt {
+        let p = Prompt {
+            text: Arc::default(),
+            color,
+        };
+        p.follow(crate::perform::record::MAIN_TRACK);
+        p
+    }
+
+    /// Shows `voice` (the first voice, "main", is not named).
+    fn follow(&self, voice: &str) {
+        let plain = match voice {
+            crate::perform::record::MAIN_TRACK => "tms> ".to_string(),
+            v => format!("tms:{}> ", crate::error::escape_control(v)),
+        };
+        let shown = if self.color {
+            plain.cyan().bold().to_string()
+        } else {
+            plain
+        };
+        if let Ok(mut t) = self.text.lock() {
+            *t = shown;
+        }
+    }
+
+    fn get(&self) -> String {
+        self.text.lock().map(|t| t.clone()).unwrap_or_default()
+    }
 }
 
 fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
@@ -137,7 +177,7 @@ fn spawn_watch_runner(
     bell: Arc<crate::session::Bell>,
     session: Arc<Mutex<Session>>,
     editing: Arc<AtomicBool>,
-    prompt: String,
+    prompt: Prompt,
     redraw: bool,
 ) {
     let _ = std::thread::Builder::new()
@@ -155,7 +195,7 @@ fn spawn_watch_runner(
                 eprintln!("{msg}");
             }
             if at_prompt {
-                print!("{prompt}");
+                print!("{}", prompt.get());
             }
             let _ = std::io::stdout().flush();
         });
@@ -194,11 +234,7 @@ pub fn run(color: bool, version: String) -> ExitCode {
             banner
         }
     );
-    let prompt = if color {
-        "tms> ".cyan().bold().to_string()
-    } else {
-        "tms> ".to_string()
-    };
+    let prompt = Prompt::new(color);
     let interactive = std::io::stdin().is_terminal();
     let editing = Arc::new(AtomicBool::new(false));
     let redraw = interactive
@@ -223,10 +259,12 @@ pub fn run(color: bool, version: String) -> ExitCode {
         if let Some(h) = rl.helper_mut() {
             h.settings = session.settings.clone();
         }
+        prompt.follow(session.voice_name());
+        let shown = prompt.get();
         typed.collect();
         let line = match typed.next_line() {
             Some(line) => {
-                println!("{prompt}{line}");
+                println!("{shown}{line}");
                 line
             }
             None => {
@@ -234,7 +272,7 @@ pub fn run(color: bool, version: String) -> ExitCode {
                 // The watch runner may use the session while the prompt waits for a line.
                 drop(session);
                 editing.store(true, Ordering::SeqCst);
-                let read = rl.readline_with_initial(&prompt, (&partial, ""));
+                let read = rl.readline_with_initial(&shown, (&partial, ""));
                 editing.store(false, Ordering::SeqCst);
                 session = lock(&shared);
                 match read {

@@ -6,6 +6,7 @@
 mod data;
 mod learn;
 mod stage;
+mod voices;
 mod watch;
 
 pub use watch::Bell;

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha20Rng;
 use super::Session;
 use crate::error::{Error, ErrorKind};
 use crate::lang::ast::{PortArg, RecordArg, RespondArg, Stage};
-use crate::lang::settings::{Live, SettingId};
+use crate::lang::settings::{Live, SettingId, Settings};
 use crate::lang::span::Span;
 use crate::model::{Generator, SampleOptions};
 use crate::music::grid::Grid;
@@ -27,7 +27,11 @@ const RESPOND_NOTES: usize = 16;
 const PHRASE_SILENCE_MS: u64 = 600;
 
 pub(super) struct State {
+    /// The current voice's live controls.
     pub controls: Arc<Controls>,
+    /// Every voice, the first one "main"; `current` indexes the one the prompt acts on.
+    pub voices: Vec<super::voices::Voice>,
+    pub current: usize,
     pub performer: Option<Performer>,
     /// The scale mask and the grid for live generation (not numeric, so not in Controls).
     pub live_shape: Arc<Mutex<LiveShape>>,
@@ -39,14 +43,13 @@ pub(super) struct State {
 
 impl Default for State {
     fn default() -> Self {
+        let controls = Arc::new(Controls::default());
         State {
-            controls: Arc::new(Controls::default()),
+            voices: vec![super::voices::Voice::main(controls.clone())],
+            current: 0,
+            controls,
             performer: None,
-            live_shape: Arc::new(Mutex::new(LiveShape {
-                allowed: None,
-                grid: None,
-                tonic: None,
-            })),
+            live_shape: Arc::new(Mutex::new(LiveShape::of(&Settings::default()))),
             recording: None,
             #[cfg(feature = "link")]
             link: None,
@@ -62,6 +65,17 @@ pub(super) struct LiveShape {
     allowed: Option<[bool; 128]>,
     grid: Option<Grid>,
     tonic: Option<u8>,
+}
+
+impl LiveShape {
+    /// The shape the settings ask for.
+    pub(super) fn of(s: &Settings) -> LiveShape {
+        LiveShape {
+            allowed: s.scale.map(|s| s.mask()),
+            grid: s.grid,
+            tonic: s.scale.map(|s| s.tonic),
+        }
+    }
 }
 
 /// Live mode's note supplier: the model's generator reading the current controls per note.
@@ -105,9 +119,20 @@ impl Session {
 
     /// Replaces how the player prints (the REPL passes rustyline's external printer).
     pub fn set_printer(&mut self, printer: Box<dyn FnMut(String) + Send>) {
-        let controls = self.stage.controls.clone();
+        let controls = self.shared_controls();
         if self.stage.performer.is_none() {
             let mut p = Performer::new(controls, printer);
+            // Every voice the session has, then the current one selected.
+            let current = self.stage.current;
+            for v in self
+                .stage
+                .voices
+                .iter()
+                .skip(1)
+                .chain([&self.stage.voices[current]])
+            {
+                p.select_voice(&v.name, v.controls.clone());
+            }
             p.set_quantize(self.quantize_grid(), self.bar_beats());
             #[cfg(feature = "link")]
             if let Some(m) = &self.stage.link {
@@ -221,10 +246,21 @@ impl Session {
                 self.say_if_waiting();
                 Ok(())
             }
-            Stage::Live { on: false } | Stage::Stop => {
+            Stage::Live { on: false } | Stage::Stop { all: false } => {
                 if let Some(p) = self.stage.performer.as_mut() {
                     p.stop();
                 }
+                Ok(())
+            }
+            Stage::Stop { all: true } => {
+                if let Some(p) = self.stage.performer.as_mut() {
+                    p.stop_all();
+                }
+                Ok(())
+            }
+            Stage::Voice { name } => self.voice_command(name),
+            Stage::Voices => {
+                self.list_voices();
                 Ok(())
             }
             Stage::Panic => {
@@ -386,10 +422,8 @@ impl Session {
     fn link_command(&mut self, on: Option<bool>, span: Span) -> Result<(), Error> {
         match on {
             Some(true) if self.stage.link.is_none() => {
-                let m = perform::link::Membership::join(
-                    self.settings.meter,
-                    self.stage.controls.clone(),
-                );
+                let m =
+                    perform::link::Membership::join(self.settings.meter, self.shared_controls());
                 // Peers answer within a fraction of a second (BENCHMARKS.md): waiting that
                 // long lets the line below show the session joined rather than "0 peers"
                 // and a tempo about to change.
@@ -495,11 +529,11 @@ impl Session {
             .stage
             .performer
             .as_ref()
-            .is_some_and(|p| p.is_playing())
+            .is_some_and(|p| p.any_playing())
         {
             if self.interrupted() {
                 if let Some(p) = self.stage.performer.as_mut() {
-                    p.stop();
+                    p.stop_all();
                 }
                 return;
             }
@@ -510,7 +544,7 @@ impl Session {
     /// Keeps the live controls equal to the settings the user changed.
     pub(super) fn stage_setting_changed(&mut self, id: SettingId) {
         if let Some(l) = id.live() {
-            self.stage.controls.set(l, self.settings.live_value(l));
+            self.set_control(l, self.settings.live_value(l));
         }
         if matches!(id, SettingId::Quantize | SettingId::Meter) {
             let (grid, bar) = (self.quantize_grid(), self.bar_beats());
@@ -545,7 +579,7 @@ impl Session {
                     m.link().set_tempo(self.settings.tempo);
                     let took = perform::link::shown_tempo(m.link().tempo());
                     self.settings.set_live(Live::Tempo, took);
-                    self.stage.controls.set(Live::Tempo, took);
+                    self.set_control(Live::Tempo, took);
                 }
                 SettingId::Meter => m.link().set_meter(self.settings.meter),
                 _ => {}
@@ -555,16 +589,19 @@ impl Session {
 
     fn sync_live_shape(&mut self) {
         if let Ok(mut s) = self.stage.live_shape.lock() {
-            s.allowed = self.settings.scale.map(|s| s.mask());
-            s.grid = self.settings.grid;
-            s.tonic = self.settings.scale.map(|s| s.tonic);
+            *s = LiveShape::of(&self.settings);
         }
     }
 
     /// Pulls knob changes back into the settings so `set` lists what is playing.
     pub fn sync_from_controls(&mut self) {
+        let shared = self.shared_controls();
         for &l in Live::ALL {
-            self.settings.set_live(l, self.stage.controls.get(l));
+            let from = match super::voices::per_voice(l) {
+                true => &self.stage.controls,
+                false => &shared,
+            };
+            self.settings.set_live(l, from.get(l));
         }
     }
 

@@ -1,0 +1,264 @@
+//! Voices: several players at one prompt (`voice "bass"`), as Tidal has d1…d12 and Sonic Pi
+//! its live_loops. Each voice has its own model, primer, melody, live controls and the
+//! settings listed in [`VOICE_SETTINGS`]; tempo, meter, quantize, latency and the training
+//! settings stay shared, as do the clock and the output port.
+//!
+//! The rest of the session works on "the current" model, melody and settings; switching
+//! voice parks the current voice's part of that state in its slot and takes the other's
+//! out, so every existing command acts on the current voice without knowing voices exist.
+
+use crate::say;
+use std::sync::{Arc, Mutex};
+
+use super::stage::LiveShape;
+use super::Session;
+use crate::error::Error;
+use crate::lang::settings::{Live, SettingId, Settings};
+use crate::lang::span::Spanned;
+use crate::model::{Generator, Model, Trainer};
+use crate::music::note::Note;
+use crate::perform::record::MAIN_TRACK;
+use crate::perform::{Activity, Controls};
+
+/// The settings each voice has its own value of. A live one among them is read from the
+/// voice's own controls by the player; every other live setting is written to all voices'.
+pub const VOICE_SETTINGS: &[SettingId] = &[
+    SettingId::Temperature,
+    SettingId::TopK,
+    SettingId::MinDuration,
+    SettingId::Scale,
+    SettingId::Grid,
+    SettingId::Velocity,
+    SettingId::Program,
+    SettingId::Transpose,
+    SettingId::Channel,
+];
+
+/// Whether a live control belongs to one voice (else it is shared by all).
+pub fn per_voice(l: Live) -> bool {
+    VOICE_SETTINGS.iter().any(|id| id.live() == Some(l))
+}
+
+/// One voice as the session keeps it.
+pub(super) struct Voice {
+    pub name: String,
+    /// Its live controls: also `stage.controls` while it is current.
+    pub controls: Arc<Controls>,
+    /// Its state while another voice is current.
+    parked: Option<Parked>,
+}
+
+/// What a voice that is not current keeps aside.
+struct Parked {
+    settings: Settings,
+    model: Option<Model>,
+    trainer: Option<Trainer>,
+    generator: Option<Generator>,
+    melody: Vec<Note>,
+    primer_len: usize,
+    live_shape: Arc<Mutex<LiveShape>>,
+}
+
+impl Voice {
+    /// The first voice, holding the session's controls.
+    pub fn main(controls: Arc<Controls>) -> Voice {
+        Voice {
+            name: MAIN_TRACK.to_string(),
+            controls,
+            parked: None,
+        }
+    }
+}
+
+impl Session {
+    /// The current voice's name.
+    pub fn voice_name(&self) -> &str {
+        &self.stage.voices[self.stage.current].name
+    }
+
+    /// The controls that carry the shared live settings (tempo, latency): the first
+    /// voice's, which the player and the input port read them from.
+    pub(super) fn shared_controls(&self) -> Arc<Controls> {
+        self.stage.voices[0].controls.clone()
+    }
+
+    /// Writes a live setting to the controls that play it: the current voice's for a
+    /// per-voice setting, every voice's for a shared one.
+    pub(super) fn set_control(&self, l: Live, v: f64) {
+        if per_voice(l) {
+            self.stage.controls.set(l, v);
+        } else {
+            for voice in &self.stage.voices {
+                voice.controls.set(l, v);
+            }
+        }
+    }
+
+    /// `voice "NAME"`: parks the current voice and makes NAME current, creating it as a
+    /// copy of the current one.
+    pub(super) fn voice_command(&mut self, name: &Spanned<String>) -> Result<(), Error> {
+        let name = name.value.as_str();
+        if name == self.voice_name() {
+            say!(self, "voice {name} (already the current voice)");
+            return Ok(());
+        }
+        self.sync_from_controls();
+        let from = self.voice_name().to_string();
+        let existing = self.stage.voices.iter().position(|v| v.name == name);
+        let parked = self.park();
+        let created = existing.is_none();
+        let target = match existing {
+            Some(i) => i,
+            None => {
+                let copy = self.copy_of(&parked);
+                self.stage.voices.push(Voice {
+                    name: name.to_string(),
+                    controls: copy.1,
+                    parked: Some(copy.0),
+                });
+                self.stage.voices.len() - 1
+            }
+        };
+        self.stage.voices[self.stage.current].parked = Some(parked);
+        self.stage.current = target;
+        self.unpark();
+        let controls = self.stage.controls.clone();
+        if let Some(p) = self.stage.performer.as_mut() {
+            p.select_voice(name, controls);
+        }
+        let channel = self.settings.channel;
+        match created {
+            true => say!(
+                self,
+                "voice {name}: new, a copy of {from}, on channel {channel} (`set channel N` to move it)"
+            ),
+            false => say!(self, "voice {name} on channel {channel}"),
+        }
+        Ok(())
+    }
+
+    /// Takes the current voice's own state out of the session.
+    fn park(&mut self) -> Parked {
+        Parked {
+            settings: self.settings.clone(),
+            model: self.learn.model.take(),
+            trainer: self.learn.trainer.take(),
+            generator: self.learn.generator.take(),
+            melody: std::mem::take(&mut self.melody),
+            primer_len: self.primer_len,
+            live_shape: self.stage.live_shape.clone(),
+        }
+    }
+
+    /// A new voice's state: a copy of `from` (the model's weights copied, not shared, so
+    /// training one voice leaves the other as it was), with controls of its own.
+    fn copy_of(&self, from: &Parked) -> (Parked, Arc<Controls>) {
+        let controls = Arc::new(Controls::default());
+        for &l in Live::ALL.iter().filter(|&&l| l != Live::Program) {
+            controls.set(l, from.settings.live_value(l));
+        }
+        // An unset program stays unset: the synth keeps the sound it has on that channel.
+        if let Some(p) = self.stage.controls.program() {
+            controls.set(Live::Program, f64::from(p));
+        }
+        let shape = LiveShape::of(&from.settings);
+        let parked = Parked {
+            settings: from.settings.clone(),
+            model: from.model.as_ref().map(Model::duplicate),
+            trainer: None,
+            generator: None,
+            melody: from.melody.clone(),
+            primer_len: from.primer_len,
+            live_shape: Arc::new(Mutex::new(shape)),
+        };
+        (parked, controls)
+    }
+
+    /// Puts the current slot's parked state into the session: its own settings over the
+    /// shared ones, its model (on the session's device), melody and controls.
+    fn unpark(&mut self) {
+        let voice = &mut self.stage.voices[self.stage.current];
+        let Some(p) = voice.parked.take() else {
+            return;
+        };
+        let controls = voice.controls.clone();
+        for &id in VOICE_SETTINGS {
+            // Both sides passed the same checks, so this cannot fail.
+            let _ = self.settings.set(id, &p.settings.get_id(id));
+        }
+        let mut model = p.model;
+        let device = self.tch_device();
+        let moved = model.as_ref().is_some_and(|m| m.device() != device);
+        if let Some(m) = model.as_mut() {
+            m.to_device(device);
+        }
+        self.learn.model = model;
+        self.learn.trainer = if moved { None } else { p.trainer };
+        self.learn.generator = if moved { None } else { p.generator };
+        self.melody = p.melody;
+        self.primer_len = p.primer_len;
+        self.stage.controls = controls;
+        self.stage.live_shape = p.live_shape;
+        // The shared live settings may have changed while it was parked, and a knob may
+        // have turned one of its own: the controls are what plays.
+        for &l in Live::ALL {
+            if !per_voice(l) {
+                self.stage.controls.set(l, self.settings.live_value(l));
+            }
+        }
+        self.sync_from_controls();
+    }
+
+    /// `voices`: one line per voice, the current one marked.
+    pub(super) fn list_voices(&mut self) {
+        let doing: Vec<(String, Activity)> = match &self.stage.performer {
+            Some(p) => p.voices(),
+            None => Vec::new(),
+        };
+        let lines: Vec<String> = self
+            .stage
+            .voices
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let current = i == self.stage.current;
+                let (settings, model, melody) = match &v.parked {
+                    Some(p) => (&p.settings, p.model.as_ref(), p.melody.len()),
+                    None => (&self.settings, self.learn.model.as_ref(), self.melody.len()),
+                };
+                let what = doing
+                    .iter()
+                    .find(|(n, _)| *n == v.name)
+                    .map_or(Activity::Silent, |d| d.1);
+                let what = match what {
+                    Activity::Silent => "silent",
+                    Activity::Playing => "playing its melody",
+                    Activity::Looping => "looping its melody",
+                    Activity::Live => "live",
+                };
+                let model = match model {
+                    Some(m) => {
+                        let c = m.config();
+                        format!(
+                            "model LSTM {}x{} ({} epochs)",
+                            c.hidden,
+                            c.layers,
+                            m.epochs()
+                        )
+                    }
+                    None => "no model".to_string(),
+                };
+                format!(
+                    "{} {:<12} channel {:<2} {:<18} {model}, {melody} notes",
+                    if current { "*" } else { " " },
+                    v.name,
+                    settings.channel,
+                    what,
+                )
+            })
+            .collect();
+        for line in lines {
+            say!(self, "{line}");
+        }
+    }
+}
