@@ -23,6 +23,7 @@ mod reader_fuzz;
 mod repl_pty;
 mod rhythm_cli;
 mod settings_cli;
+mod voices_cli;
 mod watch;
 
 #[cfg(feature = "jack")]
@@ -38,3 +39,5 @@ mod jack_clock;
 mod jack_record;
 #[cfg(feature = "jack")]
 mod jack_respond;
+#[cfg(feature = "jack")]
+mod jack_voices;

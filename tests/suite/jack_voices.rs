@@ -1,0 +1,298 @@
+//! Voices through a real JACK server, typed at tms's prompt, heard by a client tms did not
+//! write (`Sink`): two voices on two channels sound at once, a setting changed on one leaves
+//! the other alone, `stop` stops only the current voice and `stop all` every voice with
+//! nothing left sounding; and eight voices of the shipped model live at once, on time (the
+//! numbers printed here are the ones in BENCHMARKS.md, "Eight voices").
+#![cfg(feature = "jack")]
+
+use crate::jack_support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jack_support::{eventually, notes, quantile, HeardNote, Jack, Sink, PERIOD};
+
+/// Enough for anything here to happen, on a busy 2-core machine.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// tms at its prompt, typed into line by line; what it prints is collected as it comes.
+struct Prompt {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    printed: Arc<Mutex<String>>,
+}
+
+impl Prompt {
+    fn start() -> Prompt {
+        let mut child = crate::jack_cli::tms(&[])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("tms runs");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout");
+        let printed = Arc::new(Mutex::new(String::new()));
+        let p = printed.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut p = p.lock().unwrap();
+                p.push_str(&line);
+                p.push('\n');
+            }
+        });
+        Prompt {
+            child,
+            stdin,
+            printed,
+        }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn printed(&self) -> String {
+        self.printed.lock().unwrap().clone()
+    }
+
+    /// Types `line`, then waits until what it printed since has `n` lines containing every
+    /// one of `words`.
+    fn type_and_wait(&mut self, line: &str, words: &[&str], n: usize) {
+        let before = self.printed().len();
+        self.type_line(line);
+        let seen = || {
+            self.printed()[before..]
+                .lines()
+                .filter(|l| words.iter().all(|w| l.contains(w)))
+                .count()
+                >= n
+        };
+        assert!(
+            eventually(LIMIT, seen),
+            "`{line}` did not print {n} lines with {words:?}:\n{}",
+            self.printed()
+        );
+    }
+
+    /// `quit`; tms must exit cleanly.
+    fn quit(mut self) {
+        self.type_line("quit");
+        drop(self.stdin.take());
+        let out = self.child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The folk model primed with a tune, connected to the synth stand-in.
+const SETUP: &str = "seed 3; model \"models/folk.safetensors\"; \
+    prime \"samples/little_star.mid\" last 10; connect \"synth\"";
+
+fn on_channel(heard: &[HeardNote], ch: u8) -> Vec<HeardNote> {
+    heard.iter().filter(|n| n.ch == ch).cloned().collect()
+}
+
+fn count_on(sink: &Sink, ch: u8, after: Instant) -> usize {
+    notes(&sink.messages())
+        .iter()
+        .filter(|n| n.ch == ch && n.on > after)
+        .count()
+}
+
+fn assert_nothing_left_sounding(heard: &[HeardNote]) {
+    assert!(!heard.is_empty(), "nothing was played");
+    for n in heard {
+        assert!(n.off.is_some(), "stuck note: {n:?}");
+    }
+}
+
+#[test]
+fn two_voices_sound_at_once_and_a_setting_on_one_leaves_the_other_alone() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let mut tms = Prompt::start();
+    let start = Instant::now();
+    tms.type_and_wait(
+        &format!("{SETUP}; set tempo 240; set velocity 40; live on"),
+        &["live: on"],
+        1,
+    );
+    // The new voice starts as a copy of main (velocity 40), then moves to channel 2.
+    tms.type_and_wait(
+        "voice \"bass\"; set channel 2; set transpose -12; live on",
+        &["live: on"],
+        1,
+    );
+    assert!(
+        eventually(LIMIT, || count_on(&sink, 0, start) >= 8
+            && count_on(&sink, 1, start) >= 8),
+        "both voices play: {:?}",
+        notes(&sink.messages())
+    );
+    tms.type_and_wait("set velocity 127", &["velocity = 127"], 1);
+    let changed = Instant::now();
+    assert!(
+        eventually(LIMIT, || count_on(&sink, 0, changed) >= 8
+            && count_on(&sink, 1, changed) >= 8),
+        "both voices go on"
+    );
+    tms.type_and_wait("stop; voices", &["bass", "silent"], 1);
+    let stopped = Instant::now();
+    assert!(
+        eventually(LIMIT, || count_on(&sink, 0, stopped) >= 6),
+        "main plays on after `stop` on bass"
+    );
+    tms.type_and_wait("stop all; voices", &["silent"], 2);
+    let all_stopped = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    let heard = notes(&sink.messages());
+    tms.quit();
+
+    let (main, bass) = (on_channel(&heard, 0), on_channel(&heard, 1));
+    // At once: each voice has notes between two notes of the other.
+    let during = |a: &[HeardNote], b: &[HeardNote]| {
+        a.iter()
+            .filter(|n| n.on > b[0].on && n.on < b[b.len() - 1].on)
+            .count()
+    };
+    assert!(during(&main, &bass) >= 4, "main {main:?}\nbass {bass:?}");
+    assert!(during(&bass, &main) >= 4, "main {main:?}\nbass {bass:?}");
+    assert!(
+        main.iter().all(|n| n.velocity == 40),
+        "main keeps velocity 40: {:?}",
+        main.iter().map(|n| n.velocity).collect::<Vec<_>>()
+    );
+    // bass went from 40 to 127 once, between two of its notes, and stayed there.
+    let velocities: Vec<u8> = bass.iter().map(|n| n.velocity).collect();
+    let switch = velocities
+        .iter()
+        .position(|&v| v == 127)
+        .expect("bass took velocity 127");
+    assert!(velocities[..switch].iter().all(|&v| v == 40), "{velocities:?}");
+    assert!(velocities[switch..].iter().all(|&v| v == 127), "{velocities:?}");
+    assert!(bass.iter().filter(|n| n.on > changed).count() >= 8);
+    assert!(
+        bass.iter().all(|n| n.on < stopped),
+        "bass is silent after `stop`"
+    );
+    assert!(
+        heard.iter().all(|n| n.on < all_stopped),
+        "nothing after `stop all`"
+    );
+    assert_nothing_left_sounding(&heard);
+}
+
+/// Distances of onsets from the nearest line of a lattice of period `p` (seconds), after
+/// the lattice's phase (the constant delay: scheduling headroom and one JACK period) is
+/// taken out as the median offset.
+fn lattice_errors(onsets: &[Instant], p: f64) -> Vec<f64> {
+    let Some(&t0) = onsets.first() else {
+        return Vec::new();
+    };
+    let wrap = |x: f64| x - p * (x / p).round();
+    let offsets: Vec<f64> = onsets
+        .iter()
+        .map(|t| wrap(t.duration_since(t0).as_secs_f64()))
+        .collect();
+    let mut sorted = offsets.clone();
+    sorted.sort_by(f64::total_cmp);
+    let phase = quantile(&sorted, 0.5);
+    let mut errors: Vec<f64> = offsets.iter().map(|o| wrap(o - phase).abs()).collect();
+    errors.sort_by(f64::total_cmp);
+    errors
+}
+
+/// How long each measurement listens.
+const WINDOW: Duration = Duration::from_secs(12);
+
+/// Eight voices live, measured for [`WINDOW`] after a second to settle; returns the notes
+/// heard in the window. Every voice generates on the 1/16 grid and starts on a beat, so
+/// every deadline is a line of one 125 ms lattice (120 BPM).
+fn eight_live(tms: &mut Prompt, sink: &Sink) -> Vec<HeardNote> {
+    let all: Vec<String> = std::iter::once("main".to_string())
+        .chain((2..=8).map(|k| format!("v{k}")))
+        .map(|v| format!("voice \"{v}\"; live on"))
+        .collect();
+    tms.type_and_wait(&all.join("; "), &["live: on"], 8);
+    std::thread::sleep(Duration::from_secs(1));
+    let from = Instant::now();
+    std::thread::sleep(WINDOW);
+    let to = Instant::now();
+    tms.type_and_wait("stop all; voices", &["silent"], 8);
+    notes(&sink.messages())
+        .into_iter()
+        .filter(|n| n.on >= from && n.on < to)
+        .collect()
+}
+
+/// p50, p99 and max onset error in ms, printed; the p99.
+fn report(label: &str, heard: &[HeardNote]) -> f64 {
+    let onsets: Vec<Instant> = heard.iter().map(|n| n.on).collect();
+    let errors = lattice_errors(&onsets, 0.125);
+    let channels = (0..16u8).filter(|&c| heard.iter().any(|n| n.ch == c)).count();
+    let (p50, p99, max) = (
+        quantile(&errors, 0.5),
+        quantile(&errors, 0.99),
+        quantile(&errors, 1.0),
+    );
+    println!(
+        "eight voices live, {label}: {} notes on {channels} channels in {} s; onset error \
+         p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (goal p99 < 2 ms + one period = {:.2} ms)",
+        heard.len(),
+        WINDOW.as_secs(),
+        p50 * 1e3,
+        p99 * 1e3,
+        max * 1e3,
+        (0.002 + PERIOD) * 1e3
+    );
+    assert_eq!(channels, 8, "every voice played");
+    p99
+}
+
+#[test]
+fn eight_voices_of_the_shipped_model_play_live_on_time_idle_and_with_both_cores_busy() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let mut tms = Prompt::start();
+    let voices: Vec<String> = (2..=8)
+        .map(|k| format!("voice \"v{k}\"; set channel {k}"))
+        .collect();
+    tms.type_and_wait(
+        &format!(
+            "{SETUP}; set grid \"1/16\"; set quantize beat; {}; voices",
+            voices.join("; ")
+        ),
+        &["channel", "silent"],
+        8,
+    );
+    let idle = eight_live(&mut tms, &sink);
+    // Both cores busy with something else: two `yes` processes, as a DAW or a build
+    // would keep them.
+    let mut hogs: Vec<Child> = (0..2)
+        .map(|_| {
+            Command::new("yes")
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("yes runs")
+        })
+        .collect();
+    let busy = eight_live(&mut tms, &sink);
+    for h in &mut hogs {
+        let _ = h.kill();
+        let _ = h.wait();
+    }
+    tms.quit();
+    let p99_idle = report("idle", &idle);
+    let p99_busy = report("both cores busy (yes x2)", &busy);
+    // The goal is 3.3 ms; other builds share this machine's two cores, so the bound that
+    // must hold is loose and the printed numbers are what BENCHMARKS.md records.
+    assert!(p99_idle < 0.015, "p99 onset error idle {p99_idle}");
+    assert!(p99_busy < 0.030, "p99 onset error busy {p99_busy}");
+    assert_nothing_left_sounding(&notes(&sink.messages()));
+}
