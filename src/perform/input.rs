@@ -82,9 +82,19 @@ impl Clock {
 pub(crate) struct Knobs {
     maps: Mutex<Vec<(u8, Live, f64, f64)>>,
     changes: Mutex<Vec<(Live, f64)>>,
+    /// The current voice's controls, which a knob on a voice's own setting turns (the
+    /// shared settings, tempo and latency, stay on the controls the input port was given).
+    voice: Mutex<Option<Arc<Controls>>>,
 }
 
 impl Knobs {
+    /// Knobs on a voice's own settings turn `controls` from now on.
+    pub fn follow_voice(&self, controls: Arc<Controls>) {
+        if let Ok(mut v) = self.voice.lock() {
+            *v = Some(controls);
+        }
+    }
+
     pub fn map(&self, cc: u8, setting: Live, min: f64, max: f64) {
         if let Ok(mut maps) = self.maps.lock() {
             maps.retain(|m| m.0 != cc);
@@ -123,7 +133,11 @@ impl Knobs {
             return;
         };
         let v = min + (max - min) * f64::from(value.min(127)) / 127.0;
-        if let Some(now) = controls.set(setting, v) {
+        let voice = match super::shared_control(setting) {
+            true => None,
+            false => self.voice.lock().ok().and_then(|v| v.clone()),
+        };
+        if let Some(now) = voice.as_deref().unwrap_or(controls).set(setting, v) {
             if let Ok(mut changes) = self.changes.lock() {
                 // One entry per setting: the prompt wants the latest value, not the history.
                 match changes.iter_mut().find(|c| c.0 == setting) {

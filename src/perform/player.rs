@@ -316,6 +316,7 @@ impl Performer {
     pub fn select_voice(&mut self, name: &str, controls: Arc<Controls>) -> bool {
         if let Some(i) = self.voices.iter().position(|v| v.name == name) {
             self.current = i;
+            self.knobs.follow_voice(self.voices[i].controls.clone());
             return false;
         }
         let voice = VoiceHandle {
@@ -325,6 +326,7 @@ impl Performer {
         };
         // The channel is ordered: the voice exists for the player before any job for it.
         let _ = self.tx.send(Cmd::AddVoice(Box::new(Lane::new(&voice))));
+        self.knobs.follow_voice(voice.controls.clone());
         self.voices.push(voice);
         self.current = self.voices.len() - 1;
         true

@@ -36,7 +36,7 @@ pub const VOICE_SETTINGS: &[SettingId] = &[
 
 /// Whether a live control belongs to one voice (else it is shared by all).
 pub fn per_voice(l: Live) -> bool {
-    VOICE_SETTINGS.iter().any(|id| id.live() == Some(l))
+    !crate::perform::shared_control(l)
 }
 
 /// One voice as the session keeps it.
@@ -259,6 +259,19 @@ impl Session {
             .collect();
         for line in lines {
             say!(self, "{line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_live_voice_settings_are_the_ones_the_player_reads_per_voice() {
+        for &l in Live::ALL {
+            let listed = VOICE_SETTINGS.iter().any(|id| id.live() == Some(l));
+            assert_eq!(listed, per_voice(l), "{}", l.name());
         }
     }
 }

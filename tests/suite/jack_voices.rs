@@ -174,8 +174,14 @@ fn two_voices_sound_at_once_and_a_setting_on_one_leaves_the_other_alone() {
         .iter()
         .position(|&v| v == 127)
         .expect("bass took velocity 127");
-    assert!(velocities[..switch].iter().all(|&v| v == 40), "{velocities:?}");
-    assert!(velocities[switch..].iter().all(|&v| v == 127), "{velocities:?}");
+    assert!(
+        velocities[..switch].iter().all(|&v| v == 40),
+        "{velocities:?}"
+    );
+    assert!(
+        velocities[switch..].iter().all(|&v| v == 127),
+        "{velocities:?}"
+    );
     assert!(bass.iter().filter(|n| n.on > changed).count() >= 8);
     assert!(
         bass.iter().all(|n| n.on < stopped),
@@ -235,7 +241,9 @@ fn eight_live(tms: &mut Prompt, sink: &Sink) -> Vec<HeardNote> {
 fn report(label: &str, heard: &[HeardNote]) -> f64 {
     let onsets: Vec<Instant> = heard.iter().map(|n| n.on).collect();
     let errors = lattice_errors(&onsets, 0.125);
-    let channels = (0..16u8).filter(|&c| heard.iter().any(|n| n.ch == c)).count();
+    let channels = (0..16u8)
+        .filter(|&c| heard.iter().any(|n| n.ch == c))
+        .count();
     let (p50, p99, max) = (
         quantile(&errors, 0.5),
         quantile(&errors, 0.99),

@@ -36,7 +36,11 @@ fn a_new_voice_copies_the_current_one_then_keeps_its_own_settings() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("voice main on channel 3"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("voice main on channel 3"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(
         listing(&run.stdout),
         [
@@ -126,7 +130,8 @@ fn bad_voice_names_are_refused_with_a_caret() {
 
 #[test]
 fn voice_and_stop_all_replay_from_history() {
-    let (dir, run) = tms_c("voice \"bass\"; set channel 2; stop all; stop; voices; history \"h.tms\"");
+    let (dir, run) =
+        tms_c("voice \"bass\"; set channel 2; stop all; stop; voices; history \"h.tms\"");
     assert_eq!(run.code, 0, "{}", run.stderr);
     let history = std::fs::read_to_string(dir.path().join("h.tms")).unwrap();
     let lines: Vec<&str> = history.lines().skip(1).collect();
