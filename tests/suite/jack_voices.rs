@@ -298,9 +298,16 @@ fn eight_voices_of_the_shipped_model_play_live_on_time_idle_and_with_both_cores_
     tms.quit();
     let p99_idle = report("idle", &idle);
     let p99_busy = report("both cores busy (yes x2)", &busy);
-    // The goal is 3.3 ms; other builds share this machine's two cores, so the bound that
-    // must hold is loose and the printed numbers are what BENCHMARKS.md records.
-    assert!(p99_idle < 0.015, "p99 onset error idle {p99_idle}");
-    assert!(p99_busy < 0.030, "p99 onset error busy {p99_busy}");
+    // The goal, 2 ms + one period, holds for the release build (the player thread is
+    // real-time where allowed and the generators are fast). In a debug build an unoptimized
+    // generator with a core's share of a busy machine can fall behind its voice, which
+    // then goes on from where it is: a late note, so the bound there is loose.
+    let goal = 0.002 + PERIOD;
+    let (idle_bound, busy_bound) = match cfg!(debug_assertions) {
+        false => (goal, goal),
+        true => (0.015, 0.100),
+    };
+    assert!(p99_idle < idle_bound, "p99 onset error idle {p99_idle}");
+    assert!(p99_busy < busy_bound, "p99 onset error busy {p99_busy}");
     assert_nothing_left_sounding(&notes(&sink.messages()));
 }
