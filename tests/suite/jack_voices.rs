@@ -117,9 +117,14 @@ fn two_voices_sound_at_once_and_a_setting_on_one_leaves_the_other_alone() {
     let _jack = Jack::start();
     let sink = Sink::new("synth");
     let mut tms = Prompt::start();
+    let dir = tempfile::tempdir().unwrap();
+    let duo = dir.path().join("duo.mid");
     let start = Instant::now();
     tms.type_and_wait(
-        &format!("{SETUP}; set tempo 240; set velocity 40; live on"),
+        &format!(
+            "{SETUP}; record \"{}\"; set tempo 240; set velocity 40; live on",
+            duo.display()
+        ),
         &["live: on"],
         1,
     );
@@ -152,6 +157,8 @@ fn two_voices_sound_at_once_and_a_setting_on_one_leaves_the_other_alone() {
     let all_stopped = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
     let heard = notes(&sink.messages());
+    tms.type_and_wait("record stop", &["wrote"], 1);
+    let printed = tms.printed();
     tms.quit();
 
     let (main, bass) = (on_channel(&heard, 0), on_channel(&heard, 1));
@@ -192,6 +199,13 @@ fn two_voices_sound_at_once_and_a_setting_on_one_leaves_the_other_alone() {
         "nothing after `stop all`"
     );
     assert_nothing_left_sounding(&heard);
+    // Each voice's notes went on a track named after it.
+    let wrote = printed
+        .lines()
+        .find(|l| l.starts_with("wrote"))
+        .expect("record stop wrote the file");
+    let tracks = format!("main {} notes, bass {} notes", main.len(), bass.len());
+    assert!(wrote.ends_with(&tracks), "{wrote} (heard {tracks})");
 }
 
 /// Distances of onsets from the nearest line of a lattice of period `p` (seconds), after

@@ -178,6 +178,24 @@ fn tab_completes_a_setting_and_errors_keep_the_prompt() {
 }
 
 #[test]
+fn the_prompt_names_the_current_voice() {
+    if !script_available() {
+        return;
+    }
+    let mut t = Terminal::start();
+    t.press("voice \"bass\"\n");
+    t.wait_for("tms:bass> ");
+    t.press("voice \"main\"\n");
+    t.wait_for("voice main on channel 1");
+    t.press("voices\n");
+    t.wait_for("* main");
+    let (screen, status) = t.quit();
+    assert_eq!(status, Some(0), "{screen}");
+    // The first voice is the plain prompt again.
+    assert!(screen.trim_end().ends_with("tms>"), "{screen}");
+}
+
+#[test]
 fn ctrl_c_stops_a_sleep() {
     if script_available() {
         interrupt_after("set tempo 91; sleep 3600\n", "tempo = 91");
