@@ -1178,7 +1178,16 @@ impl Player {
             );
         }
         for v in 0..self.voices.len() {
-            if self.voices[v].job.is_some() && self.voices[v].origin.is_none() {
+            let lane = &mut self.voices[v];
+            // A live voice starts once its first note is ready: a generator still priming
+            // (eight of them at once on two cores) would make the first note late and move
+            // the voice's start, and every later note with it, off the shared grid.
+            let ready = lane.origin.is_none()
+                && lane
+                    .job
+                    .as_mut()
+                    .is_some_and(|j| !matches!(j.peek(), Err(false)));
+            if ready {
                 self.arm(v);
             }
         }

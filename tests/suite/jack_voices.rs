@@ -212,6 +212,16 @@ fn two_voices_sound_at_once_and_a_setting_on_one_leaves_the_other_alone() {
 /// the lattice's phase (the constant delay: scheduling headroom and one JACK period) is
 /// taken out as the median offset.
 fn lattice_errors(onsets: &[Instant], p: f64) -> Vec<f64> {
+    let mut errors = signed_lattice_errors(onsets, p)
+        .into_iter()
+        .map(f64::abs)
+        .collect::<Vec<_>>();
+    errors.sort_by(f64::total_cmp);
+    errors
+}
+
+/// [`lattice_errors`] signed (positive: late) and in the onsets' order.
+fn signed_lattice_errors(onsets: &[Instant], p: f64) -> Vec<f64> {
     let Some(&t0) = onsets.first() else {
         return Vec::new();
     };
@@ -223,9 +233,7 @@ fn lattice_errors(onsets: &[Instant], p: f64) -> Vec<f64> {
     let mut sorted = offsets.clone();
     sorted.sort_by(f64::total_cmp);
     let phase = quantile(&sorted, 0.5);
-    let mut errors: Vec<f64> = offsets.iter().map(|o| wrap(o - phase).abs()).collect();
-    errors.sort_by(f64::total_cmp);
-    errors
+    offsets.iter().map(|o| wrap(o - phase)).collect()
 }
 
 /// How long each measurement listens.
@@ -273,6 +281,21 @@ fn report(label: &str, heard: &[HeardNote]) -> f64 {
         max * 1e3,
         (0.002 + PERIOD) * 1e3
     );
+    // Which voices the notes off by more than the goal came from, and by how much.
+    let signed = signed_lattice_errors(&onsets, 0.125);
+    let off: Vec<String> = heard
+        .iter()
+        .zip(&signed)
+        .filter(|(_, e)| e.abs() > 0.002 + PERIOD)
+        .map(|(n, e)| format!("ch{} {:+.1} ms", n.ch + 1, e * 1e3))
+        .collect();
+    if !off.is_empty() {
+        println!(
+            "  {} notes off by more than the goal: {}",
+            off.len(),
+            off.join(", ")
+        );
+    }
     assert_eq!(channels, 8, "every voice played");
     p99
 }
