@@ -325,3 +325,32 @@ pub fn init_threads() {
         .unwrap_or(1);
     tch::set_num_threads(n);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duplicate_predicts_the_same_and_keeps_its_own_weights() {
+        let config = ModelConfig {
+            hidden: 8,
+            layers: 1,
+            input: Input::Embed,
+            head: Head::Softmax,
+            embed: 4,
+            pointer: false,
+            rhythm: Rhythm::Grid,
+        };
+        let mut model = Model::new(config, Device::Cpu, 5);
+        let copy = model.duplicate();
+        let notes = [(60, 0.0, 0.25), (62, 0.25, 0.25), (64, 0.25, 0.5)];
+        assert_eq!(model.predict_next(&notes), copy.predict_next(&notes));
+        assert_eq!(copy.epochs(), model.epochs());
+        // Other weights in the original (as training would leave) leave the copy as it was.
+        let before = copy.predict_next(&notes);
+        let other = Model::new(config, Device::Cpu, 6);
+        model.restore(&other.snapshot());
+        assert_ne!(model.predict_next(&notes), before);
+        assert_eq!(copy.predict_next(&notes), before);
+    }
+}
