@@ -12,7 +12,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jack_support::{eventually, notes, quantile, HeardNote, Jack, Sink, PERIOD};
+use jack_support::{controllers, eventually, notes, quantile, HeardNote, Jack, Sink, PERIOD};
+use tms::lang::settings::Live;
+use tms::music::note::Note;
+use tms::perform::{Activity, Controls, Performer, PortSel};
 
 /// Enough for anything here to happen, on a busy 2-core machine.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -206,6 +209,77 @@ fn two_voices_sound_at_once_and_a_setting_on_one_leaves_the_other_alone() {
         .expect("record stop wrote the file");
     let tracks = format!("main {} notes, bass {} notes", main.len(), bass.len());
     assert!(wrote.ends_with(&tracks), "{wrote} (heard {tracks})");
+}
+
+/// `count` notes of `pitch` and up, `step` seconds apart, each held `held` seconds.
+fn run_of(pitch: u8, count: usize, step: f64, held: f64) -> Vec<Note> {
+    (0..count)
+        .map(|i| Note {
+            pitch: pitch + (i % 12) as u8,
+            start: i as f64 * step,
+            duration: held,
+            velocity: 90,
+        })
+        .collect()
+}
+
+/// Two voices on one channel through the `Performer` API: stopping one ends its notes but
+/// leaves the other's sounding (no all-notes-off on the shared channel while it plays);
+/// `panic` then ends everything.
+#[test]
+fn stopping_one_voice_on_a_shared_channel_leaves_the_other_sounding() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let main = Arc::new(Controls::default());
+    let mut p = Performer::new(main.clone(), Box::new(|_| {}));
+    p.connect_output(&PortSel::Name(sink.port.clone())).unwrap();
+    // main: long notes, one every 0.2 s, each held 0.5 s, on channel 1.
+    p.play(&run_of(48, 40, 0.2, 0.5), false).unwrap();
+    let echo = Arc::new(Controls::default());
+    echo.set(Live::Velocity, 50.0);
+    assert!(p.select_voice("echo", echo.clone()), "a new voice");
+    assert_eq!(p.voice(), "echo");
+    p.play(&run_of(72, 40, 0.1, 0.05), false).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        p.voices(),
+        [
+            ("main".to_string(), Activity::Playing),
+            ("echo".to_string(), Activity::Playing)
+        ]
+    );
+    p.stop();
+    let stopped = Instant::now();
+    assert!(!p.is_playing() && p.any_playing(), "only echo stopped");
+    std::thread::sleep(Duration::from_millis(600));
+    let heard = sink.messages();
+    let ns = notes(&heard);
+    let (low, high): (Vec<_>, Vec<_>) = ns.iter().partition(|n| n.pitch < 72);
+    assert!(high.iter().all(|n| n.velocity == 50), "echo's own velocity");
+    assert!(low.iter().all(|n| n.velocity == 90), "main's own velocity");
+    assert!(high.len() >= 4 && high.iter().all(|n| n.on < stopped));
+    assert!(high.iter().all(|n| n.off.is_some()), "echo's notes ended");
+    assert!(
+        low.iter().filter(|n| n.on > stopped).count() >= 2,
+        "main plays on"
+    );
+    assert!(
+        !controllers(&heard).contains(&(0, 123, 0)),
+        "no all-notes-off on the channel main is sounding on"
+    );
+    // main's notes that sounded across the stop were ended by main, not cut by echo.
+    assert!(
+        low.iter()
+            .any(|n| n.on < stopped && n.off.is_some_and(|off| off > stopped)),
+        "{low:?}"
+    );
+    p.select_voice("main", main);
+    assert_eq!(p.voice(), "main");
+    p.panic();
+    assert!(!p.any_playing());
+    let heard = sink.controller_seen(15, 120);
+    let ns = notes(&heard);
+    assert!(ns.iter().all(|n| n.off.is_some()), "stuck after panic");
 }
 
 /// Distances of onsets from the nearest line of a lattice of period `p` (seconds), after
