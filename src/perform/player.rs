@@ -1,7 +1,12 @@
 //! The performer: owns the MIDI connections and a player thread that sends every event at
 //! its deadline.
 //!
-//! Musical time (seconds at the reference 120 BPM) maps to beats from the job's origin, and
+//! The one thread plays every voice: each voice has its own job, origin, controls and
+//! sounding notes, and the thread always sends the earliest event of all of them, so the
+//! voices share one clock and one port without locks between them (a thread per voice
+//! would need one for the port and would wake in a different order than the deadlines).
+//!
+//! Musical time (seconds at the reference 120 BPM) maps to beats from a voice's origin, and
 //! beats to wall time (`Instant`) through the leading [`BeatSource`]: the internal tempo
 //! clock, MIDI clock in, or Link. So notes, MIDI clock out ticks and quantized starts follow
 //! one timeline. The internal clock takes a tempo change at the last event sent, so it takes
