@@ -140,7 +140,11 @@ pub enum Learn {
     },
     Train {
         epochs: Option<usize>,
+        /// `train N background`: on a thread of its own, the prompt stays usable.
+        background: bool,
     },
+    /// `train stop`: ends a background run after its current batch.
+    TrainStop,
     Evaluate {
         glob: Option<Spanned<String>>,
     },
@@ -388,10 +392,17 @@ impl fmt::Display for Learn {
             ModelShow => f.write_str("model"),
             ModelOpen { path } => write!(f, "model {}", Q(path)),
             Save { path } => write!(f, "save {}", Q(path)),
-            Train { epochs } => match epochs {
-                Some(n) => write!(f, "train {n}"),
-                None => f.write_str("train"),
-            },
+            Train { epochs, background } => {
+                f.write_str("train")?;
+                if let Some(n) = epochs {
+                    write!(f, " {n}")?;
+                }
+                if *background {
+                    f.write_str(" background")?;
+                }
+                Ok(())
+            }
+            TrainStop => f.write_str("train stop"),
             Evaluate { glob } => match glob {
                 Some(g) => write!(f, "evaluate {}", Q(g)),
                 None => f.write_str("evaluate"),

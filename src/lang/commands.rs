@@ -491,10 +491,14 @@ fn p_save(a: &mut Args) -> Result<Command, Error> {
 }
 
 fn p_train(a: &mut Args) -> Result<Command, Error> {
+    if a.keyword("stop") {
+        return a.finish(Learn::TrainStop);
+    }
     let epochs = a
         .opt_integer("an epoch count", 1, 1_000_000)?
         .map(|n| n as usize);
-    a.finish(Learn::Train { epochs })
+    let background = a.keyword("background");
+    a.finish(Learn::Train { epochs, background })
 }
 
 fn p_evaluate(a: &mut Args) -> Result<Command, Error> {
@@ -941,11 +945,15 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "train",
-        usage: "train [N]",
+        usage: "train [N] [background] | train stop | train",
         summary: "train N epochs (default: setting epochs); Ctrl-C stops after the current batch",
-        details: "Prints one line per epoch with train and validation loss; `train` again continues with the optimizer state kept.",
-        example: "train 5",
-        words: &[],
+        details: "Prints one line per epoch with train and validation loss; `train` again continues with the optimizer state kept. \
+                  `train N background` trains on a thread of its own: the prompt stays usable, the music keeps playing, and \
+                  every live voice of this model switches to the new weights at each epoch's end, between two notes. While it \
+                  runs, `train` alone shows its progress, `train stop` ends it after the current batch, `wait` waits for it, \
+                  Ctrl-C leaves it running, and `quit` (or the end of a script) stops it and says so.",
+        example: "train 5 background",
+        words: &["background", "stop"],
         files: Files::None,
         history: History::Always,
         parse: p_train,

@@ -12,6 +12,7 @@ pub mod pth;
 pub mod rhythm;
 mod sample;
 mod step;
+mod swap;
 mod train;
 
 use std::fmt;
@@ -21,7 +22,8 @@ use tch::{nn, Device};
 pub use evaluate::{evaluate, evaluate_with, split_validation, Metrics};
 pub use file::ModelError;
 pub use sample::{Ending, Generator, SampleOptions};
-pub use train::{TrainError, Trainer};
+pub use swap::{FeedReader, WeightFeed, Weights};
+pub use train::{Observer, TrainError, Trainer};
 
 use net::Net;
 

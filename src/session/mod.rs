@@ -3,6 +3,7 @@
 //! it. Parsing never happens here, and nothing here prints errors: they are returned as
 //! data for the one renderer in `error.rs`.
 
+mod background;
 mod data;
 mod learn;
 mod stage;
@@ -59,6 +60,9 @@ pub struct Session {
     /// Set by Ctrl-C; long commands poll it and stop cleanly.
     interrupt: Arc<AtomicBool>,
     quit: bool,
+    /// Set by a command that turned out to change nothing (`train` showing progress), so
+    /// that `history` leaves it out.
+    unrecorded: bool,
     color: bool,
     /// Everything the session says goes here (stdout unless replaced).
     pub out: crate::out::Out,
@@ -96,6 +100,7 @@ impl Session {
             run_depth: 0,
             interrupt,
             quit: false,
+            unrecorded: false,
             color,
             out: crate::out::Out::stdout(),
             learn: learn::State::default(),
@@ -184,8 +189,9 @@ impl Session {
 
     /// Runs one command and, when it succeeds, records it for `history`.
     pub fn execute(&mut self, stmt: &Stmt) -> Result<(), Error> {
+        self.unrecorded = false;
         let result = self.dispatch(stmt);
-        if result.is_ok() && stmt.recorded {
+        if result.is_ok() && stmt.recorded && !self.unrecorded {
             self.history.push(stmt.cmd.to_string());
         }
         result
@@ -194,6 +200,9 @@ impl Session {
     fn dispatch(&mut self, stmt: &Stmt) -> Result<(), Error> {
         let span = stmt.span;
         self.follow_link();
+        if let Some(e) = self.poll_background() {
+            say!(self, "background training stopped: {e}");
+        }
         match &stmt.cmd {
             Command::Core(c) => self.core_command(c, span),
             Command::Data(c) => self.data_command(c, span),
@@ -299,6 +308,7 @@ impl Session {
     }
 
     fn set_device(&mut self, device: DeviceChoice, span: Span) -> Result<(), Error> {
+        self.refuse_while_training(span, "moving the model")?;
         if let DeviceChoice::Cuda(index) = device {
             let count = tch::Cuda::device_count().max(0) as usize;
             if count == 0 {

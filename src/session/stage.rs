@@ -69,6 +69,8 @@ struct LiveSource {
     generator: Generator,
     rng: ChaCha20Rng,
     shape: Arc<Mutex<LiveShape>>,
+    /// The model's newest weights (training publishes each epoch), taken between notes.
+    feed: crate::model::FeedReader,
 }
 
 impl NoteSource for LiveSource {
@@ -85,6 +87,7 @@ impl NoteSource for LiveSource {
             min_duration: controls.get(Live::MinDuration),
             grid,
         };
+        self.generator.follow(&mut self.feed);
         Some(self.generator.next(&opts, &mut self.rng))
     }
 }
@@ -215,6 +218,7 @@ impl Session {
                     generator,
                     rng,
                     shape: self.stage.live_shape.clone(),
+                    feed: self.learn.feed.reader(),
                 };
                 self.performer().live(Box::new(source)).map_err(fail)?;
                 say!(self, "live: on (`live off` or `stop` to end)");
@@ -295,6 +299,7 @@ impl Session {
                 Ok(())
             }
             Stage::Wait => {
+                self.wait_background(span)?;
                 self.wait_for_player();
                 match self.interrupted() {
                     true => Err(Error::new(span, ErrorKind::Interrupted)),
@@ -571,6 +576,9 @@ impl Session {
     /// Silences everything and closes the ports: `quit`, end of a script, drop. A
     /// recording is written after the note-offs, so it ends with them.
     pub fn stage_shutdown(&mut self) {
+        if let Some(e) = self.stop_background("quitting") {
+            say!(self, "background training stopped: {e}");
+        }
         if let Some(p) = self.stage.performer.as_mut() {
             p.disconnect();
         }
@@ -618,6 +626,7 @@ impl Session {
                     generator: Generator::new(model, &placeholder),
                     rng: ChaCha20Rng::seed_from_u64(self.derive_seed()),
                     shape: self.stage.live_shape.clone(),
+                    feed: self.learn.feed.reader(),
                 };
                 let controls = self.stage.controls.clone();
                 let answer: perform::Answer = Box::new(move |phrase: &[Note]| {
