@@ -11,7 +11,9 @@ mod net;
 pub mod pth;
 pub mod rhythm;
 mod sample;
-mod step;
+pub(crate) use tms_step::step;
+#[cfg(test)]
+mod step_check;
 mod swap;
 mod train;
 
@@ -137,6 +139,8 @@ pub struct TrainConfig {
 pub const PITCH_SCALE: f64 = 128.0;
 /// Number of pitches the head predicts.
 pub const PITCHES: i64 = 128;
+const _: () =
+    assert!(PITCHES as usize == tms_step::PITCHES && PITCH_SCALE as f32 == tms_step::PITCH_SCALE);
 
 /// A network with its weights, its architecture and what is known of how it was trained.
 pub struct Model {

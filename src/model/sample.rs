@@ -207,7 +207,7 @@ impl Generator {
                 self.key.view_mask(opts.allowed.as_ref(), opts.tonic);
                 let real = if only.contains(&true) { only } else { tonic };
                 let view = SampleOptions {
-                    allowed: Some(self.key.into_view(&real)),
+                    allowed: Some(self.key.in_view(&real)),
                     ..opts.clone()
                 };
                 sample_pitch(&self.next.logits, self.head, &view, rng)
