@@ -146,4 +146,29 @@ mod tests {
         let mut late = feed.reader();
         assert!(late.newer().is_none(), "a new reader starts at the latest");
     }
+
+    #[test]
+    fn a_playing_generator_switches_weights_between_two_notes() {
+        use crate::model::{Generator, SampleOptions};
+        use crate::music::note::Note;
+        use rand::SeedableRng;
+        let a = small();
+        let primer = [Note {
+            pitch: 60,
+            start: 0.0,
+            duration: 0.5,
+            velocity: 90,
+        }];
+        let feed = Arc::new(WeightFeed::default());
+        let mut reader = feed.reader();
+        let mut g = Generator::new(&a, &primer);
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        g.next(&SampleOptions::default(), &mut rng);
+        assert!(!g.follow(&mut reader));
+        feed.publish(&Model::new(a.config(), tch::Device::Cpu, 9));
+        assert!(g.follow(&mut reader));
+        assert!(!g.follow(&mut reader), "each epoch is taken once");
+        let n = g.next(&SampleOptions::default(), &mut rng);
+        assert!(n.start >= 0.0 && n.duration > 0.0);
+    }
 }

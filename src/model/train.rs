@@ -285,6 +285,8 @@ impl Trainer {
                     best = Some((val_loss, epoch, model.snapshot()));
                 }
             }
+            // Before the line, so that whoever reads of the epoch can already use it.
+            observer.epoch(model);
             writeln!(out, "{line}  {:.1} s", started.elapsed().as_secs_f64())?;
             if cfg.checkpoint_every > 0 && epoch.is_multiple_of(cfg.checkpoint_every) {
                 model.trained_with = Some(cfg.clone());
@@ -300,7 +302,6 @@ impl Trainer {
                 }
                 writeln!(out, "checkpoint {}", path.display())?;
             }
-            observer.epoch(model);
             // Ctrl-C during an epoch's last (or only) batch: the epoch is whole and kept,
             // and the next one does not start.
             if observer.stopped() && run_epoch + 1 < epochs {

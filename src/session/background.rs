@@ -35,6 +35,8 @@ pub(super) struct Background {
     epochs: usize,
     first: usize,
     started: Instant,
+    /// The player's counters when the run began, to say whether training made it late.
+    played: crate::perform::PlayStats,
 }
 
 /// What the training thread leaves for the session.
@@ -263,6 +265,7 @@ impl Session {
             epochs,
             first,
             started: Instant::now(),
+            played: self.player_stats(),
         });
         say!(
             self,
@@ -289,6 +292,7 @@ impl Session {
             self.learn.generator = None;
         }
         if ended {
+            self.learn.ended_before_this_command = true;
             return self.finish_background(None);
         }
         None
@@ -344,10 +348,28 @@ impl Session {
                 n => format!("{n} epochs"),
             }
         );
+        let now = self.player_stats();
+        if now.events > b.played.events {
+            say!(
+                self,
+                "while it trained the player sent {} MIDI events, {} late (worst lateness since playing began {:.1} ms)",
+                now.events - b.played.events,
+                now.late.saturating_sub(b.played.late),
+                now.max_late * 1e3
+            );
+        }
         self.learn.model = Some(f.model);
         self.learn.trainer = Some(f.trainer);
         self.learn.generator = None;
         f.result.err()
+    }
+
+    fn player_stats(&self) -> crate::perform::PlayStats {
+        self.stage
+            .performer
+            .as_ref()
+            .map(|p| p.stats())
+            .unwrap_or_default()
     }
 
     /// `train stop`, `quit` and the end of a script: the run ends after its current batch.

@@ -20,6 +20,9 @@ pub(super) struct State {
     /// A run of `train N background`; `model` is then the session's copy.
     pub background: Option<super::background::Background>,
     pub printer: Option<Arc<std::sync::Mutex<super::background::Printer>>>,
+    /// A background run ended and said so just before this command: a `train` typed to see
+    /// its progress must not start a new run.
+    pub ended_before_this_command: bool,
     pub trainer: Option<Trainer>,
     /// The generator holds the LSTM state after the current melody, so `generate 32` twice
     /// continues one melody. Anything that changes the melody or the model drops it.
@@ -65,7 +68,7 @@ impl Session {
             Learn::Train {
                 epochs: None,
                 background: false,
-            } if self.show_background() => {
+            } if self.show_background() || self.learn.ended_before_this_command => {
                 // Showing progress changes nothing: replaying the session must not train.
                 self.unrecorded = true;
                 Ok(())

@@ -200,6 +200,7 @@ impl Session {
     fn dispatch(&mut self, stmt: &Stmt) -> Result<(), Error> {
         let span = stmt.span;
         self.follow_link();
+        self.learn.ended_before_this_command = false;
         if let Some(e) = self.poll_background() {
             say!(self, "background training stopped: {e}");
         }
@@ -368,12 +369,16 @@ impl Session {
         }
     }
 
-    /// Sleeps in small slices so Ctrl-C ends it promptly (and says so).
-    fn sleep(&self, seconds: f64, span: Span) -> Result<(), Error> {
+    /// Sleeps in small slices so Ctrl-C ends it promptly (and says so). Background
+    /// training's lines are said as they come.
+    fn sleep(&mut self, seconds: f64, span: Span) -> Result<(), Error> {
         let end = Instant::now() + Duration::from_secs_f64(seconds);
         while Instant::now() < end {
             if self.interrupted() {
                 return Err(Error::new(span, ErrorKind::Interrupted));
+            }
+            if let Some(e) = self.poll_background() {
+                say!(self, "background training stopped: {e}");
             }
             std::thread::sleep(Duration::from_millis(10).min(end - Instant::now()));
         }
