@@ -145,6 +145,10 @@ pub enum Learn {
     },
     /// `train stop`: ends a background run after its current batch.
     TrainStop,
+    /// `learn on|off`: fine-tune on each phrase heard on the input; `learn` alone reports.
+    LearnMode {
+        on: Option<bool>,
+    },
     Evaluate {
         glob: Option<Spanned<String>>,
     },
@@ -403,6 +407,11 @@ impl fmt::Display for Learn {
                 Ok(())
             }
             TrainStop => f.write_str("train stop"),
+            LearnMode { on } => match on {
+                Some(true) => f.write_str("learn on"),
+                Some(false) => f.write_str("learn off"),
+                None => f.write_str("learn"),
+            },
             Evaluate { glob } => match glob {
                 Some(g) => write!(f, "evaluate {}", Q(g)),
                 None => f.write_str("evaluate"),

@@ -6,6 +6,7 @@ pub mod cuda;
 mod data;
 mod evaluate;
 mod file;
+pub mod finetune;
 mod key;
 mod net;
 pub mod pth;

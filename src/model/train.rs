@@ -85,7 +85,7 @@ pub struct Trainer {
 /// The loss of one batch: weighted pitch cross-entropy plus, for step and duration, the
 /// cross-entropy of the nearest rhythm class (grid heads) or the notebook's
 /// mse-with-positive-pressure (regression heads), averaged over scored positions.
-fn loss(out: &Outputs, b: &Batch, config: &ModelConfig, w: &LossWeights) -> Tensor {
+pub(super) fn loss(out: &Outputs, b: &Batch, config: &ModelConfig, w: &LossWeights) -> Tensor {
     let scores = match config.head {
         Head::Softmax => out.logits.shallow_clone(),
         Head::Sigmoid => out.logits.sigmoid(),

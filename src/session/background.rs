@@ -39,15 +39,16 @@ pub(super) struct Background {
     played: crate::perform::PlayStats,
 }
 
-/// What the training thread leaves for the session.
+/// What a thread that trains the model (`train N background`, `learn on`) leaves for the
+/// session.
 #[derive(Default)]
-struct Shared {
+pub(super) struct Shared {
     progress: Mutex<Progress>,
     /// Output lines not yet said, when no printer says them at once.
     lines: Mutex<Vec<String>>,
-    /// The newest epoch's weights for the session's copy, with the model's epoch count.
-    weights: Mutex<Option<(usize, Weights)>>,
-    printer: Option<Arc<Mutex<Printer>>>,
+    /// The newest weights for the session's copy, with the model's epoch count.
+    pub weights: Mutex<Option<(usize, Weights)>>,
+    pub printer: Option<Arc<Mutex<Printer>>>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -67,7 +68,15 @@ struct Finished {
 }
 
 impl Shared {
-    fn say(&self, line: String) {
+    /// Lines go to `printer` at once when there is one, else wait for the session's look.
+    pub fn new(printer: Option<Arc<Mutex<Printer>>>) -> Arc<Shared> {
+        Arc::new(Shared {
+            printer,
+            ..Shared::default()
+        })
+    }
+
+    pub fn say(&self, line: String) {
         match &self.printer {
             Some(p) => {
                 if let Ok(mut p) = p.lock() {
@@ -168,7 +177,7 @@ const TRAIN_NICE: i32 = 10;
 /// threads it starts later inherit it.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
-fn lower_priority() -> bool {
+pub(super) fn lower_priority() -> bool {
     // SAFETY: gettid has no arguments and cannot fail; setpriority only reads its integers.
     unsafe {
         let tid = libc::gettid();
@@ -177,7 +186,7 @@ fn lower_priority() -> bool {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_priority() -> bool {
+pub(super) fn lower_priority() -> bool {
     false
 }
 
@@ -200,6 +209,12 @@ impl Session {
 
     /// Refuses what would replace the model under a background run.
     pub(super) fn refuse_while_training(&self, span: Span, what: &str) -> Result<(), Error> {
+        if self.learn.learning.is_some() {
+            return Err(Error::failed(
+                span,
+                format!("the model is learning from the input: `learn off` before {what}"),
+            ));
+        }
         match &self.learn.background {
             Some(b) => {
                 let p = b.progress();
@@ -225,10 +240,7 @@ impl Session {
         let mut model = self.learn.model.take().expect("prepare_training made one");
         self.learn.model = Some(model.duplicate());
         self.learn.generator = None;
-        let shared = Arc::new(Shared {
-            printer: self.learn.printer.clone(),
-            ..Shared::default()
-        });
+        let shared = Shared::new(self.learn.printer.clone());
         let stop = Arc::new(AtomicBool::new(false));
         let first = model.epochs();
         let (stop2, shared2, feed) = (stop.clone(), shared.clone(), self.learn.feed.clone());
@@ -280,17 +292,8 @@ impl Session {
     /// Returns the run's error, if it ended with one.
     pub(super) fn poll_background(&mut self) -> Option<TrainError> {
         let b = self.learn.background.as_ref()?;
-        let lines = std::mem::take(&mut *b.shared.lines.lock().ok()?);
-        let weights = b.shared.weights.lock().ok()?.take();
-        let ended = !b.running();
-        for line in lines {
-            say!(self, "{line}");
-        }
-        if let (Some((epochs, w)), Some(m)) = (weights, self.learn.model.as_mut()) {
-            m.take_weights(&w, epochs);
-            // The next `generate` reads the melody again with the new weights.
-            self.learn.generator = None;
-        }
+        let (shared, ended) = (b.shared.clone(), !b.running());
+        self.catch_up(&shared);
         if ended {
             self.learn.ended_before_this_command = true;
             return self.finish_background(None);
@@ -298,13 +301,10 @@ impl Session {
         None
     }
 
-    /// Joins the ended (or stopping) run and puts its model back. `why`: what stopped it.
-    fn finish_background(&mut self, why: Option<&str>) -> Option<TrainError> {
-        let mut b = self.learn.background.take()?;
-        let finished = b.thread.take()?.join();
-        // Lines written after the last look, before the thread ended.
-        let lines = b
-            .shared
+    /// Says what a training thread printed since the last look and gives the session's copy
+    /// of the model its newest weights.
+    pub(super) fn catch_up(&mut self, shared: &Shared) {
+        let lines = shared
             .lines
             .lock()
             .map(|mut l| std::mem::take(&mut *l))
@@ -312,6 +312,20 @@ impl Session {
         for line in lines {
             say!(self, "{line}");
         }
+        let weights = shared.weights.lock().ok().and_then(|mut w| w.take());
+        if let (Some((epochs, w)), Some(m)) = (weights, self.learn.model.as_mut()) {
+            m.take_weights(&w, epochs);
+            // The next `generate` reads the melody again with the new weights.
+            self.learn.generator = None;
+        }
+    }
+
+    /// Joins the ended (or stopping) run and puts its model back. `why`: what stopped it.
+    fn finish_background(&mut self, why: Option<&str>) -> Option<TrainError> {
+        let mut b = self.learn.background.take()?;
+        let finished = b.thread.take()?.join();
+        // Lines written after the last look, before the thread ended.
+        self.catch_up(&b.shared);
         let Ok(f) = finished else {
             // A panic on the training thread: the session's copy holds the last whole epoch.
             say!(

@@ -23,6 +23,10 @@ pub(super) struct State {
     /// A background run ended and said so just before this command: a `train` typed to see
     /// its progress must not start a new run.
     pub ended_before_this_command: bool,
+    /// `learn on`; `model` is then the session's copy.
+    pub learning: Option<super::learning::Learning>,
+    /// Phrases learned from the input in this session.
+    pub phrases_learned: u64,
     pub trainer: Option<Trainer>,
     /// The generator holds the LSTM state after the current melody, so `generate 32` twice
     /// continues one melody. Anything that changes the melody or the model drops it.
@@ -80,6 +84,7 @@ impl Session {
                     false => self.train(epochs, span),
                 }
             }
+            Learn::LearnMode { on } => self.learn_mode(*on, span),
             Learn::TrainStop if self.learn.background.is_none() => {
                 // Not an error: a run may have ended just before, and a script goes on.
                 say!(self, "no training runs in the background: nothing to stop");

@@ -6,6 +6,7 @@
 mod background;
 mod data;
 mod learn;
+mod learning;
 mod stage;
 mod watch;
 
@@ -201,6 +202,7 @@ impl Session {
         let span = stmt.span;
         self.follow_link();
         self.learn.ended_before_this_command = false;
+        self.poll_learning();
         if let Some(e) = self.poll_background() {
             say!(self, "background training stopped: {e}");
         }
@@ -377,6 +379,7 @@ impl Session {
             if self.interrupted() {
                 return Err(Error::new(span, ErrorKind::Interrupted));
             }
+            self.poll_learning();
             if let Some(e) = self.poll_background() {
                 say!(self, "background training stopped: {e}");
             }

@@ -307,6 +307,7 @@ impl Session {
                 }
             }
             Stage::Listen { n } => {
+                self.refuse_while_learning(span, "`listen`")?;
                 let interrupt = self.interrupt.clone();
                 let notes = self
                     .performer()
@@ -576,6 +577,7 @@ impl Session {
     /// Silences everything and closes the ports: `quit`, end of a script, drop. A
     /// recording is written after the note-offs, so it ends with them.
     pub fn stage_shutdown(&mut self) {
+        self.stop_learning();
         if let Some(e) = self.stop_background("quitting") {
             say!(self, "background training stopped: {e}");
         }
@@ -613,6 +615,7 @@ impl Session {
                 Ok(())
             }
             Some(RespondArg::On { notes }) => {
+                self.refuse_while_learning(span, "`respond on`")?;
                 let n = notes.unwrap_or(RESPOND_NOTES);
                 let model = self.need_model(span)?;
                 // Replaced by each phrase before anything is generated.

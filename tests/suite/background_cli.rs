@@ -169,3 +169,39 @@ fn ctrl_c_at_the_prompt_leaves_background_training_running() {
         "{text}"
     );
 }
+
+#[test]
+fn learn_needs_an_input_port_and_says_how_many_phrases_it_learned() {
+    let (_dir, run) = tms_c(&format!(
+        "model \"{}\"; learn; learn off; learn on",
+        root().join("models/folk.safetensors").display()
+    ));
+    assert!(
+        run.stdout
+            .contains("not learning (`learn on` starts): 0 phrases learned\nwas not learning\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("no input port connected: use `ports`, then `connect in N`"),
+        "{}",
+        run.stderr
+    );
+    // The model is still there after `learn on` failed.
+    let mut session = Session::new(Some(1), Arc::new(AtomicBool::new(false)), false);
+    let (out, said) = tms::out::Out::buffer();
+    session.out = out;
+    let model = root().join("models/folk.safetensors");
+    let text = format!("model \"{}\"", model.display());
+    for line in [text.as_str(), "learn on", "model"] {
+        let _ = session.run_source(&Source {
+            name: "<prompt>",
+            text: line,
+        });
+    }
+    let text = String::from_utf8_lossy(&said.lock().unwrap()).into_owned();
+    assert_eq!(text.matches("model: LSTM hidden 256").count(), 2, "{text}");
+    let (_dir, run) = tms_c("learn on");
+    assert!(run.stderr.contains("no model"), "{}", run.stderr);
+}

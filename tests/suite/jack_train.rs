@@ -250,3 +250,84 @@ fn train_stop_and_quit_during_a_background_run_leave_a_whole_model_and_no_soundi
     assert_silent_at_the_end(&heard);
     assert!(notes(&heard).len() > 8, "the voice played throughout");
 }
+
+/// A phrase no Chinese folk song plays: a zigzag of tritones and semitones, twelve notes.
+const ZIGZAG: [u8; 12] = [60, 66, 61, 67, 62, 68, 63, 69, 64, 70, 65, 71];
+const ZIGZAG_ABC: &str =
+    "X:1\nT:zigzag\nM:4/4\nL:1/8\nQ:1/4=120\nK:C\nC ^F ^C G D ^G ^D A E ^A F B|]\n";
+
+/// The pitch_nll of an `evaluate` line.
+fn pitch_nll(line: &str) -> f64 {
+    line.split("pitch_nll ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no pitch_nll in {line}"))
+}
+
+#[test]
+fn a_phrase_played_with_learn_on_joins_the_dataset_and_lowers_its_nll() {
+    let _jack = Jack::start();
+    let _synth = Sink::new("synth");
+    let mut keys = jack_support::Source::new("keys");
+    let dir = tempfile::tempdir().unwrap();
+    let phrase = dir.path().join("zigzag.abc");
+    std::fs::write(&phrase, ZIGZAG_ABC).unwrap();
+    // The phrase is scored with 4 notes of context (8 of its notes are predicted), han2 as
+    // every model here is, with 32.
+    let scores = format!(
+        "set seq_len 4; evaluate \"{}\"; set seq_len 32; evaluate \"datasets/essen/han2.abc\"",
+        phrase.display()
+    );
+    let mut child = tms(&[]).stdin(Stdio::piped()).spawn().expect("tms runs");
+    let mut typed = child.stdin.take().expect("stdin");
+    let said = lines(&mut child);
+    let mut seen = Vec::new();
+    writeln!(
+        typed,
+        "model \"models/folk.safetensors\"; load \"datasets/essen/han1.abc\"; connect \"synth\"; \
+         connect in \"keys\"; {scores}; learn on"
+    )
+    .unwrap();
+    wait_for(&said, "learn: on; ", Duration::from_secs(300), &mut seen);
+    for k in 1..=5 {
+        for &key in &ZIGZAG {
+            keys.send(&[0x90, key, 90]);
+            std::thread::sleep(Duration::from_millis(200));
+            keys.send(&[0x80, key, 0]);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let learned = format!("learned phrase {k} (12 notes)");
+        wait_for(&said, &learned, Duration::from_secs(60), &mut seen);
+    }
+    writeln!(typed, "learn; learn off; {scores}; quit").unwrap();
+    drop(typed);
+    let status = child.wait().unwrap();
+    seen.extend(said.iter());
+    assert!(status.success(), "{}", seen.join("\n"));
+    let text = seen.join("\n");
+    // han1's 554 tunes and the five phrases.
+    assert!(
+        text.contains("learning: 5 phrases learned; the dataset has 559 tunes"),
+        "{text}"
+    );
+    assert!(
+        text.contains("learn: off after 5 phrases; the model keeps what it learned"),
+        "{text}"
+    );
+    let nll: Vec<f64> = seen
+        .iter()
+        .filter(|l| l.starts_with("notes ") && l.contains(" pitch_nll "))
+        .map(|l| pitch_nll(l))
+        .collect();
+    assert_eq!(nll.len(), 4, "{text}");
+    let (phrase_before, han2_before, phrase_after, han2_after) = (nll[0], nll[1], nll[2], nll[3]);
+    println!(
+        "after 5 phrases: zigzag pitch_nll {phrase_before:.4} -> {phrase_after:.4} ({:+.4}); \
+         han2 {han2_before:.4} -> {han2_after:.4} ({:+.4})",
+        phrase_after - phrase_before,
+        han2_after - han2_before
+    );
+    assert!(phrase_after < phrase_before - 0.1, "{text}");
+    assert!((han2_after - han2_before).abs() <= 0.05, "{text}");
+}
