@@ -153,6 +153,7 @@ impl Session {
                 ));
                 return;
             }
+            let started = std::time::Instant::now();
             let n = l.load(Ordering::SeqCst) + 1;
             let tune = phrase_tune(phrase, n);
             let Ok(mut guard) = m.lock() else { return };
@@ -168,8 +169,9 @@ impl Session {
             }
             l.store(n, Ordering::SeqCst);
             sh.say(format!(
-                "learned phrase {n} ({} notes): loss {:.3} → {:.3}",
+                "learned phrase {n} ({} notes) in {:.2} s: loss {:.3} → {:.3}",
                 phrase.len(),
+                started.elapsed().as_secs_f64(),
                 done.first,
                 done.last
             ));

@@ -297,8 +297,9 @@ fn a_phrase_played_with_learn_on_joins_the_dataset_and_lowers_its_nll() {
             keys.send(&[0x80, key, 0]);
             std::thread::sleep(Duration::from_millis(50));
         }
-        let learned = format!("learned phrase {k} (12 notes)");
+        let learned = format!("learned phrase {k} (12 notes) in ");
         wait_for(&said, &learned, Duration::from_secs(60), &mut seen);
+        println!("{}", seen.last().unwrap());
     }
     writeln!(typed, "learn; learn off; {scores}; quit").unwrap();
     drop(typed);
