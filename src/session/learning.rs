@@ -222,6 +222,27 @@ impl Session {
         self.tunes.extend(new);
     }
 
+    /// `quit`, the end of a script: learning and background training stop and say so.
+    pub(super) fn stop_model_work(&mut self) {
+        if let Some(n) = self.stop_learning() {
+            say!(self, "quitting: learn off after {n} phrase{}", plural(n));
+        }
+        if let Some(e) = self.stop_background("quitting") {
+            say!(self, "background training stopped: {e}");
+        }
+    }
+
+    /// `disconnect` and `connect in`: the phrases' port closes, so learning ends and says so.
+    pub(super) fn input_closing(&mut self) {
+        if let Some(n) = self.stop_learning() {
+            say!(
+                self,
+                "learn: off, the input port closes (after {n} phrase{}; the model keeps what it learned)",
+                plural(n)
+            );
+        }
+    }
+
     /// `learn off`, `quit`: stops reading phrases (after the one being learned) and takes
     /// the model back. The phrases learned, if learning was on.
     pub(super) fn stop_learning(&mut self) -> Option<u64> {

@@ -172,6 +172,7 @@ impl Session {
                 };
                 let fail = |e: perform::PerformError| Error::failed(port.span, e.to_string());
                 let name = if *input {
+                    self.input_closing();
                     self.performer().connect_input(&sel).map_err(fail)?
                 } else {
                     self.performer().connect_output(&sel).map_err(fail)?
@@ -184,6 +185,7 @@ impl Session {
                 Ok(())
             }
             Stage::Disconnect => {
+                self.input_closing();
                 if let Some(p) = self.stage.performer.as_mut() {
                     p.disconnect();
                 }
@@ -577,10 +579,7 @@ impl Session {
     /// Silences everything and closes the ports: `quit`, end of a script, drop. A
     /// recording is written after the note-offs, so it ends with them.
     pub fn stage_shutdown(&mut self) {
-        self.stop_learning();
-        if let Some(e) = self.stop_background("quitting") {
-            say!(self, "background training stopped: {e}");
-        }
+        self.stop_model_work();
         if let Some(p) = self.stage.performer.as_mut() {
             p.disconnect();
         }

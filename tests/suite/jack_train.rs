@@ -332,3 +332,50 @@ fn a_phrase_played_with_learn_on_joins_the_dataset_and_lowers_its_nll() {
     assert!(phrase_after < phrase_before - 0.1, "{text}");
     assert!((han2_after - han2_before).abs() <= 0.05, "{text}");
 }
+
+#[test]
+fn learn_has_the_input_to_itself_and_ends_when_the_port_closes() {
+    let _jack = Jack::start();
+    let _synth = Sink::new("synth");
+    let _keys = jack_support::Source::new("keys");
+    let mut child = tms(&[])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tms runs");
+    let mut typed = child.stdin.take().expect("stdin");
+    writeln!(
+        typed,
+        "model \"models/folk.safetensors\"; connect \"synth\"; connect in \"keys\"; learn on\n\
+         respond on\nlisten\ntrain 1\nmodel new\nlearn\ndisconnect\nlearn\nquit"
+    )
+    .unwrap();
+    drop(typed);
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    for refused in ["`respond on`", "`listen`"] {
+        let line = format!("the input port's phrases go to `learn`: `learn off` before {refused}");
+        assert!(stderr.contains(&line), "{stderr}");
+    }
+    for refused in ["training again", "a new model"] {
+        let line = format!("the model is learning from the input: `learn off` before {refused}");
+        assert!(stderr.contains(&line), "{stderr}");
+    }
+    assert!(
+        stdout.contains("learning: 0 phrases learned; the dataset has 0 tunes"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "learn: off, the input port closes (after 0 phrases; the model keeps what it learned)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("not learning (`learn on` starts): 0 phrases learned"),
+        "{stdout}"
+    );
+}
