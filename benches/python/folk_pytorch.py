@@ -95,6 +95,7 @@ LR_DECAY = 0.85
 EPOCHS = 16
 CLIP = 1.0
 DROPOUT = 0.3
+AUGMENT = 0
 HIDDEN = 256
 EMBED = 32
 PITCHES = 128
@@ -235,7 +236,7 @@ def load_tms_model(model, path):
     return meta
 
 
-def tile(tunes, rng):
+def tile(tunes, rng, augment=0):
     """tms's sequence-objective windows: (tune, start, length incl. the last target). With
     rng, from a random offset per tune and shuffled; without, from offset 0 in order (as
     tms's validation windows)."""
@@ -253,8 +254,12 @@ def tile(tunes, rng):
         for k, s in enumerate(cuts):
             end = min(cuts[k + 1] + 1 if k + 1 < len(cuts) else n, s + SEQ_LEN + 1)
             if end - s >= 2:
-                out.append((i, s, end - s))
+                out.append((i, s, end - s, 0))
     if rng:
+        if augment > 0:
+            # tms's transposition augmentation: each window moved by a random number of
+            # semitones within ±augment, pitches clamped to 0..=127.
+            out = [(i, s, n, rng.randint(-augment, augment)) for (i, s, n, _) in out]
         rng.shuffle(out)
     return out
 
@@ -268,8 +273,10 @@ def batch(tunes, ws):
     ts = np.zeros((b, t), dtype=np.float32)
     td = np.zeros((b, t), dtype=np.float32)
     mask = np.zeros((b, t), dtype=np.float32)
-    for r, (i, s, n) in enumerate(ws):
+    for r, (i, s, n, shift) in enumerate(ws):
         p, st, du = tunes[i]
+        if shift:
+            p = np.clip(np.asarray(p, dtype=np.int64) + shift, 0, PITCHES - 1)
         k = n - 1
         pitch[r, :k] = p[s:s + k]
         timing[r, :k, 0] = st[s:s + k]
@@ -367,7 +374,7 @@ def evaluate(model, data, timing_mae=False):
 def check_tms_model(path, held):
     """Loads a tms model file and prints its metrics on the evaluation tunes in tms's
     `evaluate` format."""
-    model = FolkModel()
+    model = FolkModel(args.dropout)
     params = sum(p.numel() for p in model.parameters())
     if params != TMS_PARAMETERS:
         sys.exit(f"the model has {params} parameters, tms's default {TMS_PARAMETERS}")
@@ -400,6 +407,9 @@ def main():
     ap.add_argument("--lr-decay", type=float, default=LR_DECAY,
                     help="lr multiplied by this after every epoch (tms's lr_decay)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--augment", type=int, default=AUGMENT,
+                    help="transpose each training window within ±N semitones (tms's augment)")
+    ap.add_argument("--dropout", type=float, default=DROPOUT, help="tms's dropout")
     args = ap.parse_args()
     if args.target is None and not args.check_tms_model:
         ap.error("--target is required (unless --check-tms-model)")
@@ -438,7 +448,7 @@ def main():
         sys.exit(f"the model has {params} parameters, tms's default {TMS_PARAMETERS}")
     print(f"training on {len(train)} tunes ({sum(len(t[0]) for t in train)} notes, "
           f"{len(tile(train, None))} sequence windows of {SEQ_LEN}, batch {BATCH}, adam lr {LR} "
-          f"decay {args.lr_decay}, dropout {DROPOUT}, pointer), validating on {k}; eval tunes "
+          f"decay {args.lr_decay}, dropout {args.dropout}, augment {args.augment}, pointer), validating on {k}; eval tunes "
           f"{len(held)} scored notes {len(data[2])}; {params} parameters; threads "
           f"{torch.get_num_threads()}", flush=True)
 
@@ -449,7 +459,7 @@ def main():
         for g in opt.param_groups:
             g["lr"] = LR * args.lr_decay ** (epoch - 1)
         t0 = time.perf_counter()
-        ws = tile(train, rng)
+        ws = tile(train, rng, args.augment)
         loss_sum, scored = 0.0, 0
         for i in range(0, len(ws), BATCH):
             pitch, timing, tp, ts, td, mask = batch(train, ws[i:i + BATCH])
