@@ -112,3 +112,69 @@ impl FineTuner {
         learned
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Head, Input, Keep, LossWeights, ModelConfig, Optimizer, Rhythm};
+    use crate::music::note::Note;
+
+    #[test]
+    fn a_phrase_learned_again_and_again_becomes_likelier() {
+        let config = ModelConfig {
+            hidden: 16,
+            layers: 1,
+            embed: 4,
+            input: Input::Embed,
+            head: Head::Softmax,
+            pointer: false,
+            rhythm: Rhythm::Grid,
+        };
+        let mut model = Model::new(config, tch::Device::Cpu, 5);
+        let tune = |pitches: &[u8]| Tune {
+            source: "t".into(),
+            notes: pitches
+                .iter()
+                .enumerate()
+                .map(|(i, &pitch)| Note {
+                    pitch,
+                    start: i as f64 * 0.25,
+                    duration: 0.25,
+                    velocity: 90,
+                })
+                .collect(),
+            fields: Default::default(),
+        };
+        let phrase = tune(&[60, 66, 61, 67, 62, 68, 63, 69]);
+        let corpus = vec![tune(&[60, 62, 64, 65, 67, 69, 71, 72]); 20];
+        let cfg = TrainConfig {
+            seq_len: 32,
+            batch: 16,
+            lr: 0.003,
+            lr_decay: 1.0,
+            optimizer: Optimizer::Adam,
+            objective: Objective::Sequence,
+            loss: LossWeights {
+                pitch: 1.0,
+                step: 1.0,
+                duration: 1.0,
+            },
+            clip: 1.0,
+            dropout: 0.0,
+            augment: 0,
+            val: 0.0,
+            keep: Keep::Last,
+            checkpoint_every: 0,
+            checkpoint_dir: "unused".into(),
+            seed: 1,
+        };
+        let nll = |m: &Model| crate::model::evaluate(m, std::slice::from_ref(&phrase), 2).pitch_nll;
+        let before = nll(&model);
+        let mut tuner = FineTuner::new(1);
+        for _ in 0..5 {
+            let done = tuner.learn(&mut model, &phrase, &corpus, &cfg);
+            assert!(done.first.is_finite() && done.last.is_finite());
+        }
+        assert!(nll(&model) < before, "{} then {}", before, nll(&model));
+    }
+}
