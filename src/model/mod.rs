@@ -6,6 +6,7 @@ pub mod cuda;
 mod data;
 mod evaluate;
 mod file;
+pub mod finetune;
 mod key;
 mod net;
 pub mod pth;
@@ -14,6 +15,7 @@ mod sample;
 pub(crate) use tms_step::step;
 #[cfg(test)]
 mod step_check;
+mod swap;
 mod train;
 
 use std::fmt;
@@ -23,7 +25,8 @@ use tch::{nn, Device};
 pub use evaluate::{evaluate, evaluate_with, split_validation, Metrics};
 pub use file::ModelError;
 pub use sample::{Ending, Generator, SampleOptions};
-pub use train::{TrainError, Trainer};
+pub use swap::{FeedReader, WeightFeed, Weights};
+pub use train::{Observer, TrainError, Trainer};
 
 use net::Net;
 
