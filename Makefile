@@ -98,11 +98,11 @@ demo: build essen apt-demo
 ## --- tests ---------------------------------------------------------------------------------
 
 test: setup-test
-	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --all-targets --features jack -- -D warnings
 	cargo clippy --all-targets --features link -- -D warnings
-	TMS_REQUIRE_ESSEN=1 cargo test
+	TMS_REQUIRE_ESSEN=1 cargo test --workspace
 	cargo test --features jack --test suite jack
 	cargo test --features link --lib --test suite link
 

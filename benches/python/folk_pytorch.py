@@ -7,10 +7,10 @@ Model (tms's defaults, src/model/net.rs): a learned pitch embedding [128, 32] an
 interval embedding [50, 32] of the interval from the previous pitch, clamped to ±24
 semitones (index interval+24; index 49 = "no previous note", for the first note of every
 window: the LSTM state, the previous pitch and the pointer's memory start fresh at each
-window), concatenated with (step, duration) → dropout → LSTM(66, 256, batch_first) →
+window), concatenated with (step, duration) → dropout → LSTM(66, 384, batch_first) →
 dropout → `out`; from `out`, a softmax pitch head (128 logits) mixed with a pointer, and
 categorical step and duration heads (`rhythm grid`, src/model/rhythm.rs: 97 logits each, for
-0..=96 quanta of 1/48 whole note = 1/24 s at 120 BPM), at every position. Dropout p = 0.3 on the LSTM's input and
+0..=96 quanta of 1/48 whole note = 1/24 s at 120 BPM), at every position. Dropout p = 0.2 on the LSTM's input and
 on its output, while training only.
 
 The pointer (net.rs, struct Pointer and fn mix; tms's `pointer on`): query = out·Wq^T and
@@ -22,9 +22,9 @@ g = sigmoid(out·w_g + b_g); p = softmax(pitch logits)·(1 − g + g·attn_null)
 model's pitch "logits" are log(max(p, 1e-12)); the cross-entropy loss (and evaluation's
 log-softmax) takes them as logits, as tms does.
 
-PyTorch's default initialisation is the one tms uses: uniform ±1/√256 for every tensor but
-the embeddings (the LSTM, the heads, and the pointer's query [64, 256], key [64, 256],
-gate_weight [1, 256] and gate_bias [1]), N(0, 1) for both embeddings. The variables carry
+PyTorch's default initialisation is the one tms uses: uniform ±1/√384 for every tensor but
+the embeddings (the LSTM, the heads, and the pointer's query [64, 384], key [64, 384],
+gate_weight [1, 384] and gate_bias [1]), N(0, 1) for both embeddings. The variables carry
 tms's names (`lstm.weight_ih_l0`, `pointer.query`, ...), so a tms model file loads with
 load_state_dict. 403,907 parameters, as tms's `model new` says.
 
@@ -32,11 +32,13 @@ Training (tms's defaults, src/model/train.rs, data.rs, src/lang/settings.rs): th
 objective — each tune is tiled into windows of up to 32 inputs from a random offset drawn
 afresh each epoch (tms's tiling, so every next note is predicted once per epoch), windows
 shuffled, batches of 16 padded at the end with a mask; loss = 1·cross-entropy on the pitch
-logits (padding ignored) + 1·cross-entropy of the step logits against the nearest class of the
-true step (round(step / quantum), clamped to 0..=96) + 1·the same of duration (classes
+logits (padding ignored) + 0.2·cross-entropy of the step logits against the nearest class of the
+true step (round(step / quantum), clamped to 0..=96) + 0.2·the same of duration (classes
 1..=96: a note always has a length), each averaged over the scored positions; Adam (β 0.9, 0.999, eps
-1e-8) at lr 0.003 × lr_decay^(epoch−1) with lr_decay 0.85 (tms: lr·lr_decay^k in the k-th
-epoch, from 0, of a `train` run); gradient norm clipped to 1.0; 16 epochs (tms's `epochs`).
+1e-8) at lr 0.003 × lr_decay^(epoch−1) with lr_decay 0.94 (tms: lr·lr_decay^k in the k-th
+epoch, from 0, of a `train` run); gradient norm clipped to 1.0; 40 epochs (tms's `epochs`). Each
+training window is transposed by a random number of semitones within ±5 (tms's `augment 5`),
+pitches clamped to 0..=127.
 
 Validation (tms's `val 0.1`, `keep best`): a seeded 10% of han1's tunes is held out (the
 same count as tms; the tunes themselves differ, tms draws them with ChaCha20) and not
@@ -91,14 +93,15 @@ import torch.nn.functional as F
 SEQ_LEN = 32
 BATCH = 16
 LR = 0.003
-LR_DECAY = 0.85
-EPOCHS = 16
+LR_DECAY = 0.94
+EPOCHS = 40
 CLIP = 1.0
-DROPOUT = 0.3
-HIDDEN = 256
+DROPOUT = 0.2
+AUGMENT = 5
+HIDDEN = 384
 EMBED = 32
 PITCHES = 128
-W_PITCH, W_STEP, W_DURATION = 1.0, 1.0, 1.0
+W_PITCH, W_STEP, W_DURATION = 1.0, 0.2, 0.2
 # src/model/net.rs: intervals clamped to ±24; one more index for "no previous note".
 INTERVAL_RANGE = 24
 INTERVALS = 2 * INTERVAL_RANGE + 2
@@ -109,7 +112,7 @@ QUANTUM = 2.0 / 48.0
 MAX_QUANTA = 96
 CLASSES = MAX_QUANTA + 1
 # what tms's `model new` reports for these settings
-TMS_PARAMETERS = 453251
+TMS_PARAMETERS = 873475
 
 
 def threads():
@@ -235,7 +238,7 @@ def load_tms_model(model, path):
     return meta
 
 
-def tile(tunes, rng):
+def tile(tunes, rng, augment=0):
     """tms's sequence-objective windows: (tune, start, length incl. the last target). With
     rng, from a random offset per tune and shuffled; without, from offset 0 in order (as
     tms's validation windows)."""
@@ -253,8 +256,12 @@ def tile(tunes, rng):
         for k, s in enumerate(cuts):
             end = min(cuts[k + 1] + 1 if k + 1 < len(cuts) else n, s + SEQ_LEN + 1)
             if end - s >= 2:
-                out.append((i, s, end - s))
+                out.append((i, s, end - s, 0))
     if rng:
+        if augment > 0:
+            # tms's transposition augmentation: each window moved by a random number of
+            # semitones within ±augment, pitches clamped to 0..=127.
+            out = [(i, s, n, rng.randint(-augment, augment)) for (i, s, n, _) in out]
         rng.shuffle(out)
     return out
 
@@ -268,8 +275,10 @@ def batch(tunes, ws):
     ts = np.zeros((b, t), dtype=np.float32)
     td = np.zeros((b, t), dtype=np.float32)
     mask = np.zeros((b, t), dtype=np.float32)
-    for r, (i, s, n) in enumerate(ws):
+    for r, (i, s, n, shift) in enumerate(ws):
         p, st, du = tunes[i]
+        if shift:
+            p = np.clip(np.asarray(p, dtype=np.int64) + shift, 0, PITCHES - 1)
         k = n - 1
         pitch[r, :k] = p[s:s + k]
         timing[r, :k, 0] = st[s:s + k]
@@ -367,7 +376,7 @@ def evaluate(model, data, timing_mae=False):
 def check_tms_model(path, held):
     """Loads a tms model file and prints its metrics on the evaluation tunes in tms's
     `evaluate` format."""
-    model = FolkModel()
+    model = FolkModel(args.dropout)
     params = sum(p.numel() for p in model.parameters())
     if params != TMS_PARAMETERS:
         sys.exit(f"the model has {params} parameters, tms's default {TMS_PARAMETERS}")
@@ -400,6 +409,9 @@ def main():
     ap.add_argument("--lr-decay", type=float, default=LR_DECAY,
                     help="lr multiplied by this after every epoch (tms's lr_decay)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--augment", type=int, default=AUGMENT,
+                    help="transpose each training window within ±N semitones (tms's augment)")
+    ap.add_argument("--dropout", type=float, default=DROPOUT, help="tms's dropout")
     args = ap.parse_args()
     if args.target is None and not args.check_tms_model:
         ap.error("--target is required (unless --check-tms-model)")
@@ -438,7 +450,7 @@ def main():
         sys.exit(f"the model has {params} parameters, tms's default {TMS_PARAMETERS}")
     print(f"training on {len(train)} tunes ({sum(len(t[0]) for t in train)} notes, "
           f"{len(tile(train, None))} sequence windows of {SEQ_LEN}, batch {BATCH}, adam lr {LR} "
-          f"decay {args.lr_decay}, dropout {DROPOUT}, pointer), validating on {k}; eval tunes "
+          f"decay {args.lr_decay}, dropout {args.dropout}, augment {args.augment}, pointer), validating on {k}; eval tunes "
           f"{len(held)} scored notes {len(data[2])}; {params} parameters; threads "
           f"{torch.get_num_threads()}", flush=True)
 
@@ -449,7 +461,7 @@ def main():
         for g in opt.param_groups:
             g["lr"] = LR * args.lr_decay ** (epoch - 1)
         t0 = time.perf_counter()
-        ws = tile(train, rng)
+        ws = tile(train, rng, args.augment)
         loss_sum, scored = 0.0, 0
         for i in range(0, len(ws), BATCH):
             pitch, timing, tp, ts, td, mask = batch(train, ws[i:i + BATCH])

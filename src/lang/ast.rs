@@ -140,6 +140,14 @@ pub enum Learn {
     },
     Train {
         epochs: Option<usize>,
+        /// `train N background`: on a thread of its own, the prompt stays usable.
+        background: bool,
+    },
+    /// `train stop`: ends a background run after its current batch.
+    TrainStop,
+    /// `learn on|off`: fine-tune on each phrase heard on the input; `learn` alone reports.
+    LearnMode {
+        on: Option<bool>,
     },
     Evaluate {
         glob: Option<Spanned<String>>,
@@ -397,9 +405,21 @@ impl fmt::Display for Learn {
             ModelShow => f.write_str("model"),
             ModelOpen { path } => write!(f, "model {}", Q(path)),
             Save { path } => write!(f, "save {}", Q(path)),
-            Train { epochs } => match epochs {
-                Some(n) => write!(f, "train {n}"),
-                None => f.write_str("train"),
+            Train { epochs, background } => {
+                f.write_str("train")?;
+                if let Some(n) = epochs {
+                    write!(f, " {n}")?;
+                }
+                if *background {
+                    f.write_str(" background")?;
+                }
+                Ok(())
+            }
+            TrainStop => f.write_str("train stop"),
+            LearnMode { on } => match on {
+                Some(true) => f.write_str("learn on"),
+                Some(false) => f.write_str("learn off"),
+                None => f.write_str("learn"),
             },
             Evaluate { glob } => match glob {
                 Some(g) => write!(f, "evaluate {}", Q(g)),

@@ -429,13 +429,13 @@ settings! {
         "windows per training step";
     Lr lr: f64 = 0.003, Kind::Float { min: 1e-9, max: 10.0 }, fixed,
         "learning rate";
-    LrDecay lr_decay: f64 = 0.85, Kind::Float { min: 0.01, max: 1.0 }, fixed,
+    LrDecay lr_decay: f64 = 0.94, Kind::Float { min: 0.01, max: 1.0 }, fixed,
         "multiply the learning rate by this after every epoch (1 = constant)";
-    Epochs epochs: i64 = 16, Kind::Int { min: 1, max: 100000 }, fixed,
+    Epochs epochs: i64 = 40, Kind::Int { min: 1, max: 100000 }, fixed,
         "epochs that `train` runs when no count is given";
     Optimizer optimizer: Optimizer = Optimizer::Adam, Kind::Choice(Optimizer::NAMES), fixed,
         "sgd (as the notebook) or adam";
-    Hidden hidden: i64 = 256, Kind::Int { min: 1, max: 4096 }, fixed,
+    Hidden hidden: i64 = 384, Kind::Int { min: 1, max: 4096 }, fixed,
         "LSTM hidden units (takes effect at `model new`)";
     Layers layers: i64 = 1, Kind::Int { min: 1, max: 8 }, fixed,
         "stacked LSTM layers (takes effect at `model new`)";
@@ -453,9 +453,9 @@ settings! {
         "sequence: predict every next note of a window; window: only the note after it (notebook)";
     Clip clip: f64 = 1.0, Kind::Float { min: 0.0, max: 1e6 }, fixed,
         "gradient norm clipping (0 = off)";
-    Dropout dropout: f64 = 0.3, Kind::Float { min: 0.0, max: 0.9 }, fixed,
+    Dropout dropout: f64 = 0.2, Kind::Float { min: 0.0, max: 0.9 }, fixed,
         "dropout on the LSTM's input and output while training (0 = off, as the notebook)";
-    Augment augment: i64 = 0, Kind::Int { min: 0, max: 24 }, fixed,
+    Augment augment: i64 = 5, Kind::Int { min: 0, max: 24 }, fixed,
         "transpose each training window by a random number of semitones within ±N (0 = off)";
     Val val: f64 = 0.1, Kind::Float { min: 0.0, max: 0.9 }, fixed,
         "fraction of tunes held out for validation (seeded)";

@@ -74,7 +74,7 @@ impl KeyView {
 
     /// A real-pitch mask in the model's view under the current shift (not re-chosen): how
     /// the last note of `end tonic` is asked for in the key the melody is in.
-    pub fn into_view(&self, real: &[bool; 128]) -> [bool; 128] {
+    pub fn in_view(&self, real: &[bool; 128]) -> [bool; 128] {
         let mut view = [false; 128];
         for (v, out) in view.iter_mut().enumerate() {
             let r = v as i32 + self.shift;

@@ -6,12 +6,16 @@ pub mod cuda;
 mod data;
 mod evaluate;
 mod file;
+pub mod finetune;
 mod key;
 mod net;
 pub mod pth;
 pub mod rhythm;
 mod sample;
-mod step;
+pub(crate) use tms_step::step;
+#[cfg(test)]
+mod step_check;
+mod swap;
 mod train;
 
 use std::fmt;
@@ -21,7 +25,8 @@ use tch::{nn, Device};
 pub use evaluate::{evaluate, evaluate_with, split_validation, Metrics};
 pub use file::ModelError;
 pub use sample::{Ending, Generator, SampleOptions};
-pub use train::{TrainError, Trainer};
+pub use swap::{FeedReader, WeightFeed, Weights};
+pub use train::{Observer, TrainError, Trainer};
 
 use net::Net;
 
@@ -135,6 +140,8 @@ pub struct TrainConfig {
 pub const PITCH_SCALE: f64 = 128.0;
 /// Number of pitches the head predicts.
 pub const PITCHES: i64 = 128;
+const _: () =
+    assert!(PITCHES as usize == tms_step::PITCHES && PITCH_SCALE as f32 == tms_step::PITCH_SCALE);
 
 /// A network with its weights, its architecture and what is known of how it was trained.
 pub struct Model {
@@ -253,24 +260,6 @@ impl Model {
         }
     }
 
-    /// An independent copy in a store of its own: the same architecture, weights and
-    /// record (a new voice starts from the current voice's model and may then train alone).
-    pub fn duplicate(&self) -> Model {
-        let vs = nn::VarStore::new(self.vs.device());
-        let net = Net::new(&vs.root(), self.config);
-        let mut copy = Model {
-            vs,
-            net,
-            config: self.config,
-            epochs: self.epochs,
-            trained_with: self.trained_with.clone(),
-            origin: self.origin.clone(),
-            trained_record: self.trained_record.clone(),
-        };
-        copy.restore(&self.snapshot());
-        copy
-    }
-
     /// Copies of every weight, to restore later (best epoch, last good weights).
     fn snapshot(&self) -> Vec<(String, tch::Tensor)> {
         tch::no_grad(|| {
@@ -324,33 +313,4 @@ pub fn init_threads() {
         .filter(|&n| n > 0)
         .unwrap_or(1);
     tch::set_num_threads(n);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_duplicate_predicts_the_same_and_keeps_its_own_weights() {
-        let config = ModelConfig {
-            hidden: 8,
-            layers: 1,
-            input: Input::Embed,
-            head: Head::Softmax,
-            embed: 4,
-            pointer: false,
-            rhythm: Rhythm::Grid,
-        };
-        let mut model = Model::new(config, Device::Cpu, 5);
-        let copy = model.duplicate();
-        let notes = [(60, 0.0, 0.25), (62, 0.25, 0.25), (64, 0.25, 0.5)];
-        assert_eq!(model.predict_next(&notes), copy.predict_next(&notes));
-        assert_eq!(copy.epochs(), model.epochs());
-        // Other weights in the original (as training would leave) leave the copy as it was.
-        let before = copy.predict_next(&notes);
-        let other = Model::new(config, Device::Cpu, 6);
-        model.restore(&other.snapshot());
-        assert_ne!(model.predict_next(&notes), before);
-        assert_eq!(copy.predict_next(&notes), before);
-    }
 }

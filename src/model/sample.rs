@@ -71,7 +71,8 @@ struct Prediction {
 /// Continues a melody note by note. Owns its own copy of the weights (plain vectors), so it
 /// can move to the live thread while the session keeps (or replaces) the model.
 pub struct Generator {
-    stepper: Stepper,
+    /// Shared so that a new epoch's weights reach a playing voice as one pointer swap.
+    stepper: std::sync::Arc<Stepper>,
     head: Head,
     state: StepState,
     next: Prediction,
@@ -114,7 +115,7 @@ impl Generator {
         let last = primer.iter().max_by(|a, b| a.start.total_cmp(&b.start));
         Generator {
             head: model.config.head,
-            stepper: net.stepper(),
+            stepper: std::sync::Arc::new(net.stepper()),
             state: state.row(),
             next,
             last_start: last.map_or(0.0, |n| n.start),
@@ -151,6 +152,19 @@ impl Generator {
         self.last_start = last.map_or(0.0, |n| n.start);
         self.velocity = last.map_or(100, |n| n.velocity);
         self.key = KeyView::new(primer);
+    }
+
+    /// Continues with the feed's newer weights, if it has any: the melody's state so far
+    /// carries on (same architecture), and the note already predicted is drawn before the
+    /// new weights predict the one after it. Says whether the weights changed.
+    pub fn follow(&mut self, feed: &mut super::swap::FeedReader) -> bool {
+        match feed.newer() {
+            Some(stepper) => {
+                self.stepper = stepper;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Semitones between the model's view and the notes it gives (see `key`).
@@ -193,7 +207,7 @@ impl Generator {
                 self.key.view_mask(opts.allowed.as_ref(), opts.tonic);
                 let real = if only.contains(&true) { only } else { tonic };
                 let view = SampleOptions {
-                    allowed: Some(self.key.into_view(&real)),
+                    allowed: Some(self.key.in_view(&real)),
                     ..opts.clone()
                 };
                 sample_pitch(&self.next.logits, self.head, &view, rng)

@@ -4,7 +4,6 @@
 //! again continues where the last run stopped.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -59,6 +58,22 @@ fn preflight(
 
 type Snapshot = Vec<(String, Tensor)>;
 
+/// What a caller follows of a run while it goes, and how it stops it: training in the
+/// background shows its progress on request and hands each epoch's weights to the voices
+/// that play the model.
+pub trait Observer {
+    /// Whether to stop after the current batch (Ctrl-C, `train stop`).
+    fn stopped(&self) -> bool;
+    /// Whether the run draws its progress bar on stderr (not behind the prompt).
+    fn bar(&self) -> bool {
+        true
+    }
+    /// After each batch: the epoch's number, batches done and in all, the mean loss so far.
+    fn batch(&mut self, _epoch: usize, _done: usize, _batches: usize, _loss: f64) {}
+    /// After each whole epoch, and again after a run that kept an earlier epoch's weights.
+    fn epoch(&mut self, _model: &Model) {}
+}
+
 /// Optimizer state kept between `train` commands.
 #[derive(Default)]
 pub struct Trainer {
@@ -70,7 +85,7 @@ pub struct Trainer {
 /// The loss of one batch: weighted pitch cross-entropy plus, for step and duration, the
 /// cross-entropy of the nearest rhythm class (grid heads) or the notebook's
 /// mse-with-positive-pressure (regression heads), averaged over scored positions.
-fn loss(out: &Outputs, b: &Batch, config: &ModelConfig, w: &LossWeights) -> Tensor {
+pub(super) fn loss(out: &Outputs, b: &Batch, config: &ModelConfig, w: &LossWeights) -> Tensor {
     let scores = match config.head {
         Head::Softmax => out.logits.shallow_clone(),
         Head::Sigmoid => out.logits.sigmoid(),
@@ -124,7 +139,7 @@ impl Trainer {
     }
 
     /// Trains `epochs` epochs. Output lines go to `out`; the progress bar to stderr when it
-    /// is a terminal. Returns normally when interrupted (after the current batch) or when a
+    /// is a terminal. Returns normally when stopped (after the current batch) or when a
     /// non-finite loss stopped it: the model is always left usable.
     pub fn train(
         &mut self,
@@ -132,8 +147,8 @@ impl Trainer {
         tunes: &[Tune],
         cfg: &TrainConfig,
         epochs: usize,
-        interrupt: &AtomicBool,
         out: &mut dyn Write,
+        observer: &mut dyn Observer,
     ) -> Result<(), TrainError> {
         let encoded: Vec<Encoded> = tunes.iter().map(Encoded::new).collect();
         let (train_idx, val_idx) = split_validation(tunes, cfg.val, cfg.seed);
@@ -183,7 +198,10 @@ impl Trainer {
                 Some(&mut rng),
             );
             let batches = windows.len().div_ceil(cfg.batch);
-            let bar = progress_bar(batches as u64, epoch);
+            let bar = match observer.bar() {
+                true => progress_bar(batches as u64, epoch),
+                false => ProgressBar::hidden(),
+            };
             let good = model.snapshot();
             tch::manual_seed((cfg.seed ^ self.epochs_run) as i64);
             let mut sum = 0.0;
@@ -214,12 +232,13 @@ impl Trainer {
                 weight += b.scored;
                 done += 1;
                 bar.inc(1);
+                observer.batch(epoch, done, batches, sum / weight as f64);
                 bar.set_message(format!(
                     "loss {:.3}  {:.0} windows/s",
                     sum / weight as f64,
                     (done * cfg.batch) as f64 / started.elapsed().as_secs_f64()
                 ));
-                if interrupt.load(Ordering::SeqCst) {
+                if observer.stopped() {
                     break;
                 }
             }
@@ -236,7 +255,7 @@ impl Trainer {
                 stopped = true;
                 break;
             }
-            if interrupt.load(Ordering::SeqCst) && done < batches {
+            if observer.stopped() && done < batches {
                 writeln!(
                     out,
                     "epoch {epoch}: interrupted after batch {done}/{batches}; the model keeps what it learned"
@@ -266,6 +285,8 @@ impl Trainer {
                     best = Some((val_loss, epoch, model.snapshot()));
                 }
             }
+            // Before the line, so that whoever reads of the epoch can already use it.
+            observer.epoch(model);
             writeln!(out, "{line}  {:.1} s", started.elapsed().as_secs_f64())?;
             if cfg.checkpoint_every > 0 && epoch.is_multiple_of(cfg.checkpoint_every) {
                 model.trained_with = Some(cfg.clone());
@@ -283,7 +304,7 @@ impl Trainer {
             }
             // Ctrl-C during an epoch's last (or only) batch: the epoch is whole and kept,
             // and the next one does not start.
-            if interrupt.load(Ordering::SeqCst) && run_epoch + 1 < epochs {
+            if observer.stopped() && run_epoch + 1 < epochs {
                 writeln!(
                     out,
                     "interrupted after epoch {epoch}; the model keeps what it learned"
@@ -299,6 +320,7 @@ impl Trainer {
         if let Some((loss, epoch, weights)) = best {
             if epoch != model.epochs && !stopped {
                 model.restore(&weights);
+                observer.epoch(model);
                 writeln!(
                     out,
                     "kept epoch {epoch}, the best on validation (val {loss:.4}); set keep last to keep the last"

@@ -25,7 +25,7 @@ use midir::MidiOutputConnection;
 
 use super::input::{Input, Knobs};
 use super::record::{Tape, MAIN_TRACK};
-use super::respond::{Answer, Responder};
+use super::respond::{Answer, Responder, TakePhrase};
 use super::timeline::{next_line, BeatSource, ClockFollower, InternalClock, TICKS_PER_BEAT};
 use super::{Printer, LATE_AFTER};
 use crate::lang::settings::Live;
@@ -566,6 +566,26 @@ impl Performer {
             .map_err(|e| PerformError::Send(e.to_string()))?;
         self.responder = Some(responder);
         Ok(())
+    }
+
+    /// Hands every phrase heard on the input port to `take` on a thread of its own, as
+    /// `respond` reads them (`learn`); dropping the reader stops it. Refused while another
+    /// reader holds the input's notes.
+    pub(crate) fn read_phrases(
+        &self,
+        silence: Duration,
+        mut take: TakePhrase,
+    ) -> Result<Responder, PerformError> {
+        let input = self.input.as_ref().ok_or(PerformError::NoInput)?;
+        if input.busy() || self.responder.is_some() {
+            return Err(PerformError::Responding);
+        }
+        let answer: Answer = Box::new(move |phrase: &[Note]| {
+            take(phrase);
+            Vec::new()
+        });
+        Responder::start(input.phrases(), silence, answer, |_: &[Note]| {})
+            .map_err(|e| PerformError::Send(e.to_string()))
     }
 
     /// Stops answering; what is playing plays on. The phrases answered, if it was on.

@@ -10,6 +10,7 @@
 //! their note-off at the end, so the file has no hanging note.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -45,11 +46,17 @@ struct Event {
 pub struct Tape {
     /// None while nothing records.
     pending: Arc<Mutex<Option<Vec<Event>>>>,
+    /// Whether `pending` is Some: the player and the input thread check it without a lock,
+    /// so while nothing records they never touch the mutex.
+    armed: Arc<AtomicBool>,
 }
 
 impl Tape {
     /// Keeps a channel message if a recording runs; system messages (clock) are not kept.
     pub fn push(&self, track: &Arc<str>, bytes: &[u8]) {
+        if !self.armed.load(Ordering::Acquire) {
+            return;
+        }
         let at = Instant::now();
         let Some(&status) = bytes.first() else { return };
         if !(0x80..0xF0).contains(&status) || bytes.len() > 3 {
@@ -71,6 +78,14 @@ impl Tape {
 
     pub fn is_recording(&self) -> bool {
         self.pending.lock().is_ok_and(|p| p.is_some())
+    }
+
+    /// Starts (Some) or ends (None) keeping what is pushed.
+    fn set(&self, events: Option<Vec<Event>>) {
+        if let Ok(mut p) = self.pending.lock() {
+            self.armed.store(events.is_some(), Ordering::Release);
+            *p = events;
+        }
     }
 
     fn take(&self) -> Vec<Event> {
@@ -121,9 +136,7 @@ impl Recording {
             kept: Arc::new(Mutex::new(Vec::new())),
         };
         sheet.write()?;
-        if let Ok(mut p) = tape.pending.lock() {
-            *p = Some(Vec::new());
-        }
+        tape.set(Some(Vec::new()));
         let (stop, stopped) = mpsc::channel::<()>();
         let (t, s) = (tape.clone(), sheet.clone());
         let writer = std::thread::Builder::new()
@@ -176,9 +189,7 @@ impl Recording {
         if let Err(e) = self.sheet.write() {
             return Err(Box::new((self, e)));
         }
-        if let Ok(mut p) = self.tape.pending.lock() {
-            *p = None;
-        }
+        self.tape.set(None);
         if let Ok(mut a) = ACTIVE.lock() {
             *a = None;
         }
@@ -435,7 +446,7 @@ mod tests {
         let main: Arc<str> = Arc::from("main");
         tape.push(&main, &[0x90, 60, 100]);
         assert!(tape.take().is_empty());
-        *tape.pending.lock().unwrap() = Some(Vec::new());
+        tape.set(Some(Vec::new()));
         tape.push(&main, &[0xF8]);
         tape.push(&main, &[0x90, 60, 100]);
         tape.push(&main, &[0xC0, 5]);

@@ -18,6 +18,9 @@ use crate::music::note::Note;
 /// Makes the answer to a phrase (the session's model, primed with it).
 pub type Answer = Box<dyn FnMut(&[Note]) -> Vec<Note> + Send>;
 
+/// Takes each phrase without answering it (`learn`).
+pub type TakePhrase = Box<dyn FnMut(&[Note]) + Send>;
+
 /// The running responder; dropping it stops the thread.
 pub(crate) struct Responder {
     stop: Arc<AtomicBool>,

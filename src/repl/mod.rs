@@ -241,6 +241,7 @@ pub fn run(color: bool, version: String) -> ExitCode {
         && std::io::stdout().is_terminal()
         && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
     session.set_printer(player_printer(editing.clone(), prompt.clone(), redraw));
+    session.set_background_printer(player_printer(editing.clone(), prompt.clone(), redraw));
     let bell = session.watch_bell();
     let shared = Arc::new(Mutex::new(session));
     spawn_watch_runner(

@@ -9,11 +9,24 @@ use crate::fsio::io_reason;
 use crate::lang::ast::Learn;
 use crate::lang::settings::Switch;
 use crate::lang::span::Span;
-use crate::model::{self, Generator, Model, SampleOptions, TrainConfig, Trainer};
+use crate::model::{self, Generator, Model, SampleOptions, TrainConfig, Trainer, WeightFeed};
+use std::sync::Arc;
 
 #[derive(Default)]
 pub(super) struct State {
     pub model: Option<Model>,
+    /// Where the model's new weights reach its live voices; a new model gets a new feed.
+    pub feed: Arc<WeightFeed>,
+    /// A run of `train N background`; `model` is then the session's copy.
+    pub background: Option<super::background::Background>,
+    pub printer: Option<Arc<std::sync::Mutex<super::background::Printer>>>,
+    /// A background run ended and said so just before this command: a `train` typed to see
+    /// its progress must not start a new run.
+    pub ended_before_this_command: bool,
+    /// `learn on`; `model` is then the session's copy.
+    pub learning: Option<super::learning::Learning>,
+    /// Phrases learned from the input in this session.
+    pub phrases_learned: u64,
     pub trainer: Option<Trainer>,
     /// The generator holds the LSTM state after the current melody, so `generate 32` twice
     /// continues one melody. Anything that changes the melody or the model drops it.
@@ -27,6 +40,7 @@ impl Session {
     pub(super) fn learn_command(&mut self, cmd: &Learn, span: Span) -> Result<(), Error> {
         match cmd {
             Learn::ModelNew => {
+                self.refuse_while_training(span, "a new model")?;
                 self.new_model();
                 Ok(())
             }
@@ -37,10 +51,12 @@ impl Session {
                 Ok(())
             }
             Learn::ModelOpen { path } => {
+                self.refuse_while_training(span, "opening another model")?;
                 let m = open_model(&path.value, self.tch_device())
                     .map_err(|m| Error::failed(path.span, m))?;
                 say!(self, "model: {}", m.describe());
                 self.learn.model = Some(m);
+                self.learn.feed = Arc::default();
                 self.learn.trainer = None;
                 self.learn.generator = None;
                 Ok(())
@@ -53,9 +69,31 @@ impl Session {
                 say!(self, "saved {}", path.value);
                 Ok(())
             }
-            Learn::Train { epochs } => {
-                self.train(epochs.unwrap_or(self.settings.epochs as usize), span)
+            Learn::Train {
+                epochs: None,
+                background: false,
+            } if self.show_background() || self.learn.ended_before_this_command => {
+                // Showing progress changes nothing: replaying the session must not train.
+                self.unrecorded = true;
+                Ok(())
             }
+            Learn::Train { epochs, background } => {
+                let epochs = epochs.unwrap_or(self.settings.epochs as usize);
+                match background {
+                    true => self.train_background(epochs, span),
+                    false => self.train(epochs, span),
+                }
+            }
+            Learn::LearnMode { on } => self.learn_mode(*on, span),
+            Learn::TrainStop if self.learn.background.is_none() => {
+                // Not an error: a run may have ended just before, and a script goes on.
+                say!(self, "no training runs in the background: nothing to stop");
+                Ok(())
+            }
+            Learn::TrainStop => match self.stop_background("train stop") {
+                Some(e) => Err(Error::failed(span, e.to_string())),
+                None => Ok(()),
+            },
             Learn::Evaluate { glob } => {
                 // No model is the first thing to say, before any files are read.
                 self.need_model(span)?;
@@ -187,11 +225,12 @@ impl Session {
         let m = Model::new(self.model_config(), self.tch_device(), seed);
         say!(self, "model: {}", m.describe());
         self.learn.model = Some(m);
+        self.learn.feed = Arc::default();
         self.learn.trainer = None;
         self.learn.generator = None;
     }
 
-    fn train_config(&self) -> TrainConfig {
+    pub(super) fn train_config(&self) -> TrainConfig {
         let s = &self.settings;
         TrainConfig {
             seq_len: s.seq_len as usize,
@@ -216,7 +255,8 @@ impl Session {
         }
     }
 
-    fn train(&mut self, epochs: usize, span: Span) -> Result<(), Error> {
+    /// What foreground and background training both need: a dataset, and a model.
+    pub(super) fn prepare_training(&mut self, span: Span) -> Result<(), Error> {
         if self.tunes().is_empty() {
             return Err(Error::failed(span, "no dataset: use `load \"GLOB\"` first"));
         }
@@ -224,11 +264,21 @@ impl Session {
             say!(self, "no model yet: a new one from the current settings");
             self.new_model();
         }
+        Ok(())
+    }
+
+    fn train(&mut self, epochs: usize, span: Span) -> Result<(), Error> {
+        self.refuse_while_training(span, "training again")?;
+        self.prepare_training(span)?;
         let cfg = self.train_config();
         let tunes = std::mem::take(&mut self.tunes);
         let trainer = self.learn.trainer.get_or_insert_with(Trainer::new);
         let model = self.learn.model.as_mut().expect("created above");
-        let result = trainer.train(model, &tunes, &cfg, epochs, &self.interrupt, &mut self.out);
+        let mut voices = super::background::Voices {
+            feed: &self.learn.feed,
+            interrupt: &self.interrupt,
+        };
+        let result = trainer.train(model, &tunes, &cfg, epochs, &mut self.out, &mut voices);
         self.tunes = tunes;
         self.learn.generator = None;
         match result {

@@ -83,6 +83,8 @@ struct LiveSource {
     generator: Generator,
     rng: ChaCha20Rng,
     shape: Arc<Mutex<LiveShape>>,
+    /// The model's newest weights (training publishes each epoch), taken between notes.
+    feed: crate::model::FeedReader,
 }
 
 impl NoteSource for LiveSource {
@@ -99,6 +101,7 @@ impl NoteSource for LiveSource {
             min_duration: controls.get(Live::MinDuration),
             grid,
         };
+        self.generator.follow(&mut self.feed);
         Some(self.generator.next(&opts, &mut self.rng))
     }
 }
@@ -194,6 +197,7 @@ impl Session {
                 };
                 let fail = |e: perform::PerformError| Error::failed(port.span, e.to_string());
                 let name = if *input {
+                    self.input_closing();
                     self.performer().connect_input(&sel).map_err(fail)?
                 } else {
                     self.performer().connect_output(&sel).map_err(fail)?
@@ -206,6 +210,7 @@ impl Session {
                 Ok(())
             }
             Stage::Disconnect => {
+                self.input_closing();
                 if let Some(p) = self.stage.performer.as_mut() {
                     p.disconnect();
                 }
@@ -240,6 +245,7 @@ impl Session {
                     generator,
                     rng,
                     shape: self.stage.live_shape.clone(),
+                    feed: self.learn.feed.reader(),
                 };
                 self.performer().live(Box::new(source)).map_err(fail)?;
                 say!(self, "live: on (`live off` or `stop` to end)");
@@ -331,6 +337,7 @@ impl Session {
                 Ok(())
             }
             Stage::Wait => {
+                self.wait_background(span)?;
                 self.wait_for_player();
                 match self.interrupted() {
                     true => Err(Error::new(span, ErrorKind::Interrupted)),
@@ -338,6 +345,7 @@ impl Session {
                 }
             }
             Stage::Listen { n } => {
+                self.refuse_while_learning(span, "`listen`")?;
                 let interrupt = self.interrupt.clone();
                 let notes = self
                     .performer()
@@ -608,6 +616,7 @@ impl Session {
     /// Silences everything and closes the ports: `quit`, end of a script, drop. A
     /// recording is written after the note-offs, so it ends with them.
     pub fn stage_shutdown(&mut self) {
+        self.stop_model_work();
         if let Some(p) = self.stage.performer.as_mut() {
             p.disconnect();
         }
@@ -642,6 +651,7 @@ impl Session {
                 Ok(())
             }
             Some(RespondArg::On { notes }) => {
+                self.refuse_while_learning(span, "`respond on`")?;
                 let n = notes.unwrap_or(RESPOND_NOTES);
                 let model = self.need_model(span)?;
                 // Replaced by each phrase before anything is generated.
@@ -655,6 +665,7 @@ impl Session {
                     generator: Generator::new(model, &placeholder),
                     rng: ChaCha20Rng::seed_from_u64(self.derive_seed()),
                     shape: self.stage.live_shape.clone(),
+                    feed: self.learn.feed.reader(),
                 };
                 let controls = self.stage.controls.clone();
                 let answer: perform::Answer = Box::new(move |phrase: &[Note]| {

@@ -15,7 +15,7 @@ use super::Session;
 use crate::error::Error;
 use crate::lang::settings::{Live, SettingId, Settings};
 use crate::lang::span::Spanned;
-use crate::model::{Generator, Model, Trainer};
+use crate::model::{Generator, Model, Trainer, WeightFeed};
 use crate::music::note::Note;
 use crate::perform::record::MAIN_TRACK;
 use crate::perform::{Activity, Controls};
@@ -52,6 +52,8 @@ pub(super) struct Voice {
 struct Parked {
     settings: Settings,
     model: Option<Model>,
+    /// Where the model's new weights reach this voice's live source.
+    feed: Arc<WeightFeed>,
     trainer: Option<Trainer>,
     generator: Option<Generator>,
     melody: Vec<Note>,
@@ -97,6 +99,9 @@ impl Session {
     /// `voice "NAME"`: parks the current voice and makes NAME current, creating it as a
     /// copy of the current one.
     pub(super) fn voice_command(&mut self, name: &Spanned<String>) -> Result<(), Error> {
+        // A run in the background trains the current voice's model and sends the session
+        // its weights at each epoch's end: the model stays where it is until then.
+        self.refuse_while_training(name.span, "switching voice")?;
         let name = name.value.as_str();
         if name == self.voice_name() {
             say!(self, "voice {name} (already the current voice)");
@@ -142,6 +147,7 @@ impl Session {
         Parked {
             settings: self.settings.clone(),
             model: self.learn.model.take(),
+            feed: self.learn.feed.clone(),
             trainer: self.learn.trainer.take(),
             generator: self.learn.generator.take(),
             melody: std::mem::take(&mut self.melody),
@@ -165,6 +171,8 @@ impl Session {
         let parked = Parked {
             settings: from.settings.clone(),
             model: from.model.as_ref().map(Model::duplicate),
+            // A model of its own, so weights of its own.
+            feed: Arc::default(),
             trainer: None,
             generator: None,
             melody: from.melody.clone(),
@@ -193,6 +201,7 @@ impl Session {
             m.to_device(device);
         }
         self.learn.model = model;
+        self.learn.feed = p.feed;
         self.learn.trainer = if moved { None } else { p.trainer };
         self.learn.generator = if moved { None } else { p.generator };
         self.melody = p.melody;

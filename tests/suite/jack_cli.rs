@@ -21,7 +21,7 @@ pub(crate) fn tms(args: &[&str]) -> Command {
     c
 }
 
-fn assert_silent_at_the_end(heard: &[jack_support::Heard]) {
+pub(crate) fn assert_silent_at_the_end(heard: &[jack_support::Heard]) {
     let open: Vec<_> = notes(heard)
         .into_iter()
         .filter(|n| n.off.is_none())

@@ -90,18 +90,28 @@ fn record_keeps_both_sides_note_for_note_and_on_time() {
     let file = dir.path().join("set.mid");
     let script = format!(
         "prime notes \"C4 D4 E4 G4 A4 C5 A4 G4\"; set tempo 150; connect \"synth\"; connect in \"keys\"; \
-         record \"{}\"; play; wait; sleep 2.5; record stop",
+         record \"{}\"; play; wait; sleep 4; record stop",
         file.display()
     );
     let mut child = tms(&["-c", &script]).spawn().unwrap();
-    // The keyboard plays once tms has played its melody (it is then in `sleep`).
-    assert!(eventually(Duration::from_secs(30), || notes(
-        &synth.messages()
-    )
-    .iter()
-    .filter(|n| n.off.is_some())
-    .count()
-        >= 8));
+    // The keyboard plays once tms has played its melody (it is then in `sleep`). A debug
+    // build on a busy machine takes a while to load libtorch, hence the long wait.
+    let played = eventually(Duration::from_secs(90), || {
+        notes(&synth.messages())
+            .iter()
+            .filter(|n| n.off.is_some())
+            .count()
+            >= 8
+    });
+    if !played {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "tms did not play its 8 notes: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     std::thread::sleep(Duration::from_millis(200));
     let mut sent = Vec::new();
     for (i, key) in [60u8, 64, 67, 72].into_iter().enumerate() {

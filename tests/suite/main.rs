@@ -8,6 +8,7 @@
 mod support;
 
 mod abc_parity;
+mod background_cli;
 mod cli;
 mod clock_cli;
 mod hostile;
@@ -39,5 +40,7 @@ mod jack_clock;
 mod jack_record;
 #[cfg(feature = "jack")]
 mod jack_respond;
+#[cfg(feature = "jack")]
+mod jack_train;
 #[cfg(feature = "jack")]
 mod jack_voices;

@@ -296,3 +296,32 @@ fn no_colour_on_a_dumb_terminal_or_with_no_color() {
         assert_eq!(status, Some(0), "{screen}");
     }
 }
+
+/// `watch` at the prompt: a save reruns the file while a line is half typed, the prompt is
+/// written again below the run's output with the half line kept, and `unwatch` ends it.
+#[test]
+fn a_watched_file_reruns_while_a_line_is_half_typed() {
+    if !script_available() {
+        return;
+    }
+    let mut t = Terminal::start();
+    let file = t._dir.path().join("live.tms");
+    std::fs::write(&file, "set tempo 101\n").unwrap();
+    t.press("watch \"live.tms\"\n");
+    t.wait_for("tempo = 101");
+    t.press("set temp");
+    std::fs::write(&file, "set tempo 102\n").unwrap();
+    t.wait_for("tempo = 102");
+    t.press("o 90\n");
+    t.wait_for("tempo = 90");
+    t.press("unwatch\n");
+    t.wait_for("stopped watching live.tms");
+    std::fs::write(&file, "set tempo 103\n").unwrap();
+    // A save after `unwatch` runs nothing: the next command's answer comes first and alone.
+    t.press("set tempo 104\n");
+    t.wait_for("tempo = 104");
+    let (screen, status) = t.quit();
+    assert!(!screen.contains("tempo = 103"), "{screen}");
+    assert!(!screen.contains("error"), "{screen}");
+    assert_eq!(status, Some(0), "{screen}");
+}

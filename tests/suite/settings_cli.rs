@@ -74,7 +74,7 @@ fn bare_loss_device_and_model_describe_the_current_state() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        "loss weights: pitch 1 step 20 duration 1\nloss weights: pitch 1 step 20 duration 1\n"
+        "loss weights: pitch 1 step 20 duration 0.2\nloss weights: pitch 1 step 20 duration 0.2\n"
     );
     let (_d, run) = tms_c("device");
     assert_eq!(run.code, 0, "{}", run.stderr);

@@ -99,23 +99,23 @@ pub struct Sink {
     _conn: MidiInputConnection<()>,
 }
 
+/// The input callback of a [`Sink`]: every message, stamped on arrival.
+fn keep(heard: Arc<Mutex<Vec<Heard>>>) -> impl FnMut(u64, &[u8], &mut ()) + Send + 'static {
+    move |_, bytes, _| {
+        let at = Instant::now();
+        heard.lock().unwrap().push(Heard {
+            at,
+            bytes: bytes.to_vec(),
+        });
+    }
+}
+
 impl Sink {
     pub fn new(client: &str) -> Sink {
         let heard = Arc::new(Mutex::new(Vec::new()));
-        let h = heard.clone();
         let input = MidiInput::new(client).expect("JACK client");
         let conn = input
-            .create_virtual(
-                "in",
-                move |_, bytes, _| {
-                    let at = Instant::now();
-                    h.lock().unwrap().push(Heard {
-                        at,
-                        bytes: bytes.to_vec(),
-                    });
-                },
-                (),
-            )
+            .create_virtual("in", keep(heard.clone()), ())
             .map_err(|e| e.to_string())
             .expect("virtual input port");
         Sink {
@@ -128,7 +128,6 @@ impl Sink {
     /// A recorder connected to another client's output port (a [`ClockPeer`]'s).
     pub fn listening_to(client: &str, port: &str) -> Sink {
         let heard = Arc::new(Mutex::new(Vec::new()));
-        let h = heard.clone();
         let input = MidiInput::new(client).expect("JACK client");
         let found = input
             .ports()
@@ -136,18 +135,7 @@ impl Sink {
             .find(|p| input.port_name(p).is_ok_and(|n| n == port))
             .expect("the port to listen to");
         let conn = input
-            .connect(
-                &found,
-                "in",
-                move |_, bytes, _| {
-                    let at = Instant::now();
-                    h.lock().unwrap().push(Heard {
-                        at,
-                        bytes: bytes.to_vec(),
-                    });
-                },
-                (),
-            )
+            .connect(&found, "in", keep(heard.clone()), ())
             .map_err(|e| e.to_string())
             .expect("connect to the port");
         Sink {

@@ -13,7 +13,7 @@
 
 /// Rows per panel: 32 floats are 8 SSE or 4 AVX registers of accumulators, few enough to
 /// leave registers for the weights and the broadcast input.
-pub(super) const PANEL: usize = 32;
+pub const PANEL: usize = 32;
 const _: () = assert!(
     PANEL == 32,
     "panel_product holds four Lanes of accumulators"
@@ -24,7 +24,7 @@ const _: () = assert!(
 /// in strips of `STRIP` rows (the last one padded with zero rows), column after column too.
 /// Strips rather than one padded panel: the folk model's 259 head rows would stream a
 /// panel of 29 zero rows, 2% of a step's weights, every note.
-pub(super) struct Packed {
+pub struct Packed {
     rows: usize,
     cols: usize,
     data: Vec<f32>,
@@ -152,7 +152,7 @@ fn strip_product(mut acc: Lanes, strip: &[f32], x: &[f32]) -> Lanes {
 /// x·y in eight independent lanes (a fixed order, which the compiler may vectorize but
 /// never reorders on its own).
 #[inline(always)]
-pub(super) fn dot(x: &[f32], y: &[f32]) -> f32 {
+pub fn dot(x: &[f32], y: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
     let (xr, yr) = (xc.remainder(), yc.remainder());
@@ -170,7 +170,7 @@ pub(super) fn dot(x: &[f32], y: &[f32]) -> f32 {
 
 /// out += a·x.
 #[inline(always)]
-pub(super) fn add_scaled(out: &mut [f32], a: f32, x: &[f32]) {
+pub fn add_scaled(out: &mut [f32], a: f32, x: &[f32]) {
     for (o, v) in out.iter_mut().zip(x) {
         *o += a * v;
     }
@@ -184,7 +184,7 @@ const EXP_HI: f32 = 88.0;
 /// polynomial for e^r, 2^n put straight into the exponent bits). Branch-free, so loops over
 /// it vectorize.
 #[inline(always)]
-pub(in crate::model) fn exp(x: f32) -> f32 {
+pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     // Adding 1.5·2^23 rounds to an integer that sits in the low mantissa bits.
     const ROUND: f32 = 12_582_912.0;
@@ -207,21 +207,21 @@ pub(in crate::model) fn exp(x: f32) -> f32 {
 }
 
 #[inline(always)]
-pub(super) fn sigmoid(x: f32) -> f32 {
+pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
 
 /// tanh as 1 − 2/(e^{2x} + 1): absolute error about 1e-7 (relative error grows near 0,
 /// where the LSTM adds it to numbers of order 1).
 #[inline(always)]
-pub(super) fn tanh(x: f32) -> f32 {
+pub fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
 }
 
 /// ln x within 2 ulp for normal positive x (Cephes' logf: x = m·2^e with m in
 /// [√½, √2), a degree-8 polynomial in m − 1).
 #[inline(always)]
-pub(in crate::model) fn ln(x: f32) -> f32 {
+pub fn ln(x: f32) -> f32 {
     const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
@@ -249,7 +249,7 @@ pub(in crate::model) fn ln(x: f32) -> f32 {
 
 /// Applies `f` to every element; `f` inlined and branch-free, so the loop vectorizes.
 #[inline(always)]
-pub(super) fn map_in_place(v: &mut [f32], f: impl Fn(f32) -> f32) {
+pub fn map_in_place(v: &mut [f32], f: impl Fn(f32) -> f32) {
     for x in v.iter_mut() {
         *x = f(*x);
     }

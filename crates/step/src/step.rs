@@ -2,10 +2,10 @@
 //! A generation step is about 330,000 multiply-adds on vectors of a few hundred numbers,
 //! where libtorch's per-operation dispatch (dozens of small ops per note) costs more than the
 //! arithmetic. The primer is still read by the tensor network (`Net::forward`), whose state
-//! is handed over here; net.rs's tests check both agree.
+//! is handed over here; tms's model::step_check test checks both agree.
 //!
 //! `Stepper::new` rearranges the weights once so that a step is little more than streaming
-//! them through vector registers (kernels.rs):
+//! them through vector registers (the kernels module):
 //! - the first layer's input is an embedding row, an interval row and two numbers, so its
 //!   input-to-gates product is precomputed per pitch and per interval (bias included) and a
 //!   step adds two table rows and two scaled columns instead of a 4H × (2E + 2) product;
@@ -13,26 +13,24 @@
 //! - every head (pitch, step, duration, and the pointer's query, key and gate) reads the same
 //!   LSTM output, so they are one stacked product.
 //!
-//! The pointer remembers at most `memory` notes (64 for the folk model, as `net.rs`'s
+//! The pointer remembers at most `memory` notes (64 for the folk model, as tms's net.rs
 //! stateful state keeps), so a step costs the same at note 100 and at note 100,000.
-
-mod kernels;
 
 use std::collections::VecDeque;
 
-use kernels::{add_scaled, dot, map_in_place, sigmoid, tanh, Packed};
+use crate::kernels::{self, add_scaled, dot, map_in_place, sigmoid, tanh, Packed};
 /// The polynomial exp and ln, for sampling (sample.rs) as well.
-pub(super) use kernels::{exp, ln};
+pub use kernels::{exp, ln};
 
 /// Weights of one LSTM layer, gates in PyTorch's order (input, forget, cell, output).
-pub(super) struct Layer {
+pub struct Layer {
     pub w_ih: Vec<f32>,
     pub w_hh: Vec<f32>,
     /// b_ih + b_hh.
     pub bias: Vec<f32>,
 }
 
-pub(super) struct PointerWeights {
+pub struct PointerWeights {
     pub query: Vec<f32>,
     pub key: Vec<f32>,
     pub gate_w: Vec<f32>,
@@ -42,7 +40,7 @@ pub(super) struct PointerWeights {
 }
 
 /// How a note becomes the first layer's input.
-pub(super) enum InputWeights {
+pub enum InputWeights {
     Embed {
         pitch: Vec<f32>,
         interval: Vec<f32>,
@@ -54,7 +52,7 @@ pub(super) enum InputWeights {
 
 /// The network's weights as `Net` holds them (row-major, PyTorch's shapes), for
 /// `Stepper::new`.
-pub(super) struct Weights {
+pub struct Weights {
     pub hidden: usize,
     pub input: InputWeights,
     pub layers: Vec<Layer>,
@@ -67,7 +65,7 @@ pub(super) struct Weights {
 }
 
 /// The categorical rhythm heads: weights [CLASSES, H] and biases, as `Net` holds them.
-pub(super) struct RhythmWeights {
+pub struct RhythmWeights {
     pub step: (Vec<f32>, Vec<f32>),
     pub duration: (Vec<f32>, Vec<f32>),
 }
@@ -104,7 +102,7 @@ impl RhythmHeads {
 }
 
 /// Logits over the rhythm classes for the next note's step and duration.
-pub(super) struct RhythmLogits {
+pub struct RhythmLogits {
     pub step: Vec<f32>,
     pub duration: Vec<f32>,
 }
@@ -130,9 +128,9 @@ const STEP_ROW: usize = PITCHES;
 const DURATION_ROW: usize = PITCHES + 1;
 /// With the pointer: its gate, then `dim` query rows, then `dim` key rows.
 const GATE_ROW: usize = PITCHES + 2;
-const PITCHES: usize = super::PITCHES as usize;
+use crate::{PITCHES, PITCH_SCALE};
 
-pub(super) struct Stepper {
+pub struct Stepper {
     hidden: usize,
     first: FirstLayer,
     /// Layer 0: W_hh. Later layers: [W_ih | W_hh] over [h below, own h], with their biases.
@@ -147,7 +145,7 @@ pub(super) struct Stepper {
 }
 
 /// The recurrent state, as `net::State` holds it for one row.
-pub(super) struct StepState {
+pub struct StepState {
     pub h: Vec<Vec<f32>>,
     pub c: Vec<Vec<f32>>,
     /// The last pitch read, −1 before the first.
@@ -158,7 +156,7 @@ pub(super) struct StepState {
 }
 
 /// What the network predicts after a note.
-pub(super) struct StepOutput {
+pub struct StepOutput {
     /// Log-weights of the 128 pitches, as `Outputs::logits`.
     pub logits: Vec<f32>,
     pub step: f64,
@@ -209,7 +207,7 @@ impl FirstLayer {
                 }
             }
             InputWeights::Scalar => {
-                let scale = super::PITCH_SCALE as f32;
+                let scale = PITCH_SCALE;
                 let pitch_column = columns(&layer.w_ih, cols, 0, 1);
                 let pitch = (0..PITCHES)
                     .flat_map(|p| {
@@ -450,82 +448,5 @@ impl Pointer {
             s.keys.pop_front();
             s.pitches.pop_front();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use tch::{nn, Tensor};
-
-    use super::super::net::Net;
-    use super::super::{Head, Input, ModelConfig};
-
-    #[test]
-    fn the_stepper_follows_the_tensor_network_past_the_pointer_memory() {
-        // The folk model's shapes (random weights), a melody twice as long as the pointer's
-        // memory with leaps beyond the interval range, both paths reading one note at a time.
-        tch::manual_seed(11);
-        let vs = nn::VarStore::new(tch::Device::Cpu);
-        let net = Net::new(
-            &vs.root(),
-            ModelConfig {
-                hidden: 256,
-                layers: 1,
-                input: Input::Embed,
-                head: Head::Softmax,
-                embed: 32,
-                pointer: true,
-                rhythm: super::super::Rhythm::Regression,
-            },
-        );
-        let n = 150;
-        let pitches: Vec<i64> = (0..n)
-            .map(|i| [60, 62, 64, 67, 30, 90, 64, 62][i % 8] + (i / 8 % 3) as i64)
-            .collect();
-        let timing: Vec<f32> = (0..n)
-            .flat_map(|i| [0.25 + 0.05 * (i % 4) as f32, 0.2])
-            .collect();
-        let p = Tensor::from_slice(&pitches).view([1, n as i64]);
-        let t = Tensor::from_slice(&timing).view([1, n as i64, 2]);
-        tch::no_grad(|| {
-            let (_, mut state) = net.forward(
-                &p.narrow(1, 0, 4),
-                &t.narrow(1, 0, 4),
-                &net.zero_state(1),
-                0.0,
-                0,
-            );
-            let stepper = net.stepper();
-            let mut s = state.row();
-            for i in 4..n {
-                let (want, next) = net.forward(
-                    &p.narrow(1, i as i64, 1),
-                    &t.narrow(1, i as i64, 1),
-                    &state,
-                    0.0,
-                    0,
-                );
-                state = next;
-                let got = stepper.step(&mut s, pitches[i] as u8, timing[2 * i], timing[2 * i + 1]);
-                let logits: Vec<f32> = Vec::try_from(want.logits.view(-1)).expect("logits");
-                for (k, (a, b)) in got.logits.iter().zip(&logits).enumerate() {
-                    assert!((a - b).abs() < 1e-4, "note {i} pitch {k}: {a} vs {b}");
-                }
-                let step = want.step.double_value(&[0, 0]);
-                assert!(
-                    (got.step - step).abs() < 1e-5,
-                    "note {i}: step {} vs {step}",
-                    got.step
-                );
-                let duration = want.duration.double_value(&[0, 0]);
-                assert!((got.duration - duration).abs() < 1e-5, "note {i}: duration");
-            }
-            assert_eq!(
-                s.keys.len(),
-                64,
-                "the pointer remembers its memory's worth of notes"
-            );
-            assert_eq!(s.pitches.len(), 64);
-        });
     }
 }

@@ -1,0 +1,15 @@
+//! The one-note generation step of tms's LSTM in plain Rust, and the arithmetic under it.
+//!
+//! A crate of its own so that it is compiled optimized even in debug builds
+//! (`[profile.dev.package.tms-step]` in the root Cargo.toml): tms's tests run debug
+//! binaries that play, answer phrases and generate in real time, and an unoptimized step is
+//! about ten times slower. It needs no libtorch: tms builds a [`step::Stepper`] from its tch
+//! network's weights.
+
+pub mod kernels;
+pub mod step;
+
+/// Pitch classes of the softmax head (MIDI 0..=127).
+pub const PITCHES: usize = 128;
+/// What a pitch is divided by when it is an input feature (as the notebook scaled it).
+pub const PITCH_SCALE: f32 = 128.0;

@@ -1,0 +1,273 @@
+//! `learn on|off`: the model learns from the performer while it plays. Every phrase heard
+//! on the input port (ended as `listen` ends one) becomes a tune of the dataset and moves
+//! the model a little toward it (see `model::finetune`), on the thread that reads the
+//! phrases, at low priority; the next notes every voice of the model generates come from
+//! the updated weights.
+//!
+//! As with `train N background`, the model itself lives on that thread while learning is on
+//! and the session keeps a copy that takes the new weights at each command; `learn off`
+//! brings the model back. The input's notes have one reader: `learn`, `respond` and
+//! `listen` exclude each other, with a message naming the one to turn off.
+
+use crate::say;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::background::{lower_priority, Shared};
+use super::Session;
+use crate::error::Error;
+use crate::lang::span::Span;
+use crate::model::finetune::{FineTuner, LR, REPLAY, STEPS};
+use crate::model::Model;
+use crate::music::note::{Note, Tune};
+use crate::perform::{PerformError, PhraseReader};
+
+/// Silence that ends a phrase, as for `listen` and `respond`.
+const PHRASE_SILENCE_MS: u64 = 600;
+
+pub(super) struct Learning {
+    /// Reads phrases and fine-tunes; dropping it stops after the current phrase.
+    reader: PhraseReader,
+    /// The model while learning is on (the thread holds the lock while it learns).
+    model: Arc<Mutex<Option<Model>>>,
+    shared: Arc<Shared>,
+    /// Phrases heard, not yet added to the session's dataset.
+    heard: Arc<Mutex<Vec<Tune>>>,
+    learned: Arc<AtomicU64>,
+}
+
+/// A phrase as a tune of the dataset, its first note at 0.
+fn phrase_tune(phrase: &[Note], n: u64) -> Tune {
+    let t0 = phrase.iter().map(|n| n.start).fold(f64::INFINITY, f64::min);
+    let mut tune = Tune {
+        source: format!("<input phrase {n}>"),
+        notes: phrase
+            .iter()
+            .map(|x| Note {
+                start: x.start - t0,
+                ..*x
+            })
+            .collect(),
+        fields: Default::default(),
+    };
+    tune.sort();
+    tune
+}
+
+impl Session {
+    /// Refuses a second reader of the input's notes while learning.
+    pub(super) fn refuse_while_learning(&self, span: Span, what: &str) -> Result<(), Error> {
+        match &self.learn.learning {
+            Some(_) => Err(Error::failed(
+                span,
+                format!("the input port's phrases go to `learn`: `learn off` before {what}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn learn_mode(&mut self, on: Option<bool>, span: Span) -> Result<(), Error> {
+        match on {
+            None => {
+                let n = self.learn.phrases_learned;
+                let tunes = self.tunes.len();
+                match &self.learn.learning {
+                    Some(_) => say!(
+                        self,
+                        "learning: {n} phrase{} learned; the dataset has {tunes} tunes",
+                        plural(n)
+                    ),
+                    None => say!(
+                        self,
+                        "not learning (`learn on` starts): {n} phrase{} learned",
+                        plural(n)
+                    ),
+                }
+                Ok(())
+            }
+            Some(false) => {
+                match self.stop_learning() {
+                    Some(n) => say!(
+                        self,
+                        "learn: off after {n} phrase{}; the model keeps what it learned",
+                        plural(n)
+                    ),
+                    None => say!(self, "was not learning"),
+                }
+                Ok(())
+            }
+            Some(true) => self.start_learning(span),
+        }
+    }
+
+    fn start_learning(&mut self, span: Span) -> Result<(), Error> {
+        if self.learn.learning.is_some() {
+            return Err(Error::failed(span, "already learning: `learn off` first"));
+        }
+        self.refuse_while_training(span, "learning")?;
+        self.need_model(span)?;
+        if self
+            .stage
+            .performer
+            .as_ref()
+            .and_then(|p| p.responding())
+            .is_some()
+        {
+            return Err(Error::failed(
+                span,
+                "the input port's phrases go to `respond`: `respond off` before `learn on`",
+            ));
+        }
+        let cfg = self.train_config();
+        let corpus = self.tunes.clone();
+        let seed = self.derive_seed();
+        let model = Arc::new(Mutex::new(self.learn.model.take()));
+        let copy = model
+            .lock()
+            .ok()
+            .and_then(|m| m.as_ref().map(Model::duplicate));
+        self.learn.model = copy;
+        let shared = Shared::new(self.learn.printer.clone());
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let learned = Arc::new(AtomicU64::new(self.learn.phrases_learned));
+        let (m, sh, h, l, feed) = (
+            model.clone(),
+            shared.clone(),
+            heard.clone(),
+            learned.clone(),
+            self.learn.feed.clone(),
+        );
+        let mut tuner = FineTuner::new(seed);
+        let mut first = true;
+        let take = Box::new(move |phrase: &[Note]| {
+            if first {
+                crate::model::init_threads();
+                lower_priority();
+                first = false;
+            }
+            if phrase.len() < 2 {
+                sh.say(format!(
+                    "learn: a phrase of {} note is too short to learn from",
+                    phrase.len()
+                ));
+                return;
+            }
+            let started = std::time::Instant::now();
+            let n = l.load(Ordering::SeqCst) + 1;
+            let tune = phrase_tune(phrase, n);
+            let Ok(mut guard) = m.lock() else { return };
+            let Some(model) = guard.as_mut() else { return };
+            let done = tuner.learn(model, &tune, &corpus, &cfg);
+            feed.publish(model);
+            if let Ok(mut w) = sh.weights.lock() {
+                *w = Some((model.epochs(), model.weights()));
+            }
+            drop(guard);
+            if let Ok(mut h) = h.lock() {
+                h.push(tune);
+            }
+            l.store(n, Ordering::SeqCst);
+            sh.say(format!(
+                "learned phrase {n} ({} notes) in {:.2} s: loss {:.3} → {:.3}",
+                phrase.len(),
+                started.elapsed().as_secs_f64(),
+                done.first,
+                done.last
+            ));
+        });
+        let reader = match &self.stage.performer {
+            Some(p) => p.read_phrases(Duration::from_millis(PHRASE_SILENCE_MS), take),
+            None => Err(PerformError::NoInput),
+        };
+        let reader = match reader {
+            Ok(r) => r,
+            Err(e) => {
+                // Nothing was learned: the model comes straight back.
+                self.learn.model = model.lock().ok().and_then(|mut m| m.take());
+                return Err(Error::failed(span, e.to_string()));
+            }
+        };
+        self.learn.learning = Some(Learning {
+            reader,
+            model,
+            shared,
+            heard,
+            learned,
+        });
+        let replay = match self.tunes.is_empty() {
+            true => "no dataset to replay: the model may forget what it knew".to_string(),
+            false => format!("with {REPLAY} tunes of the dataset replayed"),
+        };
+        say!(
+            self,
+            "learn: on; each phrase on the input joins the dataset and the model takes {STEPS} steps at lr {LR} on it, {replay}"
+        );
+        Ok(())
+    }
+
+    /// Adds the phrases heard to the dataset and gives the session's copy the newest
+    /// weights. Runs before every command.
+    pub(super) fn poll_learning(&mut self) {
+        let Some(l) = &self.learn.learning else {
+            return;
+        };
+        let (shared, heard) = (l.shared.clone(), l.heard.clone());
+        self.learn.phrases_learned = l.learned.load(Ordering::SeqCst);
+        self.catch_up(&shared);
+        let new = heard
+            .lock()
+            .map(|mut h| std::mem::take(&mut *h))
+            .unwrap_or_default();
+        self.tunes.extend(new);
+    }
+
+    /// `quit`, the end of a script: learning and background training stop and say so.
+    pub(super) fn stop_model_work(&mut self) {
+        if let Some(n) = self.stop_learning() {
+            say!(self, "quitting: learn off after {n} phrase{}", plural(n));
+        }
+        if let Some(e) = self.stop_background("quitting") {
+            say!(self, "background training stopped: {e}");
+        }
+    }
+
+    /// `disconnect` and `connect in`: the phrases' port closes, so learning ends and says so.
+    pub(super) fn input_closing(&mut self) {
+        if let Some(n) = self.stop_learning() {
+            say!(
+                self,
+                "learn: off, the input port closes (after {n} phrase{}; the model keeps what it learned)",
+                plural(n)
+            );
+        }
+    }
+
+    /// `learn off`, `quit`: stops reading phrases (after the one being learned) and takes
+    /// the model back. The phrases learned, if learning was on.
+    pub(super) fn stop_learning(&mut self) -> Option<u64> {
+        self.poll_learning();
+        let l = self.learn.learning.take()?;
+        drop(l.reader);
+        let n = l.learned.load(Ordering::SeqCst);
+        self.learn.phrases_learned = n;
+        let shared = l.shared.clone();
+        self.catch_up(&shared);
+        if let Ok(mut h) = l.heard.lock() {
+            self.tunes.append(&mut h);
+        }
+        if let Some(m) = l.model.lock().ok().and_then(|mut m| m.take()) {
+            self.learn.model = Some(m);
+        }
+        self.learn.generator = None;
+        Some(n)
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
