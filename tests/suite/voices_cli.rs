@@ -68,7 +68,7 @@ fn each_voice_has_its_own_model_and_melody() {
         [
             "  main         channel 1  silent             model LSTM 256x1 (16 epochs), 10 notes",
             "  bass         channel 1  silent             model LSTM 256x1 (16 epochs), 16 notes",
-            "* drone        channel 1  silent             model LSTM 256x1 (0 epochs), 16 notes",
+            "* drone        channel 1  silent             model LSTM 384x1 (0 epochs), 16 notes",
         ]
     );
 }
