@@ -376,7 +376,7 @@ def evaluate(model, data, timing_mae=False):
 def check_tms_model(path, held):
     """Loads a tms model file and prints its metrics on the evaluation tunes in tms's
     `evaluate` format."""
-    model = FolkModel(args.dropout)
+    model = FolkModel()
     params = sum(p.numel() for p in model.parameters())
     if params != TMS_PARAMETERS:
         sys.exit(f"the model has {params} parameters, tms's default {TMS_PARAMETERS}")
@@ -444,7 +444,7 @@ def main():
     val_data = eval_set(val)
     data = eval_set(held)
 
-    model = FolkModel()
+    model = FolkModel(args.dropout)
     params = sum(p.numel() for p in model.parameters())
     if params != TMS_PARAMETERS:
         sys.exit(f"the model has {params} parameters, tms's default {TMS_PARAMETERS}")
