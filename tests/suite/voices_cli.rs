@@ -66,8 +66,8 @@ fn each_voice_has_its_own_model_and_melody() {
     assert_eq!(
         listing(&run.stdout),
         [
-            "  main         channel 1  silent             model LSTM 256x1 (16 epochs), 10 notes",
-            "  bass         channel 1  silent             model LSTM 256x1 (16 epochs), 16 notes",
+            "  main         channel 1  silent             model LSTM 384x1 (40 epochs), 10 notes",
+            "  bass         channel 1  silent             model LSTM 384x1 (40 epochs), 16 notes",
             "* drone        channel 1  silent             model LSTM 384x1 (0 epochs), 16 notes",
         ]
     );
