@@ -138,15 +138,7 @@ impl Generator {
             pitches: Default::default(),
         };
         for (pitch, step, duration) in crate::music::note::to_triples(primer) {
-            let out = self
-                .stepper
-                .step(&mut self.state, pitch, step as f32, duration as f32);
-            self.next = Prediction {
-                logits: out.logits,
-                step: out.step,
-                duration: out.duration,
-                rhythm: out.rhythm,
-            };
+            self.step(pitch, step, duration);
         }
         let last = primer.iter().max_by(|a, b| a.start.total_cmp(&b.start));
         self.last_start = last.map_or(0.0, |n| n.start);
@@ -264,6 +256,13 @@ impl Generator {
             velocity: self.velocity,
         };
         self.last_start = note.start;
+        self.step(pitch, step, duration);
+        note
+    }
+
+    /// Reads one note (pitch in the model's view) into the LSTM state with the stepper and
+    /// keeps what it predicts for the next.
+    fn step(&mut self, pitch: u8, step: f64, duration: f64) {
         let out = self
             .stepper
             .step(&mut self.state, pitch, step as f32, duration as f32);
@@ -273,7 +272,6 @@ impl Generator {
             duration: out.duration,
             rhythm: out.rhythm,
         };
-        note
     }
 }
 
