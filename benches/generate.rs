@@ -21,15 +21,19 @@ use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use tms::model::{self, Generator, Head, Input, Model, ModelConfig, Rhythm, SampleOptions};
-use tms::music::midi;
+use tms::model::{
+    self, Generator, Head, Input, Model, ModelConfig, Precision, Rhythm, SampleOptions,
+};
+use tms::music::abc::Accidentals;
 use tms::music::note::Note;
+use tms::music::{dataset, midi};
 
 /// Untimed notes before the timed ones.
 const WARM_UP: usize = 50;
 
 const PRIMER: &str = "samples/little_star.mid";
 const FOLK: &str = "models/folk.safetensors";
+const HELD_OUT: &str = "datasets/essen/han2.abc";
 
 /// The last 10 notes of the sample the notebook primed with, or a hand-made phrase when the
 /// file is missing (the bench still measures the same work).
@@ -58,7 +62,20 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e6
 }
 
+/// Whether the command line names what to run and `name` is not among them: any plain
+/// word but the note count picks (`default`, `default-int8`, `notebook`, `nll`).
+fn picked_out(name: &str) -> bool {
+    let picked: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-') && a.parse::<usize>().is_err())
+        .collect();
+    !picked.is_empty() && !picked.iter().any(|p| p == name)
+}
+
 fn bench(name: &str, model: &Model, primer: &[Note], n: usize) {
+    if picked_out(name) {
+        return;
+    }
     let opts = SampleOptions::default();
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let mut gen = Generator::new(model, primer);
@@ -97,6 +114,25 @@ fn bench(name: &str, model: &Model, primer: &[Note], n: usize) {
     );
 }
 
+/// What int8 steps cost in prediction: han2's pitch NLL read note by note by the stepper in
+/// each precision (`model::stepped_pitch_nll`), when the Essen songs have been fetched.
+fn held_out_cost(model: &Model) {
+    if !Path::new(HELD_OUT).exists() || picked_out("nll") {
+        return;
+    }
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let han2 = match dataset::load(HELD_OUT, None, None, Accidentals::Note, &stop, |_, _| {}) {
+        Ok(r) => r.tunes,
+        Err(e) => return eprintln!("cannot load {HELD_OUT}: {e}"),
+    };
+    let (notes, f32_nll) = model::stepped_pitch_nll(model, &han2, Precision::F32);
+    let (_, int8_nll) = model::stepped_pitch_nll(model, &han2, Precision::Int8);
+    println!(
+        "stepped {HELD_OUT} notes {notes} pitch_nll f32 {f32_nll:.5} int8 {int8_nll:.5} int8_cost {:+.5}",
+        int8_nll - f32_nll
+    );
+}
+
 fn main() {
     // `cargo bench` appends `--bench`; the first plain number is the note count.
     let n = std::env::args()
@@ -131,7 +167,12 @@ fn main() {
     } else {
         fresh()
     };
+    let mut default = default;
+    default.set_precision(Precision::F32);
     bench("default", &default, &primer, n);
+    default.set_precision(Precision::Int8);
+    bench("default-int8", &default, &primer, n);
+    held_out_cost(&default);
 
     let notebook = Model::new(
         ModelConfig {

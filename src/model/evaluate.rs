@@ -11,7 +11,7 @@ use rand_chacha::ChaCha20Rng;
 use tch::{Kind, Tensor};
 
 use super::data::{self, Encoded, Window};
-use super::{rhythm, Head, Model, Rhythm};
+use super::{rhythm, Head, Model, Precision, Rhythm};
 use crate::music::note::Tune;
 
 /// Next-note prediction quality: nats, fraction, seconds.
@@ -145,6 +145,53 @@ fn scored(
     })
 }
 
+/// Pitch NLL (nats per note) of `tunes` read note by note by the generation stepper in
+/// `precision`, each tune from a fresh state and each note after the first predicted from
+/// all the notes before it: what the notes `generate` samples are drawn from, so the cost
+/// of a lower precision shows as the difference between two calls. Not the evaluation
+/// protocol (that reads fixed windows with the tensor network): compare its figures only
+/// with each other. Returns (notes scored, nats per note).
+pub fn stepped_pitch_nll(model: &Model, tunes: &[Tune], precision: Precision) -> (usize, f64) {
+    let stepper = model.net.stepper(precision.stepper());
+    let (layers, hidden) = (model.config.layers as usize, model.config.hidden as usize);
+    let (mut notes, mut nll) = (0usize, 0f64);
+    for tune in tunes {
+        let e = Encoded::new(tune);
+        let mut state = super::step::StepState {
+            h: vec![vec![0.0; hidden]; layers],
+            c: vec![vec![0.0; hidden]; layers],
+            prev: -1,
+            keys: Default::default(),
+            pitches: Default::default(),
+        };
+        for i in 0..e.len().saturating_sub(1) {
+            let out = stepper.step(&mut state, e.pitch[i] as u8, e.step[i], e.duration[i]);
+            let logp: Vec<f64> = match model.config.head {
+                Head::Softmax => {
+                    let top = out.logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+                    let sum: f64 = out.logits.iter().map(|&l| (l as f64 - top).exp()).sum();
+                    out.logits
+                        .iter()
+                        .map(|&l| l as f64 - top - sum.ln())
+                        .collect()
+                }
+                Head::Sigmoid => {
+                    let s: Vec<f64> = out
+                        .logits
+                        .iter()
+                        .map(|&l| 1.0 / (1.0 + (-l as f64).exp()))
+                        .collect();
+                    let total: f64 = s.iter().sum();
+                    s.iter().map(|v| (v / total).ln()).collect()
+                }
+            };
+            nll -= logp[e.pitch[i + 1] as usize];
+            notes += 1;
+        }
+    }
+    (notes, nll / notes.max(1) as f64)
+}
+
 /// Log-probabilities of the pitches at temperature 1: a log-softmax, or for the notebook's
 /// sigmoid head the log of the outputs normalised to sum to 1.
 pub(super) fn log_probs(logits: &Tensor, head: Head) -> Tensor {
@@ -188,6 +235,40 @@ mod tests {
                 ..Tune::default()
             })
             .collect()
+    }
+
+    #[test]
+    fn int8_steps_predict_real_tunes_as_f32_steps_do() {
+        // The shipped model on the sample tunes (MIDI from outside the project): what the
+        // int8 stepper's rounding costs in held-out NLL must stay far below anything a
+        // listener or a researcher could notice. On all of han2 it is under 1e-4 nats
+        // (BENCHMARKS.md); a broken quantization costs whole nats.
+        let root = env!("CARGO_MANIFEST_DIR");
+        let model = Model::open(
+            std::path::Path::new(&format!("{root}/models/folk.safetensors")),
+            tch::Device::Cpu,
+        )
+        .expect("the shipped model");
+        let tunes: Vec<Tune> = ["han1-1", "zang-345", "zang-353", "zang-456", "little_star"]
+            .iter()
+            .map(|name| {
+                let bytes = std::fs::read(format!("{root}/samples/{name}.mid")).expect("sample");
+                Tune {
+                    source: name.to_string(),
+                    notes: crate::music::midi::read_midi(&bytes).expect("a MIDI file"),
+                    ..Tune::default()
+                }
+            })
+            .collect();
+        let (notes, exact) = stepped_pitch_nll(&model, &tunes, Precision::F32);
+        let (same, int8) = stepped_pitch_nll(&model, &tunes, Precision::Int8);
+        assert_eq!(notes, same);
+        assert!(notes > 150, "{notes} notes scored");
+        assert!(exact > 0.3 && exact < 4.0, "f32 NLL {exact}");
+        assert!(
+            (int8 - exact).abs() < 0.01,
+            "int8 {int8} against f32 {exact}"
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::fmt;
 
 use tch::{nn, Device};
 
-pub use evaluate::{evaluate, evaluate_with, split_validation, Metrics};
+pub use evaluate::{evaluate, evaluate_with, split_validation, stepped_pitch_nll, Metrics};
 pub use file::ModelError;
 pub use sample::{Ending, Generator, SampleOptions};
 pub use swap::{FeedReader, WeightFeed, Weights};
@@ -77,6 +77,26 @@ crate::choice! {
     pub enum Optimizer {
         Sgd = "sgd",
         Adam = "adam",
+    }
+}
+
+crate::choice! {
+    /// How generation stores the matrices it streams every note (`set precision`).
+    pub enum Precision {
+        /// The trained f32 weights: the same numbers as `evaluate`'s tensor network.
+        F32 = "f32",
+        /// One byte per weight and a scale per row: a quarter of the bytes, so a step
+        /// stays in cache and runs about twice as fast (BENCHMARKS.md, "Generation").
+        Int8 = "int8",
+    }
+}
+
+impl Precision {
+    fn stepper(self) -> step::Precision {
+        match self {
+            Precision::F32 => step::Precision::F32,
+            Precision::Int8 => step::Precision::Int8,
+        }
     }
 }
 
@@ -157,6 +177,8 @@ pub struct Model {
     /// The `train.*` metadata of an opened file, written back by `save` until this session
     /// trains the model itself, so a re-save keeps the record of how it was trained.
     trained_record: std::collections::BTreeMap<String, String>,
+    /// How generators and published weights step this model (not saved: a setting).
+    precision: Precision,
 }
 
 impl Model {
@@ -173,7 +195,19 @@ impl Model {
             trained_with: None,
             origin: "new".into(),
             trained_record: Default::default(),
+            // the `precision` setting's default
+            precision: Precision::Int8,
         }
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// How generators made from now on step this model (those already playing keep theirs
+    /// until the next weights are published).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
     }
 
     pub fn config(&self) -> ModelConfig {

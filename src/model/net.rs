@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use tch::{nn, Kind, Tensor};
 
 use super::step::{
-    InputWeights, Layer, PointerWeights, RhythmWeights, StepState, Stepper, Weights,
+    InputWeights, Layer, PointerWeights, Precision, RhythmWeights, StepState, Stepper, Weights,
 };
 use super::{Input, ModelConfig, Rhythm, PITCHES, PITCH_SCALE};
 
@@ -296,7 +296,7 @@ pub(super) fn floats(t: &Tensor) -> Vec<f32> {
 
 impl Net {
     /// The same network for one-note steps in plain Rust (see `step`).
-    pub fn stepper(&self) -> Stepper {
+    pub fn stepper(&self, precision: Precision) -> Stepper {
         let c = &self.config;
         let input = match (&self.embed, &self.embed_interval) {
             (Some(e), Some(i)) => InputWeights::Embed {
@@ -338,23 +338,26 @@ impl Net {
                 (zero(), zero(), Some(heads))
             }
         };
-        Stepper::new(Weights {
-            hidden: c.hidden as usize,
-            input,
-            layers,
-            fc_pitch: (floats(&self.pitch.0), floats(&self.pitch.1)),
-            fc_step,
-            fc_duration,
-            rhythm,
-            pointer: self.pointer.as_ref().map(|p| PointerWeights {
-                query: floats(&p.query),
-                key: floats(&p.key),
-                gate_w: floats(&p.gate.0),
-                gate_b: scalar(&p.gate.1),
-                dim: POINTER_DIM as usize,
-                memory: POINTER_MEMORY as usize,
-            }),
-        })
+        Stepper::with_precision(
+            Weights {
+                hidden: c.hidden as usize,
+                input,
+                layers,
+                fc_pitch: (floats(&self.pitch.0), floats(&self.pitch.1)),
+                fc_step,
+                fc_duration,
+                rhythm,
+                pointer: self.pointer.as_ref().map(|p| PointerWeights {
+                    query: floats(&p.query),
+                    key: floats(&p.key),
+                    gate_w: floats(&p.gate.0),
+                    gate_b: scalar(&p.gate.1),
+                    dim: POINTER_DIM as usize,
+                    memory: POINTER_MEMORY as usize,
+                }),
+            },
+            precision,
+        )
     }
 }
 
@@ -519,7 +522,7 @@ mod tests {
                 0.0,
                 0,
             );
-            let stepper = net.stepper();
+            let stepper = net.stepper(Precision::F32);
             let mut s = state.row();
             let timing: Vec<f32> = Vec::try_from(t.view(-1)).unwrap();
             for (i, &pitch) in pitches.iter().enumerate().skip(4) {

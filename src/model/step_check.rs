@@ -40,7 +40,7 @@ fn the_stepper_follows_the_tensor_network_past_the_pointer_memory() {
             0.0,
             0,
         );
-        let stepper = net.stepper();
+        let stepper = net.stepper(super::step::Precision::F32);
         let mut s = state.row();
         for i in 4..n {
             let (want, next) = net.forward(

@@ -30,7 +30,7 @@ impl WeightFeed {
     /// Makes `model`'s weights the ones every reader switches to at its next note. Builds
     /// the stepper here, on the publishing thread, so the reader only swaps a pointer.
     pub fn publish(&self, model: &Model) {
-        let stepper = Arc::new(model.net.stepper());
+        let stepper = Arc::new(model.net.stepper(model.precision.stepper()));
         if let Ok(mut slot) = self.latest.lock() {
             *slot = Some(stepper);
             self.version.fetch_add(1, Ordering::Release);
@@ -88,6 +88,7 @@ impl Model {
             trained_with: self.trained_with.clone(),
             origin: self.origin.clone(),
             trained_record: self.trained_record.clone(),
+            precision: self.precision,
         }
     }
 

@@ -52,8 +52,9 @@ impl Session {
             }
             Learn::ModelOpen { path } => {
                 self.refuse_while_training(span, "opening another model")?;
-                let m = open_model(&path.value, self.tch_device())
+                let mut m = open_model(&path.value, self.tch_device())
                     .map_err(|m| Error::failed(path.span, m))?;
+                m.set_precision(self.settings.precision);
                 say!(self, "model: {}", m.describe());
                 self.learn.model = Some(m);
                 self.learn.feed = Arc::default();
@@ -222,7 +223,8 @@ impl Session {
 
     fn new_model(&mut self) {
         let seed = self.derive_seed();
-        let m = Model::new(self.model_config(), self.tch_device(), seed);
+        let mut m = Model::new(self.model_config(), self.tch_device(), seed);
+        m.set_precision(self.settings.precision);
         say!(self, "model: {}", m.describe());
         self.learn.model = Some(m);
         self.learn.feed = Arc::default();

@@ -344,10 +344,21 @@ impl Session {
     }
 
     fn set(&mut self, id: SettingId, value: &Value, span: Span) -> Result<(), Error> {
+        if id == SettingId::Precision {
+            // A training run publishes steppers of its own copy of the model.
+            self.refuse_while_training(span, "changing `precision`")?;
+        }
         self.settings
             .set(id, value)
             .map_err(|allowed| Error::failed(span, allowed))?;
         self.stage_setting_changed(id);
+        if id == SettingId::Precision {
+            if let Some(m) = self.learn.model.as_mut() {
+                m.set_precision(self.settings.precision);
+                // The next `generate` reads the melody again, stepping in the new precision.
+                self.learn.generator = None;
+            }
+        }
         let shown = self.settings.get_id(id);
         match id {
             SettingId::Program => say!(

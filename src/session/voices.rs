@@ -199,6 +199,8 @@ impl Session {
         let moved = model.as_ref().is_some_and(|m| m.device() != device);
         if let Some(m) = model.as_mut() {
             m.to_device(device);
+            // `precision` is shared by the voices: one set while this one was parked holds.
+            m.set_precision(self.settings.precision);
         }
         self.learn.model = model;
         self.learn.feed = p.feed;

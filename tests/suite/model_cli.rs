@@ -75,6 +75,40 @@ fn the_same_script_writes_the_same_bytes() {
 }
 
 #[test]
+fn each_precision_writes_its_own_melody_the_same_every_time() {
+    // The shipped model: int8 (the default) and f32 steps sample from nearly the same
+    // distributions, so the melodies agree for a while and then part; each is reproducible.
+    let script = |precision: &str| {
+        format!(
+            "seed 7; model \"{}/models/folk.safetensors\"; set precision {precision}; prime \"{}\" last 10; generate 300; write \"{precision}.mid\"",
+            root().display(),
+            little_star()
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut written = Vec::new();
+    for precision in ["int8", "f32", "int8", "f32"] {
+        let run = tms_in(dir.path(), &["-c", &script(precision)], "");
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains(&format!("precision = {precision}")),
+            "{}",
+            run.stdout
+        );
+        written.push(read(dir.path(), &format!("{precision}.mid")));
+    }
+    assert!(
+        written[0] == written[2],
+        "int8 steps wrote other bytes the second time"
+    );
+    assert!(
+        written[1] == written[3],
+        "f32 steps wrote other bytes the second time"
+    );
+    assert!(written[0] != written[1], "`set precision` changed nothing");
+}
+
+#[test]
 fn history_replays_a_session_to_the_same_bytes() {
     // No `seed` command: the session draws one, and history must record it.
     let dir = tempfile::tempdir().unwrap();

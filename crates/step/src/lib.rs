@@ -7,6 +7,7 @@
 //! network's weights.
 
 pub mod kernels;
+pub mod quant;
 pub mod step;
 
 /// Pitch classes of the softmax head (MIDI 0..=127).

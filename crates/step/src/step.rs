@@ -19,6 +19,7 @@
 use std::collections::VecDeque;
 
 use crate::kernels::{self, add_scaled, dot, map_in_place, sigmoid, tanh, Packed};
+use crate::quant::QPacked;
 /// The polynomial exp and ln, for sampling (sample.rs) as well.
 pub use kernels::{exp, ln};
 
@@ -70,19 +71,54 @@ pub struct RhythmWeights {
     pub duration: (Vec<f32>, Vec<f32>),
 }
 
+/// How the stepper stores the matrices it streams every note (W_hh and the heads; the
+/// first layer's tables stay f32 whatever this says).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// The network's own f32 weights: the tensor network's numbers to float rounding.
+    #[default]
+    F32,
+    /// One byte per weight, a scale per row (the `quant` module): a quarter of the bytes,
+    /// within the quantization error of f32.
+    Int8,
+}
+
+/// A matrix the stepper multiplies by, in the chosen precision.
+enum Matrix {
+    F32(Packed),
+    Int8(QPacked),
+}
+
+impl Matrix {
+    fn new(w: &[f32], rows: usize, cols: usize, precision: Precision) -> Matrix {
+        match precision {
+            Precision::F32 => Matrix::F32(Packed::new(w, rows, cols)),
+            Precision::Int8 => Matrix::Int8(QPacked::new(w, rows, cols)),
+        }
+    }
+
+    #[inline(always)]
+    fn add_product(&self, x: &[f32], out: &mut [f32]) {
+        match self {
+            Matrix::F32(m) => m.add_product(x, out),
+            Matrix::Int8(m) => m.add_product(x, out),
+        }
+    }
+}
+
 /// The categorical rhythm heads stacked into one product: step rows, then duration rows.
 struct RhythmHeads {
-    heads: Packed,
+    heads: Matrix,
     bias: Vec<f32>,
     classes: usize,
 }
 
 impl RhythmHeads {
-    fn new(w: &RhythmWeights, hidden: usize) -> RhythmHeads {
+    fn new(w: &RhythmWeights, hidden: usize, precision: Precision) -> RhythmHeads {
         let rows: Vec<f32> = w.step.0.iter().chain(&w.duration.0).copied().collect();
         let bias: Vec<f32> = w.step.1.iter().chain(&w.duration.1).copied().collect();
         RhythmHeads {
-            heads: Packed::new(&rows, bias.len(), hidden),
+            heads: Matrix::new(&rows, bias.len(), hidden, precision),
             classes: w.step.1.len(),
             bias,
         }
@@ -134,8 +170,8 @@ pub struct Stepper {
     hidden: usize,
     first: FirstLayer,
     /// Layer 0: W_hh. Later layers: [W_ih | W_hh] over [h below, own h], with their biases.
-    layers: Vec<(Packed, Vec<f32>)>,
-    heads: Packed,
+    layers: Vec<(Matrix, Vec<f32>)>,
+    heads: Matrix,
     head_bias: Vec<f32>,
     pointer: Option<Pointer>,
     rhythm: Option<RhythmHeads>,
@@ -258,8 +294,13 @@ impl FirstLayer {
 }
 
 impl Stepper {
-    /// Rearranges the weights for stepping (a few milliseconds for the folk model).
+    /// Rearranges the weights for stepping in f32 (a few milliseconds for the folk model).
     pub fn new(w: Weights) -> Stepper {
+        Stepper::with_precision(w, Precision::F32)
+    }
+
+    /// Rearranges the weights for stepping, the streamed matrices in `precision`.
+    pub fn with_precision(w: Weights, precision: Precision) -> Stepper {
         let h = w.hidden;
         let gates = 4 * h;
         let first = FirstLayer::new(&w.input, &w.layers[0], gates);
@@ -269,7 +310,7 @@ impl Stepper {
             .enumerate()
             .map(|(l, layer)| {
                 if l == 0 {
-                    return (Packed::new(&layer.w_hh, gates, h), Vec::new());
+                    return (Matrix::new(&layer.w_hh, gates, h, precision), Vec::new());
                 }
                 let fused: Vec<f32> = layer
                     .w_ih
@@ -278,7 +319,10 @@ impl Stepper {
                     .flat_map(|(a, b)| a.iter().chain(b))
                     .copied()
                     .collect();
-                (Packed::new(&fused, gates, 2 * h), layer.bias.clone())
+                (
+                    Matrix::new(&fused, gates, 2 * h, precision),
+                    layer.bias.clone(),
+                )
             })
             .collect();
         let mut rows = w.fc_pitch.0.clone();
@@ -298,13 +342,13 @@ impl Stepper {
             hidden: h,
             first,
             layers,
-            heads: Packed::new(&rows, head_bias.len(), h),
+            heads: Matrix::new(&rows, head_bias.len(), h, precision),
             head_bias,
             pointer: w.pointer.as_ref().map(|p| Pointer {
                 dim: p.dim,
                 memory: p.memory,
             }),
-            rhythm: w.rhythm.as_ref().map(|r| RhythmHeads::new(r, h)),
+            rhythm: w.rhythm.as_ref().map(|r| RhythmHeads::new(r, h, precision)),
             #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
             avx2: std::arch::is_x86_feature_detected!("avx2"),
         }
@@ -366,7 +410,13 @@ impl Stepper {
         let mut head = self.head_bias.clone();
         self.heads.add_product(out, &mut head);
         let (step, duration) = (head[STEP_ROW] as f64, head[DURATION_ROW] as f64);
-        let rhythm = self.rhythm.as_ref().map(|r| r.logits(out));
+        // Not `Option::map`: a closure is compiled without the caller's target features,
+        // and this one held the rhythm heads' product (a third of a step's time in SSE2).
+        #[allow(clippy::manual_map)]
+        let rhythm = match &self.rhythm {
+            Some(r) => Some(r.logits(out)),
+            None => None,
+        };
         if let Some(ptr) = &self.pointer {
             let (logits, rest) = head.split_at_mut(PITCHES);
             let (query, key) = rest[GATE_ROW + 1 - PITCHES..].split_at(ptr.dim);
