@@ -1,15 +1,21 @@
 //! Generation speed through the library API: a primed `Generator` asked for N notes one
 //! `next` call at a time, as `generate` and live mode do. Prints throughput and per-note
-//! latency percentiles for two models:
+//! latency percentiles for:
 //!
-//! - `default`: models/folk.safetensors when it exists (and opens), else a fresh model of the
-//!   default architecture (LSTM 256, pitch embedding 32, softmax head). Speed does not depend on
-//!   the weights' values, only on their shapes.
+//! - `default`: models/folk.safetensors when it exists (and opens), else a fresh model of
+//!   the default architecture (LSTM 384, pitch embedding 32, softmax head with pointer,
+//!   grid rhythm), stepped as tms steps it by default (`precision int8`). Speed does not
+//!   depend on the weights' values, only on their shapes.
+//! - `default-f32`: the same model with `precision f32`.
 //! - `notebook`: the notebook's architecture (LSTM 128, pitch/128 scalar input, sigmoid
-//!   head), the like-for-like partner of benches/python/notebook_generate.py.
+//!   head) in f32, the like-for-like partner of benches/python/notebook_generate.py.
+//!
+//! Then, when datasets/essen/han2.abc is there (`nll`), what int8 steps cost: han2's pitch
+//! NLL read note by note in each precision.
 //!
 //! Run: `cargo bench --bench generate` (40000 notes each), or with a count:
-//! `cargo bench --bench generate -- 2000`. Output, one line per model:
+//! `cargo bench --bench generate -- 2000`, and names to run only some:
+//! `cargo bench --bench generate -- 40000 default nll`. Output, one line per model:
 //! `generate MODEL notes N seconds S notes_per_second R p50_us A p99_us B max_us C
 //! at_1k_p50_us D at_1k_p99_us E at_40k_p50_us F at_40k_p99_us G`, where the `at_` figures
 //! are the latency percentiles of the 1,000 timed notes ending at the 1,000th and the
@@ -168,13 +174,13 @@ fn main() {
         fresh()
     };
     let mut default = default;
-    default.set_precision(Precision::F32);
-    bench("default", &default, &primer, n);
     default.set_precision(Precision::Int8);
-    bench("default-int8", &default, &primer, n);
+    bench("default", &default, &primer, n);
+    default.set_precision(Precision::F32);
+    bench("default-f32", &default, &primer, n);
     held_out_cost(&default);
 
-    let notebook = Model::new(
+    let mut notebook = Model::new(
         ModelConfig {
             hidden: 128,
             layers: 1,
@@ -187,5 +193,6 @@ fn main() {
         device,
         1,
     );
+    notebook.set_precision(Precision::F32);
     bench("notebook", &notebook, &primer, n);
 }

@@ -158,13 +158,17 @@ if wants generate; then
     field() { awk -v k="$2" '{for (i = 1; i < NF; i++) if ($i == k) print $(i+1)}' "$1"; }
     tn=$(grep '^generate notebook ' "$scratch/tms-gen.txt" | field /dev/stdin notes_per_second)
     td=$(grep '^generate default ' "$scratch/tms-gen.txt" | field /dev/stdin notes_per_second)
+    tf=$(grep '^generate default-f32 ' "$scratch/tms-gen.txt" | field /dev/stdin notes_per_second)
+    cost=$(grep '^stepped ' "$scratch/tms-gen.txt" | field /dev/stdin int8_cost)
     tp99=$(grep '^generate notebook ' "$scratch/tms-gen.txt" | field /dev/stdin p99_us)
     dlat() { grep '^generate default ' "$scratch/tms-gen.txt" | field /dev/stdin "$1"; }
     pn=$(field "$scratch/py-gen.txt" notes_per_second)
     pnp=$(field "$scratch/py-gen-np.txt" notes_per_second)
     row "generate notes/s, notebook model (as the notebook sampled)" "$tn" "$pn" "$(ratio "$tn" "$pn")"
     row "generate notes/s, notebook model (numpy sampling)" "$tn" "$pnp" "$(ratio "$tn" "$pnp")"
-    row "generate notes/s, default model (LSTM 256, embed)" "$td" "-" "-"
+    row "generate notes/s, default model (LSTM 384, int8 steps)" "$td" "-" "-"
+    row "generate notes/s, default model (f32 steps)" "$tf" "-" "-"
+    row "int8 steps' cost in han2 pitch NLL, read note by note (nats)" "${cost:--}" "-" "-"
     row "generate p99 latency per note, notebook model (us)" "$tp99" "-" "-"
     row "generate p50/p99 per note, default model, 1,000th note (us)" "$(dlat at_1k_p50_us)/$(dlat at_1k_p99_us)" "-" "-"
     row "generate p50/p99 per note, default model, 40,000th note (us)" "$(dlat at_40k_p50_us)/$(dlat at_40k_p99_us)" "-" "-"
