@@ -10,16 +10,7 @@ use std::time::Duration;
 
 use jack_support::{controllers, notes, Jack, Sink};
 
-/// The `tms` binary run from the repository root, its output captured.
-pub(crate) fn tms(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tms"));
-    c.args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
-}
+pub(crate) use crate::support::tms_at_root as tms;
 
 pub(crate) fn assert_silent_at_the_end(heard: &[jack_support::Heard]) {
     let open: Vec<_> = notes(heard)

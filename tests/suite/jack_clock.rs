@@ -4,10 +4,9 @@
 #![cfg(feature = "jack")]
 
 use crate::jack_support;
+use crate::support::{tms_at_root as tms, Prompt};
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jack_support::{
@@ -15,78 +14,6 @@ use jack_support::{
 };
 use tms::music::note::Note;
 use tms::perform::{Controls, NoteSource, Performer, PortSel};
-
-fn tms(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tms"));
-    c.args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
-}
-
-/// tms at its prompt, typed into line by line; what it prints is collected as it comes.
-struct Prompt {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    printed: Arc<Mutex<String>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Prompt {
-    fn start() -> Prompt {
-        let mut child = tms(&[]).stdin(Stdio::piped()).spawn().expect("tms runs");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("stdout");
-        let printed = Arc::new(Mutex::new(String::new()));
-        let p = printed.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let mut p = p.lock().unwrap();
-                p.push_str(&line);
-                p.push('\n');
-            }
-        });
-        Prompt {
-            child,
-            stdin,
-            printed,
-            reader: Some(reader),
-        }
-    }
-
-    fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn printed(&self) -> String {
-        self.printed.lock().unwrap().clone()
-    }
-
-    /// Waits until tms printed something containing `text`.
-    fn wait_for(&self, text: &str, limit: Duration) -> bool {
-        eventually(limit, || self.printed().contains(text))
-    }
-
-    /// `quit`, and what was printed on stderr.
-    fn quit(mut self) -> String {
-        self.type_line("quit");
-        drop(self.stdin.take());
-        let out = self.child.wait_with_output().unwrap();
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-}
 
 fn secs(from: Instant, to: Instant) -> f64 {
     if to >= from {
@@ -239,7 +166,7 @@ fn clock_in_locks_eight_notes_to_an_external_100_bpm_clock_from_the_next_bar() {
     let _jack = Jack::start();
     let sink = Sink::new("synth");
     let peer = ClockPeer::new("drums", 100.0);
-    let mut tms = Prompt::start();
+    let mut tms = Prompt::start(tms(&[]));
     tms.type_line(&format!(
         "connect in \"drums\"; connect \"synth\"; clock in on; set quantize bar; {EIGHT}"
     ));
@@ -326,7 +253,7 @@ fn clock_in_follows_a_tempo_change_and_keeps_the_tempo_when_ticks_stop() {
     let _jack = Jack::start();
     let sink = Sink::new("synth");
     let peer = ClockPeer::new("drums", 100.0);
-    let mut tms = Prompt::start();
+    let mut tms = Prompt::start(tms(&[]));
     tms.type_line(
         "connect in \"drums\"; connect \"synth\"; clock in on; set quantize beat; prime notes \"C4 E4 G4 C5\"",
     );
@@ -432,7 +359,7 @@ fn clock_in_follows_a_tempo_change_and_keeps_the_tempo_when_ticks_stop() {
 fn a_quantized_play_issued_mid_bar_starts_on_the_next_bar_line() {
     let _jack = Jack::start();
     let sink = Sink::new("synth");
-    let mut tms = Prompt::start();
+    let mut tms = Prompt::start(tms(&[]));
     tms.type_line(&format!(
         "set tempo 120; set quantize bar; connect \"synth\"; clock out on; {EIGHT}"
     ));

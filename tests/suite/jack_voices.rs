@@ -6,10 +6,10 @@
 #![cfg(feature = "jack")]
 
 use crate::jack_support;
+use crate::support::Prompt;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jack_support::{controllers, eventually, notes, quantile, HeardNote, Jack, Sink, PERIOD};
@@ -20,77 +20,23 @@ use tms::perform::{Activity, Controls, Performer, PortSel};
 /// Enough for anything here to happen, on a busy 2-core machine.
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// tms at its prompt, typed into line by line; what it prints is collected as it comes.
-struct Prompt {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    printed: Arc<Mutex<String>>,
-}
-
-impl Prompt {
-    fn start() -> Prompt {
-        let mut child = crate::jack_cli::tms(&[])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("tms runs");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("stdout");
-        let printed = Arc::new(Mutex::new(String::new()));
-        let p = printed.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let mut p = p.lock().unwrap();
-                p.push_str(&line);
-                p.push('\n');
-            }
-        });
-        Prompt {
-            child,
-            stdin,
-            printed,
-        }
-    }
-
-    fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn printed(&self) -> String {
-        self.printed.lock().unwrap().clone()
-    }
-
-    /// Types `line`, then waits until what it printed since has `n` lines containing every
-    /// one of `words`.
-    fn type_and_wait(&mut self, line: &str, words: &[&str], n: usize) {
-        let before = self.printed().len();
-        self.type_line(line);
-        let seen = || {
-            self.printed()[before..]
-                .lines()
-                .filter(|l| words.iter().all(|w| l.contains(w)))
-                .count()
-                >= n
-        };
-        assert!(
-            eventually(LIMIT, seen),
-            "`{line}` did not print {n} lines with {words:?}:\n{}",
-            self.printed()
-        );
-    }
-
-    /// `quit`; tms must exit cleanly.
-    fn quit(mut self) {
-        self.type_line("quit");
-        drop(self.stdin.take());
-        let out = self.child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+/// Types `line`, then waits until what it printed since has `n` lines containing every
+/// one of `words`.
+fn type_and_wait(tms: &mut Prompt, line: &str, words: &[&str], n: usize) {
+    let before = tms.printed().len();
+    tms.type_line(line);
+    let seen = || {
+        tms.printed()[before..]
+            .lines()
+            .filter(|l| words.iter().all(|w| l.contains(w)))
+            .count()
+            >= n
+    };
+    assert!(
+        eventually(LIMIT, seen),
+        "`{line}` did not print {n} lines with {words:?}:\n{}",
+        tms.printed()
+    );
 }
 
 /// The folk model primed with a tune, connected to the synth stand-in.
@@ -119,11 +65,12 @@ fn assert_nothing_left_sounding(heard: &[HeardNote]) {
 fn two_voices_sound_at_once_and_a_setting_on_one_leaves_the_other_alone() {
     let _jack = Jack::start();
     let sink = Sink::new("synth");
-    let mut tms = Prompt::start();
+    let mut tms = Prompt::start(crate::jack_cli::tms(&[]));
     let dir = tempfile::tempdir().unwrap();
     let duo = dir.path().join("duo.mid");
     let start = Instant::now();
-    tms.type_and_wait(
+    type_and_wait(
+        &mut tms,
         &format!(
             "{SETUP}; record \"{}\"; set tempo 240; set velocity 40; live on",
             duo.display()
@@ -132,7 +79,8 @@ fn two_voices_sound_at_once_and_a_setting_on_one_leaves_the_other_alone() {
         1,
     );
     // The new voice starts as a copy of main (velocity 40), then moves to channel 2.
-    tms.type_and_wait(
+    type_and_wait(
+        &mut tms,
         "voice \"bass\"; set channel 2; set transpose -12; live on",
         &["live: on"],
         1,
@@ -143,24 +91,24 @@ fn two_voices_sound_at_once_and_a_setting_on_one_leaves_the_other_alone() {
         "both voices play: {:?}",
         notes(&sink.messages())
     );
-    tms.type_and_wait("set velocity 127", &["velocity = 127"], 1);
+    type_and_wait(&mut tms, "set velocity 127", &["velocity = 127"], 1);
     let changed = Instant::now();
     assert!(
         eventually(LIMIT, || count_on(&sink, 0, changed) >= 8
             && count_on(&sink, 1, changed) >= 8),
         "both voices go on"
     );
-    tms.type_and_wait("stop; voices", &["bass", "silent"], 1);
+    type_and_wait(&mut tms, "stop; voices", &["bass", "silent"], 1);
     let stopped = Instant::now();
     assert!(
         eventually(LIMIT, || count_on(&sink, 0, stopped) >= 6),
         "main plays on after `stop` on bass"
     );
-    tms.type_and_wait("stop all; voices", &["silent"], 2);
+    type_and_wait(&mut tms, "stop all; voices", &["silent"], 2);
     let all_stopped = Instant::now();
     // Every note-off `stop all` sent has arrived (on a loaded machine that can take a while).
     let heard = notes(&sink.heard_once(|h| notes(h).iter().all(|n| n.off.is_some())));
-    tms.type_and_wait("record stop", &["wrote"], 1);
+    type_and_wait(&mut tms, "record stop", &["wrote"], 1);
     let printed = tms.printed();
     tms.quit();
 
@@ -321,12 +269,12 @@ fn eight_live(tms: &mut Prompt, sink: &Sink) -> Vec<HeardNote> {
         .chain((2..=8).map(|k| format!("v{k}")))
         .map(|v| format!("voice \"{v}\"; live on"))
         .collect();
-    tms.type_and_wait(&all.join("; "), &["live: on"], 8);
+    type_and_wait(tms, &all.join("; "), &["live: on"], 8);
     std::thread::sleep(Duration::from_secs(1));
     let from = Instant::now();
     std::thread::sleep(WINDOW);
     let to = Instant::now();
-    tms.type_and_wait("stop all; voices", &["silent"], 8);
+    type_and_wait(tms, "stop all; voices", &["silent"], 8);
     notes(&sink.messages())
         .into_iter()
         .filter(|n| n.on >= from && n.on < to)
@@ -378,11 +326,12 @@ fn report(label: &str, heard: &[HeardNote]) -> f64 {
 fn eight_voices_of_the_shipped_model_play_live_on_time_idle_and_with_both_cores_busy() {
     let _jack = Jack::start();
     let sink = Sink::new("synth");
-    let mut tms = Prompt::start();
+    let mut tms = Prompt::start(crate::jack_cli::tms(&[]));
     let voices: Vec<String> = (2..=8)
         .map(|k| format!("voice \"v{k}\"; set channel {k}"))
         .collect();
-    tms.type_and_wait(
+    type_and_wait(
+        &mut tms,
         &format!(
             "{SETUP}; set grid \"1/16\"; set quantize beat; {}; voices",
             voices.join("; ")

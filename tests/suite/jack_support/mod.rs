@@ -224,17 +224,7 @@ pub fn controllers(heard: &[Heard]) -> Vec<(u8, u8, u8)> {
         .collect()
 }
 
-/// Waits until `f` holds, up to `limit`.
-pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t0 = Instant::now();
-    while t0.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    f()
-}
+pub use crate::support::eventually;
 
 impl Sink {
     /// Waits (up to a generous deadline) until what was heard satisfies `done`, then returns
