@@ -1163,7 +1163,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "voices",
         usage: "voices",
-        summary: "list the voices: model, channel and what each is doing",
+        summary: "list the voices: model, channel, what each is doing, and which one answers the input (`respond`) or learns from it (`learn`)",
         details: "",
         example: "voices",
         words: &[],

@@ -245,6 +245,8 @@ pub struct Performer {
     knobs: Arc<Knobs>,
     tape: Tape,
     responder: Option<Responder>,
+    /// The voice whose lane plays the responder's answers.
+    responder_voice: usize,
     printer: Printer,
     internal: Arc<InternalClock>,
     /// MIDI clock from the input port, measured whether or not it leads.
@@ -306,6 +308,7 @@ impl Performer {
             knobs: Arc::new(Knobs::default()),
             tape,
             responder: None,
+            responder_voice: 0,
             printer,
             internal,
             clock_in: Arc::new(AtomicBool::new(false)),
@@ -565,6 +568,7 @@ impl Performer {
         let responder = Responder::start(input.phrases(), silence, answer, play)
             .map_err(|e| PerformError::Send(e.to_string()))?;
         self.responder = Some(responder);
+        self.responder_voice = voice;
         Ok(())
     }
 
@@ -596,6 +600,14 @@ impl Performer {
     /// Phrases answered so far while responding.
     pub fn responding(&self) -> Option<u64> {
         self.responder.as_ref().map(|r| r.answered())
+    }
+
+    /// The name of the voice that answers the input's phrases, while one does.
+    pub fn responding_voice(&self) -> Option<&str> {
+        self.responder
+            .as_ref()
+            .and_then(|_| self.voices.get(self.responder_voice))
+            .map(|v| v.name.as_str())
     }
 
     /// Controller `cc` on the input port now drives `setting` from `min` (0) to `max` (127).

@@ -226,6 +226,13 @@ impl Session {
             Some(p) => p.voices(),
             None => Vec::new(),
         };
+        let responder = self
+            .stage
+            .performer
+            .as_ref()
+            .and_then(|p| p.responding_voice().map(str::to_string));
+        // `learn on` keeps the current voice current (switching is refused while it runs).
+        let learning = self.learn.learning.is_some();
         let lines: Vec<String> = self
             .stage
             .voices
@@ -259,13 +266,20 @@ impl Session {
                     }
                     None => "no model".to_string(),
                 };
-                format!(
+                let mut line = format!(
                     "{} {:<12} channel {:<2} {:<18} {model}, {melody} notes",
                     if current { "*" } else { " " },
                     v.name,
                     settings.channel,
                     what,
-                )
+                );
+                if responder.as_deref() == Some(v.name.as_str()) {
+                    line.push_str(", answering the input");
+                }
+                if current && learning {
+                    line.push_str(", learning from the input");
+                }
+                line
             })
             .collect();
         for line in lines {

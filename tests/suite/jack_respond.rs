@@ -31,7 +31,7 @@ fn each_phrase_is_answered_at_once_and_knobs_keep_working() {
     let mut child = tms(&[
         "-c",
         "model \"models/folk.safetensors\"; connect \"synth\"; connect in \"keys\"; \
-         map cc 7 velocity 1 127; respond on notes 6; sleep 20",
+         map cc 7 velocity 1 127; respond on notes 6; voices; sleep 20",
     ])
     .spawn()
     .unwrap();
@@ -47,7 +47,9 @@ fn each_phrase_is_answered_at_once_and_knobs_keep_working() {
         let line = said
             .recv_timeout(Duration::from_secs(30))
             .expect("tms says it responds");
-        if line.contains("answering each phrase on the input with 6 notes") {
+        // `voices` names the voice that answers.
+        if line.starts_with("* main") {
+            assert!(line.ends_with(", answering the input"), "{line}");
             break;
         }
         assert!(t0.elapsed() < Duration::from_secs(30));

@@ -356,7 +356,7 @@ fn learn_has_the_input_to_itself_and_ends_when_the_port_closes() {
     writeln!(
         typed,
         "model \"models/folk.safetensors\"; connect \"synth\"; connect in \"keys\"; learn on\n\
-         respond on\nlisten\ntrain 1\nmodel new\nlearn\ndisconnect\nlearn\nquit"
+         voices\nrespond on\nlisten\ntrain 1\nmodel new\nlearn\ndisconnect\nlearn\nquit"
     )
     .unwrap();
     drop(typed);
@@ -373,6 +373,13 @@ fn learn_has_the_input_to_itself_and_ends_when_the_port_closes() {
         let line = format!("the model is learning from the input: `learn off` before {refused}");
         assert!(stderr.contains(&line), "{stderr}");
     }
+    // `voices` names the voice that learns.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("* main") && l.ends_with(", learning from the input")),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("learning: 0 phrases learned; the dataset has 0 tunes"),
         "{stdout}"
