@@ -1131,7 +1131,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "clock",
         usage: "clock [in|out on|off]",
         summary: "MIDI clock: send it on the output port, or follow it from the input port; `clock` alone shows which clock leads",
-        details: "`clock out on` sends 24 ticks per quarter note following `tempo`, Start at the next bar line (or when `play` starts while stopped), Stop on `stop`, Song Position and Continue on `live on`. `clock in on` follows the ticks on the input port: tempo from the last two beats of ticks, the beat locked to them, Start/Stop/Continue obeyed; `tempo` then shows the followed tempo. With `set quantize beat|bar`, `play` and `live on` wait for the next beat or bar of the clock that leads.",
+        details: "`clock out on` sends 24 ticks per quarter note following `tempo`, Start at the next bar line (or when `play` starts while stopped), Stop on `stop`, Song Position and Continue on `live on`. `clock in on` follows the ticks on the input port: tempo from the last two beats of ticks, the beat locked to them, Start/Stop/Continue obeyed and, with clock out on too, passed on to the gear tms clocks; `tempo` then shows the followed tempo. With `set quantize beat|bar`, `play` and `live on` wait for the next beat or bar of the clock that leads.",
         example: "clock in on",
         words: &["in", "out", "on", "off"],
         files: Files::None,

@@ -1132,7 +1132,8 @@ impl Player {
             return;
         }
         let (epoch, running) = (self.lead().epoch(), self.lead().running());
-        if epoch != self.epoch {
+        let started = epoch != self.epoch;
+        if started {
             self.epoch = epoch;
             self.last_beat = self.lead().beat_at(Instant::now());
             for v in 0..self.voices.len() {
@@ -1145,16 +1146,42 @@ impl Player {
             }
             self.resync_ticks();
         }
-        if running != self.running {
-            self.running = running;
-            if running {
-                self.resync_ticks();
-            } else {
-                for v in 0..self.voices.len() {
-                    self.release(v);
-                }
+        let changed = running != self.running;
+        self.running = running;
+        if changed && running {
+            self.resync_ticks();
+        } else if changed {
+            for v in 0..self.voices.len() {
+                self.release(v);
             }
+            // Gear clocked by tms stops with the gear tms follows.
+            self.stop_transport();
         }
+        if running && (started || changed) {
+            self.forward_transport(started);
+        }
+    }
+
+    /// The leader started (a MIDI Start: the song from its beginning) or continued (from
+    /// its song position): clock out says the same to the gear it clocks, before its next
+    /// tick (a Continue waits for a tick on a sixteenth, as Song Position counts them).
+    fn forward_transport(&mut self, start: bool) {
+        let Some(c) = self.clock_out.as_mut() else {
+            return;
+        };
+        if start {
+            c.song = None;
+        } else if c.song.is_some() {
+            return;
+        }
+        let k = c.next;
+        c.cue = Some(if start {
+            (k, Cue::Start)
+        } else {
+            let k = k + (6 - k.rem_euclid(6)) % 6;
+            let sixteenths = (tick_beat(k) * 4.0).round().clamp(0.0, 16383.0);
+            (k, Cue::Continue(sixteenths as u16))
+        });
     }
 
     /// Clock out goes on from the leader's current beat (after a jump of the timeline).
@@ -1208,7 +1235,8 @@ impl Player {
     fn next(&mut self) -> (Next, Option<Instant>) {
         let poll = Some(Instant::now() + POLL);
         if !self.lead().running() {
-            let waiting = self.busy();
+            // Clock out looks too: the leader's Start or Continue is passed on.
+            let waiting = self.busy() || self.clock_out.is_some();
             return (
                 if waiting { Next::Poll } else { Next::Idle },
                 poll.filter(|_| waiting),

@@ -483,6 +483,77 @@ fn clock_out_sends_start_stop_and_continues_live_mode_from_the_song_position() {
     drop(p);
 }
 
+/// Gear clocked by tms follows the gear tms follows: with clock in from the drum machine
+/// and clock out to the synth, the drum machine's Start, Stop and Continue reach the synth,
+/// each just before the tick it belongs to, and the Continue with the song position the
+/// drum machine stopped at.
+#[test]
+fn clock_in_passes_start_stop_and_continue_on_to_clock_out() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let peer = ClockPeer::new("drums", 120.0);
+    let mut tms = Prompt::start(tms(&[]));
+    tms.type_line("connect in \"drums\"; connect \"synth\"; clock in on; clock out on");
+    assert!(
+        tms.wait_for("clock out: on", Duration::from_secs(30)),
+        "{}",
+        tms.printed()
+    );
+    // Before the drum machine starts, clock out starts the synth on its own (at tms's next
+    // bar line, the drum machine's ticks running free); from here on only what the drum
+    // machine does counts.
+    assert!(
+        eventually(Duration::from_secs(30), || !transport(&sink.messages())
+            .is_empty()),
+        "clock out sent no Start"
+    );
+    assert_eq!(transport(&sink.messages()), vec![vec![0xFA]]);
+    let before = 1;
+    let seen = |n: usize| {
+        let heard = sink.heard_once(|h| transport(h).len() >= before + n);
+        transport(&heard)[before..].to_vec()
+    };
+    peer.start();
+    assert_eq!(seen(1), vec![vec![0xFA]], "the Start");
+    assert!(eventually(Duration::from_secs(10), || peer
+        .ticks_since_start()
+        >= 24 * 3 + 7));
+    peer.stop();
+    assert_eq!(seen(2)[1], vec![0xFC], "the Stop");
+    let sent = peer.ticks_since_start();
+    std::thread::sleep(Duration::from_millis(400));
+    peer.resume();
+    let after = seen(4);
+    // The song position in sixteenths: where the drum machine stopped, up to the next
+    // sixteenth (a Continue starts on one).
+    let spp = &after[2];
+    assert_eq!(spp[0], 0xF2, "{after:?}");
+    let sixteenths = usize::from(spp[1]) | usize::from(spp[2]) << 7;
+    assert!(
+        sixteenths * 6 >= sent && sixteenths * 6 <= sent + 12,
+        "Continue from sixteenth {sixteenths} after {sent} ticks"
+    );
+    assert_eq!(after[3], vec![0xFB], "the Continue");
+    std::thread::sleep(Duration::from_millis(400));
+    peer.start();
+    assert_eq!(seen(5)[4], vec![0xFA], "a Start again");
+    // Each one just before a tick.
+    let heard = sink.messages();
+    let from = heard
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| matches!(h.bytes[..], [0xFA] | [0xFB]))
+        .map(|(i, _)| i)
+        .collect::<Vec<_>>();
+    for i in from.iter().rev().take(3) {
+        assert_eq!(heard.get(i + 1).map(|h| &h.bytes[..]), Some(&[0xF8][..]));
+    }
+    println!(
+        "clock in to clock out: Start, Stop, Song Position {sixteenths} ({sent} ticks sent before the Stop), Continue, Start"
+    );
+    tms.quit();
+}
+
 #[test]
 fn clock_in_without_an_input_port_says_to_connect_one() {
     let _jack = Jack::start();

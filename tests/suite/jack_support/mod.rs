@@ -261,12 +261,13 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 /// A drum machine stand-in: a virtual output port that sends MIDI clock (24 ticks per
 /// quarter note) from its own thread at a steady tempo, sleeping then spinning to each
-/// tick's deadline, and Start when asked. It records when it sent what, the reference the
+/// tick's deadline, and Start, Stop or Continue when asked. It records when it sent what, the reference the
 /// tests measure tms against.
 pub struct ClockPeer {
     pub port: String,
     bpm: Arc<std::sync::atomic::AtomicU64>,
-    start: Arc<std::sync::atomic::AtomicBool>,
+    /// Transport messages (Start, Stop, Continue) to send before the next tick.
+    transport: Arc<Mutex<Vec<u8>>>,
     paused: Arc<std::sync::atomic::AtomicBool>,
     quit: Arc<std::sync::atomic::AtomicBool>,
     /// (when, status byte) of every message sent.
@@ -283,13 +284,13 @@ impl ClockPeer {
             .map_err(|e| e.to_string())
             .expect("virtual output port");
         let rate = Arc::new(AtomicU64::new(bpm.to_bits()));
-        let start = Arc::new(AtomicBool::new(false));
+        let transport = Arc::new(Mutex::new(Vec::new()));
         let paused = Arc::new(AtomicBool::new(false));
         let quit = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(Mutex::new(Vec::new()));
         let (r, s, p, q, log) = (
             rate.clone(),
-            start.clone(),
+            transport.clone(),
             paused.clone(),
             quit.clone(),
             sent.clone(),
@@ -305,9 +306,9 @@ impl ClockPeer {
                 }
                 if !p.load(Ordering::Relaxed) {
                     let mut log = log.lock().unwrap();
-                    if s.swap(false, Ordering::Relaxed) {
-                        conn.send(&[0xFA]).expect("send Start");
-                        log.push((Instant::now(), 0xFA));
+                    for m in std::mem::take(&mut *s.lock().unwrap()) {
+                        conn.send(&[m]).expect("send a transport message");
+                        log.push((Instant::now(), m));
                     }
                     conn.send(&[0xF8]).expect("send tick");
                     log.push((Instant::now(), 0xF8));
@@ -319,7 +320,7 @@ impl ClockPeer {
         ClockPeer {
             port: format!("{client}:out"),
             bpm: rate,
-            start,
+            transport,
             paused,
             quit,
             sent,
@@ -329,7 +330,18 @@ impl ClockPeer {
 
     /// Start goes out just before the next tick, which is then beat 0 of the song.
     pub fn start(&self) {
-        self.start.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.transport.lock().unwrap().push(0xFA);
+    }
+
+    /// Stop goes out before the next tick; ticks go on, as a drum machine's do.
+    pub fn stop(&self) {
+        self.transport.lock().unwrap().push(0xFC);
+    }
+
+    /// Continue goes out before the next tick, which is then the song position after the
+    /// last tick before the Stop.
+    pub fn resume(&self) {
+        self.transport.lock().unwrap().push(0xFB);
     }
 
     /// From the next tick on, ticks come at this tempo.
@@ -344,10 +356,10 @@ impl ClockPeer {
             .store(paused, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// When each beat (every 24th tick from the Start on) was sent: beat 0 first.
+    /// When each beat (every 24th tick from the last Start on) was sent: beat 0 first.
     pub fn beats(&self) -> Vec<Instant> {
         let sent = self.sent.lock().unwrap();
-        let from = sent.iter().position(|m| m.1 == 0xFA).map_or(0, |i| i + 1);
+        let from = sent.iter().rposition(|m| m.1 == 0xFA).map_or(0, |i| i + 1);
         sent[from..]
             .iter()
             .filter(|m| m.1 == 0xF8)
@@ -356,10 +368,10 @@ impl ClockPeer {
             .collect()
     }
 
-    /// Ticks sent so far since the Start.
+    /// Ticks sent so far since the last Start.
     pub fn ticks_since_start(&self) -> usize {
         let sent = self.sent.lock().unwrap();
-        match sent.iter().position(|m| m.1 == 0xFA) {
+        match sent.iter().rposition(|m| m.1 == 0xFA) {
             Some(i) => sent[i..].iter().filter(|m| m.1 == 0xF8).count(),
             None => 0,
         }
