@@ -74,9 +74,15 @@ fn train_alone_shows_progress_and_train_stop_keeps_a_whole_model() {
         run.stdout
     );
     assert!(run.stdout.contains(" of 100000), batch "), "{}", run.stdout);
+    // Where the stop lands is the scheduler's choice: mid-epoch (after a batch) or between
+    // two epochs (the validation and the epoch's line take a good part of these short
+    // epochs). Either way the run ends on whole weights and says where.
     assert!(
         run.stdout
-            .contains("train stop: background training stopped in epoch "),
+            .contains("train stop: background training stopped in epoch ")
+            || run
+                .stdout
+                .contains("train stop: background training stopped after epoch "),
         "{}",
         run.stdout
     );
