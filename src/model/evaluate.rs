@@ -157,13 +157,7 @@ pub fn stepped_pitch_nll(model: &Model, tunes: &[Tune], precision: Precision) ->
     let (mut notes, mut nll) = (0usize, 0f64);
     for tune in tunes {
         let e = Encoded::new(tune);
-        let mut state = super::step::StepState {
-            h: vec![vec![0.0; hidden]; layers],
-            c: vec![vec![0.0; hidden]; layers],
-            prev: -1,
-            keys: Default::default(),
-            pitches: Default::default(),
-        };
+        let mut state = super::step::StepState::fresh(layers, hidden);
         for i in 0..e.len().saturating_sub(1) {
             let out = stepper.step(&mut state, e.pitch[i] as u8, e.step[i], e.duration[i]);
             let logp: Vec<f64> = match model.config.head {

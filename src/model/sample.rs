@@ -130,13 +130,7 @@ impl Generator {
     /// rounding.
     pub fn reprime(&mut self, primer: &[Note]) {
         let (layers, hidden) = (self.state.h.len(), self.state.h.first().map_or(0, Vec::len));
-        self.state = StepState {
-            h: vec![vec![0.0; hidden]; layers],
-            c: vec![vec![0.0; hidden]; layers],
-            prev: -1,
-            keys: Default::default(),
-            pitches: Default::default(),
-        };
+        self.state = StepState::fresh(layers, hidden);
         for (pitch, step, duration) in crate::music::note::to_triples(primer) {
             self.step(pitch, step, duration);
         }

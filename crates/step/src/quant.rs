@@ -117,14 +117,14 @@ impl QPacked {
         let inverse = INPUT_MAX / top;
         // The offset inputs, four to a word as pmaddubsw reads them; padding columns are
         // the offset too (their weights are zero).
-        let mut bytes = vec![INPUT_OFFSET as u8; self.groups * GROUP];
-        for (b, v) in bytes.iter_mut().zip(x) {
-            *b = ((v * inverse).round_ties_even() as i32 + INPUT_OFFSET) as u8;
+        let mut words = vec![0u32; self.groups];
+        for (w, group) in words.iter_mut().zip(x.chunks(GROUP)) {
+            let mut b = [INPUT_OFFSET as u8; GROUP];
+            for (b, v) in b.iter_mut().zip(group) {
+                *b = ((v * inverse).round_ties_even() as i32 + INPUT_OFFSET) as u8;
+            }
+            *w = u32::from_le_bytes(b);
         }
-        let words: Vec<u32> = bytes
-            .chunks_exact(GROUP)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
         let block = PANEL * GROUP * self.groups;
         let mut acc = [0i32; PANEL];
         for (p, panel) in self.data.chunks_exact(block).enumerate() {

@@ -76,10 +76,9 @@ pub struct RhythmWeights {
 
 /// How the stepper stores the matrices it streams every note (W_hh and the heads; the
 /// first layer's tables stay f32 whatever this says).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Precision {
     /// The network's own f32 weights: the tensor network's numbers to float rounding.
-    #[default]
     F32,
     /// One byte per weight, a scale per row (the `quant` module): a quarter of the bytes,
     /// within the quantization error of f32.
@@ -192,6 +191,19 @@ pub struct StepState {
     /// Pointer keys of the last notes read, with their pitches.
     pub keys: VecDeque<Vec<f32>>,
     pub pitches: VecDeque<u8>,
+}
+
+impl StepState {
+    /// The state before any note: zeros, no previous pitch, nothing remembered.
+    pub fn fresh(layers: usize, hidden: usize) -> StepState {
+        StepState {
+            h: vec![vec![0.0; hidden]; layers],
+            c: vec![vec![0.0; hidden]; layers],
+            prev: -1,
+            keys: VecDeque::new(),
+            pitches: VecDeque::new(),
+        }
+    }
 }
 
 /// What the network predicts after a note.
