@@ -10,6 +10,9 @@ use std::fmt;
 
 use crate::lang::span::Span;
 
+/// How many errors of one script `run` shows before [`ErrorKind::MoreErrors`].
+pub const ERRORS_SHOWN: usize = 100;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Error {
     pub span: Option<Span>,
@@ -39,6 +42,23 @@ pub enum ErrorKind {
     Failed(String),
     /// The user interrupted a long-running command (Ctrl-C).
     Interrupted,
+    /// `run`, `watch`, `tms run` or `tms check` could not read a script.
+    ScriptUnreadable {
+        path: String,
+        reason: crate::fsio::ScriptReadError,
+    },
+    /// `watch` of a file that cannot be read; `ended` when a watched file stopped being
+    /// readable (the watch ends with it).
+    CannotWatch {
+        path: String,
+        reason: crate::fsio::ScriptReadError,
+        ended: bool,
+    },
+    /// `voice` beyond [`crate::lang::commands::MAX_VOICES`].
+    TooManyVoices(usize),
+    /// Ends a list of errors cut short: a broken script reports its first
+    /// [`ERRORS_SHOWN`] errors, not a line for each of a million bad lines.
+    MoreErrors(usize),
     /// An error inside a script that `run` ran: it is shown where it happened, in that
     /// script's own file and line.
     InScript(Box<ScriptError>),
@@ -110,6 +130,26 @@ impl fmt::Display for ErrorKind {
                 allowed,
             } => write!(f, "invalid value {value} for `{setting}`: {allowed}"),
             ErrorKind::Interrupted => f.write_str("interrupted"),
+            ErrorKind::ScriptUnreadable { path, reason } => {
+                write!(f, "cannot read script `{path}`: {reason}")
+            }
+            ErrorKind::CannotWatch {
+                path,
+                reason,
+                ended: false,
+            } => write!(f, "cannot watch `{path}`: {reason}"),
+            ErrorKind::CannotWatch { path, reason, .. } => {
+                write!(f, "stopped watching `{path}`: {reason}")
+            }
+            ErrorKind::TooManyVoices(n) => write!(
+                f,
+                "a session holds at most {n} voices: `voices` lists them; a voice of the same name is switched to, not created"
+            ),
+            ErrorKind::MoreErrors(n) => write!(
+                f,
+                "{n} more {} not shown (`tms check FILE` lists every one)",
+                if *n == 1 { "error" } else { "errors" }
+            ),
             ErrorKind::InScript(inner) => match inner.errors.first() {
                 Some(e) => write!(f, "{}: {e}", inner.file),
                 None => write!(f, "{}: an error", inner.file),
@@ -165,14 +205,25 @@ fn escaped_char(c: char) -> Option<String> {
         '\r' => Some("\\r".into()),
         '\t' => Some("\\t".into()),
         c if c.is_ascii_control() => Some(format!("\\x{:02x}", c as u32)),
-        c if c.is_control()
-            || ('\u{202a}'..='\u{202e}').contains(&c)
-            || ('\u{2066}'..='\u{2069}').contains(&c) =>
-        {
-            Some(c.escape_unicode().to_string())
-        }
+        c if c.is_control() || is_invisible(c) => Some(c.escape_unicode().to_string()),
         _ => None,
     }
+}
+
+/// Characters that show nothing, or change how what follows them shows: zero-width spaces
+/// and joiners, direction marks and overrides (U+202E turns the rest of a line around),
+/// line and paragraph separators, soft hyphens, tags. A name holding one could look like
+/// another name, or hide.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+        | '\u{180b}'..='\u{180f}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}'
+        | '\u{3164}' | '\u{feff}' | '\u{ffa0}'
+        | '\u{fff0}'..='\u{fffb}'
+        | '\u{e0000}'..='\u{e007f}')
 }
 
 /// `text` with every control character written as a visible escape (see [`escaped_char`]).

@@ -90,6 +90,70 @@ pub fn read(path: &Path) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The largest script tms reads. A script is text a person writes or `history` saves; 16 MB
+/// is about 800,000 commands. The limit keeps `run "/some/huge/file"` from reading without
+/// bound, and checking and running a script costs memory for its text and little more.
+pub const SCRIPT_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// Why a script could not be read. Cloneable data (not an `io::Error`) so that it can travel
+/// inside the language's errors to the one renderer.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScriptReadError {
+    #[error("{0}")]
+    Io(String),
+    #[error("it is {}, over the {} a script may hold", megabytes(*size), megabytes(*limit))]
+    TooLarge { size: u64, limit: u64 },
+    #[error("not UTF-8 text (an invalid byte on line {line})")]
+    NotText { line: usize },
+}
+
+fn megabytes(bytes: u64) -> String {
+    let mb = bytes as f64 / (1024.0 * 1024.0);
+    if mb >= 10.0 {
+        format!("{mb:.0} MB")
+    } else {
+        format!("{mb:.1} MB")
+    }
+}
+
+/// Reads a script: a regular file (never a FIFO or device: the open never blocks), at most
+/// [`SCRIPT_LIMIT`] bytes (checked before reading), UTF-8, without the byte order mark some
+/// Windows editors write. The one reader for `run`, `watch`, `tms run` and `tms check`.
+pub fn read_script(path: &Path) -> Result<String, ScriptReadError> {
+    let io = |e: io::Error| ScriptReadError::Io(io_reason(&e));
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(io(not_regular(&meta, "reads")));
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(io(not_regular(&meta, "reads")));
+    }
+    if meta.len() > SCRIPT_LIMIT {
+        return Err(ScriptReadError::TooLarge {
+            size: meta.len(),
+            limit: SCRIPT_LIMIT,
+        });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(meta.len()).read_to_end(&mut bytes).map_err(io)?;
+    let mut text = String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        ScriptReadError::NotText {
+            line: 1 + good.iter().filter(|&&b| b == b'\n').count(),
+        }
+    })?;
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+    Ok(text)
+}
+
 /// Writes `bytes` to `path` atomically (see the module docs).
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with(path, |f| f.write_all(bytes))

@@ -45,35 +45,44 @@ fn failure(session: &mut Session) -> ExitCode {
     ExitCode::from(if session.interrupted() { 130 } else { 1 })
 }
 
-/// Reads every script and parses it, reporting every unreadable file and every syntax
-/// error in all of them; the texts come back only when all are clean. A UTF-8 byte order
-/// mark (as some Windows editors write) is dropped. `check` also prints a line per good file.
-fn read_and_parse(files: &[String], color: bool, report_ok: bool) -> Option<Vec<String>> {
+/// Reads every script and parses it, reporting every unreadable file and the syntax errors
+/// of all of them; the texts come back only when all are clean. `check` reports every error
+/// and a line per good file; `run` shows the first hundred errors of a file and counts the
+/// rest. Errors are printed as they are found, so a long broken file costs no memory for them.
+fn read_and_parse(files: &[String], color: bool, check: bool) -> Option<Vec<String>> {
     let mut texts = Vec::with_capacity(files.len());
     let mut failed = false;
     for file in files {
         let shown = tms::error::escape_control(file);
-        let text = match std::fs::read_to_string(file) {
+        let text = match tms::fsio::read_script(std::path::Path::new(file)) {
             Ok(t) => t,
-            Err(e) => {
-                eprintln!(
-                    "{shown}: error: cannot read script: {}",
-                    tms::fsio::io_reason(&e)
-                );
+            Err(reason) => {
+                eprintln!("{shown}: error: cannot read script: {reason}");
                 failed = true;
                 continue;
             }
         };
-        let text = match text.strip_prefix('\u{feff}') {
-            Some(rest) => rest.to_string(),
-            None => text,
-        };
-        let parsed = tms::lang::parse(&text);
-        for e in &parsed.errors {
-            eprintln!("{}", tms::error::render(e, file, &text, color));
+        let (mut commands, mut errors) = (0usize, 0usize);
+        for item in tms::lang::Statements::new(&text) {
+            match item {
+                Ok(_) => commands += 1,
+                Err(e) => {
+                    errors += 1;
+                    if check || errors <= tms::error::ERRORS_SHOWN {
+                        eprintln!("{}", tms::error::render(&e, file, &text, color));
+                    }
+                }
+            }
         }
-        match parsed.errors.len() {
-            0 if report_ok => println!("{shown}: ok ({})", count(parsed.stmts.len(), "command")),
+        if errors > tms::error::ERRORS_SHOWN && !check {
+            let more = tms::error::Error {
+                span: None,
+                kind: tms::error::ErrorKind::MoreErrors(errors - tms::error::ERRORS_SHOWN),
+            };
+            eprintln!("{}", tms::error::render(&more, file, &text, color));
+        }
+        match errors {
+            0 if check => println!("{shown}: ok ({})", count(commands, "command")),
             0 => {}
             n => {
                 eprintln!("{shown}: {}", count(n, "error"));
@@ -114,8 +123,18 @@ fn run_scripts(files: &[String], color: bool) -> ExitCode {
             break;
         }
     }
+    finished(&mut session)
+}
+
+/// The end of a script that ran to its last line: it may still wait for the music or watch
+/// a file, and Ctrl-C or SIGTERM there ends it with 130 as anywhere else.
+fn finished(session: &mut Session) -> ExitCode {
     session.finish_script();
-    ExitCode::SUCCESS
+    if session.interrupted() {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn run_command_line(text: &str, color: bool) -> ExitCode {
@@ -129,10 +148,7 @@ fn run_command_line(text: &str, color: bool) -> ExitCode {
     }
     let mut session = Session::new(None, tms::repl::install_interrupt(), color);
     match session.run_source(&Source { name, text }) {
-        Ok(()) => {
-            session.finish_script();
-            ExitCode::SUCCESS
-        }
+        Ok(()) => finished(&mut session),
         Err(msg) => {
             eprintln!("{msg}");
             failure(&mut session)

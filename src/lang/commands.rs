@@ -737,6 +737,10 @@ fn p_stop(a: &mut Args) -> Result<Command, Error> {
 
 /// The longest voice name: it shows in the prompt and names a MIDI track.
 pub const VOICE_NAME_MAX: usize = 32;
+/// The most voices a session holds. Each holds a model of its own (the folk model costs
+/// about 3.5 MB a voice) and a share of the one player thread; 64 is four times what 16
+/// MIDI channels can tell apart, and a thousand voices ran the process out of memory.
+pub const MAX_VOICES: usize = 64;
 
 fn p_voice(a: &mut Args) -> Result<Command, Error> {
     let name = a.string("a quoted voice name such as \"bass\"")?;
@@ -747,8 +751,18 @@ fn p_voice(a: &mut Args) -> Result<Command, Error> {
             format!("a voice name is 1 to {VOICE_NAME_MAX} characters, without spaces at its ends"),
         ));
     }
-    if name.value.chars().any(char::is_control) {
-        return Err(a.error(name.span, "a voice name cannot hold control characters"));
+    if let Some(c) = name
+        .value
+        .chars()
+        .find(|&c| c.is_control() || crate::error::is_invisible(c))
+    {
+        return Err(a.error(
+            name.span,
+            format!(
+                "a voice name cannot hold control or invisible characters (it holds U+{:04X})",
+                c as u32
+            ),
+        ));
     }
     a.finish(Stage::Voice { name })
 }
@@ -1153,7 +1167,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "voice",
         usage: "voice \"NAME\"",
         summary: "switch to voice NAME, creating it from the current voice: its own model, primer, melody, channel and performance settings",
-        details: "Every voice plays at once on the one output port and follows the one clock; `play`, `live on`, `stop`, `generate`, `model`, `respond` and the voice's settings (temperature, top_k, min_duration, scale, grid, velocity, program, transpose, channel) act on the current voice, shown in the prompt. A new voice starts as a copy of the current one (its model weights, melody and settings); the first voice is \"main\". tempo, latency, meter, quantize and the training settings are shared.",
+        details: "Every voice plays at once on the one output port and follows the one clock; `play`, `live on`, `stop`, `generate`, `model`, `respond` and the voice's settings (temperature, top_k, min_duration, scale, grid, velocity, program, transpose, channel) act on the current voice, shown in the prompt. A new voice starts as a copy of the current one (its model weights, melody and settings); the first voice is \"main\". A session holds at most 64 voices; a name is 1 to 32 visible characters. tempo, latency, meter, quantize and the training settings are shared.",
         example: "voice \"bass\"",
         words: &[],
         files: Files::None,

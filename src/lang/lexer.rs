@@ -153,150 +153,173 @@ fn string(i: Input) -> Result<(Input, TokenKind), (Input, StrError)> {
     Err((i, StrError::Unterminated))
 }
 
-/// Splits source text into tokens. A line break or `;` after a command becomes an `End`
-/// token, so a parser can recover at the next command.
-pub fn lex(src: &str) -> (Vec<Token>, Vec<Error>) {
-    let mut tokens = Vec::new();
-    let mut errors: Vec<Error> = Vec::new();
-    let mut columns = Columns {
-        src,
-        offset: 0,
-        column: 1,
-    };
-    let mut i = Input::new(src);
-    loop {
-        let (rest, _) = take_while::<_, _, nom::error::Error<Input>>(|c: char| {
-            c == ' ' || c == '\t' || c == '\r'
-        })
-        .parse(i)
-        .unwrap_or((i, i));
-        i = rest;
-        let Some(c) = i.fragment().chars().next() else {
-            break;
-        };
-        let start = i;
-        let kind = match c {
-            '#' => {
-                let (rest, _) = take_while::<_, _, nom::error::Error<Input>>(|c| c != '\n')
-                    .parse(i)
-                    .unwrap_or((i, i));
-                i = rest;
-                continue;
-            }
-            '\n' | ';' => {
-                let (rest, _) = i.take_split(1);
-                i = rest;
-                TokenKind::End
-            }
-            '~' => {
-                let (rest, _) = tag::<_, _, nom::error::Error<Input>>("~")
-                    .parse(i)
-                    .unwrap_or((i, i));
-                i = rest;
-                TokenKind::Tilde
-            }
-            '"' => match string(i) {
-                Ok((rest, k)) => {
-                    i = rest;
-                    k
-                }
-                Err((_, e)) => {
-                    let line_end = i.fragment().find('\n').unwrap_or(i.fragment().len());
-                    let (rest, _) = i.take_split(line_end);
-                    let err = match e {
-                        StrError::Unterminated => Error::new(
-                            span_of(&start, &rest),
-                            ErrorKind::Syntax("unterminated string (missing closing `\"`)".into()),
-                        ),
-                        StrError::BadEscape(c, s) => Error::new(
-                            s,
-                            ErrorKind::Syntax(format!(
-                                "unknown escape `\\{c}` in string (only `\\\"` and `\\\\` are allowed)"
-                            )),
-                        ),
-                    };
-                    errors.push(err);
-                    i = rest;
-                    continue;
-                }
+/// What the lexer produces next: a token, or an error (after which the lexer has already
+/// skipped what it could not read).
+#[derive(Debug)]
+pub enum Lexed {
+    Token(Token),
+    Error(Error),
+}
+
+/// Splits source text into tokens, one at a time. A line break or `;` after a command
+/// becomes an `End` token, so a parser can recover at the next command. Streaming keeps
+/// memory small however long the script is: the parser holds one command's tokens at a
+/// time, never the whole file's (a 16 MB script of `seed 1;` was 2.4 million tokens, 1 GB).
+pub struct Lexer<'a> {
+    i: Input<'a>,
+    columns: Columns<'a>,
+    /// Whether the last token was an `End` (or nothing came yet): a run of command ends is
+    /// one, since empty commands mean nothing.
+    after_end: bool,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(src: &'a str) -> Lexer<'a> {
+        Lexer {
+            i: Input::new(src),
+            columns: Columns {
+                src,
+                offset: 0,
+                column: 1,
             },
-            c if c.is_ascii_digit() || matches!(c, '-' | '+' | '.') => match number(i) {
-                Ok((rest, k)) => {
-                    i = rest;
-                    k
-                }
-                Err(_) => {
-                    let (rest, bad) = take_while::<_, _, nom::error::Error<Input>>(|c: char| {
-                        !c.is_whitespace() && c != ';'
-                    })
-                    .parse(i)
-                    .unwrap_or((i, i));
-                    let (rest, bad) = if bad.fragment().is_empty() {
-                        i.take_split(c.len_utf8())
-                    } else {
-                        (rest, bad)
-                    };
-                    errors.push(Error::new(
-                        span_of(&start, &rest),
-                        ErrorKind::Syntax(format!("invalid number `{}`", bad.fragment())),
-                    ));
-                    i = rest;
-                    continue;
-                }
-            },
-            c if is_word_start(c) => {
-                let (rest, k) = word(i).unwrap_or_else(|_| {
-                    let (r, w) = i.take_split(c.len_utf8());
-                    (r, TokenKind::Word(w.fragment().to_string()))
-                });
-                i = rest;
-                k
-            }
-            other => {
-                let (rest, _) = i.take_split(other.len_utf8());
-                errors.push(Error::new(
-                    span_of(&start, &rest),
-                    ErrorKind::Syntax(match other {
-                        // What people type from other languages, with what tms writes.
-                        '=' => "unexpected character `=`: a filter is `where FIELD ~ \"TEXT\"`, a setting `set NAME VALUE`".into(),
-                        '\'' => "unexpected character `'`: strings take double quotes (\"D yu\")".into(),
-                        _ => format!("unexpected character `{other}`"),
-                    }),
-                ));
-                i = rest;
-                continue;
-            }
-        };
-        // A run of command ends is one: empty commands mean nothing, and a 10 MB line of
-        // `;` would otherwise be ten million tokens (700 MB).
-        let empty = kind == TokenKind::End
-            && tokens
-                .last()
-                .is_none_or(|t: &Token| t.kind == TokenKind::End);
-        if !empty {
-            tokens.push(Token {
-                kind,
-                span: span_of(&start, &i),
-            });
+            after_end: true,
         }
     }
-    // Spans were made in source order, but an error of the string lexer can point inside
-    // its token; both lists are sorted by offset, so merging keeps the column walk forward.
-    let (mut t, mut e) = (0, 0);
-    while t < tokens.len() || e < errors.len() {
-        let token_first = match (tokens.get(t), errors.get(e).and_then(|x| x.span)) {
-            (Some(tok), Some(es)) => tok.span.offset <= es.offset,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        if token_first {
-            tokens[t].span = columns.fill(tokens[t].span);
-            t += 1;
-        } else {
-            if let Some(sp) = errors[e].span {
-                errors[e].span = Some(columns.fill(sp));
+
+    fn error(&mut self, mut e: Error) -> Option<Lexed> {
+        // Errors come in source order too, except that a bad escape points inside its
+        // string: `Columns` recounts from the line's start then, which stays correct.
+        if let Some(sp) = e.span {
+            e.span = Some(self.columns.fill(sp));
+        }
+        Some(Lexed::Error(e))
+    }
+
+    /// The next token or error; None at the end of the text.
+    pub fn next_item(&mut self) -> Option<Lexed> {
+        loop {
+            let (rest, _) = take_while::<_, _, nom::error::Error<Input>>(|c: char| {
+                c == ' ' || c == '\t' || c == '\r'
+            })
+            .parse(self.i)
+            .unwrap_or((self.i, self.i));
+            self.i = rest;
+            let i = self.i;
+            let c = i.fragment().chars().next()?;
+            let start = i;
+            let kind = match c {
+                '#' => {
+                    let (rest, _) = take_while::<_, _, nom::error::Error<Input>>(|c| c != '\n')
+                        .parse(i)
+                        .unwrap_or((i, i));
+                    self.i = rest;
+                    continue;
+                }
+                '\n' | ';' => {
+                    let (rest, _) = i.take_split(1);
+                    self.i = rest;
+                    TokenKind::End
+                }
+                '~' => {
+                    let (rest, _) = tag::<_, _, nom::error::Error<Input>>("~")
+                        .parse(i)
+                        .unwrap_or((i, i));
+                    self.i = rest;
+                    TokenKind::Tilde
+                }
+                '"' => match string(i) {
+                    Ok((rest, k)) => {
+                        self.i = rest;
+                        k
+                    }
+                    Err((_, e)) => {
+                        let line_end = i.fragment().find('\n').unwrap_or(i.fragment().len());
+                        let (rest, _) = i.take_split(line_end);
+                        self.i = rest;
+                        let err = match e {
+                            StrError::Unterminated => Error::new(
+                                span_of(&start, &rest),
+                                ErrorKind::Syntax(
+                                    "unterminated string (missing closing `\"`)".into(),
+                                ),
+                            ),
+                            StrError::BadEscape(c, s) => Error::new(
+                                s,
+                                ErrorKind::Syntax(format!(
+                                    "unknown escape `\\{c}` in string (only `\\\"` and `\\\\` are allowed)"
+                                )),
+                            ),
+                        };
+                        return self.error(err);
+                    }
+                },
+                c if c.is_ascii_digit() || matches!(c, '-' | '+' | '.') => match number(i) {
+                    Ok((rest, k)) => {
+                        self.i = rest;
+                        k
+                    }
+                    Err(_) => {
+                        let (rest, bad) =
+                            take_while::<_, _, nom::error::Error<Input>>(|c: char| {
+                                !c.is_whitespace() && c != ';'
+                            })
+                            .parse(i)
+                            .unwrap_or((i, i));
+                        let (rest, bad) = if bad.fragment().is_empty() {
+                            i.take_split(c.len_utf8())
+                        } else {
+                            (rest, bad)
+                        };
+                        self.i = rest;
+                        let err = Error::new(
+                            span_of(&start, &rest),
+                            ErrorKind::Syntax(format!("invalid number `{}`", bad.fragment())),
+                        );
+                        return self.error(err);
+                    }
+                },
+                c if is_word_start(c) => {
+                    let (rest, k) = word(i).unwrap_or_else(|_| {
+                        let (r, w) = i.take_split(c.len_utf8());
+                        (r, TokenKind::Word(w.fragment().to_string()))
+                    });
+                    self.i = rest;
+                    k
+                }
+                other => {
+                    let (rest, _) = i.take_split(other.len_utf8());
+                    self.i = rest;
+                    let err = Error::new(
+                        span_of(&start, &rest),
+                        ErrorKind::Syntax(match other {
+                            // What people type from other languages, with what tms writes.
+                            '=' => "unexpected character `=`: a filter is `where FIELD ~ \"TEXT\"`, a setting `set NAME VALUE`".into(),
+                            '\'' => "unexpected character `'`: strings take double quotes (\"D yu\")".into(),
+                            _ => format!("unexpected character `{other}`"),
+                        }),
+                    );
+                    return self.error(err);
+                }
+            };
+            let end = kind == TokenKind::End;
+            if end && self.after_end {
+                continue;
             }
-            e += 1;
+            self.after_end = end;
+            let span = self.columns.fill(span_of(&start, &self.i));
+            return Some(Lexed::Token(Token { kind, span }));
+        }
+    }
+}
+
+/// The whole text's tokens and errors at once (for tests and small texts).
+pub fn lex(src: &str) -> (Vec<Token>, Vec<Error>) {
+    let mut lexer = Lexer::new(src);
+    let (mut tokens, mut errors) = (Vec::new(), Vec::new());
+    while let Some(item) = lexer.next_item() {
+        match item {
+            Lexed::Token(t) => tokens.push(t),
+            Lexed::Error(e) => errors.push(e),
         }
     }
     (tokens, errors)

@@ -10,4 +10,4 @@ pub mod settings;
 pub mod span;
 
 pub use ast::{Command, Stmt};
-pub use parser::{parse, Parsed};
+pub use parser::{parse, Parsed, Statements};

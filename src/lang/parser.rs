@@ -3,7 +3,7 @@
 
 use super::ast::Stmt;
 use super::commands::{self, Args};
-use super::lexer::{lex, Token, TokenKind};
+use super::lexer::{Lexed, Lexer, Token, TokenKind};
 use crate::error::{suggest, Error, ErrorKind};
 
 /// Every command that parsed, and every error, in source order.
@@ -14,29 +14,64 @@ pub struct Parsed {
 }
 
 pub fn parse(src: &str) -> Parsed {
-    let (tokens, mut errors) = lex(src);
-    // A set, not a scan of `errors` per command: a long script with many bad lines stays linear.
-    let bad_lines: std::collections::HashSet<usize> = errors
-        .iter()
-        .filter_map(|e| e.span.map(|s| s.line))
-        .collect();
-    let mut stmts = Vec::new();
-    for group in tokens.split(|t| t.kind == TokenKind::End) {
-        if group.is_empty() {
-            continue;
-        }
-        // A line with a lexing error is reported once, by the lexer.
-        let line = group[0].span.line;
-        if bad_lines.contains(&line) {
-            continue;
-        }
-        match parse_command(group) {
-            Ok(stmt) => stmts.push(stmt),
-            Err(e) => errors.push(e),
+    let mut parsed = Parsed::default();
+    for item in Statements::new(src) {
+        match item {
+            Ok(stmt) => parsed.stmts.push(stmt),
+            Err(e) => parsed.errors.push(e),
         }
     }
-    errors.sort_by_key(|e| e.span.map(|s| s.offset));
-    Parsed { stmts, errors }
+    parsed
+}
+
+/// The commands of a text one at a time, with its errors in source order among them. Only
+/// one command's tokens are held at once, so checking or running a long script costs memory
+/// for its text and not for its tokens or commands.
+pub struct Statements<'a> {
+    lexer: Lexer<'a>,
+    group: Vec<Token>,
+    /// The line of the last lexing error: the command it broke is reported once, by the
+    /// lexer, and not again as a usage error of what is left of it.
+    bad_line: Option<usize>,
+}
+
+impl<'a> Statements<'a> {
+    pub fn new(src: &'a str) -> Statements<'a> {
+        Statements {
+            lexer: Lexer::new(src),
+            group: Vec::new(),
+            bad_line: None,
+        }
+    }
+
+    fn finish_group(&mut self) -> Option<Result<Stmt, Error>> {
+        let first = self.group.first()?;
+        let result = (Some(first.span.line) != self.bad_line).then(|| parse_command(&self.group));
+        self.group.clear();
+        result
+    }
+}
+
+impl Iterator for Statements<'_> {
+    type Item = Result<Stmt, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.lexer.next_item() {
+                None => return self.finish_group(),
+                Some(Lexed::Error(e)) => {
+                    self.bad_line = e.span.map(|s| s.line);
+                    return Some(Err(e));
+                }
+                Some(Lexed::Token(t)) if t.kind == TokenKind::End => {
+                    if let Some(result) = self.finish_group() {
+                        return Some(result);
+                    }
+                }
+                Some(Lexed::Token(t)) => self.group.push(t),
+            }
+        }
+    }
 }
 
 fn parse_command(group: &[Token]) -> Result<Stmt, Error> {

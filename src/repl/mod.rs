@@ -85,9 +85,25 @@ fn history_path() -> Option<PathBuf> {
     Some(dir.join("history.txt"))
 }
 
-/// Ctrl-C and SIGTERM set a flag that long commands poll (training stops after the batch,
-/// playing stops with note-offs); a second one while the first is still pending forces an
-/// exit, for a command that does not answer.
+/// What the prompt does when SIGTERM or SIGHUP arrives while it waits for a line: shut the
+/// stage down (note-offs, the recording closed) and exit. Set only while the prompt waits.
+type IdleExit = Box<dyn Fn() + Send>;
+static IDLE_EXIT: Mutex<Option<IdleExit>> = Mutex::new(None);
+/// Whether SIGTERM or SIGHUP arrived: the process ends once the command running stops.
+static TERMINATED: AtomicBool = AtomicBool::new(false);
+
+/// True once SIGTERM or SIGHUP asked tms to end.
+pub fn terminated() -> bool {
+    TERMINATED.load(Ordering::SeqCst)
+}
+
+/// Ctrl-C (SIGINT) stops the running command: it sets a flag that long commands poll
+/// (training stops after the batch, playing stops with note-offs), and the prompt clears it
+/// before the next line, so it never cuts a later command short. SIGTERM and SIGHUP end tms:
+/// they stop the running command the same way and then exit with status 130 — at once when
+/// the prompt is idle, with the stage shut down (note-offs sent, the recording written). A
+/// second signal while the first is still pending forces an exit, for a command that does
+/// not answer.
 ///
 /// The prompt must call this after creating its editor: rustyline's editor installs its own
 /// SIGINT handler when it is created (it only forwards the signal to a waiting `readline`),
@@ -102,6 +118,25 @@ pub fn install_interrupt() -> Arc<AtomicBool> {
             std::process::exit(130);
         }
     });
+    use signal_hook::consts::{SIGHUP, SIGTERM};
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP]) {
+        let f = flag.clone();
+        let _ = std::thread::Builder::new()
+            .name("tms-signals".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    f.store(true, Ordering::SeqCst);
+                    if TERMINATED.swap(true, Ordering::SeqCst) {
+                        crate::perform::record::save_on_exit();
+                        std::process::exit(130);
+                    }
+                    let idle = IDLE_EXIT.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(exit) = idle.as_ref() {
+                        exit();
+                    }
+                }
+            });
+    }
     flag
 }
 
@@ -253,8 +288,12 @@ pub fn run(color: bool, version: String) -> ExitCode {
     );
     let mut typed = TypeAhead::default();
     let mut failed = false;
+    let terminal = Terminal::save();
     loop {
         let mut session = lock(&shared);
+        if terminated() {
+            break;
+        }
         session.clear_interrupt();
         session.sync_from_controls();
         if let Some(h) = rl.helper_mut() {
@@ -273,9 +312,23 @@ pub fn run(color: bool, version: String) -> ExitCode {
                 // The watch runner may use the session while the prompt waits for a line.
                 drop(session);
                 editing.store(true, Ordering::SeqCst);
+                set_idle_exit(Some(idle_exit(shared.clone(), terminal.clone())));
+                if terminated() {
+                    // The signal came while the last command ran, or just after it.
+                    set_idle_exit(None);
+                    break;
+                }
                 let read = rl.readline_with_initial(&shown, (&partial, ""));
+                set_idle_exit(None);
                 editing.store(false, Ordering::SeqCst);
                 session = lock(&shared);
+                // A SIGINT while the prompt waited (one sent with `kill`, or Ctrl-C when the
+                // input is not a terminal) interrupted nothing: it must not cut the line read
+                // now short. SIGTERM is different: it ends tms.
+                session.clear_interrupt();
+                if terminated() {
+                    break;
+                }
                 match read {
                     Ok(line) => line,
                     Err(ReadlineError::Interrupted) => {
@@ -309,7 +362,7 @@ pub fn run(color: bool, version: String) -> ExitCode {
         if session.interrupted() {
             typed.discard();
         }
-        if session.wants_quit() {
+        if session.wants_quit() || terminated() {
             break;
         }
     }
@@ -318,9 +371,56 @@ pub fn run(color: bool, version: String) -> ExitCode {
     if let Some(h) = &history {
         let _ = rl.save_history(h);
     }
-    if failed && !interactive {
+    if terminated() {
+        ExitCode::from(130)
+    } else if failed && !interactive {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn set_idle_exit(exit: Option<IdleExit>) {
+    *IDLE_EXIT.lock().unwrap_or_else(|e| e.into_inner()) = exit;
+}
+
+/// Ends tms from the signal thread while the prompt waits for a line: the stage is shut
+/// down as `quit` does it, the terminal is given back as it was (rustyline holds it in raw
+/// mode while it reads), then the process exits with 130.
+fn idle_exit(session: Arc<Mutex<Session>>, terminal: Terminal) -> IdleExit {
+    Box::new(move || {
+        // A watched run may hold the session: the interrupt flag is set, so it stops soon.
+        lock(&session).stage_shutdown();
+        terminal.restore();
+        println!();
+        let _ = std::io::stdout().flush();
+        std::process::exit(130);
+    })
+}
+
+/// The terminal's settings before rustyline changed them, to restore when tms must exit
+/// while a line is being read.
+#[derive(Clone)]
+struct Terminal(Option<nix::sys::termios::Termios>);
+
+impl Terminal {
+    fn save() -> Terminal {
+        let stdin = std::io::stdin();
+        Terminal(
+            stdin
+                .is_terminal()
+                .then(|| nix::sys::termios::tcgetattr(&stdin).ok())
+                .flatten(),
+        )
+    }
+
+    fn restore(&self) {
+        if let Some(t) = &self.0 {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                t,
+            );
+        }
     }
 }

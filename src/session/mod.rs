@@ -23,13 +23,14 @@ use colored::Colorize;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use crate::error::{render, Error, ErrorKind, ScriptError};
+use crate::error::{render, Error, ErrorKind, ScriptError, ERRORS_SHOWN};
 use crate::fsio::io_reason;
 use crate::lang::ast::{Command, Core, Stmt};
 use crate::lang::commands;
 use crate::lang::help;
 use crate::lang::settings::{self, SettingId, Settings, Value, SETTINGS};
 use crate::lang::span::Span;
+use crate::lang::Statements;
 use crate::model::cuda::DeviceChoice;
 use crate::music::note::{Note, Tune};
 
@@ -169,25 +170,43 @@ impl Session {
     /// [`Session::run_source`] with the errors as data: every syntax error of the text, or
     /// the one error that stopped it.
     fn run_text(&mut self, src: &Source) -> Result<(), Vec<Error>> {
-        let parsed = crate::lang::parse(src.text);
-        if !parsed.errors.is_empty() {
-            return Err(parsed.errors);
+        // Checked whole before anything runs (a typo on the last line must not wait for an
+        // hour of training), then parsed again command by command as it runs: a long script
+        // costs memory for its text, never for all its commands at once.
+        let mut errors = Vec::new();
+        let mut more = 0;
+        for e in Statements::new(src.text).filter_map(Result::err) {
+            if errors.len() < ERRORS_SHOWN {
+                errors.push(e);
+            } else {
+                more += 1;
+            }
+        }
+        if more > 0 {
+            errors.push(Error {
+                span: None,
+                kind: ErrorKind::MoreErrors(more),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(errors);
         }
         // A command that notices Ctrl-C returns `Interrupted` itself; one that arrives after
         // a command finished stops the script before the next one, and is reported there.
-        for stmt in &parsed.stmts {
+        let mut last = None;
+        for stmt in Statements::new(src.text) {
+            let stmt = stmt.map_err(|e| vec![e])?;
             if self.interrupted() {
                 return Err(vec![Error::new(stmt.span, ErrorKind::Interrupted)]);
             }
-            self.execute(stmt).map_err(|e| vec![e])?;
+            self.execute(&stmt).map_err(|e| vec![e])?;
+            last = Some(stmt.span);
             if self.quit {
                 break;
             }
         }
-        match parsed.stmts.last() {
-            Some(last) if self.interrupted() => {
-                Err(vec![Error::new(last.span, ErrorKind::Interrupted)])
-            }
+        match last {
+            Some(span) if self.interrupted() => Err(vec![Error::new(span, ErrorKind::Interrupted)]),
             _ => Ok(()),
         }
     }
@@ -410,13 +429,16 @@ impl Session {
                 format!("`run` nested {MAX_RUN_DEPTH} deep: does a script run itself?"),
             ));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::failed(
+        let text = crate::fsio::read_script(Path::new(path)).map_err(|reason| {
+            Error::new(
                 span,
-                format!("cannot read script `{path}`: {}", io_reason(&e)),
+                ErrorKind::ScriptUnreadable {
+                    path: path.to_string(),
+                    reason,
+                },
             )
         })?;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let text = text.as_str();
         self.run_depth += 1;
         let result = self.run_text(&Source { name: path, text });
         self.run_depth -= 1;

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use super::stage::LiveShape;
 use super::Session;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
+use crate::lang::commands::MAX_VOICES;
 use crate::lang::settings::{Live, SettingId, Settings};
 use crate::lang::span::Spanned;
 use crate::model::{Generator, Model, Trainer, WeightFeed};
@@ -102,6 +103,7 @@ impl Session {
         // A run in the background trains the current voice's model and sends the session
         // its weights at each epoch's end: the model stays where it is until then.
         self.refuse_while_training(name.span, "switching voice")?;
+        let span = name.span;
         let name = name.value.as_str();
         if name == self.voice_name() {
             say!(self, "voice {name} (already the current voice)");
@@ -110,6 +112,9 @@ impl Session {
         self.sync_from_controls();
         let from = self.voice_name().to_string();
         let existing = self.stage.voices.iter().position(|v| v.name == name);
+        if existing.is_none() && self.stage.voices.len() >= MAX_VOICES {
+            return Err(Error::new(span, ErrorKind::TooManyVoices(MAX_VOICES)));
+        }
         let parked = self.park();
         let created = existing.is_none();
         let target = match existing {

@@ -19,7 +19,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 
 use super::{Session, Source};
 use crate::error::{render, Error, ErrorKind, ScriptError};
-use crate::fsio::io_reason;
+use crate::fsio::ScriptReadError;
 use crate::lang::span::Span;
 use crate::say;
 
@@ -139,10 +139,11 @@ impl Session {
             ));
         }
         // The first run's errors are the watch command's: a script that starts watching a
-        // broken file should stop there, like `run`.
-        std::fs::metadata(path).map_err(|e| {
-            Error::failed(span, format!("cannot watch `{path}`: {}", io_reason(&e)))
-        })?;
+        // broken file should stop there, like `run`. A file that cannot be read at all (a
+        // directory, a FIFO, a device) is not watched.
+        if let Err(reason) = crate::fsio::read_script(Path::new(path)) {
+            return Err(cannot_watch(path, reason, Some(span), false));
+        }
         self.watch.watch = None;
         let watch =
             Watch::start(path, self.watch.bell.clone()).map_err(|m| Error::failed(span, m))?;
@@ -153,7 +154,7 @@ impl Session {
         );
         // A save between starting the watch and this first run must not run it twice.
         self.watch.bell.wait(Duration::ZERO);
-        self.run_watched_now(span)
+        self.run_watched_now(Some(span))
     }
 
     pub(super) fn unwatch_command(&mut self) {
@@ -192,32 +193,50 @@ impl Session {
         }
         say!(self, "{path} saved: running it");
         let result = self
-            .run_watched_now(Span::default())
+            .run_watched_now(None)
             .map_err(|e| render(&e, &path, "", self.color));
         Some(result)
     }
 
     /// Runs the watched file; its errors come back as one error pointing into the text that
-    /// ran (the file may change again before they are shown).
-    fn run_watched_now(&mut self, span: Span) -> Result<(), Error> {
+    /// ran (the file may change again before they are shown). A file that has become
+    /// unreadable (replaced by a directory or a FIFO) ends the watch: there is nothing to
+    /// rerun, and waiting on it would freeze the session.
+    fn run_watched_now(&mut self, span: Option<Span>) -> Result<(), Error> {
         let Some(path) = self.watch.watch.as_ref().map(|w| w.path.clone()) else {
             return Ok(());
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::failed(span, format!("cannot read `{path}`: {}", io_reason(&e))))?;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let text = match crate::fsio::read_script(Path::new(&path)) {
+            Ok(text) => text,
+            Err(reason) => {
+                self.watch.watch = None;
+                return Err(cannot_watch(&path, reason, span, true));
+            }
+        };
         self.watch.running = true;
-        let result = self.run_text(&Source { name: &path, text });
+        let result = self.run_text(&Source {
+            name: &path,
+            text: &text,
+        });
         self.watch.running = false;
-        result.map_err(|errors| {
-            Error::new(
-                span,
-                ErrorKind::InScript(Box::new(ScriptError {
-                    file: path.clone(),
-                    source: text.into(),
-                    errors,
-                })),
-            )
+        result.map_err(|errors| Error {
+            span,
+            kind: ErrorKind::InScript(Box::new(ScriptError {
+                file: path.clone(),
+                source: text.into(),
+                errors,
+            })),
         })
+    }
+}
+
+fn cannot_watch(path: &str, reason: ScriptReadError, span: Option<Span>, ended: bool) -> Error {
+    Error {
+        span,
+        kind: ErrorKind::CannotWatch {
+            path: path.to_string(),
+            reason,
+            ended,
+        },
     }
 }

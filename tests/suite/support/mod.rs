@@ -131,6 +131,15 @@ impl Prompt {
     /// `tms` in a fresh temporary directory of its own (HOME too, so no history or
     /// settings of the machine's user), without colour, stderr shown with the test's.
     pub fn in_temp_dir() -> Prompt {
+        Prompt::in_temp_dir_with(Stdio::inherit())
+    }
+
+    /// [`Prompt::in_temp_dir`], with stderr collected for [`Prompt::quit`] to return.
+    pub fn in_temp_dir_collecting_errors() -> Prompt {
+        Prompt::in_temp_dir_with(Stdio::piped())
+    }
+
+    fn in_temp_dir_with(stderr: Stdio) -> Prompt {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut command = Command::new(env!("CARGO_BIN_EXE_tms"));
         command
@@ -138,10 +147,18 @@ impl Prompt {
             .env("HOME", dir.path())
             .env("XDG_DATA_HOME", dir.path().join(".data"))
             .env("NO_COLOR", "1")
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         let mut prompt = Prompt::start(command);
         prompt._dir = Some(dir);
         prompt
+    }
+
+    /// The temporary directory tms runs in ([`Prompt::in_temp_dir`]).
+    pub fn dir(&self) -> &Path {
+        self._dir
+            .as_ref()
+            .expect("a prompt in a temporary directory")
+            .path()
     }
 
     pub fn type_line(&mut self, line: &str) {
@@ -209,6 +226,36 @@ impl Prompt {
         assert!(status.success(), "tms exited with {status}: {errors}");
         errors
     }
+}
+
+impl Prompt {
+    /// Sends the signal (`TERM`, `INT`, …) to tms.
+    pub fn signal(&self, name: &str) {
+        signal(self.child.id(), name);
+    }
+
+    /// Waits for tms to exit by itself; its exit code, or None if it is still running
+    /// after `limit`.
+    pub fn exit_code(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+/// `kill -s NAME PID`.
+pub fn signal(pid: u32, name: &str) {
+    let ok = Command::new("kill")
+        .args(["-s", name, &pid.to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok, "kill -s {name} {pid}");
 }
 
 impl Drop for Prompt {
