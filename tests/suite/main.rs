@@ -12,6 +12,7 @@ mod background_cli;
 mod cli;
 mod clock_cli;
 mod hostile;
+mod hostile_notation;
 mod language_fuzz;
 mod link;
 mod midi_golden;
