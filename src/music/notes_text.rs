@@ -2,9 +2,10 @@
 //! `history` can replay a phrase recorded with `listen`).
 //!
 //! A quarter note lasts 0.5 s, the reference 120 BPM every stored time uses; `/n` and `*n`
-//! scale it (`*3/2` is a dotted quarter), `r` is a rest, `C4+E4+G4` is a chord (it lasts as
-//! long as its longest note) and `|` may mark bars; it is ignored. Errors carry a span in
-//! characters so the caller can put a caret under the offending note.
+//! scale it (`*3/2` is a dotted quarter; a note or rest lasts at most [`MAX_QUARTERS`]
+//! quarters), `r` is a rest, `C4+E4+G4` is a chord (it lasts as long as its longest note) and
+//! `|` may mark bars; it is ignored. Errors carry a span in characters so the caller can put a
+//! caret under the offending note.
 
 use crate::music::note::{sort_notes, Note};
 use crate::music::stats::note_name;
@@ -62,8 +63,14 @@ fn number(i: &str) -> Res<'_, &str> {
     recognize(pair(digit1, opt(pair(char('.'), digit1)))).parse(i)
 }
 
-/// `/n` and `*n` factors, applied left to right to a quarter note; the result in quarters.
-fn length(i: &str) -> Res<'_, f64> {
+/// The longest note or rest written inline, in quarter notes: what notation writes as one
+/// note (16 bars of 4/4), and far past any phrase; `*99999999999999999999` is a typo or an
+/// attack, not a melody.
+pub const MAX_QUARTERS: u32 = crate::music::notation::MAX_NOTE_QUARTERS;
+
+/// `/n` and `*n` factors, applied left to right to a quarter note; the result in quarters,
+/// at most [`MAX_QUARTERS`]. `what` names the item (note or rest) for the error.
+fn length<'a>(i: &'a str, what: &str) -> Res<'a, f64> {
     let start = i;
     let (_, factors) = many0(pair(one_of("*/"), opt(number))).parse(i)?;
     let mut q = 1.0f64;
@@ -92,9 +99,18 @@ fn length(i: &str) -> Res<'_, f64> {
         }
         at = &after_op[n.len()..];
     }
-    if !q.is_finite() {
+    // Also catches an infinite length (`*1` followed by 400 zeros) and infinity divided by
+    // itself.
+    if q.is_nan() || q > f64::from(MAX_QUARTERS) {
         let len = chars_between(start, at).max(1);
-        return fail(start, len, "note too long".into());
+        return fail(
+            start,
+            len,
+            format!(
+                "{what} too long: a {what} lasts at most {MAX_QUARTERS} quarter notes \
+                 (`*{MAX_QUARTERS}`)"
+            ),
+        );
     }
     Ok((at, q))
 }
@@ -147,11 +163,11 @@ enum Item {
 
 fn item(i: &str) -> Res<'_, Item> {
     if let Ok((i, _)) = one_of::<_, _, Fail>("rR").parse(i) {
-        let (i, q) = length(i)?;
+        let (i, q) = length(i, "rest")?;
         return Ok((i, Item::Rest(q)));
     }
     let (mut i, p) = pitch(i)?;
-    let (r, q) = length(i)?;
+    let (r, q) = length(i, "note")?;
     i = r;
     let mut chord = vec![(p, q)];
     while let Some(r) = i.strip_prefix('+') {
@@ -165,7 +181,7 @@ fn item(i: &str) -> Res<'_, Item> {
             }
             other => other?,
         };
-        let (r, q) = length(r)?;
+        let (r, q) = length(r, "note")?;
         chord.push((p, q));
         i = r;
     }
@@ -309,7 +325,16 @@ pub fn format_notes(notes: &[Note]) -> String {
         while j < sorted.len() && sorted[j].start == start {
             j += 1;
         }
-        let gap = (start - cursor) / QUARTER;
+        let mut gap = (start - cursor) / QUARTER;
+        // A long silence is several rests, each as long as a rest may be (up to hours of them;
+        // a listened phrase has none longer than its ending silence).
+        let most = f64::from(MAX_QUARTERS);
+        if gap > most {
+            let whole = ((gap / most).floor() as usize).min(1000);
+            words.extend(std::iter::repeat_n(format!("r*{MAX_QUARTERS}"), whole));
+            cursor += whole as f64 * most * QUARTER;
+            gap = (start - cursor) / QUARTER;
+        }
         if gap > 1e-9 {
             let (text, q) = write_length(gap);
             words.push(format!("r{text}"));
@@ -385,6 +410,9 @@ mod tests {
         assert_eq!(p("R*2 A4")[0].start, 1.0);
         assert_eq!(p("  | C4 D4 | E4 |")[2].start, 1.0);
         assert_eq!(p("A4")[0].velocity, 90);
+        assert_eq!(p("A4*64")[0].duration, 32.0);
+        assert_eq!(p("A4*128/2")[0].duration, 32.0);
+        assert_eq!(p("r*64 A4")[0].start, 32.0);
         assert_eq!(parse_notes("A4", 0).unwrap()[0].velocity, 1);
     }
 
@@ -458,6 +486,19 @@ mod tests {
             (0..1, "no notes: write e.g. \"C4 D4/2 E4*2 r G4\"".into())
         );
         assert_eq!(err("r r").1, "no notes: write e.g. \"C4 D4/2 E4*2 r G4\"");
+        // Lengths stop at 64 quarter notes, whatever the factors on the way.
+        let too_long = |what: &str| {
+            format!("{what} too long: a {what} lasts at most 64 quarter notes (`*64`)")
+        };
+        assert_eq!(err("C4*99999999999999999999"), (2..23, too_long("note")));
+        assert_eq!(err("C4 D4*65"), (5..8, too_long("note")));
+        assert_eq!(err("C4*8*9/2*2"), (2..10, too_long("note")));
+        assert_eq!(err("C4+E4*1000000"), (5..13, too_long("note")));
+        assert_eq!(err("C4 r*64.5 D4"), (4..9, too_long("rest")));
+        let inf = format!("C4*1{}", "0".repeat(400));
+        assert_eq!(err(&inf), (2..404, too_long("note")));
+        let nan = format!("C4*1{0}/1{0}", "0".repeat(400));
+        assert_eq!(err(&nan), (2..806, too_long("note")));
         // Columns count characters, not bytes.
         assert_eq!(err("♭♭ C4 é4").0, 0..2);
         assert_eq!(err("F♯4 é4").0, 4..6);
@@ -479,6 +520,10 @@ mod tests {
         let back = parse_notes(&text, 100).unwrap();
         assert!((back[1].start - 1.0).abs() < 1e-12);
         assert_eq!(format_notes(&[]), "");
+        // A silence longer than a rest may be is several rests, and reads back.
+        let text = format_notes(&[n(60, 0.0, 0.5), n(62, 100.0, 0.5)]);
+        assert_eq!(text, "C4 r*64 r*64 r*64 r*7 D4");
+        assert_eq!(parse_notes(&text, 100).unwrap()[1].start, 100.0);
         assert_eq!(format_notes(&[n(60, 0.0, 0.0)]), "C4*0");
     }
 

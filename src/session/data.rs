@@ -153,7 +153,9 @@ impl Session {
                         channel: opts.channel,
                     };
                     notation::write(format, &self.melody, &nopts)
+                        .map_err(|e| Error::failed(span, e.to_string()))
                 });
+                let notation = notation.transpose()?;
                 let bytes = match &notation {
                     Some(w) => w.text.clone().into_bytes(),
                     None => write_midi(&self.melody, &opts),
@@ -167,13 +169,15 @@ impl Session {
                 match notation {
                     Some(w) => say!(
                         self,
-                        "wrote {} to {} ({}{}, {}, {} BPM)",
+                        "wrote {} to {} ({}{}, {}, {} BPM){}",
                         count(w.notes, "note"),
                         path.value,
                         w.key.name(),
                         if w.estimated { " (estimated)" } else { "" },
                         self.settings.meter,
-                        opts.tempo_bpm
+                        opts.tempo_bpm,
+                        w.merged_report()
+                            .map_or(String::new(), |m| format!("; {m}"))
                     ),
                     None => say!(
                         self,

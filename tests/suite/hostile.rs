@@ -313,7 +313,9 @@ fn ctrl_c_during_a_render_leaves_no_partial_file() {
         .args([
             "-c",
             &format!(
-                r#"prime notes "C4*20000"; render "long.wav" soundfont "{}""#,
+                r#"prime notes "{}"; render "long.wav" soundfont "{}""#,
+                // 10,000 s, in notes of the longest inline length.
+                "C4*64 ".repeat(313),
                 sf.display()
             ),
         ])
@@ -360,9 +362,13 @@ fn globs_through_symlink_loops_end() {
 #[test]
 fn what_write_writes_load_reads_even_past_the_tick_limit() {
     let dir = tempfile::tempdir().unwrap();
+    // D4 at 15,000 s: 14.4 million ticks at the default 480 per quarter.
     let run = tms(
         dir.path(),
-        r#"prime notes "C4*30000 D4"; write "l.mid"; load "l.mid""#,
+        &format!(
+            r#"prime notes "C4 {}D4"; write "l.mid"; load "l.mid""#,
+            "r*64 ".repeat(469)
+        ),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(

@@ -13,6 +13,7 @@ mod cli;
 mod clock_cli;
 mod hostile;
 mod hostile_scripts;
+mod hostile_notation;
 mod language_fuzz;
 mod link;
 mod midi_golden;

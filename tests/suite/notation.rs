@@ -22,7 +22,7 @@ use tms::music::note::Note;
 use tms::music::scale::Scale;
 
 /// (pitch, onset, duration) in quarter notes.
-type Q = (u8, f64, f64);
+pub(crate) type Q = (u8, f64, f64);
 
 /// A melody written in quarter notes, stored as tms stores it (a quarter is 0.5 s).
 fn melody(spec: &[Q]) -> Vec<Note> {
@@ -37,7 +37,7 @@ fn melody(spec: &[Q]) -> Vec<Note> {
 }
 
 /// Notes in quarter notes, given seconds at `bpm`.
-fn quarters(notes: &[Note], bpm: f64) -> Vec<Q> {
+pub(crate) fn quarters(notes: &[Note], bpm: f64) -> Vec<Q> {
     let q = bpm / 60.0;
     notes
         .iter()
@@ -161,8 +161,8 @@ fn round_trip(name: &str, notes: &[Note], opts: &Options, on_grid: bool) -> (Str
         );
     }
 
-    let abc = notation::write(Format::Abc, notes, opts).text;
-    let xml = notation::write(Format::MusicXml, notes, opts).text;
+    let abc = notation::write(Format::Abc, notes, opts).unwrap().text;
+    let xml = notation::write(Format::MusicXml, notes, opts).unwrap().text;
     let (tunes, errors) = parse_abc(&abc, "written.abc");
     assert!(errors.is_empty(), "{name}: {errors:?}\n{abc}");
     same(
@@ -183,17 +183,17 @@ fn round_trip(name: &str, notes: &[Note], opts: &Options, on_grid: bool) -> (Str
 }
 
 /// A melody as written, and the notes it must read back to (quarter notes).
-struct Written {
-    name: String,
-    abc: String,
-    xml: String,
-    want: Vec<Q>,
-    tempo: f64,
+pub(crate) struct Written {
+    pub name: String,
+    pub abc: String,
+    pub xml: String,
+    pub want: Vec<Q>,
+    pub tempo: f64,
 }
 
 /// The golden readers: abc2midi reads each ABC file, music21 every ABC and MusicXML file (in
 /// one Python start). Each is skipped, with the reason printed, when it is not installed.
-fn golden(written: &[Written]) {
+pub(crate) fn golden(written: &[Written]) {
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     for w in written {
@@ -476,7 +476,9 @@ fn low_and_high_notes_tempo_transpose_and_velocity() {
     assert_eq!(body(&abc), "D,,2 A,,2 D,2 d'd'' |]");
     assert!(xml.contains("<sign>G</sign><line>2</line>"));
     // A low melody is written in the bass clef.
-    let low = notation::write(Format::MusicXml, &notes[..3], &opts).text;
+    let low = notation::write(Format::MusicXml, &notes[..3], &opts)
+        .unwrap()
+        .text;
     assert!(low.contains("<sign>F</sign><line>4</line>"));
     assert!(xml.contains("<note dynamics=\"111.11\">"));
 }
@@ -579,7 +581,7 @@ proptest::proptest! {
             ..Options::default()
         };
         let want = quarters(&read_midi(&write_midi(&notes, &WriteOptions::default())).unwrap(), 120.0);
-        let abc = notation::write(Format::Abc, &notes, &opts).text;
+        let abc = notation::write(Format::Abc, &notes, &opts).unwrap().text;
         let (tunes, errors) = parse_abc(&abc, "any.abc");
         proptest::prop_assert!(errors.is_empty(), "{:?}", errors);
         same("any melody: ABC read by tms", &quarters(&tunes[0].notes, 120.0), &want, &abc);
@@ -625,8 +627,10 @@ fn random_melodies_read_back_through_every_reader() {
         );
         written.push(Written {
             name: format!("random{k}"),
-            abc: notation::write(Format::Abc, &notes, &opts).text,
-            xml: notation::write(Format::MusicXml, &notes, &opts).text,
+            abc: notation::write(Format::Abc, &notes, &opts).unwrap().text,
+            xml: notation::write(Format::MusicXml, &notes, &opts)
+                .unwrap()
+                .text,
             want,
             tempo: 120.0,
         });

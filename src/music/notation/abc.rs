@@ -216,7 +216,7 @@ mod tests {
             tempo_bpm: 90.0,
             ..Options::default()
         };
-        let w = write(Format::Abc, &melody, &opts);
+        let w = write(Format::Abc, &melody, &opts).unwrap();
         assert!(w
             .text
             .starts_with("X:1\nT:Test\nM:4/4\nL:1/8\nQ:1/4=90\nK:D % D major, from scale\n"));
@@ -227,7 +227,7 @@ mod tests {
             meter: Meter::parse("3/4").unwrap(),
             ..opts
         };
-        let w = write(Format::Abc, &melody, &opts);
+        let w = write(Format::Abc, &melody, &opts).unwrap();
         assert_eq!(body(&w.text), "D2 E2 F2 | G2 A4 | B4 d2- | d2 z4 |]");
     }
 
@@ -245,7 +245,7 @@ mod tests {
             scale: Some(Scale::parse("C major").unwrap()),
             ..Options::default()
         };
-        let w = write(Format::Abc, &melody, &opts);
+        let w = write(Format::Abc, &melody, &opts).unwrap();
         assert_eq!(body(&w.text), "^F2 ^F2 =F2 C2 | ^F8 |]");
     }
 
@@ -265,7 +265,7 @@ mod tests {
             scale: Some(Scale::parse("C major").unwrap()),
             ..Options::default()
         };
-        let w = write(Format::Abc, &melody, &opts);
+        let w = write(Format::Abc, &melody, &opts).unwrap();
         assert_eq!(body(&w.text), "(3:2:3cde f/2g/2a c4 |]");
     }
 }

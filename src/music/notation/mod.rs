@@ -11,9 +11,14 @@
 //!   ([`GRID`]: sixteenths are 3 units, triplet eighths 4, triplet sixteenths 2). A note that
 //!   rounds to nothing keeps one unit. A melody already on this grid is unchanged, so its
 //!   notation reads back to the same notes as its MIDI file.
-//! - **One line**: notes that start together keep only the highest (the melody, as tms reads an
-//!   ABC chord: its top note); a note still sounding when the next one starts is cut there.
-//!   Gaps become rests.
+//! - **One line**: of notes that start on the same grid unit, the one that sounds longest (up to
+//!   the next onset) is written, and of those as long the highest (the melody, as tms reads an
+//!   ABC chord: its top note). The others are merged away and named in the write report
+//!   ([`Written::merged`]): a long note that a grace note beside it rounds onto is never lost
+//!   to the grace note. A note still sounding when the next one starts is cut there. Gaps
+//!   become rests.
+//! - **Lengths**: a note longer than [`MAX_NOTE_QUARTERS`] or a melody past [`MAX_BARS`] bars
+//!   is refused ([`NotationError`]) before anything is laid out; MIDI files have no such limit.
 //! - Transposition and the velocity setting apply as `write "F.mid"` applies them; ABC has no
 //!   velocities (readers give every note their default), MusicXML keeps them as `dynamics`.
 //!
@@ -29,6 +34,7 @@ use std::collections::HashMap;
 
 use crate::music::meter::Meter;
 use crate::music::note::Note;
+use crate::music::pitch::note_name;
 use crate::music::scale::Scale;
 pub use key::Key;
 
@@ -38,8 +44,8 @@ pub const GRID: u64 = 48;
 /// Seconds per grid unit at the 120 BPM melodies are stored at (a whole note lasts 2 s).
 const UNIT_SECONDS: f64 = 2.0 / GRID as f64;
 
-/// The latest grid unit written: about 13 years of music, far past any melody, and small
-/// enough that no sum of units overflows.
+/// The latest grid unit a time is put on: about 13 years of music, so that no sum of units
+/// overflows before [`MAX_BARS`] refuses the melody.
 const MAX_UNIT: f64 = 1e10;
 
 /// Written lengths count in ticks of 1/96 of a whole note: a plain grid unit is 2 ticks, a
@@ -111,11 +117,79 @@ pub struct Written {
     pub key: Key,
     /// Whether the key was estimated rather than taken from `scale`.
     pub estimated: bool,
+    /// Notes of the melody that are not written: each started on the same grid unit as a note
+    /// that sounds longer (or as long and higher), in the melody's order.
+    pub merged: Vec<Merged>,
 }
 
-/// Writes `notes` in `format`.
-pub fn write(format: Format, notes: &[Note], opts: &Options) -> Written {
-    let line = quantize(notes, opts.transpose, opts.velocity);
+impl Written {
+    /// What the write report adds about merged notes, if any were (see [`merged_report`]).
+    pub fn merged_report(&self) -> Option<String> {
+        merged_report(&self.merged)
+    }
+}
+
+/// The longest note notation writes, in quarter notes (16 bars of 4/4 tied together): a
+/// melody's note, not a stuck key or a drone. Inline notes (`*n`) stop here too, so every
+/// note typed can be written.
+pub const MAX_NOTE_QUARTERS: u32 = 64;
+
+/// The most bars a notation file holds: a tune, not a recording of an evening (33 minutes of
+/// 4/4 at 120 BPM). music21 reads ABC in time that grows faster than its length: 1,000 bars
+/// of whole notes took 4 s, 2,000 took 19 s, and a 4-hour note's 7,200 tied bars more than
+/// a minute (the layout once tried to allocate bars for 13 years of music).
+pub const MAX_BARS: u64 = 1_000;
+
+/// Why a melody cannot be written as notation. Checked on the grid, before any bar is laid
+/// out, so the answer costs nothing however long the melody claims to be.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum NotationError {
+    /// One note lasts longer than [`MAX_NOTE_QUARTERS`] after it is put on the grid.
+    #[error(
+        "cannot write notation: {} at {} s lasts {} quarter notes; notation writes notes of at \
+         most {MAX_NOTE_QUARTERS} quarter notes",
+        note_name(*pitch),
+        seconds(*start),
+        seconds(*quarters)
+    )]
+    NoteTooLong {
+        /// The melody's pitch (before transposition) and onset in seconds.
+        pitch: u8,
+        start: f64,
+        quarters: f64,
+    },
+    /// The melody ends after [`MAX_BARS`] bars; `pitch` and `start` name the first note that
+    /// reaches past them.
+    #[error(
+        "cannot write notation: the melody is too long, {} at {} s ends in bar {bar} of \
+         {meter}; notation writes at most {MAX_BARS} bars",
+        note_name(*pitch),
+        seconds(*start)
+    )]
+    MelodyTooLong {
+        pitch: u8,
+        start: f64,
+        bar: u64,
+        meter: Meter,
+    },
+}
+
+/// Seconds (or quarters) as a message shows them: at most three decimals, no needless zeros.
+fn seconds(x: f64) -> String {
+    let s = format!("{x:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.into()
+    }
+}
+
+/// Writes `notes` in `format`, or says why they cannot be notation.
+pub fn write(format: Format, notes: &[Note], opts: &Options) -> Result<Written, NotationError> {
+    let (placed, merged) = one_line(notes, opts.transpose, opts.velocity);
+    check_lengths(&placed, notes, opts.meter)?;
+    let line: Vec<GridNote> = placed.iter().map(|p| p.note).collect();
     let (key, estimated) = match &opts.scale {
         Some(s) => (Key::from_scale(s, opts.transpose), false),
         None => (Key::estimate(&line), true),
@@ -125,12 +199,46 @@ pub fn write(format: Format, notes: &[Note], opts: &Options) -> Written {
         Format::Abc => abc::render(&bars, &key, estimated, opts),
         Format::MusicXml => musicxml::render(&bars, &key, &line, opts),
     };
-    Written {
+    Ok(Written {
         text,
         notes: line.len(),
         key,
         estimated,
+        merged,
+    })
+}
+
+/// Refuses a line with a note longer than [`MAX_NOTE_QUARTERS`] or an end past [`MAX_BARS`]
+/// bars of `meter`, naming the first such note.
+fn check_lengths(line: &[Placed], notes: &[Note], meter: Meter) -> Result<(), NotationError> {
+    let bar_len = GRID * u64::from(meter.beats) / u64::from(meter.unit);
+    let longest = u64::from(MAX_NOTE_QUARTERS) * GRID / 4;
+    for p in line {
+        let source = &notes[p.index];
+        if p.note.len > longest {
+            // A note that ran into the end of the grid is told as long as it is.
+            let quarters = if p.note.end() as f64 >= MAX_UNIT {
+                source.duration / UNIT_SECONDS * 4.0 / GRID as f64
+            } else {
+                p.note.len as f64 * 4.0 / GRID as f64
+            };
+            return Err(NotationError::NoteTooLong {
+                pitch: source.pitch,
+                start: source.start,
+                quarters,
+            });
+        }
+        let bar = p.note.end().div_ceil(bar_len);
+        if bar > MAX_BARS {
+            return Err(NotationError::MelodyTooLong {
+                pitch: source.pitch,
+                start: source.start,
+                bar,
+                meter,
+            });
+        }
     }
+    Ok(())
 }
 
 /// A note of the one-line melody, on the grid.
@@ -150,6 +258,80 @@ impl GridNote {
     }
 }
 
+/// A note of the melody that notation does not write, and the note written in its place.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Merged {
+    /// The melody's pitch (before transposition) and onset in seconds.
+    pub pitch: u8,
+    pub start: f64,
+    /// The note written instead: it starts on the same grid unit.
+    pub into_pitch: u8,
+    pub into_start: f64,
+    pub why: MergeReason,
+}
+
+/// Why the written note was kept rather than the merged one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeReason {
+    /// It sounds longer (up to the next onset).
+    Longer,
+    /// It sounds as long and is higher: a chord's top note, as tms reads an ABC chord.
+    Higher,
+    /// The same pitch, as long: a doubled note.
+    Same,
+}
+
+impl MergeReason {
+    fn text(self) -> &'static str {
+        match self {
+            MergeReason::Longer => "which sounds longer",
+            MergeReason::Higher => "which is as long and higher",
+            MergeReason::Same => "the same note as long",
+        }
+    }
+}
+
+/// The write report's words about merged notes: the note and the one written in its place
+/// when one was merged, else how many, the first three and how many more.
+pub fn merged_report(merged: &[Merged]) -> Option<String> {
+    const LISTED: usize = 3;
+    match merged {
+        [] => None,
+        [m] => Some(format!(
+            "merged away {} at {} s: it starts on the same 1/{GRID} note as {} at {} s, {} \
+             (notation writes one line)",
+            note_name(m.pitch),
+            seconds(m.start),
+            note_name(m.into_pitch),
+            seconds(m.into_start),
+            m.why.text()
+        )),
+        _ => {
+            let mut listed: Vec<String> = merged
+                .iter()
+                .take(LISTED)
+                .map(|m| {
+                    format!(
+                        "{} at {} s into {}",
+                        note_name(m.pitch),
+                        seconds(m.start),
+                        note_name(m.into_pitch)
+                    )
+                })
+                .collect();
+            if merged.len() > LISTED {
+                listed.push(format!("and {} more", merged.len() - LISTED));
+            }
+            Some(format!(
+                "merged away {} notes that start on the same 1/{GRID} note as one that sounds \
+                 longer, or as long and higher (notation writes one line): {}",
+                merged.len(),
+                listed.join(", ")
+            ))
+        }
+    }
+}
+
 fn to_units(seconds: f64) -> u64 {
     let u = (seconds / UNIT_SECONDS).round();
     if u.is_nan() {
@@ -159,32 +341,96 @@ fn to_units(seconds: f64) -> u64 {
     }
 }
 
-/// The melody on the grid as one line (see the module documentation for the rules).
-pub fn quantize(notes: &[Note], transpose: i32, velocity: Option<u8>) -> Vec<GridNote> {
-    let mut line: Vec<GridNote> = notes
+/// A note of the line and the index of the melody's note it comes from.
+#[derive(Clone, Copy, Debug)]
+struct Placed {
+    note: GridNote,
+    index: usize,
+}
+
+/// The melody on the grid as one line, with the notes merged away (see the module
+/// documentation for the rules).
+fn one_line(notes: &[Note], transpose: i32, velocity: Option<u8>) -> (Vec<Placed>, Vec<Merged>) {
+    let mut all: Vec<Placed> = notes
         .iter()
-        .map(|n| {
+        .enumerate()
+        .map(|(index, n)| {
             let start = to_units(n.start);
             let end = to_units(n.start + n.duration).max(start + 1);
             let (pitch, velocity) = n.shaped(i64::from(transpose), velocity);
-            GridNote {
-                pitch,
-                start,
-                len: end - start,
-                velocity,
+            Placed {
+                note: GridNote {
+                    pitch,
+                    start,
+                    len: end - start,
+                    velocity,
+                },
+                index,
             }
         })
         .collect();
-    line.sort_by_key(|n| (n.start, std::cmp::Reverse(n.pitch)));
-    line.dedup_by_key(|n| n.start);
+    // Stable: notes with one onset stay in the melody's order, so reports follow it.
+    all.sort_by_key(|p| p.note.start);
+    let mut line: Vec<Placed> = Vec::with_capacity(all.len());
+    let mut merged = Vec::new();
+    let mut i = 0;
+    while i < all.len() {
+        let start = all[i].note.start;
+        let j = all[i..]
+            .iter()
+            .position(|p| p.note.start != start)
+            .map_or(all.len(), |k| i + k);
+        // What a note sounds in one line: up to the next onset.
+        let next = all.get(j).map(|p| p.note.start);
+        let sounds = |n: &GridNote| next.map_or(n.len, |t| n.len.min(t - n.start));
+        let kept = (i..j)
+            .max_by_key(|&k| {
+                (
+                    sounds(&all[k].note),
+                    all[k].note.pitch,
+                    std::cmp::Reverse(k),
+                )
+            })
+            .unwrap_or(i);
+        let (k, kn) = (&notes[all[kept].index], all[kept].note);
+        for p in all[i..j].iter().filter(|p| p.index != all[kept].index) {
+            let n = &notes[p.index];
+            let why = if sounds(&kn) > sounds(&p.note) {
+                MergeReason::Longer
+            } else if kn.pitch > p.note.pitch {
+                MergeReason::Higher
+            } else {
+                MergeReason::Same
+            };
+            merged.push(Merged {
+                pitch: n.pitch,
+                start: n.start,
+                into_pitch: k.pitch,
+                into_start: k.start,
+                why,
+            });
+        }
+        line.push(all[kept]);
+        i = j;
+    }
     for i in 1..line.len() {
-        let next = line[i].start;
-        let prev = &mut line[i - 1];
+        let next = line[i].note.start;
+        let prev = &mut line[i - 1].note;
         if prev.end() > next {
             prev.len = next - prev.start;
         }
     }
-    line
+    merged.sort_by(|a, b| a.start.total_cmp(&b.start));
+    (line, merged)
+}
+
+/// The melody on the grid as one line (see the module documentation for the rules).
+pub fn quantize(notes: &[Note], transpose: i32, velocity: Option<u8>) -> Vec<GridNote> {
+    one_line(notes, transpose, velocity)
+        .0
+        .into_iter()
+        .map(|p| p.note)
+        .collect()
 }
 
 /// The notes a notation file of `notes` holds, in seconds at 120 BPM: what ABC and MusicXML
@@ -532,6 +778,160 @@ mod tests {
         assert_eq!(q[0].pitch, 62);
         assert_eq!(q[0].velocity, 100);
         assert!((q[3].duration - unit).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_shared_onset_keeps_the_note_that_sounds_longest() {
+        // D4 G4/50 E4*4 F4: the grace-like G4 and the long E4 both round to unit 12.
+        let notes = [
+            note(62, 0.0, 0.5),
+            note(67, 0.5, 0.01),
+            note(64, 0.51, 2.0),
+            note(65, 2.51, 0.5),
+        ];
+        let got: Vec<(u8, u64, u64)> = quantize(&notes, 0, None)
+            .iter()
+            .map(|n| (n.pitch, n.start, n.len))
+            .collect();
+        assert_eq!(got, vec![(62, 0, 12), (64, 12, 48), (65, 60, 12)]);
+        let w = write(Format::Abc, &notes, &Options::default()).unwrap();
+        assert_eq!(w.notes, 3);
+        assert_eq!(
+            w.merged,
+            vec![Merged {
+                pitch: 67,
+                start: 0.5,
+                into_pitch: 64,
+                into_start: 0.51,
+                why: MergeReason::Longer,
+            }]
+        );
+        assert_eq!(
+            w.merged_report().unwrap(),
+            "merged away G4 at 0.5 s: it starts on the same 1/48 note as E4 at 0.51 s, which \
+             sounds longer (notation writes one line)"
+        );
+        // Transposition writes other pitches; the report names the melody's own.
+        let up = write(
+            Format::Abc,
+            &notes,
+            &Options {
+                transpose: 12,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(up.merged[0].pitch, 67);
+    }
+
+    #[test]
+    fn chords_keep_the_longest_then_the_highest_and_say_so() {
+        // C4+E4+G4, then D4*2+F4 (D sounds longer), then a doubled A4.
+        let notes = [
+            note(60, 0.0, 0.5),
+            note(64, 0.0, 0.5),
+            note(67, 0.0, 0.5),
+            note(62, 0.5, 1.0),
+            note(65, 0.5, 0.5),
+            note(69, 1.5, 0.5),
+            note(69, 1.5, 0.5),
+            note(71, 2.0, 0.5),
+            note(72, 2.0, 0.5),
+        ];
+        let got: Vec<(u8, u64)> = quantize(&notes, 0, None)
+            .iter()
+            .map(|n| (n.pitch, n.len))
+            .collect();
+        assert_eq!(got, vec![(67, 12), (62, 24), (69, 12), (72, 12)]);
+        let w = write(Format::MusicXml, &notes, &Options::default()).unwrap();
+        let why: Vec<(u8, MergeReason)> = w.merged.iter().map(|m| (m.pitch, m.why)).collect();
+        assert_eq!(
+            why,
+            vec![
+                (60, MergeReason::Higher),
+                (64, MergeReason::Higher),
+                (65, MergeReason::Longer),
+                (69, MergeReason::Same),
+                (71, MergeReason::Higher),
+            ]
+        );
+        assert_eq!(
+            w.merged_report().unwrap(),
+            "merged away 5 notes that start on the same 1/48 note as one that sounds longer, \
+             or as long and higher (notation writes one line): C4 at 0 s into G4, E4 at 0 s \
+             into G4, F4 at 0.5 s into D4, and 2 more"
+        );
+        assert_eq!(merged_report(&[]), None);
+    }
+
+    #[test]
+    fn what_sounds_is_measured_up_to_the_next_onset() {
+        // Both notes at unit 0 are cut at unit 6 by the next note: as long, so the higher stays.
+        let notes = [note(60, 0.0, 2.0), note(64, 0.0, 0.5), note(62, 0.25, 0.5)];
+        let w = write(Format::Abc, &notes, &Options::default()).unwrap();
+        assert_eq!(w.merged[0].pitch, 60);
+        assert_eq!(w.merged[0].why, MergeReason::Higher);
+    }
+
+    #[test]
+    fn notes_longer_than_64_quarters_are_refused_before_layout() {
+        let opts = Options::default();
+        // 64 quarter notes (32 s) are written: 16 tied bars.
+        let w = write(Format::Abc, &[note(60, 0.0, 32.0)], &opts).unwrap();
+        assert_eq!(w.text.matches('|').count(), 16, "{}", w.text);
+        let refused = |notes: &[Note]| write(Format::MusicXml, notes, &opts).unwrap_err();
+        assert_eq!(
+            refused(&[note(62, 0.0, 0.5), note(60, 0.5, 32.5)]).to_string(),
+            "cannot write notation: C4 at 0.5 s lasts 65 quarter notes; notation writes notes \
+             of at most 64 quarter notes"
+        );
+        // A 4-hour note, and one as long as f64 allows: no bars are allocated for either.
+        for long in [4.0 * 3600.0, f64::MAX, f64::INFINITY] {
+            assert!(matches!(
+                refused(&[note(67, 1.0, long)]),
+                NotationError::NoteTooLong {
+                    pitch: 67,
+                    start: 1.0,
+                    ..
+                }
+            ));
+        }
+        // A long note cut short by the next one is written as what sounds.
+        let cut = [note(60, 0.0, 100.0), note(62, 1.0, 0.5)];
+        assert_eq!(write(Format::Abc, &cut, &opts).unwrap().notes, 2);
+    }
+
+    #[test]
+    fn melodies_past_1000_bars_are_refused_naming_the_note() {
+        let opts = Options::default();
+        // The last note of bar 1000 of 4/4 (a bar is 2 s) is written; one after it is not.
+        let last = [note(60, 0.0, 0.5), note(64, 1998.0, 2.0)];
+        assert!(write(Format::Abc, &last, &opts).is_ok());
+        let past = [
+            note(60, 0.0, 0.5),
+            note(64, 1999.0, 1.0),
+            note(65, 2000.0, 0.5),
+        ];
+        assert_eq!(
+            write(Format::Abc, &past, &opts).unwrap_err().to_string(),
+            "cannot write notation: the melody is too long, F4 at 2000 s ends in bar 1001 of \
+             4/4; notation writes at most 1000 bars"
+        );
+        // Bars are the meter's: 3/8 bars are 0.75 s.
+        let eighths = Options {
+            meter: Meter::parse("3/8").unwrap(),
+            ..Options::default()
+        };
+        let far = [note(72, 1e6, 0.5)];
+        assert_eq!(
+            write(Format::Abc, &far, &eighths).unwrap_err(),
+            NotationError::MelodyTooLong {
+                pitch: 72,
+                start: 1e6,
+                bar: 1333334,
+                meter: eighths.meter,
+            }
+        );
     }
 
     fn lengths(bar: &Bar) -> Vec<String> {

@@ -239,7 +239,7 @@ mod tests {
             scale: Some(Scale::parse("F major").unwrap()),
             ..Options::default()
         };
-        let x = write(Format::MusicXml, &melody, &opts).text;
+        let x = write(Format::MusicXml, &melody, &opts).unwrap().text;
         assert!(x.contains("<work-title>A &amp; B</work-title>"));
         assert!(x.contains("<key><fifths>-1</fifths><mode>major</mode></key>"));
         assert!(x.contains("<time><beats>4</beats><beat-type>4</beat-type></time>"));
