@@ -75,8 +75,11 @@ impl Clock {
         }
     }
 
-    fn check_silence(&self) {
-        if self.follower.went_silent(Instant::now()) && self.leads.load(Ordering::Relaxed) {
+    /// Whether the ticks went silent by `now`: the arrival time of the message just read,
+    /// or the present when none is waiting. Never the present while messages wait: a thread
+    /// behind a fast clock reads ticks that are old, but they did not stop.
+    fn check_silence(&self, now: Instant) {
+        if self.follower.went_silent(now) && self.leads.load(Ordering::Relaxed) {
             say(
                 &self.printer,
                 format!(
@@ -195,7 +198,7 @@ impl Input {
                 let (t, m) = match raw_rx.recv_timeout(SILENCE_CHECK) {
                     Ok(stamped) => stamped,
                     Err(RecvTimeoutError::Timeout) => {
-                        clock.check_silence();
+                        clock.check_silence(Instant::now());
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => return,
@@ -211,7 +214,7 @@ impl Input {
                     _ => {}
                 }
                 // Notes may keep coming while the clock has gone quiet.
-                clock.check_silence();
+                clock.check_silence(t);
             })
             .map_err(|e| PerformError::Connect(name.clone(), e.to_string()))?;
         Ok(Input {

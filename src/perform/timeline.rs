@@ -374,10 +374,21 @@ impl Follow {
         while self.ticks.len() > WINDOW {
             self.ticks.pop_front();
         }
-        let prior = self
-            .fit
-            .map_or(self.prior * TICKS_PER_BEAT / 60.0, |f| f.rate);
-        self.fit = Some(regression(&self.ticks, prior));
+        self.fit = Some(match step < 1.0 {
+            // Faster than `tempo` allows: the line runs at the fastest tempo through the
+            // newest tick (no fit to make, and a reader this busy has no time to spare).
+            true => Fit {
+                t0: t,
+                n0: n,
+                rate: tempo_range().1 * TICKS_PER_BEAT / 60.0,
+            },
+            false => {
+                let prior = self
+                    .fit
+                    .map_or(self.prior * TICKS_PER_BEAT / 60.0, |f| f.rate);
+                regression(&self.ticks, prior)
+            }
+        });
         event
     }
 

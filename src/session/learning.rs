@@ -88,11 +88,17 @@ impl Session {
                 let n = self.learn.phrases_learned;
                 let tunes = self.tunes.len();
                 match &self.learn.learning {
-                    Some(_) => say!(
-                        self,
-                        "learning: {n} phrase{} learned; the dataset has {tunes} tunes",
-                        plural(n)
-                    ),
+                    Some(l) => {
+                        let busy = match l.in_flight.load(Ordering::SeqCst) {
+                            0 => String::new(),
+                            k => format!(" (a phrase of {k} notes is being learned)"),
+                        };
+                        say!(
+                            self,
+                            "learning: {n} phrase{} learned{busy}; the dataset has {tunes} tunes",
+                            plural(n)
+                        )
+                    }
                     None => say!(
                         self,
                         "not learning (`learn on` starts): {n} phrase{} learned",
