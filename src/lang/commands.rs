@@ -1009,10 +1009,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "learn",
         usage: "learn on | learn off | learn",
         summary: "learn from the performer: each phrase played on the input port joins the dataset and fine-tunes the model a little",
-        details: "A phrase ends as `listen` ends one: 600 ms with no key down. The model takes a few steps at a small \
+        details: "A phrase ends as `listen` ends one: 600 ms with no key down (between the notes' arrivals; a key \
+                  held over 8 s counts as released). The model takes a few steps at a small \
                   learning rate on the phrase and a replay sample of the dataset (so it does not forget), on a thread of \
                   its own; the next notes every voice of the model generates come from the updated weights. `learn` alone \
-                  says how many phrases were learned. `listen` and `respond on` are refused while learning (one reader \
+                  says how many phrases were learned. `learn off` returns at once: a fine-tune still running is abandoned \
+                  and its phrase dropped. `listen` and `respond on` are refused while learning (one reader \
                   of the input), and so are `train`, `model new`, `model \"FILE\"` and `device`.",
         example: "learn on",
         words: &["on", "off"],
@@ -1199,7 +1201,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "listen",
         usage: "listen [N]",
-        summary: "record a phrase from the input port as the primer (N notes, or until 600 ms of silence)",
+        summary: "record a phrase from the input port as the primer (N notes, or until 600 ms of silence between the notes' arrivals; a key held over 8 s counts as released)",
         details: "",
         example: "listen 8",
         words: &[],
@@ -1211,7 +1213,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "respond",
         usage: "respond on [notes N] | respond off | respond",
         summary: "call and response: answer each phrase played on the input port with N generated notes (16 unless given)",
-        details: "A phrase ends as `listen` ends one: 600 ms with no key down. The answer is primed with the phrase \
+        details: "A phrase ends as `listen` ends one: 600 ms with no key down (between the notes' arrivals; a key \
+                  held over 8 s counts as released), and is answered once. The answer is primed with the phrase \
                   and starts at once, with the live settings of the moment (temperature, top_k, scale, …); knobs keep \
                   working. `respond` alone says how many phrases were answered. `listen` waits for `respond off`.",
         example: "respond on notes 12",

@@ -5,6 +5,12 @@
 //! message and pushes it into a bounded channel; a plain thread applies knob mappings and
 //! feeds clock ticks to the [`ClockFollower`] (with the arrival times stamped in the
 //! callback, so the hop adds no error), and `listen` reads the notes on the caller's thread.
+//!
+//! A phrase ends on the notes' own arrival times: a gap of `silence` after the last key
+//! went up, measured between stamps, so a reader that was busy (a fine-tune, an answer
+//! being generated) reads the notes that queued meanwhile as they were played, never as a
+//! run of one-note phrases. A key held longer than [`HOLD_LIMIT`] counts as released, so a
+//! lost note-off cannot keep a phrase open.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +35,11 @@ const QUEUE: usize = 4096;
 
 /// A `listen` without N stops after this many notes, so a stuck controller cannot grow it.
 const MAX_LISTEN: usize = 10_000;
+
+/// A key held this long counts as released for ending a phrase (`listen`, `respond`,
+/// `learn`): a note-off lost to a pulled cable or a sustain-pedal mistake would otherwise
+/// keep the phrase open until [`MAX_LISTEN`] notes. Such a note lasts this long in the phrase.
+pub const HOLD_LIMIT: Duration = Duration::from_secs(8);
 
 /// How often the input thread looks whether the clock went silent.
 const SILENCE_CHECK: Duration = Duration::from_millis(100);
@@ -64,8 +75,11 @@ impl Clock {
         }
     }
 
-    fn check_silence(&self) {
-        if self.follower.went_silent(Instant::now()) && self.leads.load(Ordering::Relaxed) {
+    /// Whether the ticks went silent by `now`: the arrival time of the message just read,
+    /// or the present when none is waiting. Never the present while messages wait: a thread
+    /// behind a fast clock reads ticks that are old, but they did not stop.
+    fn check_silence(&self, now: Instant) {
+        if self.follower.went_silent(now) && self.leads.load(Ordering::Relaxed) {
             say(
                 &self.printer,
                 format!(
@@ -184,7 +198,7 @@ impl Input {
                 let (t, m) = match raw_rx.recv_timeout(SILENCE_CHECK) {
                     Ok(stamped) => stamped,
                     Err(RecvTimeoutError::Timeout) => {
-                        clock.check_silence();
+                        clock.check_silence(Instant::now());
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => return,
@@ -200,7 +214,7 @@ impl Input {
                     _ => {}
                 }
                 // Notes may keep coming while the clock has gone quiet.
-                clock.check_silence();
+                clock.check_silence(t);
             })
             .map_err(|e| PerformError::Connect(name.clone(), e.to_string()))?;
         Ok(Input {
@@ -220,7 +234,7 @@ impl Input {
         };
         // Notes played before `listen` are not part of the phrase.
         while notes.try_recv().is_ok() {}
-        read_phrase(&notes, n, silence, stop)
+        Phrases::default().read(&notes, n, silence, stop)
     }
 
     /// The notes the input hears, for a thread that reads phrase after phrase.
@@ -234,37 +248,55 @@ impl Input {
     }
 }
 
-/// Reads one phrase from `notes`: `n` notes, or until `silence` passes with no note sounding
-/// after at least one note, or until `stop`.
-pub(crate) fn read_phrase(
-    notes: &Receiver<Stamped>,
-    n: Option<usize>,
-    silence: Duration,
-    stop: &AtomicBool,
-) -> Vec<Note> {
-    let mut rec = Recorder::default();
-    let limit = n.unwrap_or(MAX_LISTEN).min(MAX_LISTEN);
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        match notes.recv_timeout(Duration::from_millis(10)) {
-            Ok((t, m)) => rec.message(t, m),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        if rec.notes.len() >= limit {
-            break;
-        }
-        if rec.sounding.is_empty() {
-            if let Some(last) = rec.last_off {
-                if last.elapsed() >= silence {
-                    break;
+/// Reads phrase after phrase from the input's notes. The message that showed a phrase had
+/// ended (the first of the next one) is kept for the next read.
+#[derive(Default)]
+pub(crate) struct Phrases {
+    pending: Option<Stamped>,
+}
+
+impl Phrases {
+    /// Reads one phrase from `notes`: `n` notes, or until `silence` passes (between the
+    /// notes' arrival times, or until now when none is waiting) with no key down after at
+    /// least one note, or until `stop`.
+    pub fn read(
+        &mut self,
+        notes: &Receiver<Stamped>,
+        n: Option<usize>,
+        silence: Duration,
+        stop: &AtomicBool,
+    ) -> Vec<Note> {
+        let mut rec = Recorder::default();
+        let limit = n.unwrap_or(MAX_LISTEN).min(MAX_LISTEN);
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let next = match self.pending.take() {
+                Some(m) => Ok(m),
+                None => notes.recv_timeout(Duration::from_millis(10)),
+            };
+            match next {
+                Ok((t, m)) => {
+                    if rec.ended_before(t, silence) {
+                        self.pending = Some((t, m));
+                        break;
+                    }
+                    rec.message(t, m);
                 }
+                Err(RecvTimeoutError::Timeout) => {
+                    if rec.ended_before(Instant::now(), silence) {
+                        break;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if rec.notes.len() >= limit {
+                break;
             }
         }
+        rec.finish(Instant::now(), limit)
     }
-    rec.finish(Instant::now(), limit)
 }
 
 /// Note-ons and -offs into notes.
@@ -287,22 +319,44 @@ impl Recorder {
                 self.close(m[1], prev, t);
             }
         } else if let Some(prev) = self.sounding.remove(&(ch, m[1])) {
-            self.close(m[1], prev, t);
-            self.last_off = Some(t);
+            let up = self.close(m[1], prev, t);
+            self.last_off = Some(self.last_off.map_or(up, |l| l.max(up)));
         }
     }
 
-    fn close(&mut self, pitch: u8, (start, velocity): (Instant, u8), end: Instant) {
-        let Some(first) = self.first else { return };
-        self.notes.push(Note {
-            pitch,
-            start: start.saturating_duration_since(first).as_secs_f64(),
-            duration: end.saturating_duration_since(start).as_secs_f64(),
-            velocity: velocity.max(1),
-        });
+    /// Whether the phrase had ended by `t`: a note was heard, and `silence` passed after
+    /// the last key went up (a key held past [`HOLD_LIMIT`] counts as up then).
+    fn ended_before(&self, t: Instant, silence: Duration) -> bool {
+        if self.first.is_none() {
+            return false;
+        }
+        let mut quiet = self.last_off;
+        for (down, _) in self.sounding.values() {
+            let up = *down + HOLD_LIMIT;
+            if up > t {
+                return false;
+            }
+            quiet = Some(quiet.map_or(up, |q| q.max(up)));
+        }
+        quiet.is_some_and(|q| t >= q + silence)
     }
 
-    /// Notes still held when listening ended last until now.
+    /// Adds the note; returns when it ended (a held key at most [`HOLD_LIMIT`] after it
+    /// went down).
+    fn close(&mut self, pitch: u8, (start, velocity): (Instant, u8), end: Instant) -> Instant {
+        let end = end.min(start + HOLD_LIMIT);
+        if let Some(first) = self.first {
+            self.notes.push(Note {
+                pitch,
+                start: start.saturating_duration_since(first).as_secs_f64(),
+                duration: end.saturating_duration_since(start).as_secs_f64(),
+                velocity: velocity.max(1),
+            });
+        }
+        end
+    }
+
+    /// Notes still held when listening ended last until now (at most [`HOLD_LIMIT`]).
     fn finish(mut self, now: Instant, limit: usize) -> Vec<Note> {
         let held: Vec<_> = self.sounding.drain().collect();
         for ((_, pitch), prev) in held {
@@ -354,6 +408,128 @@ mod tests {
             (notes[2].duration - 0.2).abs() < 1e-9,
             "held note closed at finish"
         );
+    }
+
+    /// Messages as the input callback would have stamped them, `ms` after `t0`.
+    fn queued(t0: Instant, msgs: &[(u64, [u8; 3])]) -> Receiver<Stamped> {
+        let (tx, rx) = mpsc::channel();
+        for &(ms, m) in msgs {
+            tx.send((t0 + Duration::from_millis(ms), m)).unwrap();
+        }
+        rx
+    }
+
+    /// Long enough ago that every stamp from it is in the past.
+    fn long_ago(secs: u64) -> Instant {
+        Instant::now()
+            .checked_sub(Duration::from_secs(secs))
+            .unwrap_or_else(Instant::now)
+    }
+
+    #[test]
+    fn a_phrase_read_late_is_read_whole_and_the_next_one_kept() {
+        // 2,000 notes 5 ms apart, then after a 700 ms gap another phrase: all of it queued
+        // while the reader was busy, so every stamp is seconds old when it is read.
+        let mut msgs = Vec::new();
+        for k in 0..2000u64 {
+            let key = 40 + (k % 40) as u8;
+            msgs.push((k * 5, [0x90, key, 80]));
+            msgs.push((k * 5 + 3, [0x80, key, 0]));
+        }
+        let end = 1999 * 5 + 3;
+        msgs.push((end + 700, [0x90, 60, 80]));
+        msgs.push((end + 800, [0x80, 60, 0]));
+        let rx = queued(long_ago(30), &msgs);
+        let stop = AtomicBool::new(false);
+        let silence = Duration::from_millis(600);
+        let mut phrases = Phrases::default();
+        let first = phrases.read(&rx, None, silence, &stop);
+        assert_eq!(first.len(), 2000, "one phrase, as it was played");
+        assert!((first[1999].start - 9.995).abs() < 1e-9);
+        let second = phrases.read(&rx, None, silence, &stop);
+        assert_eq!(
+            second.len(),
+            1,
+            "the note that ended the first phrase begins the next"
+        );
+        assert_eq!(second[0].pitch, 60);
+        assert!((second[0].duration - 0.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_phrase_goes_on_while_its_notes_come_closer_than_the_silence() {
+        let rx = queued(
+            long_ago(30),
+            &[
+                (0, [0x90, 60, 80]),
+                (100, [0x80, 60, 0]),
+                (650, [0x90, 62, 80]),
+                (700, [0x80, 62, 0]),
+            ],
+        );
+        let notes = Phrases::default().read(
+            &rx,
+            None,
+            Duration::from_millis(600),
+            &AtomicBool::new(false),
+        );
+        assert_eq!(notes.len(), 2, "a 550 ms gap is inside the phrase");
+    }
+
+    #[test]
+    fn a_key_never_released_lets_the_phrase_end_after_the_hold_limit() {
+        let hold = HOLD_LIMIT.as_millis() as u64;
+        let rx = queued(
+            long_ago(60),
+            &[
+                (0, [0x90, 48, 80]), // its note-off is lost
+                (100, [0x90, 60, 80]),
+                (200, [0x80, 60, 0]),
+                (hold - 1000, [0x90, 62, 80]), // still the same phrase: 48 is down
+                (hold - 900, [0x80, 62, 0]),
+                (hold + 700, [0x90, 64, 80]),
+                (hold + 800, [0x80, 64, 0]),
+                (hold + 5000, [0x80, 48, 0]), // the lost note-off, late: a stray
+            ],
+        );
+        let stop = AtomicBool::new(false);
+        let silence = Duration::from_millis(600);
+        let mut phrases = Phrases::default();
+        let first = phrases.read(&rx, None, silence, &stop);
+        let pitches: Vec<u8> = first.iter().map(|n| n.pitch).collect();
+        assert_eq!(pitches, [48, 60, 62]);
+        assert!(
+            (first[0].duration - HOLD_LIMIT.as_secs_f64()).abs() < 1e-9,
+            "the held key lasts the hold limit"
+        );
+        let second = phrases.read(&rx, None, silence, &stop);
+        assert_eq!(second.iter().map(|n| n.pitch).collect::<Vec<_>>(), [64]);
+    }
+
+    #[test]
+    fn a_key_held_alone_ends_its_phrase_after_the_hold_limit() {
+        let (tx, rx) = mpsc::channel();
+        tx.send((long_ago(20), [0x90, 48, 80])).unwrap();
+        let notes = Phrases::default().read(
+            &rx,
+            None,
+            Duration::from_millis(600),
+            &AtomicBool::new(false),
+        );
+        assert_eq!(notes.len(), 1);
+        assert!((notes[0].duration - HOLD_LIMIT.as_secs_f64()).abs() < 1e-9);
+        drop(tx);
+    }
+
+    #[test]
+    fn help_names_the_hold_limit() {
+        let limit = format!("held over {} s", HOLD_LIMIT.as_secs());
+        for name in ["listen", "respond", "learn"] {
+            let spec = crate::lang::commands::lookup(name).unwrap();
+            let text = format!("{} {}", spec.summary, spec.details).replace('\n', " ");
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(text.contains(&limit), "`help {name}` says `{limit}`");
+        }
     }
 
     #[test]

@@ -57,6 +57,11 @@ const REF_BEATS: f64 = 2.0;
 /// A tempo change takes hold at the last event sent if that was this recent (so tick
 /// intervals change exactly at a tick), else now.
 const RECENT: Duration = Duration::from_millis(30);
+/// Clock out never sends ticks closer than this: 24 a quarter note at the fastest `tempo`.
+fn min_tick_interval() -> Duration {
+    let fastest = Live::Tempo.spec().kind.range().map_or(960.0, |r| r.1);
+    Duration::from_secs_f64(60.0 / fastest / TICKS_PER_BEAT)
+}
 /// MIDI real-time and song position messages.
 mod rt {
     pub const TICK: u8 = 0xF8;
@@ -530,7 +535,8 @@ impl Performer {
         stop: &AtomicBool,
     ) -> Result<Vec<Note>, PerformError> {
         let input = self.input.as_ref().ok_or(PerformError::NoInput)?;
-        if input.busy() {
+        // The responder lets go of the notes while it answers; it still owns them.
+        if input.busy() || self.responder.is_some() {
             return Err(PerformError::Responding);
         }
         Ok(input.listen(n, silence, stop))
@@ -918,6 +924,30 @@ impl Job {
         }
     }
 
+    /// A melody goes on from musical time `m`: the notes before it are skipped (a loop
+    /// from the repetition that holds `m`). Live mode is moved by its origin instead.
+    fn seek(&mut self, m: f64) {
+        if let Job::Play {
+            events,
+            next,
+            looped,
+            base,
+            length,
+            ..
+        } = self
+        {
+            if !m.is_finite() {
+                return;
+            }
+            *base = match *looped {
+                true => (m / *length).floor() * *length,
+                false => 0.0,
+            };
+            let b = *base;
+            *next = events.partition_point(|e| b + e.at < m);
+        }
+    }
+
     fn advance(&mut self, at: f64) {
         match self {
             Job::Play { next, .. } => *next += 1,
@@ -958,6 +988,9 @@ struct ClockOut {
     /// Where the song stopped, in beats (Continue resumes there).
     stopped_at: f64,
     cue: Option<(i64, Cue)>,
+    /// The deadline of the last tick sent: the next is at least [`min_tick_interval`]
+    /// later, whatever the leader's beat does.
+    last: Option<Instant>,
 }
 
 /// The first tick at or after beat `b`.
@@ -1149,6 +1182,12 @@ impl Player {
         let changed = running != self.running;
         self.running = running;
         if changed && running {
+            // A Continue may come from anywhere in the song (a Song Position Pointer): the
+            // notes whose time was jumped over are skipped, not sent at once.
+            let now_beat = self.lead().beat_at(Instant::now());
+            for v in 0..self.voices.len() {
+                self.skip_to(v, now_beat);
+            }
             self.resync_ticks();
         } else if changed {
             for v in 0..self.voices.len() {
@@ -1189,6 +1228,26 @@ impl Player {
         let now = self.lead().beat_at(Instant::now() + HEADROOM);
         if let Some(c) = self.clock_out.as_mut() {
             c.next = tick_at_or_after(now);
+        }
+    }
+
+    /// Voice `v` goes on from the leader's beat `b`: the notes due before it are skipped
+    /// (a melody seeks, live mode moves its origin to its next note).
+    fn skip_to(&mut self, v: usize, b: f64) {
+        let lane = &mut self.voices[v];
+        let (Some(origin), Some(job)) = (lane.origin.as_mut(), lane.job.as_mut()) else {
+            return;
+        };
+        match job {
+            Job::Play { .. } => job.seek((b - *origin) / REF_BEATS),
+            Job::Live { .. } => {
+                if let Ok((at, _)) = job.peek() {
+                    let behind = b - (*origin + at * REF_BEATS);
+                    if behind > 0.0 {
+                        *origin += behind;
+                    }
+                }
+            }
         }
     }
 
@@ -1257,15 +1316,32 @@ impl Player {
             }
         }
         let now_beat = self.lead().beat_at(Instant::now());
+        // A melody more than a beat behind (a stall, a jump of the timeline) goes on from
+        // now rather than send a burst of stale notes, as clock out's ticks do.
+        for v in 0..self.voices.len() {
+            let lane = &mut self.voices[v];
+            let behind = match (lane.origin, lane.job.as_mut().map(|j| j.peek())) {
+                (Some(o), Some(Ok((at, _)))) => o + at * REF_BEATS < now_beat - 1.0,
+                _ => false,
+            };
+            if behind && matches!(lane.job, Some(Job::Play { .. })) {
+                self.skip_to(v, now_beat);
+            }
+        }
         let tick = self.clock_out.as_mut().map(|c| {
             // More than a beat behind (a stall, a jump of the timeline): go on from now
             // rather than send a burst of stale ticks.
             if tick_beat(c.next) < now_beat - 1.0 {
                 c.next = tick_at_or_after(now_beat);
             }
-            tick_beat(c.next)
+            (tick_beat(c.next), c.last)
         });
-        let mut first = tick.map(|b| (Next::Tick, self.when(b)));
+        let mut first = tick.map(|(b, last)| {
+            let d = self.when(b);
+            // Never faster than the fastest tempo, whatever the leader's beat does.
+            let d = last.map_or(d, |l| d.max(l + min_tick_interval()));
+            (Next::Tick, d)
+        });
         let mut earlier = |n: Next, d: Instant| {
             if first.as_ref().is_none_or(|(_, f)| d < *f) {
                 first = Some((n, d));
@@ -1309,6 +1385,7 @@ impl Player {
         };
         let k = c.next;
         c.next += 1;
+        c.last = Some(deadline);
         let cue = c.cue.filter(|(at, _)| *at <= k);
         if cue.is_some() {
             c.cue = None;
@@ -1361,6 +1438,7 @@ impl Player {
             song: None,
             stopped_at: 0.0,
             cue: Some((tick_at_or_after(start), Cue::Start)),
+            last: None,
         });
     }
 
@@ -1751,6 +1829,52 @@ mod tests {
             p.listen(Some(1), Duration::from_millis(1), &AtomicBool::new(false)),
             Err(PerformError::NoInput)
         ));
+    }
+
+    fn melody(looped: bool) -> Job {
+        let notes: Vec<Note> = (0..4)
+            .map(|k| note(60 + k, f64::from(k) * 0.25, 0.25))
+            .collect();
+        Job::Play {
+            events: to_events(&notes),
+            next: 0,
+            looped,
+            base: 0.0,
+            length: 1.0,
+            gen: 0,
+        }
+    }
+
+    fn next_at(job: &mut Job) -> Option<f64> {
+        job.peek().ok().map(|(at, _)| at)
+    }
+
+    #[test]
+    fn a_loop_seeks_into_the_repetition_that_holds_the_time() {
+        let mut job = melody(true);
+        job.seek(5.6);
+        assert_eq!(
+            next_at(&mut job),
+            Some(5.75),
+            "notes before 5.6 are skipped"
+        );
+        job.advance(5.75);
+        assert_eq!(next_at(&mut job), Some(6.0), "and the loop goes on");
+        job.seek(5.0);
+        assert_eq!(
+            next_at(&mut job),
+            Some(5.0),
+            "a note at the time itself plays"
+        );
+    }
+
+    #[test]
+    fn a_melody_seeks_past_its_end_to_nothing() {
+        let mut job = melody(false);
+        job.seek(0.3);
+        assert_eq!(next_at(&mut job), Some(0.5));
+        job.seek(2.0);
+        assert!(matches!(job.peek(), Err(true)), "nothing left to play");
     }
 
     struct Counter(u8);

@@ -2,8 +2,10 @@
 //! a command — the way a duet partner answers.
 //!
 //! A thread reads phrases from the input (ended as `listen` ends one: after a silence with
-//! no key down), asks the session's answer function for notes and starts them on the
-//! player at once. The input's note stream has one reader at a time, so `listen` is
+//! no key down, measured between the notes' arrival times), asks the session's answer
+//! function for notes and starts them on the player at once. Notes played while it answers
+//! wait in the input's queue with their arrival times, so the next phrase is read as it was
+//! played, answered once. The input's note stream has one reader at a time, so `listen` is
 //! refused while responding; knobs are read by the input thread itself and keep working.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::input::{read_phrase, Stamped};
+use super::input::{Phrases, Stamped};
 use crate::music::note::Note;
 
 /// Makes the answer to a phrase (the session's model, primed with it).
@@ -41,9 +43,14 @@ impl Responder {
         let thread = std::thread::Builder::new()
             .name("tms-respond".into())
             .spawn(move || {
-                let Ok(notes) = notes.lock() else { return };
+                let mut phrases = Phrases::default();
                 while !s.load(Ordering::Relaxed) {
-                    let phrase = read_phrase(&notes, None, silence, &s);
+                    // The notes are held only while a phrase is read: a reader let go
+                    // while it answers (`learn off` during a fine-tune) frees them at once.
+                    let phrase = match notes.lock() {
+                        Ok(notes) => phrases.read(&notes, None, silence, &s),
+                        Err(_) => return,
+                    };
                     if phrase.is_empty() || s.load(Ordering::Relaxed) {
                         continue;
                     }
@@ -62,6 +69,14 @@ impl Responder {
     /// Phrases answered so far.
     pub fn answered(&self) -> u64 {
         self.answered.load(Ordering::Relaxed)
+    }
+
+    /// Stops reading without waiting for the phrase being answered: the thread finishes
+    /// that answer on its own and ends; it reads no further phrase.
+    pub fn let_go(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Dropping the handle detaches the thread.
+        self.thread.take();
     }
 }
 

@@ -190,17 +190,22 @@ impl Fit {
 /// What the follower knows, behind one lock (the input thread writes, the player reads).
 #[derive(Debug)]
 struct Follow {
-    /// Recent ticks: arrival time and tick counter (counted since the follower began, with
-    /// the ticks missed in a silence estimated).
-    ticks: VecDeque<(Instant, i64)>,
+    /// Recent ticks: arrival time and position counter (counted since the follower began,
+    /// with the ticks missed in a silence estimated). A tick counts one, except from a
+    /// sender faster than `tempo` allows, whose ticks count a fraction (see [`Follow::step`]).
+    ticks: VecDeque<(Instant, f64)>,
+    /// The last tick's counter (kept when a restart empties `ticks`).
+    last: Option<f64>,
+    /// What the last tick counted.
+    step: f64,
     fit: Option<Fit>,
     /// Tempo to assume before there are two ticks to measure (BPM).
     prior: f64,
     /// Song position (ticks) = counter - offset, while running.
-    offset: i64,
+    offset: f64,
     running: bool,
     /// The song position (ticks) the next tick has when the transport (re)starts.
-    next_pos: i64,
+    next_pos: f64,
     epoch: u64,
     /// No tick for a second: the last fit is kept and extrapolated.
     silent: bool,
@@ -227,11 +232,13 @@ impl ClockFollower {
         ClockFollower {
             state: Mutex::new(Follow {
                 ticks: VecDeque::with_capacity(WINDOW + 1),
+                last: None,
+                step: 1.0,
                 fit: None,
                 prior: prior.max(1.0),
-                offset: 0,
+                offset: 0.0,
                 running: true,
-                next_pos: 0,
+                next_pos: 0.0,
                 epoch: 0,
                 silent: false,
             }),
@@ -248,21 +255,21 @@ impl ClockFollower {
         match *m.first()? {
             0xF8 => return f.tick(t),
             0xFA => {
-                f.next_pos = 0;
-                f.restart();
+                f.next_pos = 0.0;
+                f.restart(t);
                 f.epoch += 1;
             }
-            0xFB => f.restart(),
+            0xFB => f.restart(t),
             0xFC if f.running => {
                 f.running = false;
-                f.next_pos = f.last_n().map_or(0, |n| n + 1 - f.offset);
+                f.next_pos = f.last.map_or(0.0, |n| n + f.step - f.offset);
             }
             0xF2 => {
                 // Position in sixteenths (6 ticks), obeyed while stopped as the spec says.
                 let lsb = i64::from(*m.get(1)? & 127);
                 let msb = i64::from(*m.get(2)? & 127);
                 if !f.running {
-                    f.next_pos = (msb << 7 | lsb) * 6;
+                    f.next_pos = ((msb << 7 | lsb) * 6) as f64;
                 }
             }
             _ => {}
@@ -296,43 +303,92 @@ impl ClockFollower {
 }
 
 impl Follow {
-    fn last_n(&self) -> Option<i64> {
-        self.ticks.back().map(|t| t.1)
+    /// Start or Continue at `t`: the next tick is song position `next_pos`.
+    fn restart(&mut self, t: Instant) {
+        self.running = true;
+        let next = self.last.map_or(0.0, |n| n + self.step);
+        self.offset = next - self.next_pos;
+        if self.silent {
+            // The sender stopped its ticks with its transport and starts both again: the
+            // next tick is `next_pos` whenever it comes (about a tick from now), not where
+            // free running during the silence would have put it.
+            if let Some(fit) = self.fit.as_mut() {
+                fit.t0 = t + Duration::from_secs_f64(1.0 / fit.rate);
+                fit.n0 = next;
+            }
+            self.ticks.clear();
+        }
     }
 
-    /// Start or Continue: the next tick is song position `next_pos`.
-    fn restart(&mut self) {
-        self.running = true;
-        self.offset = self.last_n().map_or(0, |n| n + 1) - self.next_pos;
+    /// What a tick arriving at `t` counts: one, or less when the last beat of ticks came
+    /// faster than the fastest `tempo` (so the beat goes on at the tempo shown, and clock
+    /// out never outruns it). A beat's worth of ticks is needed to judge: a few ticks
+    /// bunched in one period of the MIDI server are not a fast sender.
+    fn step(&self, t: Instant) -> f64 {
+        let Some(&(front, _)) = self.ticks.front() else {
+            return 1.0;
+        };
+        if self.ticks.len() < TICKS_PER_BEAT as usize {
+            return 1.0;
+        }
+        let span = seconds_between(front, t);
+        if span <= 0.0 {
+            return self.step;
+        }
+        let rate = self.ticks.len() as f64 / span;
+        (tempo_range().1 * TICKS_PER_BEAT / 60.0 / rate).min(1.0)
     }
 
     fn tick(&mut self, t: Instant) -> Option<ClockEvent> {
         let mut event = None;
-        let n = match (self.last_n(), self.fit) {
+        let step = self.step(t);
+        let n = match (self.last, self.fit) {
             (Some(last), Some(fit)) if self.silent => {
-                // Back after a silence: count the ticks the old tempo says were missed, so
-                // the beat goes on where free running had it.
                 self.silent = false;
                 event = Some(ClockEvent::Resumed);
-                let n = (fit.n_at(t).round() as i64).max(last + 1);
+                let n = if self.ticks.is_empty() {
+                    // A Start or Continue came first and placed this tick.
+                    last + step
+                } else {
+                    // Back after a silence: count the ticks the old tempo says were missed,
+                    // so the beat goes on where free running had it.
+                    fit.n_at(t).max(last + step)
+                };
                 self.ticks.clear();
-                n
+                if step >= 1.0 {
+                    n.round()
+                } else {
+                    n
+                }
             }
-            (Some(last), _) => last + 1,
+            (Some(last), _) => last + step,
             (None, _) => {
                 // The first tick: beat 0 unless a Start or Continue said otherwise.
                 self.offset = -self.next_pos;
-                0
+                0.0
             }
         };
+        self.step = step;
+        self.last = Some(n);
         self.ticks.push_back((t, n));
         while self.ticks.len() > WINDOW {
             self.ticks.pop_front();
         }
-        let prior = self
-            .fit
-            .map_or(self.prior * TICKS_PER_BEAT / 60.0, |f| f.rate);
-        self.fit = Some(regression(&self.ticks, prior));
+        self.fit = Some(match step < 1.0 {
+            // Faster than `tempo` allows: the line runs at the fastest tempo through the
+            // newest tick (no fit to make, and a reader this busy has no time to spare).
+            true => Fit {
+                t0: t,
+                n0: n,
+                rate: tempo_range().1 * TICKS_PER_BEAT / 60.0,
+            },
+            false => {
+                let prior = self
+                    .fit
+                    .map_or(self.prior * TICKS_PER_BEAT / 60.0, |f| f.rate);
+                regression(&self.ticks, prior)
+            }
+        });
         event
     }
 
@@ -342,6 +398,15 @@ impl Follow {
     }
 }
 
+/// The tempi `tempo` allows (BPM): what the follower shows and counts beats at.
+fn tempo_range() -> (f64, f64) {
+    crate::lang::settings::Live::Tempo
+        .spec()
+        .kind
+        .range()
+        .unwrap_or((10.0, 960.0))
+}
+
 /// Ticks later than this behind the line (beyond the median's lateness) are left out of the
 /// second fit: MIDI arrives late, never early, so a burst of ticks a stalled sender or
 /// server delivers late would otherwise drag the beat late for the whole window.
@@ -349,20 +414,20 @@ const LATE_TICK: f64 = 0.002;
 
 /// A robust line through the ticks: least squares, then least squares again without the
 /// ticks that arrived much later than the first line says (when most ticks remain).
-fn regression(ticks: &VecDeque<(Instant, i64)>, prior_rate: f64) -> Fit {
-    let all: Vec<(Instant, i64)> = ticks.iter().copied().collect();
+fn regression(ticks: &VecDeque<(Instant, f64)>, prior_rate: f64) -> Fit {
+    let all: Vec<(Instant, f64)> = ticks.iter().copied().collect();
     let first = least_squares(&all, prior_rate);
     if all.len() < 8 {
         return first;
     }
     let lateness: Vec<f64> = all
         .iter()
-        .map(|(t, n)| seconds_between(first.t_at(*n as f64), *t))
+        .map(|(t, n)| seconds_between(first.t_at(*n), *t))
         .collect();
     let mut sorted = lateness.clone();
     sorted.sort_by(f64::total_cmp);
     let limit = sorted[sorted.len() / 2] + LATE_TICK;
-    let kept: Vec<(Instant, i64)> = all
+    let kept: Vec<(Instant, f64)> = all
         .iter()
         .zip(&lateness)
         .filter(|(_, late)| **late <= limit)
@@ -381,16 +446,17 @@ fn regression(ticks: &VecDeque<(Instant, i64)>, prior_rate: f64) -> Fit {
 
 /// Least squares n = n0 + rate·(t − t0) through the ticks; with one tick, a line of the
 /// prior rate through it. The rate is kept within what `tempo` allows (10 to 960 BPM).
-fn least_squares(ticks: &[(Instant, i64)], prior_rate: f64) -> Fit {
+fn least_squares(ticks: &[(Instant, f64)], prior_rate: f64) -> Fit {
     let (t0, n_first) = ticks[0];
     let len = ticks.len() as f64;
     let xs = || ticks.iter().map(|(t, _)| seconds_between(t0, *t));
-    let ys = || ticks.iter().map(|(_, n)| (*n - n_first) as f64);
+    let ys = || ticks.iter().map(|(_, n)| *n - n_first);
     let mx = xs().sum::<f64>() / len;
     let my = ys().sum::<f64>() / len;
     let sxx: f64 = xs().map(|x| (x - mx) * (x - mx)).sum();
     let sxy: f64 = xs().zip(ys()).map(|(x, y)| (x - mx) * (y - my)).sum();
-    let (lo, hi) = (10.0 * TICKS_PER_BEAT / 60.0, 960.0 * TICKS_PER_BEAT / 60.0);
+    let (lo, hi) = tempo_range();
+    let (lo, hi) = (lo * TICKS_PER_BEAT / 60.0, hi * TICKS_PER_BEAT / 60.0);
     let rate = if ticks.len() >= 2 && sxx > 0.0 {
         (sxy / sxx).clamp(lo, hi)
     } else {
@@ -401,7 +467,7 @@ fn least_squares(ticks: &[(Instant, i64)], prior_rate: f64) -> Fit {
     let x_last = seconds_between(t0, t_last);
     Fit {
         t0: t_last,
-        n0: n_first as f64 + my + rate * (x_last - mx),
+        n0: n_first + my + rate * (x_last - mx),
         rate,
     }
 }
@@ -414,15 +480,15 @@ impl BeatSource for ClockFollower {
     fn beat_at(&self, t: Instant) -> f64 {
         let f = self.lock();
         match (f.running, f.fit) {
-            (true, Some(fit)) => (fit.n_at(t) - f.offset as f64) / TICKS_PER_BEAT,
-            _ => f.next_pos as f64 / TICKS_PER_BEAT,
+            (true, Some(fit)) => (fit.n_at(t) - f.offset) / TICKS_PER_BEAT,
+            _ => f.next_pos / TICKS_PER_BEAT,
         }
     }
 
     fn time_at(&self, b: f64) -> Instant {
         let f = self.lock();
         match (f.running, f.fit) {
-            (true, Some(fit)) => fit.t_at(b * TICKS_PER_BEAT + f.offset as f64),
+            (true, Some(fit)) => fit.t_at(b * TICKS_PER_BEAT + f.offset),
             // Stopped: no beat falls until the transport runs again.
             _ => Instant::now() + Duration::from_secs(3600),
         }
@@ -597,6 +663,69 @@ mod tests {
         assert!(!f.is_silent());
         let b = f.beat_at(back[3]);
         assert!((b - 179.0 / 24.0).abs() < 0.01, "beat {b}");
+    }
+
+    #[test]
+    fn ticks_faster_than_the_fastest_tempo_count_the_beat_at_that_tempo() {
+        let f = ClockFollower::new(120.0);
+        let t0 = Instant::now();
+        let tick = |k: u64| t0 + Duration::from_micros(100 * k); // 10 kHz
+        for k in 0..20_000 {
+            f.message(tick(k), &[0xF8]);
+        }
+        let fastest = tempo_range().1;
+        assert!((f.tempo() - fastest).abs() < 1.0, "shows {}", f.tempo());
+        // One second of ticks: the beat moved as far as the tempo shown says.
+        let beats = f.beat_at(tick(19_999)) - f.beat_at(tick(9_999));
+        let want = fastest / 60.0;
+        assert!(
+            (beats - want).abs() < 0.05 * want,
+            "{beats} beats in a second"
+        );
+        // And the next beats fall at that tempo's pace.
+        let b = f.beat_at(tick(19_999));
+        let gap = seconds_between(f.time_at(b), f.time_at(b + 1.0));
+        assert!((gap - 60.0 / fastest).abs() < 1e-3, "a beat lasts {gap} s");
+    }
+
+    #[test]
+    fn a_burst_of_a_few_ticks_still_counts_each_tick() {
+        let f = ClockFollower::new(120.0);
+        let t0 = Instant::now();
+        let mut j = Jitter(17);
+        feed(&f, t0, 100.0, 0, 60, 0.0, &mut j);
+        // Eight ticks arrive at once (a stalled server), then the grid goes on.
+        let at = t0 + Duration::from_secs_f64(68.0 * 0.025);
+        for _ in 0..8 {
+            f.message(at, &[0xF8]);
+        }
+        feed(&f, t0, 100.0, 68, 24, 0.0, &mut j);
+        let b = f.beat_at(t0 + Duration::from_secs_f64(91.0 * 0.025));
+        assert!((b - 91.0 / 24.0).abs() < 0.02, "beat {b}");
+    }
+
+    #[test]
+    fn a_continue_after_the_ticks_stopped_starts_at_the_song_position() {
+        let f = ClockFollower::new(120.0);
+        let t0 = Instant::now();
+        let mut j = Jitter(19);
+        f.message(t0, &[0xFA]);
+        feed(&f, t0, 120.0, 0, 96, 0.0, &mut j);
+        let stop = t0 + Duration::from_secs(2);
+        f.message(stop, &[0xFC]);
+        // The sender stops its ticks too; five seconds later it continues from bar 3.
+        assert!(f.went_silent(stop + Duration::from_secs(2)));
+        f.message(stop + Duration::from_secs(4), &[0xF2, 32, 0]);
+        let go = stop + Duration::from_secs(5);
+        f.message(go, &[0xFB]);
+        let b = f.beat_at(go);
+        assert!((b - 8.0).abs() < 0.1, "beat {b} at the Continue");
+        f.message(go + Duration::from_millis(20), &[0xF8]);
+        let b = f.beat_at(go + Duration::from_millis(20));
+        assert!(
+            (b - 8.0).abs() < 1e-6,
+            "the first tick is the song position: {b}"
+        );
     }
 
     #[test]

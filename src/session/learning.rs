@@ -6,11 +6,13 @@
 //!
 //! As with `train N background`, the model itself lives on that thread while learning is on
 //! and the session keeps a copy that takes the new weights at each command; `learn off`
-//! brings the model back. The input's notes have one reader: `learn`, `respond` and
+//! brings the model back. `learn off` never waits for a fine-tune: one in flight is
+//! abandoned (it finishes on its thread, off the prompt's path, and its result and phrase
+//! are dropped), and the session keeps its copy, which holds every phrase learned before. The input's notes have one reader: `learn`, `respond` and
 //! `listen` exclude each other, with a message naming the one to turn off.
 
 use crate::say;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +37,19 @@ pub(super) struct Learning {
     /// Phrases heard, not yet added to the session's dataset.
     heard: Arc<Mutex<Vec<Tune>>>,
     learned: Arc<AtomicU64>,
+    /// Set by `learn off`: a fine-tune that ends after it keeps nothing. The thread holds
+    /// it while it hands a result over, so a result is either whole or dropped.
+    off: Arc<Mutex<bool>>,
+    /// Notes of the phrase being learned (0: none).
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// What `learn off` found.
+pub(super) struct Stopped {
+    /// Phrases learned.
+    pub learned: u64,
+    /// Notes of the phrase abandoned mid-fine-tune (0: none was).
+    pub dropped: usize,
 }
 
 /// A phrase as a tune of the dataset, its first note at 0.
@@ -73,11 +88,17 @@ impl Session {
                 let n = self.learn.phrases_learned;
                 let tunes = self.tunes.len();
                 match &self.learn.learning {
-                    Some(_) => say!(
-                        self,
-                        "learning: {n} phrase{} learned; the dataset has {tunes} tunes",
-                        plural(n)
-                    ),
+                    Some(l) => {
+                        let busy = match l.in_flight.load(Ordering::SeqCst) {
+                            0 => String::new(),
+                            k => format!(" (a phrase of {k} notes is being learned)"),
+                        };
+                        say!(
+                            self,
+                            "learning: {n} phrase{} learned{busy}; the dataset has {tunes} tunes",
+                            plural(n)
+                        )
+                    }
                     None => say!(
                         self,
                         "not learning (`learn on` starts): {n} phrase{} learned",
@@ -88,9 +109,14 @@ impl Session {
             }
             Some(false) => {
                 match self.stop_learning() {
-                    Some(n) => say!(
+                    Some(Stopped { learned: n, dropped: 0 }) => say!(
                         self,
                         "learn: off after {n} phrase{}; the model keeps what it learned",
+                        plural(n)
+                    ),
+                    Some(Stopped { learned: n, dropped }) => say!(
+                        self,
+                        "learn: off after {n} phrase{}; the phrase being learned ({dropped} notes) is dropped, the model keeps what it learned before it",
                         plural(n)
                     ),
                     None => say!(self, "was not learning"),
@@ -131,6 +157,8 @@ impl Session {
         let shared = Shared::new(self.learn.printer.clone());
         let heard = Arc::new(Mutex::new(Vec::new()));
         let learned = Arc::new(AtomicU64::new(self.learn.phrases_learned));
+        let off = Arc::new(Mutex::new(false));
+        let in_flight = Arc::new(AtomicUsize::new(0));
         let (m, sh, h, l, feed) = (
             model.clone(),
             shared.clone(),
@@ -138,6 +166,7 @@ impl Session {
             learned.clone(),
             self.learn.feed.clone(),
         );
+        let (gone, busy) = (off.clone(), in_flight.clone());
         let mut tuner = FineTuner::new(seed);
         let mut first = true;
         let take = Box::new(move |phrase: &[Note]| {
@@ -154,11 +183,21 @@ impl Session {
                 return;
             }
             let started = std::time::Instant::now();
+            busy.store(phrase.len(), Ordering::SeqCst);
             let n = l.load(Ordering::SeqCst) + 1;
             let tune = phrase_tune(phrase, n);
             let Ok(mut guard) = m.lock() else { return };
             let Some(model) = guard.as_mut() else { return };
+            if gone.lock().map_or(true, |off| *off) {
+                return;
+            }
             let done = tuner.learn(model, &tune, &corpus, &cfg);
+            // `learn off` came during the fine-tune: the session went on without it.
+            let Ok(off) = gone.lock() else { return };
+            busy.store(0, Ordering::SeqCst);
+            if *off {
+                return;
+            }
             feed.publish(model);
             if let Ok(mut w) = sh.weights.lock() {
                 *w = Some((model.epochs(), model.weights()));
@@ -168,6 +207,7 @@ impl Session {
                 h.push(tune);
             }
             l.store(n, Ordering::SeqCst);
+            drop(off);
             sh.say(format!(
                 "learned phrase {n} ({} notes) in {:.2} s: loss {:.3} → {:.3}",
                 phrase.len(),
@@ -194,6 +234,8 @@ impl Session {
             shared,
             heard,
             learned,
+            off,
+            in_flight,
         });
         let replay = match self.tunes.is_empty() {
             true => "no dataset to replay: the model may forget what it knew".to_string(),
@@ -224,7 +266,7 @@ impl Session {
 
     /// `quit`, the end of a script: learning and background training stop and say so.
     pub(super) fn stop_model_work(&mut self) {
-        if let Some(n) = self.stop_learning() {
+        if let Some(Stopped { learned: n, .. }) = self.stop_learning() {
             say!(self, "quitting: learn off after {n} phrase{}", plural(n));
         }
         if let Some(e) = self.stop_background("quitting") {
@@ -234,7 +276,7 @@ impl Session {
 
     /// `disconnect` and `connect in`: the phrases' port closes, so learning ends and says so.
     pub(super) fn input_closing(&mut self) {
-        if let Some(n) = self.stop_learning() {
+        if let Some(Stopped { learned: n, .. }) = self.stop_learning() {
             say!(
                 self,
                 "learn: off, the input port closes (after {n} phrase{}; the model keeps what it learned)",
@@ -243,12 +285,21 @@ impl Session {
         }
     }
 
-    /// `learn off`, `quit`: stops reading phrases (after the one being learned) and takes
-    /// the model back. The phrases learned, if learning was on.
-    pub(super) fn stop_learning(&mut self) -> Option<u64> {
-        self.poll_learning();
+    /// `learn off`, `quit`: stops reading phrases at once and takes the model back; a
+    /// fine-tune in flight is abandoned (it ends on its own thread and keeps nothing), and
+    /// the session's copy, which has every phrase learned before, stays the model.
+    pub(super) fn stop_learning(&mut self) -> Option<Stopped> {
         let l = self.learn.learning.take()?;
-        drop(l.reader);
+        // From here a fine-tune that ends hands nothing over; one handing over now finishes
+        // first (a moment: no learning happens under this lock).
+        let dropped = match l.off.lock() {
+            Ok(mut off) => {
+                *off = true;
+                l.in_flight.load(Ordering::SeqCst)
+            }
+            Err(_) => 0,
+        };
+        l.reader.let_go();
         let n = l.learned.load(Ordering::SeqCst);
         self.learn.phrases_learned = n;
         let shared = l.shared.clone();
@@ -256,11 +307,18 @@ impl Session {
         if let Ok(mut h) = l.heard.lock() {
             self.tunes.append(&mut h);
         }
-        if let Some(m) = l.model.lock().ok().and_then(|mut m| m.take()) {
-            self.learn.model = Some(m);
+        // The thread's model when it is not learning; while it is, the copy (which took
+        // every weight it published) is the model.
+        if let Ok(mut m) = l.model.try_lock() {
+            if let Some(m) = m.take() {
+                self.learn.model = Some(m);
+            }
         }
         self.learn.generator = None;
-        Some(n)
+        Some(Stopped {
+            learned: n,
+            dropped,
+        })
     }
 }
 

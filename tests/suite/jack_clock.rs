@@ -566,3 +566,181 @@ fn clock_in_without_an_input_port_says_to_connect_one() {
         "{err}"
     );
 }
+
+/// A drum machine jumps: Start, 4 s of ticks, Stop, Song Position Pointer 1024 (beat 256),
+/// Continue. The loop goes on from the new position; the notes whose time was jumped over
+/// are skipped, not sent at once.
+#[test]
+fn a_jump_of_the_incoming_clock_skips_the_notes_it_passed_over() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let peer = ClockPeer::new("drums", 120.0);
+    let mut tms = Prompt::start(tms(&[]));
+    tms.type_line(
+        "connect in \"drums\"; connect \"synth\"; clock in on; prime notes \"C4/2 D4/2 E4/2 F4/2\"",
+    );
+    assert!(
+        tms.wait_for("notes", Duration::from_secs(10)),
+        "{}",
+        tms.printed()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    peer.start();
+    assert!(eventually(Duration::from_secs(10), || peer
+        .ticks_since_start()
+        >= 24));
+    tms.type_line("play loop");
+    assert!(eventually(Duration::from_secs(15), || peer
+        .ticks_since_start()
+        >= 24 * 9));
+    peer.stop();
+    assert!(eventually(Duration::from_secs(5), || peer
+        .last_sent(0xFC)
+        .is_some()));
+    let before = notes(&sink.messages()).len();
+    assert!(
+        before >= 8,
+        "the loop played before the jump: {before} notes"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    peer.song_position(1024);
+    peer.resume();
+    assert!(eventually(Duration::from_secs(5), || peer
+        .last_sent(0xFB)
+        .is_some()));
+    let resumed = peer.last_sent(0xFB).unwrap();
+    let after = |h: &[Heard]| -> Vec<Instant> {
+        notes(h)
+            .iter()
+            .map(|n| n.on)
+            .filter(|on| *on >= resumed)
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || after(&sink.messages()).len()
+            >= 6),
+        "the loop goes on after the Continue"
+    );
+    tms.quit();
+    let onsets = after(&sink.messages());
+    let burst = onsets
+        .iter()
+        .filter(|on| secs(resumed, **on) < 0.050)
+        .count();
+    let gaps: Vec<f64> = onsets.windows(2).map(|w| secs(w[0], w[1])).collect();
+    println!(
+        "clock jump to song position 1024: {burst} notes in the first 50 ms after Continue; \
+         then intervals {} ms",
+        gaps.iter()
+            .map(|g| format!("{:.1}", g * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // Eighth notes at 120 BPM are 250 ms apart: at most one is due in any 50 ms.
+    assert!(
+        burst <= 1,
+        "{burst} notes went out within 50 ms of the Continue"
+    );
+    for g in gaps.iter().take(4) {
+        assert!((g - 0.25).abs() < 0.020, "interval {:.1} ms", g * 1e3);
+    }
+}
+
+/// The beat of a `clock` line: bar and beat of the 4/4 default meter, counted from 0.
+fn shown_beat(line: &str) -> f64 {
+    let bar: f64 = line
+        .split(", bar ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|b| b.parse().ok())
+        .unwrap_or_else(|| panic!("a bar in {line}"));
+    let beat: f64 = line
+        .split(" beat ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|b| b.parse().ok())
+        .unwrap_or_else(|| panic!("a beat in {line}"));
+    (bar - 1.0) * 4.0 + beat - 1.0
+}
+
+/// Ticks at 10 kHz (25,000 BPM): `tempo` is clamped to 960, and the beat `clock` counts
+/// and clock out's ticks follow that, not the sender.
+#[test]
+fn ticks_faster_than_960_bpm_count_beats_at_the_tempo_shown_and_clock_out_keeps_to_it() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let peer = ClockPeer::new("drums", 25_000.0);
+    let mut tms = Prompt::start(tms(&[]));
+    tms.type_line("connect in \"drums\"; connect \"synth\"; clock in on; clock out on");
+    assert!(
+        tms.wait_for("clock out: on", Duration::from_secs(30)),
+        "{}",
+        tms.printed()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    // Each reading happens between the typing and the seeing of its line, so the time
+    // between two readings lies between these bounds whatever the machine's load.
+    let read = |tms: &mut Prompt, k: usize| -> (Instant, Instant, String) {
+        let typed = Instant::now();
+        tms.type_line("clock");
+        assert!(eventually(Duration::from_secs(10), || tms
+            .printed()
+            .lines()
+            .filter(|l| l.starts_with("clock: "))
+            .count()
+            >= k));
+        let seen = Instant::now();
+        let printed = tms.printed();
+        let line = printed
+            .lines()
+            .filter(|l| l.starts_with("clock: "))
+            .nth(k - 1)
+            .unwrap()
+            .to_string();
+        (typed, seen, line)
+    };
+    let (typed1, seen1, first) = read(&mut tms, 1);
+    std::thread::sleep(Duration::from_secs(2));
+    let (typed2, seen2, second) = read(&mut tms, 2);
+    tms.type_line("clock out off");
+    let heard = sink.heard_once(|h| transport(h).last() == Some(&vec![0xFC]));
+    tms.quit();
+    let sent = peer.sent.lock().unwrap().len();
+    drop(peer);
+    let tempo = |line: &str| -> f64 {
+        line.split(" at ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("a tempo in {line}"))
+    };
+    let shown = [tempo(&first), tempo(&second)];
+    let moved = shown_beat(&second) - shown_beat(&first);
+    let (least, most) = (secs(seen1, typed2), secs(typed1, seen2));
+    let slowest = shown[0].min(shown[1]);
+    let t = ticks(&heard);
+    // Clock out's rate over its steady part (from a second after its first tick).
+    let steady: Vec<Instant> = t.iter().copied().filter(|x| secs(t[0], *x) > 1.0).collect();
+    let rate = (steady.len() - 1) as f64 / secs(steady[0], steady[steady.len() - 1]);
+    println!(
+        "10 kHz clock in ({sent} ticks sent): tempo shown {shown:?}, {moved:.1} beats counted \
+         in {least:.2}–{most:.2} s; clock out {rate:.0} ticks a second"
+    );
+    assert!(sent > 20_000, "the sender ran at 10 kHz: {sent} ticks");
+    for s in shown {
+        assert!(s <= 960.0 && s > 800.0, "{first}\n{second}");
+    }
+    // A beat or two of slack for the line's estimate moving between the readings.
+    assert!(
+        moved <= 960.0 / 60.0 * most + 2.0,
+        "{moved} beats in at most {most:.2} s:\n{first}\n{second}"
+    );
+    assert!(
+        moved >= slowest / 60.0 * least - 2.0,
+        "{moved} beats in at least {least:.2} s:\n{first}\n{second}"
+    );
+    assert!(
+        rate < 960.0 / 60.0 * 24.0 * 1.02,
+        "clock out sent {rate:.0} ticks a second"
+    );
+}

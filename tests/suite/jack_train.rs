@@ -395,3 +395,61 @@ fn learn_has_the_input_to_itself_and_ends_when_the_port_closes() {
         "{stdout}"
     );
 }
+
+/// `learn off` while a long phrase is being learned returns at once: the fine-tune in flight
+/// is abandoned (its phrase dropped, and said so), never waited for.
+#[test]
+fn learn_off_returns_at_once_while_a_phrase_is_being_learned() {
+    let _jack = Jack::start();
+    let _synth = Sink::new("synth");
+    let mut keys = jack_support::Source::new("keys");
+    let mut child = tms(&[]).stdin(Stdio::piped()).spawn().expect("tms runs");
+    let mut typed = child.stdin.take().expect("stdin");
+    let said = lines(&mut child);
+    let mut seen = Vec::new();
+    writeln!(
+        typed,
+        "model \"models/folk.safetensors\"; connect \"synth\"; connect in \"keys\"; learn on"
+    )
+    .unwrap();
+    wait_for(&said, "learn: on; ", Duration::from_secs(300), &mut seen);
+    // A phrase of 4,000 notes, a millisecond apart: seconds of fine-tuning.
+    for k in 0..4000u32 {
+        let key = 40 + (k % 40) as u8;
+        keys.send(&[0x90, key, 80]);
+        std::thread::sleep(Duration::from_micros(700));
+        keys.send(&[0x80, key, 0]);
+        std::thread::sleep(Duration::from_micros(300));
+    }
+    // `learn` says when the phrase is being learned.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        writeln!(typed, "learn").unwrap();
+        wait_for(&said, "learning: ", Duration::from_secs(30), &mut seen);
+        if seen
+            .last()
+            .unwrap()
+            .contains("(a phrase of 4000 notes is being learned)")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", seen.join("\n"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    writeln!(typed, "learn off; learn").unwrap();
+    wait_for(&said, "learn: off", Duration::from_secs(30), &mut seen);
+    let off = seen.last().unwrap().clone();
+    wait_for(&said, "not learning", Duration::from_secs(30), &mut seen);
+    writeln!(typed, "quit").unwrap();
+    let _ = child.wait();
+    println!("{off}");
+    assert!(
+        !seen.iter().any(|l| l.starts_with("learned phrase")),
+        "`learn off` waited for the fine-tune:\n{}",
+        seen.join("\n")
+    );
+    assert_eq!(
+        off,
+        "learn: off after 0 phrases; the phrase being learned (4000 notes) is dropped, the model keeps what it learned before it"
+    );
+}

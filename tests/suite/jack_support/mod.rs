@@ -266,8 +266,9 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 pub struct ClockPeer {
     pub port: String,
     bpm: Arc<std::sync::atomic::AtomicU64>,
-    /// Transport messages (Start, Stop, Continue) to send before the next tick.
-    transport: Arc<Mutex<Vec<u8>>>,
+    /// Transport messages (Start, Stop, Continue, Song Position) to send before the next
+    /// tick.
+    transport: Arc<Mutex<Vec<Vec<u8>>>>,
     paused: Arc<std::sync::atomic::AtomicBool>,
     quit: Arc<std::sync::atomic::AtomicBool>,
     /// (when, status byte) of every message sent.
@@ -284,7 +285,7 @@ impl ClockPeer {
             .map_err(|e| e.to_string())
             .expect("virtual output port");
         let rate = Arc::new(AtomicU64::new(bpm.to_bits()));
-        let transport = Arc::new(Mutex::new(Vec::new()));
+        let transport: Arc<Mutex<Vec<Vec<u8>>>> = Arc::new(Mutex::new(Vec::new()));
         let paused = Arc::new(AtomicBool::new(false));
         let quit = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(Mutex::new(Vec::new()));
@@ -307,11 +308,14 @@ impl ClockPeer {
                 if !p.load(Ordering::Relaxed) {
                     let mut log = log.lock().unwrap();
                     for m in std::mem::take(&mut *s.lock().unwrap()) {
-                        conn.send(&[m]).expect("send a transport message");
-                        log.push((Instant::now(), m));
+                        conn.send(&m).expect("send a transport message");
+                        log.push((Instant::now(), m[0]));
                     }
-                    conn.send(&[0xF8]).expect("send tick");
-                    log.push((Instant::now(), 0xF8));
+                    // A tick that finds JACK's buffer full (a very fast clock on a busy
+                    // machine) is lost, as on a cable; it is not logged as sent.
+                    if conn.send(&[0xF8]).is_ok() {
+                        log.push((Instant::now(), 0xF8));
+                    }
                 }
                 let bpm = f64::from_bits(r.load(Ordering::Relaxed));
                 due += Duration::from_secs_f64(60.0 / bpm / 24.0);
@@ -330,18 +334,34 @@ impl ClockPeer {
 
     /// Start goes out just before the next tick, which is then beat 0 of the song.
     pub fn start(&self) {
-        self.transport.lock().unwrap().push(0xFA);
+        self.transport.lock().unwrap().push(vec![0xFA]);
     }
 
     /// Stop goes out before the next tick; ticks go on, as a drum machine's do.
     pub fn stop(&self) {
-        self.transport.lock().unwrap().push(0xFC);
+        self.transport.lock().unwrap().push(vec![0xFC]);
     }
 
     /// Continue goes out before the next tick, which is then the song position after the
     /// last tick before the Stop.
     pub fn resume(&self) {
-        self.transport.lock().unwrap().push(0xFB);
+        self.transport.lock().unwrap().push(vec![0xFB]);
+    }
+
+    /// A Song Position Pointer (in sixteenths) goes out before the next tick; sent while
+    /// stopped, the next Continue goes on from there.
+    pub fn song_position(&self, sixteenths: u16) {
+        self.transport.lock().unwrap().push(vec![
+            0xF2,
+            (sixteenths & 127) as u8,
+            (sixteenths >> 7 & 127) as u8,
+        ]);
+    }
+
+    /// When the last message with this status byte went out.
+    pub fn last_sent(&self, status: u8) -> Option<Instant> {
+        let sent = self.sent.lock().unwrap();
+        sent.iter().rev().find(|m| m.1 == status).map(|m| m.0)
     }
 
     /// From the next tick on, ticks come at this tempo.
