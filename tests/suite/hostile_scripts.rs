@@ -254,11 +254,19 @@ fn voice_names_that_hide_or_turn_text_around_are_refused() {
 }
 
 #[test]
-fn sigterm_at_an_idle_prompt_ends_tms_with_130() {
+fn sigterm_at_an_idle_prompt_ends_tms_with_130_and_writes_the_recording() {
     let mut tms = Prompt::in_temp_dir_collecting_errors();
     tms.ask("set tempo 99", "tempo = 99");
+    tms.ask(r#"record "take.mid""#, "recording into take.mid");
     tms.signal("TERM");
     assert_eq!(tms.exit_code(Duration::from_secs(20)), Some(130));
+    assert!(
+        tms.printed().contains("wrote take.mid"),
+        "{}",
+        tms.printed()
+    );
+    let take = std::fs::read(tms.dir().join("take.mid")).expect("the recording is written");
+    assert!(take.starts_with(b"MThd"), "{take:?}");
 }
 
 #[test]
@@ -324,4 +332,53 @@ fn a_watched_file_replaced_by_a_fifo_ends_the_watch_and_the_prompt_answers() {
         "{errors}"
     );
     assert!(!errors.contains(":0:0:"), "{errors}");
+}
+
+/// On a terminal rustyline holds the line in raw mode: SIGTERM there must end tms with 130
+/// and give the terminal back in its ordinary (canonical, echoing) mode. Python's `pty`
+/// plays the terminal; it prints the exit code and whether the mode was restored.
+#[test]
+fn sigterm_at_a_prompt_on_a_terminal_ends_tms_and_restores_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            r#"
+import os, pty, select, signal, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1]])
+seen, t0 = b"", time.time()
+def read(until, limit):
+    global seen
+    end = time.time() + limit
+    while until not in seen and time.time() < end:
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                return
+read(b"tms> ", 120)
+os.write(fd, b"set tempo 9")
+read(b"9", 10)
+os.kill(pid, signal.SIGTERM)
+_, status = os.waitpid(pid, 0)
+lflag = termios.tcgetattr(fd)[3]
+print(os.waitstatus_to_exitcode(status), bool(lflag & termios.ICANON), bool(lflag & termios.ECHO))
+"#,
+            env!("CARGO_BIN_EXE_tms"),
+        ])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("TERM", "xterm")
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.trim(),
+        "130 True True",
+        "exit code, canonical mode, echo:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
