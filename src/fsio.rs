@@ -270,6 +270,21 @@ fn process_alive(pid: u32) -> bool {
     !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
+/// Whether something a write would replace exists at `path`: a regular file (links
+/// followed, `/proc`'s magic links such as `/dev/stdout` included) or a dangling link.
+/// Anything else that exists is refused as [`write`] refuses it, so that a command can
+/// check its target before it starts (`record`, which must not replace a file unasked).
+pub fn existing_target(path: &Path) -> io::Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(true),
+        Ok(meta) => Err(not_regular(&meta, "writes")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Ok(std::fs::symlink_metadata(path).is_ok())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

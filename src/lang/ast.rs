@@ -204,7 +204,7 @@ pub enum Stage {
     },
     /// `respond on [notes N]`, `respond off`, or `respond` alone (how many were answered).
     Respond(Option<RespondArg>),
-    /// `record "F.mid"`, `record stop`, or `record` alone (what is being recorded).
+    /// `record "F.mid" [overwrite]`, `record stop`, or `record` alone (what is being recorded).
     Record(Option<RecordArg>),
     Map {
         cc: u8,
@@ -238,7 +238,11 @@ pub enum RespondArg {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordArg {
-    Into(Spanned<String>),
+    /// Into a new file, or over an existing one with `overwrite`.
+    Into {
+        path: Spanned<String>,
+        overwrite: bool,
+    },
     Stop,
 }
 
@@ -480,7 +484,13 @@ impl fmt::Display for Stage {
             Respond(Some(RespondArg::On { notes: Some(n) })) => write!(f, "respond on notes {n}"),
             Respond(Some(RespondArg::Off)) => f.write_str("respond off"),
             Record(None) => f.write_str("record"),
-            Record(Some(RecordArg::Into(p))) => write!(f, "record {}", Q(p)),
+            Record(Some(RecordArg::Into { path, overwrite })) => {
+                write!(f, "record {}", Q(path))?;
+                if *overwrite {
+                    f.write_str(" overwrite")?;
+                }
+                Ok(())
+            }
             Record(Some(RecordArg::Stop)) => f.write_str("record stop"),
             Map {
                 cc,
@@ -512,5 +522,24 @@ impl fmt::Display for Stage {
                 None => "link",
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lang::parser::parse;
+
+    #[test]
+    fn record_prints_back_as_typed() {
+        let src = "record \"a \\\"b\\\".mid\" overwrite\nrecord \"set.mid\"\nrecord stop\nrecord";
+        let p = parse(src);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let printed: Vec<String> = p.stmts.iter().map(|s| s.cmd.to_string()).collect();
+        assert_eq!(printed.join("\n"), src);
+        let again = parse(&printed.join("\n"));
+        let cmds = |stmts: &[crate::lang::ast::Stmt]| {
+            stmts.iter().map(|s| s.cmd.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(cmds(&p.stmts), cmds(&again.stmts));
     }
 }

@@ -796,8 +796,11 @@ fn p_record(a: &mut Args) -> Result<Command, Error> {
     if a.keyword("stop") {
         return a.finish(Stage::Record(Some(RecordArg::Stop)));
     }
-    let path = a.opt_string();
-    a.finish(Stage::Record(path.map(RecordArg::Into)))
+    let Some(path) = a.opt_string() else {
+        return a.finish(Stage::Record(None));
+    };
+    let overwrite = a.keyword("overwrite");
+    a.finish(Stage::Record(Some(RecordArg::Into { path, overwrite })))
 }
 
 fn p_map(a: &mut Args) -> Result<Command, Error> {
@@ -1225,13 +1228,15 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "record",
-        usage: "record \"FILE.mid\" | record stop | record",
+        usage: "record \"FILE.mid\" [overwrite] | record stop | record",
         summary: "capture everything played and heard into a multi-track MIDI file; `record stop` writes it whole",
         details: "A track per voice, named after it, and one for the input port, at the times they happened, \
-                  with the tempo and meter. The file is rewritten every second while recording, and written \
-                  on `record stop`, `quit`, the end of a script and a second Ctrl-C, so a performance is never lost.",
+                  with the tempo and meter. The name must end in .mid or .midi; an existing file is refused \
+                  unless `overwrite` follows the name. While recording, each second's messages are appended \
+                  to the file (one track, every note ended), so a crash loses at most a second; `record stop`, \
+                  `quit`, the end of a script and a second Ctrl-C write the tracks.",
         example: "record \"set.mid\"",
-        words: &["stop"],
+        words: &["stop", "overwrite"],
         files: Files::Ext(&["mid", "midi"]),
         history: History::Never,
         parse: p_record,

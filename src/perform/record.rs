@@ -3,22 +3,46 @@
 //!
 //! The player and the input thread stamp each channel message with the moment it went out
 //! or came in and push it onto a [`Tape`]; that push is a short lock on a vector the
-//! writer empties by swapping, so the real-time threads never wait on a file. A writer
-//! thread rewrites the file (atomically) every second while recording, so a crash, a full
-//! disk or a killed process loses at most the last second; `record stop`, `quit`, the end
-//! of a script and a second Ctrl-C write it whole. Notes still sounding when it ends get
-//! their note-off at the end, so the file has no hanging note.
+//! writer empties by swapping, so the real-time threads never wait on a file.
+//!
+//! A set may last hours, so what a second costs must not grow with what came before it.
+//! While recording, the file on disk is a format-1 file of two tracks: the conductor
+//! (tempo, meter) and one track named `recording` holding every message in time order,
+//! channels as played. Before a message from another source than the last one's stands a
+//! sequencer-specific event (`FF 7F`, manufacturer 0x7D, the ID MIDI keeps for
+//! non-commercial use) naming the voice or `input`; other readers skip it. Every second the
+//! writer thread appends what the tape collected to the end of that last track:
+//!
+//! 1. it writes the new messages, then note-offs for every note still sounding and an end
+//!    of track (the tail), after the current end of the file, and syncs;
+//! 2. it turns the old tail into one sequencer-specific event of the same length (a short
+//!    write over its first bytes), so the old note-offs and end of track become data;
+//! 3. it writes the track's new length over the old one, and syncs.
+//!
+//! After each append the file is a valid standard MIDI file holding everything up to that
+//! second, every note ended; between the steps (a few microseconds; a power cut between the
+//! syncs) a reader sees the file as it was, with bytes past its last chunk or a last track
+//! without its end of track, both of which MIDI readers accept. So a crash, a full disk or
+//! `kill -9` loses at most the last second. What the writer keeps in memory is bounded: the
+//! notes sounding per track, a count per track, and the messages of one second (of more
+//! only while appends fail, as on a full disk, until one succeeds).
+//!
+//! `record stop`, `quit`, the end of a script and a second Ctrl-C then write the final file
+//! atomically (through [`crate::fsio`]): the conductor track, then a track per source named
+//! after it, in the order they first sounded, each read back from the recording track on
+//! disk in one pass, so memory stays bounded there too. Notes still sounding at the end
+//! get their note-off at the end, so the file has no hanging note. If that final write
+//! fails the recording keeps running and the file on disk keeps everything, in one track.
 
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-use midly::live::LiveEvent;
-use midly::num::{u15, u24, u28};
-use midly::{Format, Header, MetaMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
 use crate::fsio::io_reason;
 use crate::music::meter::Meter;
@@ -31,6 +55,15 @@ const SAVE_EVERY: Duration = Duration::from_secs(1);
 pub const INPUT_TRACK: &str = "input";
 /// The track of what the player sends (one voice).
 pub const MAIN_TRACK: &str = "main";
+/// The one track that holds everything while recording.
+const TAKE_TRACK: &str = "recording";
+/// The manufacturer ID that starts tms's sequencer-specific events: MIDI's ID for
+/// non-commercial use. A neutralized tail never starts with it (see [`neutral`]).
+const TMS_ID: u8 = 0x7D;
+/// The largest delta time a track event can carry.
+const MAX_DELTA: u64 = 0x0FFF_FFFF;
+/// Recordings are refused unless their name ends in one of these.
+pub const EXTENSIONS: [&str; 2] = ["mid", "midi"];
 
 /// One channel message, when it happened and whose it was.
 #[derive(Clone)]
@@ -39,6 +72,24 @@ struct Event {
     track: Arc<str>,
     bytes: [u8; 3],
     len: u8,
+}
+
+/// The bytes of a whole channel message: a status below 0xF0, then exactly the data bytes
+/// it needs, each below 128. Anything else (clock, SysEx, a cut or garbled message) cannot
+/// stand in a track and is not kept, so counts say what the file holds.
+fn channel_message(bytes: &[u8]) -> Option<([u8; 3], u8)> {
+    let (&status, data) = bytes.split_first()?;
+    let need = match status & 0xF0 {
+        0x80 | 0x90 | 0xA0 | 0xB0 | 0xE0 => 2,
+        0xC0 | 0xD0 => 1,
+        _ => return None,
+    };
+    if data.len() != need || data.iter().any(|&b| b >= 0x80) {
+        return None;
+    }
+    let mut b = [0u8; 3];
+    b[..bytes.len()].copy_from_slice(bytes);
+    Some((b, bytes.len() as u8))
 }
 
 /// Where the player and the input thread put what they send and hear. Cloning shares it.
@@ -52,25 +103,23 @@ pub struct Tape {
 }
 
 impl Tape {
-    /// Keeps a channel message if a recording runs; system messages (clock) are not kept.
+    /// Keeps a channel message if a recording runs; system messages (clock) and malformed
+    /// messages are not kept.
     pub fn push(&self, track: &Arc<str>, bytes: &[u8]) {
         if !self.armed.load(Ordering::Acquire) {
             return;
         }
         let at = Instant::now();
-        let Some(&status) = bytes.first() else { return };
-        if !(0x80..0xF0).contains(&status) || bytes.len() > 3 {
+        let Some((bytes, len)) = channel_message(bytes) else {
             return;
-        }
-        let mut b = [0u8; 3];
-        b[..bytes.len()].copy_from_slice(bytes);
+        };
         if let Ok(mut p) = self.pending.lock() {
             if let Some(events) = p.as_mut() {
                 events.push(Event {
                     at,
                     track: track.clone(),
-                    bytes: b,
-                    len: bytes.len() as u8,
+                    bytes,
+                    len,
                 });
             }
         }
@@ -80,11 +129,15 @@ impl Tape {
         self.pending.lock().is_ok_and(|p| p.is_some())
     }
 
-    /// Starts (Some) or ends (None) keeping what is pushed.
-    fn set(&self, events: Option<Vec<Event>>) {
-        if let Ok(mut p) = self.pending.lock() {
-            self.armed.store(events.is_some(), Ordering::Release);
-            *p = events;
+    /// Starts (Some) or ends (None) keeping what is pushed; returns what was pushed since
+    /// the last take.
+    fn set(&self, events: Option<Vec<Event>>) -> Vec<Event> {
+        match self.pending.lock() {
+            Ok(mut p) => {
+                self.armed.store(events.is_some(), Ordering::Release);
+                std::mem::replace(&mut *p, events).unwrap_or_default()
+            }
+            Err(_) => Vec::new(),
         }
     }
 
@@ -94,25 +147,194 @@ impl Tape {
             Err(_) => Vec::new(),
         }
     }
+
+    fn waiting(&self) -> usize {
+        self.pending
+            .lock()
+            .map_or(0, |p| p.as_ref().map_or(0, Vec::len))
+    }
 }
 
-/// What a recording writes into the file besides the events.
+/// What the file holds of one source: all the writer remembers of it.
 #[derive(Clone)]
-struct Sheet {
+struct Source {
+    name: Arc<str>,
+    /// Note-ons (velocity above 0) written.
+    notes: usize,
+    /// Keys down, a bit per key, per channel.
+    sounding: [u128; 16],
+}
+
+impl Source {
+    fn new(name: Arc<str>) -> Source {
+        Source {
+            name,
+            notes: 0,
+            sounding: [0; 16],
+        }
+    }
+}
+
+/// Follows which keys a message presses and releases; whether it is a sounding note-on.
+fn hear(sounding: &mut [u128; 16], b: [u8; 3]) -> bool {
+    let ch = usize::from(b[0] & 15);
+    let key = 1u128 << (b[1] & 127);
+    match b[0] & 0xF0 {
+        0x90 if b[2] > 0 => {
+            sounding[ch] |= key;
+            return true;
+        }
+        0x80 | 0x90 => sounding[ch] &= !key,
+        // All notes off / all sound off end every note of the channel.
+        0xB0 if b[1] == 123 || b[1] == 120 => sounding[ch] = 0,
+        _ => {}
+    }
+    false
+}
+
+/// Where the recording stands on disk; replaced whole only when an append succeeded.
+#[derive(Clone)]
+struct Written {
+    /// Where the tail (closing note-offs, end of track) starts, and its length.
+    tail_at: u64,
+    tail_len: u64,
+    /// The tick of the last message written.
+    last_tick: u64,
+    /// The source of the last message written (an index into `sources`).
+    source: Option<usize>,
+    sources: Vec<Source>,
+    events: usize,
+    last_at: Option<Instant>,
+}
+
+impl Written {
+    fn source(&mut self, name: &Arc<str>) -> usize {
+        match self.sources.iter().position(|s| *s.name == **name) {
+            Some(i) => i,
+            None => {
+                self.sources.push(Source::new(name.clone()));
+                self.sources.len() - 1
+            }
+        }
+    }
+
+    /// Note-offs for every key any source holds, then the end of track. Its length is never
+    /// 132 bytes, the one length [`neutral`] cannot cover with a canonical header.
+    fn tail(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut count = 0;
+        for ch in 0..16u8 {
+            let held = self
+                .sources
+                .iter()
+                .fold(0u128, |acc, s| acc | s.sounding[usize::from(ch)]);
+            for key in 0..128u8 {
+                if held & (1u128 << key) != 0 {
+                    out.extend_from_slice(&[0, 0x80 | ch, key, 0]);
+                    count += 1;
+                }
+            }
+        }
+        if count == 32 {
+            // A repeated note-off is harmless and moves the length to 136.
+            let last = out[out.len() - 4..].to_vec();
+            out.extend_from_slice(&last);
+        }
+        out.extend_from_slice(&[0, 0xFF, 0x2F, 0]);
+        out
+    }
+}
+
+/// The first bytes that turn a tail of `len` bytes into one sequencer-specific event
+/// (delta 0) whose data is the rest of the tail. The data then starts with a delta (0) or a
+/// note-off status, never with [`TMS_ID`], so it is never taken for a source marker.
+fn neutral(len: u64) -> Vec<u8> {
+    let mut out = vec![0, 0xFF, 0x7F];
+    if len - 4 < 128 {
+        out.push((len - 4) as u8);
+    } else {
+        // Two length bytes; `len - 5` is at least 128 because a tail is never 132 bytes.
+        varlen(&mut out, (len - 5) as u32);
+    }
+    out
+}
+
+fn varlen(out: &mut Vec<u8>, v: u32) {
+    let mut groups = [0u8; 4];
+    let mut n = 0;
+    let mut v = v & 0x0FFF_FFFF;
+    loop {
+        groups[n] = (v & 0x7F) as u8;
+        n += 1;
+        v >>= 7;
+        if v == 0 {
+            break;
+        }
+    }
+    for i in (0..n).rev() {
+        out.push(groups[i] | if i > 0 { 0x80 } else { 0 });
+    }
+}
+
+fn meta(out: &mut Vec<u8>, delta: u32, kind: u8, data: &[u8]) {
+    varlen(out, delta);
+    out.extend_from_slice(&[0xFF, kind]);
+    varlen(out, data.len() as u32);
+    out.extend_from_slice(data);
+}
+
+/// The sequencer-specific event that says whose messages follow.
+fn marker(out: &mut Vec<u8>, name: &str) {
+    let mut data = vec![TMS_ID];
+    data.extend_from_slice(name.as_bytes());
+    meta(out, 0, 0x7F, &data);
+}
+
+fn header(tracks: usize) -> Vec<u8> {
+    let mut out = b"MThd\0\0\0\x06\0\x01".to_vec();
+    out.extend_from_slice(&(tracks.min(0xFFFF) as u16).to_be_bytes());
+    out.extend_from_slice(&TICKS_PER_QUARTER.to_be_bytes());
+    out
+}
+
+fn chunk(data: &[u8]) -> Vec<u8> {
+    let mut out = b"MTrk".to_vec();
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// The conductor track: tempo and meter.
+fn conductor(tempo: f64, meter: Meter) -> Vec<u8> {
+    let micros = (60_000_000.0 / tempo).round().clamp(1.0, 16_777_215.0) as u32;
+    let denom_log2 = meter.unit.max(1).trailing_zeros() as u8;
+    let mut data = Vec::new();
+    meta(&mut data, 0, 0x51, &micros.to_be_bytes()[1..]);
+    meta(
+        &mut data,
+        0,
+        0x58,
+        &[meter.beats.min(255) as u8, denom_log2, 24, 8],
+    );
+    meta(&mut data, 0, 0x2F, &[]);
+    chunk(&data)
+}
+
+/// A recording's file and what has been written into it.
+struct Take {
+    file: File,
     path: PathBuf,
     started: Instant,
     tempo: f64,
     meter: Meter,
-    /// Everything the writer has taken from the tape.
-    kept: Arc<Mutex<Vec<Event>>>,
-}
-
-/// A recording in progress: the writer thread and how to stop it.
-pub struct Recording {
-    tape: Tape,
-    sheet: Sheet,
-    stop: Sender<()>,
-    writer: Option<JoinHandle<()>>,
+    /// Where the recording track's length is, and where its events start.
+    len_at: u64,
+    data_at: u64,
+    written: Written,
+    /// Taken from the tape but not yet on disk (an append failed).
+    unsaved: Vec<Event>,
+    /// The final file is written; nothing more goes into this one.
+    done: bool,
 }
 
 /// What a finished recording holds.
@@ -122,315 +344,612 @@ pub struct Summary {
     pub seconds: f64,
 }
 
-/// The recording that a second Ctrl-C must still write before tms exits.
-static ACTIVE: Mutex<Option<(Tape, Sheet)>> = Mutex::new(None);
+fn write_error(path: &Path, e: &io::Error) -> String {
+    format!(
+        "cannot write recording `{}`: {}",
+        path.display(),
+        io_reason(e)
+    )
+}
 
-impl Recording {
-    /// Starts recording into `path` (written at once, empty, so a bad path fails now).
-    pub fn start(tape: &Tape, path: &Path, tempo: f64, meter: Meter) -> Result<Recording, String> {
-        let sheet = Sheet {
+/// Refuses a target that is not a MIDI file's name, that exists and is not a regular file,
+/// or that exists when `overwrite` was not given; says what to type instead.
+fn check_target(path: &Path, overwrite: bool) -> Result<(), String> {
+    let exists = crate::fsio::existing_target(path).map_err(|e| write_error(path, &e))?;
+    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase());
+    if !ext.is_some_and(|e| EXTENSIONS.contains(&e.as_str())) {
+        let stem = path
+            .file_stem()
+            .map_or("set".into(), |s| s.to_string_lossy().into_owned());
+        let instead = path.with_file_name(format!("{stem}.mid"));
+        return Err(format!(
+            "`record` writes a standard MIDI file: its name must end in .mid or .midi, e.g. `record {}`",
+            crate::lang::ast::quote(&instead.to_string_lossy())
+        ));
+    }
+    if exists && !overwrite {
+        return Err(format!(
+            "`{}` already exists: `record {} overwrite` replaces it, or give another name",
+            path.display(),
+            crate::lang::ast::quote(&path.to_string_lossy())
+        ));
+    }
+    Ok(())
+}
+
+impl Take {
+    /// Creates the file (refusing what [`check_target`] refuses): the conductor and an
+    /// empty recording track.
+    fn create(path: &Path, overwrite: bool, tempo: f64, meter: Meter) -> Result<Take, String> {
+        check_target(path, overwrite)?;
+        let mut bytes = header(2);
+        bytes.extend_from_slice(&conductor(tempo, meter));
+        let len_at = bytes.len() as u64 + 4;
+        let mut data = Vec::new();
+        meta(&mut data, 0, 0x03, TAKE_TRACK.as_bytes());
+        let tail_at = len_at + 4 + data.len() as u64;
+        meta(&mut data, 0, 0x2F, &[]);
+        bytes.extend_from_slice(&chunk(&data));
+        let error = |e: io::Error| write_error(path, &e);
+        let file = if overwrite {
+            crate::fsio::write(path, &bytes).map_err(error)?;
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(error)?
+        } else {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(error)?;
+            }
+            // Exclusive: a file that appeared since the check is not replaced either.
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::AlreadyExists => {
+                        check_target(path, false).err().unwrap_or_else(|| error(e))
+                    }
+                    _ => error(e),
+                })?;
+            file.write_all_at(&bytes, 0)
+                .and_then(|()| file.sync_all())
+                .map_err(error)?;
+            file
+        };
+        Ok(Take {
+            file,
             path: path.to_path_buf(),
             started: Instant::now(),
             tempo,
             meter,
-            kept: Arc::new(Mutex::new(Vec::new())),
-        };
-        sheet.write()?;
+            len_at,
+            data_at: len_at + 4,
+            written: Written {
+                tail_at,
+                tail_len: 4,
+                last_tick: 0,
+                source: None,
+                sources: Vec::new(),
+                events: 0,
+                last_at: None,
+            },
+            unsaved: Vec::new(),
+            done: false,
+        })
+    }
+
+    fn tick(&self, at: Instant) -> u64 {
+        let ticks_per_second = self.tempo / 60.0 * f64::from(TICKS_PER_QUARTER);
+        (at.saturating_duration_since(self.started).as_secs_f64() * ticks_per_second).round() as u64
+    }
+
+    /// Appends `new` and whatever an earlier append could not write (see the module docs).
+    /// The work is proportional to the messages appended and the notes sounding.
+    fn append(&mut self, new: Vec<Event>) -> Result<(), String> {
+        self.unsaved.extend(new);
+        if self.unsaved.is_empty() || self.done {
+            return Ok(());
+        }
+        // The player and the input thread push concurrently: order by time, keeping the
+        // order of simultaneous messages. A message stamped just before the previous append
+        // but pushed after it goes at that append's last tick.
+        self.unsaved.sort_by_key(|e| e.at);
+        let mut next = self.written.clone();
+        let mut body = Vec::with_capacity(self.unsaved.len() * 5);
+        for e in &self.unsaved {
+            let i = next.source(&e.track);
+            if next.source != Some(i) {
+                marker(&mut body, &e.track);
+                next.source = Some(i);
+            }
+            let tick = self.tick(e.at).max(next.last_tick);
+            let mut delta = tick - next.last_tick;
+            while delta > MAX_DELTA {
+                // Hours of silence at a fast tempo: an empty event bridges them.
+                meta(&mut body, MAX_DELTA as u32, 0x7F, &[]);
+                delta -= MAX_DELTA;
+            }
+            varlen(&mut body, delta as u32);
+            body.extend_from_slice(&e.bytes[..usize::from(e.len)]);
+            next.last_tick = tick;
+            let src = &mut next.sources[i];
+            if hear(&mut src.sounding, e.bytes) {
+                src.notes += 1;
+            }
+            next.events += 1;
+            next.last_at = next.last_at.max(Some(e.at));
+        }
+        let tail = next.tail();
+        let end = self.written.tail_at + self.written.tail_len;
+        let length = end + (body.len() + tail.len()) as u64 - self.data_at;
+        let length = u32::try_from(length).map_err(|_| {
+            format!(
+                "cannot write recording `{}`: a MIDI track holds at most 4 GB: `record stop`",
+                self.path.display()
+            )
+        })?;
+        body.extend_from_slice(&tail);
+        let f = &self.file;
+        f.write_all_at(&body, end)
+            .and_then(|()| f.sync_data())
+            .and_then(|()| f.write_all_at(&neutral(self.written.tail_len), self.written.tail_at))
+            .and_then(|()| f.write_all_at(&length.to_be_bytes(), self.len_at))
+            .and_then(|()| f.sync_data())
+            .map_err(|e| write_error(&self.path, &e))?;
+        next.tail_at = end + (body.len() - tail.len()) as u64;
+        next.tail_len = tail.len() as u64;
+        self.written = next;
+        self.unsaved.clear();
+        Ok(())
+    }
+
+    fn summary(&self) -> Summary {
+        let last = self.written.last_at.unwrap_or(self.started);
+        Summary {
+            path: self.path.clone(),
+            tracks: self
+                .written
+                .sources
+                .iter()
+                .map(|s| (s.name.to_string(), s.notes))
+                .collect(),
+            seconds: last.saturating_duration_since(self.started).as_secs_f64(),
+        }
+    }
+
+    /// Replaces the file, atomically, with the conductor and a track per source, each read
+    /// back from the recording track in one pass.
+    fn finish(&mut self) -> Result<Summary, String> {
+        let names: Vec<Arc<str>> = self
+            .written
+            .sources
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        let end = self.written.last_tick;
+        let region = (self.data_at, self.written.tail_at);
+        let (tempo, meter) = (self.tempo, self.meter);
+        let file = &self.file;
+        crate::fsio::write_with(&self.path, |f| -> io::Result<()> {
+            let mut w = BufWriter::new(f);
+            w.write_all(&header(1 + names.len()))?;
+            w.write_all(&conductor(tempo, meter))?;
+            for name in &names {
+                let start = w.stream_position()?;
+                w.write_all(b"MTrk\0\0\0\0")?;
+                let mut data = Vec::new();
+                meta(&mut data, 0, 0x03, name.as_bytes());
+                let mut length = data.len() as u64;
+                w.write_all(&data)?;
+                let (mut last, mut sounding) = (0u64, [0u128; 16]);
+                let mut put = |w: &mut BufWriter<&mut File>, tick: u64, msg: &[u8]| {
+                    data.clear();
+                    varlen(&mut data, (tick - last).min(MAX_DELTA) as u32);
+                    data.extend_from_slice(msg);
+                    last = tick;
+                    length += data.len() as u64;
+                    w.write_all(&data)
+                };
+                let mut events = Events::new(file, region);
+                while let Some((tick, source, b, len)) = events.next()? {
+                    if *source == **name {
+                        hear(&mut sounding, b);
+                        put(&mut w, tick, &b[..len])?;
+                    }
+                }
+                for (ch, keys) in sounding.iter().enumerate() {
+                    for key in (0..128u8).filter(|k| keys & (1u128 << k) != 0) {
+                        put(&mut w, end, &[0x80 | ch as u8, key, 0])?;
+                    }
+                }
+                put(&mut w, end, &[0xFF, 0x2F, 0])?;
+                let length = u32::try_from(length)
+                    .map_err(|_| io::Error::other("a track longer than 4 GB"))?;
+                w.seek(SeekFrom::Start(start + 4))?;
+                w.write_all(&length.to_be_bytes())?;
+                w.seek(SeekFrom::End(0))?;
+            }
+            w.flush()
+        })
+        .map_err(|e| write_error(&self.path, &e))?;
+        self.done = true;
+        Ok(self.summary())
+    }
+}
+
+/// A message read back: its tick, its source, its bytes and how many there are.
+type ReadBack = (u64, Arc<str>, [u8; 3], usize);
+
+/// The messages of the recording track, read back from disk a block at a time.
+struct Events<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+    buf: Vec<u8>,
+    at: usize,
+    tick: u64,
+    source: Arc<str>,
+}
+
+impl<'a> Events<'a> {
+    fn new(file: &'a File, (start, end): (u64, u64)) -> Events<'a> {
+        Events {
+            file,
+            pos: start,
+            end,
+            buf: Vec::new(),
+            at: 0,
+            tick: 0,
+            source: Arc::from(""),
+        }
+    }
+
+    fn byte(&mut self) -> io::Result<u8> {
+        if self.at == self.buf.len() {
+            let n = (self.end - self.pos).min(1 << 16) as usize;
+            if n == 0 {
+                return Err(changed());
+            }
+            self.buf.resize(n, 0);
+            self.file.read_exact_at(&mut self.buf, self.pos)?;
+            self.pos += n as u64;
+            self.at = 0;
+        }
+        self.at += 1;
+        Ok(self.buf[self.at - 1])
+    }
+
+    fn varlen(&mut self) -> io::Result<u64> {
+        let mut v = 0u64;
+        for _ in 0..4 {
+            let b = self.byte()?;
+            v = (v << 7) | u64::from(b & 0x7F);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(changed())
+    }
+
+    fn done(&self) -> bool {
+        self.at == self.buf.len() && self.pos == self.end
+    }
+
+    fn next(&mut self) -> io::Result<Option<ReadBack>> {
+        while !self.done() {
+            self.tick += self.varlen()?;
+            let status = self.byte()?;
+            if status == 0xFF {
+                let kind = self.byte()?;
+                let len = self.varlen()?;
+                let mut data = Vec::new();
+                for _ in 0..len {
+                    let b = self.byte()?;
+                    // Only a marker's data is kept; a neutralized tail's is skipped.
+                    if kind == 0x7F && (!data.is_empty() || b == TMS_ID) {
+                        data.push(b);
+                    }
+                }
+                if let Some((&TMS_ID, name)) = data.split_first() {
+                    self.source = Arc::from(String::from_utf8_lossy(name).as_ref());
+                }
+                continue;
+            }
+            let len = match status & 0xF0 {
+                0x80 | 0x90 | 0xA0 | 0xB0 | 0xE0 => 3,
+                0xC0 | 0xD0 => 2,
+                _ => return Err(changed()),
+            };
+            let mut b = [status, 0, 0];
+            for x in b.iter_mut().take(len).skip(1) {
+                *x = self.byte()?;
+            }
+            return Ok(Some((self.tick, self.source.clone(), b, len)));
+        }
+        Ok(None)
+    }
+}
+
+fn changed() -> io::Error {
+    io::Error::other("the recording track on disk is not as tms wrote it")
+}
+
+fn lock(take: &Mutex<Take>) -> MutexGuard<'_, Take> {
+    take.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A recording in progress: the writer thread and how to stop it.
+pub struct Recording {
+    tape: Tape,
+    take: Arc<Mutex<Take>>,
+    path: PathBuf,
+    stop: Sender<()>,
+    writer: Option<JoinHandle<()>>,
+}
+
+/// The recording that a second Ctrl-C must still write before tms exits.
+type Active = (Tape, Arc<Mutex<Take>>, PathBuf);
+static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
+
+impl Recording {
+    /// Starts recording into `path`, a `.mid` or `.midi` name, created at once so that a
+    /// bad path fails now. An existing file is refused unless `overwrite`.
+    pub fn start(
+        tape: &Tape,
+        path: &Path,
+        overwrite: bool,
+        tempo: f64,
+        meter: Meter,
+    ) -> Result<Recording, String> {
+        let take = Arc::new(Mutex::new(Take::create(path, overwrite, tempo, meter)?));
         tape.set(Some(Vec::new()));
         let (stop, stopped) = mpsc::channel::<()>();
-        let (t, s) = (tape.clone(), sheet.clone());
+        let (t, k) = (tape.clone(), take.clone());
         let writer = std::thread::Builder::new()
             .name("tms-record".into())
-            .spawn(move || loop {
-                let last = !matches!(
-                    stopped.recv_timeout(SAVE_EVERY),
-                    Err(RecvTimeoutError::Timeout)
-                );
-                if s.catch_up(&t) > 0 || last {
-                    // A failure (full disk) keeps everything in memory; the next try or
-                    // `record stop` reports it.
-                    let _ = s.write();
-                }
-                if last {
-                    return;
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(SAVE_EVERY) {
+                    let mut take = lock(&k);
+                    if take.done {
+                        return;
+                    }
+                    // A failure (full disk) keeps the messages; the next second or
+                    // `record stop` tries again and reports it.
+                    let _ = take.append(t.take());
                 }
             })
             .map_err(|e| format!("cannot start recording: {e}"))?;
         if let Ok(mut a) = ACTIVE.lock() {
-            *a = Some((tape.clone(), sheet.clone()));
+            *a = Some((tape.clone(), take.clone(), path.to_path_buf()));
         }
         Ok(Recording {
             tape: tape.clone(),
-            sheet,
+            take,
+            path: path.to_path_buf(),
             stop,
             writer: Some(writer),
         })
     }
 
     pub fn path(&self) -> &Path {
-        &self.sheet.path
+        &self.path
     }
 
-    /// Seconds recorded and events kept so far.
+    /// Seconds recorded and messages kept so far.
     pub fn progress(&self) -> (f64, usize) {
-        self.sheet.catch_up(&self.tape);
-        let n = self.sheet.kept.lock().map_or(0, |k| k.len());
-        (self.sheet.started.elapsed().as_secs_f64(), n)
+        let take = lock(&self.take);
+        let kept = take.written.events + take.unsaved.len() + self.tape.waiting();
+        (take.started.elapsed().as_secs_f64(), kept)
     }
 
-    /// Ends the recording and writes the file whole. On failure (a full disk) the
-    /// recording stays in memory, still running, and the error says so: try again.
+    /// Ends the recording and writes the final file. On failure (a full disk) the
+    /// recording keeps running and the error says so: try again.
     pub fn stop(mut self) -> Result<Summary, Box<(Recording, String)>> {
-        let _ = self.stop.send(());
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
+        let result = {
+            let mut take = lock(&self.take);
+            let rest = self.tape.set(None);
+            let result = take.append(rest).and_then(|()| take.finish());
+            if result.is_err() {
+                self.tape.set(Some(Vec::new()));
+            }
+            result
+        };
+        match result {
+            Ok(summary) => {
+                let _ = self.stop.send(());
+                if let Some(w) = self.writer.take() {
+                    let _ = w.join();
+                }
+                if let Ok(mut a) = ACTIVE.lock() {
+                    *a = None;
+                }
+                Ok(summary)
+            }
+            Err(e) => Err(Box::new((self, e))),
         }
-        self.sheet.catch_up(&self.tape);
-        if let Err(e) = self.sheet.write() {
-            return Err(Box::new((self, e)));
-        }
-        self.tape.set(None);
-        if let Ok(mut a) = ACTIVE.lock() {
-            *a = None;
-        }
-        Ok(self.sheet.summary())
     }
 }
 
-/// Writes the running recording as it stands: called on the way out of a forced exit
-/// (a second Ctrl-C or SIGTERM), where no destructor runs.
+/// Writes the running recording's final file: called on the way out of a forced exit (a
+/// second Ctrl-C or SIGTERM), where no destructor runs.
 pub fn save_on_exit() {
     let active = match ACTIVE.try_lock() {
         Ok(a) => a.clone(),
         Err(_) => None,
     };
-    if let Some((tape, sheet)) = active {
-        sheet.catch_up(&tape);
-        match sheet.write() {
-            Ok(()) => eprintln!("tms: recording saved in {}", sheet.path.display()),
-            Err(e) => eprintln!("tms: {e}"),
+    let Some((tape, take, path)) = active else {
+        return;
+    };
+    // The writer holds the take for an append, `record stop` for the final write: both
+    // end soon. If it stays held, the file on disk is whole as it stands.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut take = loop {
+        match take.try_lock() {
+            Ok(t) => break t,
+            Err(TryLockError::Poisoned(p)) => break p.into_inner(),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(TryLockError::WouldBlock) => {
+                eprintln!(
+                    "tms: {} holds the recording up to the last second, in one track",
+                    path.display()
+                );
+                return;
+            }
         }
+    };
+    if take.done {
+        return;
+    }
+    let rest = tape.set(None);
+    let appended = take.append(rest);
+    match take.finish() {
+        Ok(_) => eprintln!("tms: recording saved in {}", take.path.display()),
+        Err(e) => match appended {
+            Ok(()) => eprintln!(
+                "tms: {e}; {} holds everything recorded, in one track",
+                take.path.display()
+            ),
+            Err(_) => eprintln!("tms: {e}"),
+        },
     }
 }
 
-impl Sheet {
-    /// Moves what the tape collected into the kept events; how many moved.
-    fn catch_up(&self, tape: &Tape) -> usize {
-        let new = tape.take();
-        let n = new.len();
-        if let Ok(mut k) = self.kept.lock() {
-            k.extend(new);
-        }
-        n
-    }
+/// A recording driven by hand, for benches/record.rs and the tests: no tape and no writer
+/// thread; [`Manual::save`] does what the writer does each second.
+#[doc(hidden)]
+pub struct Manual {
+    take: Take,
+}
 
-    fn write(&self) -> Result<(), String> {
-        let events = self.kept.lock().map(|k| k.clone()).unwrap_or_default();
-        let bytes = self.smf(&events);
-        crate::fsio::write(&self.path, &bytes).map_err(|e| {
-            format!(
-                "cannot write recording `{}`: {}",
-                self.path.display(),
-                io_reason(&e)
-            )
+#[doc(hidden)]
+impl Manual {
+    pub fn start(path: &Path, overwrite: bool, tempo: f64, meter: Meter) -> Result<Manual, String> {
+        Ok(Manual {
+            take: Take::create(path, overwrite, tempo, meter)?,
         })
     }
 
-    fn summary(&self) -> Summary {
-        let events = self.kept.lock().map(|k| k.clone()).unwrap_or_default();
-        let tracks = track_names(&events)
-            .into_iter()
-            .map(|name| {
-                let notes = events
-                    .iter()
-                    .filter(|e| *e.track == *name && e.bytes[0] & 0xF0 == 0x90 && e.bytes[2] > 0)
-                    .count();
-                (name.to_string(), notes)
-            })
-            .collect();
-        let last = events.iter().map(|e| e.at).max().unwrap_or(self.started);
-        Summary {
-            path: self.path.clone(),
-            tracks,
-            seconds: last.saturating_duration_since(self.started).as_secs_f64(),
-        }
-    }
-
-    /// A format-1 file: a conductor track (tempo, meter), then a named track per source.
-    fn smf(&self, events: &[Event]) -> Vec<u8> {
-        let ticks_per_second = self.tempo / 60.0 * f64::from(TICKS_PER_QUARTER);
-        let tick = |at: Instant| -> u64 {
-            (at.saturating_duration_since(self.started).as_secs_f64() * ticks_per_second).round()
-                as u64
-        };
-        let end = events.iter().map(|e| e.at).max().unwrap_or(self.started);
-        let micros = (60_000_000.0 / self.tempo).round().clamp(1.0, 16_777_215.0) as u32;
-        let denom_log2 = self.meter.unit.max(1).trailing_zeros() as u8;
-        let mut tracks = vec![vec![
-            TrackEvent {
-                delta: u28::new(0),
-                kind: TrackEventKind::Meta(MetaMessage::Tempo(u24::new(micros))),
-            },
-            TrackEvent {
-                delta: u28::new(0),
-                kind: TrackEventKind::Meta(MetaMessage::TimeSignature(
-                    self.meter.beats.min(255) as u8,
-                    denom_log2,
-                    24,
-                    8,
-                )),
-            },
-            TrackEvent {
-                delta: u28::new(0),
-                kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
-            },
-        ]];
-        let names = track_names(events);
-        for name in &names {
-            let mut mine: Vec<(u64, [u8; 3], u8)> = events
-                .iter()
-                .filter(|e| *e.track == **name)
-                .map(|e| (tick(e.at), e.bytes, e.len))
-                .collect();
-            // The player and the input thread push concurrently: order by time, keeping
-            // the order of simultaneous messages.
-            mine.sort_by_key(|e| e.0);
-            for (ch, key) in still_sounding(&mine) {
-                mine.push((tick(end), [0x80 | ch, key, 0], 3));
-            }
-            let mut track = vec![TrackEvent {
-                delta: u28::new(0),
-                kind: TrackEventKind::Meta(MetaMessage::TrackName(name.as_bytes())),
-            }];
-            let mut now = 0u64;
-            for (t, bytes, len) in &mine {
-                let Ok(LiveEvent::Midi { channel, message }) =
-                    LiveEvent::parse(&bytes[..usize::from(*len)])
-                else {
-                    continue;
-                };
-                track.push(TrackEvent {
-                    delta: u28::new((t - now).min(0x0FFF_FFFF) as u32),
-                    kind: TrackEventKind::Midi { channel, message },
-                });
-                now = *t;
-            }
-            track.push(TrackEvent {
-                delta: u28::new(0),
-                kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
+    /// Queues a message as if it happened `seconds` after the start.
+    pub fn push_at(&mut self, track: &Arc<str>, bytes: &[u8], seconds: f64) {
+        if let Some((bytes, len)) = channel_message(bytes) {
+            self.take.unsaved.push(Event {
+                at: self.take.started + Duration::from_secs_f64(seconds),
+                track: track.clone(),
+                bytes,
+                len,
             });
-            tracks.push(track);
         }
-        let smf = Smf {
-            header: Header::new(
-                Format::Parallel,
-                Timing::Metrical(u15::new(TICKS_PER_QUARTER)),
-            ),
-            tracks,
-        };
-        let mut out = Vec::new();
-        // Writing into memory fails only for tracks of 4 GB, which a recording cannot reach.
-        smf.write_std(&mut out)
-            .expect("writing a MIDI file into memory cannot fail");
-        out
     }
-}
 
-/// Track names in the order they first sounded.
-fn track_names(events: &[Event]) -> Vec<Arc<str>> {
-    let mut names: Vec<Arc<str>> = Vec::new();
-    for e in events {
-        if !names.iter().any(|n| **n == *e.track) {
-            names.push(e.track.clone());
-        }
+    /// Appends what was queued, as the writer does each second.
+    pub fn save(&mut self) -> Result<(), String> {
+        self.take.append(Vec::new())
     }
-    names
-}
 
-/// (channel, key) of note-ons without their note-off by the end of `events`.
-fn still_sounding(events: &[(u64, [u8; 3], u8)]) -> Vec<(u8, u8)> {
-    let mut on = [[false; 128]; 16];
-    for (_, b, _) in events {
-        let (kind, ch, key) = (b[0] & 0xF0, usize::from(b[0] & 15), usize::from(b[1] & 127));
-        match kind {
-            0x90 if b[2] > 0 => on[ch][key] = true,
-            0x80 | 0x90 => on[ch][key] = false,
-            // All notes off / all sound off end every note of the channel.
-            0xB0 if b[1] == 123 || b[1] == 120 => on[ch] = [false; 128],
-            _ => {}
-        }
+    pub fn finish(&mut self) -> Result<Summary, String> {
+        self.take.append(Vec::new())?;
+        self.take.finish()
     }
-    let mut out = Vec::new();
-    for (ch, keys) in on.iter().enumerate() {
-        for (key, &sounding) in keys.iter().enumerate() {
-            if sounding {
-                out.push((ch as u8, key as u8));
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use midly::{MetaMessage, Smf, TrackEvent, TrackEventKind};
 
-    fn sheet(path: &Path) -> Sheet {
-        Sheet {
-            path: path.to_path_buf(),
-            started: Instant::now(),
-            tempo: 120.0,
-            meter: Meter::parse("3/4").unwrap(),
-            kept: Arc::default(),
+    /// Checks what lenient readers let pass: the declared number of chunks, each exactly as
+    /// long as it says, each track's events whole and ending with its one end of track, and
+    /// nothing after the last chunk.
+    fn strictly_valid(bytes: &[u8]) {
+        assert_eq!(&bytes[..8], b"MThd\0\0\0\x06");
+        let tracks = u16::from_be_bytes([bytes[10], bytes[11]]);
+        let mut at = 14;
+        for _ in 0..tracks {
+            assert_eq!(&bytes[at..at + 4], b"MTrk");
+            let len = u32::from_be_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+            let track = &bytes[at + 8..at + 8 + len];
+            let mut iter = midly::EventIter::new(track);
+            let events = iter
+                .by_ref()
+                .collect::<Result<Vec<_>, _>>()
+                .expect("every event whole");
+            assert!(iter.unread().is_empty(), "a cut event");
+            let ends = events
+                .iter()
+                .filter(|e| matches!(e.kind, TrackEventKind::Meta(MetaMessage::EndOfTrack)))
+                .count();
+            assert_eq!(ends, 1);
+            assert!(matches!(
+                events.last().unwrap().kind,
+                TrackEventKind::Meta(MetaMessage::EndOfTrack)
+            ));
+            at += 8 + len;
         }
+        assert_eq!(at, bytes.len(), "bytes after the last chunk");
     }
 
-    fn event(sheet: &Sheet, ms: u64, track: &str, bytes: [u8; 3]) -> Event {
-        Event {
-            at: sheet.started + Duration::from_millis(ms),
-            track: Arc::from(track),
-            bytes,
-            len: 3,
-        }
-    }
-
-    #[test]
-    fn tracks_are_named_timed_and_every_note_ends() {
-        let s = sheet(Path::new("unused.mid"));
-        // Pushed out of order, as two threads may; the held note never gets its note-off.
-        let events = vec![
-            event(&s, 500, "main", [0x90, 60, 100]),
-            event(&s, 250, "input", [0x90, 64, 80]),
-            event(&s, 1000, "main", [0x80, 60, 0]),
-            event(&s, 750, "input", [0x80, 64, 0]),
-            event(&s, 1500, "main", [0x91, 67, 90]),
-        ];
-        let bytes = s.smf(&events);
-        let smf = Smf::parse(&bytes).unwrap();
-        assert_eq!(smf.tracks.len(), 3);
-        let name = |t: &[TrackEvent]| match t[0].kind {
+    fn name(t: &[TrackEvent]) -> String {
+        match t[0].kind {
             TrackEventKind::Meta(MetaMessage::TrackName(n)) => {
                 String::from_utf8_lossy(n).into_owned()
             }
             _ => String::new(),
-        };
-        assert_eq!(name(&smf.tracks[1]), "main");
-        assert_eq!(name(&smf.tracks[2]), "input");
+        }
+    }
+
+    fn ticks(t: &[TrackEvent]) -> Vec<u32> {
+        t.iter()
+            .scan(0, |t, e| {
+                *t += e.delta.as_int();
+                Some(*t)
+            })
+            .collect()
+    }
+
+    fn manual(dir: &Path) -> (PathBuf, Manual) {
+        let path = dir.join("set.mid");
+        let m = Manual::start(&path, false, 120.0, Meter::parse("3/4").unwrap()).unwrap();
+        (path, m)
+    }
+
+    #[test]
+    fn tracks_are_named_timed_and_every_note_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut m) = manual(dir.path());
+        let (main, input): (Arc<str>, Arc<str>) = (Arc::from("main"), Arc::from("input"));
+        // Pushed out of order, as two threads may; the held note never gets its note-off.
+        m.push_at(&main, &[0x90, 60, 100], 0.5);
+        m.push_at(&input, &[0x90, 64, 80], 0.25);
+        m.save().unwrap();
+        m.push_at(&main, &[0x80, 60, 0], 1.0);
+        m.push_at(&input, &[0x80, 64, 0], 0.75);
+        m.push_at(&main, &[0x91, 67, 90], 1.5);
+        m.save().unwrap();
+        let sum = m.finish().unwrap();
+        assert_eq!(
+            sum.tracks,
+            [("input".to_string(), 1), ("main".to_string(), 2)]
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        strictly_valid(&bytes);
+        let smf = Smf::parse(&bytes).unwrap();
+        assert_eq!(smf.tracks.len(), 3);
+        assert_eq!(name(&smf.tracks[1]), "input");
+        assert_eq!(name(&smf.tracks[2]), "main");
         assert!(smf.tracks[0].iter().any(|e| matches!(
             e.kind,
             TrackEventKind::Meta(MetaMessage::TimeSignature(3, 2, _, _))
         )));
         // At 120 BPM and 960 ticks per quarter a second is 1,920 ticks.
-        let ticks: Vec<u32> = smf.tracks[1]
-            .iter()
-            .scan(0, |t, e| {
-                *t += e.delta.as_int();
-                Some(*t)
-            })
-            .collect();
-        assert_eq!(ticks[1..4], [960, 1920, 2880]);
-        // The held note ends at the last event.
-        let last = smf.tracks[1][smf.tracks[1].len() - 2].kind;
+        assert_eq!(ticks(&smf.tracks[2])[1..4], [960, 1920, 2880]);
+        assert_eq!(ticks(&smf.tracks[1])[1..3], [480, 1440]);
+        // The held note ends at the last message.
+        let last = smf.tracks[2][smf.tracks[2].len() - 2].kind;
         assert!(matches!(
             last,
             TrackEventKind::Midi {
@@ -441,7 +960,66 @@ mod tests {
     }
 
     #[test]
-    fn clock_bytes_are_not_recorded_and_nothing_is_kept_while_stopped() {
+    fn the_file_is_whole_after_every_second_and_holds_everything_so_far() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut m) = manual(dir.path());
+        let (main, input): (Arc<str>, Arc<str>) = (Arc::from("main"), Arc::from("input"));
+        let mut pressed = 0;
+        // 40 "seconds"; 0..=40 keys held at once, so the tail's length passes 132 bytes.
+        for second in 0..40u8 {
+            for k in 0..=second {
+                let t = f64::from(second) + f64::from(k) / 100.0;
+                m.push_at(&main, &[0x90, 20 + k, 90], t);
+                pressed += 1;
+                if k % 3 == 0 {
+                    m.push_at(&input, &[0x91, 20 + k, 90], t);
+                    m.push_at(&input, &[0x81, 20 + k, 0], t + 0.001);
+                    pressed += 1;
+                }
+            }
+            m.save().unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            strictly_valid(&bytes);
+            let smf = Smf::parse(&bytes).unwrap();
+            assert_eq!(smf.tracks.len(), 2);
+            assert_eq!(name(&smf.tracks[1]), "recording");
+            let mut ons = 0;
+            let mut down = [[false; 128]; 16];
+            for e in &smf.tracks[1] {
+                if let TrackEventKind::Midi { channel, message } = e.kind {
+                    let (ch, key) = match message {
+                        midly::MidiMessage::NoteOn { key, vel } if vel > 0 => {
+                            ons += 1;
+                            down[usize::from(channel.as_int())][usize::from(key.as_int())] = true;
+                            continue;
+                        }
+                        midly::MidiMessage::NoteOff { key, .. }
+                        | midly::MidiMessage::NoteOn { key, .. } => (channel, key),
+                        _ => continue,
+                    };
+                    down[usize::from(ch.as_int())][usize::from(key.as_int())] = false;
+                }
+            }
+            assert_eq!(ons, pressed, "second {second}");
+            assert!(down.iter().flatten().all(|d| !d), "a note hangs");
+        }
+        let sum = m.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        strictly_valid(&bytes);
+        let smf = Smf::parse(&bytes).unwrap();
+        let count = |t: &[TrackEvent]| {
+            t.iter()
+                .filter(|e| {
+                    matches!(e.kind, TrackEventKind::Midi { message: midly::MidiMessage::NoteOn { vel, .. }, .. } if vel > 0)
+                })
+                .count()
+        };
+        assert_eq!(count(&smf.tracks[1]) + count(&smf.tracks[2]), pressed);
+        assert_eq!(sum.tracks[0].1 + sum.tracks[1].1, pressed);
+    }
+
+    #[test]
+    fn clock_and_malformed_bytes_are_not_recorded_and_nothing_is_kept_while_stopped() {
         let tape = Tape::default();
         let main: Arc<str> = Arc::from("main");
         tape.push(&main, &[0x90, 60, 100]);
@@ -450,6 +1028,11 @@ mod tests {
         tape.push(&main, &[0xF8]);
         tape.push(&main, &[0x90, 60, 100]);
         tape.push(&main, &[0xC0, 5]);
+        // Cut short, too long, a data byte above 127, a lone data byte.
+        tape.push(&main, &[0x90, 60]);
+        tape.push(&main, &[0xC0, 5, 6]);
+        tape.push(&main, &[0x90, 200, 100]);
+        tape.push(&main, &[0x3C]);
         let kept = tape.take();
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[1].len, 2);
@@ -460,10 +1043,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("notes.txt"), "a file, not a folder").unwrap();
         let path = dir.path().join("notes.txt/set.mid");
-        let err = match Recording::start(&Tape::default(), &path, 120.0, Meter::default()) {
+        let err = match Recording::start(&Tape::default(), &path, false, 120.0, Meter::default()) {
             Err(e) => e,
             Ok(_) => panic!("recording under a file started"),
         };
         assert!(err.starts_with("cannot write recording"), "{err}");
+    }
+
+    #[test]
+    fn every_tail_length_can_be_neutralized() {
+        for count in 0..=2048u64 {
+            let len = if count == 32 {
+                33 * 4 + 4
+            } else {
+                count * 4 + 4
+            };
+            let head = neutral(len);
+            let mut tail = vec![0u8; len as usize];
+            tail[..head.len()].copy_from_slice(&head);
+            let mut iter = midly::EventIter::new(&tail);
+            assert_eq!(iter.by_ref().count(), 1, "tail of {len} bytes");
+            assert!(iter.unread().is_empty(), "tail of {len} bytes");
+        }
     }
 }

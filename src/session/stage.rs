@@ -698,7 +698,7 @@ impl Session {
                 }
                 Ok(())
             }
-            Some(RecordArg::Into(path)) => {
+            Some(RecordArg::Into { path, overwrite }) => {
                 if let Some(r) = &self.stage.recording {
                     return Err(Error::failed(
                         span,
@@ -711,12 +711,14 @@ impl Session {
                 let tempo = self.settings.tempo;
                 let meter = self.settings.meter;
                 let tape = self.performer().tape().clone();
-                let rec = Recording::start(&tape, std::path::Path::new(&path.value), tempo, meter)
+                let target = std::path::Path::new(&path.value);
+                let rec = Recording::start(&tape, target, *overwrite, tempo, meter)
                     .map_err(|m| Error::failed(path.span, m))?;
                 say!(
                     self,
-                    "recording into {} (`record stop` writes it)",
-                    path.value
+                    "recording into {}{} (`record stop` writes it)",
+                    path.value,
+                    if *overwrite { ", replacing it" } else { "" }
                 );
                 self.stage.recording = Some(rec);
                 Ok(())

@@ -32,6 +32,7 @@ fn piece() -> impl Strategy<Value = String> {
         "notes",
         "~",
         "loop",
+        "overwrite",
         "on",
         "off",
         "in",

@@ -23,6 +23,7 @@ mod no_midi_system;
 mod notation;
 mod pth;
 mod reader_fuzz;
+mod record_cli;
 mod repl_pty;
 mod rhythm_cli;
 mod settings_cli;
