@@ -166,6 +166,13 @@ pub fn write_with<T, E: From<io::Error>>(
     path: &Path,
     body: impl FnOnce(&mut File) -> Result<T, E>,
 ) -> Result<T, E> {
+    // The kernel's own look first: `/proc`'s magic links (`/dev/stdout` on a pipe points at
+    // `pipe:[N]`) cannot be followed by reading them as paths.
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !meta.is_file() {
+            return Err(not_regular(&meta, "writes").into());
+        }
+    }
     let target = resolve_links(path)?;
     let existing = match std::fs::metadata(&target) {
         Ok(meta) if !meta.is_file() => return Err(not_regular(&meta, "writes").into()),

@@ -382,3 +382,16 @@ print(os.waitstatus_to_exitcode(status), bool(lflag & termios.ICANON), bool(lfla
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn writing_to_stdout_when_it_is_a_pipe_is_refused_with_the_reason() {
+    let (_dir, run) = support::tms_c(r#"prime notes "C4 D4"; write "/dev/stdout""#);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains(
+            "cannot write `/dev/stdout`: a named pipe (FIFO), not a regular file (tms writes only regular files)"
+        ),
+        "{}",
+        run.stderr
+    );
+}
