@@ -483,12 +483,27 @@ fn p_model(a: &mut Args) -> Result<Command, Error> {
 }
 
 fn p_save(a: &mut Args) -> Result<Command, Error> {
-    p_path(
-        a,
-        |path| Learn::Save { path }.into(),
-        "a quoted file name such as \"my.safetensors\"",
-    )
+    let path = a.string("a quoted file name such as \"my.safetensors\"")?;
+    // `model` opens .pth too, but tms writes only its own format: a `.pth` name would hold
+    // safetensors bytes that PyTorch cannot read.
+    if extension(&path.value).as_deref() != Some("safetensors") {
+        return Err(a.error(
+            path.span,
+            "save writes a safetensors model: give the file a .safetensors name",
+        ));
+    }
+    a.finish(Learn::Save { path })
 }
+
+/// A file name's extension, lower-case.
+fn extension(path: &str) -> Option<String> {
+    Path::new(path)
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+}
+
+/// What `write` makes of each extension it accepts: MIDI, notation, or audio.
+pub const WRITE_EXTENSIONS: &[&str] = &["mid", "midi", "abc", "musicxml", "xml", "wav"];
 
 fn p_train(a: &mut Args) -> Result<Command, Error> {
     if a.keyword("stop") {
@@ -633,6 +648,22 @@ fn program_arg(a: &mut Args) -> Result<u8, Error> {
 
 fn p_write(a: &mut Args) -> Result<Command, Error> {
     let path = a.string("a quoted file name such as \"out.mid\"")?;
+    // The name says the format: MIDI bytes in `tune.wav` or `x.txt` mislead every program
+    // that opens it.
+    let ext = extension(&path.value);
+    if !ext
+        .as_deref()
+        .is_some_and(|e| WRITE_EXTENSIONS.contains(&e))
+    {
+        let list: Vec<String> = WRITE_EXTENSIONS.iter().map(|e| format!(".{e}")).collect();
+        return Err(a.error(
+            path.span,
+            format!(
+                "write chooses the format by the file's extension: {} (MIDI, ABC, MusicXML, WAV audio)",
+                list.join(", ")
+            ),
+        ));
+    }
     let (mut program, mut tempo) = (None, None);
     a.options(&["program", "tempo"], |name, a| {
         match name {
@@ -651,10 +682,7 @@ fn p_write(a: &mut Args) -> Result<Command, Error> {
 fn p_render(a: &mut Args) -> Result<Command, Error> {
     let path = a.string("a quoted file name such as \"out.wav\"")?;
     // tms writes WAV only: a `.mp3` name would hold WAV bytes and mislead every player.
-    let ext = Path::new(&path.value)
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase());
-    if ext.as_deref() != Some("wav") {
+    if extension(&path.value).as_deref() != Some("wav") {
         return Err(a.error(
             path.span,
             "render writes WAV audio: give the file a .wav name (convert it afterwards for other formats)",
@@ -982,7 +1010,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "save",
         usage: "save \"FILE\"",
-        summary: "save the model with everything needed to use it again",
+        summary: "save the model with everything needed to use it again (a .safetensors file)",
         details: "A single safetensors file whose metadata holds the architecture, normalisation and training settings.",
         example: "save \"models/mine.safetensors\"",
         words: &[],
@@ -1069,11 +1097,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "write",
         usage: "write \"FILE.mid\" [program NAME|N] [tempo BPM]",
-        summary: "a standard MIDI file of the current melody; FILE.abc or FILE.musicxml writes notation",
-        details: "Program names are the 128 General MIDI names, case-insensitive. Notation has bars of `meter`, the key of `scale` (estimated when none), times on a 1/48-note grid, and one line: of notes starting together on the grid, the one that sounds longest (then the highest, the top of a chord); the report names the notes merged away. Notation holds notes of at most 64 quarter notes and at most 1000 bars; MIDI has no such limit.",
+        summary: "write the current melody; the extension picks the format: .mid/.midi MIDI, .abc or .musicxml/.xml notation, .wav audio",
+        details: "A .wav is rendered as `render` does, with the default SoundFont; any other extension is refused. Program names are the 128 General MIDI names, case-insensitive. Notation has bars of `meter`, the key of `scale` (estimated when none), times on a 1/48-note grid, and one line: of notes starting together on the grid, the one that sounds longest (then the highest, the top of a chord); the report names the notes merged away. Notation holds notes of at most 64 quarter notes and at most 1000 bars; MIDI has no such limit.",
         example: "write \"out/tune.mid\" program \"Acoustic Grand Piano\"",
         words: &["program", "tempo"],
-        files: Files::Ext(&["mid", "midi", "abc", "musicxml", "xml"]),
+        files: Files::Ext(WRITE_EXTENSIONS),
         history: History::Always,
         parse: p_write,
     },

@@ -79,6 +79,11 @@ impl Session {
         &self.stage.voices[self.stage.current].name
     }
 
+    /// Every voice's name, for completion at the prompt.
+    pub fn voice_names(&self) -> Vec<String> {
+        self.stage.voices.iter().map(|v| v.name.clone()).collect()
+    }
+
     /// The controls that carry the shared live settings (tempo, latency): the first
     /// voice's, which the player and the input port read them from.
     pub(super) fn shared_controls(&self) -> Arc<Controls> {
