@@ -287,6 +287,52 @@ fn setting_name(a: &mut Args) -> Result<Spanned<SettingId>, Error> {
     }
 }
 
+/// `set meter 3/4`, `generate 8 grid 1/16`: a character the lexer stops at, inside a value
+/// of a setting that is written in quotes, gets the quoted spelling as its hint.
+pub fn unquoted_value(group: &[Token], e: Error, src: &str) -> Error {
+    let (Some(at), ErrorKind::Syntax(msg)) = (e.span, &e.kind) else {
+        return e;
+    };
+    if !msg.starts_with("unexpected character") {
+        return e;
+    }
+    // The setting named by the word before the value (the command itself never counts).
+    let named = group
+        .iter()
+        .enumerate()
+        .skip(1)
+        .rev()
+        .find_map(|(i, t)| match &t.kind {
+            TokenKind::Word(w) => settings::spec(&w.to_lowercase()).map(|s| (i, s)),
+            _ => None,
+        });
+    let Some((i, spec)) = named else {
+        return e;
+    };
+    let start = match group.get(i + 1) {
+        Some(v) if i + 2 == group.len() => v.span.offset,
+        None => at.offset,
+        Some(_) => return e,
+    };
+    let name = &group[i].span;
+    let end = src[at.offset..]
+        .find(|c: char| c.is_whitespace() || c == ';')
+        .map_or(src.len(), |n| at.offset + n);
+    let (Some(command), Some(value)) = (
+        src.get(group[0].span.offset..name.offset + name.len),
+        src.get(start..end),
+    ) else {
+        return e;
+    };
+    Error::new(
+        at,
+        ErrorKind::Syntax(format!(
+            "{msg}: a {} value is written in quotes: {command} \"{value}\"",
+            spec.name
+        )),
+    )
+}
+
 fn p_help(a: &mut Args) -> Result<Command, Error> {
     let topic = if a.at_end() {
         None
@@ -334,6 +380,9 @@ fn p_set(a: &mut Args) -> Result<Command, Error> {
         return Ok(Core::SetList.into());
     }
     let name = setting_name(a)?;
+    if a.at_end() {
+        return Ok(Core::SetShow { name }.into());
+    }
     let spec = name.value.spec();
     let tok = a.peek().cloned();
     let (raw, span) = match &tok {
@@ -580,6 +629,8 @@ fn scale_arg(s: Spanned<String>) -> Result<Spanned<Option<Scale>>, Error> {
 fn p_generate(a: &mut Args) -> Result<Command, Error> {
     let n = a.integer("a note count", 1, 10_000_000)?.value as usize;
     let bars = a.keyword("bars") || a.keyword("bar");
+    // `generate 10 notes` reads as it is meant: notes are what N counts without `bars`.
+    let _ = bars || a.keyword("notes") || a.keyword("note");
     let (mut temperature, mut top_k, mut scale, mut grid) = (None, None, None, None);
     let mut end_tonic = false;
     a.options(
@@ -943,9 +994,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "set",
-        usage: "set [NAME VALUE]",
-        summary: "change a setting; `set` alone lists them all with their values",
-        details: "Values are checked against each setting's type and range (`help settings`).",
+        usage: "set [NAME [VALUE]]",
+        summary: "change a setting; `set NAME` alone shows one (value, range, default), `set` alone lists them all",
+        details: "Values are checked against each setting's type and range (`help settings`). A value with spaces or `/` is quoted (`set meter \"3/4\"`, `set scale \"D yu\"`): the error says so. A chord symbol as a scale gets its scale as a suggestion (`Dm`: \"D minor\"). Values a knob or a followed clock set are shown rounded (`0.937`); `history` keeps them exact.",
         example: "set temperature 0.8",
         words: &[],
         files: Files::None,
@@ -1000,7 +1051,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "model",
         usage: "model new | model \"FILE\"",
         summary: "a fresh model from the current settings, or open a model file",
-        details: "Opens tms's own .safetensors models and the original notebook's PyTorch state_dict (.pth).",
+        details: "Opens tms's own .safetensors models and the original notebook's PyTorch state_dict (.pth). A MIDI or ABC file is named as such, with `prime` and `load` as the commands that read it.",
         example: "model \"models/folk.safetensors\"",
         words: &["new"],
         files: Files::Ext(&["safetensors", "pth", "pt"]),
@@ -1074,11 +1125,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "generate",
-        usage: "generate N [bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]",
+        usage: "generate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]",
         summary: "continue the primer (or the previous melody) by N notes, or by N bars of the meter",
-        details: "Options override the settings for this call. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\"). `bars`: the melody completes the bar it is in, then N whole bars of `meter` (bar lines every bar from time 0); no note starts on or after the last bar line, and the note that reaches it is cut there. `end tonic`: the last note is the scale's tonic (needs a scale).",
+        details: "`generate 10 notes` is `generate 10`. Options override the settings for this call. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\"). `bars`: the melody completes the bar it is in, then N whole bars of `meter` (bar lines every bar from time 0); no note starts on or after the last bar line, and the note that reaches it is cut there. `end tonic`: the last note is the scale's tonic (needs a scale).",
         example: "generate 8 bars temperature 0.8 scale \"D yu\" end tonic",
-        words: &["bars", "temperature", "top_k", "scale", "grid", "end", "tonic"],
+        words: &["notes", "bars", "temperature", "top_k", "scale", "grid", "end", "tonic"],
         files: Files::None,
         history: History::Always,
         parse: p_generate,

@@ -323,7 +323,7 @@ pub fn hint(line: &str, pos: usize, current: &Settings) -> Option<Hint> {
                 .ok()
                 .and_then(|p| GM_PROGRAMS.get(p))
                 .map_or(now.to_string(), |name| format!("{p} \"{name}\"")),
-            _ => now.to_string(),
+            _ => now.shown(),
         };
         return Some(Hint {
             display: format!("{} (now {now})", spec.kind.allowed()),
@@ -474,7 +474,7 @@ mod tests {
     fn hints_show_the_rest_of_the_usage() {
         assert_eq!(
             shown("gene").as_deref(),
-            Some("rate N [bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]")
+            Some("rate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]")
         );
         let accepted = hint("gene", 4, &Settings::default()).and_then(|h| h.completion);
         assert_eq!(

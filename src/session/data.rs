@@ -368,7 +368,7 @@ pub fn read_one_tune(path: &str, abc: Accidentals) -> Result<Tune, String> {
 }
 
 /// `1 note`, `2 notes`: what the one-line reports print.
-fn count(n: usize, what: &str) -> String {
+pub(super) fn count(n: usize, what: &str) -> String {
     if n == 1 {
         format!("1 {what}")
     } else {

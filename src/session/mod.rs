@@ -240,6 +240,8 @@ impl Session {
     fn core_command(&mut self, cmd: &Core, span: Span) -> Result<(), Error> {
         match cmd {
             Core::Help { topic } => {
+                // Knobs and a followed clock change live settings behind the prompt's back.
+                self.sync_from_controls();
                 self.help(topic.as_ref().map(|t| t.value.as_str()));
                 Ok(())
             }
@@ -263,6 +265,14 @@ impl Session {
                 Ok(())
             }
             Core::Set { name, value } => self.set(name.value, &value.value, span),
+            Core::SetShow { name } => {
+                // Showing changes nothing: a replayed session does not need it.
+                self.unrecorded = true;
+                self.sync_from_controls();
+                let text = help::setting(name.value.spec(), &self.settings, self.color);
+                say_raw!(self, "{text}");
+                Ok(())
+            }
             Core::SetList => {
                 // Knobs and a followed clock change live settings behind the prompt's back.
                 self.sync_from_controls();
@@ -395,7 +405,7 @@ impl Session {
         for s in SETTINGS {
             let value = self.settings.get_id(s.id);
             let changed = value != defaults.get_id(s.id);
-            let value = value.to_string();
+            let value = value.shown();
             let line = format!("{:16} {:12} {}", s.name, value, s.help);
             if changed && self.color {
                 say!(self, "{}", line.bold());

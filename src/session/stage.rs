@@ -638,14 +638,22 @@ impl Session {
         match arg {
             None => {
                 match self.stage.performer.as_ref().and_then(|p| p.responding()) {
-                    Some(n) => say!(self, "responding: {n} phrases answered"),
+                    Some(n) => say!(
+                        self,
+                        "responding: {} answered",
+                        super::data::count(n as usize, "phrase")
+                    ),
                     None => say!(self, "not responding: `respond on` starts"),
                 }
                 Ok(())
             }
             Some(RespondArg::Off) => {
                 match self.stage.performer.as_mut().and_then(|p| p.respond_off()) {
-                    Some(n) => say!(self, "stopped responding after {n} phrases"),
+                    Some(n) => say!(
+                        self,
+                        "stopped responding after {}",
+                        super::data::count(n as usize, "phrase")
+                    ),
                     None => say!(self, "was not responding"),
                 }
                 Ok(())

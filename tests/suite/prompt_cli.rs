@@ -68,3 +68,107 @@ fn save_writes_only_safetensors_names() {
     );
     assert!(!dir.path().join("m.pth").exists());
 }
+
+#[test]
+fn set_with_a_name_alone_shows_the_setting_and_is_not_history() {
+    let (_dir, run) = tms_c("set temperature 0.5; set temperature; history");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "set temperature VALUE\n  pitch sampling temperature (0 = always the most likely pitch)\n  allowed: a number from 0 to 10\n  default: 1\n  now: 0.5\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    let history: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("set temperature"))
+        .collect();
+    assert_eq!(history, ["set temperature VALUE", "set temperature 0.5"]);
+}
+
+#[test]
+fn values_with_a_slash_are_hinted_with_their_quotes() {
+    for (line, caret_col, hint) in [
+        (
+            "set meter 3/4",
+            12,
+            "a meter value is written in quotes: set meter \"3/4\"",
+        ),
+        (
+            "generate 8 grid 1/16",
+            18,
+            "a grid value is written in quotes: generate 8 grid \"1/16\"",
+        ),
+        (
+            "set checkpoint_dir out/x",
+            23,
+            "a checkpoint_dir value is written in quotes: set checkpoint_dir \"out/x\"",
+        ),
+    ] {
+        let (_dir, run) = tms_c(line);
+        assert_eq!(run.code, 1, "{line}");
+        assert!(
+            run.stderr.starts_with(&format!(
+                "<command-line>:1:{caret_col}: error: unexpected character `/`: {hint}\n"
+            )),
+            "{line}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn generate_counts_notes_with_or_without_the_word() {
+    let (_dir, run) = tms_c(
+        "seed 1; set hidden 4; model new; prime notes \"C4 D4\"; generate 10 notes; generate 1 note",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("generated 10 notes: melody is 12 notes"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("generated 1 note: melody is 13 notes"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn chord_symbols_and_lone_tonics_suggest_a_scale() {
+    for (value, says) in [
+        (
+            "\"Dm\"",
+            "`Dm` is a chord symbol, not a scale (did you mean \"D minor\"?)",
+        ),
+        (
+            "Dm",
+            "`Dm` is a chord symbol, not a scale (did you mean \"D minor\"?)",
+        ),
+        (
+            "\"F#\"",
+            "missing scale mode after `F#` (did you mean \"F# major\"?",
+        ),
+    ] {
+        let (_dir, run) = tms_c(&format!("set scale {value}"));
+        assert_eq!(run.code, 1, "{value}");
+        assert!(run.stderr.contains(says), "{value}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn a_midi_file_given_to_model_is_named_as_one() {
+    let (_dir, run) = tms_c("prime notes \"C4\"; write \"t1.mid\"; model \"t1.mid\"");
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains(
+            "error: cannot open model `t1.mid`: a MIDI file, not a model: use `prime` for a primer or `load` for a dataset"
+        ),
+        "{}",
+        run.stderr
+    );
+}
