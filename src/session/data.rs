@@ -337,7 +337,10 @@ impl Session {
         if !report.skipped.is_empty() {
             line.push_str(&format!(", {} skipped", report.skipped.len()));
         }
-        say!(self, "{line}");
+        // Nothing loaded is the caller's one error line, not a summary of zeros before it.
+        if !report.tunes.is_empty() {
+            say!(self, "{line}");
+        }
         Ok(report)
     }
 

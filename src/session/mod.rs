@@ -373,6 +373,20 @@ impl Session {
     }
 
     fn set(&mut self, id: SettingId, value: &Value, span: Span) -> Result<(), Error> {
+        if id == SettingId::Tempo && self.clock_in_leads() {
+            // One voice for the clock: the value is checked, then nothing changes.
+            Settings::default()
+                .set(id, value)
+                .map_err(|allowed| Error::failed(span, allowed))?;
+            self.unrecorded = true;
+            self.sync_from_controls();
+            say!(
+                self,
+                "tempo stays {} BPM: it follows MIDI clock in (`clock in off` to set it here)",
+                Value::Float(self.settings.tempo).shown()
+            );
+            return Ok(());
+        }
         if id == SettingId::Precision {
             // A training run publishes steppers of its own copy of the model.
             self.refuse_while_training(span, "changing `precision`")?;

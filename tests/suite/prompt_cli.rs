@@ -172,3 +172,56 @@ fn a_midi_file_given_to_model_is_named_as_one() {
         run.stderr
     );
 }
+
+#[test]
+fn panic_and_a_knob_without_input_say_what_they_did() {
+    let (_dir, run) = tms_c("panic; map cc 1 temperature 0.2 1.5");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "panic: no output connected, nothing sounds\n\
+         cc 1 → temperature (0.2 to 1.5)\n\
+         warning: no input port connected, so no knob can turn it yet (`ports`, then `connect in N`)\n"
+    );
+}
+
+#[test]
+fn a_where_that_matches_nothing_is_one_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.abc"),
+        "X:1\nT:One\nM:4/4\nL:1/4\nK:C\nCDEF|\n",
+    )
+    .unwrap();
+    let run = support::tms_in(
+        dir.path(),
+        &["-c", "load \"a.abc\" where title ~ \"Two\""],
+        "",
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, "", "no summary of zeros before the error");
+    assert!(
+        run.stderr
+            .contains("error: no tunes loaded: none of 1 matched title ~ \"Two\""),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn voices_fit_80_columns() {
+    let (_dir, run) = tms_c(&format!(
+        "model \"{}\"; voice \"bass\"; voices",
+        support::root().join("models/folk.safetensors").display()
+    ));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().filter(|l| l.contains("  ch ")).collect();
+    assert_eq!(
+        lines,
+        [
+            "  main  ch 1   silent   LSTM 384x1, 40 epochs, 0 notes",
+            "* bass  ch 1   silent   LSTM 384x1, 40 epochs, 0 notes",
+        ]
+    );
+    assert!(lines.iter().all(|l| l.chars().count() <= 80));
+}
