@@ -225,3 +225,49 @@ fn voices_fit_80_columns() {
     );
     assert!(lines.iter().all(|l| l.chars().count() <= 80));
 }
+
+/// Against a real JACK server: `play` says what it plays and that it waits for the bar, and
+/// `set tempo` while clock in leads says so once and leaves the tempo alone.
+#[cfg(feature = "jack")]
+#[test]
+fn jack_play_says_what_it_plays_and_set_tempo_defers_to_clock_in() {
+    use crate::jack_support::{ClockPeer, Jack, Sink};
+    use std::time::Duration;
+    let _jack = Jack::start();
+    let _sink = Sink::new("synth");
+    let _peer = ClockPeer::new("drums", 100.0);
+    let mut tms = support::Prompt::start(support::tms_at_root(&[]));
+    tms.type_line(
+        "connect in \"drums\"; connect \"synth\"; clock in on; set quantize bar; prime notes \"C4 D4 E4 F4\"; play; set tempo 150; set tempo",
+    );
+    assert!(
+        tms.wait_for("  now:", Duration::from_secs(20)),
+        "{}",
+        tms.printed()
+    );
+    let out = tms.printed();
+    tms.quit();
+    let playing: Vec<&str> = out.lines().filter(|l| l.starts_with("playing ")).collect();
+    assert_eq!(playing.len(), 1, "{out}");
+    assert!(
+        playing[0].starts_with("playing 4 notes (")
+            && playing[0].ends_with(" s) on channel 1, from the next bar"),
+        "{out}"
+    );
+    // One line about the tempo, naming the followed tempo that `set tempo` then shows.
+    let stays: Vec<&str> = out.lines().filter(|l| l.contains("tempo")).collect();
+    let line = stays
+        .iter()
+        .find(|l| l.starts_with("tempo stays "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let bpm = line
+        .strip_prefix("tempo stays ")
+        .and_then(|r| {
+            r.split_once(" BPM: it follows MIDI clock in (`clock in off` to set it here)")
+        })
+        .map(|(b, _)| b)
+        .unwrap_or_else(|| panic!("{line}"));
+    assert_ne!(bpm, "150", "{out}");
+    assert!(!out.contains("tempo = 150"), "{out}");
+    assert!(out.contains("  now: "), "{out}");
+}
