@@ -60,6 +60,10 @@ pub enum Core {
         value: Spanned<Value>,
     },
     SetList,
+    /// `set NAME` alone: shows the setting.
+    SetShow {
+        name: Spanned<SettingId>,
+    },
     Loss {
         pitch: Option<f64>,
         step: Option<f64>,
@@ -323,6 +327,7 @@ impl fmt::Display for Core {
             },
             Set { name, value } => write!(f, "set {} {}", name.value.name(), value.value),
             SetList => f.write_str("set"),
+            SetShow { name } => write!(f, "set {}", name.value.name()),
             Loss {
                 pitch,
                 step,

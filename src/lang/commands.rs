@@ -287,6 +287,52 @@ fn setting_name(a: &mut Args) -> Result<Spanned<SettingId>, Error> {
     }
 }
 
+/// `set meter 3/4`, `generate 8 grid 1/16`: a character the lexer stops at, inside a value
+/// of a setting that is written in quotes, gets the quoted spelling as its hint.
+pub fn unquoted_value(group: &[Token], e: Error, src: &str) -> Error {
+    let (Some(at), ErrorKind::Syntax(msg)) = (e.span, &e.kind) else {
+        return e;
+    };
+    if !msg.starts_with("unexpected character") {
+        return e;
+    }
+    // The setting named by the word before the value (the command itself never counts).
+    let named = group
+        .iter()
+        .enumerate()
+        .skip(1)
+        .rev()
+        .find_map(|(i, t)| match &t.kind {
+            TokenKind::Word(w) => settings::spec(&w.to_lowercase()).map(|s| (i, s)),
+            _ => None,
+        });
+    let Some((i, spec)) = named else {
+        return e;
+    };
+    let start = match group.get(i + 1) {
+        Some(v) if i + 2 == group.len() => v.span.offset,
+        None => at.offset,
+        Some(_) => return e,
+    };
+    let name = &group[i].span;
+    let end = src[at.offset..]
+        .find(|c: char| c.is_whitespace() || c == ';')
+        .map_or(src.len(), |n| at.offset + n);
+    let (Some(command), Some(value)) = (
+        src.get(group[0].span.offset..name.offset + name.len),
+        src.get(start..end),
+    ) else {
+        return e;
+    };
+    Error::new(
+        at,
+        ErrorKind::Syntax(format!(
+            "{msg}: a {} value is written in quotes: {command} \"{value}\"",
+            spec.name
+        )),
+    )
+}
+
 fn p_help(a: &mut Args) -> Result<Command, Error> {
     let topic = if a.at_end() {
         None
@@ -334,6 +380,9 @@ fn p_set(a: &mut Args) -> Result<Command, Error> {
         return Ok(Core::SetList.into());
     }
     let name = setting_name(a)?;
+    if a.at_end() {
+        return Ok(Core::SetShow { name }.into());
+    }
     let spec = name.value.spec();
     let tok = a.peek().cloned();
     let (raw, span) = match &tok {
@@ -483,12 +532,27 @@ fn p_model(a: &mut Args) -> Result<Command, Error> {
 }
 
 fn p_save(a: &mut Args) -> Result<Command, Error> {
-    p_path(
-        a,
-        |path| Learn::Save { path }.into(),
-        "a quoted file name such as \"my.safetensors\"",
-    )
+    let path = a.string("a quoted file name such as \"my.safetensors\"")?;
+    // `model` opens .pth too, but tms writes only its own format: a `.pth` name would hold
+    // safetensors bytes that PyTorch cannot read.
+    if extension(&path.value).as_deref() != Some("safetensors") {
+        return Err(a.error(
+            path.span,
+            "save writes a safetensors model: give the file a .safetensors name",
+        ));
+    }
+    a.finish(Learn::Save { path })
 }
+
+/// A file name's extension, lower-case.
+fn extension(path: &str) -> Option<String> {
+    Path::new(path)
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+}
+
+/// What `write` makes of each extension it accepts: MIDI, notation, or audio.
+pub const WRITE_EXTENSIONS: &[&str] = &["mid", "midi", "abc", "musicxml", "xml", "wav"];
 
 fn p_train(a: &mut Args) -> Result<Command, Error> {
     if a.keyword("stop") {
@@ -565,6 +629,8 @@ fn scale_arg(s: Spanned<String>) -> Result<Spanned<Option<Scale>>, Error> {
 fn p_generate(a: &mut Args) -> Result<Command, Error> {
     let n = a.integer("a note count", 1, 10_000_000)?.value as usize;
     let bars = a.keyword("bars") || a.keyword("bar");
+    // `generate 10 notes` reads as it is meant: notes are what N counts without `bars`.
+    let _ = bars || a.keyword("notes") || a.keyword("note");
     let (mut temperature, mut top_k, mut scale, mut grid) = (None, None, None, None);
     let mut end_tonic = false;
     a.options(
@@ -633,6 +699,22 @@ fn program_arg(a: &mut Args) -> Result<u8, Error> {
 
 fn p_write(a: &mut Args) -> Result<Command, Error> {
     let path = a.string("a quoted file name such as \"out.mid\"")?;
+    // The name says the format: MIDI bytes in `tune.wav` or `x.txt` mislead every program
+    // that opens it.
+    let ext = extension(&path.value);
+    if !ext
+        .as_deref()
+        .is_some_and(|e| WRITE_EXTENSIONS.contains(&e))
+    {
+        let list: Vec<String> = WRITE_EXTENSIONS.iter().map(|e| format!(".{e}")).collect();
+        return Err(a.error(
+            path.span,
+            format!(
+                "write chooses the format by the file's extension: {} (MIDI, ABC, MusicXML, WAV audio)",
+                list.join(", ")
+            ),
+        ));
+    }
     let (mut program, mut tempo) = (None, None);
     a.options(&["program", "tempo"], |name, a| {
         match name {
@@ -651,10 +733,7 @@ fn p_write(a: &mut Args) -> Result<Command, Error> {
 fn p_render(a: &mut Args) -> Result<Command, Error> {
     let path = a.string("a quoted file name such as \"out.wav\"")?;
     // tms writes WAV only: a `.mp3` name would hold WAV bytes and mislead every player.
-    let ext = Path::new(&path.value)
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase());
-    if ext.as_deref() != Some("wav") {
+    if extension(&path.value).as_deref() != Some("wav") {
         return Err(a.error(
             path.span,
             "render writes WAV audio: give the file a .wav name (convert it afterwards for other formats)",
@@ -918,9 +997,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "set",
-        usage: "set [NAME VALUE]",
-        summary: "change a setting; `set` alone lists them all with their values",
-        details: "Values are checked against each setting's type and range (`help settings`).",
+        usage: "set [NAME [VALUE]]",
+        summary: "change a setting; `set NAME` alone shows one (value, range, default), `set` alone lists them all",
+        details: "Values are checked against each setting's type and range (`help settings`). A value with spaces or `/` is quoted (`set meter \"3/4\"`, `set scale \"D yu\"`): the error says so. A chord symbol as a scale gets its scale as a suggestion (`Dm`: \"D minor\"). Values a knob or a followed clock set are shown rounded (`0.937`); `history` keeps them exact.",
         example: "set temperature 0.8",
         words: &[],
         files: Files::None,
@@ -975,7 +1054,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "model",
         usage: "model new | model \"FILE\"",
         summary: "a fresh model from the current settings, or open a model file",
-        details: "Opens tms's own .safetensors models and the original notebook's PyTorch state_dict (.pth).",
+        details: "Opens tms's own .safetensors models and the original notebook's PyTorch state_dict (.pth). A MIDI or ABC file is named as such, with `prime` and `load` as the commands that read it.",
         example: "model \"models/folk.safetensors\"",
         words: &["new"],
         files: Files::Ext(&["safetensors", "pth", "pt"]),
@@ -985,7 +1064,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "save",
         usage: "save \"FILE\"",
-        summary: "save the model with everything needed to use it again",
+        summary: "save the model with everything needed to use it again (a .safetensors file)",
         details: "A single safetensors file whose metadata holds the architecture, normalisation and training settings.",
         example: "save \"models/mine.safetensors\"",
         words: &[],
@@ -1049,11 +1128,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "generate",
-        usage: "generate N [bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]",
+        usage: "generate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]",
         summary: "continue the primer (or the previous melody) by N notes, or by N bars of the meter",
-        details: "Options override the settings for this call. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\"). `bars`: the melody completes the bar it is in, then N whole bars of `meter` (bar lines every bar from time 0); no note starts on or after the last bar line, and the note that reaches it is cut there. `end tonic`: the last note is the scale's tonic (needs a scale).",
+        details: "`generate 10 notes` is `generate 10`. Options override the settings for this call. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\"). `bars`: the melody completes the bar it is in, then N whole bars of `meter` (bar lines every bar from time 0); no note starts on or after the last bar line, and the note that reaches it is cut there. `end tonic`: the last note is the scale's tonic (needs a scale).",
         example: "generate 8 bars temperature 0.8 scale \"D yu\" end tonic",
-        words: &["bars", "temperature", "top_k", "scale", "grid", "end", "tonic"],
+        words: &["notes", "bars", "temperature", "top_k", "scale", "grid", "end", "tonic"],
         files: Files::None,
         history: History::Always,
         parse: p_generate,
@@ -1072,11 +1151,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "write",
         usage: "write \"FILE.mid\" [program NAME|N] [tempo BPM]",
-        summary: "a standard MIDI file of the current melody; FILE.abc or FILE.musicxml writes notation",
-        details: "Program names are the 128 General MIDI names, case-insensitive. Notation has bars of `meter`, the key of `scale` (estimated when none), times on a 1/48-note grid, and one line: of notes starting together on the grid, the one that sounds longest (then the highest, the top of a chord); the report names the notes merged away. Notation holds notes of at most 64 quarter notes and at most 1000 bars; MIDI has no such limit.",
+        summary: "write the current melody; the extension picks the format: .mid/.midi MIDI, .abc or .musicxml/.xml notation, .wav audio",
+        details: "A .wav is rendered as `render` does, with the default SoundFont; any other extension is refused. Program names are the 128 General MIDI names, case-insensitive. Notation has bars of `meter`, the key of `scale` (estimated when none), times on a 1/48-note grid, and one line: of notes starting together on the grid, the one that sounds longest (then the highest, the top of a chord); the report names the notes merged away. Notation holds notes of at most 64 quarter notes and at most 1000 bars; MIDI has no such limit.",
         example: "write \"out/tune.mid\" program \"Acoustic Grand Piano\"",
         words: &["program", "tempo"],
-        files: Files::Ext(&["mid", "midi", "abc", "musicxml", "xml"]),
+        files: Files::Ext(WRITE_EXTENSIONS),
         history: History::Always,
         parse: p_write,
     },
@@ -1128,7 +1207,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "play",
         usage: "play [loop]",
         summary: "play the current melody through the output port; returns at once",
-        details: "",
+        details: "Says what it plays: `playing 40 notes (20.0 s) on channel 1` (`looping …` with `loop`), with `, from the next bar` (or beat) while `quantize` waits for the clock.",
         example: "play loop",
         words: &["loop"],
         files: Files::None,
@@ -1150,7 +1229,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "clock",
         usage: "clock [in|out on|off]",
         summary: "MIDI clock: send it on the output port, or follow it from the input port; `clock` alone shows which clock leads",
-        details: "`clock out on` sends 24 ticks per quarter note following `tempo`, Start at the next bar line (or when `play` starts while stopped), Stop on `stop`, Song Position and Continue on `live on`. `clock in on` follows the ticks on the input port: tempo from the last two beats of ticks, the beat locked to them, Start/Stop/Continue obeyed and, with clock out on too, passed on to the gear tms clocks; `tempo` then shows the followed tempo. With `set quantize beat|bar`, `play` and `live on` wait for the next beat or bar of the clock that leads.",
+        details: "`clock out on` sends 24 ticks per quarter note following `tempo`, Start at the next bar line (or when `play` starts while stopped), Stop on `stop`, Song Position and Continue on `live on`. `clock in on` follows the ticks on the input port: tempo from the last two beats of ticks, the beat locked to them, Start/Stop/Continue obeyed and, with clock out on too, passed on to the gear tms clocks; `tempo` then shows the followed tempo, and `set tempo` says so in one line and changes nothing. With `set quantize beat|bar`, `play` and `live on` wait for the next beat or bar of the clock that leads.",
         example: "clock in on",
         words: &["in", "out", "on", "off"],
         files: Files::None,
@@ -1182,7 +1261,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "voices",
         usage: "voices",
-        summary: "list the voices: model, channel, what each is doing, and which one answers the input (`respond`) or learns from it (`learn`)",
+        summary: "list the voices, one line each within 80 columns: channel, what each is doing, model, melody, and which one answers the input (`respond`) or learns from it (`learn`)",
         details: "",
         example: "voices",
         words: &[],
@@ -1194,7 +1273,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "panic",
         usage: "panic",
         summary: "all notes off on every channel",
-        details: "",
+        details: "Says `panic: all notes off on 16 channels`, or that no output is connected.",
         example: "panic",
         words: &[],
         files: Files::None,
@@ -1245,7 +1324,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "map",
         usage: "map [cc N SETTING MIN MAX]",
         summary: "a hardware knob drives a numeric setting live; `map` alone lists the mappings",
-        details: "",
+        details: "With no input port connected the mapping is kept and a warning says no knob can turn it yet.",
         example: "map cc 1 temperature 0.2 1.5",
         words: &["cc"],
         files: Files::None,

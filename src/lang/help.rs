@@ -69,7 +69,7 @@ pub fn setting(s: &SettingSpec, current: &Settings, color: bool) -> String {
         s.help,
         s.kind.allowed(),
         s.default_value(),
-        current.get_id(s.id),
+        current.get_id(s.id).shown(),
         s.name,
         s.default_value()
     )

@@ -28,6 +28,7 @@ pub fn parse(src: &str) -> Parsed {
 /// one command's tokens are held at once, so checking or running a long script costs memory
 /// for its text and not for its tokens or commands.
 pub struct Statements<'a> {
+    src: &'a str,
     lexer: Lexer<'a>,
     group: Vec<Token>,
     /// The line of the last lexing error: the command it broke is reported once, by the
@@ -38,6 +39,7 @@ pub struct Statements<'a> {
 impl<'a> Statements<'a> {
     pub fn new(src: &'a str) -> Statements<'a> {
         Statements {
+            src,
             lexer: Lexer::new(src),
             group: Vec::new(),
             bad_line: None,
@@ -61,6 +63,7 @@ impl Iterator for Statements<'_> {
                 None => return self.finish_group(),
                 Some(Lexed::Error(e)) => {
                     self.bad_line = e.span.map(|s| s.line);
+                    let e = commands::unquoted_value(&self.group, e, self.src);
                     return Some(Err(e));
                 }
                 Some(Lexed::Token(t)) if t.kind == TokenKind::End => {
@@ -167,7 +170,7 @@ generate 4 bar end tonic grid off top_k 3; generate 8 grid "1/8T""#;
     fn missing_argument_points_after_the_command() {
         assert_eq!(
             first_error("generate"),
-            "t.tms:1:9: error: missing a note count; usage: generate N [bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]\n    generate\n            ^"
+            "t.tms:1:9: error: missing a note count; usage: generate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]\n    generate\n            ^"
         );
     }
 }

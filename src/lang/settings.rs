@@ -31,6 +31,26 @@ impl fmt::Display for Value {
     }
 }
 
+impl Value {
+    /// The value as people read it: a number a knob or a followed clock left with sixteen
+    /// digits (`0.9370078740157481`) shows three decimals (`0.937`); small values such as a
+    /// learning rate of 0.0005 keep theirs. `Display` stays exact, for `history`.
+    pub fn shown(&self) -> String {
+        match self {
+            Value::Float(x) if x.abs() >= 0.01 => {
+                let s = format!("{x:.3}");
+                let s = s.trim_end_matches('0').trim_end_matches('.');
+                if s == "-0" {
+                    "0".into()
+                } else {
+                    s.to_string()
+                }
+            }
+            v => v.to_string(),
+        }
+    }
+}
+
 fn is_bare_word(s: &str) -> bool {
     let mut chars = s.chars();
     chars
@@ -608,5 +628,20 @@ mod tests {
             "a refused value changes nothing"
         );
         assert_eq!(s.get("nope"), None);
+    }
+
+    #[test]
+    fn values_are_shown_rounded_to_what_matters() {
+        assert_eq!(Value::Float(0.9370078740157481).shown(), "0.937");
+        assert_eq!(Value::Float(120.0).shown(), "120");
+        assert_eq!(Value::Float(121.34567).shown(), "121.346");
+        assert_eq!(Value::Float(0.0005).shown(), "0.0005");
+        assert_eq!(Value::Float(0.003).shown(), "0.003");
+        assert_eq!(Value::Int(7).shown(), "7");
+        // `history` keeps the exact value.
+        assert_eq!(
+            Value::Float(0.9370078740157481).to_string(),
+            "0.9370078740157481"
+        );
     }
 }

@@ -25,6 +25,9 @@ pub enum ModelError {
     Io(String),
     #[error("not a model file: {0}")]
     NotSafetensors(String),
+    /// Melodies, not weights: the likeliest slip is `model "tune.mid"` for `prime`.
+    #[error("a {0} file, not a model: use `prime` for a primer or `load` for a dataset")]
+    Music(&'static str),
     #[error("a safetensors file, but not a tms model (no `format: {FORMAT}` in its metadata)")]
     NotTms,
     #[error("model file format version {0} is newer than this tms understands ({FORMAT_VERSION})")]
@@ -132,6 +135,14 @@ impl Model {
     }
 
     pub fn from_bytes(bytes: &[u8], device: Device) -> Result<Model, ModelError> {
+        if bytes.starts_with(b"MThd")
+            || bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"RMID")
+        {
+            return Err(ModelError::Music("MIDI"));
+        }
+        if bytes.starts_with(b"X:") || bytes.starts_with(b"%abc") {
+            return Err(ModelError::Music("ABC"));
+        }
         let st = SafeTensors::deserialize(bytes)
             .map_err(|e| ModelError::NotSafetensors(e.to_string()))?;
         let (_, meta) = SafeTensors::read_metadata(bytes)

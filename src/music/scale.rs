@@ -104,7 +104,12 @@ pub enum ScaleError {
     Empty,
     #[error("unknown tonic `{0}` (use A–G with # or b)")]
     Tonic(String),
-    #[error("missing scale mode after `{0}` (e.g. `{0} major`, `{0} yu`)")]
+    /// A chord symbol where a scale was meant: `Dm`, `Gmaj`.
+    #[error("`{text}` is a chord symbol, not a scale (did you mean \"{suggestion}\"?)")]
+    Chord { text: String, suggestion: String },
+    #[error(
+        "missing scale mode after `{0}` (did you mean \"{0} major\"? or `{0} minor`, `{0} yu`, …)"
+    )]
     MissingMode(String),
     #[error("unknown scale mode `{text}`{}", hint(.suggestion))]
     Mode {
@@ -179,6 +184,30 @@ fn parse_tonic(word: &str) -> Option<(u8, bool)> {
     Some((pc, pitch::is_black(pc) && shift < 0))
 }
 
+/// The scale a chord symbol names, as people type it from lead sheets: `Dm` and `Dmin` are
+/// D minor, `Gmaj` and `GM` G major.
+fn chord_scale(word: &str) -> Option<String> {
+    let split = word
+        .char_indices()
+        .skip(1)
+        .find(|&(_, c)| !matches!(c, '#' | '♯' | 'b' | '♭'))
+        .map_or(word.len(), |(i, _)| i);
+    let (tonic, suffix) = word.split_at(split);
+    parse_tonic(tonic)?;
+    let mode = match suffix {
+        "m" | "min" | "mi" | "-" => "minor",
+        "M" | "maj" | "Maj" | "ma" => "major",
+        s if s.eq_ignore_ascii_case("min") => "minor",
+        s if s.eq_ignore_ascii_case("maj") => "major",
+        _ => return None,
+    };
+    let mut tonic = tonic.to_string();
+    if let Some(first) = tonic.get(..1) {
+        tonic.replace_range(..1, &first.to_uppercase());
+    }
+    Some(format!("{tonic} {mode}"))
+}
+
 impl Scale {
     pub fn new(tonic: u8, mode: Mode) -> Scale {
         Scale {
@@ -194,7 +223,13 @@ impl Scale {
         let mut words = text.split_whitespace();
         let tonic_word = words.next().ok_or(ScaleError::Empty)?;
         let (tonic, flat) =
-            parse_tonic(tonic_word).ok_or_else(|| ScaleError::Tonic(tonic_word.to_string()))?;
+            parse_tonic(tonic_word).ok_or_else(|| match chord_scale(tonic_word) {
+                Some(suggestion) => ScaleError::Chord {
+                    text: tonic_word.to_string(),
+                    suggestion,
+                },
+                None => ScaleError::Tonic(tonic_word.to_string()),
+            })?;
         let mode_text = words
             .flat_map(|w| w.split(['-', '_']))
             .filter(|w| !w.is_empty())
@@ -364,7 +399,7 @@ mod tests {
         );
         assert_eq!(
             msg("D"),
-            "missing scale mode after `D` (e.g. `D major`, `D yu`)"
+            "missing scale mode after `D` (did you mean \"D major\"? or `D minor`, `D yu`, …)"
         );
         assert_eq!(Scale::parse("  "), Err(ScaleError::Empty));
         assert!(msg("C qqqqqqqq").starts_with("unknown scale mode `qqqqqqqq` (known: major, "));
@@ -380,5 +415,23 @@ mod tests {
             Some("D yu".to_string())
         );
         assert!(parse_optional("nonee").is_err());
+    }
+
+    #[test]
+    fn chord_symbols_suggest_their_scale() {
+        let err = |t: &str| Scale::parse(t).unwrap_err().to_string();
+        assert_eq!(
+            err("Dm"),
+            "`Dm` is a chord symbol, not a scale (did you mean \"D minor\"?)"
+        );
+        assert_eq!(
+            err("f#maj"),
+            "`f#maj` is a chord symbol, not a scale (did you mean \"F# major\"?)"
+        );
+        assert_eq!(
+            err("F#"),
+            "missing scale mode after `F#` (did you mean \"F# major\"? or `F# minor`, `F# yu`, …)"
+        );
+        assert_eq!(err("H"), "unknown tonic `H` (use A–G with # or b)");
     }
 }

@@ -32,17 +32,10 @@ fn percentiles_line(label: &str, mut values: Vec<f64>) -> String {
     format!("{}\n", line.trim_end())
 }
 
-/// Thousands separators for counts people read at a glance.
+/// Counts as every other line of tms writes them: plain digits, no thousands separators,
+/// so `load` and `dataset` agree (`43506`) and scripts can read them back.
 fn count(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    n.to_string()
 }
 
 /// The file part of a tune's source: multi-tune ABC files give `path#X` per tune.
@@ -251,9 +244,8 @@ files han1.abc (2 tunes), a.mid
         assert!(s.ends_with("files f0.mid, f1.mid, f2.mid, f3.mid, f4.mid … and 3 more\n"));
         assert!(s.contains("step (s)      -\n"));
         assert_eq!(summary(&[], false, 80), "0 tunes, 0 notes\n");
-        assert_eq!(count(59860), "59,860");
+        assert_eq!(count(59860), "59860");
         assert_eq!(count(999), "999");
-        assert_eq!(count(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -102,8 +102,71 @@ fn open_quote(seg: &str) -> Option<usize> {
     open
 }
 
+/// What completion needs from the session: names that exist only while tms runs.
+pub trait Known {
+    /// MIDI port names: the inputs when `input`, else the outputs.
+    fn ports(&self, input: bool) -> Vec<String>;
+    /// The session's voice names.
+    fn voices(&self) -> Vec<String>;
+}
+
+/// Nothing known: for the tests of what the tables alone complete.
+#[cfg(test)]
+pub struct NoneKnown;
+
+#[cfg(test)]
+impl Known for NoneKnown {
+    fn ports(&self, _: bool) -> Vec<String> {
+        Vec::new()
+    }
+    fn voices(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Names inside quotes that contain `partial`, ignoring case, each closing its quote.
+fn names_containing(names: Vec<String>, partial: &str) -> Vec<String> {
+    let lower = partial.to_lowercase();
+    let mut out: Vec<String> = names
+        .into_iter()
+        .filter(|n| n.to_lowercase().contains(&lower))
+        .map(|n| format!("{}\"", n.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// General MIDI names for an unquoted value: one-word names as a bare word (`shakuhachi`),
+/// the others quoted whole, each containing `partial`.
+fn bare_programs(partial: &str) -> Vec<String> {
+    let lower = partial.to_lowercase();
+    GM_PROGRAMS
+        .iter()
+        .filter(|p| p.to_lowercase().contains(&lower))
+        .map(|p| match p.contains(|c: char| !c.is_ascii_alphanumeric()) {
+            false => p.to_lowercase(),
+            true => format!("\"{p}\""),
+        })
+        .collect()
+}
+
+/// How a candidate is listed: a path by its last part (`han1.abc`, `essen/`), without the
+/// closing quote it types.
+pub fn shown(candidate: &str) -> &str {
+    let c = candidate.strip_suffix('"').unwrap_or(candidate);
+    let body = c.strip_suffix('/').unwrap_or(c);
+    // A note value or meter ("1/16", "6/8") is not a path.
+    match body.rfind('/') {
+        Some(i) if !body[..i].chars().all(|d| d.is_ascii_digit()) && !body.starts_with('"') => {
+            &c[i + 1..]
+        }
+        _ => c,
+    }
+}
+
 /// Where the replaced text starts and the candidates for it.
-pub fn candidates(line: &str, pos: usize) -> (usize, Vec<String>) {
+pub fn candidates(line: &str, pos: usize, known: &dyn Known) -> (usize, Vec<String>) {
     let (seg_start, seg) = segment(line, pos);
     let words: Vec<&str> = seg.split_whitespace().collect();
     let spec = words
@@ -111,9 +174,21 @@ pub fn candidates(line: &str, pos: usize) -> (usize, Vec<String>) {
         .and_then(|w| commands::lookup(&w.to_lowercase()));
     if let Some(q) = open_quote(seg) {
         let partial = &seg[q + 1..];
-        let found = match value_of(&seg[..q]).map(|s| s.kind) {
-            Some(Kind::Scale) => scales(partial),
-            Some(Kind::Program) => programs(partial),
+        let found = match (value_of(&seg[..q]).map(|s| s.kind), spec.map(|s| s.name)) {
+            (Some(Kind::Scale), _) => scales(partial),
+            (Some(Kind::Program), _) => programs(partial),
+            (Some(Kind::Meter), _) => prefixed(
+                &["2/4", "3/4", "4/4", "5/4", "6/8", "7/8", "9/8", "12/8"],
+                partial,
+            ),
+            (Some(Kind::Grid), _) => {
+                prefixed(&["1/4", "1/8", "1/8t", "1/16", "1/16t", "1/32"], partial)
+            }
+            (_, Some("connect")) => {
+                let input = words.get(1).is_some_and(|w| w.eq_ignore_ascii_case("in"));
+                names_containing(known.ports(input), partial)
+            }
+            (_, Some("voice")) => names_containing(known.voices(), partial),
             _ => paths(partial, spec.map_or(Files::None, |s| s.files)),
         };
         return (seg_start + q + 1, found);
@@ -142,10 +217,17 @@ pub fn candidates(line: &str, pos: usize) -> (usize, Vec<String>) {
             (_, 2..) if setting.is_some() => match setting.map(|s| s.kind) {
                 Some(Kind::Choice(c)) => c.iter().map(|s| s.to_string()).collect(),
                 Some(Kind::Scale) => vec!["none".into(), "\"".into()],
+                Some(Kind::Program) if !prefix.is_empty() => {
+                    // Substrings, as inside quotes: not filtered by prefix below.
+                    return (start, bare_programs(prefix));
+                }
                 Some(Kind::Program) => vec!["\"".into()],
+                Some(Kind::Meter) => vec!["\"".into()],
+                Some(Kind::Grid) => vec!["off".into(), "\"".into()],
                 _ => Vec::new(),
             },
             ("help", 1) => commands::names()
+                .chain(settings::names())
                 .chain(["settings"])
                 .map(String::from)
                 .collect(),
@@ -161,7 +243,17 @@ pub fn candidates(line: &str, pos: usize) -> (usize, Vec<String>) {
     (start, out)
 }
 
-/// Paths completing `partial`, keeping directories and files with the wanted extensions.
+/// The values starting with `partial`, each closing its quote.
+fn prefixed(values: &[&str], partial: &str) -> Vec<String> {
+    values
+        .iter()
+        .filter(|v| v.starts_with(partial))
+        .map(|v| format!("{v}\""))
+        .collect()
+}
+
+/// Paths completing `partial`, keeping directories and files with the wanted extensions. A
+/// file closes the quote, so Enter runs the command; a folder is entered by the next Tab.
 fn paths(partial: &str, files: Files) -> Vec<String> {
     let (dir, stem) = match partial.rfind('/') {
         Some(i) => (&partial[..=i], &partial[i + 1..]),
@@ -187,7 +279,7 @@ fn paths(partial: &str, files: Files) -> Vec<String> {
         if is_dir {
             out.push(format!("{dir}{name}/"));
         } else if ext_ok {
-            out.push(format!("{dir}{name}"));
+            out.push(format!("{dir}{name}\""));
         }
     }
     out.sort();
@@ -231,7 +323,7 @@ pub fn hint(line: &str, pos: usize, current: &Settings) -> Option<Hint> {
                 .ok()
                 .and_then(|p| GM_PROGRAMS.get(p))
                 .map_or(now.to_string(), |name| format!("{p} \"{name}\"")),
-            _ => now.to_string(),
+            _ => now.shown(),
         };
         return Some(Hint {
             display: format!("{} (now {now})", spec.kind.allowed()),
@@ -329,18 +421,24 @@ mod tests {
 
     #[test]
     fn completes_commands_settings_and_values() {
-        assert_eq!(candidates("gen", 3), (0, vec!["generate".to_string()]));
         assert_eq!(
-            candidates("set tem", 7),
+            candidates("gen", 3, &NoneKnown),
+            (0, vec!["generate".to_string()])
+        );
+        assert_eq!(
+            candidates("set tem", 7, &NoneKnown),
             (4, vec!["temperature".to_string(), "tempo".to_string()])
         );
         assert_eq!(
-            candidates("set optimizer ", 14),
+            candidates("set optimizer ", 14, &NoneKnown),
             (14, vec!["adam".to_string(), "sgd".to_string()])
         );
-        assert_eq!(candidates("seed 1; pl", 10), (8, vec!["play".to_string()]));
         assert_eq!(
-            candidates("live o", 6).1,
+            candidates("seed 1; pl", 10, &NoneKnown),
+            (8, vec!["play".to_string()])
+        );
+        assert_eq!(
+            candidates("live o", 6, &NoneKnown).1,
             vec!["off".to_string(), "on".to_string()]
         );
     }
@@ -353,19 +451,19 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         let base = dir.path().to_string_lossy().into_owned();
         let line = format!("load \"{base}/");
-        let (start, c) = candidates(&line, line.len());
+        let (start, c) = candidates(&line, line.len(), &NoneKnown);
         assert_eq!(start, 6);
-        assert_eq!(c, vec![format!("{base}/a.mid"), format!("{base}/sub/")]);
+        assert_eq!(c, vec![format!("{base}/a.mid\""), format!("{base}/sub/")]);
         let line = format!("export \"{base}/");
         assert_eq!(
-            candidates(&line, line.len()).1,
+            candidates(&line, line.len(), &NoneKnown).1,
             vec![format!("{base}/sub/")]
         );
     }
 
     /// Completion with the cursor at the end of the line.
     fn at(line: &str) -> (usize, Vec<String>) {
-        candidates(line, line.len())
+        candidates(line, line.len(), &NoneKnown)
     }
 
     fn shown(line: &str) -> Option<String> {
@@ -376,7 +474,7 @@ mod tests {
     fn hints_show_the_rest_of_the_usage() {
         assert_eq!(
             shown("gene").as_deref(),
-            Some("rate N [bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]")
+            Some("rate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]")
         );
         let accepted = hint("gene", 4, &Settings::default()).and_then(|h| h.completion);
         assert_eq!(
@@ -438,7 +536,7 @@ mod tests {
     #[test]
     fn program_names_complete_by_substring_ignoring_case() {
         let line = "set program \"acoustic";
-        let (start, c) = candidates(line, line.len());
+        let (start, c) = candidates(line, line.len(), &NoneKnown);
         assert_eq!(start, 13);
         assert_eq!(
             c,
@@ -452,7 +550,10 @@ mod tests {
             .map(|p| format!("{p}\""))
         );
         let line = "write \"a.mid\" program \"FLUT";
-        assert_eq!(candidates(line, line.len()).1, ["Flute\"", "Pan Flute\""]);
+        assert_eq!(
+            candidates(line, line.len(), &NoneKnown).1,
+            ["Flute\"", "Pan Flute\""]
+        );
     }
 
     #[test]
@@ -462,8 +563,87 @@ mod tests {
                 let line = format!("set {} ", s.name);
                 let mut want: Vec<String> = choices.iter().map(|c| c.to_string()).collect();
                 want.sort();
-                assert_eq!(candidates(&line, line.len()).1, want, "{}", s.name);
+                assert_eq!(
+                    candidates(&line, line.len(), &NoneKnown).1,
+                    want,
+                    "{}",
+                    s.name
+                );
             }
         }
+    }
+
+    struct Stage;
+
+    impl Known for Stage {
+        fn ports(&self, input: bool) -> Vec<String> {
+            match input {
+                true => vec!["Keystep:in 20:0".into()],
+                false => vec!["FLUID Synth:0".into(), "Midi Through:0".into()],
+            }
+        }
+        fn voices(&self) -> Vec<String> {
+            vec!["main".into(), "bass".into()]
+        }
+    }
+
+    #[test]
+    fn a_folder_completes_to_its_entries_and_a_file_closes_its_quote() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("datasets")).unwrap();
+        std::fs::write(dir.path().join("datasets/han1.abc"), b"").unwrap();
+        std::fs::write(dir.path().join("datasets/han2.abc"), b"").unwrap();
+        let base = dir.path().to_string_lossy().into_owned();
+        let line = format!("load \"{base}/datas");
+        assert_eq!(at(&line).1, [format!("{base}/datasets/")]);
+        // The next Tab, on the completed folder, offers what is in it.
+        let line = format!("load \"{base}/datasets/");
+        assert_eq!(
+            at(&line).1,
+            [
+                format!("{base}/datasets/han1.abc\""),
+                format!("{base}/datasets/han2.abc\"")
+            ]
+        );
+    }
+
+    #[test]
+    fn connect_completes_ports_and_voice_completes_voices() {
+        let with = |line: &str| candidates(line, line.len(), &Stage).1;
+        assert_eq!(with("connect \""), ["FLUID Synth:0\"", "Midi Through:0\""]);
+        assert_eq!(with("connect \"flu"), ["FLUID Synth:0\""]);
+        assert_eq!(with("connect in \""), ["Keystep:in 20:0\""]);
+        assert_eq!(with("voice \"b"), ["bass\""]);
+        assert_eq!(with("voice \""), ["bass\"", "main\""]);
+    }
+
+    #[test]
+    fn a_path_is_listed_by_its_last_part() {
+        assert_eq!(super::shown("datasets/essen/han1.abc\""), "han1.abc");
+        assert_eq!(super::shown("datasets/essen/"), "essen/");
+        assert_eq!(super::shown("3/4\""), "3/4");
+        assert_eq!(super::shown("Flute\""), "Flute");
+    }
+
+    #[test]
+    fn help_completes_commands_and_settings() {
+        assert_eq!(at("help tem").1, ["temperature", "tempo"]);
+        assert_eq!(at("help gen").1, ["generate"]);
+        assert!(at("help ").1.contains(&"settings".to_string()));
+    }
+
+    #[test]
+    fn unquoted_values_complete_choices_and_program_names() {
+        assert_eq!(
+            at("set program sha").1,
+            ["shakuhachi", "shamisen", "shanai"]
+        );
+        assert_eq!(
+            at("set program grand").1,
+            ["\"Acoustic Grand Piano\"", "\"Electric Grand Piano\""]
+        );
+        assert_eq!(at("set grid ").1, ["\"", "off"]);
+        assert_eq!(at("set meter \"3").1, ["3/4\""]);
+        assert_eq!(at("set pointer o").1, ["off", "on"]);
     }
 }

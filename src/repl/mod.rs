@@ -29,6 +29,23 @@ pub struct TmsHelper {
     color: bool,
     /// The session's settings as they were when the prompt appeared, for hints.
     settings: Settings,
+    /// The session's voices when the prompt appeared, for `voice "` completion.
+    voices: Vec<String>,
+}
+
+impl complete::Known for TmsHelper {
+    /// Rescanned on each Tab: ports come and go while the prompt waits.
+    fn ports(&self, input: bool) -> Vec<String> {
+        match crate::perform::list_ports() {
+            Ok(list) if input => list.inputs,
+            Ok(list) => list.outputs,
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn voices(&self) -> Vec<String> {
+        self.voices.clone()
+    }
 }
 
 impl Completer for TmsHelper {
@@ -39,11 +56,11 @@ impl Completer for TmsHelper {
         pos: usize,
         _: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let (start, words) = complete::candidates(line, pos);
+        let (start, words) = complete::candidates(line, pos, self);
         let pairs = words
             .into_iter()
             .map(|w| Pair {
-                display: w.clone(),
+                display: complete::shown(&w).to_string(),
                 replacement: w,
             })
             .collect();
@@ -240,7 +257,13 @@ fn spawn_watch_runner(
 /// the input is not a terminal (`printf 'train 1\n' | tms`) the exit status says whether
 /// any command failed (an interrupted one does not count: the session goes on by design).
 pub fn run(color: bool, version: String) -> ExitCode {
-    let mut rl = match Editor::<TmsHelper, DefaultHistory>::new() {
+    // bash's way: Tab completes as far as the candidates agree and lists them all when they
+    // differ, so a completed folder shows its entries at the next Tab.
+    let config = rustyline::Config::builder()
+        .completion_type(rustyline::CompletionType::List)
+        .completion_show_all_if_ambiguous(true)
+        .build();
+    let mut rl = match Editor::<TmsHelper, DefaultHistory>::with_config(config) {
         Ok(rl) => rl,
         Err(e) => {
             eprintln!("tms: cannot start the prompt: {e}");
@@ -251,6 +274,7 @@ pub fn run(color: bool, version: String) -> ExitCode {
     rl.set_helper(Some(TmsHelper {
         color,
         settings: session.settings.clone(),
+        voices: session.voice_names(),
     }));
     let history = history_path();
     if let Some(h) = &history {
@@ -298,6 +322,7 @@ pub fn run(color: bool, version: String) -> ExitCode {
         session.sync_from_controls();
         if let Some(h) = rl.helper_mut() {
             h.settings = session.settings.clone();
+            h.voices = session.voice_names();
         }
         prompt.follow(session.voice_name());
         let shown = prompt.get();

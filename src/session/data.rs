@@ -133,6 +133,20 @@ impl Session {
                 tempo,
             } => {
                 self.need_melody(span)?;
+                let is_wav = Path::new(&path.value)
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("wav"));
+                if is_wav {
+                    let opts = crate::render::RenderOptions {
+                        soundfont: None,
+                        rate: 44_100,
+                        program: program.unwrap_or(self.settings.program as u8),
+                        velocity: self.velocity_override(),
+                        transpose: self.settings.transpose as i32,
+                        tempo_bpm: tempo.unwrap_or(self.settings.tempo),
+                    };
+                    return self.render(&path.value, &opts, path.span);
+                }
                 let opts = WriteOptions {
                     program: program.unwrap_or(self.settings.program as u8),
                     tempo_bpm: tempo.unwrap_or(self.settings.tempo),
@@ -205,17 +219,23 @@ impl Session {
                     tempo_bpm: self.settings.tempo,
                 };
                 let at = soundfont.as_ref().map_or(path.span, |s| s.span);
-                let report = crate::render::render_wav_until(
-                    &self.melody,
-                    Path::new(&path.value),
-                    &opts,
-                    &self.interrupt,
-                )
-                .map_err(|e| Error::failed(at, e.to_string()))?;
-                say!(self, "rendered {} with {}", path.value, report);
-                Ok(())
+                self.render(&path.value, &opts, at)
             }
         }
+    }
+
+    /// `render`, and `write` to a .wav name.
+    fn render(
+        &mut self,
+        path: &str,
+        opts: &crate::render::RenderOptions,
+        at: Span,
+    ) -> Result<(), Error> {
+        let report =
+            crate::render::render_wav_until(&self.melody, Path::new(path), opts, &self.interrupt)
+                .map_err(|e| Error::failed(at, e.to_string()))?;
+        say!(self, "rendered {path} with {report}");
+        Ok(())
     }
 
     fn need_melody(&self, span: Span) -> Result<(), Error> {
@@ -317,7 +337,10 @@ impl Session {
         if !report.skipped.is_empty() {
             line.push_str(&format!(", {} skipped", report.skipped.len()));
         }
-        say!(self, "{line}");
+        // Nothing loaded is the caller's one error line, not a summary of zeros before it.
+        if !report.tunes.is_empty() {
+            say!(self, "{line}");
+        }
         Ok(report)
     }
 
@@ -348,7 +371,7 @@ pub fn read_one_tune(path: &str, abc: Accidentals) -> Result<Tune, String> {
 }
 
 /// `1 note`, `2 notes`: what the one-line reports print.
-fn count(n: usize, what: &str) -> String {
+pub(super) fn count(n: usize, what: &str) -> String {
     if n == 1 {
         format!("1 {what}")
     } else {

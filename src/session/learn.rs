@@ -381,12 +381,12 @@ impl Session {
             (Length::Notes(n), _) if made < n => {
                 format!("generated {made} of {n} notes before Ctrl-C")
             }
-            (Length::Notes(n), _) => format!("generated {n} notes"),
+            (Length::Notes(n), _) => format!("generated {}", super::data::count(n, "note")),
         };
         say!(
             self,
-            "{what}: melody is {} notes, {:.1} s",
-            self.melody.len(),
+            "{what}: melody is {}, {:.1} s",
+            super::data::count(self.melody.len(), "note"),
             end
         );
         if self.interrupted() {

@@ -240,6 +240,8 @@ impl Session {
     fn core_command(&mut self, cmd: &Core, span: Span) -> Result<(), Error> {
         match cmd {
             Core::Help { topic } => {
+                // Knobs and a followed clock change live settings behind the prompt's back.
+                self.sync_from_controls();
                 self.help(topic.as_ref().map(|t| t.value.as_str()));
                 Ok(())
             }
@@ -263,6 +265,14 @@ impl Session {
                 Ok(())
             }
             Core::Set { name, value } => self.set(name.value, &value.value, span),
+            Core::SetShow { name } => {
+                // Showing changes nothing: a replayed session does not need it.
+                self.unrecorded = true;
+                self.sync_from_controls();
+                let text = help::setting(name.value.spec(), &self.settings, self.color);
+                say_raw!(self, "{text}");
+                Ok(())
+            }
             Core::SetList => {
                 // Knobs and a followed clock change live settings behind the prompt's back.
                 self.sync_from_controls();
@@ -363,6 +373,20 @@ impl Session {
     }
 
     fn set(&mut self, id: SettingId, value: &Value, span: Span) -> Result<(), Error> {
+        if id == SettingId::Tempo && self.clock_in_leads() {
+            // One voice for the clock: the value is checked, then nothing changes.
+            Settings::default()
+                .set(id, value)
+                .map_err(|allowed| Error::failed(span, allowed))?;
+            self.unrecorded = true;
+            self.sync_from_controls();
+            say!(
+                self,
+                "tempo stays {} BPM: it follows MIDI clock in (`clock in off` to set it here)",
+                Value::Float(self.settings.tempo).shown()
+            );
+            return Ok(());
+        }
         if id == SettingId::Precision {
             // A training run publishes steppers of its own copy of the model.
             self.refuse_while_training(span, "changing `precision`")?;
@@ -395,7 +419,7 @@ impl Session {
         for s in SETTINGS {
             let value = self.settings.get_id(s.id);
             let changed = value != defaults.get_id(s.id);
-            let value = value.to_string();
+            let value = value.shown();
             let line = format!("{:16} {:12} {}", s.name, value, s.help);
             if changed && self.color {
                 say!(self, "{}", line.bold());

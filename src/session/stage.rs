@@ -155,6 +155,25 @@ impl Session {
     }
 
     /// Says so when `play` or `live on` will wait for an external clock's transport.
+    /// What `play` says it does: `playing 40 notes (20.0 s) on channel 1, from the next bar`.
+    fn playing_line(&self, melody: &[Note], looped: bool) -> String {
+        // Melodies are stored at 120 BPM.
+        let end = melody.iter().map(|n| n.end()).fold(0.0, f64::max);
+        let seconds = end * 120.0 / self.settings.tempo;
+        let when = match self.settings.quantize {
+            perform::Quantize::Off => "",
+            perform::Quantize::Beat => ", from the next beat",
+            perform::Quantize::Bar => ", from the next bar",
+        };
+        format!(
+            "{} {} ({seconds:.1} s{}) on channel {}{when}",
+            if looped { "looping" } else { "playing" },
+            super::data::count(melody.len(), "note"),
+            if looped { " a pass" } else { "" },
+            self.settings.channel
+        )
+    }
+
     fn say_if_waiting(&mut self) {
         let state = self.performer().clock_state();
         if matches!(
@@ -229,6 +248,7 @@ impl Session {
                 }
                 let melody = self.melody().to_vec();
                 self.performer().play(&melody, *looped).map_err(fail)?;
+                say!(self, "{}", self.playing_line(&melody, *looped));
                 self.say_if_waiting();
                 Ok(())
             }
@@ -270,8 +290,16 @@ impl Session {
                 Ok(())
             }
             Stage::Panic => {
-                if let Some(p) = self.stage.performer.as_mut() {
-                    p.panic();
+                let connected = match self.stage.performer.as_mut() {
+                    Some(p) if p.connections().0.is_some() => {
+                        p.panic();
+                        true
+                    }
+                    _ => false,
+                };
+                match connected {
+                    true => say!(self, "panic: all notes off on 16 channels"),
+                    false => say!(self, "panic: no output connected, nothing sounds"),
                 }
                 Ok(())
             }
@@ -376,6 +404,12 @@ impl Session {
             } => {
                 self.performer().map_cc(*cc, setting.value, *min, *max);
                 say!(self, "cc {cc} → {} ({min} to {max})", setting.value.name());
+                if self.performer().connections().1.is_none() {
+                    say!(
+                        self,
+                        "warning: no input port connected, so no knob can turn it yet (`ports`, then `connect in N`)"
+                    );
+                }
                 Ok(())
             }
             Stage::MapList => {
@@ -550,6 +584,16 @@ impl Session {
     }
 
     /// Keeps the live controls equal to the settings the user changed.
+    /// Whether MIDI clock in leads: the tempo is the clock's, and `set tempo` changes nothing.
+    pub(super) fn clock_in_leads(&self) -> bool {
+        self.stage.performer.as_ref().is_some_and(|p| {
+            !matches!(
+                p.clock_state().source,
+                ClockSource::Internal | ClockSource::External
+            )
+        })
+    }
+
     pub(super) fn stage_setting_changed(&mut self, id: SettingId) {
         if let Some(l) = id.live() {
             self.set_control(l, self.settings.live_value(l));
@@ -560,18 +604,7 @@ impl Session {
                 p.set_quantize(grid, bar);
             }
         }
-        let following = self.stage.performer.as_ref().is_some_and(|p| {
-            !matches!(
-                p.clock_state().source,
-                ClockSource::Internal | ClockSource::External
-            )
-        });
-        if id == SettingId::Tempo && following {
-            say!(
-                self,
-                "note: the tempo follows the clock that leads (`clock in off` to set it here)"
-            );
-        }
+
         if id == SettingId::Scale || id == SettingId::Grid {
             self.sync_live_shape();
         }
@@ -638,14 +671,22 @@ impl Session {
         match arg {
             None => {
                 match self.stage.performer.as_ref().and_then(|p| p.responding()) {
-                    Some(n) => say!(self, "responding: {n} phrases answered"),
+                    Some(n) => say!(
+                        self,
+                        "responding: {} answered",
+                        super::data::count(n as usize, "phrase")
+                    ),
                     None => say!(self, "not responding: `respond on` starts"),
                 }
                 Ok(())
             }
             Some(RespondArg::Off) => {
                 match self.stage.performer.as_mut().and_then(|p| p.respond_off()) {
-                    Some(n) => say!(self, "stopped responding after {n} phrases"),
+                    Some(n) => say!(
+                        self,
+                        "stopped responding after {}",
+                        super::data::count(n as usize, "phrase")
+                    ),
                     None => say!(self, "was not responding"),
                 }
                 Ok(())

@@ -79,6 +79,11 @@ impl Session {
         &self.stage.voices[self.stage.current].name
     }
 
+    /// Every voice's name, for completion at the prompt.
+    pub fn voice_names(&self) -> Vec<String> {
+        self.stage.voices.iter().map(|v| v.name.clone()).collect()
+    }
+
     /// The controls that carry the shared live settings (tempo, latency): the first
     /// voice's, which the player and the input port read them from.
     pub(super) fn shared_controls(&self) -> Arc<Controls> {
@@ -238,6 +243,15 @@ impl Session {
             .and_then(|p| p.responding_voice().map(str::to_string));
         // `learn on` keeps the current voice current (switching is refused while it runs).
         let learning = self.learn.learning.is_some();
+        // Columns as wide as the longest name, so the usual line fits 80 columns.
+        let name_w = self
+            .stage
+            .voices
+            .iter()
+            .map(|v| v.name.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         let lines: Vec<String> = self
             .stage
             .voices
@@ -255,34 +269,36 @@ impl Session {
                     .map_or(Activity::Silent, |d| d.1);
                 let what = match what {
                     Activity::Silent => "silent",
-                    Activity::Playing => "playing its melody",
-                    Activity::Looping => "looping its melody",
+                    Activity::Playing => "playing",
+                    Activity::Looping => "looping",
                     Activity::Live => "live",
                 };
                 let model = match model {
                     Some(m) => {
                         let c = m.config();
                         format!(
-                            "model LSTM {}x{} ({} epochs)",
+                            "LSTM {}x{}, {}",
                             c.hidden,
                             c.layers,
-                            m.epochs()
+                            super::data::count(m.epochs(), "epoch")
                         )
                     }
                     None => "no model".to_string(),
                 };
+                let pad = name_w - v.name.chars().count();
                 let mut line = format!(
-                    "{} {:<12} channel {:<2} {:<18} {model}, {melody} notes",
+                    "{} {}{:pad$}  ch {:<2}  {what:<7}  {model}, {}",
                     if current { "*" } else { " " },
                     v.name,
+                    "",
                     settings.channel,
-                    what,
+                    super::data::count(melody, "note"),
                 );
                 if responder.as_deref() == Some(v.name.as_str()) {
-                    line.push_str(", answering the input");
+                    line.push_str(", answers the input");
                 }
                 if current && learning {
-                    line.push_str(", learning from the input");
+                    line.push_str(", learns from the input");
                 }
                 line
             })

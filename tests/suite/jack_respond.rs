@@ -49,7 +49,7 @@ fn each_phrase_is_answered_at_once_and_knobs_keep_working() {
             .expect("tms says it responds");
         // `voices` names the voice that answers.
         if line.starts_with("* main") {
-            assert!(line.ends_with(", answering the input"), "{line}");
+            assert!(line.ends_with(", answers the input"), "{line}");
             break;
         }
         assert!(t0.elapsed() < Duration::from_secs(30));

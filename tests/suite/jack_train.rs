@@ -377,7 +377,7 @@ fn learn_has_the_input_to_itself_and_ends_when_the_port_closes() {
     assert!(
         stdout
             .lines()
-            .any(|l| l.starts_with("* main") && l.ends_with(", learning from the input")),
+            .any(|l| l.starts_with("* main") && l.ends_with(", learns from the input")),
         "{stdout}"
     );
     assert!(

@@ -21,6 +21,7 @@ mod model_cli;
 mod music_cli;
 mod no_midi_system;
 mod notation;
+mod prompt_cli;
 mod pth;
 mod reader_fuzz;
 mod record_cli;

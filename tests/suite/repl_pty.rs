@@ -177,6 +177,41 @@ fn tab_completes_a_setting_and_errors_keep_the_prompt() {
     assert_eq!(status, Some(0), "Ctrl-D quits cleanly: {screen}");
 }
 
+/// Tab into a folder lists what it holds; a completed file name closes its quote, so Enter
+/// runs the command; `voice "` completes the session's voices, not file names.
+#[test]
+fn tab_enters_folders_closes_quotes_and_knows_the_voices() {
+    if !script_available() {
+        return;
+    }
+    let mut t = Terminal::start();
+    let data = t._dir.path().join("datasets");
+    std::fs::create_dir(&data).unwrap();
+    for (file, title) in [("tune1.abc", "One"), ("tune2.abc", "Two")] {
+        std::fs::write(
+            data.join(file),
+            format!("X:1\nT:{title}\nM:4/4\nL:1/4\nK:C\nCDEF|\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(t._dir.path().join("BENCHMARKS.md"), "not a voice").unwrap();
+    t.press("load \"datas\t");
+    t.wait_for("load \"datasets/");
+    // The next Tab completes as far as the two files agree and lists them.
+    t.press("\t");
+    t.wait_for("tune1.abc  tune2.abc");
+    t.wait_for("load \"datasets/tune");
+    t.press("2\t\n");
+    t.wait_for("loaded 1 file, 1 tune, 4 notes");
+    t.press("voice \"bass\"\n");
+    t.wait_for("tms:bass> ");
+    t.press("voice \"m\t\n");
+    t.wait_for("voice main on channel 1");
+    let (screen, status) = t.quit();
+    assert!(!screen.contains("error"), "{screen}");
+    assert_eq!(status, Some(0), "{screen}");
+}
+
 #[test]
 fn the_prompt_names_the_current_voice() {
     if !script_available() {

@@ -240,7 +240,7 @@ fn unquoted_values_and_equals_signs_get_a_hint() {
     let (_d, run) = tms_c("set scale D yu");
     assert_eq!(
         run.stderr,
-        "<command-line>:1:13: error: a value of several words is quoted: set scale \"D yu\"; usage: set [NAME VALUE]
+        "<command-line>:1:13: error: a value of several words is quoted: set scale \"D yu\"; usage: set [NAME [VALUE]]
     set scale D yu
                 ^^
 "

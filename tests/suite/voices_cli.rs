@@ -18,7 +18,7 @@ fn star() -> String {
 fn listing(stdout: &str) -> Vec<&str> {
     stdout
         .lines()
-        .filter(|l| (l.starts_with("* ") || l.starts_with("  ")) && l.contains("  channel "))
+        .filter(|l| (l.starts_with("* ") || l.starts_with("  ")) && l.contains("  ch "))
         .collect()
 }
 
@@ -44,8 +44,8 @@ fn a_new_voice_copies_the_current_one_then_keeps_its_own_settings() {
     assert_eq!(
         listing(&run.stdout),
         [
-            "* main         channel 3  silent             no model, 0 notes",
-            "  bass         channel 2  silent             no model, 0 notes",
+            "* main  ch 3   silent   no model, 0 notes",
+            "  bass  ch 2   silent   no model, 0 notes",
         ]
     );
     // main kept its temperature and channel; the tempo is shared by every voice.
@@ -66,9 +66,9 @@ fn each_voice_has_its_own_model_and_melody() {
     assert_eq!(
         listing(&run.stdout),
         [
-            "  main         channel 1  silent             model LSTM 384x1 (40 epochs), 10 notes",
-            "  bass         channel 1  silent             model LSTM 384x1 (40 epochs), 16 notes",
-            "* drone        channel 1  silent             model LSTM 384x1 (0 epochs), 16 notes",
+            "  main   ch 1   silent   LSTM 384x1, 40 epochs, 10 notes",
+            "  bass   ch 1   silent   LSTM 384x1, 40 epochs, 16 notes",
+            "* drone  ch 1   silent   LSTM 384x1, 0 epochs, 16 notes",
         ]
     );
 }
