@@ -10,12 +10,12 @@ const USAGE: &str = "\
 tms — live-coding neural melodies
 
 usage:
-  tms                       interactive prompt
-  tms run FILE.tms [FILE...] run scripts top to bottom; stop at the first error
-  tms -c 'CMD; CMD; ...'    run the given commands
-  tms check FILE.tms [...]  parse only; report every syntax error
-  tms --version             versions of tms and libtorch, and whether CUDA is available
-  tms --help                this text
+  tms                         interactive prompt
+  tms run FILE.tms [FILE...]  run scripts top to bottom; stop at the first error
+  tms -c 'CMD; CMD; ...'      run the given commands
+  tms check FILE.tms [...]    parse only; report every syntax error
+  tms --version               versions of tms and libtorch, and whether CUDA is available
+  tms --help                  this text
 
 Inside tms, `help` lists the commands.";
 

@@ -87,6 +87,17 @@ pub fn term_width() -> usize {
         .clamp(40, 400)
 }
 
+/// Whether `TMS_VERBOSE` asks for what is normally kept off the terminal (libjack's own
+/// messages).
+pub fn verbose() -> bool {
+    std::env::var_os("TMS_VERBOSE").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The width of the terminal stdout is, or None when stdout is not a terminal.
+pub fn terminal_columns() -> Option<usize> {
+    terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| (w.0 as usize).max(20))
+}
+
 /// `say!(session, "fmt", args…)`: one line to the session's output.
 #[macro_export]
 macro_rules! say {

@@ -75,6 +75,75 @@ pub fn setting(s: &SettingSpec, current: &Settings, color: bool) -> String {
     )
 }
 
+/// `text` with every line longer than `width` columns broken at spaces, never inside a word
+/// (help reads at a terminal's edge). A continuation line starts under the line's second
+/// column when it has one (`  voice  switch to…`: the summary column), else two spaces in;
+/// lines with colour codes (the headers) are short and left as they are.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        if body.chars().count() <= width || body.contains('\x1b') {
+            out.push_str(line);
+            continue;
+        }
+        let hang = " ".repeat(hanging_indent(body, width));
+        let mut col = 0;
+        let mut first = true;
+        // Words keep the spaces before them, so a line's own indentation survives.
+        for word in body.split_inclusive(' ') {
+            let w = word.trim_end_matches(' ');
+            let len = word.chars().count();
+            if !first && col + w.chars().count() > width && !w.is_empty() {
+                while out.ends_with(' ') {
+                    out.pop();
+                }
+                out.push('\n');
+                out.push_str(&hang);
+                col = hang.len();
+                let word = word.trim_start_matches(' ');
+                out.push_str(word);
+                col += word.chars().count();
+            } else {
+                out.push_str(word);
+                col += len;
+            }
+            first = first && w.is_empty();
+        }
+        // Trailing spaces of a broken line are not worth keeping.
+        while out.ends_with(' ') {
+            out.pop();
+        }
+        out.push_str(newline);
+    }
+    out
+}
+
+/// Where a wrapped line's continuation starts: after the first run of two or more spaces
+/// that follows text (the second column of a two-column line), if that leaves room.
+fn hanging_indent(line: &str, width: usize) -> usize {
+    let lead = line.len() - line.trim_start_matches(' ').len();
+    let chars: Vec<char> = line.chars().collect();
+    let mut i = lead;
+    while i + 1 < chars.len() {
+        if chars[i] != ' ' && chars[i + 1] == ' ' && chars.get(i + 2) == Some(&' ') {
+            let mut j = i + 1;
+            while chars.get(j) == Some(&' ') {
+                j += 1;
+            }
+            if j < width / 2 {
+                return j;
+            }
+            break;
+        }
+        i += 1;
+    }
+    lead + 2
+}
+
 fn cell(s: &str) -> String {
     s.replace('|', "\\|")
 }
@@ -117,6 +186,55 @@ pub fn readme_settings() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_wraps_at_word_boundaries_under_its_second_column() {
+        let text = "  voice     switch to voice NAME, creating it from the current voice: its own performance\n";
+        let wrapped = wrap(text, 40);
+        assert_eq!(
+            wrapped,
+            "  voice     switch to voice NAME,\n            creating it from the current\n            voice: its own performance\n"
+        );
+        for line in wrapped.lines() {
+            assert!(line.chars().count() <= 40, "{line:?}");
+        }
+        let details =
+            "  Every voice plays at once on the one output port and follows the one clock\n";
+        assert_eq!(
+            wrap(details, 30),
+            "  Every voice plays at once on\n    the one output port and\n    follows the one clock\n"
+        );
+        assert_eq!(wrap("short\n", 30), "short\n");
+        // A word longer than the width stands alone rather than being cut.
+        assert_eq!(
+            wrap("  a performance-and-more b\n", 10),
+            "  a\n    performance-and-more\n    b\n"
+        );
+    }
+
+    #[test]
+    fn every_help_text_wraps_to_80_columns_without_splitting_a_word() {
+        let mut all = commands(false);
+        all.push_str(&settings(false));
+        for c in COMMANDS {
+            all.push_str(&command(c, false));
+        }
+        let wrapped = wrap(&all, 80);
+        for line in wrapped.lines() {
+            let longest_word = line
+                .split(' ')
+                .map(|w| w.chars().count())
+                .max()
+                .unwrap_or(0);
+            assert!(line.chars().count() <= 80 || longest_word > 60, "{line:?}");
+        }
+        let words = |t: &str| t.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            words(&wrapped),
+            words(&all),
+            "wrapping only moves line breaks"
+        );
+    }
 
     #[test]
     fn help_for_one_setting_shows_range_default_and_value() {

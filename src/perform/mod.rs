@@ -8,6 +8,8 @@
 //! the music never waits on it.
 
 mod input;
+#[cfg(feature = "jack")]
+mod jack_log;
 #[cfg(feature = "link")]
 pub mod link;
 mod player;

@@ -53,6 +53,8 @@ pub(crate) fn midi_output() -> Result<MidiOutput, PerformError> {
     if sequencer_missing() {
         return Err(no_midi_system());
     }
+    #[cfg(feature = "jack")]
+    super::jack_log::route_messages();
     MidiOutput::new(CLIENT).map_err(|_| no_midi_system())
 }
 
@@ -60,6 +62,8 @@ pub(crate) fn midi_input() -> Result<MidiInput, PerformError> {
     if sequencer_missing() {
         return Err(no_midi_system());
     }
+    #[cfg(feature = "jack")]
+    super::jack_log::route_messages();
     let mut input = MidiInput::new(CLIENT).map_err(|_| no_midi_system())?;
     // Notes, knobs and clock (for `clock in`); system exclusive and active sensing would
     // just wake the input thread.

@@ -506,8 +506,13 @@ impl Take {
         Ok(())
     }
 
+    /// What was written. Its length is the take's, from `record` to now (as `record` alone
+    /// counts it), not up to the last note: a take that ends in silence lasted as long.
     fn summary(&self) -> Summary {
-        let last = self.written.last_at.unwrap_or(self.started);
+        let last = self
+            .written
+            .last_at
+            .map_or(Instant::now(), |l| l.max(Instant::now()));
         Summary {
             path: self.path.clone(),
             tracks: self

@@ -270,7 +270,7 @@ impl Session {
                 self.unrecorded = true;
                 self.sync_from_controls();
                 let text = help::setting(name.value.spec(), &self.settings, self.color);
-                say_raw!(self, "{text}");
+                say_raw!(self, "{}", wrap_for_terminal(text));
                 Ok(())
             }
             Core::SetList => {
@@ -340,7 +340,7 @@ impl Session {
                 (None, None) => return,
             },
         };
-        say_raw!(self, "{text}");
+        say_raw!(self, "{}", wrap_for_terminal(text));
     }
 
     fn set_device(&mut self, device: DeviceChoice, span: Span) -> Result<(), Error> {
@@ -503,4 +503,13 @@ impl Session {
 
 pub fn settings_names() -> impl Iterator<Item = &'static str> {
     settings::names()
+}
+
+/// Help at a terminal is wrapped at its edge, between words; piped help is left as written
+/// (one line a row, for tools and tests that read it).
+fn wrap_for_terminal(text: String) -> String {
+    match crate::out::terminal_columns() {
+        Some(width) => help::wrap(&text, width),
+        None => text,
+    }
 }

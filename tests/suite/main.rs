@@ -41,6 +41,8 @@ mod jack_cli;
 #[cfg(feature = "jack")]
 mod jack_clock;
 #[cfg(feature = "jack")]
+mod jack_quiet;
+#[cfg(feature = "jack")]
 mod jack_record;
 #[cfg(feature = "jack")]
 mod jack_respond;

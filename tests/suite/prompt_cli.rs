@@ -271,3 +271,92 @@ fn jack_play_says_what_it_plays_and_set_tempo_defers_to_clock_in() {
     assert!(!out.contains("tempo = 150"), "{out}");
     assert!(out.contains("  now: "), "{out}");
 }
+
+#[test]
+fn tms_help_lines_up_its_descriptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = support::tms_in(dir.path(), &["--help"], "");
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  tms"))
+        .collect();
+    assert_eq!(lines.len(), 6, "{}", run.stdout);
+    // Every description starts in the same column, after at least two spaces.
+    let column = |l: &str| {
+        l.find("  ").and_then(|_| {
+            let rest = &l[2..];
+            rest.find("  ")
+                .map(|i| 2 + i + rest[i..].len() - rest[i..].trim_start().len())
+        })
+    };
+    let first = column(lines[0]).expect("a description column");
+    for l in &lines {
+        assert_eq!(column(l), Some(first), "{l:?} in\n{}", run.stdout);
+    }
+}
+
+/// `help` on a terminal 60 columns wide: lines end at the edge, between words.
+#[test]
+fn help_on_a_narrow_terminal_wraps_between_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            r#"
+import fcntl, os, pty, select, struct, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1]])
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 60, 0, 0))
+seen = b""
+def read(until, limit):
+    global seen
+    end = time.time() + limit
+    while until not in seen and time.time() < end:
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                return
+read(b"tms> ", 120)
+start = len(seen)
+os.write(fd, b"help voice\r")
+read(b"example: voice", 30)
+read(b"tms> ", 5)
+os.write(fd, b"quit\r")
+os.waitpid(pid, 0)
+sys.stdout.write(seen[start:].decode("utf-8", "replace"))
+"#,
+            env!("CARGO_BIN_EXE_tms"),
+        ])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("TERM", "dumb")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("python3 runs");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    let help: Vec<&str> = screen
+        .split("\r\n")
+        .skip_while(|l| !l.starts_with("voice \"NAME\""))
+        .take_while(|l| !l.contains("example:"))
+        .collect();
+    assert!(help.len() > 3, "{screen}");
+    for l in &help {
+        assert!(
+            l.chars().count() <= 60,
+            "{l:?} is wider than the terminal:\n{screen}"
+        );
+    }
+    let text = help
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        text.contains("output port and follows the one clock"),
+        "a word was split: {text}"
+    );
+}

@@ -170,3 +170,25 @@ fn special_files_are_refused_with_the_reason_write_gives() {
     use std::os::unix::fs::FileTypeExt;
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
 }
+
+/// `record` alone and `record stop` count the same take: from `record` to now, silence
+/// included (the stop once said 0.0 s after `record` had said 0.7 s).
+#[test]
+fn record_stop_reports_the_take_as_long_as_record_counted_it() {
+    let (_dir, run) = crate::support::tms_c(r#"record "t.mid"; sleep 0.7; record; record stop"#);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let secs = |prefix: &str| -> f64 {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starting {prefix:?}:\n{}", run.stdout));
+        let at = line.find(" s").expect("seconds");
+        let start = line[..at].rfind(' ').map_or(0, |i| i + 1);
+        line[start..at].parse().expect("a number of seconds")
+    };
+    let counted = secs("recording into t.mid:");
+    let written = secs("wrote t.mid:");
+    assert!(counted >= 0.7, "{}", run.stdout);
+    assert!(written >= counted, "{}", run.stdout);
+}
