@@ -1273,7 +1273,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "wait",
         usage: "wait",
         summary: "block until playing has finished",
-        details: "",
+        details: "Waits for background training and for melodies played once. Endless music (a live voice, `play loop`) has no end to wait for: \
+                  `wait` says at once what keeps playing (`wait: voice main loops and bass plays live: they play until stopped`) and the script goes on.",
         example: "wait",
         words: &[],
         files: Files::None,
