@@ -215,7 +215,7 @@ fn a_stage_soak_stays_flat_on_time_and_recorded() {
         }
         if now >= next_save {
             saves += 1;
-            let t = if saves % 2 == 0 { "0.95" } else { "1.05" };
+            let t = if saves.is_multiple_of(2) { "0.95" } else { "1.05" };
             std::fs::write(&watched, format!("set temperature {t}\n")).unwrap();
             next_save += Duration::from_secs(5);
         }
