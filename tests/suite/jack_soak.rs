@@ -195,6 +195,10 @@ fn a_stage_soak_stays_flat_on_time_and_recorded() {
         t0 + replug_every,
     );
     let mut saves = 0u32;
+    let mut by_hand: Vec<String> = Vec::new();
+    // Grid notes the synth heard while plugged in, from one replug to the next.
+    let mut segments: Vec<usize> = Vec::new();
+    let grid_notes = |h: &[jack_support::Heard]| notes(h).iter().filter(|n| n.ch < 8).count();
     let mut phrases = 0u32;
     while t0.elapsed() < total {
         let now = Instant::now();
@@ -215,13 +219,18 @@ fn a_stage_soak_stays_flat_on_time_and_recorded() {
         }
         if now >= next_save {
             saves += 1;
-            let t = if saves.is_multiple_of(2) { "0.95" } else { "1.05" };
+            let t = if saves.is_multiple_of(2) {
+                "0.95"
+            } else {
+                "1.05"
+            };
             std::fs::write(&watched, format!("set temperature {t}\n")).unwrap();
             next_save += Duration::from_secs(5);
         }
         if now >= next_replug {
             // Unplugged for a second, then the same synth again under the same name.
             if let Some(s) = synth.take() {
+                segments.push(grid_notes(&s.messages()));
                 heard_before.extend(s.messages());
             }
             std::thread::sleep(Duration::from_secs(1));
@@ -238,6 +247,18 @@ fn a_stage_soak_stays_flat_on_time_and_recorded() {
                         .map_or(0.0, |n| n.on.duration_since(plugged).as_secs_f64())
                 }),
             ));
+            if !resumed {
+                // As a performer would: connect again by hand, so that the rest of the soak
+                // still measures lateness and the recording.
+                let before = tms.printed().len();
+                writeln!(tms.stdin, "connect \"synth\"").expect("tms reads");
+                let answered = || {
+                    let said = tms.printed()[before..].to_string();
+                    said.contains("connected output") || said.contains("error")
+                };
+                assert!(eventually(LIMIT, answered), "{}", tms.printed());
+                by_hand.push(tms.printed()[before..].trim().replace('\n', " / "));
+            }
             synth = Some(back);
             next_replug += replug_every;
         }
@@ -260,6 +281,7 @@ fn a_stage_soak_stays_flat_on_time_and_recorded() {
     let printed = tms.printed();
     assert!(status.success(), "{status:?}\n{printed}");
     if let Some(s) = synth.take() {
+        segments.push(grid_notes(&s.messages()));
         heard_before.extend(s.messages());
     }
 
@@ -320,7 +342,7 @@ fn a_stage_soak_stays_flat_on_time_and_recorded() {
         "stage soak, {} s ({}): {} grid notes heard, lateness p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, \
          max {:.3} ms (goal p99.9 <= 2 ms + one period = {:.2} ms); {phrases} phrases played, {answers} \
          answer notes heard; {saves} saves, {reruns} watched reruns; replugs (s after start: first \
-         note after it): {}; RSS {} -> {} MB (max of last third), fds {} -> {fds_end}, threads {} -> \
+         note after it): {}; grid notes heard per plug-in: {segments:?}; by hand: {by_hand:?}; RSS {} -> {} MB (max of last third), fds {} -> {fds_end}, threads {} -> \
          {threads_end}; {} notes heard, {} recorded, {} (channel, pitch) short in the recording",
         total.as_secs(),
         if cfg!(debug_assertions) {
