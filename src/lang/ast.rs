@@ -146,6 +146,9 @@ pub enum Learn {
         epochs: Option<usize>,
         /// `train N background`: on a thread of its own, the prompt stays usable.
         background: bool,
+        /// `train N stop after K batches`: stops after the K-th batch of this run exactly as
+        /// Ctrl-C there would, so `history` can replay an interrupted run.
+        stop_after: Option<usize>,
     },
     /// `train stop`: ends a background run after its current batch.
     TrainStop,
@@ -168,6 +171,9 @@ pub enum Learn {
         grid: Option<Option<Grid>>,
         /// `end tonic`: the melody's last note is the scale's tonic.
         end_tonic: bool,
+        /// `stop after K notes`: stops after the K-th note exactly as Ctrl-C there would, so
+        /// `history` can replay an interrupted `generate`.
+        stop_after: Option<usize>,
     },
 }
 
@@ -414,10 +420,21 @@ impl fmt::Display for Learn {
             ModelShow => f.write_str("model"),
             ModelOpen { path } => write!(f, "model {}", Q(path)),
             Save { path } => write!(f, "save {}", Q(path)),
-            Train { epochs, background } => {
+            Train {
+                epochs,
+                background,
+                stop_after,
+            } => {
                 f.write_str("train")?;
                 if let Some(n) = epochs {
                     write!(f, " {n}")?;
+                }
+                if let Some(k) = stop_after {
+                    write!(
+                        f,
+                        " stop after {k} batch{}",
+                        if *k == 1 { "" } else { "es" }
+                    )?;
                 }
                 if *background {
                     f.write_str(" background")?;
@@ -442,9 +459,10 @@ impl fmt::Display for Learn {
                 scale,
                 grid,
                 end_tonic,
+                stop_after,
             } => write!(
                 f,
-                "generate {n}{}{}{}{}{}{}",
+                "generate {n}{}{}{}{}{}{}{}",
                 if *bars { " bars" } else { "" },
                 Opt("temperature", &num(temperature)),
                 Opt("top_k", top_k),
@@ -456,6 +474,11 @@ impl fmt::Display for Learn {
                 ),
                 Opt("grid", &grid.map(|g| quote(&crate::music::grid::name(g)))),
                 if *end_tonic { " end tonic" } else { "" },
+                match stop_after {
+                    Some(1) => " stop after 1 note".to_string(),
+                    Some(k) => format!(" stop after {k} notes"),
+                    None => String::new(),
+                },
             ),
         }
     }

@@ -555,14 +555,31 @@ fn extension(path: &str) -> Option<String> {
 pub const WRITE_EXTENSIONS: &[&str] = &["mid", "midi", "abc", "musicxml", "xml", "wav"];
 
 fn p_train(a: &mut Args) -> Result<Command, Error> {
-    if a.keyword("stop") {
-        return a.finish(Learn::TrainStop);
-    }
     let epochs = a
         .opt_integer("an epoch count", 1, 1_000_000)?
         .map(|n| n as usize);
+    let stop_after = match a.keyword("stop") {
+        // `train stop` alone ends a background run.
+        true if epochs.is_none() && a.at_end() => return a.finish(Learn::TrainStop),
+        true => Some(stop_after(a, "a batch count", &["batches", "batch"])?),
+        false => None,
+    };
     let background = a.keyword("background");
-    a.finish(Learn::Train { epochs, background })
+    a.finish(Learn::Train {
+        epochs,
+        background,
+        stop_after,
+    })
+}
+
+/// The rest of `stop after K UNIT`, which `history` writes for a run Ctrl-C cut short.
+fn stop_after(a: &mut Args, what: &str, units: &[&str]) -> Result<usize, Error> {
+    a.expect_keyword("after")?;
+    let k = a.integer(what, 1, u32::MAX as u64)?.value as usize;
+    if !units.iter().any(|u| a.keyword(u)) {
+        return Err(a.expected(&format!("`{}`", units[0])));
+    }
+    Ok(k)
 }
 
 /// `on`, `off`, or nothing (the command alone reports).
@@ -633,10 +650,12 @@ fn p_generate(a: &mut Args) -> Result<Command, Error> {
     let _ = bars || a.keyword("notes") || a.keyword("note");
     let (mut temperature, mut top_k, mut scale, mut grid) = (None, None, None, None);
     let mut end_tonic = false;
+    let mut stop = None;
     a.options(
-        &["temperature", "top_k", "scale", "grid", "end"],
+        &["temperature", "top_k", "scale", "grid", "end", "stop"],
         |name, a| {
             match name {
+                "stop" => stop = Some(stop_after(a, "a note count", &["notes", "note"])?),
                 "temperature" => temperature = Some(a.number("a temperature", 0.0, 10.0)?.value),
                 "top_k" => top_k = Some(a.integer("a pitch count", 0, 128)?.value as usize),
                 "grid" => {
@@ -675,6 +694,7 @@ fn p_generate(a: &mut Args) -> Result<Command, Error> {
         scale,
         grid,
         end_tonic,
+        stop_after: stop,
     })
 }
 
@@ -1080,7 +1100,8 @@ pub static COMMANDS: &[CommandSpec] = &[
                   `train N background` trains on a thread of its own: the prompt stays usable, the music keeps playing, and \
                   every live voice of this model switches to the new weights at each epoch's end, between two notes. While it \
                   runs, `train` alone shows its progress, `train stop` ends it after the current batch, `wait` waits for it, \
-                  Ctrl-C leaves it running, and `quit` (or the end of a script) stops it and says so.",
+                  Ctrl-C leaves it running, and `quit` (or the end of a script) stops it and says so. \
+                  `history` records a run Ctrl-C stopped as what it trained, `train N stop after K batches` (K batches of this run), which stops at that batch as Ctrl-C did, so replay writes the same model.",
         example: "train 5 background",
         words: &["background", "stop"],
         files: Files::None,
@@ -1130,7 +1151,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "generate",
         usage: "generate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]",
         summary: "continue the primer (or the previous melody) by N notes, or by N bars of the meter",
-        details: "`generate 10 notes` is `generate 10`. Options override the settings for this call. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\"). `bars`: the melody completes the bar it is in, then N whole bars of `meter` (bar lines every bar from time 0); no note starts on or after the last bar line, and the note that reaches it is cut there. `end tonic`: the last note is the scale's tonic (needs a scale).",
+        details: "`generate 10 notes` is `generate 10`. Options override the settings for this call. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\"). `bars`: the melody completes the bar it is in, then N whole bars of `meter` (bar lines every bar from time 0); no note starts on or after the last bar line, and the note that reaches it is cut there. `end tonic`: the last note is the scale's tonic (needs a scale). Ctrl-C stops it after the note it is making; `history` records that as `generate N … stop after K notes`, which stops at the same note, so replay writes the same melody.",
         example: "generate 8 bars temperature 0.8 scale \"D yu\" end tonic",
         words: &["notes", "bars", "temperature", "top_k", "scale", "grid", "end", "tonic"],
         files: Files::None,
@@ -1357,7 +1378,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "wait",
         usage: "wait",
         summary: "block until playing has finished",
-        details: "",
+        details: "Waits for background training and for melodies played once. Endless music (a live voice, `play loop`) has no end to wait for: \
+                  `wait` says at once what keeps playing (`wait: voice main loops and bass plays live: they play until stopped`) and the script goes on.",
         example: "wait",
         words: &[],
         files: Files::None,
@@ -1414,7 +1436,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "history",
         usage: "history [\"FILE.tms\"]",
         summary: "print this session's successful commands, or save them as a replayable script",
-        details: "The saved script starts with the session's seed, so it reproduces the session.",
+        details: "The saved script starts with the session's seed, so it reproduces the session: a `train` or `generate` that Ctrl-C stopped is recorded as what it did (`train 50 stop after 494 batches`), so the replay writes the same bytes.",
         example: "history \"session.tms\"",
         words: &[],
         files: Files::Ext(&["tms"]),

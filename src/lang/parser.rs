@@ -138,6 +138,32 @@ generate 4 bar end tonic grid off top_k 3; generate 8 grid "1/8T""#;
         assert_eq!(cmds(&p), cmds(&again));
     }
 
+    /// `history` writes what an interrupted `train` or `generate` did; it must read back.
+    #[test]
+    fn stopped_runs_round_trip_and_train_stop_stays_itself() {
+        let src = "train 50 stop after 494 batches; train stop after 1 batch; train stop; \
+                   generate 8 bars temperature 0.8 stop after 1 note; generate 1000000 stop after 5312 notes";
+        let p = parse(src);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let printed: Vec<String> = p.stmts.iter().map(|s| s.cmd.to_string()).collect();
+        assert_eq!(
+            printed,
+            [
+                "train 50 stop after 494 batches",
+                "train stop after 1 batch",
+                "train stop",
+                "generate 8 bars temperature 0.8 stop after 1 note",
+                "generate 1000000 stop after 5312 notes"
+            ]
+        );
+        assert_eq!(
+            first_error("train 5 stop"),
+            "t.tms:1:13: error: missing `after`; usage: train [N] [background] | train stop | train\n    train 5 stop\n                ^"
+        );
+        assert!(first_error("generate 5 stop after 0 notes").contains("a note count"));
+        assert!(first_error("train 5 stop after 3 epochs").contains("expected `batches`"));
+    }
+
     #[test]
     fn unknown_setting_suggests() {
         assert_eq!(

@@ -64,6 +64,10 @@ type Snapshot = Vec<(String, Tensor)>;
 pub trait Observer {
     /// Whether to stop after the current batch (Ctrl-C, `train stop`).
     fn stopped(&self) -> bool;
+    /// How the lines say the run ended early when `stopped` said so.
+    fn stop_reason(&self) -> &'static str {
+        "interrupted"
+    }
     /// Whether the run draws its progress bar on stderr (not behind the prompt).
     fn bar(&self) -> bool {
         true
@@ -258,7 +262,8 @@ impl Trainer {
             if observer.stopped() && done < batches {
                 writeln!(
                     out,
-                    "epoch {epoch}: interrupted after batch {done}/{batches}; the model keeps what it learned"
+                    "epoch {epoch}: {} after batch {done}/{batches}; the model keeps what it learned",
+                    observer.stop_reason()
                 )?;
                 stopped = true;
                 break;
@@ -307,7 +312,8 @@ impl Trainer {
             if observer.stopped() && run_epoch + 1 < epochs {
                 writeln!(
                     out,
-                    "interrupted after epoch {epoch}; the model keeps what it learned"
+                    "{} after epoch {epoch}; the model keeps what it learned",
+                    observer.stop_reason()
                 )?;
                 stopped = true;
                 break;

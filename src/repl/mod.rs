@@ -1,6 +1,7 @@
 //! The interactive prompt: rustyline with tab completion, hints and highlighting driven by
 //! the command and settings tables, history kept across sessions, Ctrl-C that stops the
-//! running command, and lines typed ahead kept in order.
+//! running command, and lines typed ahead kept in order (Ctrl-C included: they run after
+//! the command it stopped).
 
 mod complete;
 mod typeahead;
@@ -313,6 +314,7 @@ pub fn run(color: bool, version: String) -> ExitCode {
     let mut typed = TypeAhead::default();
     let mut failed = false;
     let terminal = Terminal::save();
+    terminal.keep_typeahead_on_interrupt();
     loop {
         let mut session = lock(&shared);
         if terminated() {
@@ -384,15 +386,13 @@ pub fn run(color: bool, version: String) -> ExitCode {
             // Ctrl-C is the player's choice, not a failure of the input.
             failed |= !session.interrupted();
         }
-        if session.interrupted() {
-            typed.discard();
-        }
         if session.wants_quit() || terminated() {
             break;
         }
     }
     let mut session = lock(&shared);
     session.stage_shutdown();
+    terminal.restore();
     if let Some(h) = &history {
         let _ = rl.save_history(h);
     }
@@ -437,6 +437,23 @@ impl Terminal {
                 .then(|| nix::sys::termios::tcgetattr(&stdin).ok())
                 .flatten(),
         )
+    }
+
+    /// Ctrl-C makes the terminal throw away what it holds typed ahead (and any line half
+    /// typed) unless NOFLSH is set: with it, a line typed while `generate` ran still runs
+    /// after Ctrl-C stopped `generate`, as the prompt promises. rustyline keeps the flag: it
+    /// saves the mode before each read and restores it after.
+    fn keep_typeahead_on_interrupt(&self) {
+        if let Some(t) = &self.0 {
+            let mut kept = t.clone();
+            kept.local_flags
+                .insert(nix::sys::termios::LocalFlags::NOFLSH);
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                &kept,
+            );
+        }
     }
 
     fn restore(&self) {

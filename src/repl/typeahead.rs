@@ -6,7 +6,9 @@
 //! terminal rather than that buffer (the prompt shows `tms> s` until another key), and
 //! whatever follows the first newline is dropped when `readline` returns. So before each
 //! prompt the REPL takes the waiting bytes itself: complete lines run as if typed at the
-//! prompt, and an unfinished line becomes the prompt's initial text.
+//! prompt, and an unfinished line becomes the prompt's initial text. Ctrl-C does not drop
+//! them: the prompt keeps the terminal from flushing its buffer on an interrupt (NOFLSH), so
+//! what was typed while a command ran still runs after Ctrl-C stopped that command.
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
@@ -52,12 +54,6 @@ impl TypeAhead {
     /// The unfinished line, for the prompt to start with.
     pub fn take_partial(&mut self) -> String {
         std::mem::take(&mut self.partial)
-    }
-
-    /// Ctrl-C drops what was typed ahead, as the terminal itself does with its buffer.
-    pub fn discard(&mut self) {
-        self.lines.clear();
-        self.partial.clear();
     }
 }
 
@@ -139,13 +135,5 @@ mod tests {
     fn arrow_keys_and_control_bytes_are_dropped() {
         assert_eq!(typed_text("se\u{1b}[Aed\u{1b}OB 1\u{7}\n"), "seed 1\n");
         assert_eq!(typed_text("ü\tok"), "ü\tok");
-    }
-
-    #[test]
-    fn ctrl_c_discards_what_was_typed_ahead() {
-        let mut t = TypeAhead::default();
-        t.absorb(b"sleep 9\nse");
-        t.discard();
-        assert_eq!((t.next_line(), t.take_partial()), (None, String::new()));
     }
 }

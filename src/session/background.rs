@@ -151,15 +151,36 @@ impl Observer for Publisher {
 }
 
 /// The foreground run's observer: Ctrl-C stops it, and while the prompt is busy live
-/// voices still hear each epoch.
+/// voices still hear each epoch. It counts the run's batches: a run Ctrl-C stopped is
+/// recorded as `train N stop after K batches`, which stops at the same batch.
 pub(super) struct Voices<'a> {
     pub feed: &'a WeightFeed,
     pub interrupt: &'a AtomicBool,
+    /// Batches of this run done so far.
+    pub batches: usize,
+    pub stop_after: Option<usize>,
+}
+
+impl Voices<'_> {
+    fn limit_reached(&self) -> bool {
+        self.stop_after.is_some_and(|k| self.batches >= k)
+    }
 }
 
 impl Observer for Voices<'_> {
     fn stopped(&self) -> bool {
-        self.interrupt.load(Ordering::SeqCst)
+        self.interrupt.load(Ordering::SeqCst) || self.limit_reached()
+    }
+
+    fn stop_reason(&self) -> &'static str {
+        match self.interrupt.load(Ordering::SeqCst) {
+            true => "interrupted",
+            false => "stopped as asked",
+        }
+    }
+
+    fn batch(&mut self, _epoch: usize, _done: usize, _batches: usize, _loss: f64) {
+        self.batches += 1;
     }
 
     fn epoch(&mut self, model: &Model) {

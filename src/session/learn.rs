@@ -73,16 +73,25 @@ impl Session {
             Learn::Train {
                 epochs: None,
                 background: false,
+                stop_after: None,
             } if self.show_background() || self.learn.ended_before_this_command => {
                 // Showing progress changes nothing: replaying the session must not train.
                 self.unrecorded = true;
                 Ok(())
             }
-            Learn::Train { epochs, background } => {
+            Learn::Train {
+                epochs,
+                background,
+                stop_after,
+            } => {
                 let epochs = epochs.unwrap_or(self.settings.epochs as usize);
-                match background {
-                    true => self.train_background(epochs, span),
-                    false => self.train(epochs, span),
+                match (background, stop_after) {
+                    (true, Some(_)) => Err(Error::failed(
+                        span,
+                        "`stop after` replays a run Ctrl-C stopped at the prompt; a background run ends with `train stop`",
+                    )),
+                    (true, None) => self.train_background(epochs, span),
+                    (false, _) => self.train(epochs, *stop_after, span),
                 }
             }
             Learn::LearnMode { on } => self.learn_mode(*on, span),
@@ -171,6 +180,7 @@ impl Session {
                 scale,
                 grid,
                 end_tonic,
+                stop_after,
             } => {
                 let scale = scale.as_ref().map_or(self.settings.scale, |s| s.value);
                 let opts = SampleOptions {
@@ -196,7 +206,16 @@ impl Session {
                 } else {
                     Length::Notes(*n)
                 };
-                self.generate(length, &opts, tonic, span)
+                let (made, result) = self.generate(length, &opts, tonic, *stop_after, span);
+                if self.interrupted() && made > 0 {
+                    // What replays it: the same call, stopped at the same note.
+                    let mut did = cmd.clone();
+                    if let Learn::Generate { stop_after, .. } = &mut did {
+                        *stop_after = Some(made);
+                    }
+                    self.recorded_as = Some(did.to_string());
+                }
+                result
             }
         }
     }
@@ -269,7 +288,10 @@ impl Session {
         Ok(())
     }
 
-    fn train(&mut self, epochs: usize, span: Span) -> Result<(), Error> {
+    /// Trains `epochs` epochs, or fewer when `stop_after` batches (of this run) end it as
+    /// Ctrl-C after that batch would. A run Ctrl-C stopped is recorded in `history` as the
+    /// batches it trained, so replay stops where it stopped.
+    fn train(&mut self, epochs: usize, stop_after: Option<usize>, span: Span) -> Result<(), Error> {
         self.refuse_while_training(span, "training again")?;
         self.prepare_training(span)?;
         let cfg = self.train_config();
@@ -279,13 +301,26 @@ impl Session {
         let mut voices = super::background::Voices {
             feed: &self.learn.feed,
             interrupt: &self.interrupt,
+            batches: 0,
+            stop_after,
         };
         let result = trainer.train(model, &tunes, &cfg, epochs, &mut self.out, &mut voices);
+        let batches = voices.batches;
         self.tunes = tunes;
         self.learn.generator = None;
         match result {
             // Stopped after a batch: the model keeps what it learned, and a script stops here.
-            Ok(_) if self.interrupted() => Err(Error::new(span, ErrorKind::Interrupted)),
+            Ok(_) if self.interrupted() => {
+                if batches > 0 {
+                    let did = Learn::Train {
+                        epochs: Some(epochs),
+                        background: false,
+                        stop_after: Some(batches),
+                    };
+                    self.recorded_as = Some(did.to_string());
+                }
+                Err(Error::new(span, ErrorKind::Interrupted))
+            }
             Ok(_) => Ok(()),
             Err(e) => Err(Error::failed(span, e.to_string())),
         }
@@ -296,6 +331,23 @@ impl Session {
         length: Length,
         opts: &SampleOptions,
         tonic: Option<[bool; 128]>,
+        stop_after: Option<usize>,
+        span: Span,
+    ) -> (usize, Result<(), Error>) {
+        let mut made = 0;
+        let result = self.generate_counting(length, opts, tonic, stop_after, &mut made, span);
+        (made, result)
+    }
+
+    /// [`Session::generate`], counting the notes it made in `made` (a `generate` Ctrl-C
+    /// stopped is recorded as them: `generate 1000000 stop after 5312 notes`).
+    fn generate_counting(
+        &mut self,
+        length: Length,
+        opts: &SampleOptions,
+        tonic: Option<[bool; 128]>,
+        stop_after: Option<usize>,
+        made: &mut usize,
         span: Span,
     ) -> Result<(), Error> {
         if self.learn.model.is_none() {
@@ -328,20 +380,29 @@ impl Session {
         };
         let gen = self.learn.generator.as_mut().expect("created above");
         let shift = gen.shift();
-        let mut made = 0;
         let mut finished = false;
-        while !finished && made < n && !self.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
+        let limit = stop_after.map_or(n, |k| k.min(n));
+        while !finished
+            && *made < limit
+            && !self.interrupt.load(std::sync::atomic::Ordering::SeqCst)
+        {
             let ending = model::Ending {
                 at,
-                last: at.is_none() && made + 1 == n,
+                last: at.is_none() && *made + 1 == n,
                 last_pitches: tonic,
             };
             let (note, last) = gen.next_ending(opts, &ending, &mut self.rng);
             self.melody.push(note);
-            made += 1;
+            *made += 1;
             finished = last;
         }
         let moved = gen.shift();
+        let made = *made;
+        // Stopped before the end: by Ctrl-C, or where `stop after` said (a replayed Ctrl-C).
+        let cut = match self.interrupted() {
+            true => Some("before Ctrl-C"),
+            false => stop_after.filter(|&k| made >= k).map(|_| "as asked"),
+        };
         if moved != shift && made > 0 {
             // Why the new notes sit where they do: the scale is not in the key the model reads.
             let how = match moved {
@@ -366,7 +427,7 @@ impl Session {
                 if bars == 1 { "" } else { "s" },
                 self.settings.meter
             ),
-            (Length::Bars(bars), _) if !self.interrupted() => {
+            (Length::Bars(bars), _) if cut.is_none() => {
                 return Err(Error::failed(
                     span,
                     format!(
@@ -376,10 +437,13 @@ impl Session {
                 ));
             }
             (Length::Bars(bars), _) => {
-                format!("generated {made} notes of {bars} bars before Ctrl-C")
+                format!(
+                    "generated {made} notes of {bars} bars {}",
+                    cut.unwrap_or_default()
+                )
             }
             (Length::Notes(n), _) if made < n => {
-                format!("generated {made} of {n} notes before Ctrl-C")
+                format!("generated {made} of {n} notes {}", cut.unwrap_or_default())
             }
             (Length::Notes(n), _) => format!("generated {}", super::data::count(n, "note")),
         };

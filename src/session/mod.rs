@@ -66,6 +66,9 @@ pub struct Session {
     /// Set by a command that turned out to change nothing (`train` showing progress), so
     /// that `history` leaves it out.
     unrecorded: bool,
+    /// What a command Ctrl-C cut short really did (`train 50 stop after 494 batches`), for
+    /// `history` to record instead of what was typed, so that replay writes the same bytes.
+    recorded_as: Option<String>,
     color: bool,
     /// Everything the session says goes here (stdout unless replaced).
     pub out: crate::out::Out,
@@ -107,6 +110,7 @@ impl Session {
             interrupt,
             quit: false,
             unrecorded: false,
+            recorded_as: None,
             color,
             out: crate::out::Out::stdout(),
             learn: learn::State::default(),
@@ -211,12 +215,19 @@ impl Session {
         }
     }
 
-    /// Runs one command and, when it succeeds, records it for `history`.
+    /// Runs one command and, when it succeeds, records it for `history`; one that Ctrl-C
+    /// stopped after it changed something is recorded as what it did.
     pub fn execute(&mut self, stmt: &Stmt) -> Result<(), Error> {
         self.unrecorded = false;
+        self.recorded_as = None;
         let result = self.dispatch(stmt);
-        if result.is_ok() && stmt.recorded && !self.unrecorded {
-            self.history.push(stmt.cmd.to_string());
+        match (&result, self.recorded_as.take()) {
+            (Ok(()), Some(did)) => self.history.push(did),
+            (Err(e), Some(did)) if e.kind == ErrorKind::Interrupted => self.history.push(did),
+            (Ok(()), None) if stmt.recorded && !self.unrecorded => {
+                self.history.push(stmt.cmd.to_string())
+            }
+            _ => {}
         }
         result
     }

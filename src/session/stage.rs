@@ -366,7 +366,18 @@ impl Session {
             }
             Stage::Wait => {
                 self.wait_background(span)?;
-                self.wait_for_player();
+                self.wait_for_player(false);
+                if let Some((list, many)) = self.endless_music() {
+                    let (they, them) = if many {
+                        ("they play", "them")
+                    } else {
+                        ("it plays", "it")
+                    };
+                    say!(
+                        self,
+                        "wait: voice {list}: {they} until stopped (`stop all` ends {them})"
+                    );
+                }
                 match self.interrupted() {
                     true => Err(Error::new(span, ErrorKind::Interrupted)),
                     false => Ok(()),
@@ -566,12 +577,16 @@ impl Session {
     }
 
     /// Blocks until the melody has played, polling so that Ctrl-C stops it (with note-offs).
-    fn wait_for_player(&mut self) {
+    /// Endless music (a live voice, a loop) would block forever: `wait` waits only for
+    /// melodies played once (`endless` false), the end of a script for everything.
+    fn wait_for_player(&mut self, endless: bool) {
+        use perform::Activity;
+        let waits_for = |a: Activity| a == Activity::Playing || (endless && a != Activity::Silent);
         while self
             .stage
             .performer
             .as_ref()
-            .is_some_and(|p| p.any_playing())
+            .is_some_and(|p| p.voices().iter().any(|(_, a)| waits_for(*a)))
         {
             if self.interrupted() {
                 if let Some(p) = self.stage.performer.as_mut() {
@@ -581,6 +596,29 @@ impl Session {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// What plays until stopped, as `wait` says it (`bass plays live and main loops`), and
+    /// whether that is more than one voice. None when nothing endless plays.
+    fn endless_music(&self) -> Option<(String, bool)> {
+        use perform::Activity;
+        let voices = self.stage.performer.as_ref()?.voices();
+        let doing: Vec<String> = voices
+            .iter()
+            .filter_map(|(name, a)| {
+                let name = crate::error::escape_control(name);
+                match a {
+                    Activity::Live => Some(format!("{name} plays live")),
+                    Activity::Looping => Some(format!("{name} loops")),
+                    Activity::Silent | Activity::Playing => None,
+                }
+            })
+            .collect();
+        let (last, rest) = doing.split_last()?;
+        Some(match rest {
+            [] => (last.clone(), false),
+            _ => (format!("{} and {last}", rest.join(", ")), true),
+        })
     }
 
     /// Keeps the live controls equal to the settings the user changed.
@@ -806,7 +844,16 @@ impl Session {
     /// A script that ends while a melody plays waits for it (LANGUAGE.md), then silences.
     pub fn finish_script(&mut self) {
         self.keep_watching();
-        self.wait_for_player();
+        self.wait_for_player(false);
+        if let Some((list, many)) = self.endless_music() {
+            // Not silently: the script is over, the music is not.
+            let they = if many { "they play" } else { "it plays" };
+            say!(
+                self,
+                "the script has ended; voice {list}: {they} until Ctrl-C"
+            );
+        }
+        self.wait_for_player(true);
         self.stage_shutdown();
     }
 }

@@ -196,3 +196,82 @@ fn live_mode_follows_the_prompt_and_quit_silences() {
     );
     assert_silent_at_the_end(&heard);
 }
+
+/// `wait` with endless music (a loop on one voice, live on another) cannot wait for its
+/// end: it says at once what keeps playing, and the script goes on to its `stop all`.
+#[test]
+fn wait_with_endless_music_says_what_plays_and_the_script_goes_on() {
+    let _jack = jack_support::Jack::start();
+    let sink = Sink::new("synth");
+    let child = tms(&[
+        "-c",
+        "seed 3; model \"models/folk.safetensors\"; prime \"samples/little_star.mid\" last 10; \
+         connect \"synth\"; play loop; voice \"bass\"; set channel 2; live on; wait; \
+         set tempo 100; stop all",
+    ])
+    .spawn()
+    .expect("tms runs");
+    let out = watchdog(child, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "wait: voice main loops and bass plays live: they play until stopped (`stop all` ends them)"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("tempo = 100"), "{stdout}");
+    let heard = sink.controller_seen(1, 123);
+    assert!(notes(&heard).iter().any(|n| n.ch == 0), "main played");
+    assert_silent_at_the_end(&heard);
+}
+
+/// A script that ends while a voice plays live does not end silently: it says that the
+/// music goes on until Ctrl-C, and Ctrl-C ends it with nothing left sounding.
+#[test]
+fn a_script_ending_in_live_music_says_so_and_plays_until_ctrl_c() {
+    let _jack = jack_support::Jack::start();
+    let sink = Sink::new("synth");
+    let mut tms = crate::support::Prompt::start(tms(&[
+        "-c",
+        "seed 3; model \"models/folk.safetensors\"; prime \"samples/little_star.mid\" last 10; \
+         connect \"synth\"; live on",
+    ]));
+    let line = "the script has ended; voice main plays live: it plays until Ctrl-C";
+    assert!(
+        tms.wait_for(line, Duration::from_secs(60)),
+        "{}",
+        tms.printed()
+    );
+    let before = notes(&sink.messages()).len();
+    assert!(
+        jack_support::eventually(Duration::from_secs(30), || notes(&sink.messages()).len()
+            > before + 4),
+        "still playing after the script's end"
+    );
+    tms.signal("INT");
+    assert_eq!(tms.exit_code(Duration::from_secs(30)), Some(130));
+    assert_silent_at_the_end(&sink.controller_seen(0, 123));
+}
+
+/// Waits for `child`, killing it (and failing) if it has not ended within `limit`.
+fn watchdog(mut child: std::process::Child, limit: Duration) -> std::process::Output {
+    let end = std::time::Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "tms did not end within {limit:?}:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}

@@ -47,6 +47,8 @@ mod jack_record;
 #[cfg(feature = "jack")]
 mod jack_respond;
 #[cfg(feature = "jack")]
+mod jack_soak;
+#[cfg(feature = "jack")]
 mod jack_train;
 #[cfg(feature = "jack")]
 mod jack_voices;

@@ -593,3 +593,89 @@ fn far_key_melodies_stay_varied_with_the_default_int8_steps() {
     );
     assert!(runs.iter().all(|&r| r <= 8), "{runs:?}");
 }
+
+/// Ctrl-C in the middle of `train 50` and of `generate 10000000`, then more work: `history`
+/// records what the interrupted commands really did (`train 50 stop after K batches`,
+/// `generate 10000000 stop after N notes`), and replaying it in a fresh directory writes
+/// the same model, MIDI and ABC bytes.
+#[test]
+fn history_after_ctrl_c_replays_to_the_same_bytes() {
+    let long = Duration::from_secs(300);
+    let mut tms = Prompt::in_temp_dir_collecting_errors();
+    tms.type_line(&format!(
+        "{}; set batch 1; model new; train 50",
+        small_setup()
+    ));
+    tms.line_starting("epoch 2  train", long);
+    tms.signal("INT");
+    // Mid-epoch 3 as a rule; after epoch 2 when the signal lands as its line is written.
+    let stopped = loop {
+        let line = tms.line_starting("", long);
+        if line.contains("interrupted after ") {
+            break line;
+        }
+    };
+    tms.type_line(&format!(
+        "prime \"{}\" last 10; set tempo 92; generate 10000000",
+        little_star()
+    ));
+    tms.line_starting("tempo = 92", long);
+    tms.signal("INT");
+    let generated = tms.line_starting("generated ", long);
+    let made: usize = generated
+        .strip_prefix("generated ")
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{generated}"));
+    assert!(
+        generated.contains(" of 10000000 notes before Ctrl-C"),
+        "{generated}"
+    );
+    tms.type_line(
+        "train 1; generate 20; write \"live.mid\"; write \"live.abc\"; save \"live.safetensors\"; history \"h.tms\"",
+    );
+    while !tms
+        .line_starting("wrote ", long)
+        .ends_with("commands to h.tms")
+    {}
+    let files = ["live.safetensors", "live.mid", "live.abc"];
+    let written: Vec<Vec<u8>> = files.iter().map(|f| read(tms.dir(), f)).collect();
+    let script = String::from_utf8(read(tms.dir(), "h.tms")).unwrap();
+    let errors = tms.quit();
+    assert_eq!(errors.matches("error: interrupted").count(), 2, "{errors}");
+
+    // Epochs 1 and 2 whole, then the batches of epoch 3 (an epoch's batch count varies
+    // with the augmentation drawn for it).
+    let in_third: usize = match stopped.strip_prefix("epoch 3: interrupted after batch ") {
+        Some(s) => s
+            .split('/')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{stopped}")),
+        None => 0,
+    };
+    let recorded: usize = script
+        .lines()
+        .find_map(|l| l.strip_prefix("train 50 stop after "))
+        .and_then(|s| s.strip_suffix(" batches"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `train 50 stop after K batches`:\n{script}"));
+    assert!(recorded > in_third + 2, "{stopped}\n{script}");
+    if made > 0 {
+        assert!(
+            script.contains(&format!("\ngenerate 10000000 stop after {made} notes\n")),
+            "{script}"
+        );
+    }
+
+    let replay = tempfile::tempdir().unwrap();
+    std::fs::write(replay.path().join("h.tms"), &script).unwrap();
+    let run = tms_in(replay.path(), &["run", "h.tms"], "");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for (file, bytes) in files.iter().zip(&written) {
+        assert!(
+            read(replay.path(), file) == *bytes,
+            "replay wrote other bytes to {file}:\n{script}"
+        );
+    }
+}

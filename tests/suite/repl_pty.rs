@@ -360,3 +360,28 @@ fn a_watched_file_reruns_while_a_line_is_half_typed() {
     assert!(!screen.contains("error"), "{screen}");
     assert_eq!(status, Some(0), "{screen}");
 }
+
+/// Lines typed while a long `generate` runs are not lost to the Ctrl-C that stops it: they
+/// run after it, in order, and a half-typed line is still there to finish at the prompt.
+#[test]
+fn lines_typed_ahead_run_after_ctrl_c_stops_the_command() {
+    if !script_available() {
+        return;
+    }
+    let mut t = Terminal::start();
+    t.press("set hidden 8; model new; prime notes \"C4 D4 E4\"; set tempo 92; generate 10000000\n");
+    t.wait_for("tempo = 92");
+    t.press("set tempo 77\nset velocity 50\nset top_");
+    // The terminal echoes what it holds: all of it has reached tms's input.
+    t.wait_for("set top_");
+    t.press("\u{3}");
+    t.wait_for("error: interrupted");
+    t.wait_for("velocity = 50");
+    t.press("k 7\n");
+    t.wait_for("top_k = 7");
+    let (screen, status) = t.quit();
+    let at = |s: &str| screen.find(s).unwrap_or_else(|| panic!("no {s}: {screen}"));
+    assert!(at("error: interrupted") < at("tempo = 77"), "{screen}");
+    assert!(at("tempo = 77") < at("velocity = 50"), "{screen}");
+    assert_eq!(status, Some(0), "{screen}");
+}
