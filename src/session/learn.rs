@@ -382,10 +382,16 @@ impl Session {
         let shift = gen.shift();
         let mut finished = false;
         let limit = stop_after.map_or(n, |k| k.min(n));
+        let progress = generation_progress(limit);
         while !finished
             && *made < limit
             && !self.interrupt.load(std::sync::atomic::Ordering::SeqCst)
         {
+            if *made % PROGRESS_EVERY == 0 {
+                if let Some(bar) = &progress {
+                    bar.set_position(*made as u64);
+                }
+            }
             let ending = model::Ending {
                 at,
                 last: at.is_none() && *made + 1 == n,
@@ -395,6 +401,9 @@ impl Session {
             self.melody.push(note);
             *made += 1;
             finished = last;
+        }
+        if let Some(bar) = progress {
+            bar.finish_and_clear();
         }
         let moved = gen.shift();
         let made = *made;
@@ -516,4 +525,25 @@ fn open_model(path: &str, device: tch::Device) -> Result<Model, String> {
         return Ok(m);
     }
     Model::open(Path::new(path), device).map_err(|e| format!("cannot open model `{path}`: {e}"))
+}
+
+/// A `generate` of at least this many notes shows its progress (a second or more of work).
+const PROGRESS_FROM: usize = 50_000;
+/// How often the progress bar moves, in notes: drawing it costs more than a step.
+const PROGRESS_EVERY: usize = 1024;
+
+/// A progress bar for a long `generate`, on a terminal only: scripts and pipes read the
+/// same one summary line as for a short one.
+fn generation_progress(notes: usize) -> Option<indicatif::ProgressBar> {
+    if notes < PROGRESS_FROM || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(notes as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "generating {bar:30} {pos}/{len} notes, {per_sec}, {eta} left (Ctrl-C stops)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
 }

@@ -360,3 +360,55 @@ sys.stdout.write(seen[start:].decode("utf-8", "replace"))
         "a word was split: {text}"
     );
 }
+
+/// A long `generate` at a terminal shows how far it is; Ctrl-C stops it there.
+#[test]
+fn a_long_generate_shows_its_progress_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = support::root().join("models/folk.safetensors");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            r#"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1]])
+seen = b""
+def read(until, limit):
+    global seen
+    end = time.time() + limit
+    while until not in seen and time.time() < end:
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                return
+read(b"tms> ", 120)
+os.write(fd, ('model "%s"; prime notes "D4 E4 G4 A4"; generate 5000000\r' % sys.argv[2]).encode())
+read(b"/5000000 notes, ", 120)
+os.write(fd, b"\x03")
+read(b"before Ctrl-C", 60)
+read(b"tms> ", 10)
+os.write(fd, b"quit\r")
+os.waitpid(pid, 0)
+sys.stdout.write(seen.decode("utf-8", "replace"))
+"#,
+            env!("CARGO_BIN_EXE_tms"),
+            model.to_str().unwrap(),
+        ])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("python3 runs");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        screen.contains("generating "),
+        "no progress shown:\n{screen}"
+    );
+    assert!(screen.contains("/5000000 notes, "), "{screen}");
+    assert!(screen.contains("before Ctrl-C"), "{screen}");
+}
