@@ -387,7 +387,7 @@ impl Session {
             && *made < limit
             && !self.interrupt.load(std::sync::atomic::Ordering::SeqCst)
         {
-            if *made % PROGRESS_EVERY == 0 {
+            if made.is_multiple_of(PROGRESS_EVERY) {
                 if let Some(bar) = &progress {
                     bar.set_position(*made as u64);
                 }
