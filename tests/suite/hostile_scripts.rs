@@ -385,12 +385,12 @@ print(os.waitstatus_to_exitcode(status), bool(lflag & termios.ICANON), bool(lfla
 
 #[test]
 fn writing_to_stdout_when_it_is_a_pipe_is_refused_with_the_reason() {
-    let (_dir, run) = support::tms_c(r#"prime notes "C4 D4"; write "/dev/stdout""#);
+    // `history` takes any name (`write` wants an extension it knows).
+    let (_dir, run) = support::tms_c(r#"seed 1; history "/dev/stdout""#);
     assert_eq!(run.code, 1);
     assert!(
-        run.stderr.contains(
-            "cannot write `/dev/stdout`: a named pipe (FIFO), not a regular file (tms writes only regular files)"
-        ),
+        run.stderr
+            .contains("a named pipe (FIFO), not a regular file (tms writes only regular files)"),
         "{}",
         run.stderr
     );
