@@ -744,3 +744,229 @@ fn ticks_faster_than_960_bpm_count_beats_at_the_tempo_shown_and_clock_out_keeps_
         "clock out sent {rate:.0} ticks a second"
     );
 }
+
+/// The tempo of the `tempo` line that `set` lists, and the line.
+fn listed_tempo(tms: &mut Prompt) -> (Option<f64>, String) {
+    let line = tms.ask("set", "tempo ");
+    let value = line.split_whitespace().nth(1).and_then(|v| v.parse().ok());
+    (value, line)
+}
+
+/// Waits until the peer sent `n` ticks since its last Start.
+fn ticks_since_start(peer: &ClockPeer, n: usize) {
+    assert!(
+        eventually(Duration::from_secs(20), || peer.ticks_since_start() >= n),
+        "the peer sent {} of {n} ticks",
+        peer.ticks_since_start()
+    );
+}
+
+/// A drummer stops the drum machine and starts it again, both ways drum machines do it:
+/// ticks going on through the stop, and ticks stopping with the transport for half a
+/// second. A quantized `play loop` typed 1.3 s after the new Start (beat 1.95 at 90 BPM)
+/// begins on the bar line at beat 4 and every note falls on the master's beat; `set` shows
+/// the master's tempo within 0.1 %.
+#[test]
+fn clock_in_relocks_when_the_master_stops_and_starts_again() {
+    let _jack = Jack::start();
+    for ticks_through_stop in [true, false] {
+        let sink = Sink::new("synth");
+        let peer = ClockPeer::new("drums", 90.0);
+        let mut tms = Prompt::start(tms(&[]));
+        tms.type_line(
+            "connect in \"drums\"; connect \"synth\"; clock in on; set quantize bar; prime notes \"C4 D4 E4 F4\"",
+        );
+        assert!(
+            tms.wait_for("notes", Duration::from_secs(10)),
+            "{}",
+            tms.printed()
+        );
+        peer.start();
+        ticks_since_start(&peer, 24 * 3);
+        tms.type_line("play loop");
+        ticks_since_start(&peer, 24 * 9);
+        peer.stop();
+        assert!(eventually(Duration::from_secs(5), || peer
+            .last_sent(0xFC)
+            .is_some()));
+        if !ticks_through_stop {
+            peer.pause(true);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        tms.type_line("stop");
+        std::thread::sleep(Duration::from_millis(200));
+        let stopped = peer.last_sent(0xFC).unwrap();
+        peer.start();
+        peer.pause(false);
+        assert!(eventually(Duration::from_secs(5), || peer
+            .last_sent(0xFA)
+            .is_some_and(|t| t > stopped)));
+        // 1.3 s after the new Start: 47 ticks at 90 BPM.
+        ticks_since_start(&peer, 47);
+        let issued = Instant::now();
+        tms.type_line("play loop");
+        let restarted = peer.last_sent(0xFA).unwrap();
+        let after = |h: &[Heard]| -> Vec<Instant> {
+            notes(h)
+                .iter()
+                .map(|n| n.on)
+                .filter(|on| *on > issued)
+                .collect()
+        };
+        assert!(
+            eventually(Duration::from_secs(20), || after(&sink.messages()).len()
+                >= 8),
+            "the loop played after the restart"
+        );
+        let (tempo, line) = listed_tempo(&mut tms);
+        tms.quit();
+        let beats = peer.beats();
+        let onsets = after(&sink.messages());
+        let first = secs(beats[4], onsets[0]);
+        let errors: Vec<f64> = onsets
+            .iter()
+            .zip(&beats[4..])
+            .map(|(on, b)| secs(*b, *on))
+            .collect();
+        let worst = errors.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+        println!(
+            "restart ({}): play typed {:.2} s after Start; first note {:.2} ms from beat 4; \
+             worst onset {:.2} ms; {line}",
+            if ticks_through_stop {
+                "ticks go on"
+            } else {
+                "ticks stop"
+            },
+            secs(restarted, issued),
+            first * 1e3,
+            worst * 1e3
+        );
+        assert!(
+            beats[1] < issued && issued < beats[3],
+            "play was typed in beat 2"
+        );
+        assert!(
+            first.abs() < 0.010,
+            "the loop began {:.1} ms from the bar line at beat 4",
+            first * 1e3
+        );
+        assert!(
+            worst < 0.010,
+            "a note was {:.2} ms off its beat",
+            worst * 1e3
+        );
+        let tempo = tempo.unwrap_or_else(|| panic!("a tempo in {line}"));
+        assert!((tempo - 90.0).abs() <= 0.09, "{line}");
+    }
+}
+
+/// The master changes tempo: two beats later `clock` shows the new tempo within 0.1 %.
+/// Before any tick arrives, `clock in on` and `set` say there is no tempo yet, not the
+/// tempo of an earlier run.
+#[test]
+fn clock_in_tempo_is_within_a_thousandth_two_beats_after_a_change_and_never_stale() {
+    let _jack = Jack::start();
+    let peer = ClockPeer::new("drums", 100.0);
+    let mut tms = Prompt::start(tms(&[]));
+    tms.type_line("connect in \"drums\"; clock in on");
+    tms.line_starting("clock in: following", Duration::from_secs(30));
+    peer.start();
+    ticks_since_start(&peer, 24 * 4);
+    peer.set_bpm(120.0);
+    let changed = peer.ticks_since_start();
+    ticks_since_start(&peer, changed + 48 + 2);
+    let line = tms.ask("clock", "clock: ");
+    let shown: f64 = line
+        .split(" at ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("a tempo in {line}"));
+    println!("two beats after 100 → 120 BPM: {line}");
+    assert!((shown - 120.0).abs() <= 0.12, "{line}");
+    // The master goes away; a new run of clock in waits for ticks and says so.
+    peer.pause(true);
+    tms.line_starting("clock in: no ticks for a second", Duration::from_secs(10));
+    let off = tms.ask("clock in off", "clock in: off");
+    let on = tms.ask("clock in on", "clock in: ");
+    let (tempo, set_line) = listed_tempo(&mut tms);
+    let clock = tms.ask("clock", "clock: ");
+    tms.quit();
+    println!("{off}\n{on}\n{set_line}\n{clock}");
+    assert!(on.contains("no ticks yet"), "{on}");
+    assert!(
+        tempo.is_none() && set_line.contains("no ticks yet"),
+        "{set_line}"
+    );
+    assert!(clock.contains("no ticks yet"), "{clock}");
+}
+
+/// A second master replaces the first: the first drum machine goes away, `connect in`
+/// picks another at another tempo, and the notes follow the new one from its Start.
+#[test]
+fn clock_in_follows_a_second_master_from_its_start() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let first = ClockPeer::new("drums", 120.0);
+    let mut tms = Prompt::start(tms(&[]));
+    tms.type_line(
+        "connect in \"drums\"; connect \"synth\"; clock in on; set quantize beat; prime notes \"C4 E4 G4 C5\"",
+    );
+    assert!(
+        tms.wait_for("notes", Duration::from_secs(10)),
+        "{}",
+        tms.printed()
+    );
+    first.start();
+    ticks_since_start(&first, 24 * 2);
+    tms.type_line("play loop");
+    ticks_since_start(&first, 24 * 8);
+    first.stop();
+    first.pause(true);
+    let second = ClockPeer::new("sequencer", 95.0);
+    second.pause(true);
+    let switched = tms.ask("connect in \"sequencer\"", "connected input");
+    std::thread::sleep(Duration::from_millis(700));
+    second.start();
+    second.pause(false);
+    let started = Instant::now();
+    let after = |h: &[Heard]| -> Vec<Instant> {
+        notes(h)
+            .iter()
+            .map(|n| n.on)
+            .filter(|on| *on > started)
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || after(&sink.messages()).len()
+            >= 10),
+        "the loop plays to the second master"
+    );
+    tms.quit();
+    let onsets = after(&sink.messages());
+    let beats = second.beats();
+    let errors = to_nearest_beat(&onsets, &beats);
+    let worst = errors.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+    let gaps: Vec<f64> = onsets.windows(2).map(|w| secs(w[0], w[1])).collect();
+    println!(
+        "{switched}\nsecond master: onsets minus its nearest beat {} ms; worst {:.2} ms",
+        errors
+            .iter()
+            .map(|e| format!("{:.2}", e * 1e3))
+            .collect::<Vec<_>>()
+            .join(", "),
+        worst * 1e3
+    );
+    assert!(
+        worst < 0.010,
+        "a note was {:.2} ms off the new master's beat",
+        worst * 1e3
+    );
+    for g in &gaps {
+        assert!(
+            (g - 60.0 / 95.0).abs() < 0.010,
+            "interval {:.2} ms",
+            g * 1e3
+        );
+    }
+}
