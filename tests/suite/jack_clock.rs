@@ -970,3 +970,130 @@ fn clock_in_follows_a_second_master_from_its_start() {
         );
     }
 }
+
+/// Spins one thread per core at normal priority until dropped: both cores busy.
+struct Busy {
+    quit: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Busy {
+    fn start() -> Busy {
+        let quit = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = (0..cores)
+            .map(|_| {
+                let q = quit.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !q.load(std::sync::atomic::Ordering::Relaxed) {
+                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005) + 1);
+                    }
+                })
+            })
+            .collect();
+        Busy { quit, threads }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.quit.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The benchmark of `make bench` (`BENCH_ONLY=clock`): a drum machine stopped and started
+/// again `TMS_CLOCK_RUNS` times (20 unless given), at 90 and 120 BPM in turn, its ticks
+/// going on through the stop or stopping with it in turn, with every core busy; after each
+/// Start a quantized `play loop` typed 1.3 s in must begin on the bar line at beat 4 and
+/// stay on the beat. Prints each run's worst onset error and the worst of all (the goal:
+/// 2 ms plus one JACK period).
+#[test]
+#[ignore = "a benchmark: make bench BENCH_ONLY=clock"]
+fn bench_clock_in_relock_worst_onset_error() {
+    let runs: usize = std::env::var("TMS_CLOCK_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(20);
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let peer = ClockPeer::new("drums", 90.0);
+    let mut tms = Prompt::start(tms(&[]));
+    tms.type_line(
+        "connect in \"drums\"; connect \"synth\"; clock in on; set quantize bar; prime notes \"C4 D4 E4 F4\"",
+    );
+    assert!(
+        tms.wait_for("notes", Duration::from_secs(30)),
+        "{}",
+        tms.printed()
+    );
+    let _busy = Busy::start();
+    let mut worsts = Vec::new();
+    for run in 0..runs {
+        let bpm = if run % 2 == 0 { 90.0 } else { 120.0 };
+        let ticks_stop = run % 4 >= 2;
+        tms.type_line("stop");
+        peer.stop();
+        assert!(eventually(Duration::from_secs(5), || peer
+            .last_sent(0xFC)
+            .is_some_and(|t| peer.last_sent(0xFA).is_none_or(|s| t > s))));
+        let stopped = peer.last_sent(0xFC).unwrap();
+        if ticks_stop {
+            peer.pause(true);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        peer.set_bpm(bpm);
+        peer.start();
+        peer.pause(false);
+        assert!(eventually(Duration::from_secs(5), || peer
+            .last_sent(0xFA)
+            .is_some_and(|t| t > stopped)));
+        // 1.3 s into the song.
+        ticks_since_start(&peer, (1.3 * bpm / 60.0 * 24.0) as usize);
+        let issued = Instant::now();
+        tms.type_line("play loop");
+        let after = |h: &[Heard]| -> Vec<Instant> {
+            notes(h)
+                .iter()
+                .map(|n| n.on)
+                .filter(|on| *on > issued)
+                .collect()
+        };
+        assert!(
+            eventually(Duration::from_secs(30), || after(&sink.messages()).len()
+                >= 8),
+            "run {run}: the loop played"
+        );
+        let beats = peer.beats();
+        let worst = after(&sink.messages())
+            .iter()
+            .take(8)
+            .zip(&beats[4..])
+            .map(|(on, b)| secs(*b, *on).abs())
+            .fold(0.0f64, f64::max);
+        println!(
+            "run {:2}: {bpm} BPM, ticks {} the stop: worst onset {:.2} ms",
+            run + 1,
+            if ticks_stop {
+                "stop with"
+            } else {
+                "go on through"
+            },
+            worst * 1e3
+        );
+        worsts.push(worst);
+    }
+    tms.quit();
+    let mut sorted = worsts.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "clock in re-lock, {runs} restarts with every core busy: worst onset error {:.2} ms \
+         (median of the runs' worst {:.2} ms; goal {:.2} ms = 2 ms + one period)",
+        sorted[sorted.len() - 1] * 1e3,
+        quantile(&sorted, 0.5) * 1e3,
+        (0.002 + PERIOD) * 1e3
+    );
+}

@@ -39,6 +39,8 @@ mod jack_cli;
 #[cfg(feature = "jack")]
 mod jack_clock;
 #[cfg(feature = "jack")]
+mod jack_hotplug;
+#[cfg(feature = "jack")]
 mod jack_record;
 #[cfg(feature = "jack")]
 mod jack_respond;
