@@ -74,7 +74,7 @@ if wants clock; then
     say "clock in re-lock: ${TMS_CLOCK_RUNS:-20} restarts of the master, every core busy"
     TMS_CLOCK_RUNS=${TMS_CLOCK_RUNS:-20} cargo test --features jack --test suite \
         jack_clock::bench_clock_in_relock_worst_onset_error -- --ignored --nocapture \
-        --test-threads 1 2>/dev/null | grep -E '^(run |clock in re-lock)'
+        --test-threads 1 2>/dev/null | grep -E '^(run |clock in re-lock|        typed)'
     ONLY=${ONLY//clock/}
     [ -z "${ONLY// /}" ] && exit 0
 fi

@@ -153,7 +153,11 @@ struct Watched {
 fn look_after_ports(shared: Arc<Shared>, watched: Arc<Watched>, tx: Sender<Cmd>, printer: Printer) {
     let mut lookout = ports::Lookout::default();
     while !watched.quit.load(Ordering::Relaxed) {
-        std::thread::sleep(LOOK);
+        // Parked, so that dropping the performer wakes it at once.
+        std::thread::park_timeout(LOOK);
+        if watched.quit.load(Ordering::Relaxed) {
+            return;
+        }
         let output = shared.output();
         let input = watched
             .input
@@ -844,6 +848,7 @@ impl Drop for Performer {
     fn drop(&mut self) {
         self.watched.quit.store(true, Ordering::Relaxed);
         if let Some(t) = self.lookout.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
         let _ = self.tx.send(Cmd::Quit);
