@@ -402,9 +402,6 @@ impl Follow {
         while self.ticks.len() > WINDOW {
             self.ticks.pop_front();
         }
-        if step >= 1.0 {
-            self.recount_lost();
-        }
         self.fit = Some(match step < 1.0 {
             // Faster than `tempo` allows: the line runs at the fastest tempo through the
             // newest tick (no fit to make, and a reader this busy has no time to spare).
@@ -427,63 +424,7 @@ impl Follow {
         self.fit
             .map_or(self.prior, |f| f.rate * 60.0 / TICKS_PER_BEAT)
     }
-
-    /// Counts ticks that never arrived. A tick lost on the way (a MIDI server that missed
-    /// a cycle drops that cycle's messages) would put every later tick's count one behind
-    /// the sender's and the beat a tick late for good. So when the newest [`LOST_CHECK`]
-    /// ticks all arrive a whole number of intervals (one to four) later than the line
-    /// through the ticks before them says, each within a third of an interval, while the
-    /// ticks just before them were on that line, that many ticks were lost just before them
-    /// and they are counted again. A sender stall does
-    /// not look like that: its late ticks come bunched, each less late than the one before.
-    fn recount_lost(&mut self) {
-        let len = self.ticks.len();
-        if len < LOST_CHECK + 2 * TICKS_PER_BEAT as usize / 2 {
-            return;
-        }
-        let older: VecDeque<(Instant, f64)> =
-            self.ticks.iter().take(len - LOST_CHECK).copied().collect();
-        let prior = self
-            .fit
-            .map_or(self.prior * TICKS_PER_BEAT / 60.0, |f| f.rate);
-        let line = regression(&older, prior);
-        let interval = 1.0 / line.rate;
-        if interval < LOST_MIN_INTERVAL {
-            // At a fast tempo the server's own jitter is most of an interval.
-            return;
-        }
-        // Up to the newest ticks the line holds: a tempo that changes shows as ticks
-        // drifting away from it, not as one jump.
-        let on_line = older
-            .iter()
-            .skip(older.len() - LOST_CHECK)
-            .all(|&(t, n)| (seconds_between(line.t_at(n), t) / interval).abs() <= 0.25);
-        if !on_line {
-            return;
-        }
-        let mut lost = None;
-        for &(t, n) in self.ticks.iter().skip(len - LOST_CHECK) {
-            let late = seconds_between(line.t_at(n), t) / interval;
-            let m = late.round();
-            if !(1.0..=4.0).contains(&m) || (late - m).abs() > 0.3 || lost.is_some_and(|l| l != m) {
-                return;
-            }
-            lost = Some(m);
-        }
-        if let Some(m) = lost {
-            for tick in self.ticks.iter_mut().skip(len - LOST_CHECK) {
-                tick.1 += m;
-            }
-            self.last = self.last.map(|l| l + m);
-        }
-    }
 }
-
-/// How many ticks in a row must say that ticks were lost before they are counted.
-const LOST_CHECK: usize = 6;
-
-/// Lost ticks are looked for only where a tick lasts at least this long (416 BPM).
-const LOST_MIN_INTERVAL: f64 = 0.006;
 
 /// The tempi `tempo` allows (BPM): what the follower shows and counts beats at.
 fn tempo_range() -> (f64, f64) {
@@ -840,47 +781,6 @@ mod tests {
         let err = seconds_between(ideal[48], f.time_at(2.0));
         assert!(err.abs() < 0.001, "beat 2 off by {:.3} ms", err * 1e3);
         assert!((f.tempo() - 90.0).abs() < 0.09, "tempo {}", f.tempo());
-    }
-
-    #[test]
-    fn a_tick_lost_on_the_way_is_counted_and_the_beat_stays_on_the_senders() {
-        let f = ClockFollower::new(120.0);
-        let t0 = Instant::now();
-        let mut j = Jitter(31);
-        f.message(t0, &[0xFA]);
-        feed(&f, t0, 120.0, 0, 60, 1.3, &mut j);
-        // Tick 60 never arrives (two, at another run); the sender goes on on its grid.
-        for lost in [1usize, 2] {
-            let from = 60 + 100 * (lost - 1);
-            feed(&f, t0, 120.0, from + lost, 100 - lost, 1.3, &mut j);
-        }
-        let interval = 0.5 / 24.0;
-        // Beat 9 (tick 216) falls where the sender sent it.
-        let err = seconds_between(
-            t0 + Duration::from_secs_f64(216.0 * interval),
-            f.time_at(9.0),
-        );
-        assert!(err.abs() < 0.0015, "beat 9 off by {:.3} ms", err * 1e3);
-    }
-
-    #[test]
-    fn a_slower_tempo_is_not_taken_for_lost_ticks() {
-        for (from, to) in [(140.0, 90.0), (120.0, 115.0)] {
-            let f = ClockFollower::new(120.0);
-            let t0 = Instant::now();
-            let mut j = Jitter(37);
-            f.message(t0, &[0xFA]);
-            let fast = feed(&f, t0, from, 0, 96, 1.0, &mut j);
-            let t1 = *fast.last().unwrap() + Duration::from_secs_f64(60.0 / to / 24.0);
-            let slow = feed(&f, t1, to, 0, 192, 1.0, &mut j);
-            // Four beats after the change, then eight: the count is the sender's.
-            let b = f.beat_at(slow[191]);
-            let want = (96.0 + 191.0) / 24.0;
-            assert!(
-                (b - want).abs() < 0.01,
-                "{from} → {to}: beat {b}, want {want}"
-            );
-        }
     }
 
     #[test]
