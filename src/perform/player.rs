@@ -535,9 +535,8 @@ impl Performer {
     }
 
     /// Starts a new job on the current voice (ending the one it had) and returns its
-    /// generation.
-    /// A port that vanished is not replaced by another: the job waits for it (the lookout
-    /// may not have looked yet, so this looks too).
+    /// generation. A port that vanished is not replaced by another: the job waits for it
+    /// (the lookout may not have looked yet, so this looks too).
     fn begin(&mut self, what: Activity) -> Result<u64, PerformError> {
         let name = self.output_name().ok_or(PerformError::NotConnected)?;
         if !self.shared.gone()
