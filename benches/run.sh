@@ -29,6 +29,10 @@
 #             watched file saved every 5 s, the synth replugged every minute; prints RSS, fds
 #             and threads over time, note lateness and whether the recording holds every note
 #             the synth heard (BENCHMARKS.md, "Stage soak"). Needs jackd, not Python.
+#   clock     clock in re-locking: a drum machine stand-in stopped and started again 20 times
+#             with every core busy, through a private JACK server (the ignored test
+#             jack_clock::bench_clock_in_relock_worst_onset_error); the worst onset error.
+#             Needs jackd; run alone as `BENCH_ONLY=clock make bench` (not in the default set)
 #
 # Knobs (environment):
 #   BENCH_ONLY="load train generate quality record hostile soak"   which benchmarks to run
@@ -88,6 +92,16 @@ ratio() { div "$1" "$2" 1 x; }
 run_to() { local f=$1; shift; "$@" > "$f" 2>&1 || { cat "$f"; echo "failed: $*" >&2; exit 1; }; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.3f\n", b - a}'; }
+
+# ---- clock: JACK only, none of the Python side ------------------------------------------------
+if wants clock; then
+    say "clock in re-lock: ${TMS_CLOCK_RUNS:-20} restarts of the master, every core busy"
+    TMS_CLOCK_RUNS=${TMS_CLOCK_RUNS:-20} cargo test --features jack --test suite \
+        jack_clock::bench_clock_in_relock_worst_onset_error -- --ignored --nocapture \
+        --test-threads 1 2>/dev/null | grep -E '^(run |clock in re-lock|        typed)'
+    ONLY=${ONLY//clock/}
+    [ -z "${ONLY// /}" ] && exit 0
+fi
 
 if python_wanted; then
 # ---- (a) Python with pretty_midi and music21 ------------------------------------------------

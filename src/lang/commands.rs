@@ -1194,7 +1194,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "ports",
         usage: "ports",
-        summary: "numbered MIDI output and input ports",
+        summary: "numbered MIDI output and input ports (tms's own are left out)",
         details: "",
         example: "ports",
         words: &[],
@@ -1206,7 +1206,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "connect",
         usage: "connect [in] N|\"NAME\"",
         summary: "connect the output (or with `in` the input) to a port, by number or part of its name",
-        details: "",
+        details: "A port that cannot be opened changes nothing. `connect in` to another port keeps `respond`, `learn`, `clock in` and the knobs working on it, and says so. A connected port that vanishes is said at once; tms connects again when a port of the same name returns, and never moves to another port by itself.",
         example: "connect \"synth\"",
         words: &["in"],
         files: Files::None,

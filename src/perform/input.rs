@@ -163,14 +163,22 @@ impl Knobs {
     }
 }
 
-/// An open input port and the thread that sorts its messages.
+/// An open input port and the thread that sorts its messages. The thread and the notes'
+/// channel outlive the port: `connect in` to another port (or the same port coming back
+/// after it vanished) only swaps the connection, so `respond`, `learn`, `clock in` and the
+/// knobs go on reading the new port without knowing.
 pub(crate) struct Input {
-    pub name: String,
+    /// The port listened to.
+    name: Mutex<String>,
+    /// Dropped before `raw_tx`: closing the port drops the callback and its sender; with
+    /// `raw_tx` gone too the thread ends.
+    conn: Mutex<Option<MidiInputConnection<()>>>,
+    raw_tx: mpsc::SyncSender<Stamped>,
+    tape: Tape,
     /// Note messages, read by one phrase reader at a time (`listen`, or `respond`'s thread).
     notes: Arc<Mutex<Receiver<Stamped>>>,
-    // Dropped before `thread` ends: closing the port drops the callback and its sender,
-    // which ends the thread.
-    _conn: MidiInputConnection<()>,
+    /// The port vanished: the thread waits for it to come back under its name.
+    pub(crate) gone: AtomicBool,
     _thread: JoinHandle<()>,
 }
 
@@ -183,14 +191,7 @@ impl Input {
         clock: Clock,
     ) -> Result<Input, PerformError> {
         let (raw_tx, raw_rx) = mpsc::sync_channel::<Stamped>(QUEUE);
-        let track: Arc<str> = Arc::from(INPUT_TRACK);
-        let (conn, name) = ports::open_input(sel, move |_, bytes, _| {
-            tape.push(&track, bytes);
-            if let Some(m) = short_message(bytes) {
-                // try_send: the MIDI thread must never wait on us.
-                let _ = raw_tx.try_send((Instant::now(), m));
-            }
-        })?;
+        let (conn, name) = Self::connect(sel, &raw_tx, &tape)?;
         let (note_tx, notes) = mpsc::sync_channel::<Stamped>(QUEUE);
         let thread = std::thread::Builder::new()
             .name("tms-input".into())
@@ -218,11 +219,51 @@ impl Input {
             })
             .map_err(|e| PerformError::Connect(name.clone(), e.to_string()))?;
         Ok(Input {
-            name,
+            name: Mutex::new(name),
+            conn: Mutex::new(Some(conn)),
+            raw_tx,
+            tape,
             notes: Arc::new(Mutex::new(notes)),
-            _conn: conn,
+            gone: AtomicBool::new(false),
             _thread: thread,
         })
+    }
+
+    /// A connection to the chosen port whose messages go to `raw_tx` (and the tape).
+    fn connect(
+        sel: &PortSel,
+        raw_tx: &mpsc::SyncSender<Stamped>,
+        tape: &Tape,
+    ) -> Result<(MidiInputConnection<()>, String), PerformError> {
+        let (raw_tx, tape) = (raw_tx.clone(), tape.clone());
+        let track: Arc<str> = Arc::from(INPUT_TRACK);
+        ports::open_input(sel, move |_, bytes, _| {
+            tape.push(&track, bytes);
+            if let Some(m) = short_message(bytes) {
+                // try_send: the MIDI thread must never wait on us.
+                let _ = raw_tx.try_send((Instant::now(), m));
+            }
+        })
+    }
+
+    /// Listens to another port from now on (or to the same one again, after it came back);
+    /// if it cannot be opened nothing changes. Returns its name.
+    pub fn switch(&self, sel: &PortSel) -> Result<String, PerformError> {
+        let (conn, name) = Self::connect(sel, &self.raw_tx, &self.tape)?;
+        let old = self
+            .conn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(conn);
+        drop(old);
+        *self.name.lock().unwrap_or_else(|e| e.into_inner()) = name.clone();
+        self.gone.store(false, Ordering::Relaxed);
+        Ok(name)
+    }
+
+    /// The port listened to.
+    pub fn name(&self) -> String {
+        self.name.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Records a phrase: `n` notes, or until `silence` passes with no note sounding after at

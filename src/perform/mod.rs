@@ -52,8 +52,6 @@ pub enum PerformError {
     Responding,
     #[error("no input port connected: use `ports`, then `connect in N`")]
     NoInput,
-    #[error("port `{0}` vanished: use `ports`, then `connect` again")]
-    PortVanished(String),
     #[error("could not send MIDI: {0}")]
     Send(String),
     #[error("could not connect to `{0}`: {1}")]

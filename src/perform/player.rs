@@ -94,6 +94,10 @@ enum Cmd {
     ClockOut(bool, Sender<()>),
     /// The timeline to follow (`None`: the internal tempo clock).
     Leader(Option<Arc<dyn BeatSource>>, Sender<()>),
+    /// The output port vanished: sounding notes end, the voices wait for it.
+    OutputGone,
+    /// The output port came back under its name: this is a new connection to it.
+    Reattach(MidiOutputConnection, String),
     Quit,
 }
 
@@ -106,6 +110,8 @@ struct Shared {
     grid: AtomicU64,
     /// The bar in beats (f64 bits): where clock out's Start goes.
     bar: AtomicU64,
+    /// The output port vanished and tms waits for it to come back under its name.
+    gone: AtomicBool,
 }
 
 impl Shared {
@@ -123,6 +129,79 @@ impl Shared {
     fn set_output(&self, name: Option<String>) {
         if let Ok(mut o) = self.output.lock() {
             *o = name;
+        }
+    }
+    fn gone(&self) -> bool {
+        self.gone.load(Ordering::Relaxed)
+    }
+}
+
+/// How often the lookout looks whether the connected ports are still there: a vanished
+/// port is told at once and one that returns is connected again within a second.
+const LOOK: Duration = Duration::from_millis(200);
+
+/// What the lookout thread looks after.
+#[derive(Default)]
+struct Watched {
+    input: Mutex<Option<std::sync::Weak<Input>>>,
+    quit: AtomicBool,
+}
+
+/// The lookout thread: notices a connected port that vanished (the synth was closed, the
+/// cable pulled) and connects again when a port of the same name returns. It never picks
+/// another port: moving to another device is the user's choice (`connect`).
+fn look_after_ports(shared: Arc<Shared>, watched: Arc<Watched>, tx: Sender<Cmd>, printer: Printer) {
+    let mut lookout = ports::Lookout::default();
+    while !watched.quit.load(Ordering::Relaxed) {
+        // Parked, so that dropping the performer wakes it at once.
+        std::thread::park_timeout(LOOK);
+        if watched.quit.load(Ordering::Relaxed) {
+            return;
+        }
+        let output = shared.output();
+        let input = watched
+            .input
+            .lock()
+            .ok()
+            .and_then(|i| i.as_ref().and_then(|w| w.upgrade()));
+        if output.is_none() && input.is_none() {
+            lookout.close();
+            continue;
+        }
+        if let Some(name) = output {
+            match lookout.output_exists(&name) {
+                Some(false) if !shared.gone.swap(true, Ordering::Relaxed) => {
+                    let _ = tx.send(Cmd::OutputGone);
+                }
+                Some(true) if shared.gone() => {
+                    if let Ok((conn, name)) = ports::open_output(&PortSel::Name(name)) {
+                        let _ = tx.send(Cmd::Reattach(conn, name));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(input) = input {
+            let name = input.name();
+            match lookout.input_exists(&name) {
+                Some(false) if !input.gone.swap(true, Ordering::Relaxed) => super::say(
+                    &printer,
+                    format!(
+                        "input port `{name}` vanished; tms listens again when it returns \
+                         (`connect in` picks another port)"
+                    ),
+                ),
+                Some(true)
+                    if input.gone.load(Ordering::Relaxed)
+                        && input.switch(&PortSel::Name(name.clone())).is_ok() =>
+                {
+                    super::say(
+                        &printer,
+                        format!("input port `{name}` is back: listening to it again"),
+                    );
+                }
+                _ => {}
+            }
         }
     }
 }
@@ -246,7 +325,10 @@ pub struct Performer {
     shared: Arc<Shared>,
     voices: Vec<VoiceHandle>,
     current: usize,
-    input: Option<Input>,
+    input: Option<Arc<Input>>,
+    /// What the lookout thread watches, and its handle.
+    watched: Arc<Watched>,
+    lookout: Option<JoinHandle<()>>,
     knobs: Arc<Knobs>,
     tape: Tape,
     responder: Option<Responder>,
@@ -293,6 +375,7 @@ impl Performer {
             programs: [None; 16],
             burst: (Instant::now(), 0),
             tape: tape.clone(),
+            port_gone: false,
         };
         let thread = std::thread::Builder::new()
             .name("tms-player".into())
@@ -301,7 +384,18 @@ impl Performer {
                 player.run()
             })
             .ok();
+        let watched = Arc::new(Watched::default());
+        let lookout = {
+            let (shared, watched, tx, printer) =
+                (shared.clone(), watched.clone(), tx.clone(), printer.clone());
+            std::thread::Builder::new()
+                .name("tms-lookout".into())
+                .spawn(move || look_after_ports(shared, watched, tx, printer))
+                .ok()
+        };
         Performer {
+            watched,
+            lookout,
             follower: Arc::new(ClockFollower::new(tempo)),
             controls,
             tx,
@@ -382,10 +476,15 @@ impl Performer {
         Ok(name)
     }
 
+    /// Listens to the chosen port. With a port already open only the connection changes:
+    /// `respond`, `learn`, `clock in` and the knobs go on, now on the new port (clock in
+    /// waits for the new port's ticks). A port that cannot be opened changes nothing.
     pub fn connect_input(&mut self, sel: &PortSel) -> Result<String, PerformError> {
-        // Close the old one first: a JACK client name is reused more predictably.
-        self.responder = None;
-        self.input = None;
+        if let Some(input) = &self.input {
+            let name = input.switch(sel)?;
+            self.follower.reset();
+            return Ok(name);
+        }
         let input = Input::open(
             sel,
             self.controls.clone(),
@@ -397,9 +496,18 @@ impl Performer {
                 printer: self.printer.clone(),
             },
         )?;
-        let name = input.name.clone();
+        let name = input.name();
+        let input = Arc::new(input);
+        if let Ok(mut w) = self.watched.input.lock() {
+            *w = Some(Arc::downgrade(&input));
+        }
         self.input = Some(input);
         Ok(name)
+    }
+
+    /// The output port, while it vanished and tms waits for it to come back.
+    pub fn waiting_for_port(&self) -> Option<String> {
+        self.shared.gone().then(|| self.output_name()).flatten()
     }
 
     /// Every voice stops; note-offs for every sounding note plus CC 123 on the channels
@@ -427,13 +535,15 @@ impl Performer {
     }
 
     /// Starts a new job on the current voice (ending the one it had) and returns its
-    /// generation.
+    /// generation. A port that vanished is not replaced by another: the job waits for it
+    /// (the lookout may not have looked yet, so this looks too).
     fn begin(&mut self, what: Activity) -> Result<u64, PerformError> {
         let name = self.output_name().ok_or(PerformError::NotConnected)?;
-        if ports::output_exists(&name) == Some(false) {
-            self.ask(|ack| Cmd::Output(None, ack));
-            self.shared.set_output(None);
-            return Err(PerformError::PortVanished(name));
+        if !self.shared.gone()
+            && ports::output_exists(&name) == Some(false)
+            && !self.shared.gone.swap(true, Ordering::Relaxed)
+        {
+            let _ = self.tx.send(Cmd::OutputGone);
         }
         self.state().begin(what).ok_or(PerformError::NotConnected)
     }
@@ -637,10 +747,7 @@ impl Performer {
 
     /// The output and input port names, when connected.
     pub fn connections(&self) -> (Option<String>, Option<String>) {
-        (
-            self.output_name(),
-            self.input.as_ref().map(|i| i.name.clone()),
-        )
+        (self.output_name(), self.input.as_ref().map(|i| i.name()))
     }
 
     /// Installs the timeline the player follows: an external leader such as Link, or
@@ -684,6 +791,11 @@ impl Performer {
     pub fn clock_in(&mut self, on: bool) -> Result<(), PerformError> {
         if on && self.input.is_none() {
             return Err(PerformError::NoInput);
+        }
+        if on && self.follower.is_silent() {
+            // The ticks of an earlier run stopped: this run waits for new ones, and shows
+            // no tempo until they come.
+            self.follower.reset();
         }
         if self.clock_in.swap(on, Ordering::Relaxed) != on {
             let leader: Option<Arc<dyn BeatSource>> = match on {
@@ -733,6 +845,11 @@ impl Performer {
 
 impl Drop for Performer {
     fn drop(&mut self) {
+        self.watched.quit.store(true, Ordering::Relaxed);
+        if let Some(t) = self.lookout.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
         let _ = self.tx.send(Cmd::Quit);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -1067,6 +1184,8 @@ struct Player {
     /// Start of the current millisecond and messages sent in it.
     burst: (Instant, u32),
     tape: Tape,
+    /// The output port vanished: nothing plays until it is back (or another is chosen).
+    port_gone: bool,
 }
 
 /// Ticks, transport messages and all-voice silences count and record as the first voice's.
@@ -1293,6 +1412,10 @@ impl Player {
     /// sounds again).
     fn next(&mut self) -> (Next, Option<Instant>) {
         let poll = Some(Instant::now() + POLL);
+        if self.port_gone {
+            // The jobs wait for the port; commands wake the thread.
+            return (Next::Idle, None);
+        }
         if !self.lead().running() {
             // Clock out looks too: the leader's Start or Continue is passed on.
             let waiting = self.busy() || self.clock_out.is_some();
@@ -1362,9 +1485,14 @@ impl Player {
                 None => {}
             }
         }
+        // An external clock's line moves with every tick (and a new master's first ticks
+        // move it a lot): a deadline is computed again until it is near, never slept on.
+        let external = self.leader.is_some();
         match first {
             // While live mode waits for its generator, look again soon.
-            Some((_, d)) if waiting && d > Instant::now() + POLL => (Next::Poll, poll),
+            Some((_, d)) if (waiting || external) && d > Instant::now() + POLL => {
+                (Next::Poll, poll)
+            }
             Some((n, d)) => (n, Some(d)),
             None if waiting => (Next::Poll, poll),
             None => (Next::Idle, None),
@@ -1528,6 +1656,8 @@ impl Player {
                 self.out = conn;
                 self.programs = [None; 16];
                 self.clock_out = None;
+                self.port_gone = false;
+                self.shared.gone.store(false, Ordering::Relaxed);
                 if self.out.is_none() {
                     for v in 0..self.voices.len() {
                         self.drop_job(v);
@@ -1602,8 +1732,88 @@ impl Player {
                 self.switch_leader(leader);
                 let _ = ack.send(());
             }
+            Cmd::OutputGone => self.output_gone(None),
+            Cmd::Reattach(conn, name) => self.reattach(conn, name),
             Cmd::Quit => self.close(),
         }
+    }
+
+    /// The output port vanished: every sounding note ends (its note-off goes to the
+    /// recording; the synth is gone), and the voices keep their jobs and wait for the port.
+    fn output_gone(&mut self, why: Option<String>) {
+        if self.port_gone {
+            return;
+        }
+        for v in 0..self.voices.len() {
+            self.release(v);
+            self.voices[v].used = 0;
+        }
+        self.port_gone = true;
+        self.shared.gone.store(true, Ordering::Relaxed);
+        let name = self.out.as_ref().map(|o| o.1.clone()).unwrap_or_default();
+        let waiting: Vec<&str> = self
+            .voices
+            .iter()
+            .filter(|l| l.job.is_some())
+            .map(|l| &*l.track)
+            .collect();
+        let why = why.map(|e| format!(" ({e})")).unwrap_or_default();
+        let line = match waiting.as_slice() {
+            [] => format!(
+                "output port `{name}` vanished{why}; tms connects again when it returns \
+                 (`connect` picks another port)"
+            ),
+            [one] => format!(
+                "output port `{name}` vanished{why}: notes ended, voice {one} waits for it to \
+                 return (`connect` picks another port)"
+            ),
+            many => format!(
+                "output port `{name}` vanished{why}: notes ended, voices {} wait for it to \
+                 return (`connect` picks another port)",
+                many.join(", ")
+            ),
+        };
+        super::say(&self.printer, line);
+    }
+
+    /// The vanished output port is back under its name: play on, on the grid. A melody goes
+    /// on from where the timeline is now (the notes of the time without a port are not
+    /// sent late); a live voice moves on by whole grid steps (the `quantize` grid, else
+    /// beats), so its notes fall where they would have.
+    fn reattach(&mut self, conn: MidiOutputConnection, name: String) {
+        if self.shared.output().as_deref() != Some(name.as_str()) || !self.port_gone {
+            // The user chose another port meanwhile.
+            return;
+        }
+        let old = self.out.replace((conn, name.clone()));
+        drop(old);
+        self.programs = [None; 16];
+        self.port_gone = false;
+        self.shared.gone.store(false, Ordering::Relaxed);
+        let now = self.lead().beat_at(Instant::now() + HEADROOM);
+        let grid = self.shared.grid().unwrap_or(1.0);
+        for v in 0..self.voices.len() {
+            let lane = &mut self.voices[v];
+            let (Some(origin), Some(job)) = (lane.origin.as_mut(), lane.job.as_mut()) else {
+                continue;
+            };
+            match job {
+                Job::Play { .. } => job.seek((now - *origin) / REF_BEATS),
+                Job::Live { .. } => {
+                    if let Ok((at, _)) = job.peek() {
+                        let behind = now - (*origin + at * REF_BEATS);
+                        if behind > 0.0 {
+                            *origin += (behind / grid).ceil() * grid;
+                        }
+                    }
+                }
+            }
+        }
+        self.resync_ticks();
+        super::say(
+            &self.printer,
+            format!("output port `{name}` is back: connected again, playing goes on"),
+        );
     }
 
     /// Follows a new timeline from now on without a jump: the voices' origins, clock out's
@@ -1616,7 +1826,9 @@ impl Player {
             let tempo = self.lead().tempo();
             if self.lead().running() {
                 self.internal.reset(now, old_beat, tempo);
-                self.controls().set(Live::Tempo, tempo);
+                // Two decimals, as `set` shows a followed tempo.
+                self.controls()
+                    .set(Live::Tempo, (tempo * 100.0).round() / 100.0);
             }
         }
         self.leader = leader;
@@ -1752,6 +1964,9 @@ impl Player {
     /// Sends one message for voice `v`; a failure means the port vanished: every voice
     /// stops, and the player says so.
     fn send(&mut self, v: usize, m: &[u8]) -> bool {
+        if self.port_gone {
+            return false;
+        }
         let Some((conn, _)) = self.out.as_mut() else {
             return false;
         };
@@ -1771,16 +1986,12 @@ impl Player {
                 true
             }
             Err(e) => {
-                let name = self.out.take().map(|(_, n)| n).unwrap_or_default();
+                // The backend says the port is gone (ALSA does; JACK takes messages for a
+                // port that is gone, and the lookout notices instead).
                 for w in 0..self.voices.len() {
                     self.voices[w].sounding.clear();
-                    self.voices[w].used = 0;
-                    self.drop_job(w);
                 }
-                self.shared.set_output(None);
-                super::say(&self.printer, format!(
-                    "output port `{name}` vanished ({e}); playing stopped: use `ports`, then `connect`"
-                ));
+                self.output_gone(Some(e.to_string()));
                 false
             }
         }

@@ -71,21 +71,45 @@ pub(crate) fn midi_input() -> Result<MidiInput, PerformError> {
     Ok(input)
 }
 
+/// Whether a port is one of tms's own: its client is named `tms` (JACK numbers a second
+/// client of a name `tms-01`, `tms-02`, …). Playing into our own input would answer our own
+/// notes and follow our own clock, so these are never listed nor chosen.
+pub(crate) fn is_own(port: &str) -> bool {
+    let client = port.split(':').next().unwrap_or(port);
+    match client.strip_prefix(CLIENT) {
+        Some("") => true,
+        Some(rest) => {
+            rest.len() > 1 && rest.starts_with('-') && rest[1..].bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// The names of the output ports `out` can play to, tms's own left out.
+fn output_names(out: &MidiOutput) -> Vec<(midir::MidiOutputPort, String)> {
+    out.ports()
+        .into_iter()
+        .filter_map(|p| out.port_name(&p).ok().map(|n| (p, n)))
+        .filter(|(_, n)| !is_own(n))
+        .collect()
+}
+
+/// The names of the input ports `inp` can listen to, tms's own left out.
+fn input_names(inp: &MidiInput) -> Vec<(midir::MidiInputPort, String)> {
+    inp.ports()
+        .into_iter()
+        .filter_map(|p| inp.port_name(&p).ok().map(|n| (p, n)))
+        .filter(|(_, n)| !is_own(n))
+        .collect()
+}
+
 /// The current ports, rescanned on every call.
 pub fn list_ports() -> Result<PortList, PerformError> {
     let out = midi_output()?;
-    let outputs = out
-        .ports()
-        .iter()
-        .filter_map(|p| out.port_name(p).ok())
-        .collect();
+    let outputs = output_names(&out).into_iter().map(|(_, n)| n).collect();
     drop(out);
     let inp = midi_input()?;
-    let inputs = inp
-        .ports()
-        .iter()
-        .filter_map(|p| inp.port_name(p).ok())
-        .collect();
+    let inputs = input_names(&inp).into_iter().map(|(_, n)| n).collect();
     Ok(PortList { outputs, inputs })
 }
 
@@ -93,11 +117,41 @@ pub fn list_ports() -> Result<PortList, PerformError> {
 /// messages for a port that is gone without complaint, so the player asks before it starts.
 pub(crate) fn output_exists(name: &str) -> Option<bool> {
     let out = midi_output().ok()?;
-    let found = out
-        .ports()
-        .iter()
-        .any(|p| out.port_name(p).is_ok_and(|n| n == name));
-    Some(found)
+    Some(output_names(&out).iter().any(|(_, n)| n == name))
+}
+
+/// Clients kept open to look, several times a second, whether the connected ports are
+/// still there (opening a client for every look would change the MIDI graph each time).
+#[derive(Default)]
+pub(crate) struct Lookout {
+    out: Option<MidiOutput>,
+    inp: Option<MidiInput>,
+}
+
+impl Lookout {
+    /// Whether an output port of this name exists now (`None`: cannot tell).
+    pub fn output_exists(&mut self, name: &str) -> Option<bool> {
+        if self.out.is_none() {
+            self.out = midi_output().ok();
+        }
+        let out = self.out.as_ref()?;
+        Some(output_names(out).iter().any(|(_, n)| n == name))
+    }
+
+    /// Whether an input port of this name exists now (`None`: cannot tell).
+    pub fn input_exists(&mut self, name: &str) -> Option<bool> {
+        if self.inp.is_none() {
+            self.inp = midi_input().ok();
+        }
+        let inp = self.inp.as_ref()?;
+        Some(input_names(inp).iter().any(|(_, n)| n == name))
+    }
+
+    /// Lets the clients go while there is nothing to look after.
+    pub fn close(&mut self) {
+        self.out = None;
+        self.inp = None;
+    }
 }
 
 /// The index into `names` that `sel` picks, or the error listing what there is.
@@ -124,11 +178,7 @@ pub(crate) fn choose(sel: &PortSel, names: &[String]) -> Result<usize, PerformEr
 /// Connects a new output client to the chosen port.
 pub(crate) fn open_output(sel: &PortSel) -> Result<(MidiOutputConnection, String), PerformError> {
     let out = midi_output()?;
-    let ports = out.ports();
-    let names: Vec<String> = ports
-        .iter()
-        .map(|p| out.port_name(p).unwrap_or_default())
-        .collect();
+    let (ports, names): (Vec<_>, Vec<String>) = output_names(&out).into_iter().unzip();
     let i = choose(sel, &names)?;
     let name = names[i].clone();
     let conn = out
@@ -146,11 +196,7 @@ where
     F: FnMut(u64, &[u8], &mut ()) + Send + 'static,
 {
     let inp = midi_input()?;
-    let ports = inp.ports();
-    let names: Vec<String> = ports
-        .iter()
-        .map(|p| inp.port_name(p).unwrap_or_default())
-        .collect();
+    let (ports, names): (Vec<_>, Vec<String>) = input_names(&inp).into_iter().unzip();
     let i = choose(sel, &names)?;
     let name = names[i].clone();
     let conn = inp
@@ -169,6 +215,22 @@ mod tests {
             "FLUID Synth:midi_00".into(),
             "fluid".into(),
         ]
+    }
+
+    #[test]
+    fn own_ports_are_the_tms_clients_and_no_others() {
+        for own in ["tms:in", "tms-01:out", "tms-12:in", "tms:in 128:0"] {
+            assert!(is_own(own), "{own}");
+        }
+        for other in [
+            "tms-test-sink:in",
+            "tmsynth:in",
+            "tms-:in",
+            "synth:tms",
+            "FLUID:0",
+        ] {
+            assert!(!is_own(other), "{other}");
+        }
     }
 
     #[test]

@@ -209,6 +209,29 @@ struct Follow {
     epoch: u64,
     /// No tick for a second: the last fit is kept and extrapolated.
     silent: bool,
+    /// When the last tick arrived.
+    last_t: Option<Instant>,
+    /// A Start or Continue placed the next tick at `last + step`, however long it takes.
+    placed: bool,
+}
+
+impl Follow {
+    fn new(prior: f64, epoch: u64) -> Follow {
+        Follow {
+            ticks: VecDeque::with_capacity(WINDOW + 1),
+            last: None,
+            step: 1.0,
+            fit: None,
+            prior: prior.max(1.0),
+            offset: 0.0,
+            running: true,
+            next_pos: 0.0,
+            epoch,
+            silent: false,
+            last_t: None,
+            placed: false,
+        }
+    }
 }
 
 /// Follows MIDI clock from the input port: tempo and beat phase by a least-squares line
@@ -230,19 +253,17 @@ impl ClockFollower {
     /// `prior`: the tempo to assume until two ticks have arrived.
     pub fn new(prior: f64) -> ClockFollower {
         ClockFollower {
-            state: Mutex::new(Follow {
-                ticks: VecDeque::with_capacity(WINDOW + 1),
-                last: None,
-                step: 1.0,
-                fit: None,
-                prior: prior.max(1.0),
-                offset: 0.0,
-                running: true,
-                next_pos: 0.0,
-                epoch: 0,
-                silent: false,
-            }),
+            state: Mutex::new(Follow::new(prior, 0)),
         }
+    }
+
+    /// Forgets the clock followed so far (another port, or a new run after the ticks
+    /// stopped): no tempo until ticks arrive, and whatever waits on the beat starts over
+    /// on the new clock (the epoch moves, as for a Start).
+    pub fn reset(&self) {
+        let mut f = self.lock();
+        let prior = f.tempo();
+        *f = Follow::new(prior, f.epoch + 1);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Follow> {
@@ -281,8 +302,7 @@ impl ClockFollower {
     /// once, when it first happens, so the notice is said once.
     pub fn went_silent(&self, now: Instant) -> bool {
         let mut f = self.lock();
-        let last = f.ticks.back().map(|t| t.0);
-        match last {
+        match f.last_t {
             Some(last) if !f.silent && now.saturating_duration_since(last) >= SILENT_AFTER => {
                 f.silent = true;
                 true
@@ -303,15 +323,21 @@ impl ClockFollower {
 }
 
 impl Follow {
-    /// Start or Continue at `t`: the next tick is song position `next_pos`.
+    /// Start or Continue at `t`: the next tick is song position `next_pos`. Where the ticks
+    /// had paused (the sender stopped them with its transport), the line is moved so that
+    /// the next tick falls about a tick from now, not where the old line would put it:
+    /// until that tick arrives the beat is just before the song position, so a quantized
+    /// start waits for the master's first bar line, counted from this Start.
     fn restart(&mut self, t: Instant) {
         self.running = true;
         let next = self.last.map_or(0.0, |n| n + self.step);
         self.offset = next - self.next_pos;
-        if self.silent {
-            // The sender stopped its ticks with its transport and starts both again: the
-            // next tick is `next_pos` whenever it comes (about a tick from now), not where
-            // free running during the silence would have put it.
+        self.placed = true;
+        let paused = match (self.fit, self.last_t) {
+            (Some(fit), Some(last_t)) => seconds_between(last_t, t) > 1.5 / fit.rate,
+            _ => false,
+        };
+        if self.silent || paused {
             if let Some(fit) = self.fit.as_mut() {
                 fit.t0 = t + Duration::from_secs_f64(1.0 / fit.rate);
                 fit.n0 = next;
@@ -346,7 +372,7 @@ impl Follow {
             (Some(last), Some(fit)) if self.silent => {
                 self.silent = false;
                 event = Some(ClockEvent::Resumed);
-                let n = if self.ticks.is_empty() {
+                let n = if self.placed {
                     // A Start or Continue came first and placed this tick.
                     last + step
                 } else {
@@ -368,6 +394,8 @@ impl Follow {
                 0.0
             }
         };
+        self.placed = false;
+        self.last_t = Some(t);
         self.step = step;
         self.last = Some(n);
         self.ticks.push_back((t, n));
@@ -637,8 +665,9 @@ mod tests {
         f.message(t0 + Duration::from_secs(3), &[0xFB]);
         assert!(f.running());
         assert_eq!(f.epoch(), 1, "a continue is not a start");
-        // The next tick (the 49th) is song position 4 beats.
-        let next = t0 + Duration::from_secs_f64(48.0 / 48.0);
+        // The ticks stopped with the transport: the next tick is song position 4 beats,
+        // expected about a tick after the Continue (not where the old ticks' line was).
+        let next = t0 + Duration::from_secs(3) + Duration::from_secs_f64(1.0 / 48.0);
         assert!((f.beat_at(next) - 4.0).abs() < 1e-6, "{}", f.beat_at(next));
     }
 
@@ -726,6 +755,52 @@ mod tests {
             (b - 8.0).abs() < 1e-6,
             "the first tick is the song position: {b}"
         );
+    }
+
+    #[test]
+    fn a_start_after_a_short_pause_in_the_ticks_locks_to_the_new_ticks_alone() {
+        let f = ClockFollower::new(120.0);
+        let t0 = Instant::now();
+        let mut j = Jitter(23);
+        f.message(t0, &[0xFA]);
+        feed(&f, t0, 90.0, 0, 200, 0.5, &mut j);
+        let interval = 60.0 / 90.0 / 24.0;
+        let stop = t0 + Duration::from_secs_f64(200.0 * interval);
+        f.message(stop, &[0xFC]);
+        // Half a second without ticks (too short to count as silent), then Start and the
+        // ticks again on the sender's new grid, a third of a tick off the old one.
+        let go = stop + Duration::from_millis(500);
+        f.message(go, &[0xFA]);
+        assert!(
+            f.beat_at(go) < 0.0,
+            "before the first tick the song has not begun: {}",
+            f.beat_at(go)
+        );
+        let t1 = go + Duration::from_secs_f64(interval / 3.0);
+        let ideal = feed(&f, t1, 90.0, 0, 60, 0.5, &mut j);
+        let err = seconds_between(ideal[48], f.time_at(2.0));
+        assert!(err.abs() < 0.001, "beat 2 off by {:.3} ms", err * 1e3);
+        assert!((f.tempo() - 90.0).abs() < 0.09, "tempo {}", f.tempo());
+    }
+
+    #[test]
+    fn a_reset_forgets_the_tempo_and_starts_over() {
+        let f = ClockFollower::new(120.0);
+        let t0 = Instant::now();
+        let mut j = Jitter(29);
+        feed(&f, t0, 100.0, 0, 48, 0.0, &mut j);
+        assert!(f.has_ticks() && f.running());
+        let epoch = f.epoch();
+        f.reset();
+        assert!(!f.has_ticks() && !f.running(), "no tempo until ticks come");
+        assert_eq!(f.epoch(), epoch + 1, "what plays starts over");
+        let t1 = t0 + Duration::from_secs(5);
+        feed(&f, t1, 140.0, 0, 49, 0.0, &mut j);
+        assert!(
+            (f.beat_at(t1) - 0.0).abs() < 1e-6,
+            "the first tick is beat 0"
+        );
+        assert!((f.tempo() - 140.0).abs() < 0.01, "tempo {}", f.tempo());
     }
 
     #[test]

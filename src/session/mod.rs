@@ -430,7 +430,10 @@ impl Session {
         for s in SETTINGS {
             let value = self.settings.get_id(s.id);
             let changed = value != defaults.get_id(s.id);
-            let value = value.shown();
+            let value = match s.id == SettingId::Tempo && self.tempo_not_known_yet() {
+                true => "no ticks yet".to_string(),
+                false => value.shown(),
+            };
             let line = format!("{:16} {:12} {}", s.name, value, s.help);
             if changed && self.color {
                 say!(self, "{}", line.bold());

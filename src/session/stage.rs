@@ -154,7 +154,6 @@ impl Session {
         self.settings.quantize.grid(self.bar_beats())
     }
 
-    /// Says so when `play` or `live on` will wait for an external clock's transport.
     /// What `play` says it does: `playing 40 notes (20.0 s) on channel 1, from the next bar`.
     fn playing_line(&self, melody: &[Note], looped: bool) -> String {
         // Melodies are stored at 120 BPM.
@@ -174,7 +173,43 @@ impl Session {
         )
     }
 
+    /// What goes on reading the input after `connect in` moved it to another port, as
+    /// the end of the line that says so (empty when nothing reads it).
+    fn kept_on_new_input(&mut self) -> String {
+        let learning = self.learn.learning.is_some();
+        let p = self.performer();
+        let mut kept: Vec<String> = Vec::new();
+        if p.responding().is_some() {
+            kept.push("respond".into());
+        }
+        if learning {
+            kept.push("learn".into());
+        }
+        if p.clock_state().source != ClockSource::Internal
+            && p.clock_state().source != ClockSource::External
+        {
+            kept.push("clock in (waiting for its ticks)".into());
+        }
+        match p.mappings().len() {
+            0 => {}
+            1 => kept.push("1 mapped knob".into()),
+            n => kept.push(format!("{n} mapped knobs")),
+        }
+        match kept.len() {
+            0 => String::new(),
+            _ => format!("; {} go on with it", kept.join(", ")),
+        }
+    }
+
+    /// Says so when `play` or `live on` will wait for an external clock's transport, or
+    /// for an output port that vanished to return.
     fn say_if_waiting(&mut self) {
+        if let Some(port) = self.performer().waiting_for_port() {
+            say!(
+                self,
+                "waiting for output port `{port}` to return (`connect` picks another port)"
+            );
+        }
         let state = self.performer().clock_state();
         if matches!(
             state.source,
@@ -215,17 +250,15 @@ impl Session {
                     PortArg::Name(n) => PortSel::Name(n.clone()),
                 };
                 let fail = |e: perform::PerformError| Error::failed(port.span, e.to_string());
-                let name = if *input {
-                    self.input_closing();
-                    self.performer().connect_input(&sel).map_err(fail)?
+                // A port that cannot be opened changes nothing: what worked goes on.
+                if *input {
+                    let name = self.performer().connect_input(&sel).map_err(fail)?;
+                    let kept = self.kept_on_new_input();
+                    say!(self, "connected input {name}{kept}");
                 } else {
-                    self.performer().connect_output(&sel).map_err(fail)?
-                };
-                say!(
-                    self,
-                    "connected {} {name}",
-                    if *input { "input" } else { "output" }
-                );
+                    let name = self.performer().connect_output(&sel).map_err(fail)?;
+                    say!(self, "connected output {name}");
+                }
                 Ok(())
             }
             Stage::Disconnect => {
@@ -350,13 +383,17 @@ impl Session {
                     }
                     ClockSource::External => "Ableton Link".to_string(),
                 };
+                // Before the first tick there is no tempo to show, only the old one.
+                let tempo = match state.source {
+                    ClockSource::ClockInWaiting => "with no tempo yet".to_string(),
+                    _ => format!("at {:.2} BPM", state.tempo),
+                };
                 let transport = if state.running { "" } else { ", stopped" };
                 let bar = self.bar_beats();
                 let beat = state.beat.max(0.0);
                 say!(
                     self,
-                    "clock: {leads} at {:.2} BPM{transport}, bar {} beat {:.2} ({}); clock out {}",
-                    state.tempo,
+                    "clock: {leads} {tempo}{transport}, bar {} beat {:.2} ({}); clock out {}",
                     (beat / bar).floor() as i64 + 1,
                     beat.rem_euclid(bar) + 1.0,
                     self.settings.meter,
@@ -619,6 +656,15 @@ impl Session {
             [] => (last.clone(), false),
             _ => (format!("{} and {last}", rest.join(", ")), true),
         })
+    }
+
+    /// Whether `tempo` follows MIDI clock in that sent no tick yet: `set` says so rather
+    /// than show the tempo of an earlier run.
+    pub(super) fn tempo_not_known_yet(&self) -> bool {
+        self.stage
+            .performer
+            .as_ref()
+            .is_some_and(|p| p.clock_state().source == ClockSource::ClockInWaiting)
     }
 
     /// Keeps the live controls equal to the settings the user changed.

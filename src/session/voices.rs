@@ -241,6 +241,11 @@ impl Session {
             .performer
             .as_ref()
             .and_then(|p| p.responding_voice().map(str::to_string));
+        let waiting_port = self
+            .stage
+            .performer
+            .as_ref()
+            .and_then(|p| p.waiting_for_port());
         // `learn on` keeps the current voice current (switching is refused while it runs).
         let learning = self.learn.learning.is_some();
         // Columns as wide as the longest name, so the usual line fits 80 columns.
@@ -294,6 +299,9 @@ impl Session {
                     settings.channel,
                     super::data::count(melody, "note"),
                 );
+                if let (Some(port), false) = (&waiting_port, what == "silent") {
+                    line.push_str(&format!(", waiting for port `{port}` to return"));
+                }
                 if responder.as_deref() == Some(v.name.as_str()) {
                     line.push_str(", answers the input");
                 }

@@ -275,3 +275,96 @@ fn watchdog(mut child: std::process::Child, limit: Duration) -> std::process::Ou
     }
     child.wait_with_output().unwrap()
 }
+
+/// The value `set` lists for a setting.
+fn listed(tms: &mut crate::support::Prompt, setting: &str) -> String {
+    let line = tms.ask("set", &format!("{setting} "));
+    line.split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// tms's own ports (`tms:in` while it listens, `tms-01:out` while it plays) are neither
+/// listed nor chosen: with no synth, `play` says so instead of playing into tms's input.
+#[test]
+fn tms_never_lists_or_plays_into_its_own_ports() {
+    let _jack = Jack::start();
+    let _keys = jack_support::Source::new("keys");
+    let mut tms = crate::support::Prompt::start(tms(&[]));
+    tms.ask("connect in \"keys\"", "connected input keys:out");
+    tms.type_line("ports");
+    tms.line_starting("outputs:", Duration::from_secs(30));
+    let none = tms.line_starting("  ", Duration::from_secs(5));
+    tms.line_starting("inputs:", Duration::from_secs(5));
+    let input = tms.line_starting("  ", Duration::from_secs(5));
+    let refused = tms.ask("prime notes \"C4 D4\"; play", "not playing");
+    tms.type_line("connect \"tms\"");
+    std::thread::sleep(Duration::from_millis(300));
+    let printed = tms.printed();
+    tms.type_line("quit");
+    // The refused `connect` was an error: a session with errors exits 1.
+    assert_eq!(tms.exit_code(Duration::from_secs(20)), Some(1));
+    println!("{none}\n{input}\n{refused}");
+    assert_eq!(
+        none.trim(),
+        "(none)",
+        "tms's own input is not an output to play to"
+    );
+    assert_eq!(input.trim(), "1  keys:out");
+    assert!(refused.contains("no MIDI output port"), "{refused}");
+    assert!(!printed.contains("connected output"), "{printed}");
+}
+
+/// A typo in `connect in` changes nothing: `respond` still answers the port that works.
+/// A successful `connect in` says what goes on with the new port, and it does: phrases
+/// played there are answered and its knob turns the mapped setting.
+#[test]
+fn a_failed_connect_in_changes_nothing_and_a_new_port_keeps_respond_and_knobs() {
+    let _jack = Jack::start();
+    let synth = Sink::new("synth");
+    let mut keys = jack_support::Source::new("keys");
+    let mut other = jack_support::Source::new("other-keys");
+    let mut tms = crate::support::Prompt::in_temp_dir();
+    let model = crate::support::root().join("models/folk.safetensors");
+    tms.ask(
+        &format!(
+            "model \"{}\"; connect \"synth\"; connect in \"keys\"; map cc 7 tempo 60 180; \
+             respond on notes 4",
+            model.display()
+        ),
+        "answering each phrase",
+    );
+    tms.type_line("connect in \"keybord\"");
+    let still = tms.ask("respond", "respond");
+    let phrase = |src: &mut jack_support::Source| {
+        for key in [60u8, 62, 64] {
+            src.send(&[0x90, key, 80]);
+            std::thread::sleep(Duration::from_millis(120));
+            src.send(&[0x80, key, 0]);
+        }
+    };
+    phrase(&mut keys);
+    let answered = |n: usize| {
+        jack_support::eventually(Duration::from_secs(20), || {
+            notes(&synth.messages()).len() >= n
+        })
+    };
+    assert!(answered(4), "the phrase on the working port was answered");
+    let switched = tms.ask("connect in \"other-keys\"", "connected input");
+    phrase(&mut other);
+    assert!(answered(8), "the phrase on the new port was answered");
+    other.send(&[0xB0, 7, 127]);
+    std::thread::sleep(Duration::from_millis(300));
+    let tempo = listed(&mut tms, "tempo");
+    tms.type_line("quit");
+    // The typo was reported as an error: a session with errors exits 1.
+    assert_eq!(tms.exit_code(Duration::from_secs(20)), Some(1));
+    println!("{still}\n{switched}\ntempo {tempo}");
+    assert!(still.starts_with("responding:"), "{still}");
+    assert_eq!(
+        switched,
+        "connected input other-keys:out; respond, 1 mapped knob go on with it"
+    );
+    assert_eq!(tempo, "180", "the knob on the new port turned tempo");
+}

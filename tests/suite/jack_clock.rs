@@ -744,3 +744,447 @@ fn ticks_faster_than_960_bpm_count_beats_at_the_tempo_shown_and_clock_out_keeps_
         "clock out sent {rate:.0} ticks a second"
     );
 }
+
+/// The tempo of the `tempo` line that `set` lists, and the line.
+fn listed_tempo(tms: &mut Prompt) -> (Option<f64>, String) {
+    let line = tms.ask("set", "tempo ");
+    let value = line.split_whitespace().nth(1).and_then(|v| v.parse().ok());
+    (value, line)
+}
+
+/// Waits until the peer sent `n` ticks since its last Start.
+fn ticks_since_start(peer: &ClockPeer, n: usize) {
+    assert!(
+        eventually(Duration::from_secs(20), || peer.ticks_since_start() >= n),
+        "the peer sent {} of {n} ticks",
+        peer.ticks_since_start()
+    );
+}
+
+/// A drummer stops the drum machine and starts it again, both ways drum machines do it:
+/// ticks going on through the stop, and ticks stopping with the transport for half a
+/// second. A quantized `play loop` typed 1.3 s after the new Start (beat 1.95 at 90 BPM)
+/// begins on the bar line at beat 4 and every note falls on the master's beat; `set` shows
+/// the master's tempo within 0.1 %.
+#[test]
+fn clock_in_relocks_when_the_master_stops_and_starts_again() {
+    let _jack = Jack::start();
+    for ticks_through_stop in [true, false] {
+        let sink = Sink::new("synth");
+        let peer = ClockPeer::new("drums", 90.0);
+        let mut tms = Prompt::start(tms(&[]));
+        tms.type_line(
+            "connect in \"drums\"; connect \"synth\"; clock in on; set quantize bar; prime notes \"C4 D4 E4 F4\"",
+        );
+        assert!(
+            tms.wait_for("notes", Duration::from_secs(10)),
+            "{}",
+            tms.printed()
+        );
+        peer.start();
+        ticks_since_start(&peer, 24 * 3);
+        tms.type_line("play loop");
+        ticks_since_start(&peer, 24 * 9);
+        peer.stop();
+        assert!(eventually(Duration::from_secs(5), || peer
+            .last_sent(0xFC)
+            .is_some()));
+        if !ticks_through_stop {
+            peer.pause(true);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        tms.type_line("stop");
+        std::thread::sleep(Duration::from_millis(200));
+        let stopped = peer.last_sent(0xFC).unwrap();
+        peer.start();
+        peer.pause(false);
+        assert!(eventually(Duration::from_secs(5), || peer
+            .last_sent(0xFA)
+            .is_some_and(|t| t > stopped)));
+        // 1.3 s after the new Start: 47 ticks at 90 BPM.
+        ticks_since_start(&peer, 47);
+        let issued = Instant::now();
+        tms.type_line("play loop");
+        let restarted = peer.last_sent(0xFA).unwrap();
+        let after = |h: &[Heard]| -> Vec<Instant> {
+            notes(h)
+                .iter()
+                .map(|n| n.on)
+                .filter(|on| *on > issued)
+                .collect()
+        };
+        assert!(
+            eventually(Duration::from_secs(20), || after(&sink.messages()).len()
+                >= 8),
+            "the loop played after the restart"
+        );
+        let (tempo, line) = listed_tempo(&mut tms);
+        tms.quit();
+        let beats = peer.beats();
+        let onsets = after(&sink.messages());
+        let first = secs(beats[4], onsets[0]);
+        let errors: Vec<f64> = onsets
+            .iter()
+            .zip(&beats[4..])
+            .map(|(on, b)| secs(*b, *on))
+            .collect();
+        let worst = errors.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+        println!(
+            "restart ({}): play typed {:.2} s after Start; first note {:.2} ms from beat 4; \
+             worst onset {:.2} ms; {line}",
+            if ticks_through_stop {
+                "ticks go on"
+            } else {
+                "ticks stop"
+            },
+            secs(restarted, issued),
+            first * 1e3,
+            worst * 1e3
+        );
+        assert!(
+            beats[1] < issued && issued < beats[3],
+            "play was typed in beat 2"
+        );
+        assert!(
+            first.abs() < 0.010,
+            "the loop began {:.1} ms from the bar line at beat 4",
+            first * 1e3
+        );
+        assert!(
+            worst < 0.010,
+            "a note was {:.2} ms off its beat",
+            worst * 1e3
+        );
+        let tempo = tempo.unwrap_or_else(|| panic!("a tempo in {line}"));
+        assert!((tempo - 90.0).abs() <= 0.09, "{line}");
+    }
+}
+
+/// The master changes tempo: two beats later `clock` shows the new tempo within 0.1 %.
+/// Before any tick arrives, `clock in on` and `set` say there is no tempo yet, not the
+/// tempo of an earlier run.
+#[test]
+fn clock_in_tempo_is_within_a_thousandth_two_beats_after_a_change_and_never_stale() {
+    let _jack = Jack::start();
+    let peer = ClockPeer::new("drums", 100.0);
+    let mut tms = Prompt::start(tms(&[]));
+    tms.type_line("connect in \"drums\"; clock in on");
+    tms.line_starting("clock in: following", Duration::from_secs(30));
+    peer.start();
+    ticks_since_start(&peer, 24 * 4);
+    peer.set_bpm(120.0);
+    let changed = peer.ticks_since_start();
+    ticks_since_start(&peer, changed + 48 + 2);
+    let line = tms.ask("clock", "clock: ");
+    let shown: f64 = line
+        .split(" at ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("a tempo in {line}"));
+    println!("two beats after 100 → 120 BPM: {line}");
+    assert!((shown - 120.0).abs() <= 0.12, "{line}");
+    // The master goes away; a new run of clock in waits for ticks and says so.
+    peer.pause(true);
+    tms.line_starting("clock in: no ticks for a second", Duration::from_secs(10));
+    let off = tms.ask("clock in off", "clock in: off");
+    let on = tms.ask("clock in on", "clock in: ");
+    let (tempo, set_line) = listed_tempo(&mut tms);
+    let clock = tms.ask("clock", "clock: ");
+    tms.quit();
+    println!("{off}\n{on}\n{set_line}\n{clock}");
+    assert!(on.contains("no ticks yet"), "{on}");
+    assert!(
+        tempo.is_none() && set_line.contains("no ticks yet"),
+        "{set_line}"
+    );
+    assert!(clock.contains("no ticks yet"), "{clock}");
+}
+
+/// A second master replaces the first: the first drum machine goes away, `connect in`
+/// picks another at another tempo, and the notes follow the new one from its Start.
+#[test]
+fn clock_in_follows_a_second_master_from_its_start() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let first = ClockPeer::new("drums", 120.0);
+    let mut tms = Prompt::start(tms(&[]));
+    tms.type_line(
+        "connect in \"drums\"; connect \"synth\"; clock in on; set quantize beat; prime notes \"C4 E4 G4 C5\"",
+    );
+    assert!(
+        tms.wait_for("notes", Duration::from_secs(10)),
+        "{}",
+        tms.printed()
+    );
+    first.start();
+    ticks_since_start(&first, 24 * 2);
+    tms.type_line("play loop");
+    ticks_since_start(&first, 24 * 8);
+    first.stop();
+    first.pause(true);
+    let second = ClockPeer::new("sequencer", 95.0);
+    second.pause(true);
+    let switched = tms.ask("connect in \"sequencer\"", "connected input");
+    std::thread::sleep(Duration::from_millis(700));
+    second.start();
+    second.pause(false);
+    let started = Instant::now();
+    let after = |h: &[Heard]| -> Vec<Instant> {
+        notes(h)
+            .iter()
+            .map(|n| n.on)
+            .filter(|on| *on > started)
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || after(&sink.messages()).len()
+            >= 10),
+        "the loop plays to the second master"
+    );
+    tms.quit();
+    let onsets = after(&sink.messages());
+    let beats = second.beats();
+    let errors = to_nearest_beat(&onsets, &beats);
+    let worst = errors.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+    let gaps: Vec<f64> = onsets.windows(2).map(|w| secs(w[0], w[1])).collect();
+    println!(
+        "{switched}\nsecond master: onsets minus its nearest beat {} ms; worst {:.2} ms",
+        errors
+            .iter()
+            .map(|e| format!("{:.2}", e * 1e3))
+            .collect::<Vec<_>>()
+            .join(", "),
+        worst * 1e3
+    );
+    assert!(
+        worst < 0.010,
+        "a note was {:.2} ms off the new master's beat",
+        worst * 1e3
+    );
+    for g in &gaps {
+        assert!(
+            (g - 60.0 / 95.0).abs() < 0.010,
+            "interval {:.2} ms",
+            g * 1e3
+        );
+    }
+}
+
+/// Spins one thread per core at normal priority until dropped: both cores busy.
+struct Busy {
+    quit: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Busy {
+    fn start() -> Busy {
+        let quit = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = (0..cores)
+            .map(|_| {
+                let q = quit.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !q.load(std::sync::atomic::Ordering::Relaxed) {
+                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005) + 1);
+                    }
+                })
+            })
+            .collect();
+        Busy { quit, threads }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.quit.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The benchmark of `make bench` (`BENCH_ONLY=clock`): a drum machine stopped and started
+/// again `TMS_CLOCK_RUNS` times (20 unless given), at 90 and 120 BPM in turn, its ticks
+/// going on through the stop or stopping with it in turn, with every core busy; after each
+/// Start a quantized `play loop` typed 1.3 s in must begin on the bar line at beat 4 and
+/// stay on the beat. Prints each run's worst onset error and the worst of all (the goal:
+/// 2 ms plus one JACK period).
+#[test]
+#[ignore = "a benchmark: make bench BENCH_ONLY=clock"]
+fn bench_clock_in_relock_worst_onset_error() {
+    let runs: usize = std::env::var("TMS_CLOCK_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(20);
+    let jack = Jack::start();
+    let sink = Sink::new("synth");
+    let peer = ClockPeer::new("drums", 90.0);
+    let mut tms = Prompt::start(tms(&[]));
+    tms.type_line(
+        "connect in \"drums\"; connect \"synth\"; clock in on; set quantize bar; prime notes \"C4 D4 E4 F4\"",
+    );
+    assert!(
+        tms.wait_for("notes", Duration::from_secs(30)),
+        "{}",
+        tms.printed()
+    );
+    let _busy = Busy::start();
+    let mut xruns = jack.xruns();
+    let mut lost = 0;
+    // After the harness's "test … " on the same line.
+    println!();
+    let mut worsts = Vec::new();
+    for run in 0..runs {
+        let bpm = if run % 2 == 0 { 90.0 } else { 120.0 };
+        let ticks_stop = run % 4 >= 2;
+        tms.type_line("stop");
+        peer.stop();
+        assert!(eventually(Duration::from_secs(5), || peer
+            .last_sent(0xFC)
+            .is_some_and(|t| peer.last_sent(0xFA).is_none_or(|s| t > s))));
+        let stopped = peer.last_sent(0xFC).unwrap();
+        if ticks_stop {
+            peer.pause(true);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        peer.set_bpm(bpm);
+        peer.start();
+        peer.pause(false);
+        assert!(eventually(Duration::from_secs(5), || peer
+            .last_sent(0xFA)
+            .is_some_and(|t| t > stopped)));
+        // 1.3 s into the song.
+        ticks_since_start(&peer, (1.3 * bpm / 60.0 * 24.0) as usize);
+        let issued = Instant::now();
+        tms.type_line("play loop");
+        let after = |h: &[Heard]| -> Vec<Instant> {
+            notes(h)
+                .iter()
+                .map(|n| n.on)
+                .filter(|on| *on > issued)
+                .collect()
+        };
+        assert!(
+            eventually(Duration::from_secs(30), || after(&sink.messages()).len()
+                >= 8),
+            "run {run}: the loop played"
+        );
+        let beats = peer.beats();
+        let ideal = ideal_beats(&peer);
+        let onsets: Vec<Instant> = after(&sink.messages()).into_iter().take(8).collect();
+        // Each onset against the beat it belongs to, counted from the bar line at beat 4:
+        // a note the machine lost (an xrun of the JACK server drops that cycle's MIDI)
+        // leaves a beat without a note rather than move the others a beat.
+        let on_beat = |on: &Instant| {
+            let b = secs(beats[4], *on) * bpm / 60.0;
+            4 + b.round().max(0.0) as usize
+        };
+        let expected = on_beat(&onsets[onsets.len() - 1]) - 3;
+        // The first note belongs on the bar line at beat 4, wherever it fell.
+        let worst_of = |grid: &[Instant]| {
+            onsets
+                .iter()
+                .enumerate()
+                .map(|(k, on)| {
+                    let b = if k == 0 { 4 } else { on_beat(on) };
+                    secs(grid[b.min(grid.len() - 1)], *on).abs()
+                })
+                .fold(0.0f64, f64::max)
+        };
+        let xruns_now = jack.xruns();
+        let missing = expected.saturating_sub(onsets.len());
+        lost += missing;
+        let (worst, worst_ideal) = (worst_of(&beats), worst_of(&ideal));
+        let peer_late = beats[4..]
+            .iter()
+            .zip(&ideal[4..])
+            .take(expected)
+            .map(|(sent, due)| secs(*due, *sent))
+            .fold(0.0f64, f64::max);
+        println!(
+            "run {:2}: {bpm} BPM, ticks {} the stop: worst onset {:.2} ms from the beat as \
+             sent, {:.2} ms from the master's grid (its beat ticks up to {:.2} ms late); \
+             {missing} of {expected} notes not heard, {} xruns reported by the server",
+            run + 1,
+            if ticks_stop {
+                "stop with"
+            } else {
+                "go on through"
+            },
+            worst * 1e3,
+            worst_ideal * 1e3,
+            peer_late * 1e3,
+            xruns_now - xruns
+        );
+        xruns = xruns_now;
+        if worst > 0.002 + PERIOD {
+            let heard = notes(&sink.messages());
+            let detail: Vec<String> = heard
+                .iter()
+                .filter(|n| n.on > issued)
+                .take(8)
+                .map(|n| {
+                    let b = (secs(beats[0], n.on) * bpm / 60.0 * 100.0).round() / 100.0;
+                    format!("{} at beat {b}", n.pitch)
+                })
+                .collect();
+            println!(
+                "        typed at beat {:.2}: {}",
+                secs(beats[0], issued) * bpm / 60.0,
+                detail.join(", ")
+            );
+        }
+        worsts.push((worst, worst_ideal));
+    }
+    tms.quit();
+    let sorted = |f: fn(&(f64, f64)) -> f64| {
+        let mut v: Vec<f64> = worsts.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let (sent, grid) = (sorted(|w| w.0), sorted(|w| w.1));
+    println!(
+        "clock in re-lock, {runs} restarts with every core busy: worst onset error {:.2} ms \
+         from the beat as sent, {:.2} ms from the master's grid (medians of the runs' worst \
+         {:.2} and {:.2} ms; goal {:.2} ms = 2 ms + one period); {lost} notes not heard, \
+         {} xruns reported by the server",
+        sent[sent.len() - 1] * 1e3,
+        grid[grid.len() - 1] * 1e3,
+        quantile(&sent, 0.5) * 1e3,
+        quantile(&grid, 0.5) * 1e3,
+        (0.002 + PERIOD) * 1e3,
+        jack.xruns()
+    );
+}
+
+/// Where the peer meant its beats to fall since its last Start: a least-squares line
+/// through the times it sent its ticks (a tick the machine delayed moves the line by a
+/// fraction of the delay), beat j on tick 24j.
+fn ideal_beats(peer: &ClockPeer) -> Vec<Instant> {
+    let sent = peer.sent.lock().unwrap().clone();
+    let from = sent.iter().rposition(|m| m.1 == 0xFA).map_or(0, |i| i + 1);
+    let ticks: Vec<Instant> = sent[from..]
+        .iter()
+        .filter(|m| m.1 == 0xF8)
+        .map(|m| m.0)
+        .collect();
+    let t0 = ticks[0];
+    let n = ticks.len() as f64;
+    let xs: Vec<f64> = (0..ticks.len()).map(|k| k as f64).collect();
+    let ys: Vec<f64> = ticks.iter().map(|t| secs(t0, *t)).collect();
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
+    let slope = sxy / sxx;
+    // The line through the earliest ticks: ticks are sent late, never early.
+    let lowest = xs
+        .iter()
+        .zip(&ys)
+        .map(|(x, y)| y - slope * x)
+        .fold(f64::INFINITY, f64::min);
+    (0..ticks.len() / 24 + 1)
+        .map(|j| t0 + Duration::from_secs_f64((lowest + slope * 24.0 * j as f64).max(0.0)))
+        .collect()
+}

@@ -40,6 +40,7 @@ mod jack;
 mod jack_cli;
 #[cfg(feature = "jack")]
 mod jack_clock;
+mod jack_hotplug;
 #[cfg(feature = "jack")]
 mod jack_quiet;
 #[cfg(feature = "jack")]

@@ -68,6 +68,18 @@ impl Jack {
     }
 }
 
+impl Jack {
+    /// How many times the server has reported a cycle that a client did not finish in time
+    /// so far (an xrun: that cycle's MIDI is lost), from its log.
+    pub fn xruns(&self) -> usize {
+        std::fs::read_to_string(self.log.path())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.to_lowercase().contains("xrun"))
+            .count()
+    }
+}
+
 impl Drop for Jack {
     fn drop(&mut self) {
         // SIGTERM lets jackd remove its shared-memory entries; SIGKILL only if it hangs.
