@@ -38,7 +38,9 @@
 //! - the tempo map: a change of tempo ([`Tape::tempo`], from `set tempo`) is stamped like a
 //!   message, written as a tempo event into the recording track (ticks after it follow the
 //!   new tempo), and moved into the conductor track at its tick, so the bar grid matches
-//!   the music after it;
+//!   the music after it. A tempo changed on the played controls without `set tempo` (the
+//!   tempo `clock in` follows, Link's, a knob) is noticed by the next push, a clock tick
+//!   included, and kept at that moment ([`Recording::follow_tempo`]): no thread polls it;
 //! - programs: the player sends a voice's program change before its first note and when
 //!   `set program` changed it, so the tape hears those; a program set before `record` was
 //!   sent before the take, so [`Recording::programs`] puts it at the start of the voice's
@@ -58,7 +60,9 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::Controls;
 use crate::fsio::io_reason;
+use crate::lang::settings::Live;
 use crate::music::meter::Meter;
 
 /// Resolution of recorded files: at 120 BPM a tick is 0.52 ms.
@@ -149,7 +153,14 @@ pub struct Tape {
     /// Whether `pending` is Some: the player and the input thread check it without a lock,
     /// so while nothing records they never touch the mutex.
     armed: Arc<AtomicBool>,
+    /// The controls whose tempo is played, and the tempo last kept: a tempo that changes
+    /// without `set tempo` (the tempo `clock in` follows, a knob) is kept with the next
+    /// message pushed after the change.
+    follow: Arc<Mutex<Option<Followed>>>,
 }
+
+/// The controls whose tempo is played, and the tempo last kept.
+type Followed = (Arc<Controls>, f64);
 
 impl Tape {
     /// Keeps a channel message if a recording runs; system messages (clock) and malformed
@@ -159,11 +170,18 @@ impl Tape {
             return;
         }
         let at = Instant::now();
-        let Some((bytes, len)) = channel_message(bytes) else {
+        // Clock ticks count too: they are what brings a followed tempo's changes.
+        let tempo = self.followed_change().map(|bpm| Event::tempo(at, bpm));
+        let message = channel_message(bytes);
+        if tempo.is_none() && message.is_none() {
             return;
-        };
+        }
         if let Ok(mut p) = self.pending.lock() {
             if let Some(events) = p.as_mut() {
+                events.extend(tempo);
+                let Some((bytes, len)) = message else {
+                    return;
+                };
                 events.push(Event {
                     at,
                     track: track.clone(),
@@ -174,11 +192,27 @@ impl Tape {
         }
     }
 
+    /// The tempo of the followed controls if it changed since the last one kept.
+    fn followed_change(&self) -> Option<f64> {
+        let mut f = self.follow.lock().ok()?;
+        let (controls, last) = f.as_mut()?;
+        let now = controls.get(Live::Tempo);
+        (micros(now) != micros(*last) && now > 0.0).then(|| {
+            *last = now;
+            now
+        })
+    }
+
     /// Keeps a change of tempo if a recording runs: it goes into the conductor track at its
     /// time, and ticks after it follow the new tempo.
     pub fn tempo(&self, bpm: f64) {
         if !self.armed.load(Ordering::Acquire) || bpm.is_nan() || bpm <= 0.0 {
             return;
+        }
+        if let Ok(mut f) = self.follow.lock() {
+            if let Some((_, last)) = f.as_mut() {
+                *last = bpm;
+            }
         }
         let event = Event::tempo(Instant::now(), bpm);
         if let Ok(mut p) = self.pending.lock() {
@@ -970,6 +1004,15 @@ impl Recording {
         self.tape.tempo(bpm);
     }
 
+    /// The controls whose tempo is played (the first voice's), starting at `bpm`: a change
+    /// made there without `set tempo` (`clock in`, a knob) is kept with the next message
+    /// played or heard.
+    pub fn follow_tempo(&self, controls: Arc<Controls>, bpm: f64) {
+        if let Ok(mut f) = self.tape.follow.lock() {
+            *f = Some((controls, bpm));
+        }
+    }
+
     /// The program each voice has as the take starts (its name, channel 0 to 15, program):
     /// each voice's track in the final file begins with it.
     pub fn programs(&self, programs: &[(String, u8, u8)]) {
@@ -1462,6 +1505,40 @@ mod tests {
         let kept = tape.take();
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[1].len, 2);
+    }
+
+    #[test]
+    fn a_tempo_changed_without_set_tempo_is_kept_with_the_next_message() {
+        let tape = Tape::default();
+        let main: Arc<str> = Arc::from("main");
+        let controls = Arc::new(Controls::default());
+        controls.set(Live::Tempo, 120.0);
+        tape.set(Some(Vec::new()));
+        if let Ok(mut f) = tape.follow.lock() {
+            *f = Some((controls.clone(), 120.0));
+        }
+        tape.push(&main, &[0x90, 60, 100]);
+        // `clock in` follows a faster master: its next tick brings the change.
+        controls.set(Live::Tempo, 131.25);
+        tape.push(&main, &[0xF8]);
+        tape.push(&main, &[0x80, 60, 0]);
+        // `set tempo` is kept at once, and not again with the next message.
+        controls.set(Live::Tempo, 90.0);
+        tape.tempo(90.0);
+        tape.push(&main, &[0x90, 62, 100]);
+        let kept: Vec<(u8, [u8; 3])> = tape.take().iter().map(|e| (e.len, e.bytes)).collect();
+        let m = |bpm: f64| micros(bpm).to_be_bytes();
+        let (a, b) = (m(131.25), m(90.0));
+        assert_eq!(
+            kept,
+            [
+                (3, [0x90, 60, 100]),
+                (0, [a[1], a[2], a[3]]),
+                (3, [0x80, 60, 0]),
+                (0, [b[1], b[2], b[3]]),
+                (3, [0x90, 62, 100]),
+            ]
+        );
     }
 
     #[test]

@@ -808,6 +808,7 @@ impl Session {
                     })
                     .collect();
                 rec.programs(&programs);
+                rec.follow_tempo(self.shared_controls(), tempo);
                 say!(
                     self,
                     "recording into {}{} (`record stop` writes it)",
