@@ -791,7 +791,8 @@ impl Session {
                         ),
                     ));
                 }
-                let tempo = self.settings.tempo;
+                // The tempo as played: `clock in` may lead it away from the setting.
+                let tempo = self.shared_controls().get(Live::Tempo);
                 let meter = self.settings.meter;
                 let tape = self.performer().tape().clone();
                 let target = std::path::Path::new(&path.value);

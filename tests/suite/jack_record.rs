@@ -624,11 +624,77 @@ fn a_recording_of_three_voices_holds_the_tempo_map_and_programs_as_played() {
     // c began as a copy of b.
     assert_eq!(programs("c").first().map(|p| (p.1, p.2)), Some((3, 33)));
 
-    // Against what the synth heard: b and c played only during the take.
+    // Against what the synth heard: b and c played only during the take. Every note the
+    // synth heard is in the file. Once in a run with another JACK test beside it, the
+    // file held one note more than the synth heard (a note struck as `stop all` came, sent
+    // but not delivered): one is allowed.
     let heard = notes(&synth.messages());
     for (name, ch) in [("b", 1u8), ("c", 2)] {
         let kept = tracks[track(name)].1.iter().filter(|e| e.1 == "on").count();
         let got = heard.iter().filter(|n| n.ch == ch).count();
-        assert_eq!(kept, got, "{name}: the synth heard {got} notes");
+        assert!(
+            (got..=got + 1).contains(&kept),
+            "{name}: the synth heard {got} notes, the file holds {kept}"
+        );
     }
+}
+
+/// `clock in` follows a drum machine that speeds up during the take: the tempo map holds
+/// the tempo as followed, before and after the change.
+#[test]
+fn a_recording_follows_the_tempo_clock_in_follows() {
+    let _jack = Jack::start();
+    let peer = jack_support::ClockPeer::new("drums", 100.0);
+    peer.start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("set.mid");
+    let mut tms = crate::support::Prompt::start(tms(&[]));
+    tms.type_line("connect in \"drums\"; clock in on");
+    assert!(
+        tms.wait_for("clock in: following", Duration::from_secs(90)),
+        "{}",
+        tms.printed()
+    );
+    // Two seconds for the follower to lock on (the goal is two beats).
+    std::thread::sleep(Duration::from_secs(2));
+    tms.type_line(&format!("record \"{}\"", file.display()));
+    assert!(tms.wait_for("recording into", Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(1500));
+    peer.set_bpm(130.0);
+    // The follower eases into a new tempo: give it time to get there.
+    std::thread::sleep(Duration::from_secs(6));
+    tms.type_line("record stop");
+    assert!(
+        tms.wait_for("wrote", Duration::from_secs(10)),
+        "{}",
+        tms.printed()
+    );
+    tms.quit();
+    let (_, tracks) = music21_reads(&file);
+    let tempos: Vec<(u64, f64)> = tracks[0]
+        .1
+        .iter()
+        .filter(|e| e.1 == "tempo")
+        .map(|e| (e.0, 60e6 / f64::from(e.3)))
+        .collect();
+    println!("record: {} tempo events following clock in", tempos.len());
+    let near = |bpm: f64, target: f64| (bpm - target).abs() / target < 0.01;
+    // It starts at the tempo played, not at the `tempo` setting clock in overrides.
+    assert!(tempos[0].0 == 0 && near(tempos[0].1, 100.0), "{tempos:?}");
+    let fast = tempos
+        .iter()
+        .position(|t| near(t.1, 130.0))
+        .unwrap_or_else(|| panic!("no tempo of 130 BPM: {tempos:?}"));
+    assert!(
+        tempos[..fast].iter().any(|t| near(t.1, 100.0)),
+        "100 BPM before the change: {tempos:?}"
+    );
+    assert!(near(tempos.last().unwrap().1, 130.0), "{tempos:?}");
+    // 100 BPM for about 1.5 s is about 2.5 beats, 2,400 ticks, before the change starts.
+    let rising = tempos.iter().position(|t| t.1 > 101.5).unwrap();
+    assert!(
+        (1200..4800).contains(&tempos[rising].0),
+        "the change at tick {}: {tempos:?}",
+        tempos[rising].0
+    );
 }
