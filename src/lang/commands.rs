@@ -1330,8 +1330,9 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "record",
         usage: "record \"FILE.mid\" [overwrite] | record stop | record",
         summary: "capture everything played and heard into a multi-track MIDI file; `record stop` writes it whole",
-        details: "A track per voice, named after it, and one for the input port, at the times they happened, \
-                  with the tempo and meter. The name must end in .mid or .midi; an existing file is refused \
+        details: "A track per voice, named after it and starting with its program, and one for the input port, \
+                  at the times they happened, with the meter and the tempo as played (every `set tempo` during \
+                  the take, at its time). The name must end in .mid or .midi; an existing file is refused \
                   unless `overwrite` follows the name. While recording, each second's messages are appended \
                   to the file (one track, every note ended), so a crash loses at most a second; `record stop`, \
                   `quit`, the end of a script and a second Ctrl-C write the tracks.",

@@ -33,6 +33,22 @@
 //! disk in one pass, so memory stays bounded there too. Notes still sounding at the end
 //! get their note-off at the end, so the file has no hanging note. If that final write
 //! fails the recording keeps running and the file on disk keeps everything, in one track.
+//!
+//! The final file is what a DAW reads as played:
+//! - the tempo map: a change of tempo ([`Tape::tempo`], from `set tempo`) is stamped like a
+//!   message, written as a tempo event into the recording track (ticks after it follow the
+//!   new tempo), and moved into the conductor track at its tick, so the bar grid matches
+//!   the music after it. A tempo changed on the played controls without `set tempo` (the
+//!   tempo `clock in` follows, Link's, a knob) is noticed by the next push, a clock tick
+//!   included, and kept at that moment ([`Recording::follow_tempo`]): no thread polls it;
+//! - programs: the player sends a voice's program change before its first note and when
+//!   `set program` changed it, so the tape hears those; a program set before `record` was
+//!   sent before the take, so [`Recording::programs`] puts it at the start of the voice's
+//!   track;
+//! - notes (see [`Cleaner`]): a note-off for a key the track never pressed (a note that
+//!   sounded when `record` started) is dropped; a note-off at the tick of its note-on moves
+//!   one tick later (about 0.5 ms at 120 BPM), keeping the note rather than dropping it, as
+//!   the synth heard it. The one-track file a crash leaves is not cleaned this way.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
@@ -44,7 +60,9 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::Controls;
 use crate::fsio::io_reason;
+use crate::lang::settings::Live;
 use crate::music::meter::Meter;
 
 /// Resolution of recorded files: at 120 BPM a tick is 0.52 ms.
@@ -65,13 +83,48 @@ const MAX_DELTA: u64 = 0x0FFF_FFFF;
 /// Recordings are refused unless their name ends in one of these.
 pub const EXTENSIONS: [&str; 2] = ["mid", "midi"];
 
-/// One channel message, when it happened and whose it was.
+/// One channel message, when it happened and whose it was; or, with `len` 0, a change of
+/// tempo to `bytes` microseconds per quarter (big-endian), which belongs to no source.
 #[derive(Clone)]
 struct Event {
     at: Instant,
     track: Arc<str>,
     bytes: [u8; 3],
     len: u8,
+}
+
+/// Microseconds per quarter at `bpm`, as a tempo event holds it.
+fn micros(bpm: f64) -> u32 {
+    (60_000_000.0 / bpm).round().clamp(1.0, 16_777_215.0) as u32
+}
+
+impl Event {
+    fn tempo(at: Instant, bpm: f64) -> Event {
+        let m = micros(bpm).to_be_bytes();
+        Event {
+            at,
+            track: Arc::from(""),
+            bytes: [m[1], m[2], m[3]],
+            len: 0,
+        }
+    }
+}
+
+/// Where ticks stand against time: the tick of the last tempo change, when it came, and
+/// the tempo since, so that ticks follow the tempo as played.
+#[derive(Clone, Copy)]
+struct Clock {
+    since: Instant,
+    tick: u64,
+    micros: u32,
+}
+
+impl Clock {
+    fn tick(&self, at: Instant) -> u64 {
+        let per_second = f64::from(TICKS_PER_QUARTER) * 1e6 / f64::from(self.micros);
+        let secs = at.saturating_duration_since(self.since).as_secs_f64();
+        self.tick + (secs * per_second).round() as u64
+    }
 }
 
 /// The bytes of a whole channel message: a status below 0xF0, then exactly the data bytes
@@ -100,7 +153,14 @@ pub struct Tape {
     /// Whether `pending` is Some: the player and the input thread check it without a lock,
     /// so while nothing records they never touch the mutex.
     armed: Arc<AtomicBool>,
+    /// The controls whose tempo is played, and the tempo last kept: a tempo that changes
+    /// without `set tempo` (the tempo `clock in` follows, a knob) is kept with the next
+    /// message pushed after the change.
+    follow: Arc<Mutex<Option<Followed>>>,
 }
+
+/// The controls whose tempo is played, and the tempo last kept.
+type Followed = (Arc<Controls>, f64);
 
 impl Tape {
     /// Keeps a channel message if a recording runs; system messages (clock) and malformed
@@ -110,17 +170,54 @@ impl Tape {
             return;
         }
         let at = Instant::now();
-        let Some((bytes, len)) = channel_message(bytes) else {
+        // Clock ticks count too: they are what brings a followed tempo's changes.
+        let tempo = self.followed_change().map(|bpm| Event::tempo(at, bpm));
+        let message = channel_message(bytes);
+        if tempo.is_none() && message.is_none() {
             return;
-        };
+        }
         if let Ok(mut p) = self.pending.lock() {
             if let Some(events) = p.as_mut() {
+                events.extend(tempo);
+                let Some((bytes, len)) = message else {
+                    return;
+                };
                 events.push(Event {
                     at,
                     track: track.clone(),
                     bytes,
                     len,
                 });
+            }
+        }
+    }
+
+    /// The tempo of the followed controls if it changed since the last one kept.
+    fn followed_change(&self) -> Option<f64> {
+        let mut f = self.follow.lock().ok()?;
+        let (controls, last) = f.as_mut()?;
+        let now = controls.get(Live::Tempo);
+        (micros(now) != micros(*last) && now > 0.0).then(|| {
+            *last = now;
+            now
+        })
+    }
+
+    /// Keeps a change of tempo if a recording runs: it goes into the conductor track at its
+    /// time, and ticks after it follow the new tempo.
+    pub fn tempo(&self, bpm: f64) {
+        if !self.armed.load(Ordering::Acquire) || bpm.is_nan() || bpm <= 0.0 {
+            return;
+        }
+        if let Ok(mut f) = self.follow.lock() {
+            if let Some((_, last)) = f.as_mut() {
+                *last = bpm;
+            }
+        }
+        let event = Event::tempo(Instant::now(), bpm);
+        if let Ok(mut p) = self.pending.lock() {
+            if let Some(events) = p.as_mut() {
+                events.push(event);
             }
         }
     }
@@ -205,6 +302,7 @@ struct Written {
     sources: Vec<Source>,
     events: usize,
     last_at: Option<Instant>,
+    clock: Clock,
 }
 
 impl Written {
@@ -276,6 +374,16 @@ fn varlen(out: &mut Vec<u8>, v: u32) {
     }
 }
 
+/// The delta time before an event; hours of silence at a fast tempo need more than one
+/// delta can carry, and empty events bridge them.
+fn bridge(out: &mut Vec<u8>, mut delta: u64) {
+    while delta > MAX_DELTA {
+        meta(out, MAX_DELTA as u32, 0x7F, &[]);
+        delta -= MAX_DELTA;
+    }
+    varlen(out, delta as u32);
+}
+
 fn meta(out: &mut Vec<u8>, delta: u32, kind: u8, data: &[u8]) {
     varlen(out, delta);
     out.extend_from_slice(&[0xFF, kind]);
@@ -304,18 +412,23 @@ fn chunk(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The conductor track: tempo and meter.
-fn conductor(tempo: f64, meter: Meter) -> Vec<u8> {
-    let micros = (60_000_000.0 / tempo).round().clamp(1.0, 16_777_215.0) as u32;
+/// The start of the conductor track: tempo and meter.
+fn conductor_start(tempo: f64, meter: Meter) -> Vec<u8> {
     let denom_log2 = meter.unit.max(1).trailing_zeros() as u8;
     let mut data = Vec::new();
-    meta(&mut data, 0, 0x51, &micros.to_be_bytes()[1..]);
+    meta(&mut data, 0, 0x51, &micros(tempo).to_be_bytes()[1..]);
     meta(
         &mut data,
         0,
         0x58,
         &[meter.beats.min(255) as u8, denom_log2, 24, 8],
     );
+    data
+}
+
+/// The conductor track as recording starts: tempo and meter.
+fn conductor(tempo: f64, meter: Meter) -> Vec<u8> {
+    let mut data = conductor_start(tempo, meter);
     meta(&mut data, 0, 0x2F, &[]);
     chunk(&data)
 }
@@ -331,6 +444,9 @@ struct Take {
     len_at: u64,
     data_at: u64,
     written: Written,
+    /// The program each voice had when the take started (its track's name, then the
+    /// program change): the player sent it before, so the tape never heard it.
+    programs: Vec<(Arc<str>, [u8; 2])>,
     /// Taken from the tape but not yet on disk (an append failed).
     unsaved: Vec<Event>,
     /// The final file is written; nothing more goes into this one.
@@ -419,10 +535,11 @@ impl Take {
                 .map_err(error)?;
             file
         };
+        let started = Instant::now();
         Ok(Take {
             file,
             path: path.to_path_buf(),
-            started: Instant::now(),
+            started,
             tempo,
             meter,
             len_at,
@@ -435,15 +552,16 @@ impl Take {
                 sources: Vec::new(),
                 events: 0,
                 last_at: None,
+                clock: Clock {
+                    since: started,
+                    tick: 0,
+                    micros: micros(tempo),
+                },
             },
+            programs: Vec::new(),
             unsaved: Vec::new(),
             done: false,
         })
-    }
-
-    fn tick(&self, at: Instant) -> u64 {
-        let ticks_per_second = self.tempo / 60.0 * f64::from(TICKS_PER_QUARTER);
-        (at.saturating_duration_since(self.started).as_secs_f64() * ticks_per_second).round() as u64
     }
 
     /// Appends `new` and whatever an earlier append could not write (see the module docs).
@@ -460,19 +578,26 @@ impl Take {
         let mut next = self.written.clone();
         let mut body = Vec::with_capacity(self.unsaved.len() * 5);
         for e in &self.unsaved {
+            let tick = next.clock.tick(e.at).max(next.last_tick);
+            if e.len == 0 {
+                let micros = u32::from_be_bytes([0, e.bytes[0], e.bytes[1], e.bytes[2]]);
+                bridge(&mut body, tick - next.last_tick);
+                body.extend_from_slice(&[0xFF, 0x51, 3]);
+                body.extend_from_slice(&e.bytes);
+                next.last_tick = tick;
+                next.clock = Clock {
+                    since: e.at,
+                    tick,
+                    micros,
+                };
+                continue;
+            }
             let i = next.source(&e.track);
             if next.source != Some(i) {
                 marker(&mut body, &e.track);
                 next.source = Some(i);
             }
-            let tick = self.tick(e.at).max(next.last_tick);
-            let mut delta = tick - next.last_tick;
-            while delta > MAX_DELTA {
-                // Hours of silence at a fast tempo: an empty event bridges them.
-                meta(&mut body, MAX_DELTA as u32, 0x7F, &[]);
-                delta -= MAX_DELTA;
-            }
-            varlen(&mut body, delta as u32);
+            bridge(&mut body, tick - next.last_tick);
             body.extend_from_slice(&e.bytes[..usize::from(e.len)]);
             next.last_tick = tick;
             let src = &mut next.sources[i];
@@ -525,8 +650,9 @@ impl Take {
         }
     }
 
-    /// Replaces the file, atomically, with the conductor and a track per source, each read
-    /// back from the recording track in one pass.
+    /// Replaces the file, atomically, with the conductor (the tempo as played) and a track
+    /// per source, each read back from the recording track in one pass and made fit for a
+    /// DAW (see [`Cleaner`]).
     fn finish(&mut self) -> Result<Summary, String> {
         let names: Vec<Arc<str>> = self
             .written
@@ -537,45 +663,50 @@ impl Take {
         let end = self.written.last_tick;
         let region = (self.data_at, self.written.tail_at);
         let (tempo, meter) = (self.tempo, self.meter);
+        let programs = &self.programs;
         let file = &self.file;
         crate::fsio::write_with(&self.path, |f| -> io::Result<()> {
             let mut w = BufWriter::new(f);
             w.write_all(&header(1 + names.len()))?;
-            w.write_all(&conductor(tempo, meter))?;
+            let start = w.stream_position()?;
+            w.write_all(b"MTrk\0\0\0\0")?;
+            let opening = conductor_start(tempo, meter);
+            w.write_all(&opening)?;
+            let mut track = Track {
+                length: opening.len() as u64,
+                last: 0,
+                data: Vec::new(),
+            };
+            let mut events = Events::new(file, region);
+            while let Some((tick, _, b, len)) = events.next()? {
+                if len == 0 {
+                    track.put(&mut w, tick, &[0xFF, 0x51, 3, b[0], b[1], b[2]])?;
+                }
+            }
+            track.close(&mut w, start)?;
             for name in &names {
                 let start = w.stream_position()?;
                 w.write_all(b"MTrk\0\0\0\0")?;
                 let mut data = Vec::new();
                 meta(&mut data, 0, 0x03, name.as_bytes());
-                let mut length = data.len() as u64;
+                for (_, p) in programs.iter().filter(|(n, _)| **n == **name) {
+                    data.extend_from_slice(&[0, p[0], p[1]]);
+                }
                 w.write_all(&data)?;
-                let (mut last, mut sounding) = (0u64, [0u128; 16]);
-                let mut put = |w: &mut BufWriter<&mut File>, tick: u64, msg: &[u8]| {
-                    data.clear();
-                    varlen(&mut data, (tick - last).min(MAX_DELTA) as u32);
-                    data.extend_from_slice(msg);
-                    last = tick;
-                    length += data.len() as u64;
-                    w.write_all(&data)
+                let mut track = Track {
+                    length: data.len() as u64,
+                    last: 0,
+                    data,
                 };
+                let mut clean = Cleaner::new();
                 let mut events = Events::new(file, region);
                 while let Some((tick, source, b, len)) = events.next()? {
-                    if *source == **name {
-                        hear(&mut sounding, b);
-                        put(&mut w, tick, &b[..len])?;
+                    if len > 0 && *source == **name {
+                        clean.put(&mut track, &mut w, tick, &b[..len])?;
                     }
                 }
-                for (ch, keys) in sounding.iter().enumerate() {
-                    for key in (0..128u8).filter(|k| keys & (1u128 << k) != 0) {
-                        put(&mut w, end, &[0x80 | ch as u8, key, 0])?;
-                    }
-                }
-                put(&mut w, end, &[0xFF, 0x2F, 0])?;
-                let length = u32::try_from(length)
-                    .map_err(|_| io::Error::other("a track longer than 4 GB"))?;
-                w.seek(SeekFrom::Start(start + 4))?;
-                w.write_all(&length.to_be_bytes())?;
-                w.seek(SeekFrom::End(0))?;
+                clean.end(&mut track, &mut w, end)?;
+                track.close(&mut w, start)?;
             }
             w.flush()
         })
@@ -585,7 +716,121 @@ impl Take {
     }
 }
 
-/// A message read back: its tick, its source, its bytes and how many there are.
+type Out<'a> = BufWriter<&'a mut File>;
+
+/// A track of the final file being written: its length so far and its last tick.
+struct Track {
+    length: u64,
+    last: u64,
+    data: Vec<u8>,
+}
+
+impl Track {
+    /// Writes `msg` at `tick`, or at the last tick if that is later.
+    fn put(&mut self, w: &mut Out, tick: u64, msg: &[u8]) -> io::Result<()> {
+        let tick = tick.max(self.last);
+        self.data.clear();
+        varlen(&mut self.data, (tick - self.last).min(MAX_DELTA) as u32);
+        self.data.extend_from_slice(msg);
+        self.last = tick;
+        self.length += self.data.len() as u64;
+        w.write_all(&self.data)
+    }
+
+    /// Ends the track begun at `start` and writes its length there.
+    fn close(mut self, w: &mut Out, start: u64) -> io::Result<()> {
+        let at = self.last;
+        self.put(w, at, &[0xFF, 0x2F, 0])?;
+        let length =
+            u32::try_from(self.length).map_err(|_| io::Error::other("a track longer than 4 GB"))?;
+        w.seek(SeekFrom::Start(start + 4))?;
+        w.write_all(&length.to_be_bytes())?;
+        w.seek(SeekFrom::End(0))?;
+        Ok(())
+    }
+}
+
+/// What makes one source's messages a track a DAW reads as played: a note-off for a key the
+/// track never pressed (a note sounding when `record` started) is dropped, and a note-off
+/// at the very tick of its note-on moves one tick (about half a millisecond) later, so no
+/// note has zero length and every note the synth heard is kept. Notes still sounding at
+/// the end end there (a tick after their start at least).
+struct Cleaner {
+    sounding: [u128; 16],
+    /// The tick of each sounding key's note-on, per channel.
+    pressed: Box<[[u64; 128]; 16]>,
+    /// Note-offs moved a tick later, not yet written: (tick, channel, key).
+    later: Vec<(u64, u8, u8)>,
+}
+
+impl Cleaner {
+    fn new() -> Cleaner {
+        Cleaner {
+            sounding: [0; 16],
+            pressed: Box::new([[0; 128]; 16]),
+            later: Vec::new(),
+        }
+    }
+
+    /// Writes the moved note-offs due by `tick` (all of them with `all`).
+    fn flush(&mut self, t: &mut Track, w: &mut Out, tick: u64, all: bool) -> io::Result<()> {
+        let mut i = 0;
+        while i < self.later.len() {
+            let (at, ch, key) = self.later[i];
+            if all || at <= tick {
+                self.later.remove(i);
+                t.put(w, at, &[0x80 | ch, key, 0])?;
+            } else {
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, t: &mut Track, w: &mut Out, tick: u64, msg: &[u8]) -> io::Result<()> {
+        let (ch, key) = (msg[0] & 15, msg.get(1).map_or(0, |k| k & 127));
+        let (c, k) = (usize::from(ch), usize::from(key));
+        let bit = 1u128 << key;
+        let on = msg[0] & 0xF0 == 0x90 && msg[2] > 0;
+        let off = matches!(msg[0] & 0xF0, 0x80 | 0x90) && !on;
+        // The same key pressed again before its moved note-off: that note-off comes first.
+        let again = on && self.later.iter().any(|&(_, lc, lk)| (lc, lk) == (ch, key));
+        self.flush(t, w, tick, again)?;
+        if off {
+            if self.sounding[c] & bit == 0 {
+                return Ok(());
+            }
+            self.sounding[c] &= !bit;
+            if tick.max(t.last) <= self.pressed[c][k] {
+                self.later.push((self.pressed[c][k] + 1, ch, key));
+                return Ok(());
+            }
+        }
+        t.put(w, tick, msg)?;
+        if on {
+            self.sounding[c] |= bit;
+            self.pressed[c][k] = t.last;
+        } else if msg[0] & 0xF0 == 0xB0 && (key == 123 || key == 120) {
+            self.sounding[c] = 0;
+        }
+        Ok(())
+    }
+
+    /// Ends every note still sounding at `end`.
+    fn end(&mut self, t: &mut Track, w: &mut Out, end: u64) -> io::Result<()> {
+        self.flush(t, w, 0, true)?;
+        for (c, keys) in self.sounding.iter().enumerate() {
+            for key in (0..128u8).filter(|k| keys & (1u128 << k) != 0) {
+                let at = end.max(self.pressed[c][usize::from(key)] + 1);
+                t.put(w, at, &[0x80 | c as u8, key, 0])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A message read back: its tick, its source, its bytes and how many there are (0: a
+/// tempo, as in [`Event`]).
 type ReadBack = (u64, Arc<str>, [u8; 3], usize);
 
 /// The messages of the recording track, read back from disk a block at a time.
@@ -653,10 +898,14 @@ impl<'a> Events<'a> {
                 let mut data = Vec::new();
                 for _ in 0..len {
                     let b = self.byte()?;
-                    // Only a marker's data is kept; a neutralized tail's is skipped.
-                    if kind == 0x7F && (!data.is_empty() || b == TMS_ID) {
+                    // Only a marker's or a tempo's data is kept; a neutralized tail's is
+                    // skipped.
+                    if (kind == 0x7F && (!data.is_empty() || b == TMS_ID)) || kind == 0x51 {
                         data.push(b);
                     }
+                }
+                if let (0x51, &[a, b, c]) = (kind, data.as_slice()) {
+                    return Ok(Some((self.tick, self.source.clone(), [a, b, c], 0)));
                 }
                 if let Some((&TMS_ID, name)) = data.split_first() {
                     self.source = Arc::from(String::from_utf8_lossy(name).as_ref());
@@ -684,6 +933,13 @@ fn changed() -> io::Error {
 
 fn lock(take: &Mutex<Take>) -> MutexGuard<'_, Take> {
     take.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn opening_programs(programs: &[(String, u8, u8)]) -> Vec<(Arc<str>, [u8; 2])> {
+    programs
+        .iter()
+        .map(|(name, ch, p)| (Arc::from(name.as_str()), [0xC0 | (ch & 15), p & 127]))
+        .collect()
 }
 
 /// A recording in progress: the writer thread and how to stop it.
@@ -741,6 +997,26 @@ impl Recording {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A change of tempo: into the conductor track at its time.
+    pub fn tempo(&self, bpm: f64) {
+        self.tape.tempo(bpm);
+    }
+
+    /// The controls whose tempo is played (the first voice's), starting at `bpm`: a change
+    /// made there without `set tempo` (`clock in`, a knob) is kept with the next message
+    /// played or heard.
+    pub fn follow_tempo(&self, controls: Arc<Controls>, bpm: f64) {
+        if let Ok(mut f) = self.tape.follow.lock() {
+            *f = Some((controls, bpm));
+        }
+    }
+
+    /// The program each voice has as the take starts (its name, channel 0 to 15, program):
+    /// each voice's track in the final file begins with it.
+    pub fn programs(&self, programs: &[(String, u8, u8)]) {
+        lock(&self.take).programs = opening_programs(programs);
     }
 
     /// Seconds recorded and messages kept so far.
@@ -849,6 +1125,16 @@ impl Manual {
                 len,
             });
         }
+    }
+
+    /// Queues a change of tempo as if it came `seconds` after the start.
+    pub fn tempo_at(&mut self, bpm: f64, seconds: f64) {
+        let at = self.take.started + Duration::from_secs_f64(seconds);
+        self.take.unsaved.push(Event::tempo(at, bpm));
+    }
+
+    pub fn programs(&mut self, programs: &[(String, u8, u8)]) {
+        self.take.programs = opening_programs(programs);
     }
 
     /// Appends what was queued, as the writer does each second.
@@ -964,6 +1250,184 @@ mod tests {
         ));
     }
 
+    /// Checks a final track as a DAW needs it: every note-off ends a note that sounds,
+    /// later than it started, and nothing sounds at the end; returns the notes as
+    /// (start, end, key).
+    fn notes(t: &[TrackEvent]) -> Vec<(u32, u32, u8)> {
+        let mut down: std::collections::HashMap<(u8, u8), u32> = Default::default();
+        let mut out = Vec::new();
+        for (tick, e) in ticks(t).into_iter().zip(t) {
+            let TrackEventKind::Midi { channel, message } = e.kind else {
+                continue;
+            };
+            let (key, on) = match message {
+                midly::MidiMessage::NoteOn { key, vel } => (key.as_int(), vel > 0),
+                midly::MidiMessage::NoteOff { key, .. } => (key.as_int(), false),
+                _ => continue,
+            };
+            let k = (channel.as_int(), key);
+            if on {
+                assert!(down.insert(k, tick).is_none(), "key {key} struck twice");
+            } else {
+                let start = down.remove(&k).unwrap_or_else(|| {
+                    panic!("a note-off at {tick} for key {key}, which was not on")
+                });
+                assert!(tick > start, "a zero-length note: key {key} at {tick}");
+                out.push((start, tick, key));
+            }
+        }
+        assert!(down.is_empty(), "notes hang: {down:?}");
+        out
+    }
+
+    fn tempos(t: &[TrackEvent]) -> Vec<(u32, u32)> {
+        ticks(t)
+            .into_iter()
+            .zip(t)
+            .filter_map(|(tick, e)| match e.kind {
+                TrackEventKind::Meta(MetaMessage::Tempo(m)) => Some((tick, m.as_int())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn programs(t: &[TrackEvent]) -> Vec<(u32, u8)> {
+        ticks(t)
+            .into_iter()
+            .zip(t)
+            .filter_map(|(tick, e)| match e.kind {
+                TrackEventKind::Midi {
+                    message: midly::MidiMessage::ProgramChange { program },
+                    ..
+                } => Some((tick, program.as_int())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_tempo_change_lands_in_the_conductor_at_its_time_and_ticks_follow_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut m) = manual(dir.path());
+        let main: Arc<str> = Arc::from("main");
+        m.push_at(&main, &[0x90, 60, 100], 0.5);
+        m.push_at(&main, &[0x80, 60, 0], 0.75);
+        // Half the speed after one second: a second then is 960 ticks, not 1,920; at 240
+        // BPM it is 3,840.
+        m.tempo_at(60.0, 1.0);
+        m.save().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        strictly_valid(&bytes);
+        m.push_at(&main, &[0x90, 62, 100], 2.0);
+        m.push_at(&main, &[0x80, 62, 0], 2.5);
+        m.tempo_at(240.0, 3.0);
+        m.push_at(&main, &[0x90, 64, 100], 3.5);
+        m.push_at(&main, &[0x80, 64, 0], 4.0);
+        m.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        strictly_valid(&bytes);
+        let smf = Smf::parse(&bytes).unwrap();
+        assert_eq!(
+            tempos(&smf.tracks[0]),
+            [(0, 500_000), (1920, 1_000_000), (3840, 250_000)]
+        );
+        assert!(smf.tracks[0].iter().any(|e| matches!(
+            e.kind,
+            TrackEventKind::Meta(MetaMessage::TimeSignature(3, 2, _, _))
+        )));
+        assert_eq!(
+            notes(&smf.tracks[1]),
+            [(960, 1440, 60), (2880, 3360, 62), (5760, 7680, 64)]
+        );
+    }
+
+    #[test]
+    fn each_track_starts_with_its_voices_program_and_keeps_its_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut m) = manual(dir.path());
+        let (piano, bass): (Arc<str>, Arc<str>) = (Arc::from("piano"), Arc::from("bass"));
+        m.programs(&[
+            ("piano".to_string(), 0, 5),
+            ("bass".to_string(), 1, 33),
+            ("silent".to_string(), 2, 40),
+        ]);
+        m.push_at(&piano, &[0x90, 60, 100], 0.5);
+        m.push_at(&bass, &[0x91, 40, 100], 0.5);
+        m.push_at(&piano, &[0x80, 60, 0], 0.75);
+        m.push_at(&bass, &[0x81, 40, 0], 0.75);
+        // `set program 7` during the take: the player sends it before the next note.
+        m.push_at(&piano, &[0xC0, 7], 1.0);
+        m.push_at(&piano, &[0x90, 62, 100], 1.0);
+        m.push_at(&piano, &[0x80, 62, 0], 1.25);
+        let sum = m.finish().unwrap();
+        assert_eq!(
+            sum.tracks.len(),
+            2,
+            "a voice that never played has no track"
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        strictly_valid(&bytes);
+        let smf = Smf::parse(&bytes).unwrap();
+        assert_eq!(name(&smf.tracks[1]), "piano");
+        assert_eq!(programs(&smf.tracks[1]), [(0, 5), (1920, 7)]);
+        assert_eq!(name(&smf.tracks[2]), "bass");
+        assert_eq!(programs(&smf.tracks[2]), [(0, 33)]);
+        assert!(matches!(
+            smf.tracks[2][1].kind,
+            TrackEventKind::Midi { channel, .. } if channel.as_int() == 1
+        ));
+    }
+
+    #[test]
+    fn a_note_off_for_a_note_struck_before_the_take_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut m) = manual(dir.path());
+        let main: Arc<str> = Arc::from("main");
+        // Key 60 sounded when `record` started; key 62 is another track's.
+        m.push_at(&main, &[0x80, 60, 0], 0.1);
+        m.push_at(&main, &[0x90, 64, 0], 0.2);
+        m.push_at(&main, &[0x90, 62, 100], 0.5);
+        m.push_at(&main, &[0x80, 62, 0], 1.0);
+        m.push_at(&main, &[0x80, 62, 0], 1.1);
+        m.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        strictly_valid(&bytes);
+        let smf = Smf::parse(&bytes).unwrap();
+        assert_eq!(notes(&smf.tracks[1]), [(960, 1920, 62)]);
+    }
+
+    #[test]
+    fn a_zero_length_note_ends_a_tick_later_and_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut m) = manual(dir.path());
+        let main: Arc<str> = Arc::from("main");
+        // Struck and released at once, then struck again at that same moment.
+        m.push_at(&main, &[0x90, 60, 100], 0.5);
+        m.push_at(&main, &[0x80, 60, 0], 0.5);
+        m.push_at(&main, &[0x90, 64, 100], 0.5);
+        m.push_at(&main, &[0x90, 64, 0], 0.5);
+        m.push_at(&main, &[0x90, 64, 90], 0.5);
+        m.push_at(&main, &[0x80, 64, 0], 1.0);
+        // The last message: still sounding at the end, which is its own tick.
+        m.push_at(&main, &[0x90, 67, 100], 1.5);
+        let sum = m.finish().unwrap();
+        assert_eq!(sum.tracks, [("main".to_string(), 4)]);
+        let bytes = std::fs::read(&path).unwrap();
+        strictly_valid(&bytes);
+        let smf = Smf::parse(&bytes).unwrap();
+        let mut got = notes(&smf.tracks[1]);
+        got.sort_by_key(|n| (n.0, n.2));
+        assert_eq!(
+            got,
+            [
+                (960, 961, 60),
+                (960, 961, 64),
+                (961, 1920, 64),
+                (2880, 2881, 67)
+            ]
+        );
+    }
+
     #[test]
     fn the_file_is_whole_after_every_second_and_holds_everything_so_far() {
         let dir = tempfile::tempdir().unwrap();
@@ -1041,6 +1505,40 @@ mod tests {
         let kept = tape.take();
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[1].len, 2);
+    }
+
+    #[test]
+    fn a_tempo_changed_without_set_tempo_is_kept_with_the_next_message() {
+        let tape = Tape::default();
+        let main: Arc<str> = Arc::from("main");
+        let controls = Arc::new(Controls::default());
+        controls.set(Live::Tempo, 120.0);
+        tape.set(Some(Vec::new()));
+        if let Ok(mut f) = tape.follow.lock() {
+            *f = Some((controls.clone(), 120.0));
+        }
+        tape.push(&main, &[0x90, 60, 100]);
+        // `clock in` follows a faster master: its next tick brings the change.
+        controls.set(Live::Tempo, 131.25);
+        tape.push(&main, &[0xF8]);
+        tape.push(&main, &[0x80, 60, 0]);
+        // `set tempo` is kept at once, and not again with the next message.
+        controls.set(Live::Tempo, 90.0);
+        tape.tempo(90.0);
+        tape.push(&main, &[0x90, 62, 100]);
+        let kept: Vec<(u8, [u8; 3])> = tape.take().iter().map(|e| (e.len, e.bytes)).collect();
+        let m = |bpm: f64| micros(bpm).to_be_bytes();
+        let (a, b) = (m(131.25), m(90.0));
+        assert_eq!(
+            kept,
+            [
+                (3, [0x90, 60, 100]),
+                (0, [a[1], a[2], a[3]]),
+                (3, [0x80, 60, 0]),
+                (0, [b[1], b[2], b[3]]),
+                (3, [0x90, 62, 100]),
+            ]
+        );
     }
 
     #[test]

@@ -710,6 +710,10 @@ impl Session {
                 _ => {}
             }
         }
+        // The recording's tempo map follows what is played (Link's tempo included).
+        if let (SettingId::Tempo, Some(r)) = (id, &self.stage.recording) {
+            r.tempo(self.settings.tempo);
+        }
     }
 
     fn sync_live_shape(&mut self) {
@@ -833,12 +837,25 @@ impl Session {
                         ),
                     ));
                 }
-                let tempo = self.settings.tempo;
+                // The tempo as played: `clock in` may lead it away from the setting.
+                let tempo = self.shared_controls().get(Live::Tempo);
                 let meter = self.settings.meter;
                 let tape = self.performer().tape().clone();
                 let target = std::path::Path::new(&path.value);
                 let rec = Recording::start(&tape, target, *overwrite, tempo, meter)
                     .map_err(|m| Error::failed(path.span, m))?;
+                // The player sent these before the take; each voice's track starts with its.
+                let programs: Vec<(String, u8, u8)> = self
+                    .stage
+                    .voices
+                    .iter()
+                    .filter_map(|v| {
+                        let ch = v.controls.get(Live::Channel).clamp(1.0, 16.0) as u8 - 1;
+                        Some((v.name.clone(), ch, v.controls.program()?))
+                    })
+                    .collect();
+                rec.programs(&programs);
+                rec.follow_tempo(self.shared_controls(), tempo);
                 say!(
                     self,
                     "recording into {}{} (`record stop` writes it)",

@@ -424,3 +424,277 @@ fn kill_9_mid_take_leaves_a_file_with_everything_but_the_last_second() {
         assert_eq!(hanging(&tracks[1].1), [], "notes left hanging");
     }
 }
+
+/// Reads a recording back with music21 (a reader that is not tms's): per track its name and
+/// events as (tick, kind, channel 1-16, key or program), kind being tempo (then the
+/// microseconds per quarter), program, on or off.
+const READ_BACK: &str = r#"
+import json, sys
+from music21 import midi
+mf = midi.MidiFile()
+mf.open(sys.argv[1]); mf.read(); mf.close()
+tracks = []
+for t in mf.tracks:
+    tick, name, events = 0, "", []
+    for e in t.events:
+        if e.isDeltaTime():
+            tick += e.time
+            continue
+        k = e.type
+        if k == midi.MetaEvents.SEQUENCE_TRACK_NAME:
+            name = e.data.decode()
+        elif k == midi.MetaEvents.SET_TEMPO:
+            events.append([tick, "tempo", 0, int.from_bytes(e.data, "big")])
+        elif k == midi.MetaEvents.TIME_SIGNATURE:
+            events.append([tick, "meter", 0, e.data[0]])
+        elif k == midi.ChannelVoiceMessages.PROGRAM_CHANGE:
+            events.append([tick, "program", e.channel, e.data])
+        elif k == midi.ChannelVoiceMessages.NOTE_ON and e.velocity > 0:
+            events.append([tick, "on", e.channel, e.pitch])
+        elif k in (midi.ChannelVoiceMessages.NOTE_ON, midi.ChannelVoiceMessages.NOTE_OFF):
+            events.append([tick, "off", e.channel, e.pitch])
+    tracks.append((name, events))
+print(json.dumps({"tpq": mf.ticksPerQuarterNote, "tracks": tracks}))
+"#;
+
+type ReadTrack = (String, Vec<(u64, String, u8, u32)>);
+
+fn music21_reads(path: &std::path::Path) -> (u64, Vec<ReadTrack>) {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let python = if python.exists() {
+        python
+    } else {
+        "/work/main/.venv/bin/python".into()
+    };
+    let out = std::process::Command::new(&python)
+        .args(["-c", READ_BACK])
+        .arg(path)
+        .output()
+        .expect("python with music21 runs");
+    assert!(
+        out.status.success(),
+        "music21 cannot read the recording: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("music21's reading as JSON");
+    let tracks = v["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let events = t[1]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e[0].as_u64().unwrap(),
+                        e[1].as_str().unwrap().to_string(),
+                        e[2].as_u64().unwrap() as u8,
+                        e[3].as_u64().unwrap() as u32,
+                    )
+                })
+                .collect();
+            (t[0].as_str().unwrap().to_string(), events)
+        })
+        .collect();
+    (v["tpq"].as_u64().unwrap(), tracks)
+}
+
+/// Three voices, a tempo change and a program change during the take, one voice already
+/// sounding when `record` starts: a DAW reads the file as played — the tempo map follows
+/// the change (a quarter note is a quarter note before and after it), each track carries
+/// its program, and every note has a start and a later end.
+#[test]
+fn a_recording_of_three_voices_holds_the_tempo_map_and_programs_as_played() {
+    let _jack = Jack::start();
+    let synth = Sink::new("synth");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("set.mid");
+    let script = format!(
+        "prime notes \"C4 D4 E4 G4 A4 C5 A4 G4\"; set tempo 120; set program 5; connect \"synth\"; \
+         play loop; sleep 1.2; record \"{}\"; \
+         voice \"b\"; set channel 2; set program 33; play loop; voice \"c\"; set channel 3; play loop; \
+         sleep 3; set tempo 140; voice \"b\"; set program 40; sleep 3; stop all; record stop",
+        file.display()
+    );
+    let mut child = tms(&["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (tpq, tracks) = music21_reads(&file);
+    assert_eq!(tpq, 960);
+    let mut names: Vec<&str> = tracks.iter().map(|t| t.0.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["", "b", "c", "main"], "{stdout}");
+    // Tracks come in the order they first sounded in the take.
+    let track = |name: &str| tracks.iter().position(|t| t.0 == name).unwrap();
+
+    // The conductor: the meter, then the tempo at the start and where it changed.
+    let conductor = &tracks[0].1;
+    assert!(conductor
+        .iter()
+        .any(|e| (e.0, e.1.as_str(), e.3) == (0, "meter", 4)));
+    let tempos: Vec<(u64, u32)> = conductor
+        .iter()
+        .filter(|e| e.1 == "tempo")
+        .map(|e| (e.0, e.3))
+        .collect();
+    assert_eq!(tempos.len(), 2, "{tempos:?}");
+    assert_eq!(tempos[0], (0, 500_000));
+    assert_eq!(tempos[1].1, 428_571, "140 BPM");
+    let change = tempos[1].0;
+
+    for (name, events) in &tracks[1..] {
+        // Every note-off ends a sounding note, later than it began; nothing hangs.
+        let mut down = std::collections::HashMap::new();
+        let mut onsets = Vec::new();
+        for (tick, kind, ch, key) in events {
+            match kind.as_str() {
+                "on" => {
+                    assert!(
+                        down.insert((*ch, *key), *tick).is_none(),
+                        "{name}: {key} twice"
+                    );
+                    onsets.push(*tick);
+                }
+                "off" => {
+                    let on = down.remove(&(*ch, *key)).unwrap_or_else(|| {
+                        panic!("{name}: a note-off at {tick} without its note-on")
+                    });
+                    assert!(tick > &on, "{name}: a zero-length note at {tick}");
+                }
+                _ => {}
+            }
+        }
+        assert!(down.is_empty(), "{name}: notes hang: {down:?}");
+        // The primer's notes are quarters: at either tempo a quarter is 960 ticks on the
+        // file's grid (10 ms of scheduling either way allowed). Intervals across the change
+        // are not whole quarters of either tempo.
+        let quarters: Vec<u64> = onsets
+            .windows(2)
+            .filter(|w| w[1] <= change || w[0] >= change)
+            .map(|w| w[1] - w[0])
+            .collect();
+        assert!(quarters.len() >= 6, "{name}: {onsets:?}");
+        assert!(
+            quarters.iter().all(|&q| q.abs_diff(960) <= 20),
+            "{name}: quarters of {quarters:?} ticks (tempo change at {change})"
+        );
+    }
+
+    let programs = |name: &str| -> Vec<(u64, u8, u32)> {
+        tracks[track(name)]
+            .1
+            .iter()
+            .filter(|e| e.1 == "program")
+            .map(|e| (e.0, e.2, e.3))
+            .collect()
+    };
+    // main's program was sent before `record`: its track starts with it all the same.
+    assert_eq!(
+        programs("main").first(),
+        Some(&(0, 1, 5)),
+        "{:?}",
+        programs("main")
+    );
+    let b = programs("b");
+    assert_eq!(b.first().map(|p| (p.1, p.2)), Some((2, 33)), "{b:?}");
+    let first_b = tracks[track("b")].1.iter().find(|e| e.1 == "on").unwrap().0;
+    assert!(b[0].0 <= first_b, "{b:?}");
+    assert_eq!(b.last().map(|p| (p.1, p.2)), Some((2, 40)), "{b:?}");
+    assert!(b.last().unwrap().0 > change, "{b:?}");
+    // c began as a copy of b.
+    assert_eq!(programs("c").first().map(|p| (p.1, p.2)), Some((3, 33)));
+
+    // Against what the synth heard: b and c played only during the take. Every note the
+    // synth heard is in the file. Once in a run with another JACK test beside it, the
+    // file held one note more than the synth heard (a note struck as `stop all` came, sent
+    // but not delivered): one is allowed.
+    let heard = notes(&synth.messages());
+    for (name, ch) in [("b", 1u8), ("c", 2)] {
+        let kept = tracks[track(name)].1.iter().filter(|e| e.1 == "on").count();
+        let got = heard.iter().filter(|n| n.ch == ch).count();
+        assert!(
+            (got..=got + 1).contains(&kept),
+            "{name}: the synth heard {got} notes, the file holds {kept}"
+        );
+    }
+}
+
+/// `clock in` follows a drum machine that speeds up during the take: the tempo map holds
+/// the tempo as followed, before and after the change.
+#[test]
+fn a_recording_follows_the_tempo_clock_in_follows() {
+    let _jack = Jack::start();
+    let peer = jack_support::ClockPeer::new("drums", 100.0);
+    peer.start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("set.mid");
+    let mut tms = crate::support::Prompt::start(tms(&[]));
+    tms.type_line("connect in \"drums\"; clock in on");
+    assert!(
+        tms.wait_for("clock in: following", Duration::from_secs(90)),
+        "{}",
+        tms.printed()
+    );
+    // Two seconds for the follower to lock on (the goal is two beats).
+    std::thread::sleep(Duration::from_secs(2));
+    tms.type_line(&format!("record \"{}\"", file.display()));
+    assert!(tms.wait_for("recording into", Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(1500));
+    peer.set_bpm(130.0);
+    // The follower eases into a new tempo: give it time to get there.
+    std::thread::sleep(Duration::from_secs(6));
+    tms.type_line("record stop");
+    assert!(
+        tms.wait_for("wrote", Duration::from_secs(10)),
+        "{}",
+        tms.printed()
+    );
+    tms.quit();
+    let (_, tracks) = music21_reads(&file);
+    let tempos: Vec<(u64, f64)> = tracks[0]
+        .1
+        .iter()
+        .filter(|e| e.1 == "tempo")
+        .map(|e| (e.0, 60e6 / f64::from(e.3)))
+        .collect();
+    println!("record: {} tempo events following clock in", tempos.len());
+    let near = |bpm: f64, target: f64| (bpm - target).abs() / target < 0.01;
+    // It starts at the tempo played, not at the `tempo` setting clock in overrides.
+    assert!(tempos[0].0 == 0 && near(tempos[0].1, 100.0), "{tempos:?}");
+    let fast = tempos
+        .iter()
+        .position(|t| near(t.1, 130.0))
+        .unwrap_or_else(|| panic!("no tempo of 130 BPM: {tempos:?}"));
+    assert!(
+        tempos[..fast].iter().any(|t| near(t.1, 100.0)),
+        "100 BPM before the change: {tempos:?}"
+    );
+    assert!(near(tempos.last().unwrap().1, 130.0), "{tempos:?}");
+    // 100 BPM for about 1.5 s is about 2.5 beats, 2,400 ticks, before the change starts.
+    let rising = tempos.iter().position(|t| t.1 > 101.5).unwrap();
+    assert!(
+        (1200..4800).contains(&tempos[rising].0),
+        "the change at tick {}: {tempos:?}",
+        tempos[rising].0
+    );
+}
