@@ -336,7 +336,7 @@ fn eight_voices_of_the_shipped_model_play_live_on_time_idle_and_with_both_cores_
             "{SETUP}; set grid \"1/16\"; set quantize beat; {}; voices",
             voices.join("; ")
         ),
-        &["channel", "silent"],
+        &["ch ", "silent"],
         8,
     );
     let idle = eight_live(&mut tms, &sink);
