@@ -265,8 +265,11 @@ fn a_stage_soak_stays_flat_on_time_and_recorded() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let end = Instant::now();
-    tms.type_and_wait("unwatch; record stop", "wrote ", 1);
-    writeln!(tms.stdin, "stop all; quit").expect("tms reads");
+    // The music stops before the recording does: every note the synth hears from here on
+    // (the note-offs of `stop all` included) was sent while recording, so "heard" and
+    // "recorded" count the same span.
+    tms.type_and_wait("unwatch; stop all; record stop", "wrote ", 1);
+    writeln!(tms.stdin, "quit").expect("tms reads");
     let status = loop {
         if let Some(s) = tms.child.try_wait().unwrap() {
             break s;
