@@ -15,7 +15,7 @@ use support::{root, Run};
 
 /// Runs `tms -c SCRIPT` in `dir` with its address space limited to `limit_mb` (libtorch
 /// alone maps about 600 MB), under a watchdog so a hang fails instead of blocking the suite.
-fn tms_limited(dir: &Path, script: &str, limit_mb: u64) -> Run {
+pub(crate) fn tms_limited(dir: &Path, script: &str, limit_mb: u64) -> Run {
     let out = Command::new("bash")
         .args([
             "-c",
@@ -34,6 +34,8 @@ fn tms_limited(dir: &Path, script: &str, limit_mb: u64) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         code: out.status.code().unwrap_or(-1),
     };
+    // An abort (failed allocation) is SIGABRT: no exit code, so -1 here.
+    assert_ne!(run.code, -1, "tms was killed by a signal:\n{}", run.stderr);
     assert_ne!(run.code, 101, "tms panicked:\n{}", run.stderr);
     assert_ne!(run.code, 124, "tms hung:\n{}", run.stderr);
     run

@@ -6,42 +6,14 @@
 //! that sounds.
 
 use crate::notation::{golden, quarters, Written};
-use crate::support::{self, Run};
+use crate::support;
 
 use std::path::Path;
-use std::process::Command;
 
+use crate::hostile::tms_limited;
 use tms::music::abc::parse_abc;
 use tms::music::midi::{read_midi, write_midi, WriteOptions};
 use tms::music::note::Note;
-
-/// Runs `tms -c SCRIPT` in `dir` with its address space limited to `limit_mb` (libtorch
-/// alone maps about 600 MB), under a watchdog so a hang fails instead of blocking the suite.
-fn tms_limited(dir: &Path, script: &str, limit_mb: u64) -> Run {
-    let out = Command::new("bash")
-        .args([
-            "-c",
-            r#"ulimit -v $(($0 * 1024)) && exec timeout 300 "$1" -c "$2""#,
-            &limit_mb.to_string(),
-            env!("CARGO_BIN_EXE_tms"),
-            script,
-        ])
-        .current_dir(dir)
-        .env("HOME", dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("bash runs");
-    let run = Run {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        code: out.status.code().unwrap_or(-1),
-    };
-    // An abort (failed allocation) is SIGABRT: no exit code, so -1 here.
-    assert_ne!(run.code, -1, "tms was killed by a signal:\n{}", run.stderr);
-    assert_ne!(run.code, 101, "tms panicked:\n{}", run.stderr);
-    assert_ne!(run.code, 124, "tms hung:\n{}", run.stderr);
-    run
-}
 
 /// Well above what tms needs (libtorch's mappings included), far below what the endless note
 /// once tried to allocate (6.7 GB).
