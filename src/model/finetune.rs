@@ -143,7 +143,7 @@ mod tests {
                     velocity: 90,
                 })
                 .collect(),
-            fields: Default::default(),
+            ..Tune::default()
         };
         let phrase = tune(&[60, 66, 61, 67, 62, 68, 63, 69]);
         let corpus = vec![tune(&[60, 62, 64, 65, 67, 69, 71, 72]); 20];

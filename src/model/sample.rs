@@ -10,10 +10,10 @@ use tch::{Kind, Tensor};
 use super::data::{self, Encoded};
 use super::key::KeyView;
 use super::net::{Net, State};
-use super::rhythm::{allowed, sample_class, seconds_of, snap};
+use super::rhythm::{allowed, on_grid_steps, sample_class, seconds_of, snap};
 use super::step::{exp, ln, RhythmLogits, StepState, Stepper};
 use super::{Head, Model};
-use crate::music::grid::{Grid, QUANTUM_SECONDS};
+use crate::music::grid::{BarLines, Grid, QUANTUM_SECONDS};
 use crate::music::note::Note;
 
 /// Sampling controls, read afresh for every note (live mode changes them mid-stream).
@@ -32,6 +32,8 @@ pub struct SampleOptions {
     pub min_duration: f64,
     /// Steps and durations are whole multiples of this note value (None = free).
     pub grid: Option<Grid>,
+    /// Where the melody's bar lines fall: a grid counts from them, not from the last note.
+    pub bar_lines: BarLines,
 }
 
 /// How a melody must end (`generate N bars`, `end tonic`).
@@ -44,6 +46,9 @@ pub struct Ending {
     pub last: bool,
     /// Pitches the last note may have (the scale's tonic); None = as any other note.
     pub last_pitches: Option<[bool; 128]>,
+    /// Seconds the last note lasts at least (a beat for `end tonic`, so a melody does not
+    /// end on a sixteenth): before `at`, the last note starts early enough for it.
+    pub min_last: f64,
 }
 
 impl Default for SampleOptions {
@@ -55,6 +60,7 @@ impl Default for SampleOptions {
             tonic: None,
             min_duration: 0.05,
             grid: None,
+            bar_lines: BarLines::default(),
         }
     }
 }
@@ -172,12 +178,20 @@ impl Generator {
         ending: &Ending,
         rng: &mut ChaCha20Rng,
     ) -> (Note, bool) {
-        let below = ending.at.map(|at| at - self.last_start);
+        // The last note needs `room` before the bar line, so no note starts inside it, and a
+        // note after which no other fits with that room is the last.
+        let room = ending.min_last.max(0.0);
+        let slack = if room > 0.0 { 1e-6 } else { 0.0 };
+        let below = ending.at.map(|at| at - room - self.last_start + slack);
         let (step, mut duration) = self.rhythm(opts, below, rng);
         let start = self.last_start + step;
-        let reaches = ending.at.filter(|&at| start + duration >= at - 1e-9);
+        let reaches = ending
+            .at
+            .filter(|&at| start + duration >= at - 1e-9 || (room > 0.0 && at - start < 2.0 * room));
         if let Some(at) = reaches {
             duration = at - start;
+        } else if ending.last {
+            duration = duration.max(room);
         }
         let last = ending.last || reaches.is_some();
         let pitch = match ending.last_pitches.filter(|_| last) {
@@ -222,7 +236,13 @@ impl Generator {
         if let Some(r) = &self.next.rhythm {
             let unit = opts.grid.map_or(1, |g| g.quanta() as usize);
             let t = opts.temperature;
-            let step = sample_class(&r.step, &allowed(unit, false, 0.0, below), t, rng);
+            let steps = opts
+                .grid
+                .and_then(|g| {
+                    on_grid_steps(below, |s| opts.bar_lines.holds(self.last_start + s, g))
+                })
+                .unwrap_or_else(|| allowed(unit, false, 0.0, below));
+            let step = sample_class(&r.step, &steps, t, rng);
             let ok = allowed(unit, true, opts.min_duration, None);
             let duration = sample_class(&r.duration, &ok, t, rng);
             return (seconds_of(step), seconds_of(duration));
@@ -231,7 +251,8 @@ impl Generator {
         let duration = self.next.duration.max(0.0).max(opts.min_duration);
         match opts.grid {
             Some(g) => (
-                snap(step, g.seconds(), false, below),
+                self.snap_onset(step, g, &opts.bar_lines, below)
+                    .unwrap_or_else(|| snap(step, g.seconds(), false, below)),
                 snap(duration, g.seconds(), true, None),
             ),
             None if below.is_some_and(|b| step >= b - 1e-9) => {
@@ -239,6 +260,30 @@ impl Generator {
             }
             None => (step, duration),
         }
+    }
+
+    /// The step to the point of `grid` (counted from the bar lines) nearest the onset `step`
+    /// gives, not before the last onset and before `below`; None when no point fits.
+    fn snap_onset(
+        &self,
+        step: f64,
+        grid: Grid,
+        bars: &BarLines,
+        below: Option<f64>,
+    ) -> Option<f64> {
+        let from = self.last_start;
+        let mut at = bars.nearest(from + step, grid);
+        if at < from - 1e-9 {
+            at = bars.at_or_after(from, grid);
+        }
+        while below.is_some_and(|b| at - from >= b - 1e-9) {
+            let earlier = bars.at_or_before(at - 1e-6, grid);
+            if earlier < from - 1e-9 {
+                return None;
+            }
+            at = earlier;
+        }
+        Some((at - from).max(0.0))
     }
 
     /// Appends a note after the last one and reads it into the LSTM state.

@@ -32,6 +32,7 @@ use nom::multi::{many0, many0_count, many1_count};
 use nom::sequence::{pair, preceded};
 use nom::{IResult, Parser};
 
+use crate::music::meter::{Bars, Meter};
 use crate::music::note::{sort_notes, Note, Tune, TuneFields};
 
 /// The velocity music21 gives every note it exports (it has no dynamics from ABC).
@@ -86,6 +87,14 @@ pub fn parse_abc(text: &str, path: &str) -> (Vec<Tune>, Vec<AbcError>) {
 /// (X = its X: number; when a file holds exactly one tune, the source is just `path`).
 /// A broken tune is reported in the error list and skipped; the other tunes still load.
 pub fn parse_abc_with(text: &str, path: &str, mode: Accidentals) -> (Vec<Tune>, Vec<AbcError>) {
+    let (tunes, errors) = parse_tunes(text, path, mode);
+    (tunes.into_iter().map(|(t, _)| t).collect(), errors)
+}
+
+type ReadTunes = (Vec<(Tune, Vec<f64>)>, Vec<AbcError>);
+
+/// [`parse_abc_with`], each tune with its bar lines' times.
+fn parse_tunes(text: &str, path: &str, mode: Accidentals) -> ReadTunes {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text.lines().collect();
     let starts: Vec<usize> = lines
@@ -113,15 +122,29 @@ pub fn parse_abc_with(text: &str, path: &str, mode: Accidentals) -> (Vec<Tune>, 
             format!("{path}#{x}")
         };
         match read_tune(&lines[s..end], s + 1, &x, propagate) {
-            Ok((notes, fields)) => tunes.push(Tune {
-                source,
-                notes,
-                fields,
-            }),
+            Ok(r) => tunes.push((
+                Tune {
+                    source,
+                    notes: r.notes,
+                    fields: r.fields,
+                    bars: r.bars,
+                },
+                r.bar_lines,
+            )),
             Err(e) => errors.push(e),
         }
     }
     (tunes, errors)
+}
+
+/// The times (seconds) of every bar line of every tune of an ABC file, after the tune's start
+/// and in the order played: where its bars fall, as tests compare them with other readers'.
+pub fn bar_lines(text: &str) -> Vec<Vec<f64>> {
+    parse_tunes(text, "", Accidentals::Bar)
+        .0
+        .into_iter()
+        .map(|(_, lines)| lines)
+        .collect()
 }
 
 /// How long an accidental lasts.
@@ -522,7 +545,7 @@ fn read_tune(
     first_line: usize,
     x: &str,
     propagate: Propagation,
-) -> Result<(Vec<Note>, TuneFields), AbcError> {
+) -> Result<Read, AbcError> {
     let mut fields = TuneFields::default();
     let mut titles = Vec::new();
     let mut notes_text = Vec::new();
@@ -603,6 +626,7 @@ fn read_tune(
     for &k in &order {
         player.play(&elems[k].0);
     }
+    let bars = player.bars();
     let mut notes = player.notes;
     if notes.is_empty() {
         return Err(AbcError::NoNotes {
@@ -611,7 +635,20 @@ fn read_tune(
         });
     }
     sort_notes(&mut notes);
-    Ok((notes, fields))
+    Ok(Read {
+        notes,
+        fields,
+        bars,
+        bar_lines: player.bar_lines,
+    })
+}
+
+/// One tune as read, with the times of its bar lines.
+struct Read {
+    notes: Vec<Note>,
+    fields: TuneFields,
+    bars: Bars,
+    bar_lines: Vec<f64>,
 }
 
 fn join(a: &str, b: &str) -> String {
@@ -753,6 +790,12 @@ struct Player {
     /// Voice kept (the first one named); notes of other voices are skipped.
     voice: Option<String>,
     in_voice: bool,
+    /// Times of the kept voice's bar lines after its start, in seconds.
+    bar_lines: Vec<f64>,
+    /// The meter and seconds per whole note where the first of them was drawn.
+    first_bar: Option<(Option<(u32, u32)>, f64)>,
+    /// The meter the header declares.
+    header_meter: Option<(u32, u32)>,
 }
 
 impl Player {
@@ -773,6 +816,9 @@ impl Player {
             tuplet_factor: 1.0,
             voice: None,
             in_voice: true,
+            bar_lines: Vec::new(),
+            first_bar: None,
+            header_meter: None,
         };
         let mut meter_seen = false;
         for (f, v) in header {
@@ -784,6 +830,7 @@ impl Player {
         if !meter_seen {
             p.meter = None;
         }
+        p.header_meter = p.meter;
         // A header may declare several voices; the body's first `V:` picks the kept one.
         p.in_voice = true;
         if !p.unit_set {
@@ -825,6 +872,26 @@ impl Player {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Where the tune's bars fall: the meter where its first bar line is drawn, and the
+    /// upbeat before that line (the first bar when it is shorter than the meter's).
+    fn bars(&self) -> Bars {
+        let header_meter = self.header_meter.and_then(meter_of);
+        match self.first_bar {
+            // An upbeat counts in bars of a meter tms can count in.
+            Some((Some((n, d)), sec_per_whole)) if meter_of((n, d)).is_some() => {
+                Bars::first_line_at(
+                    meter_of((n, d)),
+                    self.bar_lines[0],
+                    f64::from(n) / f64::from(d) * sec_per_whole,
+                )
+            }
+            _ => Bars {
+                meter: header_meter,
+                upbeat: 0.0,
+            },
         }
     }
 
@@ -904,7 +971,16 @@ impl Player {
                 self.last = None;
                 self.t += (whole * self.sec_per_whole).max(0.0);
             }
-            Elem::Bar(_) | Elem::Ending(_) => self.bar_acc.clear(),
+            Elem::Bar(_) => {
+                self.bar_acc.clear();
+                // A bar line before any music (`| A2 B2 |`) opens the first bar, it ends none.
+                if self.t > 1e-9 && self.bar_lines.last() != Some(&self.t) {
+                    self.bar_lines.push(self.t);
+                    self.first_bar
+                        .get_or_insert((self.meter, self.sec_per_whole));
+                }
+            }
+            Elem::Ending(_) => self.bar_acc.clear(),
             Elem::Tie => {
                 if let Some(l) = self.last {
                     if !self.ties.contains(&l) {
@@ -953,6 +1029,11 @@ impl Player {
             + i64::from(acc);
         u8::try_from(p).ok().filter(|&p| p <= 127)
     }
+}
+
+/// A meter as tms counts bars, when it can (units of 1 to 1/16).
+fn meter_of((n, d): (u32, u32)) -> Option<Meter> {
+    Meter::parse(&format!("{n}/{d}")).ok()
 }
 
 /// `1/16` → 0.0625; `1` → 1.
@@ -1314,6 +1395,37 @@ mod tests {
         assert_eq!(d("T:no meter"), 0.25);
         assert_eq!(d("M:none"), 0.25);
         assert_eq!(d("M:2/4\nL:1/4"), 0.5);
+    }
+
+    #[test]
+    fn the_first_bar_line_gives_the_upbeat() {
+        let bars = |body: &str| {
+            let (t, e) = parse_abc(&format!("X:1\nT:t\n{body}\n"), "t.abc");
+            assert!(e.is_empty(), "{e:?}");
+            (t[0].bars.meter.map(|m| m.to_string()), t[0].bars.upbeat)
+        };
+        // Irish Essen X:3: `F2G2 |` is a quarter-note upbeat to 3/4 bars.
+        assert_eq!(
+            bars("M:3/4\nL:1/16\nK:F\nF2G2 | A4f4e3c | d4e4A3=B |"),
+            (Some("3/4".into()), 0.5)
+        );
+        // A bar line before the music opens the first bar.
+        assert_eq!(
+            bars("M:2/4\nL:1/8\nK:A\n | A2GE | D2DD |"),
+            (Some("2/4".into()), 0.0)
+        );
+        assert_eq!(
+            bars("M:6/8\nK:G\nGAB | c3 d3 |"),
+            (Some("6/8".into()), 0.75)
+        );
+        // No bar lines, or no meter: bars from the first note; a meter tms cannot count in.
+        assert_eq!(bars("M:2/4\nK:C\nC D E"), (Some("2/4".into()), 0.0));
+        assert_eq!(bars("K:C\nC | D E"), (None, 0.0));
+        assert_eq!(bars("M:3/5\nK:C\nC | D E"), (None, 0.0));
+        assert_eq!(
+            bar_lines("X:1\nM:3/4\nL:1/4\nK:C\n|C|DEF|G3|]\n\nX:2\nK:C\nC4|\n"),
+            vec![vec![0.5, 2.0, 3.5], vec![1.0]]
+        );
     }
 
     #[test]

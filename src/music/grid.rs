@@ -89,6 +89,73 @@ impl fmt::Display for Grid {
     }
 }
 
+/// Where bar lines fall, for a grid laid from them: a grid's points are every bar line plus
+/// whole multiples of its value, so generated notes sit on the bar's sixteenths (say) and not
+/// on the previous note's, which a primer ending on an odd sixteenth would leave them off.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BarLines {
+    /// A bar line, in seconds.
+    pub first: f64,
+    /// A bar's length, in seconds.
+    pub every: f64,
+}
+
+impl Default for BarLines {
+    /// Bars of 4/4 from time 0.
+    fn default() -> Self {
+        BarLines {
+            first: 0.0,
+            every: 2.0,
+        }
+    }
+}
+
+/// Points closer than this (seconds) are one point.
+const NEAR: f64 = 1e-6;
+
+impl BarLines {
+    /// The start of the bar `t` lies in, and how far into it `t` is.
+    fn bar_of(&self, t: f64) -> (f64, f64) {
+        if self.every.is_nan() || self.every <= 0.0 {
+            return (t, 0.0);
+        }
+        let mut x = (t - self.first).rem_euclid(self.every);
+        if self.every - x < NEAR {
+            x = 0.0;
+        }
+        (t - x, x)
+    }
+
+    /// The last point of `grid` at or before `t`.
+    pub fn at_or_before(&self, t: f64, grid: Grid) -> f64 {
+        let (start, x) = self.bar_of(t);
+        let g = grid.seconds();
+        start + ((x + NEAR) / g).floor() * g
+    }
+
+    /// The first point of `grid` at or after `t`.
+    pub fn at_or_after(&self, t: f64, grid: Grid) -> f64 {
+        let (start, x) = self.bar_of(t);
+        let g = grid.seconds();
+        start + (((x - NEAR) / g).ceil() * g).min(self.every)
+    }
+
+    /// Whether `t` is a point of `grid`.
+    pub fn holds(&self, t: f64, grid: Grid) -> bool {
+        (self.at_or_before(t, grid) - t).abs() < NEAR
+    }
+
+    /// The point of `grid` nearest `t` (the earlier of two as near).
+    pub fn nearest(&self, t: f64, grid: Grid) -> f64 {
+        let (a, b) = (self.at_or_before(t, grid), self.at_or_after(t, grid));
+        if b - t < t - a - NEAR {
+            b
+        } else {
+            a
+        }
+    }
+}
+
 /// `off`, or the grid's note value, as `set` lists it.
 pub fn name(grid: Option<Grid>) -> String {
     grid.map_or_else(|| "off".into(), |g| g.to_string())
@@ -117,6 +184,44 @@ mod tests {
         for s in ["1/16", "1/8t", "1", "1/2t"] {
             assert_eq!(Grid::parse_optional(s).unwrap().unwrap().to_string(), s);
         }
+    }
+
+    #[test]
+    fn a_grid_counts_from_the_bar_line() {
+        let eighth = Grid::parse_optional("1/8").unwrap().unwrap(); // 0.25 s
+        let third = Grid::parse_optional("1/4t").unwrap().unwrap(); // 1/3 s
+                                                                    // 3/4 bars (1.5 s) after an upbeat of a sixteenth (0.125 s).
+        let bars = BarLines {
+            first: 0.125,
+            every: 1.5,
+        };
+        assert!(bars.holds(0.125, eighth));
+        assert!(bars.holds(0.375, eighth));
+        assert!(
+            !bars.holds(0.25, eighth),
+            "an odd sixteenth is off the bar's eighths"
+        );
+        assert!(bars.holds(1.625, eighth));
+        assert_eq!(bars.at_or_after(0.25, eighth), 0.375);
+        assert_eq!(bars.at_or_before(0.25, eighth), 0.125);
+        assert_eq!(bars.nearest(0.3, eighth), 0.375);
+        assert_eq!(bars.nearest(0.2, eighth), 0.125);
+        // Before the first bar line the grid counts back from it.
+        assert!(bars.holds(-0.125, eighth));
+        assert!(!bars.holds(0.0, eighth));
+        // Quarter triplets do not divide a 3/4 bar: they start again at each bar line.
+        let plain = BarLines {
+            first: 0.0,
+            every: 1.5,
+        };
+        assert!(plain.holds(4.0 / 3.0, third));
+        assert!(plain.holds(1.5, third));
+        assert!(
+            !plain.holds(2.0, third),
+            "six triplet quarters from 0, but not from 1.5"
+        );
+        assert!((plain.at_or_after(1.4, third) - 1.5).abs() < 1e-12);
+        assert!((plain.at_or_after(1.6, third) - (1.5 + 1.0 / 3.0)).abs() < 1e-12);
     }
 
     #[test]

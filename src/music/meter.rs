@@ -66,9 +66,78 @@ impl Meter {
         2.0 * self.bar_whole_notes()
     }
 
+    /// A felt beat in seconds at 120 BPM: the unit, or three of them in a compound meter.
+    pub fn beat_seconds(&self) -> f64 {
+        let units = if self.is_compound() { 3.0 } else { 1.0 };
+        2.0 * units / f64::from(self.unit)
+    }
+
     /// Compound meters (6/8, 9/8, 12/8) group their beats in threes.
     pub fn is_compound(&self) -> bool {
         self.unit >= 8 && self.beats > 3 && self.beats.is_multiple_of(3)
+    }
+}
+
+/// Where a melody's bars fall: the meter its source declares and the upbeat before its
+/// first bar line. Most European folk tunes start with an upbeat; written from their first
+/// note as if it began a bar, every bar line of such a tune shifts and notes get tied across
+/// bar lines the source never had. So a melody carries this from its source (ABC bar lines,
+/// a MIDI time signature) through `prime`, `generate` and `write`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Bars {
+    /// The source's meter (ABC `M:`, a MIDI time signature); None when it says none.
+    pub meter: Option<Meter>,
+    /// Seconds from the melody's start to its first bar line (0: it starts on one).
+    pub upbeat: f64,
+}
+
+/// Times closer than this (seconds) are one time: sums of note lengths drift by far less.
+const SAME_TIME: f64 = 1e-6;
+
+impl Bars {
+    /// Bars whose first bar line is at `first` seconds, in bars of `bar` seconds: the upbeat
+    /// is what comes before it, less whole bars (a first bar line at 0 or after whole bars is
+    /// no upbeat).
+    pub fn first_line_at(meter: Option<Meter>, first: f64, bar: f64) -> Bars {
+        Bars {
+            meter,
+            upbeat: phase(first, bar),
+        }
+    }
+
+    /// The upbeat in bars of `meter`: the same bar lines' phase when the meter changed since.
+    pub fn upbeat_in(&self, meter: Meter) -> f64 {
+        phase(self.upbeat, meter.bar_seconds())
+    }
+
+    /// The bars of the notes from `t0` on (a primer cut from a tune and moved to start at 0):
+    /// the bar lines stay where they were.
+    pub fn from(&self, t0: f64, meter: Meter) -> Bars {
+        Bars {
+            meter: self.meter,
+            upbeat: phase(self.upbeat - t0, meter.bar_seconds()),
+        }
+    }
+
+    /// The first bar line at or after `t` seconds, in bars of `meter`.
+    pub fn next_bar_line(&self, t: f64, meter: Meter) -> f64 {
+        let bar = meter.bar_seconds();
+        let upbeat = self.upbeat_in(meter);
+        let k = ((t - upbeat) / bar - SAME_TIME / bar).ceil();
+        upbeat + k * bar
+    }
+}
+
+/// `t` less whole bars: 0 up to (not including) a bar.
+fn phase(t: f64, bar: f64) -> f64 {
+    if bar.is_nan() || bar <= 0.0 || !t.is_finite() {
+        return 0.0;
+    }
+    let p = t.rem_euclid(bar);
+    if p < SAME_TIME || bar - p < SAME_TIME {
+        0.0
+    } else {
+        p
     }
 }
 
@@ -106,5 +175,26 @@ mod tests {
         assert_eq!(msg("3/5"), "a meter's unit is 1, 2, 4, 8 or 16, not 5");
         assert_eq!(msg("3/32"), "a meter's unit is 1, 2, 4, 8 or 16, not 32");
         assert!(msg("4/").contains("BEATS/UNIT"));
+    }
+
+    #[test]
+    fn bars_keep_their_lines_when_cut_or_remetered() {
+        let three = Meter::parse("3/4").unwrap(); // 1.5 s bars
+                                                  // A first bar line after a quarter-note upbeat, or after whole bars and a quarter.
+        let b = Bars::first_line_at(Some(three), 0.5, 1.5);
+        assert_eq!(b.upbeat, 0.5);
+        assert_eq!(Bars::first_line_at(None, 2.0, 1.5).upbeat, 0.5);
+        assert_eq!(Bars::first_line_at(None, 3.0, 1.5).upbeat, 0.0);
+        assert_eq!(Bars::first_line_at(None, 3.0 - 1e-9, 1.5).upbeat, 0.0);
+        // Cut at 1.25 s: the next bar line (2.0 s) is 0.75 s into the primer.
+        assert!((b.from(1.25, three).upbeat - 0.75).abs() < 1e-12);
+        assert_eq!(b.from(2.0, three).upbeat, 0.0);
+        assert_eq!(b.next_bar_line(0.0, three), 0.5);
+        assert_eq!(b.next_bar_line(0.5, three), 0.5);
+        assert_eq!(b.next_bar_line(0.6, three), 2.0);
+        // In 2/4 (1 s bars) the same upbeat stays a quarter.
+        assert_eq!(b.upbeat_in(Meter::parse("2/4").unwrap()), 0.5);
+        assert_eq!(b.upbeat_in(Meter::parse("1/4").unwrap()), 0.0);
+        assert_eq!(Bars::default().next_bar_line(2.1, Meter::default()), 4.0);
     }
 }

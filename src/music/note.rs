@@ -66,6 +66,8 @@ pub struct Tune {
     /// Sorted by start, then pitch.
     pub notes: Vec<Note>,
     pub fields: TuneFields,
+    /// Where its bars fall, as its source says (none said: bars from the first note).
+    pub bars: crate::music::meter::Bars,
 }
 
 impl Tune {

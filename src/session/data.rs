@@ -86,15 +86,30 @@ impl Session {
                     .map_err(|m| Error::failed(path.span, m))?;
                 let n = last.unwrap_or(self.settings.seq_len as usize);
                 let skip = tune.notes.len().saturating_sub(n);
+                let t0 = tune.notes.get(skip).map_or(0.0, |n| n.start);
                 let notes = shift_to_zero(&tune.notes[skip..]);
+                // The tune's meter is the one to continue and write it in.
+                let mut said = Vec::new();
+                if let Some(m) = tune.bars.meter.filter(|&m| m != self.settings.meter) {
+                    self.settings.meter = m;
+                    self.stage_setting_changed(crate::lang::settings::SettingId::Meter);
+                    said.push(format!("meter {m} from the tune"));
+                }
+                let bars = tune.bars.from(t0, self.settings.meter);
+                if bars.upbeat > 0.0 {
+                    said.push(format!("upbeat {}", note_value(bars.upbeat)));
+                }
                 say!(
                     self,
-                    "primer: {} from {} ({:.1} s)",
+                    "primer: {} from {} ({:.1} s{})",
                     count(notes.len(), "note"),
                     tune.source,
-                    notes.last().map_or(0.0, Note::end)
+                    notes.last().map_or(0.0, Note::end),
+                    said.iter().map(|s| format!("; {s}")).collect::<String>()
                 );
                 self.set_melody(notes);
+                self.bars = bars;
+                self.sync_live_shape();
                 Ok(())
             }
             Data::PrimeNotes { notes } => {
@@ -159,7 +174,9 @@ impl Session {
                     let nopts = notation::Options {
                         title: file_stem(&path.value),
                         meter: self.settings.meter,
-                        scale: self.settings.scale,
+                        upbeat: self.bars.upbeat_in(self.settings.meter),
+                        // The scale the notes were generated in is their key.
+                        scale: self.melody_scale.or(self.settings.scale),
                         tempo_bpm: opts.tempo_bpm,
                         transpose: opts.transpose,
                         velocity: opts.velocity,
@@ -257,6 +274,10 @@ impl Session {
     pub(super) fn set_melody(&mut self, notes: Vec<Note>) {
         self.primer_len = notes.len();
         self.melody = notes;
+        // Bars from its first note until its source says otherwise; no scale yet.
+        self.bars = Default::default();
+        self.melody_scale = None;
+        self.sync_live_shape();
         self.melody_changed();
     }
 
@@ -384,6 +405,30 @@ fn file_stem(path: &str) -> String {
     Path::new(path)
         .file_stem()
         .map_or_else(|| "tms melody".into(), |s| s.to_string_lossy().into_owned())
+}
+
+/// Seconds at 120 BPM as the note value they last (`1/4`, `3/16`), or in seconds when
+/// notation's 1/48 grid does not hold them.
+fn note_value(seconds: f64) -> String {
+    let units = seconds * 24.0;
+    let k = units.round();
+    if (units - k).abs() > 1e-6 || k <= 0.0 {
+        return format!("{seconds:.3} s");
+    }
+    let (mut n, mut d) = (k as u64, 48u64);
+    while n % 2 == 0 && d % 2 == 0 {
+        n /= 2;
+        d /= 2;
+    }
+    while n % 3 == 0 && d % 3 == 0 {
+        n /= 3;
+        d /= 3;
+    }
+    if d == 1 {
+        n.to_string()
+    } else {
+        format!("{n}/{d}")
+    }
 }
 
 fn shift_to_zero(notes: &[Note]) -> Vec<Note> {

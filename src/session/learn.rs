@@ -190,6 +190,7 @@ impl Session {
                     tonic: scale.map(|s| s.tonic),
                     min_duration: self.settings.min_duration,
                     grid: grid.unwrap_or(self.settings.grid),
+                    bar_lines: self.bar_lines(),
                 };
                 let tonic = match (end_tonic, scale) {
                     (false, _) => None,
@@ -207,6 +208,9 @@ impl Session {
                     Length::Notes(*n)
                 };
                 let (made, result) = self.generate(length, &opts, tonic, *stop_after, span);
+                if made > 0 {
+                    self.melody_scale = scale;
+                }
                 if self.interrupted() && made > 0 {
                     // What replays it: the same call, stopped at the same note.
                     let mut did = cmd.clone();
@@ -374,10 +378,11 @@ impl Session {
             // bar), then N whole bars follow. At most MAX_NOTES_PER_BAR notes a bar: a model
             // whose steps stay at 0 would otherwise never reach the bar line.
             Length::Bars(bars) => {
-                let first = (end_before / bar - 1e-9).ceil().max(0.0) * bar;
+                let first = self.bars.next_bar_line(end_before, self.settings.meter);
                 (bars * MAX_NOTES_PER_BAR, Some(first + bars as f64 * bar))
             }
         };
+        let beat = self.settings.meter.beat_seconds();
         let gen = self.learn.generator.as_mut().expect("created above");
         let shift = gen.shift();
         let mut finished = false;
@@ -396,6 +401,8 @@ impl Session {
                 at,
                 last: at.is_none() && *made + 1 == n,
                 last_pitches: tonic,
+                // A melody that ends on its tonic rests there: a beat at least.
+                min_last: if tonic.is_some() { beat } else { 0.0 },
             };
             let (note, last) = gen.next_ending(opts, &ending, &mut self.rng);
             self.melody.push(note);
@@ -466,6 +473,14 @@ impl Session {
             return Err(Error::new(span, ErrorKind::Interrupted));
         }
         Ok(())
+    }
+
+    /// Where the melody's bar lines fall, for a grid laid from them.
+    pub(super) fn bar_lines(&self) -> crate::music::grid::BarLines {
+        crate::music::grid::BarLines {
+            first: self.bars.upbeat_in(self.settings.meter),
+            every: self.settings.meter.bar_seconds(),
+        }
     }
 
     /// The dataset was replaced: a new validation split.

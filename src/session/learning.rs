@@ -64,7 +64,7 @@ fn phrase_tune(phrase: &[Note], n: u64) -> Tune {
                 ..*x
             })
             .collect(),
-        fields: Default::default(),
+        ..Tune::default()
     };
     tune.sort();
     tune

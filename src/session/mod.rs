@@ -32,7 +32,9 @@ use crate::lang::settings::{self, SettingId, Settings, Value, SETTINGS};
 use crate::lang::span::Span;
 use crate::lang::Statements;
 use crate::model::cuda::DeviceChoice;
+use crate::music::meter::Bars;
 use crate::music::note::{Note, Tune};
+use crate::music::scale::Scale;
 
 /// How deep `run` may nest before we call it a loop.
 const MAX_RUN_DEPTH: usize = 16;
@@ -58,6 +60,10 @@ pub struct Session {
     /// The current melody and how many of its first notes are the primer.
     melody: Vec<Note>,
     primer_len: usize,
+    /// Where the melody's bars fall (its source's upbeat, or bars from its first note).
+    bars: Bars,
+    /// The scale the melody's newest notes were generated in: the key notation writes.
+    melody_scale: Option<Scale>,
     history: Vec<String>,
     run_depth: usize,
     /// Set by Ctrl-C; long commands poll it and stop cleanly.
@@ -105,6 +111,8 @@ impl Session {
             tunes: Vec::new(),
             melody: Vec::new(),
             primer_len: 0,
+            bars: Bars::default(),
+            melody_scale: None,
             history: Vec::new(),
             run_depth: 0,
             interrupt,

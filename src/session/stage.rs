@@ -16,7 +16,7 @@ use crate::lang::ast::{PortArg, RecordArg, RespondArg, Stage};
 use crate::lang::settings::{Live, SettingId, Settings};
 use crate::lang::span::Span;
 use crate::model::{Generator, SampleOptions};
-use crate::music::grid::Grid;
+use crate::music::grid::{BarLines, Grid};
 use crate::music::note::Note;
 use crate::perform::record::Recording;
 use crate::perform::{self, ClockSource, Controls, NoteSource, Performer, PortSel};
@@ -49,7 +49,10 @@ impl Default for State {
             current: 0,
             controls,
             performer: None,
-            live_shape: Arc::new(Mutex::new(LiveShape::of(&Settings::default()))),
+            live_shape: Arc::new(Mutex::new(LiveShape::of(
+                &Settings::default(),
+                BarLines::default(),
+            ))),
             recording: None,
             #[cfg(feature = "link")]
             link: None,
@@ -65,15 +68,17 @@ pub(super) struct LiveShape {
     allowed: Option<[bool; 128]>,
     grid: Option<Grid>,
     tonic: Option<u8>,
+    bar_lines: BarLines,
 }
 
 impl LiveShape {
-    /// The shape the settings ask for.
-    pub(super) fn of(s: &Settings) -> LiveShape {
+    /// The shape the settings ask for, with the grid laid from `bar_lines`.
+    pub(super) fn of(s: &Settings, bar_lines: BarLines) -> LiveShape {
         LiveShape {
             allowed: s.scale.map(|s| s.mask()),
             grid: s.grid,
             tonic: s.scale.map(|s| s.tonic),
+            bar_lines,
         }
     }
 }
@@ -89,10 +94,12 @@ struct LiveSource {
 
 impl NoteSource for LiveSource {
     fn next_note(&mut self, controls: &Controls) -> Option<Note> {
-        let (allowed, grid, tonic) = self
+        let (allowed, grid, tonic, bar_lines) = self
             .shape
             .lock()
-            .map_or((None, None, None), |s| (s.allowed, s.grid, s.tonic));
+            .map_or((None, None, None, BarLines::default()), |s| {
+                (s.allowed, s.grid, s.tonic, s.bar_lines)
+            });
         let opts = SampleOptions {
             temperature: controls.get(Live::Temperature),
             top_k: controls.get(Live::TopK) as usize,
@@ -100,6 +107,7 @@ impl NoteSource for LiveSource {
             tonic,
             min_duration: controls.get(Live::MinDuration),
             grid,
+            bar_lines,
         };
         self.generator.follow(&mut self.feed);
         Some(self.generator.next(&opts, &mut self.rng))
@@ -689,7 +697,7 @@ impl Session {
             }
         }
 
-        if id == SettingId::Scale || id == SettingId::Grid {
+        if matches!(id, SettingId::Scale | SettingId::Grid | SettingId::Meter) {
             self.sync_live_shape();
         }
         // At once rather than on the follower's next look, so that a `link` right after
@@ -716,9 +724,9 @@ impl Session {
         }
     }
 
-    fn sync_live_shape(&mut self) {
+    pub(super) fn sync_live_shape(&mut self) {
         if let Ok(mut s) = self.stage.live_shape.lock() {
-            *s = LiveShape::of(&self.settings);
+            *s = LiveShape::of(&self.settings, self.bar_lines());
         }
     }
 

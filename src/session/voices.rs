@@ -59,6 +59,8 @@ struct Parked {
     generator: Option<Generator>,
     melody: Vec<Note>,
     primer_len: usize,
+    bars: crate::music::meter::Bars,
+    melody_scale: Option<crate::music::scale::Scale>,
     live_shape: Arc<Mutex<LiveShape>>,
 }
 
@@ -162,6 +164,8 @@ impl Session {
             generator: self.learn.generator.take(),
             melody: std::mem::take(&mut self.melody),
             primer_len: self.primer_len,
+            bars: self.bars,
+            melody_scale: self.melody_scale,
             live_shape: self.stage.live_shape.clone(),
         }
     }
@@ -177,7 +181,13 @@ impl Session {
         if let Some(p) = self.stage.controls.program() {
             controls.set(Live::Program, f64::from(p));
         }
-        let shape = LiveShape::of(&from.settings);
+        let shape = LiveShape::of(
+            &from.settings,
+            crate::music::grid::BarLines {
+                first: from.bars.upbeat_in(from.settings.meter),
+                every: from.settings.meter.bar_seconds(),
+            },
+        );
         let parked = Parked {
             settings: from.settings.clone(),
             model: from.model.as_ref().map(Model::duplicate),
@@ -187,6 +197,8 @@ impl Session {
             generator: None,
             melody: from.melody.clone(),
             primer_len: from.primer_len,
+            bars: from.bars,
+            melody_scale: from.melody_scale,
             live_shape: Arc::new(Mutex::new(shape)),
         };
         (parked, controls)
@@ -218,6 +230,8 @@ impl Session {
         self.learn.generator = if moved { None } else { p.generator };
         self.melody = p.melody;
         self.primer_len = p.primer_len;
+        self.bars = p.bars;
+        self.melody_scale = p.melody_scale;
         self.stage.controls = controls;
         self.stage.live_shape = p.live_shape;
         // The shared live settings may have changed while it was parked, and a knob may

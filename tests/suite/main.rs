@@ -28,6 +28,7 @@ mod record_cli;
 mod repl_pty;
 mod rhythm_cli;
 mod settings_cli;
+mod upbeat;
 mod voices_cli;
 mod watch;
 

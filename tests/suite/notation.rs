@@ -87,7 +87,7 @@ fn abc2midi() -> Result<(), String> {
     }
 }
 
-fn music21_python() -> Result<PathBuf, String> {
+pub(crate) fn music21_python() -> Result<PathBuf, String> {
     static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     FOUND
         .get_or_init(|| {

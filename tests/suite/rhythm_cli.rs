@@ -113,6 +113,122 @@ fn generate_bars_completes_the_bar_it_is_in() {
 }
 
 #[test]
+fn the_grid_counts_from_the_bar_lines_not_from_the_primer_s_last_note() {
+    // The primer's last note starts on an odd sixteenth (0.625 s): a grid counted from it
+    // would keep every generated note a sixteenth off the eighths of the bar.
+    for rhythm in ["grid", "regression"] {
+        let (notes, _) = melody(&format!(
+            "seed 5; set hidden 16; set embed 4; set rhythm {rhythm}; model new; \
+             prime notes \"C4 D4/4 E4\"; set grid \"1/8\"; generate 48"
+        ));
+        // (A fresh regression head steps by about 0: many notes share an onset, and notes of
+        // one pitch starting together are one note in MIDI.)
+        let generated = &notes[3..];
+        assert!(!generated.is_empty(), "{rhythm}");
+        let bad: Vec<String> = generated
+            .iter()
+            .filter(|n| !whole(n.start, 0.25) || !whole(n.end(), 0.25))
+            .map(|n| format!("{:.4}+{:.4}", n.start, n.duration))
+            .collect();
+        assert!(bad.is_empty(), "{rhythm} heads: {bad:?}");
+    }
+    // A tune with an upbeat of an eighth in 2/4 (Irish Essen X:13): its bar lines, and so its
+    // quarter notes, fall at 0.25 s + whole quarters.
+    let src = root().join("tests/fixtures/abc/essen_upbeats.abc");
+    let (notes, stdout) = melody(&format!(
+        "seed 6; set hidden 16; set embed 4; model new; prime \"{}#13\" last 1000; \
+         set grid \"1/4\"; generate 2 bars",
+        src.display()
+    ));
+    assert!(stdout.contains("upbeat 1/8"), "{stdout}");
+    let primer: usize = stdout
+        .split_once("primer: ")
+        .and_then(|(_, r)| r.split_once(' '))
+        .and_then(|(n, _)| n.parse().ok())
+        .expect("the primer's size");
+    let generated = &notes[primer..];
+    assert!(!generated.is_empty());
+    for n in generated {
+        assert!(
+            whole(n.start - 0.25, 0.5) && whole(n.end() - 0.25, 0.5),
+            "{n:?}\n{stdout}"
+        );
+    }
+    // 2/4 bars are 1 s: the melody ends on a bar line, a quarter-second past a whole second.
+    let end = notes.iter().map(Note::end).fold(0.0, f64::max);
+    assert!(
+        whole(end - 0.25, 1.0),
+        "ends on a bar line: {end}\n{stdout}"
+    );
+}
+
+#[test]
+fn end_tonic_ends_on_a_note_of_a_beat_or_more() {
+    // The folk model steps in eighths and sixteenths: without the rule most of these
+    // melodies ended on an eighth or a sixteenth (round 3: 6 of 8 seeds of `3 bars`).
+    let model = root().join("models/folk.safetensors");
+    let primer = root().join("samples/little_star.mid");
+    for (meter, beat) in [("4/4", 0.5), ("6/8", 0.75)] {
+        for (length, grid) in [("3 bars", "1/16"), ("3 bars", "off"), ("17", "1/16")] {
+            for seed in 1..5 {
+                let (notes, stdout) = melody(&format!(
+                    "seed {seed}; model \"{}\"; prime \"{}\" last 10; set meter \"{meter}\"; \
+                     set grid \"{grid}\"; generate {length} scale \"D yu\" end tonic",
+                    model.display(),
+                    primer.display()
+                ));
+                let last = notes
+                    .iter()
+                    .max_by(|a, b| a.start.total_cmp(&b.start))
+                    .unwrap();
+                let what = format!("{meter} generate {length} grid {grid} seed {seed}");
+                assert_eq!(last.pitch % 12, 2, "{what}: {last:?}");
+                assert!(last.duration >= beat - 1e-6, "{what}: {last:?}\n{stdout}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_scale_given_to_generate_is_the_key_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tms_in(
+        dir.path(),
+        &[
+            "-c",
+            &format!(
+                "seed 3; {}; generate 8 bars scale \"D gong\" end tonic; write \"g.abc\"; \
+                 write \"g.musicxml\"; set scale \"A minor\"; write \"s.abc\"; \
+                 generate 2; write \"a.abc\"",
+                small_model("grid")
+            ),
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+    let key = |f: &str| {
+        read(f)
+            .lines()
+            .find(|l| l.starts_with("K:"))
+            .unwrap()
+            .to_string()
+    };
+    // D gong is D major's pentatonic: the signature of D major, as the project names it.
+    assert_eq!(key("g.abc"), "K:D % D gong, from scale");
+    assert!(read("g.musicxml").contains("<key><fifths>2</fifths><mode>major</mode></key>"));
+    assert!(
+        run.stdout.contains("to g.abc (D gong, 4/4, 120 BPM)"),
+        "{}",
+        run.stdout
+    );
+    // The notes were generated in D gong: a scale set afterwards does not re-key them; the
+    // next generate in A minor does.
+    assert_eq!(key("s.abc"), "K:D % D gong, from scale");
+    assert_eq!(key("a.abc"), "K:Am % A minor, from scale");
+}
+
+#[test]
 fn end_tonic_makes_the_last_note_the_tonic() {
     for length in ["3 bars", "17"] {
         for seed in 1..4 {

@@ -24,7 +24,10 @@
 //!
 //! Layout ([`layout`]) then cuts the line into bars of the meter, tying notes across bar lines,
 //! and writes each beat either plainly (everything on sixteenths) or as one triplet (3 in the
-//! time of 2) when something in it falls between sixteenths.
+//! time of 2) when something in it falls between sixteenths. A melody with an upbeat
+//! ([`Options::upbeat`]) starts with it as its own short bar (ABC readers and music21 take a
+//! short first bar as a pickup; MusicXML numbers it 0, `implicit`), so the bar lines fall
+//! where its source has them and nothing is tied across a bar line the source did not cross.
 
 pub mod abc;
 pub mod key;
@@ -79,6 +82,9 @@ pub struct Options {
     /// The tune's title (`T:`, `<work-title>`).
     pub title: String,
     pub meter: Meter,
+    /// Seconds before the first bar line: an upbeat, written as a short first bar (taken
+    /// less whole bars of `meter`; 0 = the melody starts on a bar line).
+    pub upbeat: f64,
     /// The key: the `scale` setting when set, else estimated from the melody.
     pub scale: Option<Scale>,
     /// Quarter notes per minute (`Q:`, `<sound tempo>`).
@@ -98,6 +104,7 @@ impl Default for Options {
         Options {
             title: "tms melody".into(),
             meter: Meter::default(),
+            upbeat: 0.0,
             scale: None,
             tempo_bpm: 120.0,
             transpose: 0,
@@ -188,13 +195,14 @@ fn seconds(x: f64) -> String {
 /// Writes `notes` in `format`, or says why they cannot be notation.
 pub fn write(format: Format, notes: &[Note], opts: &Options) -> Result<Written, NotationError> {
     let (placed, merged) = one_line(notes, opts.transpose, opts.velocity);
-    check_lengths(&placed, notes, opts.meter)?;
+    let pickup = pickup_units(opts.upbeat, opts.meter);
+    check_lengths(&placed, notes, opts.meter, pickup)?;
     let line: Vec<GridNote> = placed.iter().map(|p| p.note).collect();
     let (key, estimated) = match &opts.scale {
         Some(s) => (Key::from_scale(s, opts.transpose), false),
         None => (Key::estimate(&line), true),
     };
-    let bars = layout(&line, opts.meter);
+    let bars = layout(&line, opts.meter, pickup);
     let text = match format {
         Format::Abc => abc::render(&bars, &key, estimated, opts),
         Format::MusicXml => musicxml::render(&bars, &key, &line, opts),
@@ -208,9 +216,26 @@ pub fn write(format: Format, notes: &[Note], opts: &Options) -> Result<Written, 
     })
 }
 
+/// The upbeat on the grid, less whole bars of `meter`: the pickup bar's length (0 = none).
+pub fn pickup_units(upbeat: f64, meter: Meter) -> u64 {
+    let bar_len = GRID * u64::from(meter.beats) / u64::from(meter.unit);
+    let units = if upbeat.is_finite() && upbeat > 0.0 {
+        to_units(upbeat)
+    } else {
+        0
+    };
+    units % bar_len
+}
+
 /// Refuses a line with a note longer than [`MAX_NOTE_QUARTERS`] or an end past [`MAX_BARS`]
-/// bars of `meter`, naming the first such note.
-fn check_lengths(line: &[Placed], notes: &[Note], meter: Meter) -> Result<(), NotationError> {
+/// bars of `meter` (an upbeat of `pickup` units is a bar of its own), naming the first such
+/// note.
+fn check_lengths(
+    line: &[Placed],
+    notes: &[Note],
+    meter: Meter,
+    pickup: u64,
+) -> Result<(), NotationError> {
     let bar_len = GRID * u64::from(meter.beats) / u64::from(meter.unit);
     let longest = u64::from(MAX_NOTE_QUARTERS) * GRID / 4;
     for p in line {
@@ -228,7 +253,7 @@ fn check_lengths(line: &[Placed], notes: &[Note], meter: Meter) -> Result<(), No
                 quarters,
             });
         }
-        let bar = p.note.end().div_ceil(bar_len);
+        let bar = bar_count(p.note.end(), bar_len, pickup);
         if bar > MAX_BARS {
             return Err(NotationError::MelodyTooLong {
                 pitch: source.pitch,
@@ -239,6 +264,16 @@ fn check_lengths(line: &[Placed], notes: &[Note], meter: Meter) -> Result<(), No
         }
     }
     Ok(())
+}
+
+/// How many bars hold music up to `end` units: a pickup bar of `pickup` units (when not 0),
+/// then whole bars; at least one.
+fn bar_count(end: u64, bar_len: u64, pickup: u64) -> u64 {
+    match pickup {
+        0 => end.div_ceil(bar_len).max(1),
+        p if end <= p => 1,
+        p => 1 + (end - p).div_ceil(bar_len),
+    }
 }
 
 /// A note of the one-line melody, on the grid.
@@ -483,6 +518,8 @@ pub enum Item {
 pub struct Bar {
     pub items: Vec<Item>,
     pub beat: u64,
+    /// An upbeat: a short first bar, its items placed at the end of a whole one.
+    pub pickup: bool,
 }
 
 /// Written values, longest first, in ticks: dotted whole, whole, dotted half, half, dotted
@@ -527,15 +564,24 @@ struct Piece {
     tie: bool,
 }
 
-/// The line as bars of `meter`: rests fill the gaps and the last bar, notes crossing a bar line
-/// or a triplet beat's edge are tied, and every stretch is spelled in written values.
-pub fn layout(line: &[GridNote], meter: Meter) -> Vec<Bar> {
+/// The line as bars of `meter` after an upbeat of `pickup` units (0 = none; less than a bar):
+/// rests fill the gaps and the last bar, notes crossing a bar line or a triplet beat's edge
+/// are tied, and every stretch is spelled in written values.
+pub fn layout(line: &[GridNote], meter: Meter, pickup: u64) -> Vec<Bar> {
     let bar_len = GRID * u64::from(meter.beats) / u64::from(meter.unit);
     let beat = GRID / u64::from(meter.unit);
     // Beats are felt in threes in compound meters: 6/8 is two dotted quarters.
     let group = if meter.is_compound() { 3 * beat } else { beat };
     let end = line.last().map_or(0, GridNote::end);
-    let bars = end.div_ceil(bar_len).max(1);
+    let pickup = pickup % bar_len;
+    let bars = bar_count(end, bar_len, pickup);
+    // Bar b spans [b0, b1): the pickup bar first, when there is one.
+    let span = |b: u64| match (pickup, b) {
+        (0, b) => (b * bar_len, (b + 1) * bar_len),
+        (p, 0) => (0, p),
+        (p, b) => (p + (b - 1) * bar_len, p + b * bar_len),
+    };
+    let last = span(bars - 1).1;
 
     // The whole timeline as pieces, rests included.
     let mut timeline = Vec::with_capacity(line.len() * 2 + 1);
@@ -551,22 +597,24 @@ pub fn layout(line: &[GridNote], meter: Meter) -> Vec<Bar> {
         timeline.push((sym, n.start, n.end()));
         t = n.end();
     }
-    if bars * bar_len > t {
-        timeline.push((Sym::Rest, t, bars * bar_len));
+    if last > t {
+        timeline.push((Sym::Rest, t, last));
     }
 
     let mut out = Vec::with_capacity(bars as usize);
     let mut k = 0;
     for b in 0..bars {
-        let (b0, b1) = (b * bar_len, (b + 1) * bar_len);
+        let (b0, b1) = span(b);
+        // A pickup bar is laid out as the end of a whole bar, so its beats are the meter's.
+        let pad = bar_len - (b1 - b0);
         let mut pieces = Vec::new();
         while k < timeline.len() && timeline[k].1 < b1 {
             let (sym, s, e) = timeline[k];
             let is_note = sym != Sym::Rest;
             pieces.push(Piece {
                 sym,
-                start: s.max(b0) - b0,
-                end: e.min(b1) - b0,
+                start: s.max(b0) - b0 + pad,
+                end: e.min(b1) - b0 + pad,
                 tied_from: is_note && s < b0,
                 tie: is_note && e > b1,
             });
@@ -575,7 +623,9 @@ pub fn layout(line: &[GridNote], meter: Meter) -> Vec<Bar> {
             }
             k += 1;
         }
-        out.push(lay_bar(&pieces, bar_len, beat, group));
+        let mut bar = lay_bar(&pieces, bar_len, beat, group);
+        bar.pickup = pad > 0;
+        out.push(bar);
     }
     out
 }
@@ -652,7 +702,11 @@ fn lay_bar(pieces: &[Piece], bar_len: u64, beat: u64, felt: u64) -> Bar {
     if !group.is_empty() {
         items.push(Item::Triplet(group));
     }
-    Bar { items, beat: felt }
+    Bar {
+        items,
+        beat: felt,
+        pickup: false,
+    }
 }
 
 /// A pitch as written: letter (0 = C … 6 = B), alteration in semitones, octave (4 holds
@@ -970,7 +1024,7 @@ mod tests {
                 velocity: 90,
             },
         ];
-        let bars = layout(&line, Meter::default());
+        let bars = layout(&line, Meter::default(), 0);
         assert_eq!(bars.len(), 2);
         assert_eq!(lengths(&bars[0]), vec!["60:72", "62:24-"]);
         assert_eq!(lengths(&bars[1]), vec!["62:24", "z:72"]);
@@ -994,7 +1048,7 @@ mod tests {
             len: 36,
             velocity: 90,
         });
-        let bars = layout(&line, Meter::default());
+        let bars = layout(&line, Meter::default(), 0);
         assert_eq!(lengths(&bars[0]), vec!["3(60:12 62:12 64:12)", "65:72"]);
         // A note from inside a triplet beat into the next is cut at the beat and tied.
         let line = [
@@ -1011,8 +1065,52 @@ mod tests {
                 velocity: 90,
             },
         ];
-        let bars = layout(&line, Meter::default());
+        let bars = layout(&line, Meter::default(), 0);
         assert_eq!(lengths(&bars[0]), vec!["3(60:24 62:12-)", "62:24", "z:48"]);
+    }
+
+    #[test]
+    fn an_upbeat_is_a_short_first_bar_at_the_end_of_a_whole_one() {
+        // 3/4 with a quarter upbeat: C4 | E4*2 G4 | E4*3, nothing tied.
+        let line: Vec<GridNote> = [(60, 0, 12), (64, 12, 24), (67, 36, 12), (64, 48, 36)]
+            .iter()
+            .map(|&(pitch, start, len)| GridNote {
+                pitch,
+                start,
+                len,
+                velocity: 90,
+            })
+            .collect();
+        let three = Meter::parse("3/4").unwrap();
+        let bars = layout(&line, three, 12);
+        assert_eq!(bars.len(), 3);
+        assert!(bars[0].pickup && !bars[1].pickup);
+        assert_eq!(lengths(&bars[0]), vec!["60:24"]);
+        let Item::Plain(upbeat) = &bars[0].items[0] else {
+            panic!("a plain quarter")
+        };
+        assert_eq!(upbeat.at, 24, "the upbeat sits on the bar's third beat");
+        assert_eq!(lengths(&bars[1]), vec!["64:48", "67:24"]);
+        assert_eq!(lengths(&bars[2]), vec!["64:72"]);
+        // Without the upbeat every note after the first crosses a bar line.
+        let flat = layout(&line, three, 0);
+        assert_eq!(lengths(&flat[0]), vec!["60:24", "64:48"]);
+        assert_eq!(lengths(&flat[1]), vec!["67:24", "64:48-"]);
+        // An upbeat of whole bars and a quarter is the same quarter.
+        assert_eq!(pickup_units(0.5 + 1.5, three), 12);
+        assert_eq!(pickup_units(1.5, three), 0);
+        let w = write(
+            Format::MusicXml,
+            &quantized_melody(&[note(60, 0.0, 0.5), note(64, 0.5, 1.0)], 0, None),
+            &Options {
+                meter: three,
+                upbeat: 0.5,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert!(w.text.contains("<measure number=\"0\" implicit=\"yes\">"));
+        assert!(w.text.contains("<measure number=\"1\">"));
     }
 
     #[test]
@@ -1023,7 +1121,7 @@ mod tests {
             len: 36,
             velocity: 90,
         }];
-        let bars = layout(&line, Meter::parse("6/8").unwrap());
+        let bars = layout(&line, Meter::parse("6/8").unwrap(), 0);
         assert_eq!(bars.len(), 1);
         assert_eq!(lengths(&bars[0]), vec!["67:72"]);
     }

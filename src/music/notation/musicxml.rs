@@ -51,9 +51,16 @@ pub(super) fn render(bars: &[Bar], key: &Key, line: &[GridNote], opts: &Options)
     let tempo = super::tempo_text(opts.tempo_bpm);
     let mut acc = BarAccidentals::new(key);
     let mut carried = None;
+    // An upbeat is measure 0 and not counted (`implicit`), as notation programs number it.
+    let first = if bars.first().is_some_and(|b| b.pickup) {
+        0
+    } else {
+        1
+    };
     for (i, bar) in bars.iter().enumerate() {
         acc.bar();
-        let _ = writeln!(x, "    <measure number=\"{}\">", i + 1);
+        let implicit = if bar.pickup { " implicit=\"yes\"" } else { "" };
+        let _ = writeln!(x, "    <measure number=\"{}\"{implicit}>", i + first);
         if i == 0 {
             let _ = writeln!(
                 x,
