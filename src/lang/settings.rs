@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::music::grid::Grid;
+use crate::music::grid::GridChoice;
 use crate::music::meter::Meter;
 use crate::music::scale::Scale;
 
@@ -95,7 +95,7 @@ impl Kind {
             Kind::Text => "a quoted string".into(),
             Kind::Scale => "a scale such as \"D yu\" or \"C major\", or none".into(),
             Kind::Meter => "a meter such as \"4/4\", \"3/4\" or \"6/8\"".into(),
-            Kind::Grid => "a note value such as \"1/16\" or \"1/8t\" (triplet), or off".into(),
+            Kind::Grid => "a note value such as \"1/16\" or \"1/8t\" (triplet), auto or off".into(),
             Kind::Program => "a General MIDI program number 0–127 or its name".into(),
         }
     }
@@ -144,8 +144,8 @@ impl Kind {
             (Kind::Meter, Value::Text(t)) => crate::music::meter::Meter::parse(t)
                 .map(|m| Value::Text(m.to_string()))
                 .map_err(|e| e.to_string()),
-            (Kind::Grid, Value::Text(t)) => Grid::parse_optional(t)
-                .map(|g| Value::Text(crate::music::grid::name(g)))
+            (Kind::Grid, Value::Text(t)) => GridChoice::parse(t)
+                .map(|g| Value::Text(g.to_string()))
                 .map_err(|e| e.to_string()),
             (Kind::Program, Value::Int(i)) if (0..=127).contains(i) => Ok(Value::Int(*i)),
             (Kind::Program, Value::Text(t)) => match crate::music::gm::program_by_name(t) {
@@ -228,15 +228,15 @@ impl SettingType for Meter {
     }
 }
 
-impl SettingType for Option<Grid> {
+impl SettingType for GridChoice {
     fn from_value(v: &Value) -> Option<Self> {
         match v {
-            Value::Text(t) => Grid::parse_optional(t).ok(),
+            Value::Text(t) => GridChoice::parse(t).ok(),
             _ => None,
         }
     }
     fn to_value(&self) -> Value {
-        Value::Text(crate::music::grid::name(*self))
+        Value::Text(self.to_string())
     }
 }
 
@@ -495,8 +495,8 @@ settings! {
         "keep generated pitches in a scale, e.g. \"D yu\", \"A minor pentatonic\" (none = off)";
     Meter meter: Meter = Meter::default(), Kind::Meter, fixed,
         "the bar: beats per bar and the note that counts them, e.g. \"3/4\", \"6/8\" (notation bar lines)";
-    Grid grid: Option<Grid> = None, Kind::Grid, playing,
-        "generated steps and durations are whole multiples of this note value, e.g. \"1/16\", \"1/8t\" (off = free)";
+    Grid grid: GridChoice = GridChoice::Auto, Kind::Grid, playing,
+        "generated steps and durations are whole multiples of this note value, e.g. \"1/16\", \"1/8t\", counted from the bar lines (auto = the value of the model's training data, off = free)";
     Precision precision: Precision = Precision::Int8, Kind::Choice(Precision::NAMES), fixed,
         "how generation steps the model: int8 (weights as bytes, about twice as fast, han2 NLL unchanged to 1e-4) or f32 (the trained numbers, as `evaluate` uses them)";
     MinDuration min_duration: f64 = 0.05, Kind::Float { min: 0.0, max: 10.0 }, live,

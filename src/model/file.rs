@@ -18,6 +18,8 @@ use crate::lang::settings::Switch;
 /// The `format` metadata value that marks a tms model file.
 const FORMAT: &str = "tms-model";
 const FORMAT_VERSION: &str = "1";
+/// The metadata key of the grid of the data the model learned from (`1/16`, or `off`).
+const DATA_GRID: &str = "data.grid";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -100,6 +102,9 @@ impl Model {
         put("pitch_scale", PITCH_SCALE.to_string());
         put("time_unit", "seconds".into());
         put("epochs", self.epochs.to_string());
+        if let Some(g) = self.data_grid {
+            put(DATA_GRID, crate::music::grid::name(g));
+        }
         if self.trained_with.is_none() {
             for (k, v) in &self.trained_record {
                 put(k, v.clone());
@@ -222,6 +227,15 @@ impl Model {
         let mut model = Model::with_weights(config, device, tensors)?;
         model.epochs = int("epochs", 0, i64::MAX)? as usize;
         model.origin = "opened".into();
+        model.data_grid = match meta.get(DATA_GRID) {
+            None => None,
+            Some(v) => Some(crate::music::grid::Grid::parse_optional(v).map_err(|e| {
+                ModelError::Metadata {
+                    key: DATA_GRID.into(),
+                    problem: e.to_string(),
+                }
+            })?),
+        };
         model.trained_record = meta
             .iter()
             .filter(|(k, _)| k.starts_with("train."))

@@ -22,6 +22,8 @@ use std::fmt;
 
 use tch::{nn, Device};
 
+use crate::music::grid::Grid;
+
 pub use evaluate::{evaluate, evaluate_with, split_validation, stepped_pitch_nll, Metrics};
 pub use file::ModelError;
 pub use sample::{Ending, Generator, SampleOptions};
@@ -179,6 +181,9 @@ pub struct Model {
     trained_record: std::collections::BTreeMap<String, String>,
     /// How generators and published weights step this model (not saved: a setting).
     precision: Precision,
+    /// The grid of the data it learned from (`data.grid` in its file; `grid auto` generates
+    /// on it): None when not recorded, Some(None) when that data fits no grid.
+    data_grid: Option<Option<Grid>>,
 }
 
 impl Model {
@@ -197,7 +202,19 @@ impl Model {
             trained_record: Default::default(),
             // the `precision` setting's default
             precision: Precision::Int8,
+            data_grid: None,
         }
+    }
+
+    /// The grid of the data it learned from: None when not recorded, Some(None) when that
+    /// data fits no grid.
+    pub fn data_grid(&self) -> Option<Option<Grid>> {
+        self.data_grid
+    }
+
+    /// Records the grid of the data it is trained on ([`crate::music::grid::of_data`]).
+    pub fn set_data_grid(&mut self, grid: Option<Grid>) {
+        self.data_grid = Some(grid);
     }
 
     pub fn precision(&self) -> Precision {

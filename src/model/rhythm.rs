@@ -81,11 +81,11 @@ pub fn allowed(unit: usize, duration: bool, min_seconds: f64, below: Option<f64>
     ok
 }
 
-/// The step classes that land on a grid point (`on` says, given a step in seconds) and
-/// before `below` seconds when given; None when none does.
-pub fn on_grid_steps(below: Option<f64>, on: impl Fn(f64) -> bool) -> Option<Allowed> {
+/// The step classes that land on a grid point (`on` says, given a class) and before `below`
+/// seconds when given; None when none does.
+pub fn on_grid_steps(below: Option<f64>, on: impl Fn(usize) -> bool) -> Option<Allowed> {
     let fits = |k: usize| below.is_none_or(|b| seconds_of(k) < b - 1e-9);
-    let ok: Allowed = std::array::from_fn(|k| fits(k) && on(seconds_of(k)));
+    let ok: Allowed = std::array::from_fn(|k| fits(k) && on(k));
     ok.contains(&true).then_some(ok)
 }
 

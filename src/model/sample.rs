@@ -10,7 +10,7 @@ use tch::{Kind, Tensor};
 use super::data::{self, Encoded};
 use super::key::KeyView;
 use super::net::{Net, State};
-use super::rhythm::{allowed, on_grid_steps, sample_class, seconds_of, snap};
+use super::rhythm::{allowed, on_grid_steps, sample_class, seconds_of, snap, Allowed};
 use super::step::{exp, ln, RhythmLogits, StepState, Stepper};
 use super::{Head, Model};
 use crate::music::grid::{BarLines, Grid, QUANTUM_SECONDS};
@@ -238,9 +238,7 @@ impl Generator {
             let t = opts.temperature;
             let steps = opts
                 .grid
-                .and_then(|g| {
-                    on_grid_steps(below, |s| opts.bar_lines.holds(self.last_start + s, g))
-                })
+                .and_then(|g| self.grid_steps(g, &opts.bar_lines, below))
                 .unwrap_or_else(|| allowed(unit, false, 0.0, below));
             let step = sample_class(&r.step, &steps, t, rng);
             let ok = allowed(unit, true, opts.min_duration, None);
@@ -259,6 +257,21 @@ impl Generator {
                 (snap(step, QUANTUM_SECONDS, false, below), duration)
             }
             None => (step, duration),
+        }
+    }
+
+    /// The step classes that land on a point of `grid` counted from `bars`, before `below`;
+    /// None when none does. When the grid divides the bar (1/16 in any meter) its points are
+    /// every `unit` classes from the first one, found once; otherwise each class is tried.
+    fn grid_steps(&self, grid: Grid, bars: &BarLines, below: Option<f64>) -> Option<Allowed> {
+        let from = self.last_start;
+        let per_bar = bars.every / grid.seconds();
+        let lead = (bars.at_or_after(from, grid) - from) / QUANTUM_SECONDS;
+        if (per_bar - per_bar.round()).abs() < 1e-9 && (lead - lead.round()).abs() < 1e-6 {
+            let (lead, unit) = (lead.round() as usize, grid.quanta() as usize);
+            on_grid_steps(below, |k| k >= lead && (k - lead).is_multiple_of(unit))
+        } else {
+            on_grid_steps(below, |k| bars.holds(from + seconds_of(k), grid))
         }
     }
 

@@ -89,6 +89,7 @@ impl Model {
             origin: self.origin.clone(),
             trained_record: self.trained_record.clone(),
             precision: self.precision,
+            data_grid: self.data_grid,
         }
     }
 

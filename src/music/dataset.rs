@@ -195,13 +195,14 @@ pub fn read_file(path: &str, abc: Accidentals) -> Result<(Vec<Tune>, Vec<String>
         }
         return Ok((tunes, problems));
     }
-    let notes = super::midi::read_midi(&bytes).map_err(|e| e.to_string())?;
+    let (notes, bars) = super::midi::read_midi_bars(&bytes).map_err(|e| e.to_string())?;
     if notes.is_empty() {
         return Err("no notes".into());
     }
     let mut tune = Tune {
         source: path.to_string(),
         notes,
+        bars,
         ..Tune::default()
     };
     tune.sort();

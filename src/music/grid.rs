@@ -89,6 +89,48 @@ impl fmt::Display for Grid {
     }
 }
 
+/// The `grid` setting: a note value, `off` (free rhythm), or `auto`: the note value of the
+/// data the model learned from ([`of_data`]), recorded in its file when tms trained it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GridChoice {
+    #[default]
+    Auto,
+    Off,
+    Value(Grid),
+}
+
+impl GridChoice {
+    /// `auto`, `off`/`none`, or a note value as [`Grid::parse_optional`] reads it.
+    pub fn parse(text: &str) -> Result<GridChoice, GridError> {
+        if text.trim().eq_ignore_ascii_case("auto") {
+            return Ok(GridChoice::Auto);
+        }
+        Ok(match Grid::parse_optional(text)? {
+            Some(g) => GridChoice::Value(g),
+            None => GridChoice::Off,
+        })
+    }
+
+    /// The grid to generate on: `auto` takes `learned` (the model's data's, if known).
+    pub fn resolve(self, learned: Option<Grid>) -> Option<Grid> {
+        match self {
+            GridChoice::Auto => learned,
+            GridChoice::Off => None,
+            GridChoice::Value(g) => Some(g),
+        }
+    }
+}
+
+impl fmt::Display for GridChoice {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            GridChoice::Auto => f.write_str("auto"),
+            GridChoice::Off => f.write_str("off"),
+            GridChoice::Value(g) => g.fmt(f),
+        }
+    }
+}
+
 /// Where bar lines fall, for a grid laid from them: a grid's points are every bar line plus
 /// whole multiples of its value, so generated notes sit on the bar's sixteenths (say) and not
 /// on the previous note's, which a primer ending on an odd sixteenth would leave them off.
@@ -156,6 +198,65 @@ impl BarLines {
     }
 }
 
+/// The grid a dataset's rhythm lives on: the coarsest note value that holds at least
+/// [`DATA_SHARE`] of its steps and durations (whole note down to 1/32 triplets). The Essen
+/// Chinese songs give 1/16 (0.9% of han1's values are 1/32 notes); played MIDI that fits no
+/// grid gives None. What `grid auto` uses: a melody generated on it is written as the data
+/// is, where a free rhythm writes tuplets and tiny rests.
+pub fn of_data(tunes: &[crate::music::note::Tune]) -> Option<Grid> {
+    // Whole, half, quarter, quarter triplet, eighth, eighth triplet, sixteenth, sixteenth
+    // triplet, thirty-second triplet: longest first.
+    const CANDIDATES: [(u32, bool); 9] = [
+        (1, false),
+        (2, false),
+        (4, false),
+        (4, true),
+        (8, false),
+        (8, true),
+        (16, false),
+        (16, true),
+        (32, true),
+    ];
+    let mut values = Vec::new();
+    for t in tunes {
+        let mut prev: Option<f64> = None;
+        for n in &t.notes {
+            if let Some(p) = prev {
+                values.push(n.start - p);
+            }
+            prev = Some(n.start);
+            values.push(n.duration);
+        }
+    }
+    if values.is_empty() {
+        return None;
+    }
+    CANDIDATES
+        .iter()
+        .map(|&(denominator, triplet)| Grid {
+            denominator,
+            triplet,
+        })
+        .find(|g| {
+            let unit = g.seconds();
+            let on = values
+                .iter()
+                .filter(|&&v| {
+                    let k = (v / unit).round();
+                    (v - k * unit).abs() <= DATA_TOLERANCE
+                })
+                .count();
+            on as f64 >= DATA_SHARE * values.len() as f64
+        })
+}
+
+/// The share of a dataset's steps and durations its grid must hold.
+pub const DATA_SHARE: f64 = 0.99;
+
+/// How far (seconds) a value may lie from the grid and still be on it: a MIDI tick at 480 per
+/// quarter is 1 ms at 120 BPM, a 1/48 note 42 ms.
+const DATA_TOLERANCE: f64 = 0.004;
+
 /// `off`, or the grid's note value, as `set` lists it.
 pub fn name(grid: Option<Grid>) -> String {
     grid.map_or_else(|| "off".into(), |g| g.to_string())
@@ -184,6 +285,84 @@ mod tests {
         for s in ["1/16", "1/8t", "1", "1/2t"] {
             assert_eq!(Grid::parse_optional(s).unwrap().unwrap().to_string(), s);
         }
+    }
+
+    #[test]
+    fn auto_off_or_a_note_value() {
+        let sixteenth = Grid::parse_optional("1/16").unwrap();
+        assert_eq!(GridChoice::parse(" AUTO "), Ok(GridChoice::Auto));
+        assert_eq!(GridChoice::parse("off"), Ok(GridChoice::Off));
+        assert_eq!(
+            GridChoice::parse("1/16"),
+            Ok(GridChoice::Value(sixteenth.unwrap()))
+        );
+        assert!(GridChoice::parse("1/32").is_err());
+        assert_eq!(GridChoice::Auto.resolve(sixteenth), sixteenth);
+        assert_eq!(GridChoice::Auto.resolve(None), None);
+        assert_eq!(GridChoice::Off.resolve(sixteenth), None);
+        for s in ["auto", "off", "1/8t"] {
+            assert_eq!(GridChoice::parse(s).unwrap().to_string(), s);
+        }
+    }
+
+    fn tune(values: &[(f64, f64)]) -> crate::music::note::Tune {
+        crate::music::note::Tune {
+            notes: values
+                .iter()
+                .map(|&(start, duration)| crate::music::note::Note {
+                    pitch: 60,
+                    start,
+                    duration,
+                    velocity: 90,
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_data_s_grid_is_the_coarsest_that_holds_99_percent() {
+        let name = |tunes: &[crate::music::note::Tune]| name(of_data(tunes));
+        // Eighths and quarters: 1/8. One sixteenth among them: 1/16.
+        let eighths: Vec<(f64, f64)> = (0..100).map(|i| (i as f64 * 0.25, 0.25)).collect();
+        assert_eq!(name(&[tune(&eighths)]), "1/8");
+        let mut some = eighths.clone();
+        some.push((25.0, 0.125));
+        assert_eq!(
+            name(&[tune(&some)]),
+            "1/8",
+            "one value in 201 off the eighths"
+        );
+        some.extend([(25.125, 0.125), (25.25, 0.125), (25.375, 0.25)]);
+        assert_eq!(
+            name(&[tune(&some)]),
+            "1/16",
+            "six in 207: under 99% on eighths"
+        );
+        // Whole notes only; triplet eighths; free timing; nothing at all.
+        assert_eq!(name(&[tune(&[(0.0, 2.0), (2.0, 2.0)])]), "1");
+        let t = 1.0 / 6.0;
+        let triplets: Vec<(f64, f64)> = (0..30).map(|i| (i as f64 * t, t)).collect();
+        assert_eq!(name(&[tune(&triplets)]), "1/8t");
+        let free: Vec<(f64, f64)> = (0..50).map(|i| (i as f64 * 0.1037, 0.0917)).collect();
+        assert_eq!(name(&[tune(&free)]), "off");
+        assert_eq!(name(&[]), "off");
+        // A MIDI tick off (1 ms) is still on the grid.
+        assert_eq!(name(&[tune(&[(0.0, 0.251), (0.251, 0.249)])]), "1/8");
+    }
+
+    #[test]
+    fn the_essen_chinese_songs_are_on_sixteenths() {
+        // The data the shipped model learned from (the model file records 1/16).
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/essen/han1.abc");
+        let Ok(text) = std::fs::read_to_string(path) else {
+            eprintln!("skipped: no {path} (tests/golden/fetch_essen.sh fetches it)");
+            return;
+        };
+        let (tunes, _) =
+            crate::music::abc::parse_abc_with(&text, path, crate::music::abc::Accidentals::Bar);
+        assert!(tunes.len() > 500);
+        assert_eq!(name(of_data(&tunes)), "1/16");
     }
 
     #[test]

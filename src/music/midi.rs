@@ -26,6 +26,7 @@
 //! SMPTE timing (ticks / (frames per second x ticks per frame)), where pretty_midi computes
 //! negative times.
 
+use crate::music::meter::{Bars, Meter};
 use crate::music::note::{sort_notes, Note};
 
 /// Why a file could not be read. Tracks count from 1, as a user would number them.
@@ -90,6 +91,8 @@ enum Event {
         program: u8,
     },
     Tempo(u32),
+    /// Numerator and the denominator's power of two.
+    TimeSignature(u8, u8),
     Other,
 }
 
@@ -251,6 +254,7 @@ impl<'a> TrackReader<'a> {
             0x20 if data.is_empty() => return Err(bad("channel prefix")),
             0x54 if data.len() < 5 || data[0] >> 5 > 3 => return Err(bad("SMPTE offset")),
             0x58 if data.len() < 4 => return Err(bad("time signature")),
+            0x58 => Event::TimeSignature(data[0], data[1]),
             0x59 => match data {
                 [key, mode, ..] if (-7..=7).contains(&(*key as i8)) && *mode <= 1 => Event::Other,
                 _ => return Err(bad("key signature")),
@@ -376,6 +380,13 @@ impl TempoMap {
 
 /// Notes of the first instrument exactly as pretty_midi extracts them, sorted by (start, pitch).
 pub fn read_midi(bytes: &[u8]) -> Result<Vec<Note>, MidiError> {
+    read_midi_bars(bytes).map(|(notes, _)| notes)
+}
+
+/// [`read_midi`], and where the file's bars fall: the meter of its time signature, and an
+/// upbeat where a first time signature lasts exactly one bar before another follows (how
+/// tms writes one: `1/4` at the start, then `3/4`).
+pub fn read_midi_bars(bytes: &[u8]) -> Result<(Vec<Note>, Bars), MidiError> {
     if bytes.get(..4) != Some(b"MThd") {
         return Err(MidiError::NotMidi);
     }
@@ -416,6 +427,8 @@ pub fn read_midi(bytes: &[u8]) -> Result<Vec<Note>, MidiError> {
     // (start tick, end tick, pitch, velocity) of the first instrument's notes.
     let mut found: Vec<(u64, u64, u8, u8)> = Vec::new();
     let mut max_tick = 0u64;
+    // (tick, numerator, denominator's power of two) of every time signature.
+    let mut signatures: Vec<(u64, u8, u8)> = Vec::new();
     let mut pos = 8usize.saturating_add(header_len);
     for track in 1..=track_count {
         let id = bytes.get(pos..pos.saturating_add(4));
@@ -465,6 +478,7 @@ pub fn read_midi(bytes: &[u8]) -> Result<Vec<Note>, MidiError> {
                     let bpm = 6e7 / f64::from(micros);
                     tempo.tempo(tick, 60.0 / (bpm * resolution));
                 }
+                Event::TimeSignature(n, pow) => signatures.push((tick, n, pow)),
                 Event::Tempo(_) | Event::Other => {}
             }
         }
@@ -491,7 +505,34 @@ pub fn read_midi(bytes: &[u8]) -> Result<Vec<Note>, MidiError> {
         })
         .collect();
     sort_notes(&mut notes);
-    Ok(notes)
+    signatures.sort_by_key(|s| s.0);
+    signatures.dedup();
+    let meter = |&(_, n, pow): &(u64, u8, u8)| {
+        let unit = 1u32.checked_shl(u32::from(pow))?;
+        Meter::parse(&format!("{n}/{unit}")).ok()
+    };
+    let bars = match signatures.as_slice() {
+        [] => Bars::default(),
+        [first, second, ..] if first.0 == 0 && metrical => {
+            // One bar of the first signature, in ticks (a quarter is `resolution` ticks).
+            let bar = f64::from(first.1) * 4.0 * resolution / f64::from(1u32 << first.2.min(16));
+            match (meter(second), (second.0 as f64 - bar).abs() < 0.5) {
+                (Some(m), true) => Bars {
+                    meter: Some(m),
+                    upbeat: tempo.seconds(second.0),
+                },
+                _ => Bars {
+                    meter: meter(first),
+                    upbeat: 0.0,
+                },
+            }
+        }
+        [first, ..] => Bars {
+            meter: meter(first),
+            upbeat: 0.0,
+        },
+    };
+    Ok((notes, bars))
 }
 
 fn key(channel: u8, pitch: u8) -> usize {
@@ -519,6 +560,11 @@ pub struct WriteOptions {
     pub transpose: i32,
     /// Resolution of the file.
     pub ticks_per_quarter: u16,
+    /// The time signature.
+    pub meter: Meter,
+    /// Seconds before the first bar line: written as a time signature of that length at the
+    /// start, the meter's after it (when the meter's unit or a shorter one counts it).
+    pub upbeat: f64,
 }
 
 impl Default for WriteOptions {
@@ -530,6 +576,8 @@ impl Default for WriteOptions {
             velocity: None,
             transpose: 0,
             ticks_per_quarter: 480,
+            meter: Meter::default(),
+            upbeat: 0.0,
         }
     }
 }
@@ -657,17 +705,29 @@ pub fn write_midi(notes: &[Note], opts: &WriteOptions) -> Vec<u8> {
     let micros = (60_000_000.0 / bpm)
         .round()
         .clamp(1.0, f64::from(0xff_ffffu32)) as u32;
-    let tempo_track = vec![
-        TrackEvent {
-            delta: u28::new(0),
-            kind: TrackEventKind::Meta(MetaMessage::Tempo(u24::new(micros))),
-        },
-        TrackEvent {
-            delta: u28::new(0),
-            kind: TrackEventKind::Meta(MetaMessage::TimeSignature(4, 2, 24, 8)),
-        },
-        end,
-    ];
+    let signature = |beats: u32, unit: u32, delta: u64| TrackEvent {
+        delta: u28::new(delta.min(LAST_ON_TICK) as u32),
+        kind: TrackEventKind::Meta(MetaMessage::TimeSignature(
+            beats.min(255) as u8,
+            unit.trailing_zeros() as u8,
+            // MIDI clocks (24 a quarter) per metronome click: a beat, felt in compound meter.
+            (96 / unit * if opts.meter.is_compound() { 3 } else { 1 }).min(255) as u8,
+            8,
+        )),
+    };
+    let mut tempo_track = vec![TrackEvent {
+        delta: u28::new(0),
+        kind: TrackEventKind::Meta(MetaMessage::Tempo(u24::new(micros))),
+    }];
+    let m = opts.meter;
+    match pickup_signature(opts.upbeat, m) {
+        Some((beats, unit)) => {
+            tempo_track.push(signature(beats, unit, 0));
+            tempo_track.push(signature(m.beats, m.unit, to_tick(opts.upbeat)));
+        }
+        None => tempo_track.push(signature(m.beats, m.unit, 0)),
+    }
+    tempo_track.push(end);
     let smf = Smf {
         header: Header::new(Format::Parallel, Timing::Metrical(u15::new(tpq))),
         tracks: vec![tempo_track, notes_track],
@@ -678,6 +738,29 @@ pub fn write_midi(notes: &[Note], opts: &WriteOptions) -> Vec<u8> {
     smf.write_std(&mut out)
         .expect("writing a MIDI file into memory cannot fail");
     out
+}
+
+/// The time signature of an upbeat of `upbeat` seconds (less whole bars of `meter`): its
+/// length in the meter's unit, or a shorter one down to 1/16; None when there is no upbeat or
+/// no such unit counts it whole (a triplet).
+fn pickup_signature(upbeat: f64, meter: Meter) -> Option<(u32, u32)> {
+    let upbeat = Bars {
+        meter: None,
+        upbeat,
+    }
+    .upbeat_in(meter);
+    if upbeat <= 0.0 {
+        return None;
+    }
+    // Seconds at 120 BPM: a whole note is 2 s.
+    let whole = upbeat / 2.0;
+    [1, 2, 4, 8, 16]
+        .into_iter()
+        .filter(|&u| u >= meter.unit)
+        .find_map(|unit| {
+            let n = whole * f64::from(unit);
+            ((n - n.round()).abs() < 1e-6 && n.round() >= 1.0).then(|| (n.round() as u32, unit))
+        })
 }
 
 #[cfg(test)]
@@ -856,6 +939,8 @@ mod tests {
             program: 200,
             ticks_per_quarter: 0,
             velocity: None,
+            meter: Meter::default(),
+            upbeat: f64::NAN,
         };
         let bytes = write_midi(&notes, &opts);
         let back = read_midi(&bytes).unwrap();
@@ -936,5 +1021,53 @@ mod tests {
                 prop_assert!(n.duration >= 1.0 / 960.0 - 1e-12);
             }
         }
+    }
+
+    #[test]
+    fn the_meter_and_an_upbeat_travel_as_time_signatures() {
+        let melody = [note(60, 0.0, 0.5, 90), note(64, 0.5, 1.5, 90)];
+        let read = |opts: &WriteOptions| read_midi_bars(&write_midi(&melody, opts)).unwrap();
+        // 4/4 and no upbeat: the file tms always wrote.
+        let (notes, bars) = read(&WriteOptions::default());
+        assert_eq!(notes.len(), 2);
+        assert_eq!(bars.meter, Some(Meter::default()));
+        assert_eq!(bars.upbeat, 0.0);
+        let three = Meter::parse("3/4").unwrap();
+        let (_, bars) = read(&WriteOptions {
+            meter: three,
+            upbeat: 0.5,
+            ..WriteOptions::default()
+        });
+        assert_eq!(bars.meter, Some(three));
+        assert!((bars.upbeat - 0.5).abs() < 1e-9);
+        // An eighth's upbeat in 2/4 is a 1/8 bar; a triplet's cannot be one.
+        assert_eq!(
+            pickup_signature(0.25, Meter::parse("2/4").unwrap()),
+            Some((1, 8))
+        );
+        assert_eq!(pickup_signature(1.0 / 6.0, three), None);
+        assert_eq!(
+            pickup_signature(1.5, three),
+            None,
+            "a whole bar is no upbeat"
+        );
+        let six = Meter::parse("6/8").unwrap();
+        let (_, bars) = read(&WriteOptions {
+            meter: six,
+            upbeat: 0.25,
+            ..WriteOptions::default()
+        });
+        assert_eq!((bars.meter, bars.upbeat), (Some(six), 0.25));
+        // A file whose second signature is not one bar after the first has no upbeat.
+        let f = smf0(
+            480,
+            &[
+                0x00, 0xff, 0x58, 0x04, 0x03, 0x02, 0x18, 0x08, // 3/4 at 0
+                0x00, 0x90, 60, 90, 0x83, 0x60, 0x80, 60, 0, // a quarter
+                0x00, 0xff, 0x58, 0x04, 0x02, 0x02, 0x18, 0x08, // 2/4 at a quarter
+            ],
+        );
+        let (_, bars) = read_midi_bars(&f).unwrap();
+        assert_eq!((bars.meter, bars.upbeat), (Some(three), 0.0));
     }
 }

@@ -168,6 +168,8 @@ impl Session {
                     channel: (self.settings.channel - 1) as u8,
                     velocity: self.velocity_override(),
                     transpose: self.settings.transpose as i32,
+                    meter: self.settings.meter,
+                    upbeat: self.bars.upbeat_in(self.settings.meter),
                     ..WriteOptions::default()
                 };
                 let notation = notation::Format::of_path(&path.value).map(|format| {

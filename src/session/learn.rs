@@ -12,6 +12,8 @@ use crate::lang::span::Span;
 use crate::model::{self, Generator, Model, SampleOptions, TrainConfig, Trainer, WeightFeed};
 use std::sync::Arc;
 
+use crate::music::grid::{Grid, GridChoice};
+
 #[derive(Default)]
 pub(super) struct State {
     pub model: Option<Model>,
@@ -34,6 +36,9 @@ pub(super) struct State {
     /// Seed of the validation split, drawn when the dataset is loaded, so that every `train`
     /// and `evaluate` on that dataset holds out the same tunes.
     pub split_seed: u64,
+    /// The grid of the loaded dataset ([`crate::music::grid::of_data`]): what a model trained
+    /// on it records, and what `grid auto` uses for a model that records none.
+    pub data_grid: Option<Grid>,
 }
 
 impl Session {
@@ -60,6 +65,7 @@ impl Session {
                 self.learn.feed = Arc::default();
                 self.learn.trainer = None;
                 self.learn.generator = None;
+                self.sync_live_shape();
                 Ok(())
             }
             Learn::Save { path } => {
@@ -189,7 +195,7 @@ impl Session {
                     allowed: scale.map(|s| s.mask()),
                     tonic: scale.map(|s| s.tonic),
                     min_duration: self.settings.min_duration,
-                    grid: grid.unwrap_or(self.settings.grid),
+                    grid: grid.unwrap_or_else(|| self.grid()),
                     bar_lines: self.bar_lines(),
                 };
                 let tonic = match (end_tonic, scale) {
@@ -253,6 +259,7 @@ impl Session {
         self.learn.feed = Arc::default();
         self.learn.trainer = None;
         self.learn.generator = None;
+        self.sync_live_shape();
     }
 
     pub(super) fn train_config(&self) -> TrainConfig {
@@ -289,6 +296,12 @@ impl Session {
             say!(self, "no model yet: a new one from the current settings");
             self.new_model();
         }
+        // What it learns from is on this grid: `grid auto` generates on it from now on.
+        let grid = self.learn.data_grid;
+        if let Some(m) = self.learn.model.as_mut() {
+            m.set_data_grid(grid);
+        }
+        self.sync_live_shape();
         Ok(())
     }
 
@@ -483,9 +496,23 @@ impl Session {
         }
     }
 
-    /// The dataset was replaced: a new validation split.
+    /// The dataset was replaced: a new validation split, and its grid.
     pub(super) fn dataset_changed(&mut self) {
         self.learn.split_seed = self.derive_seed();
+        self.learn.data_grid = crate::music::grid::of_data(self.tunes());
+        self.sync_live_shape();
+    }
+
+    /// The grid generation uses: the `grid` setting, `auto` taken as the grid of the data
+    /// the model learned from (its file records it), or for a model that records none (the
+    /// notebook's, or one saved before tms recorded it) the loaded dataset's; free when
+    /// neither is known.
+    pub(super) fn grid(&self) -> Option<Grid> {
+        resolve_grid(
+            self.settings.grid,
+            self.learn.model.as_ref(),
+            self.learn.data_grid,
+        )
     }
 
     /// The melody was replaced: generation must restart from the new primer.
@@ -510,6 +537,16 @@ impl Session {
         }
         Ok(Generator::new(m, self.melody()))
     }
+}
+
+/// `choice` for a voice with `model`, the loaded dataset's grid being `dataset`.
+pub(super) fn resolve_grid(
+    choice: GridChoice,
+    model: Option<&Model>,
+    dataset: Option<Grid>,
+) -> Option<Grid> {
+    let learned = model.and_then(Model::data_grid).unwrap_or(dataset);
+    choice.resolve(learned)
 }
 
 /// How much `generate` makes.

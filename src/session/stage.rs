@@ -51,6 +51,7 @@ impl Default for State {
             performer: None,
             live_shape: Arc::new(Mutex::new(LiveShape::of(
                 &Settings::default(),
+                None,
                 BarLines::default(),
             ))),
             recording: None,
@@ -72,11 +73,12 @@ pub(super) struct LiveShape {
 }
 
 impl LiveShape {
-    /// The shape the settings ask for, with the grid laid from `bar_lines`.
-    pub(super) fn of(s: &Settings, bar_lines: BarLines) -> LiveShape {
+    /// The shape the settings ask for, on `grid` (the `grid` setting resolved) laid from
+    /// `bar_lines`.
+    pub(super) fn of(s: &Settings, grid: Option<Grid>, bar_lines: BarLines) -> LiveShape {
         LiveShape {
             allowed: s.scale.map(|s| s.mask()),
-            grid: s.grid,
+            grid,
             tonic: s.scale.map(|s| s.tonic),
             bar_lines,
         }
@@ -726,7 +728,7 @@ impl Session {
 
     pub(super) fn sync_live_shape(&mut self) {
         if let Ok(mut s) = self.stage.live_shape.lock() {
-            *s = LiveShape::of(&self.settings, self.bar_lines());
+            *s = LiveShape::of(&self.settings, self.grid(), self.bar_lines());
         }
     }
 

@@ -181,8 +181,14 @@ impl Session {
         if let Some(p) = self.stage.controls.program() {
             controls.set(Live::Program, f64::from(p));
         }
+        let grid = super::learn::resolve_grid(
+            from.settings.grid,
+            from.model.as_ref(),
+            self.learn.data_grid,
+        );
         let shape = LiveShape::of(
             &from.settings,
+            grid,
             crate::music::grid::BarLines {
                 first: from.bars.upbeat_in(from.settings.meter),
                 every: from.settings.meter.bar_seconds(),

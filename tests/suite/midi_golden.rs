@@ -160,6 +160,8 @@ fn options_reach_the_file() {
         velocity: Some(55),
         transpose: 12,
         ticks_per_quarter: 96,
+        meter: tms::music::meter::Meter::parse("3/4").unwrap(),
+        upbeat: 0.5,
     };
     let bytes = write_midi(&melody(), &opts);
     let smf = midly::Smf::parse(&bytes).expect("midly reads it");
@@ -168,10 +170,24 @@ fn options_reach_the_file() {
     assert_eq!(smf.tracks.len(), 2);
     let meta: Vec<_> = smf.tracks[0].iter().map(|e| e.kind).collect();
     assert!(meta.contains(&TrackEventKind::Meta(MetaMessage::Tempo(1_000_000.into()))));
-    assert!(
-        meta.contains(&TrackEventKind::Meta(MetaMessage::TimeSignature(
-            4, 2, 24, 8
-        )))
+    // A quarter-note upbeat is a bar of 1/4, then 3/4 from its end (a quarter: 96 ticks).
+    let signatures: Vec<(u32, _)> = smf.tracks[0]
+        .iter()
+        .filter(|e| matches!(e.kind, TrackEventKind::Meta(MetaMessage::TimeSignature(..))))
+        .map(|e| (e.delta.as_int(), e.kind))
+        .collect();
+    assert_eq!(
+        signatures,
+        vec![
+            (
+                0,
+                TrackEventKind::Meta(MetaMessage::TimeSignature(1, 2, 24, 8))
+            ),
+            (
+                96,
+                TrackEventKind::Meta(MetaMessage::TimeSignature(3, 2, 24, 8))
+            ),
+        ]
     );
     let mut programs = Vec::new();
     let mut ons = 0;

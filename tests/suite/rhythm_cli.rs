@@ -228,6 +228,64 @@ fn the_scale_given_to_generate_is_the_key_written() {
     assert_eq!(key("a.abc"), "K:Am % A minor, from scale");
 }
 
+/// Five tunes of eighths and quarters: data on a grid of 1/8.
+const EIGHTHS: &str = "X:1\nT:a\nM:2/4\nL:1/8\nK:D\nDE FA | B2 AF | EF D2 | A,B, D2 |\n\n\
+                       X:2\nT:b\nM:2/4\nL:1/8\nK:D\nFA B2 | AF E2 | DE FA | d2 d2 |\n\n\
+                       X:3\nT:c\nM:2/4\nL:1/8\nK:D\nA2 FE | D2 EF | AB AF | E2 D2 |\n\n\
+                       X:4\nT:d\nM:2/4\nL:1/8\nK:D\nde dB | A2 FA | B2 AF | D4 |\n\n\
+                       X:5\nT:e\nM:2/4\nL:1/8\nK:D\nFE DE | F2 A2 | BA FE | D4 |\n";
+
+#[test]
+fn grid_auto_is_the_grid_of_the_model_s_training_data() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("eighths.abc"), EIGHTHS).unwrap();
+    let run = |text: &str| {
+        let run = tms_in(dir.path(), &["-c", text], "");
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        read_midi(&std::fs::read(dir.path().join("m.mid")).unwrap()).unwrap()
+    };
+    let off = |notes: &[Note], unit: f64| {
+        notes[3..]
+            .iter()
+            .filter(|n| !whole(n.start, unit) || !whole(n.end(), unit))
+            .count()
+    };
+    let primer = "prime notes \"D4 E4 F#4\"";
+    // A fresh model records nothing: `auto` is the loaded dataset's grid, else free.
+    let fresh = "seed 8; set hidden 16; set embed 4; model new";
+    let free = run(&format!("{fresh}; {primer}; generate 64; write \"m.mid\""));
+    assert!(off(&free, 0.25) > 10, "a fresh model's rhythm is free");
+    let loaded = run(&format!(
+        "{fresh}; load \"eighths.abc\"; {primer}; generate 64; write \"m.mid\""
+    ));
+    assert_eq!(off(&loaded, 0.25), 0);
+    // Trained on eighths, the model records them in its file; opened without the dataset it
+    // still generates on them, and `set grid off` frees it.
+    let trained = run(&format!(
+        "{fresh}; load \"eighths.abc\"; train 1; save \"e.safetensors\"; \
+         model \"e.safetensors\"; {primer}; generate 2; write \"m.mid\""
+    ));
+    assert!(trained.len() > 3);
+    let file = std::fs::read(dir.path().join("e.safetensors")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&file[..4096.min(file.len())]).contains("\"data.grid\":\"1/8\"")
+    );
+    let opened = run(&format!(
+        "seed 8; model \"e.safetensors\"; {primer}; generate 64; write \"m.mid\""
+    ));
+    assert_eq!(off(&opened, 0.25), 0);
+    let freed = run(&format!(
+        "seed 8; model \"e.safetensors\"; set grid off; {primer}; generate 64; write \"m.mid\""
+    ));
+    assert!(off(&freed, 0.25) > 10, "`grid off` frees the rhythm");
+    // The shipped model learned the Essen Chinese songs: sixteenths.
+    let shipped = run(&format!(
+        "seed 8; model \"{}\"; {primer}; generate 64; write \"m.mid\"",
+        root().join("models/folk.safetensors").display()
+    ));
+    assert_eq!(off(&shipped, 0.125), 0);
+}
+
 #[test]
 fn end_tonic_makes_the_last_note_the_tonic() {
     for length in ["3 bars", "17"] {
