@@ -40,6 +40,10 @@ const POLL: Duration = Duration::from_millis(2);
 /// At most this many messages per millisecond: keeps a huge chord or a burst of late
 /// events from overflowing the backend's buffer (JACK's holds about 2,000 per period).
 const BURST: u32 = 64;
+
+/// How long a message waits for room in a full output queue before the port counts as lost
+/// (a server that took nothing for this long is not coming back soon).
+const QUEUE_PATIENCE: Duration = Duration::from_secs(2);
 /// More sounding notes than this and the oldest is ended early (bounded memory, and no
 /// synth holds more anyway).
 const MAX_SOUNDING: usize = 512;
@@ -1978,7 +1982,17 @@ impl Player {
             self.burst = (Instant::now(), 0);
         }
         self.burst.1 += 1;
-        match conn.send(m) {
+        let mut sent = conn.send(m);
+        // A full output queue means the MIDI server is behind (it missed periods on a busy
+        // machine), not that the port is gone: wait for it, as a sender waits on a cable.
+        let waited = Instant::now();
+        while matches!(sent, Err(midir::SendError::Other(why)) if why == midir::QUEUE_FULL)
+            && waited.elapsed() < QUEUE_PATIENCE
+        {
+            std::thread::sleep(Duration::from_millis(1));
+            sent = conn.send(m);
+        }
+        match sent {
             Ok(()) => {
                 let lane = &self.voices[v];
                 lane.state.events.fetch_add(1, Ordering::Relaxed);

@@ -47,7 +47,7 @@ impl Jack {
         let log = tempfile::NamedTempFile::new().expect("temp file");
         // Without realtime privileges jackd still runs, just with ordinary priority.
         let child = Command::new("jackd")
-            .args(["-d", "dummy", "-r", "48000", "-p", "64"])
+            .args(["-S", "-d", "dummy", "-r", "48000", "-p", "64"])
             .env("JACK_DEFAULT_SERVER", &name)
             .stdin(Stdio::null())
             .stdout(log.reopen().expect("log"))
@@ -196,8 +196,20 @@ impl Source {
         }
     }
 
+    /// Sends `m`, waiting while the output queue is full (as a keyboard waits on a cable).
     pub fn send(&mut self, m: &[u8]) {
-        self.conn.send(m).expect("send");
+        let t0 = Instant::now();
+        loop {
+            match self.conn.send(m) {
+                Ok(()) => return,
+                Err(midir::SendError::Other(why))
+                    if why == midir::QUEUE_FULL && t0.elapsed() < Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                Err(e) => panic!("send: {e}"),
+            }
+        }
     }
 }
 
