@@ -87,20 +87,44 @@ struct LiveSource {
     feed: crate::model::FeedReader,
 }
 
-impl NoteSource for LiveSource {
-    fn next_note(&mut self, controls: &Controls) -> Option<Note> {
+impl LiveSource {
+    /// The sampling controls of this moment.
+    fn options(&self, controls: &Controls) -> SampleOptions {
         let (allowed, grid, tonic) = self
             .shape
             .lock()
             .map_or((None, None, None), |s| (s.allowed, s.grid, s.tonic));
-        let opts = SampleOptions {
+        SampleOptions {
             temperature: controls.get(Live::Temperature),
             top_k: controls.get(Live::TopK) as usize,
             allowed,
             tonic,
             min_duration: controls.get(Live::MinDuration),
             grid,
-        };
+        }
+    }
+
+    /// An answer of `n` notes to `phrase`: its last note keeps the length it drew, as the
+    /// last note of `generate N` does.
+    fn answer(&mut self, phrase: &[Note], n: usize, controls: &Controls) -> Vec<Note> {
+        self.generator.reprime(phrase);
+        let opts = self.options(controls);
+        self.generator.follow(&mut self.feed);
+        (0..n)
+            .map(|i| {
+                let ending = crate::model::Ending {
+                    last: i + 1 == n,
+                    ..Default::default()
+                };
+                self.generator.next_ending(&opts, &ending, &mut self.rng).0
+            })
+            .collect()
+    }
+}
+
+impl NoteSource for LiveSource {
+    fn next_note(&mut self, controls: &Controls) -> Option<Note> {
+        let opts = self.options(controls);
         self.generator.follow(&mut self.feed);
         Some(self.generator.next(&opts, &mut self.rng))
     }
@@ -797,10 +821,8 @@ impl Session {
                     feed: self.learn.feed.reader(),
                 };
                 let controls = self.stage.controls.clone();
-                let answer: perform::Answer = Box::new(move |phrase: &[Note]| {
-                    source.generator.reprime(phrase);
-                    (0..n).filter_map(|_| source.next_note(&controls)).collect()
-                });
+                let answer: perform::Answer =
+                    Box::new(move |phrase: &[Note]| source.answer(phrase, n, &controls));
                 self.sync_live_shape();
                 self.performer()
                     .respond(Duration::from_millis(PHRASE_SILENCE_MS), answer)
