@@ -87,6 +87,16 @@ struct LiveSource {
     feed: crate::model::FeedReader,
 }
 
+/// What `listen` and `respond` say of a phrase: its notes on `grid` (1/48 notes when off),
+/// as `prime notes` reads them.
+fn heard_line(notes: &[Note], grid: Option<Grid>) -> String {
+    format!(
+        "heard {}: {}",
+        super::data::count(notes.len(), "note"),
+        crate::music::notes_text::format_heard(notes, grid)
+    )
+}
+
 impl LiveSource {
     /// The sampling controls of this moment.
     fn options(&self, controls: &Controls) -> SampleOptions {
@@ -457,12 +467,7 @@ impl Session {
                 if notes.is_empty() {
                     return Err(Error::failed(span, "heard no notes"));
                 }
-                say!(
-                    self,
-                    "heard {} notes: {}",
-                    notes.len(),
-                    crate::music::notes_text::format_notes(&notes)
-                );
+                say!(self, "{}", heard_line(&notes, self.settings.grid));
                 self.set_melody(notes);
                 Ok(())
             }
@@ -821,11 +826,16 @@ impl Session {
                     feed: self.learn.feed.reader(),
                 };
                 let controls = self.stage.controls.clone();
+                let shape = source.shape.clone();
                 let answer: perform::Answer =
                     Box::new(move |phrase: &[Note]| source.answer(phrase, n, &controls));
+                // On the grid the answer was made on.
+                let show: perform::Show = Box::new(move |phrase: &[Note]| {
+                    heard_line(phrase, shape.lock().ok().and_then(|s| s.grid))
+                });
                 self.sync_live_shape();
                 self.performer()
-                    .respond(Duration::from_millis(PHRASE_SILENCE_MS), answer)
+                    .respond(Duration::from_millis(PHRASE_SILENCE_MS), answer, Some(show))
                     .map_err(fail)?;
                 say!(self, "answering each phrase on the input with {n} notes");
                 Ok(())
