@@ -25,7 +25,7 @@ use midir::MidiOutputConnection;
 
 use super::input::{Input, Knobs};
 use super::record::{Tape, MAIN_TRACK};
-use super::respond::{Answer, Responder, TakePhrase};
+use super::respond::{Answer, Responder, Show, TakePhrase};
 use super::timeline::{next_line, BeatSource, ClockFollower, InternalClock, TICKS_PER_BEAT};
 use super::{Printer, LATE_AFTER};
 use crate::lang::settings::Live;
@@ -658,31 +658,40 @@ impl Performer {
 
     /// Answers every phrase heard on the input port with `answer`'s notes, played at once
     /// on the current voice (each answer replaces what that voice was playing). `silence`
-    /// ends a phrase, as for `listen`.
-    pub fn respond(&mut self, silence: Duration, answer: Answer) -> Result<(), PerformError> {
+    /// ends a phrase, as for `listen`. `show`, when given, says what was heard: printed
+    /// after the answer has started, so that it costs the answer no time.
+    pub fn respond(
+        &mut self,
+        silence: Duration,
+        answer: Answer,
+        mut show: Option<Show>,
+    ) -> Result<(), PerformError> {
         self.responder = None;
         let input = self.input.as_ref().ok_or(PerformError::NoInput)?;
         self.output_name().ok_or(PerformError::NotConnected)?;
         let (tx, shared) = (self.tx.clone(), self.shared.clone());
         let (voice, state) = (self.current, self.state().clone());
-        let play = move |notes: &[Note]| {
-            if shared.output().is_none() {
-                return;
-            }
-            if let Some(gen) = state.begin(Activity::Playing) {
-                let events = to_events(notes);
-                let looped = false;
-                if tx
-                    .send(Cmd::Play {
-                        voice,
-                        events,
-                        looped,
-                        gen,
-                    })
-                    .is_err()
-                {
-                    state.finish(Some(gen));
+        let printer = self.printer.clone();
+        let play = move |phrase: &[Note], notes: &[Note]| {
+            if shared.output().is_some() {
+                if let Some(gen) = state.begin(Activity::Playing) {
+                    let events = to_events(notes);
+                    let looped = false;
+                    if tx
+                        .send(Cmd::Play {
+                            voice,
+                            events,
+                            looped,
+                            gen,
+                        })
+                        .is_err()
+                    {
+                        state.finish(Some(gen));
+                    }
                 }
+            }
+            if let Some(show) = &mut show {
+                super::say(&printer, show(phrase));
             }
         };
         let responder = Responder::start(input.phrases(), silence, answer, play)
@@ -708,8 +717,13 @@ impl Performer {
             take(phrase);
             Vec::new()
         });
-        Responder::start(input.phrases(), silence, answer, |_: &[Note]| {})
-            .map_err(|e| PerformError::Send(e.to_string()))
+        Responder::start(
+            input.phrases(),
+            silence,
+            answer,
+            |_: &[Note], _: &[Note]| {},
+        )
+        .map_err(|e| PerformError::Send(e.to_string()))
     }
 
     /// Stops answering; what is playing plays on. The phrases answered, if it was on.

@@ -398,6 +398,10 @@ impl Session {
                 last_pitches: tonic,
             };
             let (note, last) = gen.next_ending(opts, &ending, &mut self.rng);
+            if *made == 0 {
+                // The generator cuts its own notes; the melody's last one may be the primer's.
+                model::end_by(&mut self.melody, note.start);
+            }
             self.melody.push(note);
             *made += 1;
             finished = last;

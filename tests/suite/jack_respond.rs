@@ -208,6 +208,7 @@ fn a_long_phrase_played_while_the_reader_is_busy_is_read_whole() {
             std::thread::sleep(Duration::from_millis(1500));
             Vec::new()
         }),
+        None,
     )
     .unwrap();
     let count = || phrases.lock().unwrap().len();
