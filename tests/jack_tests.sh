@@ -25,7 +25,7 @@ retried=0
 for t in "${tests[@]}"; do
     for try in 0 1 2 3 4; do
         start=$SECONDS
-        if cargo test -q --features jack --test suite -- --exact "$t" > "$log" 2>&1; then
+        if RUST_BACKTRACE=0 cargo test -q --features jack --test suite -- --exact "$t" > "$log" 2>&1; then
             [ "$try" = 0 ] && echo "ok   $t ($((SECONDS - start)) s)" || echo "ok   $t on retry $try"
             break
         fi
@@ -36,7 +36,8 @@ for t in "${tests[@]}"; do
         fi
         retried=$((retried + 1))
         echo "FAIL $t (try $((try + 1)) of 5); its last lines:"
-        grep -v 'JackShm\|Cannot connect to server\|jack server is not running' "$log" | tail -n 15 | sed 's/^/     /'
+        grep -v 'JackShm\|Cannot connect to server\|jack server is not running' "$log" |
+            sed -n '/^---- /,/^failures:/p' | grep -v '^failures:' | tail -n 30 | sed 's/^/     /'
     done
 done
 echo "== all ${#tests[@]} JACK tests passed ($retried retries)"
