@@ -47,7 +47,7 @@ impl Jack {
         let log = tempfile::NamedTempFile::new().expect("temp file");
         // Without realtime privileges jackd still runs, just with ordinary priority.
         let child = Command::new("jackd")
-            .args(["-S", "-d", "dummy", "-r", "48000", "-p", "64"])
+            .args(["-d", "dummy", "-r", "48000", "-p", "64"])
             .env("JACK_DEFAULT_SERVER", &name)
             .stdin(Stdio::null())
             .stdout(log.reopen().expect("log"))

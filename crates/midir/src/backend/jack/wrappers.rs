@@ -64,7 +64,7 @@ impl Client {
         }
     }
 
-    pub fn get_midi_ports(&self, flags: PortFlags) -> PortInfos {
+    pub fn get_midi_ports(&self, flags: PortFlags) -> PortInfos<'_> {
         let ports_ptr = unsafe {
             jack_get_ports(
                 self.p,
