@@ -103,7 +103,7 @@ test: setup-test
 	cargo clippy --all-targets --features jack -- -D warnings
 	cargo clippy --all-targets --features link -- -D warnings
 	TMS_REQUIRE_ESSEN=1 cargo test --workspace
-	bash tests/jack_retry.sh
+	bash tests/jack_tests.sh
 	cargo test --features link --lib --test suite link
 
 ## --- benchmarks (measure and print; BENCHMARKS.md records the results) ---------------------

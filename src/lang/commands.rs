@@ -1151,7 +1151,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "generate",
         usage: "generate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]",
         summary: "continue the primer (or the previous melody) by N notes, or by N bars of the meter",
-        details: "`generate 10 notes` is `generate 10`. Options override the settings for this call. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\"). `bars`: the melody completes the bar it is in, then N whole bars of `meter` (bar lines where the melody has them: after its source's upbeat, else every bar from its first note); no note starts on or after the last bar line, and the note that reaches it is cut there. `end tonic`: the last note is the scale's tonic and lasts a beat or more (needs a scale). A grid counts from the bar lines, not from the last note. The scale used is the key `write` gives the melody. At a terminal a generate of 50000 notes or more shows a progress bar. Ctrl-C stops it after the note it is making; `history` records that as `generate N … stop after K notes`, which stops at the same note, so replay writes the same melody.",
+        details: "`generate 10 notes` is `generate 10`. Options override the settings for this call. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\"). `bars`: the melody completes the bar it is in, then N whole bars of `meter` (bar lines where the melody has them: after its source's upbeat, else every bar from its first note); no note starts on or after the last bar line, and the note that reaches it is cut there. `end tonic`: the last note is the scale's tonic and lasts a beat or more (needs a scale). A grid counts from the bar lines, not from the last note. The scale used is the key `write` gives the melody. The melody is one line: a generated note ends by the next note's start (the next step is drawn before a note is handed out), and so does the note before the first one (the primer's last); the last note keeps its length. At a terminal a generate of 50000 notes or more shows a progress bar. Ctrl-C stops it after the note it is making; `history` records that as `generate N … stop after K notes`, which stops at the same note, so replay writes the same melody.",
         example: "generate 8 bars temperature 0.8 scale \"D yu\" end tonic",
         words: &["notes", "bars", "temperature", "top_k", "scale", "grid", "end", "tonic"],
         files: Files::None,
@@ -1305,7 +1305,9 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "listen",
         usage: "listen [N]",
         summary: "record a phrase from the input port as the primer (N notes, or until 600 ms of silence between the notes' arrivals; a key held over 8 s counts as released)",
-        details: "",
+        details: "It says what it heard as note names on the grid (`set grid`, or 1/48 notes when it is off): \
+                  `heard 4 notes: D4/2 E4/2 r/2 F#4*3/2`, every onset and end rounded to the grid, which \
+                  `prime notes` reads back as that. The primer is the phrase as played.",
         example: "listen 8",
         words: &[],
         files: Files::None,
@@ -1319,7 +1321,9 @@ pub static COMMANDS: &[CommandSpec] = &[
         details: "A phrase ends as `listen` ends one: 600 ms with no key down (between the notes' arrivals; a key \
                   held over 8 s counts as released), and is answered once. The answer is primed with the phrase \
                   and starts at once, with the live settings of the moment (temperature, top_k, scale, …); knobs keep \
-                  working. `respond` alone says how many phrases were answered. `listen` waits for `respond off`.",
+                  working. Once the answer has started, the phrase is shown as `listen` shows it (`heard 3 notes: \
+                  C4/2 E4/2 G4`, on the grid of the moment). `respond` alone says how many phrases were answered. \
+                  `listen` waits for `respond off`.",
         example: "respond on notes 12",
         words: &["on", "off", "notes"],
         files: Files::None,

@@ -26,7 +26,7 @@ use crate::music::grid::Grid;
 
 pub use evaluate::{evaluate, evaluate_with, split_validation, stepped_pitch_nll, Metrics};
 pub use file::ModelError;
-pub use sample::{Ending, Generator, SampleOptions};
+pub use sample::{end_by, Ending, Generator, SampleOptions};
 pub use swap::{FeedReader, WeightFeed, Weights};
 pub use train::{Observer, TrainError, Trainer};
 

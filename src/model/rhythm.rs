@@ -57,36 +57,44 @@ pub(super) fn median_seconds(logits: &Tensor) -> Tensor {
     below.clamp_max(MAX_QUANTA as f64) * QUANTUM_SECONDS
 }
 
-/// Which classes sampling may pick: whole multiples of `unit` quanta (the grid; 1 = free),
-/// at least `min_seconds` long, and shorter than `below` seconds when given (a step that must
-/// land before the final bar line). Class 0 is a step of 0 (a chord) and never a duration.
-/// When nothing qualifies, the longest multiple of the unit that is still allowed otherwise
-/// (a `min_duration` longer than every class).
-pub fn allowed(unit: usize, duration: bool, min_seconds: f64, below: Option<f64>) -> Allowed {
+/// Which classes sampling may pick for a step or a duration: whole multiples of `unit`
+/// quanta (the grid; 1 = free), never 0, at least `min_seconds` long, and shorter than
+/// `below` seconds when given (a step that must land before the final bar line). A step is
+/// never 0 because a melody is one line: the note before a step is cut to end where the next
+/// starts, so a step is also a duration (see `sample::Generator::next_ending`). When nothing
+/// qualifies, the longest positive multiple of the unit that still fits (a `min_duration`
+/// longer than every class); None when no positive multiple lands before `below`.
+pub fn allowed(unit: usize, min_seconds: f64, below: Option<f64>) -> Option<Allowed> {
     let unit = unit.max(1);
-    let on_grid = |k: usize| k.is_multiple_of(unit) && (!duration || k > 0);
+    let on_grid = |k: usize| k.is_multiple_of(unit) && k > 0;
     let fits = |k: usize| below.is_none_or(|b| seconds_of(k) < b - 1e-9);
-    let ok: Allowed =
+    let mut ok: Allowed =
         std::array::from_fn(|k| on_grid(k) && fits(k) && seconds_of(k) >= min_seconds - 1e-9);
-    let mut ok = ok;
     if !ok.contains(&true) {
-        if let Some(k) = (0..=MAX_QUANTA).rev().find(|&k| on_grid(k) && fits(k)) {
-            ok[k] = true;
-        } else {
-            // Only a step of 0 can land before a bar line this close; a duration takes the
-            // grid's unit and is cut at the bar line by the caller.
-            ok[if duration { unit.min(MAX_QUANTA) } else { 0 }] = true;
+        match (0..=MAX_QUANTA).rev().find(|&k| on_grid(k) && fits(k)) {
+            Some(k) => ok[k] = true,
+            // A grid coarser than the classes: its unit, as the last class means "or more".
+            None if below.is_none() => ok[unit.min(MAX_QUANTA)] = true,
+            None => return None,
         }
     }
-    ok
+    Some(ok)
 }
 
-/// The step classes that land on a grid point (`on` says, given a class) and before `below`
-/// seconds when given; None when none does.
-pub fn on_grid_steps(below: Option<f64>, on: impl Fn(usize) -> bool) -> Option<Allowed> {
-    let fits = |k: usize| below.is_none_or(|b| seconds_of(k) < b - 1e-9);
-    let ok: Allowed = std::array::from_fn(|k| fits(k) && on(k));
-    ok.contains(&true).then_some(ok)
+/// The step classes that land on a grid point (`on` says, given a class): as [`allowed`]
+/// keeps them, never 0, at least `min_seconds` long and before `below` seconds when given;
+/// when none is that long, the longest that lands; None when no positive class does.
+pub fn on_grid_steps(
+    min_seconds: f64,
+    below: Option<f64>,
+    on: impl Fn(usize) -> bool,
+) -> Option<Allowed> {
+    let fits = |k: usize| k > 0 && below.is_none_or(|b| seconds_of(k) < b - 1e-9) && on(k);
+    let mut ok: Allowed = std::array::from_fn(|k| fits(k) && seconds_of(k) >= min_seconds - 1e-9);
+    if !ok.contains(&true) {
+        ok[(1..=MAX_QUANTA).rev().find(|&k| fits(k))?] = true;
+    }
+    Some(ok)
 }
 
 /// Which classes may be drawn, one flag per class (on the stack: two per generated note).
@@ -127,16 +135,15 @@ pub fn sample_class(
     best
 }
 
-/// A regression head's value on the grid: the nearest whole multiple of `unit` seconds
-/// (at least one unit for a duration), kept below `below` when given.
-pub fn snap(value: f64, unit: f64, duration: bool, below: Option<f64>) -> f64 {
-    let mut k = (value / unit).round().max(if duration { 1.0 } else { 0.0 });
+/// A regression head's value on the grid: the nearest whole multiple of `unit` seconds, at
+/// least one unit, kept below `below` when given; None when not even one unit lands before
+/// it.
+pub fn snap(value: f64, unit: f64, below: Option<f64>) -> Option<f64> {
+    let mut k = (value / unit).round().max(1.0);
     if let Some(b) = below {
-        while k > 0.0 && k * unit >= b - 1e-9 {
-            k -= 1.0;
-        }
+        k = k.min(((b - 1e-9) / unit).ceil() - 1.0);
     }
-    k * unit
+    (k >= 1.0).then_some(k * unit)
 }
 
 #[cfg(test)]
@@ -165,26 +172,30 @@ mod tests {
     }
 
     #[test]
-    fn a_grid_keeps_only_its_multiples() {
-        let sixteenths = allowed(3, false, 0.0, None);
+    fn a_grid_keeps_only_its_positive_multiples() {
+        let kept = |ok: Option<Allowed>| -> Vec<usize> {
+            let ok = ok.expect("some class qualifies");
+            (0..ok.len()).filter(|&k| ok[k]).collect()
+        };
+        let sixteenths = allowed(3, 0.0, None).unwrap();
         for (k, &ok) in sixteenths.iter().enumerate() {
-            assert_eq!(ok, k % 3 == 0, "step class {k}");
+            assert_eq!(ok, k % 3 == 0 && k > 0, "class {k}: never a step of 0");
         }
-        let triplets = allowed(4, true, 0.05, None);
+        let triplets = allowed(4, 0.05, None).unwrap();
         for (k, &ok) in triplets.iter().enumerate() {
-            assert_eq!(ok, k % 4 == 0 && k > 0, "duration class {k}");
+            assert_eq!(ok, k % 4 == 0 && k > 0, "class {k}");
         }
-        // Free, but no duration under min_duration (0.05 s is more than one quantum).
-        let free = allowed(1, true, 0.05, None);
+        // Free, but nothing under min_duration (0.05 s is more than one quantum).
+        let free = allowed(1, 0.05, None).unwrap();
         assert!(!free[0] && !free[1] && free[2]);
-        // A step must land before the bar line 0.5 s away: sixteenths 0, 3, 6, 9.
-        let before = allowed(3, false, 0.0, Some(0.5));
-        let kept: Vec<usize> = (0..before.len()).filter(|&k| before[k]).collect();
-        assert_eq!(kept, [0, 3, 6, 9]);
+        // A step must land before the bar line 0.5 s away: sixteenths 3, 6, 9.
+        assert_eq!(kept(allowed(3, 0.0, Some(0.5))), [3, 6, 9]);
         // A min_duration longer than every class: the longest multiple of the grid.
-        let long = allowed(12, true, 60.0, None);
-        let kept: Vec<usize> = (0..long.len()).filter(|&k| long[k]).collect();
-        assert_eq!(kept, [96]);
+        assert_eq!(kept(allowed(12, 60.0, None)), [96]);
+        // ... or the longest that lands before the bar line.
+        assert_eq!(kept(allowed(3, 60.0, Some(0.5))), [9]);
+        // No positive multiple of a quarter lands before a bar line an eighth away.
+        assert_eq!(allowed(12, 0.0, Some(0.25)), None);
     }
 
     #[test]
@@ -194,7 +205,7 @@ mod tests {
         logits[5] = 4.0; // off the sixteenth grid: never picked under it
         logits[6] = 3.0;
         logits[12] = 2.0;
-        let grid = allowed(3, true, 0.0, None);
+        let grid = allowed(3, 0.0, None).unwrap();
         assert_eq!(sample_class(&logits, &grid, 0.0, &mut rng), 6, "greedy");
         let n = 4000;
         let picks: Vec<usize> = (0..n)
@@ -212,10 +223,15 @@ mod tests {
 
     #[test]
     fn regression_values_snap_to_the_grid() {
-        assert!((snap(0.699, 0.125, false, None) - 0.75).abs() < 1e-12);
-        assert!((snap(0.01, 0.125, true, None) - 0.125).abs() < 1e-12);
-        assert!((snap(0.9, 0.125, false, Some(0.5)) - 0.375).abs() < 1e-12);
-        assert_eq!(snap(0.9, 0.125, false, Some(0.1)), 0.0);
+        let near = |got: Option<f64>, want: f64| {
+            let got = got.expect("a value");
+            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        };
+        near(snap(0.699, 0.125, None), 0.75);
+        near(snap(0.01, 0.125, None), 0.125);
+        near(snap(0.9, 0.125, Some(0.5)), 0.375);
+        near(snap(0.9, 0.125, Some(0.51)), 0.5);
+        assert_eq!(snap(0.9, 0.125, Some(0.1)), None);
     }
 
     #[test]

@@ -2,6 +2,14 @@
 //! notebook re-ran a whole window per note and fed raw pitches back; here the input is
 //! encoded exactly as in training). Sampling happens on the CPU in f64 from the session's
 //! ChaCha generator, so the same seed gives the same notes on every machine.
+//!
+//! A melody is one line: no generated note outlasts the next note's start. The heads draw a
+//! note's step and duration together, so a duration knows nothing of the step after it, and
+//! on the shipped model a fifth of the notes overlapped the next (the Essen songs have none).
+//! [`Generator::next_ending`], which every way of generating goes through, therefore draws
+//! the next note's step as soon as a note is read and cuts the note to it before handing it
+//! out; the last note of a melody keeps the length it drew. Steps are never 0 (that would cut
+//! the note before to nothing) and are at least `min_duration`, as durations are.
 
 use rand::Rng;
 use rand_chacha::ChaCha20Rng;
@@ -86,6 +94,9 @@ pub struct Generator {
     velocity: u8,
     /// The model reads the melody in one key and its notes are moved into the scale's.
     key: KeyView,
+    /// The step from the last note made to the next one, drawn when that note was made so
+    /// that its duration could be cut to it.
+    next_step: Option<f64>,
 }
 
 impl Generator {
@@ -127,6 +138,7 @@ impl Generator {
             last_start: last.map_or(0.0, |n| n.start),
             velocity: last.map_or(100, |n| n.velocity),
             key: KeyView::new(primer),
+            next_step: None,
         }
     }
 
@@ -144,6 +156,7 @@ impl Generator {
         self.last_start = last.map_or(0.0, |n| n.start);
         self.velocity = last.map_or(100, |n| n.velocity);
         self.key = KeyView::new(primer);
+        self.next_step = None;
     }
 
     /// Continues with the feed's newer weights, if it has any: the melody's state so far
@@ -172,6 +185,13 @@ impl Generator {
     /// [`Generator::next`] under `ending`: also says whether this note ends the melody. The
     /// heads are independent given the LSTM state, so the rhythm is drawn first (step, then
     /// duration) and the pitch knows whether it belongs to the last note.
+    ///
+    /// A note that is not the last is read with the duration it drew, then the step to the
+    /// next note is drawn (from the state that has read it) and the note handed out ends no
+    /// later than that step: a gap stays a rest, an overlap becomes legato. The model keeps
+    /// the duration it drew, so the notes after it are those it would have made without the
+    /// cut; the next call uses that step (unless it no longer lands before `ending.at`; the
+    /// caller then cuts the note before, as for a primer's last note: [`end_by`]).
     pub fn next_ending(
         &mut self,
         opts: &SampleOptions,
@@ -182,8 +202,13 @@ impl Generator {
         // note after which no other fits with that room is the last.
         let room = ending.min_last.max(0.0);
         let slack = if room > 0.0 { 1e-6 } else { 0.0 };
-        let below = ending.at.map(|at| at - room - self.last_start + slack);
-        let (step, mut duration) = self.rhythm(opts, below, rng);
+        let below_from = |from: f64| ending.at.map(|at| at - room - from + slack);
+        let below = below_from(self.last_start);
+        let step = match self.next_step.take() {
+            Some(step) if below.is_none_or(|b| step < b - 1e-9) => step,
+            _ => self.draw_step(opts, below, rng),
+        };
+        let mut duration = self.draw_duration(opts, rng);
         let start = self.last_start + step;
         let reaches = ending
             .at
@@ -221,82 +246,113 @@ impl Generator {
             }
         };
         self.key.read(pitch, duration);
-        (self.feed(pitch, step, duration), last)
+        let mut note = self.feed(pitch, step, duration);
+        if !last {
+            let next = self.draw_step(opts, below_from(note.start), rng);
+            note.duration = note.duration.min(next);
+            self.next_step = Some(next);
+        }
+        (note, last)
     }
 
-    /// The next step and duration in seconds: drawn from a grid model's distributions, or a
-    /// regression model's values (snapped to the grid when one is set). `below`: the step
-    /// must land before this many seconds from the last onset.
-    fn rhythm(
-        &self,
-        opts: &SampleOptions,
-        below: Option<f64>,
-        rng: &mut ChaCha20Rng,
-    ) -> (f64, f64) {
+    /// The step in seconds from the last onset to the next: drawn from a grid model's
+    /// distribution, or a regression model's value (snapped to the grid when one is set);
+    /// positive, at least `min_duration` (a step may become the note's duration before it)
+    /// and, with `below`, landing before that many seconds. A grid's points count from the
+    /// melody's bar lines (`opts.bar_lines`), not from the last onset; when none of them lands
+    /// before `below`, a multiple of the grid's value from the last onset, and when nothing on
+    /// the grid lands there (a grid coarser than the room before the bar line), half the room.
+    fn draw_step(&self, opts: &SampleOptions, below: Option<f64>, rng: &mut ChaCha20Rng) -> f64 {
+        let min = opts.min_duration;
+        let step = match &self.next.rhythm {
+            Some(r) => {
+                let unit = opts.grid.map_or(1, |g| g.quanta() as usize);
+                opts.grid
+                    .and_then(|g| self.grid_steps(g, &opts.bar_lines, min, below))
+                    .or_else(|| allowed(unit, min, below))
+                    .map(|ok| seconds_of(sample_class(&r.step, &ok, opts.temperature, rng)))
+            }
+            None => {
+                let step = self.next.step.max(min).max(QUANTUM_SECONDS);
+                match opts.grid {
+                    Some(g) => self
+                        .snap_onset(step, g, &opts.bar_lines, min, below)
+                        .or_else(|| snap(step, g.seconds(), below)),
+                    None if below.is_some_and(|b| step >= b - 1e-9) => {
+                        snap(step, QUANTUM_SECONDS, below)
+                    }
+                    None => Some(step),
+                }
+            }
+        };
+        step.or(below.map(|b| b / 2.0)).unwrap_or(QUANTUM_SECONDS)
+    }
+
+    /// The next note's duration in seconds, drawn or regressed as [`Generator::draw_step`]
+    /// does, at least `min_duration` (and one grid unit).
+    fn draw_duration(&self, opts: &SampleOptions, rng: &mut ChaCha20Rng) -> f64 {
+        let unit = opts.grid.map_or(1, |g| g.quanta() as usize);
         if let Some(r) = &self.next.rhythm {
-            let unit = opts.grid.map_or(1, |g| g.quanta() as usize);
-            let t = opts.temperature;
-            let steps = opts
-                .grid
-                .and_then(|g| self.grid_steps(g, &opts.bar_lines, below))
-                .unwrap_or_else(|| allowed(unit, false, 0.0, below));
-            let step = sample_class(&r.step, &steps, t, rng);
-            let ok = allowed(unit, true, opts.min_duration, None);
-            let duration = sample_class(&r.duration, &ok, t, rng);
-            return (seconds_of(step), seconds_of(duration));
+            let ok = allowed(unit, opts.min_duration, None)
+                .expect("without a bar line some class is always allowed");
+            return seconds_of(sample_class(&r.duration, &ok, opts.temperature, rng));
         }
-        let step = self.next.step.max(0.0);
         let duration = self.next.duration.max(0.0).max(opts.min_duration);
         match opts.grid {
-            Some(g) => (
-                self.snap_onset(step, g, &opts.bar_lines, below)
-                    .unwrap_or_else(|| snap(step, g.seconds(), false, below)),
-                snap(duration, g.seconds(), true, None),
-            ),
-            None if below.is_some_and(|b| step >= b - 1e-9) => {
-                (snap(step, QUANTUM_SECONDS, false, below), duration)
-            }
-            None => (step, duration),
+            Some(g) => snap(duration, g.seconds(), None).unwrap_or(g.seconds()),
+            None => duration,
         }
     }
 
-    /// The step classes that land on a point of `grid` counted from `bars`, before `below`;
-    /// None when none does. When the grid divides the bar (1/16 in any meter) its points are
-    /// every `unit` classes from the first one, found once; otherwise each class is tried.
-    fn grid_steps(&self, grid: Grid, bars: &BarLines, below: Option<f64>) -> Option<Allowed> {
+    /// The step classes that land on a point of `grid` counted from `bars`, as
+    /// [`on_grid_steps`] keeps them (never 0, at least `min` seconds, before `below`); None
+    /// when no positive one does. When the grid divides the bar (1/16 in any meter) its
+    /// points are every `unit` classes from the first one, found once; otherwise each class
+    /// is tried.
+    fn grid_steps(
+        &self,
+        grid: Grid,
+        bars: &BarLines,
+        min: f64,
+        below: Option<f64>,
+    ) -> Option<Allowed> {
         let from = self.last_start;
         let per_bar = bars.every / grid.seconds();
         let lead = (bars.at_or_after(from, grid) - from) / QUANTUM_SECONDS;
         if (per_bar - per_bar.round()).abs() < 1e-9 && (lead - lead.round()).abs() < 1e-6 {
             let (lead, unit) = (lead.round() as usize, grid.quanta() as usize);
-            on_grid_steps(below, |k| k >= lead && (k - lead).is_multiple_of(unit))
+            on_grid_steps(min, below, |k| k >= lead && (k - lead).is_multiple_of(unit))
         } else {
-            on_grid_steps(below, |k| bars.holds(from + seconds_of(k), grid))
+            on_grid_steps(min, below, |k| bars.holds(from + seconds_of(k), grid))
         }
     }
 
     /// The step to the point of `grid` (counted from the bar lines) nearest the onset `step`
-    /// gives, not before the last onset and before `below`; None when no point fits.
+    /// gives, at least `min` seconds after the last onset and before `below`; when no point
+    /// that far lands before `below`, the latest one after the last onset that does; None
+    /// when none does (a step is never 0).
     fn snap_onset(
         &self,
         step: f64,
         grid: Grid,
         bars: &BarLines,
+        min: f64,
         below: Option<f64>,
     ) -> Option<f64> {
         let from = self.last_start;
+        let lowest = from + min.max(QUANTUM_SECONDS);
         let mut at = bars.nearest(from + step, grid);
-        if at < from - 1e-9 {
-            at = bars.at_or_after(from, grid);
+        if at < lowest - 1e-9 {
+            at = bars.at_or_after(lowest, grid);
         }
         while below.is_some_and(|b| at - from >= b - 1e-9) {
             let earlier = bars.at_or_before(at - 1e-6, grid);
-            if earlier < from - 1e-9 {
+            if earlier <= from + 1e-9 {
                 return None;
             }
             at = earlier;
         }
-        Some((at - from).max(0.0))
+        Some(at - from)
     }
 
     /// Appends a note after the last one and reads it into the LSTM state.
@@ -324,6 +380,17 @@ impl Generator {
             duration: out.duration,
             rhythm: out.rhythm,
         };
+    }
+}
+
+/// Ends every note of `melody` that starts before `start` and still sounds there at `start`:
+/// what the generator does to its own notes, for the notes it did not make (a primer's last
+/// note, the free last note of an earlier `generate`) when a generated note follows them.
+pub fn end_by(melody: &mut [Note], start: f64) {
+    for n in melody.iter_mut() {
+        if n.start < start && n.end() > start {
+            n.duration = start - n.start;
+        }
     }
 }
 
@@ -543,6 +610,151 @@ mod tests {
         }
         assert!((g.next.step - fresh.next.step).abs() < 1e-4);
         assert_eq!(g.last_start, fresh.last_start);
+    }
+
+    /// Pairs of consecutive notes where the first outlasts the second's start, or where
+    /// they start together (a step of 0 would cut the first to nothing).
+    fn overlaps(notes: &[Note]) -> Vec<String> {
+        notes
+            .windows(2)
+            .filter(|w| w[0].end() > w[1].start + 1e-9 || w[1].start <= w[0].start)
+            .map(|w| {
+                format!(
+                    "{} at {:.4} for {:.4}, then {} at {:.4}",
+                    w[0].pitch, w[0].start, w[0].duration, w[1].pitch, w[1].start
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn generated_melodies_are_one_line_with_every_head_grid_and_temperature() {
+        use crate::model::{Input, ModelConfig, Precision, Rhythm};
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/folk.safetensors");
+        let shipped = |precision| {
+            let mut m = Model::open(std::path::Path::new(path), tch::Device::Cpu)
+                .expect("the shipped model");
+            m.set_precision(precision);
+            m
+        };
+        // Random weights put mass on every step and duration, with either kind of head.
+        let fresh = |rhythm| {
+            let config = ModelConfig {
+                hidden: 16,
+                layers: 1,
+                input: Input::Embed,
+                head: Head::Softmax,
+                embed: 4,
+                pointer: false,
+                rhythm,
+            };
+            Model::new(config, tch::Device::Cpu, 11)
+        };
+        let models = [
+            ("shipped f32", shipped(Precision::F32)),
+            ("shipped int8", shipped(Precision::Int8)),
+            ("fresh grid", fresh(Rhythm::Grid)),
+            ("fresh regression", fresh(Rhythm::Regression)),
+        ];
+        let primer = crate::music::notes_text::parse_notes("C4 D4 E4 F4", 90).unwrap();
+        let grids = [
+            None,
+            Grid::parse_optional("1/16").unwrap(),
+            Grid::parse_optional("1/8t").unwrap(),
+        ];
+        let (mut legato, mut rests) = (0, 0);
+        for (name, model) in &models {
+            for grid in grids {
+                for temperature in [1.0, 2.5] {
+                    for seed in 0..2 {
+                        // `generate 64`, `generate 5 bars` (the bar line at 12 s) and the
+                        // tonic ending, as live mode and `respond` call it too. Seed 1: bar
+                        // lines after an upbeat of a 1/24 note (two classes; the grid counts
+                        // from them, so the primer's onsets are off it) and a tonic that
+                        // lasts a beat.
+                        let bar_lines = BarLines {
+                            first: if seed == 1 { 1.0 / 12.0 } else { 0.0 },
+                            every: 2.0,
+                        };
+                        for at in [None, Some(12.0)] {
+                            let min_last = if seed == 1 { 0.5 } else { 0.0 };
+                            let mut g = Generator::new(model, &primer);
+                            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+                            let opts = SampleOptions {
+                                temperature,
+                                grid,
+                                bar_lines,
+                                ..SampleOptions::default()
+                            };
+                            let mut notes = primer[3..].to_vec();
+                            let mut ended = false;
+                            for i in 0..64 {
+                                let ending = Ending {
+                                    at,
+                                    last: at.is_none() && i == 63,
+                                    last_pitches: Some(std::array::from_fn(|p| p % 12 == 2)),
+                                    min_last,
+                                };
+                                let (note, last) = g.next_ending(&opts, &ending, &mut rng);
+                                if i == 0 {
+                                    end_by(&mut notes, note.start);
+                                }
+                                notes.push(note);
+                                if last {
+                                    ended = true;
+                                    break;
+                                }
+                            }
+                            let bad = overlaps(&notes);
+                            let what = format!("{name}, grid {grid:?}, T {temperature}, seed {seed}, bar line {at:?}");
+                            assert!(bad.is_empty(), "{what}: {bad:?}");
+                            assert!(notes.iter().all(|n| n.duration >= 0.05 - 1e-9), "{what}");
+                            if let Some(at) = at {
+                                assert!(notes.iter().all(|n| n.end() <= at + 1e-9), "{what}");
+                            }
+                            if let Some(g) = grid {
+                                let off: Vec<f64> = notes[1..]
+                                    .iter()
+                                    .map(|n| n.start)
+                                    .filter(|&t| !bar_lines.holds(t, g))
+                                    .collect();
+                                assert!(
+                                    off.is_empty(),
+                                    "{what}: onsets off the bar's grid {off:?}"
+                                );
+                            }
+                            let last = notes.last().unwrap();
+                            assert!(
+                                !ended || last.duration >= min_last - 1e-6,
+                                "{what}: the last note lasts {}",
+                                last.duration
+                            );
+                            for w in notes.windows(2) {
+                                legato += usize::from((w[0].end() - w[1].start).abs() < 1e-9);
+                                rests += usize::from(w[0].end() < w[1].start - 1e-9);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Overlaps became legato, and the rests the model drew are still there.
+        assert!(
+            legato > 500 && rests > 100,
+            "{legato} legato, {rests} rests"
+        );
+    }
+
+    #[test]
+    fn a_note_the_generator_did_not_make_ends_where_a_generated_one_starts() {
+        let mut melody = crate::music::notes_text::parse_notes("C4*4+E4*4 r D4*2", 90).unwrap();
+        end_by(&mut melody, 1.0);
+        let ends: Vec<f64> = melody.iter().map(Note::end).collect();
+        assert_eq!(
+            ends,
+            [1.0, 1.0, 3.5],
+            "the chord is cut, the note after 1 s kept"
+        );
     }
 
     #[test]

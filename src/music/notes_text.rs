@@ -1,5 +1,6 @@
-//! Melodies written inline (`prime notes "C4 D4/2 E4*2 r G4"`) and written back out (so that
-//! `history` can replay a phrase recorded with `listen`).
+//! Melodies written inline (`prime notes "C4 D4/2 E4*2 r G4"`) and written back out: what
+//! `listen` and `respond` heard is shown in the same notation, on the grid, so that it can be
+//! read and pasted into `prime notes`.
 //!
 //! A quarter note lasts 0.5 s, the reference 120 BPM every stored time uses; `/n` and `*n`
 //! scale it (`*3/2` is a dotted quarter; a note or rest lasts at most [`MAX_QUARTERS`]
@@ -7,6 +8,7 @@
 //! `|` may mark bars; it is ignored. Errors carry a span in characters so the caller can put a
 //! caret under the offending note.
 
+use crate::music::grid::{Grid, QUANTUM_SECONDS};
 use crate::music::note::{sort_notes, Note};
 use crate::music::stats::note_name;
 use nom::character::complete::{char, digit1, one_of, satisfy};
@@ -359,6 +361,47 @@ pub fn format_notes(notes: &[Note]) -> String {
     words.join(" ")
 }
 
+/// A phrase played in (`listen`, `respond`) as the notes syntax writes it on `grid`, or on
+/// 1/48 notes without one (the model's quantum: sixteenths and triplet eighths alike), so
+/// that a player reads what the grid heard and can paste it into `prime notes`. Every onset
+/// and end is rounded to the nearest grid line; a note keeps at least one unit, a gap shorter
+/// than half a unit disappears, and a note still sounding at the next onset ends there.
+/// `parse_notes` of the text gives [`on_grid`]'s notes back.
+pub fn format_heard(notes: &[Note], grid: Option<Grid>) -> String {
+    format_notes(&on_grid(
+        notes,
+        grid.map_or(QUANTUM_SECONDS, |g| g.seconds()),
+    ))
+}
+
+/// `notes` with every onset and end on the nearest multiple of `unit` seconds (a note at
+/// least one unit long), sorted, each note cut at the next later onset: the notes that
+/// [`format_heard`]'s text parses to.
+pub fn on_grid(notes: &[Note], unit: f64) -> Vec<Note> {
+    let at = |t: f64| (t / unit).round() * unit;
+    let mut grid: Vec<Note> = notes
+        .iter()
+        .filter(|n| n.start.is_finite() && n.duration.is_finite())
+        .map(|n| {
+            let start = at(n.start);
+            Note {
+                start,
+                duration: (at(n.end()) - start).max(unit),
+                ..*n
+            }
+        })
+        .collect();
+    sort_notes(&mut grid);
+    let onsets: Vec<f64> = grid.iter().map(|n| n.start).collect();
+    for n in &mut grid {
+        let next = onsets[onsets.partition_point(|&o| o <= n.start)..].first();
+        if let Some(&next) = next {
+            n.duration = n.duration.min(next - n.start);
+        }
+    }
+    grid
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -545,6 +588,58 @@ mod tests {
         ]
     }
 
+    /// The same pitches, onsets and durations, to float rounding.
+    fn same_notes(got: &[Note], want: &[Note]) {
+        assert_eq!(got.len(), want.len(), "{got:?}\n{want:?}");
+        for (a, b) in got.iter().zip(want) {
+            assert!(
+                a.pitch == b.pitch
+                    && (a.start - b.start).abs() < 1e-9
+                    && (a.duration - b.duration).abs() < 1e-9,
+                "{a:?} vs {b:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_heard_phrase_is_written_on_the_grid() {
+        // The line: `heard 5 notes: D4*0.49049352 r*0.00798368599999999 E4*0.493284614 …`
+        // (in quarters), as a keyboard plays eighth notes.
+        let q = |quarters: f64| quarters * QUARTER;
+        let heard = [
+            n(62, 0.0, q(0.490_493_52)),
+            n(64, q(0.498_477_2), q(0.493_284_614)),
+            n(66, q(1.013), q(0.46)),
+            n(67, q(1.51), q(1.02)),
+            n(69, q(3.03), q(0.97)),
+        ];
+        // Off the grid: 1/48 notes. The 1/128-quarter rest is swallowed; the rest before A4
+        // (half a quarter) is kept.
+        assert_eq!(format_heard(&heard, None), "D4/2 E4/2 F#4/2 G4 r/2 A4");
+        let sixteenths = Grid::parse_optional("1/16").unwrap();
+        assert_eq!(
+            format_heard(&heard, sixteenths),
+            "D4/2 E4/2 F#4/2 G4 r/2 A4"
+        );
+        // A coarse grid: D4 and E4 round onto one quarter and sound together.
+        let quarters = Grid::parse_optional("1/4").unwrap();
+        assert_eq!(format_heard(&heard, quarters), "D4+E4 F#4 G4 A4");
+        // Pasted into `prime notes` it gives back the phrase on the grid.
+        for grid in [None, sixteenths, quarters] {
+            let text = format_heard(&heard, grid);
+            let unit = grid.map_or(QUANTUM_SECONDS, |g| g.seconds());
+            same_notes(&parse_notes(&text, 100).unwrap(), &on_grid(&heard, unit));
+        }
+    }
+
+    #[test]
+    fn notes_rounded_onto_one_onset_become_a_chord_and_a_short_note_keeps_one_unit() {
+        let heard = [n(60, 0.0, 0.01), n(64, 0.02, 0.5), n(67, 0.49, 0.3)];
+        let text = format_heard(&heard, Grid::parse_optional("1/8").unwrap());
+        assert_eq!(text, "C4/2+E4 G4/2");
+        same_notes(&parse_notes(&text, 100).unwrap(), &on_grid(&heard, 0.25));
+    }
+
     proptest! {
         #[test]
         fn never_panics(s in "\\PC{0,40}") {
@@ -556,6 +651,24 @@ mod tests {
             if let Err(e) = parse_notes(&s, 100) {
                 prop_assert!(e.span.start <= s.chars().count());
                 prop_assert!(!e.span.is_empty());
+            }
+        }
+
+        #[test]
+        fn heard_text_parses_to_the_notes_on_the_grid(
+            notes in prop::collection::vec((40u8..90, 0.0..8.0f64, 0.0..2.0f64), 1..20),
+            grid in prop::sample::select(vec![None, Some("1/16"), Some("1/8t"), Some("1/4")]),
+        ) {
+            let notes: Vec<Note> = notes.iter().map(|&(p, s, d)| n(p, s, d)).collect();
+            let grid = grid.and_then(|g| Grid::parse_optional(g).unwrap());
+            let unit = grid.map_or(QUANTUM_SECONDS, |g| g.seconds());
+            let want = on_grid(&notes, unit);
+            let got = parse_notes(&format_heard(&notes, grid), 100).unwrap();
+            prop_assert_eq!(got.len(), want.len());
+            for (a, b) in got.iter().zip(&want) {
+                prop_assert_eq!(a.pitch, b.pitch);
+                prop_assert!((a.start - b.start).abs() < 1e-9, "{:?} {:?}", a, b);
+                prop_assert!((a.duration - b.duration).abs() < 1e-9, "{:?} {:?}", a, b);
             }
         }
 

@@ -25,8 +25,8 @@ use crate::lang::settings::{Kind, Live, Settings};
 
 pub use player::{Activity, ClockSource, ClockState, Performer};
 pub use ports::{list_ports, PortList, PortSel};
-pub use respond::Answer;
 pub(crate) use respond::Responder as PhraseReader;
+pub use respond::{Answer, Show};
 pub use timeline::{BeatSource, Quantize};
 
 /// Where the player and the input thread print their one-line notices (the REPL passes

@@ -25,7 +25,7 @@ use midir::MidiOutputConnection;
 
 use super::input::{Input, Knobs};
 use super::record::{Tape, MAIN_TRACK};
-use super::respond::{Answer, Responder, TakePhrase};
+use super::respond::{Answer, Responder, Show, TakePhrase};
 use super::timeline::{next_line, BeatSource, ClockFollower, InternalClock, TICKS_PER_BEAT};
 use super::{Printer, LATE_AFTER};
 use crate::lang::settings::Live;
@@ -40,6 +40,10 @@ const POLL: Duration = Duration::from_millis(2);
 /// At most this many messages per millisecond: keeps a huge chord or a burst of late
 /// events from overflowing the backend's buffer (JACK's holds about 2,000 per period).
 const BURST: u32 = 64;
+
+/// How long a message waits for room in a full output queue before the port counts as lost
+/// (a server that took nothing for this long is not coming back soon).
+const QUEUE_PATIENCE: Duration = Duration::from_secs(2);
 /// More sounding notes than this and the oldest is ended early (bounded memory, and no
 /// synth holds more anyway).
 const MAX_SOUNDING: usize = 512;
@@ -654,31 +658,40 @@ impl Performer {
 
     /// Answers every phrase heard on the input port with `answer`'s notes, played at once
     /// on the current voice (each answer replaces what that voice was playing). `silence`
-    /// ends a phrase, as for `listen`.
-    pub fn respond(&mut self, silence: Duration, answer: Answer) -> Result<(), PerformError> {
+    /// ends a phrase, as for `listen`. `show`, when given, says what was heard: printed
+    /// after the answer has started, so that it costs the answer no time.
+    pub fn respond(
+        &mut self,
+        silence: Duration,
+        answer: Answer,
+        mut show: Option<Show>,
+    ) -> Result<(), PerformError> {
         self.responder = None;
         let input = self.input.as_ref().ok_or(PerformError::NoInput)?;
         self.output_name().ok_or(PerformError::NotConnected)?;
         let (tx, shared) = (self.tx.clone(), self.shared.clone());
         let (voice, state) = (self.current, self.state().clone());
-        let play = move |notes: &[Note]| {
-            if shared.output().is_none() {
-                return;
-            }
-            if let Some(gen) = state.begin(Activity::Playing) {
-                let events = to_events(notes);
-                let looped = false;
-                if tx
-                    .send(Cmd::Play {
-                        voice,
-                        events,
-                        looped,
-                        gen,
-                    })
-                    .is_err()
-                {
-                    state.finish(Some(gen));
+        let printer = self.printer.clone();
+        let play = move |phrase: &[Note], notes: &[Note]| {
+            if shared.output().is_some() {
+                if let Some(gen) = state.begin(Activity::Playing) {
+                    let events = to_events(notes);
+                    let looped = false;
+                    if tx
+                        .send(Cmd::Play {
+                            voice,
+                            events,
+                            looped,
+                            gen,
+                        })
+                        .is_err()
+                    {
+                        state.finish(Some(gen));
+                    }
                 }
+            }
+            if let Some(show) = &mut show {
+                super::say(&printer, show(phrase));
             }
         };
         let responder = Responder::start(input.phrases(), silence, answer, play)
@@ -704,8 +717,13 @@ impl Performer {
             take(phrase);
             Vec::new()
         });
-        Responder::start(input.phrases(), silence, answer, |_: &[Note]| {})
-            .map_err(|e| PerformError::Send(e.to_string()))
+        Responder::start(
+            input.phrases(),
+            silence,
+            answer,
+            |_: &[Note], _: &[Note]| {},
+        )
+        .map_err(|e| PerformError::Send(e.to_string()))
     }
 
     /// Stops answering; what is playing plays on. The phrases answered, if it was on.
@@ -1978,7 +1996,17 @@ impl Player {
             self.burst = (Instant::now(), 0);
         }
         self.burst.1 += 1;
-        match conn.send(m) {
+        let mut sent = conn.send(m);
+        // A full output queue means the MIDI server is behind (it missed periods on a busy
+        // machine), not that the port is gone: wait for it, as a sender waits on a cable.
+        let waited = Instant::now();
+        while matches!(sent, Err(midir::SendError::Other(why)) if why == midir::QUEUE_FULL)
+            && waited.elapsed() < QUEUE_PATIENCE
+        {
+            std::thread::sleep(Duration::from_millis(1));
+            sent = conn.send(m);
+        }
+        match sent {
             Ok(()) => {
                 let lane = &self.voices[v];
                 lane.state.events.fetch_add(1, Ordering::Relaxed);

@@ -20,6 +20,9 @@ use crate::music::note::Note;
 /// Makes the answer to a phrase (the session's model, primed with it).
 pub type Answer = Box<dyn FnMut(&[Note]) -> Vec<Note> + Send>;
 
+/// What `respond` says of each phrase it heard, once the answer has started.
+pub type Show = Box<dyn FnMut(&[Note]) -> String + Send>;
+
 /// Takes each phrase without answering it (`learn`).
 pub type TakePhrase = Box<dyn FnMut(&[Note]) + Send>;
 
@@ -35,7 +38,7 @@ impl Responder {
         notes: Arc<Mutex<Receiver<Stamped>>>,
         silence: Duration,
         mut answer: Answer,
-        mut play: impl FnMut(&[Note]) + Send + 'static,
+        mut play: impl FnMut(&[Note], &[Note]) + Send + 'static,
     ) -> std::io::Result<Responder> {
         let stop = Arc::new(AtomicBool::new(false));
         let answered = Arc::new(AtomicU64::new(0));
@@ -55,7 +58,7 @@ impl Responder {
                         continue;
                     }
                     let reply = answer(&phrase);
-                    play(&reply);
+                    play(&phrase, &reply);
                     a.fetch_add(1, Ordering::Relaxed);
                 }
             })?;

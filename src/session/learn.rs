@@ -418,6 +418,10 @@ impl Session {
                 min_last: if tonic.is_some() { beat } else { 0.0 },
             };
             let (note, last) = gen.next_ending(opts, &ending, &mut self.rng);
+            if *made == 0 {
+                // The generator cuts its own notes; the melody's last one may be the primer's.
+                model::end_by(&mut self.melody, note.start);
+            }
             self.melody.push(note);
             *made += 1;
             finished = last;

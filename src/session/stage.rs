@@ -94,15 +94,26 @@ struct LiveSource {
     feed: crate::model::FeedReader,
 }
 
-impl NoteSource for LiveSource {
-    fn next_note(&mut self, controls: &Controls) -> Option<Note> {
+/// What `listen` and `respond` say of a phrase: its notes on `grid` (1/48 notes when off),
+/// as `prime notes` reads them.
+fn heard_line(notes: &[Note], grid: Option<Grid>) -> String {
+    format!(
+        "heard {}: {}",
+        super::data::count(notes.len(), "note"),
+        crate::music::notes_text::format_heard(notes, grid)
+    )
+}
+
+impl LiveSource {
+    /// The sampling controls of this moment.
+    fn options(&self, controls: &Controls) -> SampleOptions {
         let (allowed, grid, tonic, bar_lines) = self
             .shape
             .lock()
             .map_or((None, None, None, BarLines::default()), |s| {
                 (s.allowed, s.grid, s.tonic, s.bar_lines)
             });
-        let opts = SampleOptions {
+        SampleOptions {
             temperature: controls.get(Live::Temperature),
             top_k: controls.get(Live::TopK) as usize,
             allowed,
@@ -110,7 +121,30 @@ impl NoteSource for LiveSource {
             min_duration: controls.get(Live::MinDuration),
             grid,
             bar_lines,
-        };
+        }
+    }
+
+    /// An answer of `n` notes to `phrase`: its last note keeps the length it drew, as the
+    /// last note of `generate N` does.
+    fn answer(&mut self, phrase: &[Note], n: usize, controls: &Controls) -> Vec<Note> {
+        self.generator.reprime(phrase);
+        let opts = self.options(controls);
+        self.generator.follow(&mut self.feed);
+        (0..n)
+            .map(|i| {
+                let ending = crate::model::Ending {
+                    last: i + 1 == n,
+                    ..Default::default()
+                };
+                self.generator.next_ending(&opts, &ending, &mut self.rng).0
+            })
+            .collect()
+    }
+}
+
+impl NoteSource for LiveSource {
+    fn next_note(&mut self, controls: &Controls) -> Option<Note> {
+        let opts = self.options(controls);
         self.generator.follow(&mut self.feed);
         Some(self.generator.next(&opts, &mut self.rng))
     }
@@ -443,12 +477,7 @@ impl Session {
                 if notes.is_empty() {
                     return Err(Error::failed(span, "heard no notes"));
                 }
-                say!(
-                    self,
-                    "heard {} notes: {}",
-                    notes.len(),
-                    crate::music::notes_text::format_notes(&notes)
-                );
+                say!(self, "{}", heard_line(&notes, self.grid()));
                 self.set_melody(notes);
                 Ok(())
             }
@@ -807,13 +836,16 @@ impl Session {
                     feed: self.learn.feed.reader(),
                 };
                 let controls = self.stage.controls.clone();
-                let answer: perform::Answer = Box::new(move |phrase: &[Note]| {
-                    source.generator.reprime(phrase);
-                    (0..n).filter_map(|_| source.next_note(&controls)).collect()
+                let shape = source.shape.clone();
+                let answer: perform::Answer =
+                    Box::new(move |phrase: &[Note]| source.answer(phrase, n, &controls));
+                // On the grid the answer was made on.
+                let show: perform::Show = Box::new(move |phrase: &[Note]| {
+                    heard_line(phrase, shape.lock().ok().and_then(|s| s.grid))
                 });
                 self.sync_live_shape();
                 self.performer()
-                    .respond(Duration::from_millis(PHRASE_SILENCE_MS), answer)
+                    .respond(Duration::from_millis(PHRASE_SILENCE_MS), answer, Some(show))
                     .map_err(fail)?;
                 say!(self, "answering each phrase on the input with {n} notes");
                 Ok(())

@@ -534,3 +534,62 @@ fn a_vanished_synth_is_waited_for_and_another_is_used_only_when_chosen() {
     p.wait();
     assert_eq!(notes(&sink.all_ended(2)).len(), 2);
 }
+
+/// More messages at once than the output queue holds (a flood from a keyboard stand-in, a
+/// server that missed periods): midir 0.10.4 desynchronised its queue, then wrote through a
+/// null pointer and the process died of a SIGSEGV, and its input repeated the previous
+/// message where an event could not be read. With `crates/midir` nothing crashes, a full
+/// queue refuses a message until there is room, and what arrives is what was sent, in order,
+/// never twice. (A receiver that overruns its period can still miss events: JACK rewrites
+/// the buffer under it, so the count is not asserted.)
+#[test]
+fn a_burst_larger_than_the_output_queue_neither_crashes_nor_garbles() {
+    let _jack = Jack::start();
+    let sink = Sink::new("synth");
+    let out = midir::MidiOutput::new("burst").expect("JACK client");
+    let port = out
+        .ports()
+        .into_iter()
+        .find(|p| out.port_name(p).is_ok_and(|n| n == sink.port))
+        .expect("the sink's port");
+    let mut conn = out.connect(&port, "out").expect("connect to the sink");
+    // 4,000 distinct messages: more than the 2,047 the queue holds.
+    let sent: Vec<[u8; 3]> = (0..4000u32)
+        .map(|i| {
+            [
+                0x90 | (i % 16) as u8,
+                (i / 16 % 128) as u8,
+                1 + (i / 2048) as u8,
+            ]
+        })
+        .collect();
+    for m in &sent {
+        let t0 = Instant::now();
+        while let Err(e) = conn.send(m) {
+            assert_eq!(e, midir::SendError::Other(midir::QUEUE_FULL));
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "the queue never drained"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let heard: Vec<[u8; 3]> = sink
+        .messages()
+        .into_iter()
+        .map(|h| <[u8; 3]>::try_from(&h.bytes[..]).expect("a three-byte message"))
+        .collect();
+    let mut next = 0;
+    for (i, h) in heard.iter().enumerate() {
+        let Some(k) = sent[next..].iter().position(|s| s == h) else {
+            panic!(
+                "message {i} of {} ({h:?}) was not sent, or not in this order",
+                heard.len()
+            );
+        };
+        next += k + 1;
+    }
+    assert!(!heard.is_empty());
+    println!("heard {} of {} messages", heard.len(), sent.len());
+}

@@ -412,3 +412,67 @@ fn rhythm_heads_are_a_fixed_setting_recorded_in_the_model_file() {
         assert!(line.contains(", rhythm grid of 1/48 notes, "), "{line}");
     }
 }
+
+/// Notes sorted by onset that sound past the next one's start.
+fn overlapping(notes: &[Note]) -> Vec<String> {
+    let mut sorted = notes.to_vec();
+    sorted.sort_by(|a, b| a.start.total_cmp(&b.start));
+    sorted
+        .windows(2)
+        .filter(|w| w[0].end() > w[1].start + 1e-6)
+        .map(|w| {
+            format!(
+                "{} {:.3}-{:.3} under {} at {:.3}",
+                w[0].pitch,
+                w[0].start,
+                w[0].end(),
+                w[1].pitch,
+                w[1].start
+            )
+        })
+        .collect()
+}
+
+/// The shipped model's melodies are one line, the primer's last note included (it was the
+/// issue's example: F4 from 1.5 s to 2.0 s under a C5 at 1.75 s), so MIDI, ABC (read by tms
+/// and by abc2midi) and MusicXML (by music21, when installed) hold the same notes.
+#[test]
+fn a_generated_melody_is_one_line_in_midi_and_notation_alike() {
+    let model = support::root().join("models/folk.safetensors");
+    for (settings, length) in [
+        ("set meter \"4/4\"; set grid \"1/16\"", "4 bars"),
+        ("set temperature 1.6", "64"),
+        ("set grid \"1/8t\"; set meter \"3/4\"", "8 bars"),
+    ] {
+        let (dir, run) = tms_c(&format!(
+            "seed 7; model \"{}\"; prime notes \"C4 D4 E4 F4\"; {settings}; generate {length}; \
+             write \"m.mid\"; write \"m.abc\"; write \"m.musicxml\"",
+            model.display()
+        ));
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        let read = |name: &str| std::fs::read(dir.path().join(name)).expect("written");
+        let midi = read_midi(&read("m.mid")).expect("tms reads its own MIDI");
+        assert!(midi.len() > 20, "{settings}: {} notes", midi.len());
+        let bad = overlapping(&midi);
+        assert!(bad.is_empty(), "{settings}: {bad:?}");
+        let abc = String::from_utf8(read("m.abc")).unwrap();
+        let (tunes, errors) = tms::music::abc::parse_abc(&abc, "m.abc");
+        assert!(errors.is_empty(), "{errors:?}");
+        let want = crate::notation::quarters(&midi, 120.0);
+        let got = crate::notation::quarters(&tunes[0].notes, 120.0);
+        assert_eq!(got.len(), want.len(), "{settings}: ABC against MIDI\n{abc}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                g.0 == w.0 && (g.1 - w.1).abs() < 1e-6 && (g.2 - w.2).abs() < 1e-6,
+                "{settings}: ABC has {g:?} where MIDI has {w:?}\n{abc}"
+            );
+        }
+        crate::notation::golden(&[crate::notation::Written {
+            name: "generated".into(),
+            abc,
+            xml: String::from_utf8(read("m.musicxml")).unwrap(),
+            want,
+            tempo: 120.0,
+        }]);
+    }
+}

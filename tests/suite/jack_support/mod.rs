@@ -39,7 +39,11 @@ impl Jack {
     pub fn start() -> Jack {
         let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
         let name = server_name();
-        std::env::set_var("JACK_DEFAULT_SERVER", &name);
+        // Set once, before this process opens any client: libjack reads it with C's getenv,
+        // which a later set_var could pull from under a thread that is opening a client.
+        if std::env::var("JACK_DEFAULT_SERVER").ok().as_deref() != Some(name.as_str()) {
+            std::env::set_var("JACK_DEFAULT_SERVER", &name);
+        }
         let log = tempfile::NamedTempFile::new().expect("temp file");
         // Without realtime privileges jackd still runs, just with ordinary priority.
         let child = Command::new("jackd")
@@ -55,8 +59,19 @@ impl Jack {
             log,
             _turn: turn,
         };
+        // Asked from another process: a libjack client that meets a server still setting up
+        // its shared memory can crash, and here that would take the test binary with it.
         let t0 = Instant::now();
-        while MidiOutput::new("tms-test-probe").is_err() {
+        loop {
+            let ready = Command::new("jack_wait")
+                .args(["--wait", "--timeout", "2", "--server", &name])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                break;
+            }
             assert!(
                 t0.elapsed() < Duration::from_secs(10),
                 "jackd did not accept clients within 10 s:\n{}",
@@ -181,8 +196,20 @@ impl Source {
         }
     }
 
+    /// Sends `m`, waiting while the output queue is full (as a keyboard waits on a cable).
     pub fn send(&mut self, m: &[u8]) {
-        self.conn.send(m).expect("send");
+        let t0 = Instant::now();
+        loop {
+            match self.conn.send(m) {
+                Ok(()) => return,
+                Err(midir::SendError::Other(why))
+                    if why == midir::QUEUE_FULL && t0.elapsed() < Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                Err(e) => panic!("send: {e}"),
+            }
+        }
     }
 }
 

@@ -1,0 +1,2 @@
+#[cfg(unix)]
+pub mod unix;
