@@ -29,13 +29,18 @@
 #             watched file saved every 5 s, the synth replugged every minute; prints RSS, fds
 #             and threads over time, note lateness and whether the recording holds every note
 #             the synth heard (BENCHMARKS.md, "Stage soak"). Needs jackd, not Python.
+#   shape     benches/python/shape.py: 150 held-out han2 primers (8 notes) continued by 64
+#             notes by tms (the shipped model, default settings, a seed per tune) and by a
+#             2nd-order Markov chain trained on han1, compared feature by feature with the real
+#             continuations, MGEval-style (BENCHMARKS.md, "The shape of generated tunes");
+#             needs numpy, not PyTorch; a few seconds
 #   clock     clock in re-locking: a drum machine stand-in stopped and started again 20 times
 #             with every core busy, through a private JACK server (the ignored test
 #             jack_clock::bench_clock_in_relock_worst_onset_error); the worst onset error.
 #             Needs jackd; run alone as `BENCH_ONLY=clock make bench` (not in the default set)
 #
 # Knobs (environment):
-#   BENCH_ONLY="load train generate quality record hostile soak"   which benchmarks to run
+#   BENCH_ONLY="load train generate quality record hostile shape soak"   which benchmarks to run
 #   BENCH_SOAK_SECS=1800    how long the soak runs (30 minutes)
 #   BENCH_RUNS=5            timed runs of each whole command (load)
 #   BENCH_TRAIN_RUNS=3      runs of each training epoch (medians are reported)
@@ -44,6 +49,11 @@
 #   BENCH_QUALITY_PY_EPOCHS=$BENCH_QUALITY_EPOCHS   most epochs PyTorch gets to reach tms's best
 #   BENCH_RECORD_MINUTES=120  length of the synthetic set `record` is fed
 #   BENCH_GLOB='datasets/essen-midi/*.mid'      the MIDI corpus of load and train
+#   BENCH_SHAPE_TUNES=150   han2 tunes the shape benchmark continues
+#   BENCH_SHAPE_SEED=21     picks those tunes (and the han1 reference); tms and the chain sample
+#                           tune i with seed SEED*1000+i
+#   BENCH_TMS=target/release/tms   the tms binary (shape's figures are the same from a debug
+#                           build: the same arithmetic, only slower)
 #   BENCH_QUICK=1           a small check that everything runs: 99 files, one run each,
 #                           300 notes, one quality epoch (its figures mean nothing)
 #   TMS_THREADS             libtorch threads on both sides (default: cores, at most 8)
@@ -53,10 +63,10 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=$ROOT/.venv
 PY=$VENV/bin/python
-TMS=target/release/tms
+TMS=${BENCH_TMS:-target/release/tms}
 export LIBTORCH="${LIBTORCH:-$(ls -d "$VENV"/lib/python3*/site-packages/torch 2>/dev/null | head -n 1)}"
 
-ONLY=${BENCH_ONLY:-load train generate quality record hostile soak}
+ONLY=${BENCH_ONLY:-load train generate quality record hostile shape soak}
 RECORD_MINUTES=${BENCH_RECORD_MINUTES:-120}
 RUNS=${BENCH_RUNS:-5}
 TRAIN_RUNS=${BENCH_TRAIN_RUNS:-3}
@@ -285,6 +295,32 @@ if wants hostile; then
     PYTHON=python3 bash benches/hostile.sh "$TMS" | tee "$scratch/hostile.txt"
     worst=$(awk '$NF ~ /^[0-9.]+$/ && $(NF-4) == 16 {print $(NF-1)}' "$scratch/hostile.txt" | sort -g | tail -n 1)
     row "hostile: tms run of a 16 MB script, MB above a one-line script" "${worst:--}" "-" "-"
+fi
+
+# ---- 7. the shape of generated tunes --------------------------------------------------------
+if wants shape; then
+    shape_tunes=${BENCH_SHAPE_TUNES:-150} shape_seed=${BENCH_SHAPE_SEED:-21}
+    say "shape: $shape_tunes han2 primers of 8 notes continued by 64, tms and a Markov chain against the real continuations"
+    [ -x "$PY" ] && "$PY" -c 'import numpy' 2>/dev/null || { echo "no numpy in $VENV: run \`make setup-test\` first" >&2; exit 1; }
+    [ -x "$TMS" ] || { echo "no $TMS: run \`make build\` first" >&2; exit 1; }
+    PYTHON=$PY bash tests/golden/fetch_essen.sh "$ROOT"
+    "$PY" benches/python/shape.py selftest
+    d=$scratch/shape
+    mkdir -p "$d"
+    run_to "$d/export.txt" "$TMS" -c "set abc_accidentals note; load \"datasets/essen/han2.abc\"; export \"$d/han2.csv\"; load \"datasets/essen/han1.abc\"; export \"$d/han1.csv\""
+    "$PY" benches/python/shape.py prepare --csv "$d/han2.csv" --abc datasets/essen/han2.abc \
+        --dir "$d" --tunes "$shape_tunes" --seed "$shape_seed"
+    t0=$(now)
+    run_to "$d/gen.txt" "$TMS" run "$d/gen.tms"
+    echo "tms: $(grep -c '^generated 64 notes' "$d/gen.txt") continuations in $(since "$t0") s (one process, $(sed -n 's/^model: //p' "$d/gen.txt" | head -n 1))"
+    run_to "$d/export2.txt" "$TMS" -c "load \"$d/primers/*.abc\"; export \"$d/primers.csv\"; load \"$d/gen/*.mid\"; export \"$d/gen.csv\""
+    "$PY" benches/python/shape.py report --dir "$d" --primers-csv "$d/primers.csv" \
+        --gen-csv "$d/gen.csv" --train-csv "$d/han1.csv" | tee "$d/report.txt"
+    sfield() { awk -v k="$1" '$1 == "summary" {for (i = 2; i < NF; i++) if ($i == k) print $(i+1)}' "$d/report.txt"; }
+    row "shape: mean MGEval overlap with han2's continuations (goal >= 0.95; python = Markov)" "$(sfield tms_mean_overlap)" "$(sfield markov_mean_overlap)" "-"
+    row "shape: repetition share of 64-note continuations (han2 $(sfield han2_repetition); goal >= 85% of it)" "$(sfield tms_repetition)" "$(sfield markov_repetition)" "-"
+    row "shape: distinct pitches per 64 notes (han2 $(sfield han2_pitches))" "$(sfield tms_pitches)" "$(sfield markov_pitches)" "-"
+    row "shape: notes outlasting the next note's start, all continuations (goal 0)" "$(sfield tms_overlaps)" "$(sfield markov_overlaps)" "-"
 fi
 
 # ---- the table ----------------------------------------------------------------------------------
