@@ -301,7 +301,10 @@ impl<'a> Args<'a> {
         if last < first.value {
             return Err(self.error(
                 span,
-                format!("bars {}-{last} run backwards: the first bar comes first", first.value),
+                format!(
+                    "bars {}-{last} run backwards: the first bar comes first",
+                    first.value
+                ),
             ));
         }
         let range = BarRange {

@@ -222,7 +222,10 @@ mod tests {
             let g = Generator::new(&model, &before);
             let stepped = g.log_likelihood(&after);
             let network = score_by_the_network(&model, &before, &after);
-            assert!(stepped < 0.0 && stepped.is_finite(), "{rhythm:?}: {stepped}");
+            assert!(
+                stepped < 0.0 && stepped.is_finite(),
+                "{rhythm:?}: {stepped}"
+            );
             assert!(
                 (stepped - network).abs() < 1e-3,
                 "{rhythm:?}: stepped {stepped}, network {network}"
@@ -327,7 +330,9 @@ mod tests {
         let half = with(0.5);
         assert!(half.iter().all(|c| c.drawn > 0));
         let originals = |c: &Candidate| c.notes.iter().filter(|n| original.contains(n)).count();
-        assert!(half.iter().any(|c| originals(c) > 0 && c.first_drawn.is_some()));
+        assert!(half
+            .iter()
+            .any(|c| originals(c) > 0 && c.first_drawn.is_some()));
         for c in &half {
             assert!(c.notes.windows(2).all(|w| w[0].start < w[1].start));
             assert!(c.notes.windows(2).all(|w| w[0].end() <= w[1].start + 1e-9));

@@ -212,9 +212,7 @@ impl Generator {
         let below = below_from(self.last_start);
         let lowest = ending.from.map_or(0.0, |from| from - self.last_start);
         let step = match self.next_step.take() {
-            Some(step) if below.is_none_or(|b| step < b - 1e-9) && step >= lowest - 1e-9 => {
-                step
-            }
+            Some(step) if below.is_none_or(|b| step < b - 1e-9) && step >= lowest - 1e-9 => step,
             // The longest step the classes hold (4 s) may not reach `from` after a long rest:
             // the note then starts there, and the model reads the step it was given.
             _ => self.draw_step(opts, lowest, below, rng).max(lowest),

@@ -600,7 +600,11 @@ impl Performer {
         let next = Box::new(NextLoop {
             length: loop_length(&events),
             events,
-            phase: if first.is_finite() { first_line - first } else { 0.0 },
+            phase: if first.is_finite() {
+                first_line - first
+            } else {
+                0.0
+            },
             bar,
             at: None,
         });
@@ -2288,7 +2292,10 @@ mod tests {
             .into_iter()
             .chain((4..12).map(|k| (f64::from(k) * 0.5, 72)))
             .collect();
-        assert_eq!(next, want, "bar 1 ends as it was, bar 2 and the next pass are new");
+        assert_eq!(
+            next, want,
+            "bar 1 ends as it was, bar 2 and the next pass are new"
+        );
         // Bar lines off the loop's start (an upbeat of a quarter): the change waits for one.
         let mut job = looping(&quarters(60, 2));
         played(&mut job, 1);
@@ -2306,7 +2313,11 @@ mod tests {
             played(&mut job, 4),
             [(3.0, 60), (3.5, 60), (4.0, 72), (4.5, 72)]
         );
-        assert_eq!(played(&mut job, 3), [(5.0, 72), (5.5, 72), (6.0, 72)], "its own length");
+        assert_eq!(
+            played(&mut job, 3),
+            [(5.0, 72), (5.5, 72), (6.0, 72)],
+            "its own length"
+        );
         // A seek changes it at once.
         let mut job = looping(&quarters(60, 2));
         if let Job::Play { then, .. } = &mut job {

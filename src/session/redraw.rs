@@ -119,7 +119,11 @@ impl Session {
         }
         self.melody = melody;
         self.melody_changed();
-        let verb = if amount >= 1.0 { "regenerated" } else { "varied" };
+        let verb = if amount >= 1.0 {
+            "regenerated"
+        } else {
+            "varied"
+        };
         let kept = chosen.notes.len() - drawn;
         let judged_by = match judged.len() {
             0 => "no notes follow them to choose by: the first drawn".to_string(),

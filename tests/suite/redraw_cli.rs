@@ -59,15 +59,24 @@ fn changed_only_inside(a: &[Note], b: &[Note], from: f64, to: f64) {
     let inside = between(b, from, to, 1e9);
     assert!(!inside.is_empty());
     assert!(
-        inside.iter().all(|&(_, _, end)| end <= (to * 1000.0).round() as i64),
+        inside
+            .iter()
+            .all(|&(_, _, end)| end <= (to * 1000.0).round() as i64),
         "{inside:?}"
     );
-    assert_ne!(between(a, from, to, 1e9), inside, "the bars were drawn again");
+    assert_ne!(
+        between(a, from, to, 1e9),
+        inside,
+        "the bars were drawn again"
+    );
 }
 
 #[test]
 fn regenerate_changes_only_the_bars_and_replays_to_the_same_bytes() {
-    let text = format!("{}; regenerate bars 3-4; write \"b.mid\"; history \"h.tms\"", setup());
+    let text = format!(
+        "{}; regenerate bars 3-4; write \"b.mid\"; history \"h.tms\"",
+        setup()
+    );
     let (dir, stdout) = run(&text);
     assert!(
         stdout.contains("regenerated bars 3-4 of 4/4, the best of 8 tries: "),
@@ -80,7 +89,10 @@ fn regenerate_changes_only_the_bars_and_replays_to_the_same_bytes() {
     // The same script writes the same bytes; so does its history.
     let (again, _) = run(&text);
     let bytes = |d: &std::path::Path| std::fs::read(d.join("b.mid")).unwrap();
-    assert!(bytes(dir.path()) == bytes(again.path()), "a second run differs");
+    assert!(
+        bytes(dir.path()) == bytes(again.path()),
+        "a second run differs"
+    );
     let script = std::fs::read_to_string(dir.path().join("h.tms")).unwrap();
     assert!(script.contains("regenerate bars 3-4\n"), "{script}");
     let written = bytes(dir.path());
@@ -96,9 +108,15 @@ fn vary_keeps_the_bar_at_amount_0_and_is_regenerate_at_1() {
         "{}; vary bar 3 amount 0; write \"same.mid\"; vary bar 3; write \"varied.mid\"",
         setup()
     ));
-    assert!(stdout.contains("varied bar 3 of 4/4, the best of 8 tries: 0 notes drawn"), "{stdout}");
+    assert!(
+        stdout.contains("varied bar 3 of 4/4, the best of 8 tries: 0 notes drawn"),
+        "{stdout}"
+    );
     let read = |f: &str| std::fs::read(dir.path().join(f)).unwrap();
-    assert!(read("a.mid") == read("same.mid"), "amount 0 changed the melody");
+    assert!(
+        read("a.mid") == read("same.mid"),
+        "amount 0 changed the melody"
+    );
     let (a, varied) = (notes(dir.path(), "a.mid"), notes(dir.path(), "varied.mid"));
     changed_only_inside(&a, &varied, 4.0, 6.0);
     // Amount 0.3 keeps some of the bar's notes.
@@ -108,8 +126,14 @@ fn vary_keeps_the_bar_at_amount_0_and_is_regenerate_at_1() {
         .count();
     assert!(kept > 0, "{stdout}");
     // Amount 1 draws what regenerate draws.
-    let (one, _) = run(&format!("{}; vary bar 3 amount 1 tries 4; write \"b.mid\"", setup()));
-    let (re, _) = run(&format!("{}; regenerate bar 3 tries 4; write \"b.mid\"", setup()));
+    let (one, _) = run(&format!(
+        "{}; vary bar 3 amount 1 tries 4; write \"b.mid\"",
+        setup()
+    ));
+    let (re, _) = run(&format!(
+        "{}; regenerate bar 3 tries 4; write \"b.mid\"",
+        setup()
+    ));
     let bytes = |d: &std::path::Path| std::fs::read(d.join("b.mid")).unwrap();
     assert!(bytes(one.path()) == bytes(re.path()));
 }
