@@ -56,6 +56,13 @@ pub enum ErrorKind {
     },
     /// `voice` beyond [`crate::lang::commands::MAX_VOICES`].
     TooManyVoices(usize),
+    /// `regenerate`/`vary` of a bar the melody does not have: `bar` 0 (before its first
+    /// bar line), or past its last (`bars` of `meter`).
+    NoSuchBar {
+        bar: usize,
+        bars: usize,
+        meter: String,
+    },
     /// Ends a list of errors cut short: a broken script reports its first
     /// [`ERRORS_SHOWN`] errors, not a line for each of a million bad lines.
     MoreErrors(usize),
@@ -93,6 +100,15 @@ impl Error {
                 usage: usage.to_string(),
             },
         )
+    }
+}
+
+/// "8 bars of 4/4" (bars 1 to 8).
+fn bar_count(bars: usize, meter: &str) -> String {
+    match bars {
+        0 => format!("no bar of {meter} after its first bar line"),
+        1 => format!("1 bar of {meter} (bar 1)"),
+        n => format!("{n} bars of {meter} (bars 1 to {n})"),
     }
 }
 
@@ -144,6 +160,16 @@ impl fmt::Display for ErrorKind {
             ErrorKind::TooManyVoices(n) => write!(
                 f,
                 "a session holds at most {n} voices: `voices` lists them; a voice of the same name is switched to, not created"
+            ),
+            ErrorKind::NoSuchBar { bar: 0, bars, meter } => write!(
+                f,
+                "bars count from 1, the bar after the melody's first bar line (an upbeat is bar 0 and stays as it is): the melody has {}",
+                bar_count(*bars, meter)
+            ),
+            ErrorKind::NoSuchBar { bar, bars, meter } => write!(
+                f,
+                "there is no bar {bar}: the melody has {}",
+                bar_count(*bars, meter)
             ),
             ErrorKind::MoreErrors(n) => write!(
                 f,

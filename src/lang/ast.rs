@@ -175,6 +175,34 @@ pub enum Learn {
         /// `history` can replay an interrupted `generate`.
         stop_after: Option<usize>,
     },
+    /// `regenerate bars 5-6 [tries K]`: the bars drawn again to lead into what follows.
+    Regenerate {
+        bars: Spanned<BarRange>,
+        tries: Option<usize>,
+    },
+    /// `vary bar 3 [amount X] [tries K]`: the bars drawn again, keeping part of them.
+    Vary {
+        bars: Spanned<BarRange>,
+        amount: Option<f64>,
+        tries: Option<usize>,
+    },
+}
+
+/// Bars `first` to `last` (inclusive), counted from the melody's first bar line: an upbeat
+/// is bar 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BarRange {
+    pub first: usize,
+    pub last: usize,
+}
+
+impl fmt::Display for BarRange {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.first == self.last {
+            true => write!(f, "bar {}", self.first),
+            false => write!(f, "bars {}-{}", self.first, self.last),
+        }
+    }
 }
 
 impl From<Learn> for Command {
@@ -479,6 +507,20 @@ impl fmt::Display for Learn {
                     Some(k) => format!(" stop after {k} notes"),
                     None => String::new(),
                 },
+            ),
+            Regenerate { bars, tries } => {
+                write!(f, "regenerate {}{}", bars.value, Opt("tries", tries))
+            }
+            Vary {
+                bars,
+                amount,
+                tries,
+            } => write!(
+                f,
+                "vary {}{}{}",
+                bars.value,
+                Opt("amount", &num(amount)),
+                Opt("tries", tries)
             ),
         }
     }

@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use super::ast::{Command, Core, Data, Filter, Learn, PortArg, RecordArg, RespondArg, Stage};
+use super::ast::{
+    BarRange, Command, Core, Data, Filter, Learn, PortArg, RecordArg, RespondArg, Stage,
+};
 use super::lexer::{Token, TokenKind};
 use super::settings::{self, Live, SettingId, Value};
 use super::span::{Span, Spanned};
@@ -262,6 +264,54 @@ impl<'a> Args<'a> {
             f(name, self)?;
         }
         Ok(())
+    }
+
+    /// `bar N`, or `bars A-B` (`bars 5` is bar 5), with the span of the numbers. The lexer
+    /// reads `5-6` as the numbers 5 and -6, so the second must follow the first with no
+    /// space between.
+    pub fn bar_range(&mut self) -> Result<Spanned<BarRange>, Error> {
+        if !(self.keyword("bars") || self.keyword("bar")) {
+            return Err(self.expected("`bar N` or `bars A-B`"));
+        }
+        let first = self.integer("a bar number", 0, u32::MAX as u64)?;
+        let mut span = first.span;
+        let mut last = first.value;
+        if let Some(Token {
+            kind: TokenKind::Num(_, text),
+            span: next,
+        }) = self.peek()
+        {
+            if let Some(digits) = text.strip_prefix('-') {
+                let glued = next.offset == span.offset + span.len;
+                match digits.parse::<u64>() {
+                    Ok(v) if glued => {
+                        last = v;
+                        span = span.to(*next);
+                        self.pos += 1;
+                    }
+                    _ => {
+                        return Err(self.error(
+                            *next,
+                            "a range of bars is written with no spaces: `bars 5-6`",
+                        ))
+                    }
+                }
+            }
+        }
+        if last < first.value {
+            return Err(self.error(
+                span,
+                format!(
+                    "bars {}-{last} run backwards: the first bar comes first",
+                    first.value
+                ),
+            ));
+        }
+        let range = BarRange {
+            first: first.value as usize,
+            last: last as usize,
+        };
+        Ok(Spanned::new(range, span))
     }
 
     /// Fails on any token left over.
@@ -695,6 +745,36 @@ fn p_generate(a: &mut Args) -> Result<Command, Error> {
         grid,
         end_tonic,
         stop_after: stop,
+    })
+}
+
+/// How many candidates `regenerate` and `vary` may draw.
+pub const MAX_TRIES: u64 = 1000;
+
+fn p_regenerate(a: &mut Args) -> Result<Command, Error> {
+    let bars = a.bar_range()?;
+    let mut tries = None;
+    a.options(&["tries"], |_, a| {
+        tries = Some(a.integer("a number of tries", 1, MAX_TRIES)?.value as usize);
+        Ok(())
+    })?;
+    a.finish(Learn::Regenerate { bars, tries })
+}
+
+fn p_vary(a: &mut Args) -> Result<Command, Error> {
+    let bars = a.bar_range()?;
+    let (mut amount, mut tries) = (None, None);
+    a.options(&["amount", "tries"], |name, a| {
+        match name {
+            "amount" => amount = Some(a.number("an amount", 0.0, 1.0)?.value),
+            _ => tries = Some(a.integer("a number of tries", 1, MAX_TRIES)?.value as usize),
+        }
+        Ok(())
+    })?;
+    a.finish(Learn::Vary {
+        bars,
+        amount,
+        tries,
     })
 }
 
@@ -1157,6 +1237,28 @@ pub static COMMANDS: &[CommandSpec] = &[
         files: Files::None,
         history: History::Always,
         parse: p_generate,
+    },
+    CommandSpec {
+        name: "regenerate",
+        usage: "regenerate bar N|bars A-B [tries K]",
+        summary: "draw bars of the melody again, to lead into the notes after them; the rest stays",
+        details: "Bars count from the melody's first bar line (an upbeat is bar 0, and is not drawn again) in `meter`. K candidates (8 unless given) are drawn as `generate` draws, with its settings (temperature, top_k, scale, grid), from the notes before the bars: the first new note starts on or after the bars' first bar line, no note starts on or after their last one, and the note that reaches it is cut there. The candidate chosen is the one after which the model finds the kept notes of the next 4 bars most likely (their pitches, and with a grid rhythm head their steps and durations; the first drawn wins a tie). A note from before that still sounds in the bars ends on their first bar line; every other note before and after the bars is kept as it was. The bars need a note before them for the model to read. A voice looping the melody (`play loop`) takes the new one at its next bar line.",
+        example: "regenerate bars 5-6 tries 16",
+        words: &["bar", "bars", "tries"],
+        files: Files::None,
+        history: History::Always,
+        parse: p_regenerate,
+    },
+    CommandSpec {
+        name: "vary",
+        usage: "vary bar N|bars A-B [amount X] [tries K]",
+        summary: "a variation of bars of the melody: part of their notes kept, the rest drawn again",
+        details: "As `regenerate`, but while a candidate is drawn each of the bars' notes still ahead is kept as it was with probability 1 - X, and drawn by the model with probability X (after a drawn note, the notes it starts on or after are gone). X is from 0 (the bars unchanged) to 1 (drawn freely: `regenerate`'s very candidates); 0.3 unless given. Between the two, a candidate that kept every note is drawn again (up to 16 times), so the bars change unless X is near 0. The candidate chosen is the one that leads best into the following notes, as for `regenerate`.",
+        example: "vary bar 3 amount 0.5",
+        words: &["bar", "bars", "amount", "tries"],
+        files: Files::None,
+        history: History::Always,
+        parse: p_vary,
     },
     CommandSpec {
         name: "show",

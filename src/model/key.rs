@@ -19,6 +19,7 @@ const MEMORY: usize = 64;
 use crate::music::notation::key::{correlation, PENTATONIC as PROFILE};
 
 /// Semitones between the model's view and the real melody, and what decides them.
+#[derive(Clone)]
 pub(super) struct KeyView {
     /// Real pitch = view pitch + shift.
     shift: i32,
@@ -89,6 +90,11 @@ impl KeyView {
             self.recent.pop_front();
         }
         self.recent.push_back((view_pitch, duration));
+    }
+
+    /// The view pitch of a real one (a note the model did not draw), kept in 0..=127.
+    pub fn view(&self, real: u8) -> u8 {
+        (i32::from(real) - self.shift).clamp(0, 127) as u8
     }
 
     /// The real pitch of a view pitch (in range: `view_mask` only allows such).

@@ -10,6 +10,7 @@ pub mod finetune;
 mod key;
 mod net;
 pub mod pth;
+pub mod redraw;
 pub mod rhythm;
 mod sample;
 pub(crate) use tms_step::step;

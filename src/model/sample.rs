@@ -18,7 +18,7 @@ use tch::{Kind, Tensor};
 use super::data::{self, Encoded};
 use super::key::KeyView;
 use super::net::{Net, State};
-use super::rhythm::{allowed, on_grid_steps, sample_class, seconds_of, snap, Allowed};
+use super::rhythm::{allowed, class_of, on_grid_steps, sample_class, seconds_of, snap, Allowed};
 use super::step::{exp, ln, RhythmLogits, StepState, Stepper};
 use super::{Head, Model};
 use crate::music::grid::{BarLines, Grid, QUANTUM_SECONDS};
@@ -57,6 +57,9 @@ pub struct Ending {
     /// Seconds the last note lasts at least (a beat for `end tonic`, so a melody does not
     /// end on a sixteenth): before `at`, the last note starts early enough for it.
     pub min_last: f64,
+    /// No note starts before this time, in seconds: bars drawn again (`regenerate`) begin
+    /// on their first bar line, whatever rest the notes kept before them end with.
+    pub from: Option<f64>,
 }
 
 impl Default for SampleOptions {
@@ -74,6 +77,7 @@ impl Default for SampleOptions {
 }
 
 /// The model's prediction for the next note.
+#[derive(Clone)]
 struct Prediction {
     logits: Vec<f32>,
     step: f64,
@@ -83,7 +87,9 @@ struct Prediction {
 }
 
 /// Continues a melody note by note. Owns its own copy of the weights (plain vectors), so it
-/// can move to the live thread while the session keeps (or replaces) the model.
+/// can move to the live thread while the session keeps (or replaces) the model. A clone
+/// continues the same melody on its own (`regenerate` draws its candidates from clones).
+#[derive(Clone)]
 pub struct Generator {
     /// Shared so that a new epoch's weights reach a playing voice as one pointer swap.
     stepper: std::sync::Arc<Stepper>,
@@ -204,9 +210,12 @@ impl Generator {
         let slack = if room > 0.0 { 1e-6 } else { 0.0 };
         let below_from = |from: f64| ending.at.map(|at| at - room - from + slack);
         let below = below_from(self.last_start);
+        let lowest = ending.from.map_or(0.0, |from| from - self.last_start);
         let step = match self.next_step.take() {
-            Some(step) if below.is_none_or(|b| step < b - 1e-9) => step,
-            _ => self.draw_step(opts, below, rng),
+            Some(step) if below.is_none_or(|b| step < b - 1e-9) && step >= lowest - 1e-9 => step,
+            // The longest step the classes hold (4 s) may not reach `from` after a long rest:
+            // the note then starts there, and the model reads the step it was given.
+            _ => self.draw_step(opts, lowest, below, rng).max(lowest),
         };
         let mut duration = self.draw_duration(opts, rng);
         let start = self.last_start + step;
@@ -248,7 +257,7 @@ impl Generator {
         self.key.read(pitch, duration);
         let mut note = self.feed(pitch, step, duration);
         if !last {
-            let next = self.draw_step(opts, below_from(note.start), rng);
+            let next = self.draw_step(opts, 0.0, below_from(note.start), rng);
             note.duration = note.duration.min(next);
             self.next_step = Some(next);
         }
@@ -262,8 +271,15 @@ impl Generator {
     /// melody's bar lines (`opts.bar_lines`), not from the last onset; when none of them lands
     /// before `below`, a multiple of the grid's value from the last onset, and when nothing on
     /// the grid lands there (a grid coarser than the room before the bar line), half the room.
-    fn draw_step(&self, opts: &SampleOptions, below: Option<f64>, rng: &mut ChaCha20Rng) -> f64 {
-        let min = opts.min_duration;
+    /// At least `lowest` seconds when that is longer than `min_duration` ([`Ending::from`]).
+    fn draw_step(
+        &self,
+        opts: &SampleOptions,
+        lowest: f64,
+        below: Option<f64>,
+        rng: &mut ChaCha20Rng,
+    ) -> f64 {
+        let min = opts.min_duration.max(lowest);
         let step = match &self.next.rhythm {
             Some(r) => {
                 let unit = opts.grid.map_or(1, |g| g.quanta() as usize);
@@ -353,6 +369,39 @@ impl Generator {
             at = earlier;
         }
         Some(at - from)
+    }
+
+    /// Reads a note the model did not draw (one the melody keeps) as if it had, so that the
+    /// notes drawn next continue after it: its step counts from the last onset read, its
+    /// pitch is read in the model's key.
+    pub fn read(&mut self, note: &Note) {
+        let view = self.key.view(note.pitch);
+        let step = note.start - self.last_start;
+        self.key.read(view, note.duration);
+        self.last_start = note.start;
+        self.velocity = note.velocity;
+        self.next_step = None;
+        self.step(view, step, note.duration);
+    }
+
+    /// The model's log-probability, in nats, of `notes` (in onset order) coming next after
+    /// what it has read: of each note's pitch (at temperature 1, over all 128 pitches), and
+    /// for a model with a grid rhythm head also of its step's and its duration's classes. A
+    /// regression head predicts one value, no distribution, so only pitches count there.
+    /// How `regenerate` tells which new bars lead best into the notes kept after them.
+    pub fn log_likelihood(&self, notes: &[Note]) -> f64 {
+        let mut g = self.clone();
+        let mut total = 0.0;
+        for n in notes {
+            total += pitch_log_prob(&g.next.logits, g.head, g.key.view(n.pitch));
+            if let Some(r) = &g.next.rhythm {
+                let step = class_of(n.start - g.last_start, 0);
+                total += class_log_prob(&r.step, step);
+                total += class_log_prob(&r.duration, class_of(n.duration, 1));
+            }
+            g.read(n);
+        }
+        total
     }
 
     /// Appends a note after the last one and reads it into the LSTM state.
@@ -498,6 +547,32 @@ pub(super) fn sample_pitch(
 }
 
 const PITCHES: usize = super::PITCHES as usize;
+
+/// log P(`pitch`) at temperature 1: a log-softmax of the logits, or for the notebook's
+/// sigmoid head the log of the outputs normalised to sum to 1, as sampling reads them.
+fn pitch_log_prob(logits: &[f32], head: Head, pitch: u8) -> f64 {
+    let logw: Vec<f64> = match head {
+        Head::Softmax => logits.iter().map(|&l| f64::from(l)).collect(),
+        Head::Sigmoid => logits.iter().map(|&l| f64::from(log_sigmoid(l))).collect(),
+    };
+    logw.get(usize::from(pitch))
+        .map_or(f64::NEG_INFINITY, |&l| l - log_sum_exp(&logw))
+}
+
+/// log P(`class`) under a rhythm head's logits (a softmax over the classes).
+fn class_log_prob(logits: &[f32], class: usize) -> f64 {
+    let logw: Vec<f64> = logits.iter().map(|&l| f64::from(l)).collect();
+    logw.get(class)
+        .map_or(f64::NEG_INFINITY, |&l| l - log_sum_exp(&logw))
+}
+
+fn log_sum_exp(x: &[f64]) -> f64 {
+    let top = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !top.is_finite() {
+        return top;
+    }
+    top + x.iter().map(|&v| (v - top).exp()).sum::<f64>().ln()
+}
 
 /// log σ(l) = −(max(−l, 0) + ln(1 + e^−|l|)), exact in f32 for logits of any size.
 fn log_sigmoid(l: f32) -> f32 {
@@ -694,6 +769,7 @@ mod tests {
                                     last: at.is_none() && i == 63,
                                     last_pitches: Some(std::array::from_fn(|p| p % 12 == 2)),
                                     min_last,
+                                    from: None,
                                 };
                                 let (note, last) = g.next_ending(&opts, &ending, &mut rng);
                                 if i == 0 {

@@ -91,6 +91,11 @@ enum Cmd {
         notes: Receiver<(f64, Note)>,
         gen: u64,
     },
+    /// A voice's loop plays these notes from its next bar line on.
+    Reloop {
+        voice: usize,
+        next: Box<NextLoop>,
+    },
     /// Stop one voice, or every voice (`None`).
     Stop(Option<usize>, Sender<()>),
     Panic(Sender<()>),
@@ -577,6 +582,36 @@ impl Performer {
         Ok(())
     }
 
+    /// When the current voice loops a melody (`play loop`), it loops `notes` instead from its
+    /// next bar line, the first at or after the next note it has not yet sent: the bars
+    /// before it sound as they were, the loop's time goes on. Bar lines fall every `bar`
+    /// seconds of the melody from `first_line` (the first onset of `notes` plays at the
+    /// loop's start, as `play` has it). Says whether the voice was looping.
+    pub fn reloop(&mut self, notes: &[Note], first_line: f64, bar: f64) -> bool {
+        if self.state().activity() != Activity::Looping {
+            return false;
+        }
+        let events = to_events(notes);
+        let first = notes
+            .iter()
+            .map(|n| n.start)
+            .filter(|s| s.is_finite())
+            .fold(f64::INFINITY, f64::min);
+        let next = Box::new(NextLoop {
+            length: loop_length(&events),
+            events,
+            phase: if first.is_finite() {
+                first_line - first
+            } else {
+                0.0
+            },
+            bar,
+            at: None,
+        });
+        let voice = self.current;
+        self.tx.send(Cmd::Reloop { voice, next }).is_ok()
+    }
+
     /// Endless performance on the current voice from `source` until `stop` (or until the
     /// source gives `None`).
     pub fn live(&mut self, mut source: Box<dyn NoteSource>) -> Result<(), PerformError> {
@@ -948,6 +983,26 @@ fn generate(source: &mut dyn NoteSource, controls: &Controls, out: &SyncSender<(
     }
 }
 
+/// How long a loop of `events` lasts: to the end of its last note.
+fn loop_length(events: &[NoteEvent]) -> f64 {
+    events
+        .iter()
+        .map(|e| e.at + e.duration)
+        .fold(0.0, f64::max)
+        .max(MIN_LOOP)
+}
+
+/// The melody a loop changes to ([`Performer::reloop`]), and where.
+struct NextLoop {
+    events: Vec<NoteEvent>,
+    length: f64,
+    /// Bar lines of the melody, in its events' time: `phase` + whole `bar`s.
+    phase: f64,
+    bar: f64,
+    /// The loop's time of the change, once the loop has it.
+    at: Option<f64>,
+}
+
 /// A note that sounds: when (musically) to end it and what to end.
 #[derive(Clone, Copy)]
 struct Sounding {
@@ -965,6 +1020,8 @@ enum Job {
         base: f64,
         length: f64,
         gen: u64,
+        /// The melody a loop changes to at a bar line.
+        then: Option<Box<NextLoop>>,
     },
     Live {
         notes: Receiver<(f64, Note)>,
@@ -995,8 +1052,12 @@ impl Job {
                 looped,
                 base,
                 length,
+                then,
                 ..
             } => {
+                if then.is_some() {
+                    change_loop(events, next, base, length, then);
+                }
                 if *next >= events.len() {
                     if !*looped || events.is_empty() {
                         return Err(true);
@@ -1042,9 +1103,27 @@ impl Job {
         }
     }
 
+    /// A loop that is to change melody and jumps (a seek, a MIDI Start) changes at once:
+    /// there is no bar to finish.
+    fn change_now(&mut self) {
+        if let Job::Play {
+            events,
+            length,
+            then,
+            ..
+        } = self
+        {
+            if let Some(t) = then.take() {
+                *events = t.events;
+                *length = t.length;
+            }
+        }
+    }
+
     /// Back to the beginning (a MIDI Start): a melody from its first note; live mode goes
     /// on with the note it holds, now first.
     fn rewind(&mut self) {
+        self.change_now();
         match self {
             Job::Play { next, base, .. } => {
                 *next = 0;
@@ -1062,6 +1141,7 @@ impl Job {
     /// A melody goes on from musical time `m`: the notes before it are skipped (a loop
     /// from the repetition that holds `m`). Live mode is moved by its origin instead.
     fn seek(&mut self, m: f64) {
+        self.change_now();
         if let Job::Play {
             events,
             next,
@@ -1092,6 +1172,47 @@ impl Job {
             }
         }
     }
+}
+
+/// A loop's change of melody ([`Performer::reloop`]), when its time has come: the change is
+/// placed, when first seen, at the first bar line at or after the next note not yet sent
+/// (the end of the pass when no bar line is left in it), and made as soon as no note of the
+/// old melody before that time is left to send. The new melody goes on from its first note
+/// at or after that time of the pass, and its passes follow at its own length.
+fn change_loop(
+    events: &mut Vec<NoteEvent>,
+    next: &mut usize,
+    base: &mut f64,
+    length: &mut f64,
+    then: &mut Option<Box<NextLoop>>,
+) {
+    let Some(t) = then.as_mut() else {
+        return;
+    };
+    // The next old note's time in this pass; the pass's end when none is left.
+    let due = events.get(*next).map_or(*length, |e| e.at);
+    let at = *t.at.get_or_insert_with(|| {
+        let k = ((due - t.phase) / t.bar - 1e-9).ceil();
+        let line = t.phase + k * t.bar;
+        if t.bar > 0.0 && line.is_finite() && line < *length - 1e-9 {
+            line
+        } else {
+            *length
+        }
+    });
+    if due < at - 1e-9 {
+        return;
+    }
+    let t = then.take().expect("checked above");
+    if at >= *length - 1e-9 {
+        // At the pass's end: the next pass is the new melody's.
+        *base += *length;
+        *next = 0;
+    } else {
+        *next = t.events.partition_point(|e| e.at < at - 1e-9);
+    }
+    *events = t.events;
+    *length = t.length;
 }
 
 /// What the player does next.
@@ -1693,18 +1814,26 @@ impl Player {
                 gen,
             } => {
                 self.silence(voice);
-                let end = events.iter().map(|e| e.at + e.duration).fold(0.0, f64::max);
                 self.start(
                     voice,
                     Job::Play {
+                        length: loop_length(&events),
                         events,
                         next: 0,
                         looped,
                         base: 0.0,
-                        length: end.max(MIN_LOOP),
                         gen,
+                        then: None,
                     },
                 );
+            }
+            Cmd::Reloop { voice, next } => {
+                if let Some(Job::Play {
+                    looped: true, then, ..
+                }) = self.voices.get_mut(voice).and_then(|l| l.job.as_mut())
+                {
+                    *then = Some(next);
+                }
             }
             Cmd::Live { voice, notes, gen } => {
                 self.silence(voice);
@@ -2081,6 +2210,7 @@ mod tests {
             base: 0.0,
             length: 1.0,
             gen: 0,
+            then: None,
         }
     }
 
@@ -2105,6 +2235,96 @@ mod tests {
             Some(5.0),
             "a note at the time itself plays"
         );
+    }
+
+    /// Notes of `pitch` on every quarter of `bars` bars of 4/4 (a bar is 2 s).
+    fn quarters(pitch: u8, bars: u32) -> Vec<Note> {
+        (0..4 * bars)
+            .map(|k| note(pitch, f64::from(k) * 0.5, 0.5))
+            .collect()
+    }
+
+    /// The (time, pitch) of the next `n` notes a job plays.
+    fn played(job: &mut Job, n: usize) -> Vec<(f64, u8)> {
+        (0..n)
+            .map(|_| {
+                let (at, e) = job.peek().expect("a loop never ends");
+                job.advance(at);
+                (at, e.pitch)
+            })
+            .collect()
+    }
+
+    fn next_loop(notes: &[Note], phase: f64) -> Box<NextLoop> {
+        let events = to_events(notes);
+        Box::new(NextLoop {
+            length: loop_length(&events),
+            events,
+            phase,
+            bar: 2.0,
+            at: None,
+        })
+    }
+
+    fn looping(notes: &[Note]) -> Job {
+        let events = to_events(notes);
+        Job::Play {
+            length: loop_length(&events),
+            events,
+            next: 0,
+            looped: true,
+            base: 0.0,
+            gen: 0,
+            then: None,
+        }
+    }
+
+    #[test]
+    fn a_loop_takes_a_new_melody_at_its_next_bar_line() {
+        // Two bars of C4; a third of a bar has played when the loop is told to change.
+        let mut job = looping(&quarters(60, 2));
+        assert_eq!(played(&mut job, 2), [(0.0, 60), (0.5, 60)]);
+        if let Job::Play { then, .. } = &mut job {
+            *then = Some(next_loop(&quarters(72, 2), 0.0));
+        }
+        let next = played(&mut job, 10);
+        let want: Vec<(f64, u8)> = [(1.0, 60), (1.5, 60)]
+            .into_iter()
+            .chain((4..12).map(|k| (f64::from(k) * 0.5, 72)))
+            .collect();
+        assert_eq!(
+            next, want,
+            "bar 1 ends as it was, bar 2 and the next pass are new"
+        );
+        // Bar lines off the loop's start (an upbeat of a quarter): the change waits for one.
+        let mut job = looping(&quarters(60, 2));
+        played(&mut job, 1);
+        if let Job::Play { then, .. } = &mut job {
+            *then = Some(next_loop(&quarters(72, 2), 0.5));
+        }
+        assert_eq!(played(&mut job, 2), [(0.5, 72), (1.0, 72)]);
+        // Told during the last bar: the next pass is the new melody, from its start.
+        let mut job = looping(&quarters(60, 2));
+        played(&mut job, 6);
+        if let Job::Play { then, .. } = &mut job {
+            *then = Some(next_loop(&quarters(72, 1), 0.0));
+        }
+        assert_eq!(
+            played(&mut job, 4),
+            [(3.0, 60), (3.5, 60), (4.0, 72), (4.5, 72)]
+        );
+        assert_eq!(
+            played(&mut job, 3),
+            [(5.0, 72), (5.5, 72), (6.0, 72)],
+            "its own length"
+        );
+        // A seek changes it at once.
+        let mut job = looping(&quarters(60, 2));
+        if let Job::Play { then, .. } = &mut job {
+            *then = Some(next_loop(&quarters(72, 2), 0.0));
+        }
+        job.seek(4.2);
+        assert_eq!(played(&mut job, 1), [(4.5, 72)]);
     }
 
     #[test]

@@ -227,6 +227,19 @@ impl Session {
                 }
                 result
             }
+            Learn::Regenerate { bars, tries } => {
+                let tries = tries.unwrap_or(super::redraw::DEFAULT_TRIES);
+                self.redraw_bars(bars, 1.0, tries, span)
+            }
+            Learn::Vary {
+                bars,
+                amount,
+                tries,
+            } => {
+                let amount = amount.unwrap_or(super::redraw::DEFAULT_AMOUNT);
+                let tries = tries.unwrap_or(super::redraw::DEFAULT_TRIES);
+                self.redraw_bars(bars, amount, tries, span)
+            }
         }
     }
 
@@ -416,6 +429,7 @@ impl Session {
                 last_pitches: tonic,
                 // A melody that ends on its tonic rests there: a beat at least.
                 min_last: if tonic.is_some() { beat } else { 0.0 },
+                from: None,
             };
             let (note, last) = gen.next_ending(opts, &ending, &mut self.rng);
             if *made == 0 {
@@ -561,7 +575,7 @@ enum Length {
 }
 
 /// Notes `generate N bars` makes per bar at most (more than a bar of 1/48 notes).
-const MAX_NOTES_PER_BAR: usize = 256;
+pub(super) const MAX_NOTES_PER_BAR: usize = 256;
 
 /// Every octave of the tonic's pitch class.
 fn tonic_mask(tonic: u8) -> [bool; 128] {

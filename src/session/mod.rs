@@ -7,6 +7,7 @@ mod background;
 mod data;
 mod learn;
 mod learning;
+mod redraw;
 mod stage;
 mod voices;
 mod watch;

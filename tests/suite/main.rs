@@ -25,6 +25,7 @@ mod prompt_cli;
 mod pth;
 mod reader_fuzz;
 mod record_cli;
+mod redraw_cli;
 mod repl_pty;
 mod rhythm_cli;
 mod settings_cli;

@@ -140,6 +140,7 @@ impl RhythmHeads {
 }
 
 /// Logits over the rhythm classes for the next note's step and duration.
+#[derive(Clone)]
 pub struct RhythmLogits {
     pub step: Vec<f32>,
     pub duration: Vec<f32>,
@@ -183,6 +184,7 @@ pub struct Stepper {
 }
 
 /// The recurrent state, as `net::State` holds it for one row.
+#[derive(Clone)]
 pub struct StepState {
     pub h: Vec<Vec<f32>>,
     pub c: Vec<Vec<f32>>,
