@@ -1253,7 +1253,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "vary",
         usage: "vary bar N|bars A-B [amount X] [tries K]",
         summary: "a variation of bars of the melody: part of their notes kept, the rest drawn again",
-        details: "As `regenerate`, but while a candidate is drawn each of the bars' notes still ahead is kept as it was with probability 1 - X, and drawn by the model with probability X (after a drawn note, the notes it starts on or after are gone). X is from 0 (the bars unchanged) to 1 (drawn freely: `regenerate`'s very candidates); 0.3 unless given. Between the two, a candidate that kept every note is drawn again (up to 16 times), so the bars change unless X is near 0. The candidate chosen is the one that leads best into the following notes, as for `regenerate`.",
+        details: "As `regenerate`, but while a candidate is drawn each of the bars' notes still ahead is kept as it was with probability 1 - X, and drawn by the model with probability X (after a drawn note, the notes it starts on or after are gone). X is from 0 (the bars unchanged) to 1 (drawn freely: `regenerate`'s very candidates); 0.3 unless given. Between the two, a candidate that kept every note, or whose drawn notes came out as the old ones, is drawn again (up to 16 times), so the bars change unless X is near 0. The candidate chosen is the one that leads best into the following notes, as for `regenerate`.",
         example: "vary bar 3 amount 0.5",
         words: &["bar", "bars", "amount", "tries"],
         files: Files::None,

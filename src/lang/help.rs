@@ -246,12 +246,12 @@ mod tests {
         assert_eq!(
             setting(spec, &now, false),
             "set temperature VALUE
-  pitch sampling temperature (0 = always the most likely pitch)
+  sampling temperature of pitch and rhythm (0 = always the most likely, 1 = the model's own distribution)
   allowed: a number from 0 to 10
-  default: 1
+  default: 0.85
   now: 0.5
   changes take effect while music plays
-  example: set temperature 1
+  example: set temperature 0.85
 "
         );
     }

@@ -10,7 +10,8 @@
 //! 1 − `amount`) or drawn anew by the model (probability `amount`). So `amount` 0 gives the
 //! bars back unchanged, and `amount` 1 draws them freely, exactly as `regenerate` does: the
 //! same numbers are drawn from the generator, so the same seed chooses the same bars. In
-//! between, a candidate that kept every note is drawn again (up to [`SAME_AGAIN`] times):
+//! between, a candidate that kept every note, or whose new notes came out as the old ones,
+//! is drawn again (up to [`SAME_AGAIN`] times):
 //! the original bars were drawn by the model too and lead well into what follows, so they
 //! would often win, and a variation would give back what it was asked to vary.
 
@@ -53,7 +54,7 @@ pub struct Candidate {
     pub score: f64,
 }
 
-/// How many times a variation's candidate that kept every note is drawn again.
+/// How many times a variation's candidate that is the original bars is drawn again.
 pub const SAME_AGAIN: usize = 16;
 
 /// `tries` candidates drawn from clones of `gen` (which has read the notes before the
@@ -67,9 +68,14 @@ pub fn candidates(
 ) -> Vec<Candidate> {
     (0..tries)
         .map(|_| {
+            // Notes drawn anew can still come out as the ones they replace (the more so at a
+            // low temperature): such a candidate is the original too.
+            let same = |(notes, _, drawn): &(Vec<Note>, _, usize)| {
+                *drawn == 0 || notes.as_slice() == r.original
+            };
             let mut drawn_once = draw(gen, r, opts, rng);
             for _ in 0..SAME_AGAIN {
-                if drawn_once.2 > 0 || r.amount <= 0.0 {
+                if !same(&drawn_once) || r.amount <= 0.0 {
                     break;
                 }
                 drawn_once = draw(gen, r, opts, rng);

@@ -52,12 +52,12 @@ fn help_for_a_setting_shows_its_range_default_and_value() {
         run.stdout,
         "temperature = 0.5
 set temperature VALUE
-  pitch sampling temperature (0 = always the most likely pitch)
+  sampling temperature of pitch and rhythm (0 = always the most likely, 1 = the model's own distribution)
   allowed: a number from 0 to 10
-  default: 1
+  default: 0.85
   now: 0.5
   changes take effect while music plays
-  example: set temperature 1
+  example: set temperature 0.85
 "
     );
     let (_d, run) = tms_c("help temprature");
