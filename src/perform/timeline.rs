@@ -213,6 +213,11 @@ struct Follow {
     last_t: Option<Instant>,
     /// A Start or Continue placed the next tick at `last + step`, however long it takes.
     placed: bool,
+    /// The last tick came about `k` + 1 intervals after the one before: `k` ticks may have
+    /// been lost on the way (a MIDI server that misses a period drops that period's
+    /// messages), or that tick may just have been late. The next tick decides (see
+    /// [`Follow::confirm_loss`]).
+    suspect: Option<f64>,
 }
 
 impl Follow {
@@ -230,6 +235,7 @@ impl Follow {
             silent: false,
             last_t: None,
             placed: false,
+            suspect: None,
         }
     }
 }
@@ -273,7 +279,12 @@ impl ClockFollower {
     /// A MIDI real-time or system-common message that arrived at `t` (others are ignored).
     pub fn message(&self, t: Instant, m: &[u8]) -> Option<ClockEvent> {
         let mut f = self.lock();
-        match *m.first()? {
+        let status = *m.first()?;
+        if status != 0xF8 {
+            // Transport moves the count on its own terms: a suspected loss before it is moot.
+            f.suspect = None;
+        }
+        match status {
             0xF8 => return f.tick(t),
             0xFA => {
                 f.next_pos = 0.0;
@@ -387,13 +398,21 @@ impl Follow {
                     n
                 }
             }
-            (Some(last), _) => last + step,
+            (Some(last), Some(fit)) => {
+                let last = self.confirm_loss(t, fit).unwrap_or(last);
+                self.suspect = self.lost_before(t, fit, step);
+                last + step
+            }
+            (Some(last), None) => last + step,
             (None, _) => {
                 // The first tick: beat 0 unless a Start or Continue said otherwise.
                 self.offset = -self.next_pos;
                 0.0
             }
         };
+        if event.is_some() {
+            self.suspect = None;
+        }
         self.placed = false;
         self.last_t = Some(t);
         self.step = step;
@@ -424,7 +443,56 @@ impl Follow {
         self.fit
             .map_or(self.prior, |f| f.rate * 60.0 / TICKS_PER_BEAT)
     }
+
+    /// How many ticks may have been lost before a tick arriving at `t`: the gap since the
+    /// last tick holds about two intervals or more (and at most a few: longer is a pause,
+    /// which a Start or the silence rule handles). Judged only on a steady clock of at
+    /// most `LOSS_MAX_BPM`, where a tick interval spans many server periods, so that ticks
+    /// bunched into periods never look lost.
+    fn lost_before(&self, t: Instant, fit: Fit, step: f64) -> Option<f64> {
+        let interval = 1.0 / fit.rate;
+        // Eight ticks make a line that leaves a late tick out (`regression`).
+        let steady = self.ticks.len() >= 8 && step >= 1.0;
+        if !steady || fit.rate * 60.0 / TICKS_PER_BEAT > LOSS_MAX_BPM || self.placed {
+            return None;
+        }
+        let gap = seconds_between(self.last_t?, t) / interval;
+        (LOST_GAP..=1.0 + LOSS_MAX as f64 + 0.5)
+            .contains(&gap)
+            .then(|| (gap.round() - 1.0).max(1.0))
+    }
+
+    /// At a tick arriving at `t`: when the tick before came a suspect gap after its own
+    /// predecessor and this one falls where the line through the ticks before the gap puts
+    /// the tick after the lost ones, they were lost, so the last tick counts them. A late
+    /// tick is followed by ones that catch up with the line at the old count instead, at
+    /// once or over a few ticks (the line leaves late ticks out: [`LATE_TICK`]). Returns
+    /// the corrected counter of the last tick.
+    fn confirm_loss(&mut self, t: Instant, fit: Fit) -> Option<f64> {
+        let lost = self.suspect.take()?;
+        let expected = self.last? + lost + 1.0;
+        if (fit.n_at(t) - expected).abs() > CONFIRM {
+            return None;
+        }
+        let back = self.ticks.back_mut()?;
+        back.1 += lost;
+        let last = self.last? + lost;
+        self.last = Some(last);
+        Some(last)
+    }
 }
+
+/// A gap of this many tick intervals or more between two ticks makes the ticks between
+/// them suspects of loss (one lost tick leaves a gap of two).
+const LOST_GAP: f64 = 1.6;
+/// At most this many ticks lost in a row are counted; a longer gap is a pause.
+const LOSS_MAX: usize = 3;
+/// Lost ticks are counted only up to this tempo (BPM): above it a tick interval spans too
+/// few server periods (10 ms at 250 BPM) to tell a loss from ticks bunched into periods.
+const LOSS_MAX_BPM: f64 = 250.0;
+/// The tick after a suspect gap confirms the loss when it arrives within this fraction of
+/// an interval of where the line puts the tick after the lost ones.
+const CONFIRM: f64 = 0.2;
 
 /// The tempi `tempo` allows (BPM): what the follower shows and counts beats at.
 fn tempo_range() -> (f64, f64) {
@@ -579,6 +647,65 @@ mod tests {
         let tempo = f.tempo();
         // Tick to tick, 2 ms of jitter on a 25 ms tick would be up to ±8 % (±8 BPM).
         assert!((tempo - 100.0).abs() < 0.5, "estimated {tempo}");
+    }
+
+    /// Ticks at 100 BPM from `t0` with the ones in `lost` never arriving and `late` ones
+    /// (tick, ms) arriving late; returns the follower's error at beat 8 (tick 192), in ms.
+    fn error_at_beat_8(lost: &[usize], late: &[(usize, f64)]) -> f64 {
+        let f = ClockFollower::new(100.0);
+        let t0 = Instant::now();
+        let interval = 0.025;
+        f.message(t0, &[0xFA]);
+        for k in 0..180 {
+            if lost.contains(&k) {
+                continue;
+            }
+            let ms = late.iter().find(|l| l.0 == k).map_or(0.0, |l| l.1);
+            f.message(
+                t0 + Duration::from_secs_f64(k as f64 * interval + ms / 1e3),
+                &[0xF8],
+            );
+        }
+        let want = t0 + Duration::from_secs_f64(192.0 * interval);
+        seconds_between(want, f.time_at(8.0)) * 1e3
+    }
+
+    #[test]
+    fn a_lost_tick_is_counted_once_the_next_one_arrives_on_time() {
+        assert!(error_at_beat_8(&[], &[]).abs() < 0.5);
+        // Without counting it, every beat after would come one tick (25 ms) late.
+        for lost in [&[100][..], &[100, 101], &[60, 130, 131, 132]] {
+            let err = error_at_beat_8(lost, &[]);
+            assert!(err.abs() < 0.5, "lost {lost:?}: beat 8 off by {err:.2} ms");
+        }
+    }
+
+    #[test]
+    fn a_late_tick_and_its_catching_up_are_not_a_loss() {
+        // Tick 100 arrives 20 ms late (a stalled period): a gap of 1.8 intervals, then 0.2.
+        let err = error_at_beat_8(&[], &[(100, 20.0)]);
+        assert!(err.abs() < 1.0, "beat 8 off by {err:.2} ms");
+    }
+
+    #[test]
+    fn a_sudden_slower_tempo_is_not_taken_for_lost_ticks() {
+        // 120 BPM, then at once 60 BPM: twice the interval, every tick, never a loss.
+        let f = ClockFollower::new(120.0);
+        let t0 = Instant::now();
+        f.message(t0, &[0xFA]);
+        let mut t = 0.0;
+        for k in 0..96 {
+            f.message(t0 + Duration::from_secs_f64(t), &[0xF8]);
+            t += if k < 48 {
+                60.0 / 120.0 / 24.0
+            } else {
+                60.0 / 60.0 / 24.0
+            };
+        }
+        // 96 ticks since Start: beat 4 at the last tick.
+        let last = t - 60.0 / 60.0 / 24.0;
+        let got = f.beat_at(t0 + Duration::from_secs_f64(last));
+        assert!((got - 95.0 / 24.0).abs() < 0.01, "beat {got}");
     }
 
     #[test]
