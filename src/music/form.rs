@@ -152,6 +152,22 @@ pub fn contrast(a: &[Note], b: &[Note]) -> f64 {
     row[y.len()] as f64 / longest as f64
 }
 
+/// Which of `candidates` is furthest ([`contrast`]) from the nearest of `earlier`, and how
+/// far: the first on a tie. None without candidates.
+pub fn most_contrasting(candidates: &[Vec<Note>], earlier: &[Vec<Note>]) -> Option<(usize, f64)> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, c) in candidates.iter().enumerate() {
+        let apart = earlier
+            .iter()
+            .map(|e| contrast(c, e))
+            .fold(f64::INFINITY, f64::min);
+        if best.is_none_or(|(_, b)| apart > b) {
+            best = Some((i, apart));
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +230,22 @@ mod tests {
         assert_eq!(contrast(&a, &other), 1.0);
         assert_eq!(contrast(&[], &[]), 0.0);
         assert!(contrast(&a, &notes("D4")) == 1.0);
+    }
+
+    #[test]
+    fn the_most_contrasting_is_furthest_from_the_nearest_earlier_phrase() {
+        let a = notes("D4 E4 G4 A4 B4");
+        let b = notes("B4 A4 G4 E4 D4");
+        // Far from a, but b itself: nearest is b, at 0.
+        let like_b = notes("C#5 B4 A4 F#4 E4");
+        // One interval from a, but far from b.
+        let near_a = notes("D4 E4 G4 A4 A4");
+        // Far from both.
+        let other = notes("D4 D4 D4 D4 D4");
+        let earlier = vec![a.clone(), b.clone()];
+        let c = [like_b.clone(), near_a.clone(), other.clone(), other.clone()];
+        assert_eq!(most_contrasting(&c, &earlier), Some((2, 1.0)));
+        assert_eq!(most_contrasting(&c[..2], &earlier), Some((1, 0.25)));
+        assert_eq!(most_contrasting(&[], &earlier), None);
     }
 }

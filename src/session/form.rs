@@ -31,7 +31,7 @@ use crate::error::{Error, ErrorKind};
 use crate::lang::span::Span;
 use crate::model::redraw::{self, Redraw};
 use crate::model::{end_by, Ending, Generator, SampleOptions};
-use crate::music::form::{contrast, Form};
+use crate::music::form::{most_contrasting, Form};
 use crate::music::notation::Key;
 use crate::music::note::Note;
 use crate::music::scale::Scale;
@@ -107,7 +107,9 @@ impl Session {
         }
         let length = phrase_bars as f64 * bar;
         let mut phrases: Vec<Vec<Note>> = Vec::new();
-        for (i, _) in form.letters().iter().enumerate() {
+        // "B 0.83": how far each new letter after the first is from the phrases before it.
+        let mut contrasts: Vec<String> = Vec::new();
+        for (i, &letter) in form.letters().iter().enumerate() {
             if self.interrupted() {
                 self.learn.generator = None;
                 return Err(Error::new(span, ErrorKind::Interrupted));
@@ -150,19 +152,22 @@ impl Session {
                     } else {
                         CONTRAST_TRIES
                     };
-                    let mut best: Option<(f64, Vec<Note>)> = None;
+                    let mut drawn = Vec::with_capacity(tries);
                     for _ in 0..tries {
-                        let drawn = draw(&mut gen.clone(), opts, &ending, max_notes, &mut self.rng)
-                            .ok_or_else(stuck)?;
-                        let apart = phrases
-                            .iter()
-                            .map(|p| contrast(&drawn, p))
-                            .fold(f64::INFINITY, f64::min);
-                        if best.as_ref().is_none_or(|(b, _)| apart > *b) {
-                            best = Some((apart, drawn));
-                        }
+                        let mut g = gen.clone();
+                        drawn.push(
+                            draw(&mut g, opts, &ending, max_notes, &mut self.rng)
+                                .ok_or_else(stuck)?,
+                        );
                     }
-                    best.expect("at least one try").1
+                    let chosen = match most_contrasting(&drawn, &phrases) {
+                        Some((i, apart)) if !phrases.is_empty() => {
+                            contrasts.push(format!("{} {apart:.2}", letter as char));
+                            i
+                        }
+                        _ => 0,
+                    };
+                    drawn.swap_remove(chosen)
                 }
             };
             for n in &notes {
@@ -187,9 +192,16 @@ impl Session {
                 PITCH_CLASS[usize::from(fifth)]
             ),
         };
+        let contrast = match contrasts.is_empty() {
+            true => String::new(),
+            false => format!(
+                "new letters the most contrasting of {CONTRAST_TRIES} draws ({}); ",
+                contrasts.join(", ")
+            ),
+        };
         say!(
             self,
-            "generated {bars} bar{} of {meter} in form {form} (phrases of {}, returning ones varied {}): in {key} the {} phrases end on {}, {degrees}each on a note of a beat or more; {made} notes, ending at {end:.3} s: melody is {}, {:.1} s",
+            "generated {bars} bar{} of {meter} in form {form} (phrases of {}, returning ones varied {}): in {key} the {} phrases end on {}, {degrees}each on a note of a beat or more; {contrast}{made} notes, ending at {end:.3} s: melody is {}, {:.1} s",
             if bars == 1 { "" } else { "s" },
             super::data::count(phrase_bars, "bar"),
             crate::lang::ast::fmt_number(vary),

@@ -26,14 +26,22 @@ fn ms(t: f64) -> i64 {
     (t * 1000.0).round() as i64
 }
 
-/// The four phrases as (pitch, start, end) in ms from the phrase's start.
-fn phrases(dir: &std::path::Path) -> Vec<Vec<(u8, i64, i64)>> {
+fn melody(dir: &std::path::Path) -> Vec<Note> {
     let mut notes: Vec<Note> =
         read_midi(&std::fs::read(dir.join("a.mid")).expect("written")).expect("tms reads it");
     notes.sort_by(|a, b| a.start.total_cmp(&b.start));
+    notes
+}
+
+/// The four phrases as (pitch, start, end) in ms from the phrase's start.
+fn phrases(dir: &std::path::Path) -> Vec<Vec<(u8, i64, i64)>> {
+    phrases_from(&melody(dir), FIRST)
+}
+
+fn phrases_from(notes: &[Note], first: f64) -> Vec<Vec<(u8, i64, i64)>> {
     (0..4)
         .map(|i| {
-            let from = FIRST + i as f64 * PHRASE;
+            let from = first + i as f64 * PHRASE;
             notes
                 .iter()
                 .filter(|n| n.start >= from - 1e-6 && n.start < from + PHRASE - 1e-6)
@@ -111,6 +119,10 @@ fn vary_0_brings_the_a_phrase_back_exactly_and_b_is_other() {
     assert_eq!(p[0], p[3]);
     assert_ne!(p[0], p[2]);
     assert!(shared(&p[0], &p[2]) < 0.5, "{p:?}");
+    assert!(
+        stdout.contains("new letters the most contrasting of 8 draws (B "),
+        "{stdout}"
+    );
     let (tonic, fifth) = cadence_degrees(&stdout);
     ends_on_cadences(&p, "AABA", tonic, fifth);
     let h = std::fs::read_to_string(dir.path().join("h.tms")).unwrap();
@@ -171,6 +183,28 @@ fn other_forms_return_their_letters_and_inner_phrases_may_half_close() {
             .collect();
         ends_on_cadences(&p, &as_checked, tonic, fifth);
     }
+}
+
+#[test]
+fn a_melody_ending_inside_a_bar_completes_it_and_the_phrases_start_on_the_next_bar_line() {
+    // Three beats of primer: the bar ends at 2 s, and the phrases run 2-6, 6-10 and 10-14 s.
+    let text = script("form \"ABA\" vary 0")
+        .replace(" A4 B4*2 A4 G4", "")
+        .replace("8 bars", "6 bars");
+    let (dir, stdout) = run(&text);
+    assert!(stdout.contains("ending at 14.000 s"), "{stdout}");
+    let notes = melody(dir.path());
+    let lead_in: Vec<&Note> = notes
+        .iter()
+        .filter(|n| n.start >= 1.5 - 1e-6 && n.start < 2.0 - 1e-6)
+        .collect();
+    assert!(!lead_in.is_empty(), "{notes:?}");
+    assert!(lead_in.iter().all(|n| n.end() <= 2.0 + 1e-6), "{lead_in:?}");
+    let p = phrases_from(&notes, 2.0);
+    assert_eq!(p[0], p[2]);
+    assert_ne!(p[0], p[1]);
+    let (tonic, fifth) = cadence_degrees(&stdout);
+    ends_on_cadences(&p[..3], "ABA", tonic, fifth);
 }
 
 #[test]
