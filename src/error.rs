@@ -63,6 +63,8 @@ pub enum ErrorKind {
         bars: usize,
         meter: String,
     },
+    /// `generate N bars form "…"`: not a form, or N bars do not split into its phrases.
+    Form(crate::music::form::FormError),
     /// Ends a list of errors cut short: a broken script reports its first
     /// [`ERRORS_SHOWN`] errors, not a line for each of a million bad lines.
     MoreErrors(usize),
@@ -171,6 +173,7 @@ impl fmt::Display for ErrorKind {
                 "there is no bar {bar}: the melody has {}",
                 bar_count(*bars, meter)
             ),
+            ErrorKind::Form(e) => write!(f, "{e}"),
             ErrorKind::MoreErrors(n) => write!(
                 f,
                 "{n} more {} not shown (`tms check FILE` lists every one)",

@@ -14,6 +14,7 @@ pub mod music {
     //! Melodies: the shared note type, file formats, scales, and terminal views.
     pub mod abc;
     pub mod dataset;
+    pub mod form;
     pub mod gm;
     pub mod grid;
     pub mod meter;

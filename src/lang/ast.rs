@@ -174,6 +174,10 @@ pub enum Learn {
         /// `stop after K notes`: stops after the K-th note exactly as Ctrl-C there would, so
         /// `history` can replay an interrupted `generate`.
         stop_after: Option<usize>,
+        /// `form "AABA"` (with `bars`): the bars in phrases, one a letter.
+        form: Option<crate::music::form::Form>,
+        /// `vary X`: how much a returning phrase of the form changes (0 to 1).
+        vary: Option<f64>,
     },
     /// `regenerate bars 5-6 [tries K]`: the bars drawn again to lead into what follows.
     Regenerate {
@@ -488,10 +492,14 @@ impl fmt::Display for Learn {
                 grid,
                 end_tonic,
                 stop_after,
+                form,
+                vary,
             } => write!(
                 f,
-                "generate {n}{}{}{}{}{}{}{}",
+                "generate {n}{}{}{}{}{}{}{}{}{}",
                 if *bars { " bars" } else { "" },
+                Opt("form", &form.as_ref().map(|f| quote(&f.to_string()))),
+                Opt("vary", &num(vary)),
                 Opt("temperature", &num(temperature)),
                 Opt("top_k", top_k),
                 Opt(

@@ -700,12 +700,28 @@ fn p_generate(a: &mut Args) -> Result<Command, Error> {
     let _ = bars || a.keyword("notes") || a.keyword("note");
     let (mut temperature, mut top_k, mut scale, mut grid) = (None, None, None, None);
     let mut end_tonic = false;
-    let mut stop = None;
+    let (mut stop, mut form, mut vary) = (None, None, None);
     a.options(
-        &["temperature", "top_k", "scale", "grid", "end", "stop"],
+        &[
+            "temperature",
+            "top_k",
+            "scale",
+            "grid",
+            "end",
+            "stop",
+            "form",
+            "vary",
+        ],
         |name, a| {
             match name {
                 "stop" => stop = Some(stop_after(a, "a note count", &["notes", "note"])?),
+                "form" => {
+                    let s = a.string("a quoted form such as \"AABA\"")?;
+                    let f = crate::music::form::Form::parse(&s.value)
+                        .map_err(|e| Error::new(s.span, ErrorKind::Form(e)))?;
+                    form = Some(Spanned::new(f, s.span));
+                }
+                "vary" => vary = Some(a.number("an amount", 0.0, 1.0)?),
                 "temperature" => temperature = Some(a.number("a temperature", 0.0, 10.0)?.value),
                 "top_k" => top_k = Some(a.integer("a pitch count", 0, 128)?.value as usize),
                 "grid" => {
@@ -736,6 +752,29 @@ fn p_generate(a: &mut Args) -> Result<Command, Error> {
             Ok(())
         },
     )?;
+    if let Some(v) = &vary {
+        if form.is_none() {
+            return Err(a.error(
+                v.span,
+                "`vary` is how much a returning phrase of a `form` changes: give `form` too",
+            ));
+        }
+    }
+    if let Some(f) = &form {
+        if !bars {
+            return Err(a.error(
+                f.span,
+                "a form splits bars into phrases: `generate N bars form \"AABA\"`",
+            ));
+        }
+        if stop.is_some() {
+            // Ctrl-C leaves the melody as it was before a form, so nothing replays it.
+            return Err(a.error(f.span, "`stop after` cannot cut a form short"));
+        }
+        f.value
+            .phrase_bars(n)
+            .map_err(|e| Error::new(f.span, ErrorKind::Form(e)))?;
+    }
     a.finish(Learn::Generate {
         n,
         bars,
@@ -745,6 +784,8 @@ fn p_generate(a: &mut Args) -> Result<Command, Error> {
         grid,
         end_tonic,
         stop_after: stop,
+        form: form.map(|f| f.value),
+        vary: vary.map(|v| v.value),
     })
 }
 
@@ -1229,11 +1270,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "generate",
-        usage: "generate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]",
+        usage: "generate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic] [form \"AABA\" [vary X]]",
         summary: "continue the primer (or the previous melody) by N notes, or by N bars of the meter",
-        details: "`generate 10 notes` is `generate 10`. Options override the settings for this call. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\"). `bars`: the melody completes the bar it is in, then N whole bars of `meter` (bar lines where the melody has them: after its source's upbeat, else every bar from its first note); no note starts on or after the last bar line, and the note that reaches it is cut there. `end tonic`: the last note is the scale's tonic and lasts a beat or more (needs a scale). A grid counts from the bar lines, not from the last note. The scale used is the key `write` gives the melody. The melody is one line: a generated note ends by the next note's start (the next step is drawn before a note is handed out), and so does the note before the first one (the primer's last); the last note keeps its length. At a terminal a generate of 50000 notes or more shows a progress bar. Ctrl-C stops it after the note it is making; `history` records that as `generate N … stop after K notes`, which stops at the same note, so replay writes the same melody.",
+        details: "`generate 10 notes` is `generate 10`. Options override the settings for this call. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\"). `bars`: the melody completes the bar it is in, then N whole bars of `meter` (bar lines where the melody has them: after its source's upbeat, else every bar from its first note); no note starts on or after the last bar line, and the note that reaches it is cut there. `end tonic`: the last note is the scale's tonic and lasts a beat or more (needs a scale). A grid counts from the bar lines, not from the last note. The scale used is the key `write` gives the melody. The melody is one line: a generated note ends by the next note's start (the next step is drawn before a note is handed out), and so does the note before the first one (the primer's last); the last note keeps its length. At a terminal a generate of 50000 notes or more shows a progress bar. Ctrl-C stops it after the note it is making; `history` records that as `generate N … stop after K notes`, which stops at the same note, so replay writes the same melody. `form \"AABA\"` (with `bars`; letters A to Z, at most 64): the N bars in phrases of equal length, one a letter, from the bar line after the melody (N must split evenly). A letter's first phrase is drawn new: the first phrase continues the melody, a later one is the most contrasting of 8 draws (the furthest, by edit distance of interval sequences, from the nearest earlier phrase). A letter that comes again is its first phrase moved there and varied once as `vary` varies bars: each note kept with probability 1 - X, else drawn by the model; X is 0.2 unless given, and `vary 0` brings the phrase back exactly. Every phrase ends on its closing bar line with a note of a beat or more: on the tonic when its letter is the form's last, else on the tonic or its fifth; the tonic is the scale's, else that of the key estimated from the melody so far. Ctrl-C leaves the melody as it was.",
         example: "generate 8 bars temperature 0.8 scale \"D yu\" end tonic",
-        words: &["notes", "bars", "temperature", "top_k", "scale", "grid", "end", "tonic"],
+        words: &["notes", "bars", "temperature", "top_k", "scale", "grid", "end", "tonic", "form", "vary"],
         files: Files::None,
         history: History::Always,
         parse: p_generate,

@@ -196,7 +196,7 @@ generate 4 bar end tonic grid off top_k 3; generate 8 grid "1/8T""#;
     fn missing_argument_points_after_the_command() {
         assert_eq!(
             first_error("generate"),
-            "t.tms:1:9: error: missing a note count; usage: generate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]\n    generate\n            ^"
+            "t.tms:1:9: error: missing a note count; usage: generate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic] [form \"AABA\" [vary X]]\n    generate\n            ^"
         );
     }
 }

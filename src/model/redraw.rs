@@ -39,6 +39,10 @@ pub struct Redraw<'a> {
     /// At most this many notes a candidate (a model whose steps stay near 0 would never
     /// reach the bar line).
     pub max_notes: usize,
+    /// Pitches a drawn last note may have, and how long it lasts at least: a phrase of a
+    /// form ends on a cadence ([`Ending::last_pitches`], [`Ending::min_last`]).
+    pub last_pitches: Option<[bool; 128]>,
+    pub min_last: f64,
 }
 
 /// One way of filling the bars.
@@ -138,6 +142,8 @@ fn draw(
     let ending = Ending {
         at: Some(r.end),
         from: Some(r.start),
+        last_pitches: r.last_pitches,
+        min_last: r.min_last,
         ..Ending::default()
     };
     while notes.len() < r.max_notes {
@@ -259,6 +265,8 @@ mod tests {
             after: &after,
             amount: 1.0,
             max_notes: 256,
+            last_pitches: None,
+            min_last: 0.0,
         };
         let opts = SampleOptions {
             grid: crate::music::grid::Grid::parse_optional("1/16").unwrap(),
@@ -313,6 +321,8 @@ mod tests {
                 after: &after,
                 amount,
                 max_notes: 256,
+                last_pitches: None,
+                min_last: 0.0,
             };
             let mut rng = ChaCha20Rng::seed_from_u64(1);
             candidates(&g, &r, &SampleOptions::default(), 4, &mut rng)
@@ -325,6 +335,8 @@ mod tests {
             after: &after,
             amount: 0.0,
             max_notes: 256,
+            last_pitches: None,
+            min_last: 0.0,
         };
         let unchanged = super::original(&g, &r);
         for c in &kept {

@@ -474,7 +474,7 @@ mod tests {
     fn hints_show_the_rest_of_the_usage() {
         assert_eq!(
             shown("gene").as_deref(),
-            Some("rate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]")
+            Some("rate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic] [form \"AABA\" [vary X]]")
         );
         let accepted = hint("gene", 4, &Settings::default()).and_then(|h| h.completion);
         assert_eq!(

@@ -187,6 +187,8 @@ impl Session {
                 grid,
                 end_tonic,
                 stop_after,
+                form,
+                vary,
             } => {
                 let scale = scale.as_ref().map_or(self.settings.scale, |s| s.value);
                 let opts = SampleOptions {
@@ -208,6 +210,14 @@ impl Session {
                         ))
                     }
                 };
+                if let Some(form) = form {
+                    let vary = vary.unwrap_or(super::form::DEFAULT_VARY);
+                    let made = self.generate_form(*n, form, vary, &opts, scale, span)?;
+                    if made > 0 {
+                        self.melody_scale = scale;
+                    }
+                    return Ok(());
+                }
                 let length = if *bars {
                     Length::Bars(*n)
                 } else {

@@ -5,6 +5,7 @@
 
 mod background;
 mod data;
+mod form;
 mod learn;
 mod learning;
 mod redraw;

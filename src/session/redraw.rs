@@ -100,6 +100,8 @@ impl Session {
             after: judged,
             amount,
             max_notes: (last - first + 1) * super::learn::MAX_NOTES_PER_BAR,
+            last_pitches: None,
+            min_last: 0.0,
         };
         let candidates = redraw::candidates(&gen, &r, &opts, tries, &mut self.rng);
         let was = redraw::original(&gen, &r);

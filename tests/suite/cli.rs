@@ -72,7 +72,7 @@ fn check_reports_every_syntax_error_and_exits_1() {
         vec![
             "bad.tms:2:1: error: unknown command `sed` (did you mean `seed`?)",
             "bad.tms:3:5: error: unknown setting `temprature` (did you mean `temperature`?)",
-            "bad.tms:4:9: error: missing a note count; usage: generate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]",
+            "bad.tms:4:9: error: missing a note count; usage: generate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic] [form \"AABA\" [vary X]]",
             "bad.tms:5:6: error: unterminated string (missing closing `\"`)",
             "bad.tms: 4 errors",
         ]
@@ -173,7 +173,7 @@ fn set_lists_every_setting_and_help_describes_each_command() {
     let (_d, run) = tms_c("help generate");
     assert_eq!(
         run.stdout.lines().next(),
-        Some("generate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic]")
+        Some("generate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic] [form \"AABA\" [vary X]]")
     );
     assert!(run
         .stdout

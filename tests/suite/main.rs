@@ -11,6 +11,7 @@ mod abc_parity;
 mod background_cli;
 mod cli;
 mod clock_cli;
+mod form_cli;
 mod hostile;
 mod hostile_notation;
 mod hostile_scripts;

@@ -157,6 +157,26 @@ impl Key {
         best.1
     }
 
+    /// [`Key::estimate`] of notes timed in seconds (in onset order), each weighing by its
+    /// duration: what `generate … form` takes its cadences from when no scale is set.
+    pub fn estimate_notes(notes: &[crate::music::note::Note]) -> Key {
+        let line: Vec<GridNote> = notes
+            .iter()
+            .map(|n| GridNote {
+                pitch: n.pitch,
+                start: 0,
+                len: ((n.duration * 1000.0).round() as u64).max(1),
+                velocity: n.velocity,
+            })
+            .collect();
+        Key::estimate(&line)
+    }
+
+    /// The tonic's pitch class, 0 = C.
+    pub fn tonic_pitch_class(&self) -> u8 {
+        ((self.fifths - family(self.mode).0) * 7).rem_euclid(12) as u8
+    }
+
     /// The tonic as written, e.g. `Bb`, `F#`.
     pub fn tonic(&self) -> String {
         let pos = self.fifths - family(self.mode).0 + 1;
@@ -373,5 +393,15 @@ mod tests {
         let k = Key::estimate(&line(&[70, 72, 74, 75, 77, 74, 70, 65, 70]));
         assert_eq!((k.name().as_str(), k.fifths), ("Bb major", -2));
         assert_eq!(Key::estimate(&[]).name(), "C major");
+        for (name, pc) in [
+            ("A minor", 9),
+            ("G major", 7),
+            ("D yu", 2),
+            ("Bb major", 10),
+            ("F# minor", 6),
+        ] {
+            let scale = crate::music::scale::parse_optional(name).unwrap().unwrap();
+            assert_eq!(Key::from_scale(&scale, 0).tonic_pitch_class(), pc, "{name}");
+        }
     }
 }
