@@ -771,6 +771,9 @@ impl Session {
             };
             self.settings.set_live(l, from.get(l));
         }
+        // The follower thread brings a peer's tempo to the controls on its next look (every
+        // 20 ms): the session itself is the newer word.
+        self.follow_link();
     }
 
     /// Silences everything and closes the ports: `quit`, end of a script, drop. A
