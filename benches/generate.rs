@@ -84,7 +84,7 @@ fn bench(name: &str, model: &Model, primer: &[Note], n: usize) {
     }
     let opts = SampleOptions::default();
     let mut rng = ChaCha20Rng::seed_from_u64(1);
-    let mut gen = Generator::new(model, primer);
+    let mut gen = Generator::new(model, primer, None);
     // Warm-up: first calls allocate and let libtorch pick its kernels.
     for _ in 0..WARM_UP {
         std::hint::black_box(gen.next(&opts, &mut rng));
@@ -159,6 +159,7 @@ fn main() {
                 head: Head::Softmax,
                 embed: 32,
                 pointer: true,
+                position: false,
                 rhythm: Rhythm::Grid,
             },
             device,
@@ -188,6 +189,7 @@ fn main() {
             head: Head::Sigmoid,
             embed: 32,
             pointer: false,
+            position: false,
             rhythm: Rhythm::Regression,
         },
         device,

@@ -113,6 +113,15 @@ MAX_QUANTA = 96
 CLASSES = MAX_QUANTA + 1
 # what tms's `model new` reports for these settings
 TMS_PARAMETERS = 873475
+# src/model/position.rs (tms's `position on`): each note's place in its bar, 12 beats of
+# 13 places and one class for "bars not known", embedded like the pitch; its input columns
+# follow step and duration. While training, a tenth of the windows are read without their
+# bars (src/model/data.rs, HIDE_BARS).
+POSITIONS = 12 * 13 + 1
+UNKNOWN_POSITION = POSITIONS - 1
+HIDE_BARS = 0.1
+# --position sets this: the model reads positions (`export "..." positions` gives them).
+POSITION = False
 
 
 def threads():
@@ -122,7 +131,7 @@ def threads():
 
 
 def export_with_tms(tms, abc, csv_path):
-    cmd = f'set abc_accidentals note; load "{abc}"; export "{csv_path}"'
+    cmd = f'set abc_accidentals note; load "{abc}"; export "{csv_path}" positions'
     r = subprocess.run([tms, "-c", cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True)
     if r.returncode != 0:
@@ -130,7 +139,8 @@ def export_with_tms(tms, abc, csv_path):
 
 
 def read_tunes(path):
-    """Tunes in file order: (pitch int64, step float32, duration float32) arrays."""
+    """Tunes in file order: (pitch int64, step float32, duration float32, position int64)
+    arrays; positions unknown where the file has no `position` column."""
     groups, order = {}, []
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
@@ -138,7 +148,8 @@ def read_tunes(path):
             if src not in groups:
                 groups[src] = []
                 order.append(src)
-            groups[src].append((int(row["pitch"]), float(row["step"]), float(row["duration"])))
+            groups[src].append((int(row["pitch"]), float(row["step"]), float(row["duration"]),
+                                int(row.get("position") or UNKNOWN_POSITION)))
     tunes = []
     for src in order:
         a = groups[src]
@@ -146,6 +157,7 @@ def read_tunes(path):
             np.array([n[0] for n in a], dtype=np.int64),
             np.array([n[1] for n in a], dtype=np.float32),
             np.array([n[2] for n in a], dtype=np.float32),
+            np.array([n[3] for n in a], dtype=np.int64),
         ))
     return tunes
 
@@ -192,19 +204,24 @@ class FolkModel(torch.nn.Module):
         self.dropout = dropout
         self.embed = torch.nn.Embedding(PITCHES, EMBED)
         self.embed_interval = torch.nn.Embedding(INTERVALS, EMBED)
-        self.lstm = torch.nn.LSTM(2 * EMBED + 2, HIDDEN, batch_first=True)
+        if POSITION:
+            self.embed_position = torch.nn.Embedding(POSITIONS, EMBED)
+        self.lstm = torch.nn.LSTM((3 if POSITION else 2) * EMBED + 2, HIDDEN, batch_first=True)
         self.fc_pitch = torch.nn.Linear(HIDDEN, PITCHES)
         self.fc_step = torch.nn.Linear(HIDDEN, CLASSES)
         self.fc_duration = torch.nn.Linear(HIDDEN, CLASSES)
         self.pointer = Pointer()
 
-    def forward(self, pitch, timing):
-        """pitch [B, T] int64, timing [B, T, 2]; every row starts fresh (zero LSTM state,
-        no previous pitch)."""
+    def forward(self, pitch, timing, position):
+        """pitch [B, T] int64, timing [B, T, 2], position [B, T] int64 (read with
+        --position); every row starts fresh (zero LSTM state, no previous pitch)."""
         prev = torch.cat([torch.full_like(pitch[:, :1], -1), pitch[:, :-1]], dim=1)
         iv = (pitch - prev).clamp(-INTERVAL_RANGE, INTERVAL_RANGE) + INTERVAL_RANGE
         iv = torch.where(prev >= 0, iv, torch.full_like(iv, INTERVALS - 1))
-        x = torch.cat([self.embed(pitch), self.embed_interval(iv), timing], dim=2)
+        parts = [self.embed(pitch), self.embed_interval(iv), timing]
+        if POSITION:
+            parts.append(self.embed_position(position))
+        x = torch.cat(parts, dim=2)
         x = F.dropout(x, self.dropout, self.training)
         out, _ = self.lstm(x)
         out = F.dropout(out, self.dropout, self.training)
@@ -222,7 +239,8 @@ def load_tms_model(model, path):
     header = json.loads(raw[8:8 + n])
     meta = header.pop("__metadata__", {})
     want = {"hidden": str(HIDDEN), "layers": "1", "embed": str(EMBED), "input": "embed",
-            "head": "softmax", "pointer": "on", "rhythm": "grid"}
+            "head": "softmax", "pointer": "on", "rhythm": "grid",
+            "position": "on" if POSITION else None}
     for k, v in want.items():
         if meta.get(k) != v:
             sys.exit(f"{path}: {k} is {meta.get(k)!r}, this model has {v!r}")
@@ -243,7 +261,7 @@ def tile(tunes, rng, augment=0):
     rng, from a random offset per tune and shuffled; without, from offset 0 in order (as
     tms's validation windows)."""
     out = []
-    for i, (p, _, _) in enumerate(tunes):
+    for i, (p, _, _, _) in enumerate(tunes):
         n = len(p)
         if n < 2:
             continue
@@ -256,13 +274,16 @@ def tile(tunes, rng, augment=0):
         for k, s in enumerate(cuts):
             end = min(cuts[k + 1] + 1 if k + 1 < len(cuts) else n, s + SEQ_LEN + 1)
             if end - s >= 2:
-                out.append((i, s, end - s, 0))
+                out.append((i, s, end - s, 0, False))
     if rng:
         if augment > 0:
             # tms's transposition augmentation: each window moved by a random number of
             # semitones within ±augment, pitches clamped to 0..=127.
-            out = [(i, s, n, rng.randint(-augment, augment)) for (i, s, n, _) in out]
+            out = [(i, s, n, rng.randint(-augment, augment), h) for (i, s, n, _, h) in out]
         rng.shuffle(out)
+        if POSITION:
+            # tms draws these from a stream of their own; the share is what matters.
+            out = [(i, s, n, a, rng.random() < HIDE_BARS) for (i, s, n, a, _) in out]
     return out
 
 
@@ -275,8 +296,9 @@ def batch(tunes, ws):
     ts = np.zeros((b, t), dtype=np.float32)
     td = np.zeros((b, t), dtype=np.float32)
     mask = np.zeros((b, t), dtype=np.float32)
-    for r, (i, s, n, shift) in enumerate(ws):
-        p, st, du = tunes[i]
+    position = np.full((b, t), UNKNOWN_POSITION, dtype=np.int64)
+    for r, (i, s, n, shift, hidden) in enumerate(ws):
+        p, st, du, pos = tunes[i]
         if shift:
             p = np.clip(np.asarray(p, dtype=np.int64) + shift, 0, PITCHES - 1)
         k = n - 1
@@ -287,7 +309,9 @@ def batch(tunes, ws):
         ts[r, :k] = st[s + 1:s + n]
         td[r, :k] = du[s + 1:s + n]
         mask[r, :k] = 1.0
-    return [torch.from_numpy(a) for a in (pitch, timing, tp, ts, td, mask)]
+        if not hidden:
+            position[r, :k] = pos[s:s + k]
+    return [torch.from_numpy(a) for a in (pitch, timing, tp, ts, td, mask, position)]
 
 
 def target_classes(seconds, mask, least):
@@ -320,9 +344,9 @@ def validation_loss(model, tunes, ws):
     model.eval()
     total, n = 0.0, 0
     for i in range(0, len(ws), 512):
-        pitch, timing, tp, ts, td, mask = batch(tunes, ws[i:i + 512])
+        pitch, timing, tp, ts, td, mask, position = batch(tunes, ws[i:i + 512])
         m = int(mask.sum().item())
-        total += loss_fn(model(pitch, timing), tp, ts, td, mask).item() * m
+        total += loss_fn(model(pitch, timing, position), tp, ts, td, mask).item() * m
         n += m
     model.train()
     return total / max(n, 1)
@@ -331,18 +355,20 @@ def validation_loss(model, tunes, ws):
 def eval_set(tunes):
     """Every note with >= SEQ_LEN notes before it, as (inputs, target pitch, target step
     and duration)."""
-    ps, ts, ys, yt = [], [], [], []
-    for p, st, du in tunes:
+    ps, ts, ys, yt, qs = [], [], [], [], []
+    for p, st, du, pos in tunes:
         for target in range(SEQ_LEN, len(p)):
             s = target - SEQ_LEN
             ps.append(p[s:target])
+            qs.append(pos[s:target])
             ts.append(np.stack([st[s:target], du[s:target]], axis=1))
             ys.append(p[target])
             yt.append((st[target], du[target]))
     return (torch.from_numpy(np.array(ps, dtype=np.int64).reshape(-1, SEQ_LEN)),
             torch.from_numpy(np.array(ts, dtype=np.float32).reshape(-1, SEQ_LEN, 2)),
             torch.from_numpy(np.array(ys, dtype=np.int64)),
-            torch.from_numpy(np.array(yt, dtype=np.float32).reshape(-1, 2)))
+            torch.from_numpy(np.array(yt, dtype=np.float32).reshape(-1, 2)),
+            torch.from_numpy(np.array(qs, dtype=np.int64).reshape(-1, SEQ_LEN)))
 
 
 @torch.no_grad()
@@ -351,10 +377,11 @@ def evaluate(model, data, timing_mae=False):
     Returns (pitch NLL, pitch accuracy), and with timing_mae also the step and duration
     mean absolute errors (of each distribution's median) and NLLs."""
     model.eval()
-    pitch, timing, y, y_timing = data
+    pitch, timing, y, y_timing, position = data
     nll, hits, mae, rnll = 0.0, 0, [0.0, 0.0], [0.0, 0.0]
     for i in range(0, len(y), 1024):
-        logits, step, duration = model(pitch[i:i + 1024], timing[i:i + 1024])
+        logits, step, duration = model(pitch[i:i + 1024], timing[i:i + 1024],
+                                       position[i:i + 1024])
         last = logits[:, -1, :]
         logp = torch.log_softmax(last, dim=-1)
         nll -= logp.gather(1, y[i:i + 1024].unsqueeze(1)).double().sum().item()
@@ -412,7 +439,13 @@ def main():
     ap.add_argument("--augment", type=int, default=AUGMENT,
                     help="transpose each training window within ±N semitones (tms's augment)")
     ap.add_argument("--dropout", type=float, default=DROPOUT, help="tms's dropout")
+    ap.add_argument("--position", action="store_true",
+                    help="the model reads each note's place in its bar (tms's `position on`)")
     args = ap.parse_args()
+    global POSITION, TMS_PARAMETERS
+    POSITION = args.position
+    if POSITION:
+        TMS_PARAMETERS += POSITIONS * EMBED + 4 * HIDDEN * EMBED
     if args.target is None and not args.check_tms_model:
         ap.error("--target is required (unless --check-tms-model)")
 
@@ -450,7 +483,8 @@ def main():
         sys.exit(f"the model has {params} parameters, tms's default {TMS_PARAMETERS}")
     print(f"training on {len(train)} tunes ({sum(len(t[0]) for t in train)} notes, "
           f"{len(tile(train, None))} sequence windows of {SEQ_LEN}, batch {BATCH}, adam lr {LR} "
-          f"decay {args.lr_decay}, dropout {args.dropout}, augment {args.augment}, pointer), validating on {k}; eval tunes "
+          f"decay {args.lr_decay}, dropout {args.dropout}, augment {args.augment}, pointer"
+          f"{', position' if POSITION else ''}), validating on {k}; eval tunes "
           f"{len(held)} scored notes {len(data[2])}; {params} parameters; threads "
           f"{torch.get_num_threads()}", flush=True)
 
@@ -464,8 +498,8 @@ def main():
         ws = tile(train, rng, args.augment)
         loss_sum, scored = 0.0, 0
         for i in range(0, len(ws), BATCH):
-            pitch, timing, tp, ts, td, mask = batch(train, ws[i:i + BATCH])
-            loss = loss_fn(model(pitch, timing), tp, ts, td, mask)
+            pitch, timing, tp, ts, td, mask, position = batch(train, ws[i:i + BATCH])
+            loss = loss_fn(model(pitch, timing, position), tp, ts, td, mask)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)

@@ -103,6 +103,9 @@ pub enum Data {
     Dataset,
     Export {
         path: Spanned<String>,
+        /// A seventh column, `position`: each note's place in its bar as a model with
+        /// `position on` reads it (the PyTorch twin reads it from here).
+        positions: bool,
     },
     PrimeFile {
         path: Spanned<String>,
@@ -409,7 +412,13 @@ impl fmt::Display for Data {
                 Ok(())
             }
             Dataset => f.write_str("dataset"),
-            Export { path } => write!(f, "export {}", Q(path)),
+            Export { path, positions } => {
+                write!(f, "export {}", Q(path))?;
+                if *positions {
+                    write!(f, " positions")?;
+                }
+                Ok(())
+            }
             PrimeFile { path, last } => write!(f, "prime {}{}", Q(path), Opt("last", last)),
             PrimeNotes { notes } => write!(f, "prime notes {}", Q(notes)),
             Show => f.write_str("show"),

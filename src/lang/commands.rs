@@ -563,11 +563,9 @@ fn p_path(
 }
 
 fn p_export(a: &mut Args) -> Result<Command, Error> {
-    p_path(
-        a,
-        |path| Data::Export { path }.into(),
-        "a quoted file name such as \"notes.csv\"",
-    )
+    let path = a.string("a quoted file name such as \"notes.csv\"")?;
+    let positions = a.keyword("positions");
+    a.finish(Command::from(Data::Export { path, positions }))
 }
 
 fn p_model(a: &mut Args) -> Result<Command, Error> {
@@ -1182,11 +1180,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "export",
-        usage: "export \"FILE.csv\"",
+        usage: "export \"FILE.csv\" [positions]",
         summary: "write the dataset's notes as CSV (source,pitch,start,step,duration,velocity)",
-        details: "One row per note, tune by tune, notes sorted by start then pitch; times in seconds.",
+        details: "One row per note, tune by tune, notes sorted by start then pitch; times in seconds. `positions` adds a column `position`: each note's place in its bar as a model with `position on` reads it (beat × 13 + twelfth of the beat; 12 for off the twelfths; 156 where the tune has no meter).",
         example: "export \"notes.csv\"",
-        words: &[],
+        words: &["positions"],
         files: Files::Ext(&["csv"]),
         history: History::Always,
         parse: p_export,

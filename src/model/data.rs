@@ -7,25 +7,31 @@ use rand::Rng;
 use rand_chacha::ChaCha20Rng;
 use tch::{Device, Kind, Tensor};
 
+use super::position::{classes, BarClock};
 use super::Objective;
 use crate::music::note::{to_triples, Tune};
 
 /// One tune as the model reads it.
 pub(super) struct Encoded {
     pub pitch: Vec<i64>,
+    /// Each note's place in its bar (`position`), read by models with `position on`.
+    pub position: Vec<i64>,
     pub step: Vec<f32>,
     pub duration: Vec<f32>,
 }
 
 impl Encoded {
+    /// A tune in the bars its source gives it.
     pub fn new(tune: &Tune) -> Encoded {
-        Encoded::from_notes(&tune.notes)
+        Encoded::from_notes(&tune.notes, BarClock::of_source(&tune.bars))
     }
 
-    pub fn from_notes(notes: &[crate::music::note::Note]) -> Encoded {
+    /// Notes in onset order, in `clock`'s bars (None: bars not known).
+    pub fn from_notes(notes: &[crate::music::note::Note], clock: Option<BarClock>) -> Encoded {
         let t = to_triples(notes);
         Encoded {
             pitch: t.iter().map(|x| x.0 as i64).collect(),
+            position: classes(notes, clock),
             step: t.iter().map(|x| x.1 as f32).collect(),
             duration: t.iter().map(|x| x.2 as f32).collect(),
         }
@@ -47,6 +53,22 @@ pub(super) struct Window {
     pub scored_from: usize,
     /// Semitones added to every pitch of the window (transposition augmentation).
     pub shift: i64,
+    /// Read as if its bars were not known (see [`hide_bars`]).
+    pub hide_bars: bool,
+}
+
+/// Share of training windows a model that reads positions sees without them: a phrase
+/// heard at the prompt or a MIDI file without a time signature has no known bars, and the
+/// "not known" class must have been trained to mean something.
+pub(super) const HIDE_BARS: f64 = 0.1;
+
+/// Marks about [`HIDE_BARS`] of `windows` to be read without their bars, drawn from `seed`
+/// (its own stream, so that the windows themselves are what they are without positions).
+pub(super) fn hide_bars(windows: &mut [Window], seed: u64) {
+    let mut rng = <ChaCha20Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x00ba_250f_f1ce);
+    for w in windows {
+        w.hide_bars = rng.random_bool(HIDE_BARS);
+    }
 }
 
 /// Windows of `seq_len` inputs for one epoch. The sequence objective tiles each tune from a
@@ -70,6 +92,7 @@ pub(super) fn windows(
                         len: seq_len + 1,
                         scored_from: seq_len - 1,
                         shift: 0,
+                        hide_bars: false,
                     });
                 }
             }
@@ -101,6 +124,7 @@ pub(super) fn windows(
                             len: end - s,
                             scored_from: 0,
                             shift: 0,
+                            hide_bars: false,
                         });
                     }
                 }
@@ -122,6 +146,8 @@ pub(super) fn windows(
 pub(super) struct Batch {
     /// [B, T] int64 input pitches.
     pub pitch: Tensor,
+    /// [B, T] int64 position classes.
+    pub position: Tensor,
     /// [B, T, 2] input (step, duration).
     pub timing: Tensor,
     /// [B, T] int64 target pitches (−100 where not scored).
@@ -140,6 +166,7 @@ pub(super) fn batch(tunes: &[&Encoded], ws: &[Window], device: Device) -> Batch 
     let t = ws.iter().map(|w| w.len - 1).max().unwrap_or(1);
     let b = ws.len();
     let mut pitch = vec![0i64; b * t];
+    let mut position = vec![super::position::UNKNOWN_POSITION as i64; b * t];
     let mut timing = vec![0f32; b * t * 2];
     let mut tp = vec![-100i64; b * t];
     let mut ts = vec![0f32; b * t];
@@ -153,6 +180,9 @@ pub(super) fn batch(tunes: &[&Encoded], ws: &[Window], device: Device) -> Batch 
             let k = r * t + j;
             let tr = |p: i64| (p + w.shift).clamp(0, 127);
             pitch[k] = tr(e.pitch[src]);
+            if !w.hide_bars {
+                position[k] = e.position[src];
+            }
             timing[2 * k] = e.step[src];
             timing[2 * k + 1] = e.duration[src];
             if j >= w.scored_from {
@@ -175,6 +205,9 @@ pub(super) fn batch(tunes: &[&Encoded], ws: &[Window], device: Device) -> Batch 
     let scored_part = |x: Tensor| x.narrow(1, from, ti - from);
     Batch {
         pitch: Tensor::from_slice(&pitch).view([bi, ti]).to_device(device),
+        position: Tensor::from_slice(&position)
+            .view([bi, ti])
+            .to_device(device),
         timing: mk(&timing, &[bi, ti, 2]),
         target_pitch: scored_part(Tensor::from_slice(&tp).view([bi, ti]).to_device(device)),
         target_step: scored_part(mk(&ts, &[bi, ti])),
@@ -185,8 +218,8 @@ pub(super) fn batch(tunes: &[&Encoded], ws: &[Window], device: Device) -> Batch 
     }
 }
 
-/// Inputs of one sequence, shaped as a batch of one.
-pub(super) fn sequence(e: &Encoded, device: Device) -> (Tensor, Tensor) {
+/// Inputs of one sequence (pitch, position, timing), shaped as a batch of one.
+pub(super) fn sequence(e: &Encoded, device: Device) -> (Tensor, Tensor, Tensor) {
     let n = e.len() as i64;
     let timing: Vec<f32> = e
         .step
@@ -196,6 +229,9 @@ pub(super) fn sequence(e: &Encoded, device: Device) -> (Tensor, Tensor) {
         .collect();
     (
         Tensor::from_slice(&e.pitch).view([1, n]).to_device(device),
+        Tensor::from_slice(&e.position)
+            .view([1, n])
+            .to_device(device),
         Tensor::from_slice(&timing)
             .view([1, n, 2])
             .to_kind(Kind::Float)

@@ -83,6 +83,7 @@ fn scored(
                 len: seq_len + 1,
                 scored_from: seq_len - 1,
                 shift: 0,
+                hide_bars: false,
             })
         })
         .collect();
@@ -159,7 +160,13 @@ pub fn stepped_pitch_nll(model: &Model, tunes: &[Tune], precision: Precision) ->
         let e = Encoded::new(tune);
         let mut state = super::step::StepState::fresh(layers, hidden);
         for i in 0..e.len().saturating_sub(1) {
-            let out = stepper.step(&mut state, e.pitch[i] as u8, e.step[i], e.duration[i]);
+            let x = super::step::NoteIn {
+                pitch: e.pitch[i] as u8,
+                position: e.position[i] as usize,
+                step: e.step[i],
+                duration: e.duration[i],
+            };
+            let out = stepper.read(&mut state, x);
             let logp: Vec<f64> = match model.config.head {
                 Head::Softmax => {
                     let top = out.logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;

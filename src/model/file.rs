@@ -93,10 +93,14 @@ impl Model {
         put("head", c.head.name().into());
         let pointer = if c.pointer { Switch::On } else { Switch::Off };
         put("pointer", pointer.name().into());
+        if c.position {
+            put("position", Switch::On.name().into());
+        }
         put("rhythm", c.rhythm.name().into());
-        let features = match c.input {
-            Input::Embed => "pitch,interval,step,duration",
-            Input::Scalar => "pitch,step,duration",
+        let features = match (c.input, c.position) {
+            (Input::Embed, true) => "pitch,interval,step,duration,position",
+            (Input::Embed, false) => "pitch,interval,step,duration",
+            (Input::Scalar, _) => "pitch,step,duration",
         };
         put("features", features.into());
         put("pitch_scale", PITCH_SCALE.to_string());
@@ -196,6 +200,11 @@ impl Model {
             input: parse_choice(&meta, "input", Input::parse)?,
             head: parse_choice(&meta, "head", Head::parse)?,
             pointer: parse_choice(&meta, "pointer", Switch::parse)? == Switch::On,
+            // Files written before positions existed read none.
+            position: match meta.get("position") {
+                Some(_) => parse_choice(&meta, "position", Switch::parse)? == Switch::On,
+                None => false,
+            },
             // Files written before the grid heads existed have regression heads.
             rhythm: match meta.get("rhythm") {
                 Some(_) => parse_choice(&meta, "rhythm", Rhythm::parse)?,
@@ -339,6 +348,7 @@ impl Model {
             head: Head::Sigmoid,
             embed: 32,
             pointer: false,
+            position: false,
             rhythm: Rhythm::Regression,
         };
         let mut m = Model::with_weights(config, Device::Cpu, tensors)?;

@@ -128,6 +128,7 @@ mod tests {
             input: Input::Embed,
             head: Head::Softmax,
             pointer: false,
+            position: false,
             rhythm: Rhythm::Grid,
         };
         let mut model = Model::new(config, tch::Device::Cpu, 5);

@@ -9,6 +9,7 @@ mod file;
 pub mod finetune;
 mod key;
 mod net;
+pub mod position;
 pub mod pth;
 pub mod redraw;
 pub mod rhythm;
@@ -123,6 +124,9 @@ pub struct ModelConfig {
     pub embed: i64,
     /// A pointer over the notes already read, mixed into the pitch distribution.
     pub pointer: bool,
+    /// The network reads each note's place in its bar (`position`), with an embedding of
+    /// the size of the pitch's (embedded input only).
+    pub position: bool,
     pub rhythm: Rhythm,
 }
 
@@ -252,9 +256,10 @@ impl Model {
     /// One line: architecture, size, training so far.
     pub fn describe(&self) -> String {
         let c = &self.config;
-        let input = match c.input {
-            Input::Embed => format!("embed {}", c.embed),
-            Input::Scalar => "scalar".into(),
+        let input = match (c.input, c.position) {
+            (Input::Embed, true) => format!("embed {} with positions in the bar", c.embed),
+            (Input::Embed, false) => format!("embed {}", c.embed),
+            (Input::Scalar, _) => "scalar".into(),
         };
         let head = match (c.head, c.pointer) {
             (Head::Softmax, true) => "softmax with pointer",
@@ -289,12 +294,15 @@ impl Model {
         let _guard = tch::no_grad_guard();
         let e = data::Encoded {
             pitch: notes.iter().map(|n| n.0 as i64).collect(),
+            position: vec![position::UNKNOWN_POSITION as i64; notes.len()],
             step: notes.iter().map(|n| n.1 as f32).collect(),
             duration: notes.iter().map(|n| n.2 as f32).collect(),
         };
-        let (p, t) = data::sequence(&e, self.device());
+        let (p, pos, t) = data::sequence(&e, self.device());
         let last = notes.len() as i64 - 1;
-        let (o, _) = self.net.forward(&p, &t, &self.net.zero_state(1), 0.0, last);
+        let (o, _) = self
+            .net
+            .forward(&p, &pos, &t, &self.net.zero_state(1), 0.0, last);
         let last = 0;
         let logits = o.logits.select(1, last).squeeze_dim(0);
         let scores = match self.config.head {

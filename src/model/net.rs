@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use tch::{nn, Kind, Tensor};
 
+use super::position::POSITIONS;
 use super::step::{
     InputWeights, Layer, PointerWeights, Precision, RhythmWeights, StepState, Stepper, Weights,
 };
@@ -17,6 +18,8 @@ pub(super) struct Net {
     embed: Option<Tensor>,
     /// Embedding of the interval from the previous pitch (±24 semitones, plus "none").
     embed_interval: Option<Tensor>,
+    /// Embedding of the note's place in its bar (`position::POSITIONS` classes).
+    embed_position: Option<Tensor>,
     /// w_ih, w_hh, b_ih, b_hh per layer, in the order `Tensor::lstm` expects.
     lstm: Vec<Tensor>,
     pitch: (Tensor, Tensor),
@@ -72,6 +75,7 @@ const INTERVALS: i64 = 2 * INTERVAL_RANGE + 2;
 /// Size of the LSTM's input vector per note.
 pub(super) fn input_size(c: &ModelConfig) -> i64 {
     match c.input {
+        Input::Embed if c.position => 3 * c.embed + 2,
         Input::Embed => 2 * c.embed + 2,
         Input::Scalar => 3,
     }
@@ -94,6 +98,12 @@ pub(super) fn shapes(c: &ModelConfig) -> Vec<(String, Vec<i64>)> {
         v.push((
             "embed_interval.weight".to_string(),
             vec![INTERVALS, c.embed],
+        ));
+    }
+    if c.input == Input::Embed && c.position {
+        v.push((
+            "embed_position.weight".to_string(),
+            vec![POSITIONS as i64, c.embed],
         ));
     }
     for l in 0..c.layers {
@@ -164,6 +174,8 @@ impl Net {
             config,
             embed: (config.input == Input::Embed).then(|| get("embed.weight")),
             embed_interval: (config.input == Input::Embed).then(|| get("embed_interval.weight")),
+            embed_position: (config.input == Input::Embed && config.position)
+                .then(|| get("embed_position.weight")),
             lstm,
             pitch: pair("fc_pitch"),
             step: pair("fc_step"),
@@ -198,17 +210,26 @@ impl Net {
     /// Runs a batch of windows from a fresh state; the outputs cover the batch's targets.
     pub fn forward_batch(&self, b: &super::data::Batch, dropout: f64) -> Outputs {
         let rows = b.pitch.size()[0];
-        let (out, _) = self.forward(&b.pitch, &b.timing, &self.zero_state(rows), dropout, b.from);
+        let (out, _) = self.forward(
+            &b.pitch,
+            &b.position,
+            &b.timing,
+            &self.zero_state(rows),
+            dropout,
+            b.from,
+        );
         out
     }
 
-    /// Runs sequences through the network. `pitch` is [B, T] (int64, 0..=127), `timing`
+    /// Runs sequences through the network. `pitch` is [B, T] (int64, 0..=127), `position`
+    /// [B, T] (int64 position classes, read only by a model with `position`), `timing`
     /// [B, T, 2] (step, duration in seconds). `dropout` > 0 only while training. The heads
     /// run on positions `from..T` only: the notebook's objective and the evaluation protocol
     /// score just the last position, and the heads are most of the cost after the LSTM.
     pub fn forward(
         &self,
         pitch: &Tensor,
+        position: &Tensor,
         timing: &Tensor,
         state: &State,
         dropout: f64,
@@ -220,14 +241,15 @@ impl Net {
                 let prev = Tensor::cat(&[state.prev.unsqueeze(1), pitch.narrow(1, 0, t - 1)], 1);
                 let iv = (pitch - &prev).clamp(-INTERVAL_RANGE, INTERVAL_RANGE) + INTERVAL_RANGE;
                 let iv = iv.where_self(&prev.ge(0), &Tensor::full_like(&iv, INTERVALS - 1));
-                Tensor::cat(
-                    &[
-                        Tensor::embedding(e, pitch, -1, false, false),
-                        Tensor::embedding(ei, &iv, -1, false, false),
-                        timing.shallow_clone(),
-                    ],
-                    2,
-                )
+                let mut parts = vec![
+                    Tensor::embedding(e, pitch, -1, false, false),
+                    Tensor::embedding(ei, &iv, -1, false, false),
+                    timing.shallow_clone(),
+                ];
+                if let Some(ep) = &self.embed_position {
+                    parts.push(Tensor::embedding(ep, position, -1, false, false));
+                }
+                Tensor::cat(&parts, 2)
             }
             _ => {
                 let p = (pitch.to_kind(Kind::Float) / PITCH_SCALE).unsqueeze(2);
@@ -304,6 +326,7 @@ impl Net {
                 interval: floats(i),
                 size: c.embed as usize,
                 range: INTERVAL_RANGE,
+                position: self.embed_position.as_ref().map(floats),
             },
             _ => InputWeights::Scalar,
         };
@@ -452,15 +475,20 @@ mod tests {
             head: Head::Softmax,
             embed: 4,
             pointer,
+            position: pointer,
             rhythm: Rhythm::Regression,
         }
     }
 
-    fn inputs(pitches: &[i64]) -> (Tensor, Tensor) {
+    /// Pitches, position classes (every one a different class) and timing, as a batch of
+    /// one.
+    fn inputs(pitches: &[i64]) -> (Tensor, Tensor, Tensor) {
         let n = pitches.len() as i64;
         let timing: Vec<f32> = (0..n).flat_map(|i| [0.5, 0.25 + 0.1 * i as f32]).collect();
+        let positions: Vec<i64> = (0..n).map(|i| (i * 13 + 5) % POSITIONS as i64).collect();
         (
             Tensor::from_slice(pitches).view([1, n]),
+            Tensor::from_slice(&positions).view([1, n]),
             Tensor::from_slice(&timing).view([1, n, 2]),
         )
     }
@@ -473,10 +501,11 @@ mod tests {
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let net = Net::new(&vs.root(), config(true));
         let pitches = [60, 62, 64, 60, 62, 67, 65, 64];
-        let (p, t) = inputs(&pitches);
-        let (whole, _) = net.forward(&p, &t, &net.zero_state(1), 0.0, 0);
+        let (p, pos, t) = inputs(&pitches);
+        let (whole, _) = net.forward(&p, &pos, &t, &net.zero_state(1), 0.0, 0);
         let (a, state) = net.forward(
             &p.narrow(1, 0, 5),
+            &pos.narrow(1, 0, 5),
             &t.narrow(1, 0, 5),
             &net.zero_state(1),
             0.0,
@@ -485,7 +514,14 @@ mod tests {
         let mut parts = vec![a.logits];
         let mut state = state;
         for i in 5..8 {
-            let (o, s) = net.forward(&p.narrow(1, i, 1), &t.narrow(1, i, 1), &state, 0.0, 0);
+            let (o, s) = net.forward(
+                &p.narrow(1, i, 1),
+                &pos.narrow(1, i, 1),
+                &t.narrow(1, i, 1),
+                &state,
+                0.0,
+                0,
+            );
             parts.push(o.logits);
             state = s;
         }
@@ -512,11 +548,12 @@ mod tests {
             };
             let net = Net::new(&vs.root(), cfg);
             let pitches = [60, 62, 64, 60, 62, 67, 65, 64, 62, 60];
-            let (p, t) = inputs(&pitches);
-            let (whole, _) = net.forward(&p, &t, &net.zero_state(1), 0.0, 0);
+            let (p, pos, t) = inputs(&pitches);
+            let (whole, _) = net.forward(&p, &pos, &t, &net.zero_state(1), 0.0, 0);
             // Read the first four notes with tensors, then step through the rest.
             let (_, state) = net.forward(
                 &p.narrow(1, 0, 4),
+                &pos.narrow(1, 0, 4),
                 &t.narrow(1, 0, 4),
                 &net.zero_state(1),
                 0.0,
@@ -525,8 +562,15 @@ mod tests {
             let stepper = net.stepper(Precision::F32);
             let mut s = state.row();
             let timing: Vec<f32> = Vec::try_from(t.view(-1)).unwrap();
+            let positions: Vec<i64> = Vec::try_from(pos.view(-1)).unwrap();
             for (i, &pitch) in pitches.iter().enumerate().skip(4) {
-                let out = stepper.step(&mut s, pitch as u8, timing[2 * i], timing[2 * i + 1]);
+                let x = tms_step::step::NoteIn {
+                    pitch: pitch as u8,
+                    position: positions[i] as usize,
+                    step: timing[2 * i],
+                    duration: timing[2 * i + 1],
+                };
+                let out = stepper.read(&mut s, x);
                 let want: Vec<f32> =
                     Vec::try_from(whole.logits.select(1, i as i64).view(-1)).unwrap();
                 for (a, b) in out.logits.iter().zip(&want) {
@@ -567,8 +611,8 @@ mod tests {
             let _ = ptr.gate.0.shallow_clone().zero_();
             let _ = ptr.gate.1.shallow_clone().fill_(60.0);
         });
-        let (p, t) = inputs(&[60, 62, 60]);
-        let (o, _) = net.forward(&p, &t, &net.zero_state(1), 0.0, 0);
+        let (p, pos, t) = inputs(&[60, 62, 60]);
+        let (o, _) = net.forward(&p, &pos, &t, &net.zero_state(1), 0.0, 0);
         let probs = o.logits.exp().select(1, 2).squeeze();
         // After the third note, notes 1 and 2 are usable; they were followed by 62 and 60.
         let at = |k: i64| probs.double_value(&[k]);

@@ -190,6 +190,16 @@ mod tests {
         crate::music::notes_text::parse_notes(text, 90).expect("notes")
     }
 
+    /// 3/4 with a quarter-note upbeat: no note's position is its 4/4 one.
+    fn clock() -> crate::model::position::BarClock {
+        let meter = crate::music::meter::Meter { beats: 3, unit: 4 };
+        let bars = crate::music::meter::Bars {
+            meter: Some(meter),
+            upbeat: 0.5,
+        };
+        crate::model::position::BarClock::new(meter, &bars)
+    }
+
     fn tiny(rhythm: Rhythm, seed: u64) -> Model {
         let config = ModelConfig {
             hidden: 8,
@@ -198,6 +208,8 @@ mod tests {
             head: Head::Softmax,
             embed: 4,
             pointer: false,
+            // Positions on: the score must follow the bars as the network reads them.
+            position: true,
             rhythm,
         };
         let mut m = Model::new(config, tch::Device::Cpu, seed);
@@ -213,7 +225,8 @@ mod tests {
         let mut read = before.to_vec();
         for n in after {
             // One note scored alone is the first term of the sum: the network's prediction.
-            total += Generator::new(model, &read).log_likelihood(std::slice::from_ref(n));
+            total +=
+                Generator::new(model, &read, Some(clock())).log_likelihood(std::slice::from_ref(n));
             read.push(*n);
         }
         total
@@ -231,7 +244,7 @@ mod tests {
                     ..n
                 })
                 .collect();
-            let g = Generator::new(&model, &before);
+            let g = Generator::new(&model, &before, Some(clock()));
             let stepped = g.log_likelihood(&after);
             let network = score_by_the_network(&model, &before, &after);
             assert!(
@@ -272,7 +285,7 @@ mod tests {
             grid: crate::music::grid::Grid::parse_optional("1/16").unwrap(),
             ..SampleOptions::default()
         };
-        let g = Generator::new(&model, &before);
+        let g = Generator::new(&model, &before, Some(clock()));
         let mut rng = ChaCha20Rng::seed_from_u64(3);
         let c = candidates(&g, &r, &opts, 8, &mut rng);
         assert_eq!(c.len(), 8);
@@ -312,7 +325,7 @@ mod tests {
             .copied()
             .collect();
         let after: Vec<Note> = melody.iter().filter(|n| n.start >= 4.0).copied().collect();
-        let g = Generator::new(&model, &before);
+        let g = Generator::new(&model, &before, Some(clock()));
         let with = |amount: f64| {
             let r = Redraw {
                 start: 2.0,

@@ -18,8 +18,9 @@ use tch::{Kind, Tensor};
 use super::data::{self, Encoded};
 use super::key::KeyView;
 use super::net::{Net, State};
+use super::position::{BarClock, UNKNOWN_POSITION};
 use super::rhythm::{allowed, class_of, on_grid_steps, sample_class, seconds_of, snap, Allowed};
-use super::step::{exp, ln, RhythmLogits, StepState, Stepper};
+use super::step::{exp, ln, NoteIn, RhythmLogits, StepState, Stepper};
 use super::{Head, Model};
 use crate::music::grid::{BarLines, Grid, QUANTUM_SECONDS};
 use crate::music::note::Note;
@@ -103,15 +104,19 @@ pub struct Generator {
     /// The step from the last note made to the next one, drawn when that note was made so
     /// that its duration could be cut to it.
     next_step: Option<f64>,
+    /// The melody's bars, for a model that reads where each note falls in them.
+    clock: Option<BarClock>,
 }
 
 impl Generator {
     /// Reads `primer` (not empty) into the LSTM state with the tensor network, then hands
-    /// the state to the one-note stepper.
-    pub fn new(model: &Model, primer: &[Note]) -> Generator {
+    /// the state to the one-note stepper. `clock` says where the primer's bars fall (the
+    /// notes made next keep counting in them); None where that is not known.
+    pub fn new(model: &Model, primer: &[Note], clock: Option<BarClock>) -> Generator {
         let _guard = tch::no_grad_guard();
         let net = &model.net;
-        let (pitch, timing) = data::sequence(&Encoded::from_notes(primer), net.device());
+        let (pitch, position, timing) =
+            data::sequence(&Encoded::from_notes(primer, clock), net.device());
         // In pieces, carrying the state: one libtorch LSTM call over a 530,000-note primer
         // failed inside oneDNN ("could not create a primitive") and would hold every
         // position's hidden state at once; pieces give the same LSTM state in bounded
@@ -125,6 +130,7 @@ impl Generator {
             state = net
                 .forward(
                     &piece(&pitch),
+                    &piece(&position),
                     &piece(&timing),
                     &state,
                     0.0,
@@ -134,7 +140,7 @@ impl Generator {
             at += PRIMER_PIECE;
         }
         let rest = |t: &Tensor| t.narrow(1, at, len - at);
-        let (next, state) = predict(net, &rest(&pitch), &rest(&timing), &state);
+        let (next, state) = predict(net, &rest(&pitch), &rest(&position), &rest(&timing), &state);
         let last = primer.iter().max_by(|a, b| a.start.total_cmp(&b.start));
         Generator {
             head: model.config.head,
@@ -145,6 +151,7 @@ impl Generator {
             velocity: last.map_or(100, |n| n.velocity),
             key: KeyView::new(primer),
             next_step: None,
+            clock,
         }
     }
 
@@ -155,8 +162,9 @@ impl Generator {
     pub fn reprime(&mut self, primer: &[Note]) {
         let (layers, hidden) = (self.state.h.len(), self.state.h.first().map_or(0, Vec::len));
         self.state = StepState::fresh(layers, hidden);
-        for (pitch, step, duration) in crate::music::note::to_triples(primer) {
-            self.step(pitch, step, duration);
+        let triples = crate::music::note::to_triples(primer);
+        for (n, (pitch, step, duration)) in primer.iter().zip(triples) {
+            self.step(pitch, n.start, step, duration);
         }
         let last = primer.iter().max_by(|a, b| a.start.total_cmp(&b.start));
         self.last_start = last.map_or(0.0, |n| n.start);
@@ -381,7 +389,7 @@ impl Generator {
         self.last_start = note.start;
         self.velocity = note.velocity;
         self.next_step = None;
-        self.step(view, step, note.duration);
+        self.step(view, note.start, step, note.duration);
     }
 
     /// The model's log-probability, in nats, of `notes` (in onset order) coming next after
@@ -413,16 +421,20 @@ impl Generator {
             velocity: self.velocity,
         };
         self.last_start = note.start;
-        self.step(pitch, step, duration);
+        self.step(pitch, note.start, step, duration);
         note
     }
 
-    /// Reads one note (pitch in the model's view) into the LSTM state with the stepper and
-    /// keeps what it predicts for the next.
-    fn step(&mut self, pitch: u8, step: f64, duration: f64) {
-        let out = self
-            .stepper
-            .step(&mut self.state, pitch, step as f32, duration as f32);
+    /// Reads one note (pitch in the model's view, starting at `start` seconds) into the
+    /// LSTM state with the stepper and keeps what it predicts for the next.
+    fn step(&mut self, pitch: u8, start: f64, step: f64, duration: f64) {
+        let x = NoteIn {
+            pitch,
+            position: self.clock.map_or(UNKNOWN_POSITION, |c| c.class(start)),
+            step: step as f32,
+            duration: duration as f32,
+        };
+        let out = self.stepper.read(&mut self.state, x);
         self.next = Prediction {
             logits: out.logits,
             step: out.step,
@@ -446,8 +458,14 @@ pub fn end_by(melody: &mut [Note], start: f64) {
 /// Primer notes read per libtorch call.
 const PRIMER_PIECE: i64 = 2048;
 
-fn predict(net: &Net, pitch: &Tensor, timing: &Tensor, state: &State) -> (Prediction, State) {
-    let (o, state) = net.forward(pitch, timing, state, 0.0, pitch.size()[1] - 1);
+fn predict(
+    net: &Net,
+    pitch: &Tensor,
+    position: &Tensor,
+    timing: &Tensor,
+    state: &State,
+) -> (Prediction, State) {
+    let (o, state) = net.forward(pitch, position, timing, state, 0.0, pitch.size()[1] - 1);
     let logits: Vec<f32> = Vec::try_from(
         o.logits
             .select(1, 0)
@@ -631,6 +649,7 @@ mod tests {
             head: Head::Softmax,
             embed: 4,
             pointer: false,
+            position: false,
             rhythm: crate::model::Rhythm::Regression,
         };
         let model = Model::new(config, tch::Device::Cpu, 3);
@@ -642,10 +661,17 @@ mod tests {
                 velocity: 90,
             })
             .collect();
-        let g = Generator::new(&model, &primer);
+        let g = Generator::new(&model, &primer, None);
         let _guard = tch::no_grad_guard();
-        let (pitch, timing) = data::sequence(&Encoded::from_notes(&primer), tch::Device::Cpu);
-        let (whole, _) = predict(&model.net, &pitch, &timing, &model.net.zero_state(1));
+        let (pitch, position, timing) =
+            data::sequence(&Encoded::from_notes(&primer, None), tch::Device::Cpu);
+        let (whole, _) = predict(
+            &model.net,
+            &pitch,
+            &position,
+            &timing,
+            &model.net.zero_state(1),
+        );
         for (a, b) in g.next.logits.iter().zip(&whole.logits) {
             assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         }
@@ -676,9 +702,9 @@ mod tests {
                 })
                 .collect()
         };
-        let fresh = Generator::new(&model, &phrase(62));
+        let fresh = Generator::new(&model, &phrase(62), None);
         // Another phrase first: repriming must forget it.
-        let mut g = Generator::new(&model, &phrase(55));
+        let mut g = Generator::new(&model, &phrase(55), None);
         g.reprime(&phrase(62));
         for (a, b) in g.next.logits.iter().zip(&fresh.next.logits) {
             assert!((a - b).abs() < 1e-3, "{a} vs {b}");
@@ -721,6 +747,7 @@ mod tests {
                 head: Head::Softmax,
                 embed: 4,
                 pointer: false,
+                position: false,
                 rhythm,
             };
             Model::new(config, tch::Device::Cpu, 11)
@@ -753,7 +780,7 @@ mod tests {
                         };
                         for at in [None, Some(12.0)] {
                             let min_last = if seed == 1 { 0.5 } else { 0.0 };
-                            let mut g = Generator::new(model, &primer);
+                            let mut g = Generator::new(model, &primer, None);
                             let mut rng = ChaCha20Rng::seed_from_u64(seed);
                             let opts = SampleOptions {
                                 temperature,

@@ -20,6 +20,7 @@ fn the_stepper_follows_the_tensor_network_past_the_pointer_memory() {
             head: Head::Softmax,
             embed: 32,
             pointer: true,
+            position: true,
             rhythm: super::Rhythm::Regression,
         },
     );
@@ -31,10 +32,15 @@ fn the_stepper_follows_the_tensor_network_past_the_pointer_memory() {
         .flat_map(|i| [0.25 + 0.05 * (i % 4) as f32, 0.2])
         .collect();
     let p = Tensor::from_slice(&pitches).view([1, n as i64]);
+    let positions: Vec<i64> = (0..n as i64)
+        .map(|i| (i * 7) % super::position::POSITIONS as i64)
+        .collect();
+    let pos = Tensor::from_slice(&positions).view([1, n as i64]);
     let t = Tensor::from_slice(&timing).view([1, n as i64, 2]);
     tch::no_grad(|| {
         let (_, mut state) = net.forward(
             &p.narrow(1, 0, 4),
+            &pos.narrow(1, 0, 4),
             &t.narrow(1, 0, 4),
             &net.zero_state(1),
             0.0,
@@ -45,13 +51,20 @@ fn the_stepper_follows_the_tensor_network_past_the_pointer_memory() {
         for i in 4..n {
             let (want, next) = net.forward(
                 &p.narrow(1, i as i64, 1),
+                &pos.narrow(1, i as i64, 1),
                 &t.narrow(1, i as i64, 1),
                 &state,
                 0.0,
                 0,
             );
             state = next;
-            let got = stepper.step(&mut s, pitches[i] as u8, timing[2 * i], timing[2 * i + 1]);
+            let x = super::step::NoteIn {
+                pitch: pitches[i] as u8,
+                position: positions[i] as usize,
+                step: timing[2 * i],
+                duration: timing[2 * i + 1],
+            };
+            let got = stepper.read(&mut s, x);
             let logits: Vec<f32> = Vec::try_from(want.logits.view(-1)).expect("logits");
             for (k, (a, b)) in got.logits.iter().zip(&logits).enumerate() {
                 assert!((a - b).abs() < 1e-4, "note {i} pitch {k}: {a} vs {b}");

@@ -194,13 +194,16 @@ impl Trainer {
             let started = Instant::now();
             let mut rng =
                 ChaCha20Rng::seed_from_u64(cfg.seed ^ (0x9e37_79b9 * (self.epochs_run + 1)));
-            let windows = data::windows(
+            let mut windows = data::windows(
                 &train_set,
                 cfg.seq_len,
                 cfg.objective,
                 cfg.augment,
                 Some(&mut rng),
             );
+            if model.config.position {
+                data::hide_bars(&mut windows, cfg.seed ^ self.epochs_run);
+            }
             let batches = windows.len().div_ceil(cfg.batch);
             let bar = match observer.bar() {
                 true => progress_bar(batches as u64, epoch),
@@ -398,6 +401,7 @@ mod tests {
             input: Input::Embed,
             head: Head::Softmax,
             pointer: false,
+            position: false,
             rhythm: Rhythm::Grid,
         };
         // 4096 rows of 4096 steps: about 13 TB, more than any machine here can give.

@@ -311,19 +311,33 @@ fn csv_field(s: &str) -> String {
 
 /// The LANGUAGE.md export format: `source,pitch,start,step,duration,velocity`.
 pub fn to_csv(tunes: &[Tune]) -> String {
+    to_csv_with(tunes, None)
+}
+
+/// [`to_csv`], and with `column` (a name, and one value per note of each tune) a seventh
+/// column.
+pub fn to_csv_with(tunes: &[Tune], column: Option<(&str, &[Vec<i64>])>) -> String {
     use std::fmt::Write;
-    let mut out = String::from("source,pitch,start,step,duration,velocity\n");
-    for t in tunes {
+    let mut out = String::from("source,pitch,start,step,duration,velocity");
+    if let Some((name, _)) = column {
+        let _ = write!(out, ",{name}");
+    }
+    out.push('\n');
+    for (i, t) in tunes.iter().enumerate() {
         let source = csv_field(&t.source);
         let mut prev = None;
-        for n in &t.notes {
+        for (k, n) in t.notes.iter().enumerate() {
             let step = prev.map_or(0.0, |p: f64| n.start - p);
             prev = Some(n.start);
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "{source},{},{:.6},{:.6},{:.6},{}",
                 n.pitch, n.start, step, n.duration, n.velocity
             );
+            if let Some((_, values)) = column {
+                let _ = write!(out, ",{}", values[i][k]);
+            }
+            out.push('\n');
         }
     }
     out

@@ -57,14 +57,26 @@ impl Session {
                 );
                 Ok(())
             }
-            Data::Export { path } => {
+            Data::Export { path, positions } => {
                 if self.tunes.is_empty() {
                     return Err(Error::failed(
                         span,
                         "no dataset to export: use `load \"GLOB\"` first",
                     ));
                 }
-                let csv = dataset::to_csv(&self.tunes);
+                let csv = if *positions {
+                    let classes: Vec<Vec<i64>> = self
+                        .tunes
+                        .iter()
+                        .map(|t| {
+                            let clock = crate::model::position::BarClock::of_source(&t.bars);
+                            crate::model::position::classes(&t.notes, clock)
+                        })
+                        .collect();
+                    dataset::to_csv_with(&self.tunes, Some(("position", &classes)))
+                } else {
+                    dataset::to_csv(&self.tunes)
+                };
                 fsio::write(Path::new(&path.value), csv.as_bytes()).map_err(|e| {
                     Error::failed(
                         path.span,

@@ -264,6 +264,8 @@ impl Session {
         model::ModelConfig {
             // The pointer mixes probabilities, which the notebook's sigmoid head has not.
             pointer: s.pointer == Switch::On && s.head == model::Head::Softmax,
+            // Positions are embedded like pitches, which the scalar input is not.
+            position: s.position == Switch::On && s.input == model::Input::Embed,
             hidden: s.hidden,
             layers: s.layers,
             embed: s.embed,
@@ -404,7 +406,7 @@ impl Session {
         }
         if self.learn.generator.is_none() {
             let m = self.learn.model.as_ref().expect("checked above");
-            self.learn.generator = Some(Generator::new(m, &self.melody));
+            self.learn.generator = Some(Generator::new(m, &self.melody, Some(self.bar_clock())));
         }
         let bar = self.settings.meter.bar_seconds();
         let end_before = self.melody.iter().map(|n| n.end()).fold(0.0, f64::max);
@@ -563,7 +565,13 @@ impl Session {
         if self.melody().is_empty() {
             return Err(Error::failed(span, "no primer: use `prime` first"));
         }
-        Ok(Generator::new(m, self.melody()))
+        Ok(Generator::new(m, self.melody(), Some(self.bar_clock())))
+    }
+
+    /// Where the melody's bars fall: `meter`, from the bar line its source or `generate`
+    /// put first.
+    pub(super) fn bar_clock(&self) -> model::position::BarClock {
+        model::position::BarClock::new(self.settings.meter, &self.bars)
     }
 }
 

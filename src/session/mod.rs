@@ -416,6 +416,10 @@ impl Session {
             .set(id, value)
             .map_err(|allowed| Error::failed(span, allowed))?;
         self.stage_setting_changed(id);
+        if id == SettingId::Meter {
+            // The melody is read again in its new bars (by a model that reads positions).
+            self.learn.generator = None;
+        }
         if id == SettingId::Precision {
             if let Some(m) = self.learn.model.as_mut() {
                 m.set_precision(self.settings.precision);

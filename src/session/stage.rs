@@ -833,7 +833,8 @@ impl Session {
                     velocity: 100,
                 }];
                 let mut source = LiveSource {
-                    generator: Generator::new(model, &placeholder),
+                    // A heard phrase's bar lines are not known: its notes are read as such.
+                    generator: Generator::new(model, &placeholder, None),
                     rng: ChaCha20Rng::seed_from_u64(self.derive_seed()),
                     shape: self.stage.live_shape.clone(),
                     feed: self.learn.feed.reader(),

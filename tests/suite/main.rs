@@ -22,6 +22,7 @@ mod model_cli;
 mod music_cli;
 mod no_midi_system;
 mod notation;
+mod position;
 mod prompt_cli;
 mod pth;
 mod reader_fuzz;

@@ -219,6 +219,7 @@ fn save_and_open_round_trip_every_weight_and_setting() {
             head: Head::Softmax,
             embed: 6,
             pointer: true,
+            position: true,
             rhythm: Rhythm::Grid,
         },
         ModelConfig {
@@ -228,6 +229,7 @@ fn save_and_open_round_trip_every_weight_and_setting() {
             head: Head::Sigmoid,
             embed: 32,
             pointer: false,
+            position: false,
             rhythm: Rhythm::Regression,
         },
     ] {

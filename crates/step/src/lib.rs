@@ -14,3 +14,8 @@ pub mod step;
 pub const PITCHES: usize = 128;
 /// What a pitch is divided by when it is an input feature (as the notebook scaled it).
 pub const PITCH_SCALE: f32 = 128.0;
+/// Classes of a note's position in its bar: 12 beats of 13 places each (twelve twelfths of
+/// the beat, and "between them"), and one for "bars not known".
+pub const POSITIONS: usize = 12 * 13 + 1;
+/// The position class of a note whose bars are not known.
+pub const UNKNOWN_POSITION: usize = POSITIONS - 1;

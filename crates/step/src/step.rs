@@ -50,6 +50,9 @@ pub enum InputWeights {
         interval: Vec<f32>,
         size: usize,
         range: i64,
+        /// A model that reads where each note falls in its bar: a table of `size` values
+        /// per position class, whose input columns follow step and duration.
+        position: Option<Vec<f32>>,
     },
     Scalar,
 }
@@ -155,6 +158,8 @@ struct FirstLayer {
     /// The weight columns of the step and duration inputs.
     step: Vec<f32>,
     duration: Vec<f32>,
+    /// Per position class, 4H values (a model that reads positions only).
+    position: Option<Vec<f32>>,
 }
 
 struct Pointer {
@@ -167,7 +172,7 @@ const STEP_ROW: usize = PITCHES;
 const DURATION_ROW: usize = PITCHES + 1;
 /// With the pointer: its gate, then `dim` query rows, then `dim` key rows.
 const GATE_ROW: usize = PITCHES + 2;
-use crate::{PITCHES, PITCH_SCALE};
+use crate::{PITCHES, PITCH_SCALE, POSITIONS, UNKNOWN_POSITION};
 
 pub struct Stepper {
     hidden: usize,
@@ -206,6 +211,17 @@ impl StepState {
             pitches: VecDeque::new(),
         }
     }
+}
+
+/// One note as the first layer reads it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NoteIn {
+    pub pitch: u8,
+    /// Its position class in the bar (see tms's `model::position`), read only by a model
+    /// that has a position table; [`UNKNOWN_POSITION`] where the bars are not known.
+    pub position: usize,
+    pub step: f32,
+    pub duration: f32,
 }
 
 /// What the network predicts after a note.
@@ -248,6 +264,7 @@ impl FirstLayer {
                 interval,
                 size,
                 range,
+                position,
             } => {
                 let part = |from| {
                     Packed::new(&columns(&layer.w_ih, cols, from, from + size), gates, *size)
@@ -257,6 +274,9 @@ impl FirstLayer {
                     interval: Some((products(&part(*size), &zero, interval, *size), *range)),
                     step: columns(&layer.w_ih, cols, 2 * size, 2 * size + 1),
                     duration: columns(&layer.w_ih, cols, 2 * size + 1, 2 * size + 2),
+                    position: position
+                        .as_ref()
+                        .map(|t| products(&part(2 * size + 2), &zero, t, *size)),
                 }
             }
             InputWeights::Scalar => {
@@ -274,15 +294,23 @@ impl FirstLayer {
                     interval: None,
                     step: columns(&layer.w_ih, cols, 1, 2),
                     duration: columns(&layer.w_ih, cols, 2, 3),
+                    position: None,
                 }
             }
         }
     }
 
     /// The layer's gate inputs before the recurrent product: one pass over the table rows
-    /// and the two timing columns, summed in the order pitch + interval + step + duration.
+    /// and the two timing columns, summed in the order pitch + interval + step + duration
+    /// (+ position, for a model that reads it).
     #[inline(always)]
-    fn gates(&self, out: &mut Vec<f32>, prev: i64, pitch: u8, step: f32, duration: f32) {
+    fn gates(&self, out: &mut Vec<f32>, prev: i64, x: NoteIn) {
+        let NoteIn {
+            pitch,
+            position,
+            step,
+            duration,
+        } = x;
         let n = self.step.len();
         let p = pitch as usize;
         let row = &self.pitch[p * n..(p + 1) * n];
@@ -305,6 +333,12 @@ impl FirstLayer {
                 for ((o, a), (s, d)) in out.iter_mut().zip(row).zip(timing) {
                     *o = a + step * s + duration * d;
                 }
+            }
+        }
+        if let Some(table) = &self.position {
+            let k = position.min(POSITIONS - 1);
+            for (o, v) in out.iter_mut().zip(&table[k * n..(k + 1) * n]) {
+                *o += v;
             }
         }
     }
@@ -371,13 +405,27 @@ impl Stepper {
         }
     }
 
-    /// Reads one note and returns the prediction for the next.
+    /// Reads one note (at an unknown place in the bar) and returns the prediction for the
+    /// next.
     pub fn step(&self, s: &mut StepState, pitch: u8, step: f32, duration: f32) -> StepOutput {
+        self.read(
+            s,
+            NoteIn {
+                pitch,
+                position: UNKNOWN_POSITION,
+                step,
+                duration,
+            },
+        )
+    }
+
+    /// Reads one note and returns the prediction for the next.
+    pub fn read(&self, s: &mut StepState, x: NoteIn) -> StepOutput {
         #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
         if self.avx2 {
-            return self.step_avx2(s, pitch, step, duration);
+            return self.step_avx2(s, x);
         }
-        self.step_any(s, pitch, step, duration)
+        self.step_any(s, x)
     }
 
     /// `step_any` compiled for AVX2: eight floats per instruction instead of SSE2's four.
@@ -387,28 +435,23 @@ impl Stepper {
     /// the same notes with or without AVX2.
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     #[allow(unsafe_code)]
-    fn step_avx2(&self, s: &mut StepState, pitch: u8, step: f32, duration: f32) -> StepOutput {
+    fn step_avx2(&self, s: &mut StepState, x: NoteIn) -> StepOutput {
         #[target_feature(enable = "avx2")]
-        fn compiled_for_avx2(
-            me: &Stepper,
-            s: &mut StepState,
-            pitch: u8,
-            step: f32,
-            duration: f32,
-        ) -> StepOutput {
-            me.step_any(s, pitch, step, duration)
+        fn compiled_for_avx2(me: &Stepper, s: &mut StepState, x: NoteIn) -> StepOutput {
+            me.step_any(s, x)
         }
         // SAFETY: `avx2` is set only when the CPU reported AVX2 (`Stepper::new`), the one
         // requirement of calling a function compiled for it.
-        unsafe { compiled_for_avx2(self, s, pitch, step, duration) }
+        unsafe { compiled_for_avx2(self, s, x) }
     }
 
     /// The step itself, inlined into each of `step`'s two compilations, as is everything
     /// it calls.
     #[inline(always)]
-    fn step_any(&self, s: &mut StepState, pitch: u8, step: f32, duration: f32) -> StepOutput {
+    fn step_any(&self, s: &mut StepState, x: NoteIn) -> StepOutput {
+        let pitch = x.pitch;
         let mut gates = Vec::with_capacity(4 * self.hidden);
-        self.first.gates(&mut gates, s.prev, pitch, step, duration);
+        self.first.gates(&mut gates, s.prev, x);
         s.prev = pitch as i64;
         let mut below = Vec::new();
         for (l, (w, bias)) in self.layers.iter().enumerate() {
