@@ -467,7 +467,7 @@ settings! {
         "pitch output: softmax, or sigmoid as in the notebook (at `model new`)";
     Pointer pointer: Switch = Switch::On, Kind::Choice(Switch::NAMES), fixed,
         "a pointer that can copy pitches from earlier notes, mixed into a softmax head (at `model new`)";
-    Position position: Switch = Switch::Off, Kind::Choice(Switch::NAMES), fixed,
+    Position position: Switch = Switch::On, Kind::Choice(Switch::NAMES), fixed,
         "the network reads where each note falls in its bar and beat, from the tune's meter and bar lines (at `model new`)";
     Rhythm rhythm: Rhythm = Rhythm::Grid, Kind::Choice(Rhythm::NAMES), fixed,
         "step and duration outputs: grid (distributions over multiples of 1/48 note), or regression as in the notebook (at `model new`)";
