@@ -84,7 +84,7 @@ fn bench(name: &str, model: &Model, primer: &[Note], n: usize) {
     }
     let opts = SampleOptions::default();
     let mut rng = ChaCha20Rng::seed_from_u64(1);
-    let mut gen = Generator::new(model, primer, None);
+    let mut gen = Generator::new(model, primer, Default::default());
     // Warm-up: first calls allocate and let libtorch pick its kernels.
     for _ in 0..WARM_UP {
         std::hint::black_box(gen.next(&opts, &mut rng));
@@ -160,6 +160,7 @@ fn main() {
                 embed: 32,
                 pointer: true,
                 position: false,
+                degree: false,
                 rhythm: Rhythm::Grid,
             },
             device,
@@ -190,6 +191,7 @@ fn main() {
             embed: 32,
             pointer: false,
             position: false,
+            degree: false,
             rhythm: Rhythm::Regression,
         },
         device,

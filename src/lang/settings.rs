@@ -469,6 +469,8 @@ settings! {
         "a pointer that can copy pitches from earlier notes, mixed into a softmax head (at `model new`)";
     Position position: Switch = Switch::On, Kind::Choice(Switch::NAMES), fixed,
         "the network reads where each note falls in its bar and beat, from the tune's meter and bar lines (at `model new`)";
+    Degree degree: Switch = Switch::Off, Kind::Choice(Switch::NAMES), fixed,
+        "the network reads each note's scale degree above the tonic of the tune's key signature (ABC `K:`, else estimated from the primer) (at `model new`)";
     Rhythm rhythm: Rhythm = Rhythm::Grid, Kind::Choice(Rhythm::NAMES), fixed,
         "step and duration outputs: grid (distributions over multiples of 1/48 note), or regression as in the notebook (at `model new`)";
     Objective objective: Objective = Objective::Sequence, Kind::Choice(Objective::NAMES), fixed,

@@ -7,7 +7,7 @@ use rand::Rng;
 use rand_chacha::ChaCha20Rng;
 use tch::{Device, Kind, Tensor};
 
-use super::position::{classes, BarClock};
+use super::position::{Frame, UNKNOWN_DEGREE, UNKNOWN_POSITION};
 use super::Objective;
 use crate::music::note::{to_triples, Tune};
 
@@ -16,22 +16,26 @@ pub(super) struct Encoded {
     pub pitch: Vec<i64>,
     /// Each note's place in its bar (`position`), read by models with `position on`.
     pub position: Vec<i64>,
+    /// Each note's scale degree, read by models with `degree on`.
+    pub degree: Vec<i64>,
     pub step: Vec<f32>,
     pub duration: Vec<f32>,
 }
 
 impl Encoded {
-    /// A tune in the bars its source gives it.
+    /// A tune in the bars and key its source gives it.
     pub fn new(tune: &Tune) -> Encoded {
-        Encoded::from_notes(&tune.notes, BarClock::of_source(&tune.bars))
+        Encoded::from_notes(&tune.notes, Frame::of_tune(tune))
     }
 
-    /// Notes in onset order, in `clock`'s bars (None: bars not known).
-    pub fn from_notes(notes: &[crate::music::note::Note], clock: Option<BarClock>) -> Encoded {
+    /// Notes in onset order, read in `frame`.
+    pub fn from_notes(notes: &[crate::music::note::Note], frame: Frame) -> Encoded {
         let t = to_triples(notes);
+        let (position, degree) = frame.classes(notes);
         Encoded {
             pitch: t.iter().map(|x| x.0 as i64).collect(),
-            position: classes(notes, clock),
+            position,
+            degree,
             step: t.iter().map(|x| x.1 as f32).collect(),
             duration: t.iter().map(|x| x.2 as f32).collect(),
         }
@@ -53,7 +57,7 @@ pub(super) struct Window {
     pub scored_from: usize,
     /// Semitones added to every pitch of the window (transposition augmentation).
     pub shift: i64,
-    /// Read as if its bars were not known (see [`hide_bars`]).
+    /// Read as if its bars and key were not known (see [`hide_bars`]).
     pub hide_bars: bool,
 }
 
@@ -146,8 +150,8 @@ pub(super) fn windows(
 pub(super) struct Batch {
     /// [B, T] int64 input pitches.
     pub pitch: Tensor,
-    /// [B, T] int64 position classes.
-    pub position: Tensor,
+    /// [B, T, 2] int64 position and degree classes.
+    pub context: Tensor,
     /// [B, T, 2] input (step, duration).
     pub timing: Tensor,
     /// [B, T] int64 target pitches (−100 where not scored).
@@ -166,7 +170,7 @@ pub(super) fn batch(tunes: &[&Encoded], ws: &[Window], device: Device) -> Batch 
     let t = ws.iter().map(|w| w.len - 1).max().unwrap_or(1);
     let b = ws.len();
     let mut pitch = vec![0i64; b * t];
-    let mut position = vec![super::position::UNKNOWN_POSITION as i64; b * t];
+    let mut context: Vec<i64> = [UNKNOWN_POSITION as i64, UNKNOWN_DEGREE as i64].repeat(b * t);
     let mut timing = vec![0f32; b * t * 2];
     let mut tp = vec![-100i64; b * t];
     let mut ts = vec![0f32; b * t];
@@ -181,7 +185,8 @@ pub(super) fn batch(tunes: &[&Encoded], ws: &[Window], device: Device) -> Batch 
             let tr = |p: i64| (p + w.shift).clamp(0, 127);
             pitch[k] = tr(e.pitch[src]);
             if !w.hide_bars {
-                position[k] = e.position[src];
+                context[2 * k] = e.position[src];
+                context[2 * k + 1] = e.degree[src];
             }
             timing[2 * k] = e.step[src];
             timing[2 * k + 1] = e.duration[src];
@@ -205,8 +210,8 @@ pub(super) fn batch(tunes: &[&Encoded], ws: &[Window], device: Device) -> Batch 
     let scored_part = |x: Tensor| x.narrow(1, from, ti - from);
     Batch {
         pitch: Tensor::from_slice(&pitch).view([bi, ti]).to_device(device),
-        position: Tensor::from_slice(&position)
-            .view([bi, ti])
+        context: Tensor::from_slice(&context)
+            .view([bi, ti, 2])
             .to_device(device),
         timing: mk(&timing, &[bi, ti, 2]),
         target_pitch: scored_part(Tensor::from_slice(&tp).view([bi, ti]).to_device(device)),
@@ -218,7 +223,7 @@ pub(super) fn batch(tunes: &[&Encoded], ws: &[Window], device: Device) -> Batch 
     }
 }
 
-/// Inputs of one sequence (pitch, position, timing), shaped as a batch of one.
+/// Inputs of one sequence (pitch, context, timing), shaped as a batch of one.
 pub(super) fn sequence(e: &Encoded, device: Device) -> (Tensor, Tensor, Tensor) {
     let n = e.len() as i64;
     let timing: Vec<f32> = e
@@ -229,9 +234,15 @@ pub(super) fn sequence(e: &Encoded, device: Device) -> (Tensor, Tensor, Tensor) 
         .collect();
     (
         Tensor::from_slice(&e.pitch).view([1, n]).to_device(device),
-        Tensor::from_slice(&e.position)
-            .view([1, n])
-            .to_device(device),
+        Tensor::from_slice(
+            &e.position
+                .iter()
+                .zip(&e.degree)
+                .flat_map(|(p, d)| [*p, *d])
+                .collect::<Vec<i64>>(),
+        )
+        .view([1, n, 2])
+        .to_device(device),
         Tensor::from_slice(&timing)
             .view([1, n, 2])
             .to_kind(Kind::Float)

@@ -163,6 +163,7 @@ pub fn stepped_pitch_nll(model: &Model, tunes: &[Tune], precision: Precision) ->
             let x = super::step::NoteIn {
                 pitch: e.pitch[i] as u8,
                 position: e.position[i] as usize,
+                degree: e.degree[i] as usize,
                 step: e.step[i],
                 duration: e.duration[i],
             };

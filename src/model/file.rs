@@ -96,11 +96,16 @@ impl Model {
         if c.position {
             put("position", Switch::On.name().into());
         }
+        if c.degree {
+            put("degree", Switch::On.name().into());
+        }
         put("rhythm", c.rhythm.name().into());
-        let features = match (c.input, c.position) {
-            (Input::Embed, true) => "pitch,interval,step,duration,position",
-            (Input::Embed, false) => "pitch,interval,step,duration",
-            (Input::Scalar, _) => "pitch,step,duration",
+        let features = match (c.input, c.position, c.degree) {
+            (Input::Embed, true, true) => "pitch,interval,step,duration,position,degree",
+            (Input::Embed, true, false) => "pitch,interval,step,duration,position",
+            (Input::Embed, false, true) => "pitch,interval,step,duration,degree",
+            (Input::Embed, false, false) => "pitch,interval,step,duration",
+            (Input::Scalar, ..) => "pitch,step,duration",
         };
         put("features", features.into());
         put("pitch_scale", PITCH_SCALE.to_string());
@@ -203,6 +208,10 @@ impl Model {
             // Files written before positions existed read none.
             position: match meta.get("position") {
                 Some(_) => parse_choice(&meta, "position", Switch::parse)? == Switch::On,
+                None => false,
+            },
+            degree: match meta.get("degree") {
+                Some(_) => parse_choice(&meta, "degree", Switch::parse)? == Switch::On,
                 None => false,
             },
             // Files written before the grid heads existed have regression heads.
@@ -349,6 +358,7 @@ impl Model {
             embed: 32,
             pointer: false,
             position: false,
+            degree: false,
             rhythm: Rhythm::Regression,
         };
         let mut m = Model::with_weights(config, Device::Cpu, tensors)?;

@@ -129,6 +129,7 @@ mod tests {
             head: Head::Softmax,
             pointer: false,
             position: false,
+            degree: false,
             rhythm: Rhythm::Grid,
         };
         let mut model = Model::new(config, tch::Device::Cpu, 5);

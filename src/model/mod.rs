@@ -127,6 +127,8 @@ pub struct ModelConfig {
     /// The network reads each note's place in its bar (`position`), with an embedding of
     /// the size of the pitch's (embedded input only).
     pub position: bool,
+    /// The network reads each note's scale degree (`degree`), likewise.
+    pub degree: bool,
     pub rhythm: Rhythm,
 }
 
@@ -257,8 +259,15 @@ impl Model {
     pub fn describe(&self) -> String {
         let c = &self.config;
         let input = match (c.input, c.position) {
-            (Input::Embed, true) => format!("embed {} with positions in the bar", c.embed),
-            (Input::Embed, false) => format!("embed {}", c.embed),
+            (Input::Embed, _) => {
+                let read = match (c.position, c.degree) {
+                    (true, true) => " with positions in the bar and scale degrees",
+                    (true, false) => " with positions in the bar",
+                    (false, true) => " with scale degrees",
+                    (false, false) => "",
+                };
+                format!("embed {}{read}", c.embed)
+            }
             (Input::Scalar, _) => "scalar".into(),
         };
         let head = match (c.head, c.pointer) {
@@ -295,6 +304,7 @@ impl Model {
         let e = data::Encoded {
             pitch: notes.iter().map(|n| n.0 as i64).collect(),
             position: vec![position::UNKNOWN_POSITION as i64; notes.len()],
+            degree: vec![position::UNKNOWN_DEGREE as i64; notes.len()],
             step: notes.iter().map(|n| n.1 as f32).collect(),
             duration: notes.iter().map(|n| n.2 as f32).collect(),
         };

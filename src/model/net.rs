@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use tch::{nn, Kind, Tensor};
 
-use super::position::POSITIONS;
+use super::position::{DEGREES, POSITIONS};
 use super::step::{
     InputWeights, Layer, PointerWeights, Precision, RhythmWeights, StepState, Stepper, Weights,
 };
@@ -20,6 +20,8 @@ pub(super) struct Net {
     embed_interval: Option<Tensor>,
     /// Embedding of the note's place in its bar (`position::POSITIONS` classes).
     embed_position: Option<Tensor>,
+    /// Embedding of the note's scale degree (`position::DEGREES` classes).
+    embed_degree: Option<Tensor>,
     /// w_ih, w_hh, b_ih, b_hh per layer, in the order `Tensor::lstm` expects.
     lstm: Vec<Tensor>,
     pitch: (Tensor, Tensor),
@@ -75,8 +77,7 @@ const INTERVALS: i64 = 2 * INTERVAL_RANGE + 2;
 /// Size of the LSTM's input vector per note.
 pub(super) fn input_size(c: &ModelConfig) -> i64 {
     match c.input {
-        Input::Embed if c.position => 3 * c.embed + 2,
-        Input::Embed => 2 * c.embed + 2,
+        Input::Embed => (2 + i64::from(c.position) + i64::from(c.degree)) * c.embed + 2,
         Input::Scalar => 3,
     }
 }
@@ -104,6 +105,12 @@ pub(super) fn shapes(c: &ModelConfig) -> Vec<(String, Vec<i64>)> {
         v.push((
             "embed_position.weight".to_string(),
             vec![POSITIONS as i64, c.embed],
+        ));
+    }
+    if c.input == Input::Embed && c.degree {
+        v.push((
+            "embed_degree.weight".to_string(),
+            vec![DEGREES as i64, c.embed],
         ));
     }
     for l in 0..c.layers {
@@ -176,6 +183,8 @@ impl Net {
             embed_interval: (config.input == Input::Embed).then(|| get("embed_interval.weight")),
             embed_position: (config.input == Input::Embed && config.position)
                 .then(|| get("embed_position.weight")),
+            embed_degree: (config.input == Input::Embed && config.degree)
+                .then(|| get("embed_degree.weight")),
             lstm,
             pitch: pair("fc_pitch"),
             step: pair("fc_step"),
@@ -212,7 +221,7 @@ impl Net {
         let rows = b.pitch.size()[0];
         let (out, _) = self.forward(
             &b.pitch,
-            &b.position,
+            &b.context,
             &b.timing,
             &self.zero_state(rows),
             dropout,
@@ -221,15 +230,15 @@ impl Net {
         out
     }
 
-    /// Runs sequences through the network. `pitch` is [B, T] (int64, 0..=127), `position`
-    /// [B, T] (int64 position classes, read only by a model with `position`), `timing`
-    /// [B, T, 2] (step, duration in seconds). `dropout` > 0 only while training. The heads
+    /// Runs sequences through the network. `pitch` is [B, T] (int64, 0..=127), `context`
+    /// [B, T, 2] (int64 position and degree classes, each read only by a model with
+    /// `position` or `degree`), `timing` [B, T, 2] (step, duration in seconds). `dropout` > 0 only while training. The heads
     /// run on positions `from..T` only: the notebook's objective and the evaluation protocol
     /// score just the last position, and the heads are most of the cost after the LSTM.
     pub fn forward(
         &self,
         pitch: &Tensor,
-        position: &Tensor,
+        context: &Tensor,
         timing: &Tensor,
         state: &State,
         dropout: f64,
@@ -247,7 +256,12 @@ impl Net {
                     timing.shallow_clone(),
                 ];
                 if let Some(ep) = &self.embed_position {
-                    parts.push(Tensor::embedding(ep, position, -1, false, false));
+                    let position = context.select(2, 0);
+                    parts.push(Tensor::embedding(ep, &position, -1, false, false));
+                }
+                if let Some(ed) = &self.embed_degree {
+                    let degree = context.select(2, 1);
+                    parts.push(Tensor::embedding(ed, &degree, -1, false, false));
                 }
                 Tensor::cat(&parts, 2)
             }
@@ -327,6 +341,7 @@ impl Net {
                 size: c.embed as usize,
                 range: INTERVAL_RANGE,
                 position: self.embed_position.as_ref().map(floats),
+                degree: self.embed_degree.as_ref().map(floats),
             },
             _ => InputWeights::Scalar,
         };
@@ -476,19 +491,27 @@ mod tests {
             embed: 4,
             pointer,
             position: pointer,
+            degree: pointer,
             rhythm: Rhythm::Regression,
         }
     }
 
-    /// Pitches, position classes (every one a different class) and timing, as a batch of
-    /// one.
+    /// Pitches, (position, degree) classes (every note different ones) and timing, as a
+    /// batch of one.
     fn inputs(pitches: &[i64]) -> (Tensor, Tensor, Tensor) {
         let n = pitches.len() as i64;
         let timing: Vec<f32> = (0..n).flat_map(|i| [0.5, 0.25 + 0.1 * i as f32]).collect();
-        let positions: Vec<i64> = (0..n).map(|i| (i * 13 + 5) % POSITIONS as i64).collect();
+        let context: Vec<i64> = (0..n)
+            .flat_map(|i| {
+                [
+                    (i * 13 + 5) % POSITIONS as i64,
+                    (i * 5 + 2) % DEGREES as i64,
+                ]
+            })
+            .collect();
         (
             Tensor::from_slice(pitches).view([1, n]),
-            Tensor::from_slice(&positions).view([1, n]),
+            Tensor::from_slice(&context).view([1, n, 2]),
             Tensor::from_slice(&timing).view([1, n, 2]),
         )
     }
@@ -562,11 +585,12 @@ mod tests {
             let stepper = net.stepper(Precision::F32);
             let mut s = state.row();
             let timing: Vec<f32> = Vec::try_from(t.view(-1)).unwrap();
-            let positions: Vec<i64> = Vec::try_from(pos.view(-1)).unwrap();
+            let context: Vec<i64> = Vec::try_from(pos.view(-1)).unwrap();
             for (i, &pitch) in pitches.iter().enumerate().skip(4) {
                 let x = tms_step::step::NoteIn {
                     pitch: pitch as u8,
-                    position: positions[i] as usize,
+                    position: context[2 * i] as usize,
+                    degree: context[2 * i + 1] as usize,
                     step: timing[2 * i],
                     duration: timing[2 * i + 1],
                 };

@@ -7,10 +7,14 @@
 //! 12th) and its place in that beat in twelfths (straight and triplet subdivisions alike),
 //! or "between the twelfths"; one more class means the bars are not known. The classes
 //! are counted in `tms_step` so that the stepper and the tensor network agree.
+//!
+//! With `degree on` the network also reads each note's scale degree: its pitch class above
+//! the tonic of the tune's key signature (the major tonic of ABC `K:`'s signature, so a
+//! pentatonic tune's five tones are the same five degrees in any key), or "key not known".
 
 use crate::music::meter::{Bars, Meter};
-use crate::music::note::Note;
-pub use tms_step::{POSITIONS, UNKNOWN_POSITION};
+use crate::music::note::{Note, Tune};
+pub use tms_step::{DEGREES, POSITIONS, UNKNOWN_DEGREE, UNKNOWN_POSITION};
 
 /// Beats of a bar that get their own classes.
 const BEATS: usize = 12;
@@ -79,6 +83,60 @@ pub fn classes(notes: &[Note], clock: Option<BarClock>) -> Vec<i64> {
         .collect()
 }
 
+/// What a melody's notes are read against: its bars and its key's tonic (pitch class, 0 =
+/// C; the major tonic of the key signature). Either may be unknown.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Frame {
+    pub clock: Option<BarClock>,
+    pub tonic: Option<u8>,
+}
+
+impl Frame {
+    /// A tune's frame as its source gives it: ABC `M:`, bar lines and `K:`.
+    pub fn of_tune(tune: &Tune) -> Frame {
+        Frame {
+            clock: BarClock::of_source(&tune.bars),
+            tonic: crate::music::abc::signature_fifths(&tune.fields.key).map(tonic_of_fifths),
+        }
+    }
+
+    /// The position class of a note starting at `start` seconds.
+    pub fn position(&self, start: f64) -> usize {
+        self.clock.map_or(UNKNOWN_POSITION, |c| c.class(start))
+    }
+
+    /// The degree class of `pitch`.
+    pub fn degree(&self, pitch: u8) -> usize {
+        self.tonic.map_or(UNKNOWN_DEGREE, |t| {
+            (usize::from(pitch) + 12 - usize::from(t % 12)) % 12
+        })
+    }
+
+    /// Each note's (position, degree) classes.
+    pub fn classes(&self, notes: &[Note]) -> (Vec<i64>, Vec<i64>) {
+        notes
+            .iter()
+            .map(|n| (self.position(n.start) as i64, self.degree(n.pitch) as i64))
+            .unzip()
+    }
+}
+
+/// The major tonic of a signature of `fifths` sharps (negative: flats), 0 = C.
+pub fn tonic_of_fifths(fifths: i32) -> u8 {
+    (fifths * 7).rem_euclid(12) as u8
+}
+
+/// The major tonic of the signature estimated from `notes` (what `write` would give them),
+/// for a melody whose source says no key.
+pub fn estimated_tonic(notes: &[Note]) -> Option<u8> {
+    if notes.is_empty() {
+        return None;
+    }
+    Some(tonic_of_fifths(
+        crate::music::notation::key::Key::estimate_notes(notes).fifths,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +179,34 @@ mod tests {
         let c = clock("6/8", 0.0);
         assert_eq!(c.class(0.25), 4);
         assert_eq!(c.class(0.75), PLACES);
+    }
+
+    #[test]
+    fn degrees_count_from_the_signatures_major_tonic() {
+        // Two flats: B-flat major; its D is degree 4, its G (the yu mode's tonic) 9.
+        let f = Frame {
+            clock: None,
+            tonic: Some(tonic_of_fifths(-2)),
+        };
+        assert_eq!(f.tonic, Some(10));
+        assert_eq!(f.degree(62), 4);
+        assert_eq!(f.degree(67), 9);
+        assert_eq!(f.degree(70), 0);
+        assert_eq!(Frame::default().degree(60), UNKNOWN_DEGREE);
+        assert_eq!(tonic_of_fifths(3), 9);
+        // A D pentatonic melody is estimated in D.
+        let melody: Vec<Note> = [62, 64, 66, 69, 71, 74, 71, 69, 66, 64, 62]
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| Note {
+                pitch: p,
+                start: i as f64 * 0.5,
+                duration: if p == 62 { 1.0 } else { 0.5 },
+                velocity: 90,
+            })
+            .collect();
+        assert_eq!(estimated_tonic(&melody), Some(2));
+        assert_eq!(estimated_tonic(&[]), None);
     }
 
     #[test]

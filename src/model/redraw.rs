@@ -191,13 +191,17 @@ mod tests {
     }
 
     /// 3/4 with a quarter-note upbeat: no note's position is its 4/4 one.
-    fn clock() -> crate::model::position::BarClock {
+    /// … in D major.
+    fn clock() -> crate::model::position::Frame {
         let meter = crate::music::meter::Meter { beats: 3, unit: 4 };
         let bars = crate::music::meter::Bars {
             meter: Some(meter),
             upbeat: 0.5,
         };
-        crate::model::position::BarClock::new(meter, &bars)
+        crate::model::position::Frame {
+            clock: Some(crate::model::position::BarClock::new(meter, &bars)),
+            tonic: Some(2),
+        }
     }
 
     fn tiny(rhythm: Rhythm, seed: u64) -> Model {
@@ -208,8 +212,10 @@ mod tests {
             head: Head::Softmax,
             embed: 4,
             pointer: false,
-            // Positions on: the score must follow the bars as the network reads them.
+            // Positions and degrees on: the score must follow the bars and the key as the
+            // network reads them.
             position: true,
+            degree: true,
             rhythm,
         };
         let mut m = Model::new(config, tch::Device::Cpu, seed);
@@ -225,8 +231,7 @@ mod tests {
         let mut read = before.to_vec();
         for n in after {
             // One note scored alone is the first term of the sum: the network's prediction.
-            total +=
-                Generator::new(model, &read, Some(clock())).log_likelihood(std::slice::from_ref(n));
+            total += Generator::new(model, &read, clock()).log_likelihood(std::slice::from_ref(n));
             read.push(*n);
         }
         total
@@ -244,7 +249,7 @@ mod tests {
                     ..n
                 })
                 .collect();
-            let g = Generator::new(&model, &before, Some(clock()));
+            let g = Generator::new(&model, &before, clock());
             let stepped = g.log_likelihood(&after);
             let network = score_by_the_network(&model, &before, &after);
             assert!(
@@ -285,7 +290,7 @@ mod tests {
             grid: crate::music::grid::Grid::parse_optional("1/16").unwrap(),
             ..SampleOptions::default()
         };
-        let g = Generator::new(&model, &before, Some(clock()));
+        let g = Generator::new(&model, &before, clock());
         let mut rng = ChaCha20Rng::seed_from_u64(3);
         let c = candidates(&g, &r, &opts, 8, &mut rng);
         assert_eq!(c.len(), 8);
@@ -325,7 +330,7 @@ mod tests {
             .copied()
             .collect();
         let after: Vec<Note> = melody.iter().filter(|n| n.start >= 4.0).copied().collect();
-        let g = Generator::new(&model, &before, Some(clock()));
+        let g = Generator::new(&model, &before, clock());
         let with = |amount: f64| {
             let r = Redraw {
                 start: 2.0,

@@ -18,7 +18,7 @@ use tch::{Kind, Tensor};
 use super::data::{self, Encoded};
 use super::key::KeyView;
 use super::net::{Net, State};
-use super::position::{BarClock, UNKNOWN_POSITION};
+use super::position::Frame;
 use super::rhythm::{allowed, class_of, on_grid_steps, sample_class, seconds_of, snap, Allowed};
 use super::step::{exp, ln, NoteIn, RhythmLogits, StepState, Stepper};
 use super::{Head, Model};
@@ -104,19 +104,21 @@ pub struct Generator {
     /// The step from the last note made to the next one, drawn when that note was made so
     /// that its duration could be cut to it.
     next_step: Option<f64>,
-    /// The melody's bars, for a model that reads where each note falls in them.
-    clock: Option<BarClock>,
+    /// The melody's bars and key, for a model that reads where each note falls in its bar
+    /// or its scale degree. The degree is of the pitch in the model's view, which stays in
+    /// the key of what it read (see `key`).
+    frame: Frame,
 }
 
 impl Generator {
     /// Reads `primer` (not empty) into the LSTM state with the tensor network, then hands
-    /// the state to the one-note stepper. `clock` says where the primer's bars fall (the
-    /// notes made next keep counting in them); None where that is not known.
-    pub fn new(model: &Model, primer: &[Note], clock: Option<BarClock>) -> Generator {
+    /// the state to the one-note stepper. `frame` says where the primer's bars fall (the
+    /// notes made next keep counting in them) and its key.
+    pub fn new(model: &Model, primer: &[Note], frame: Frame) -> Generator {
         let _guard = tch::no_grad_guard();
         let net = &model.net;
         let (pitch, position, timing) =
-            data::sequence(&Encoded::from_notes(primer, clock), net.device());
+            data::sequence(&Encoded::from_notes(primer, frame), net.device());
         // In pieces, carrying the state: one libtorch LSTM call over a 530,000-note primer
         // failed inside oneDNN ("could not create a primitive") and would hold every
         // position's hidden state at once; pieces give the same LSTM state in bounded
@@ -151,7 +153,7 @@ impl Generator {
             velocity: last.map_or(100, |n| n.velocity),
             key: KeyView::new(primer),
             next_step: None,
-            clock,
+            frame,
         }
     }
 
@@ -430,7 +432,8 @@ impl Generator {
     fn step(&mut self, pitch: u8, start: f64, step: f64, duration: f64) {
         let x = NoteIn {
             pitch,
-            position: self.clock.map_or(UNKNOWN_POSITION, |c| c.class(start)),
+            position: self.frame.position(start),
+            degree: self.frame.degree(pitch),
             step: step as f32,
             duration: duration as f32,
         };
@@ -650,6 +653,7 @@ mod tests {
             embed: 4,
             pointer: false,
             position: false,
+            degree: false,
             rhythm: crate::model::Rhythm::Regression,
         };
         let model = Model::new(config, tch::Device::Cpu, 3);
@@ -661,10 +665,12 @@ mod tests {
                 velocity: 90,
             })
             .collect();
-        let g = Generator::new(&model, &primer, None);
+        let g = Generator::new(&model, &primer, Frame::default());
         let _guard = tch::no_grad_guard();
-        let (pitch, position, timing) =
-            data::sequence(&Encoded::from_notes(&primer, None), tch::Device::Cpu);
+        let (pitch, position, timing) = data::sequence(
+            &Encoded::from_notes(&primer, Frame::default()),
+            tch::Device::Cpu,
+        );
         let (whole, _) = predict(
             &model.net,
             &pitch,
@@ -702,9 +708,9 @@ mod tests {
                 })
                 .collect()
         };
-        let fresh = Generator::new(&model, &phrase(62), None);
+        let fresh = Generator::new(&model, &phrase(62), Frame::default());
         // Another phrase first: repriming must forget it.
-        let mut g = Generator::new(&model, &phrase(55), None);
+        let mut g = Generator::new(&model, &phrase(55), Frame::default());
         g.reprime(&phrase(62));
         for (a, b) in g.next.logits.iter().zip(&fresh.next.logits) {
             assert!((a - b).abs() < 1e-3, "{a} vs {b}");
@@ -748,6 +754,7 @@ mod tests {
                 embed: 4,
                 pointer: false,
                 position: false,
+                degree: false,
                 rhythm,
             };
             Model::new(config, tch::Device::Cpu, 11)
@@ -780,7 +787,7 @@ mod tests {
                         };
                         for at in [None, Some(12.0)] {
                             let min_last = if seed == 1 { 0.5 } else { 0.0 };
-                            let mut g = Generator::new(model, &primer, None);
+                            let mut g = Generator::new(model, &primer, Frame::default());
                             let mut rng = ChaCha20Rng::seed_from_u64(seed);
                             let opts = SampleOptions {
                                 temperature,

@@ -21,6 +21,7 @@ fn the_stepper_follows_the_tensor_network_past_the_pointer_memory() {
             embed: 32,
             pointer: true,
             position: true,
+            degree: true,
             rhythm: super::Rhythm::Regression,
         },
     );
@@ -32,10 +33,15 @@ fn the_stepper_follows_the_tensor_network_past_the_pointer_memory() {
         .flat_map(|i| [0.25 + 0.05 * (i % 4) as f32, 0.2])
         .collect();
     let p = Tensor::from_slice(&pitches).view([1, n as i64]);
-    let positions: Vec<i64> = (0..n as i64)
-        .map(|i| (i * 7) % super::position::POSITIONS as i64)
+    let context: Vec<i64> = (0..n as i64)
+        .flat_map(|i| {
+            [
+                (i * 7) % super::position::POSITIONS as i64,
+                (i * 5) % super::position::DEGREES as i64,
+            ]
+        })
         .collect();
-    let pos = Tensor::from_slice(&positions).view([1, n as i64]);
+    let pos = Tensor::from_slice(&context).view([1, n as i64, 2]);
     let t = Tensor::from_slice(&timing).view([1, n as i64, 2]);
     tch::no_grad(|| {
         let (_, mut state) = net.forward(
@@ -60,7 +66,8 @@ fn the_stepper_follows_the_tensor_network_past_the_pointer_memory() {
             state = next;
             let x = super::step::NoteIn {
                 pitch: pitches[i] as u8,
-                position: positions[i] as usize,
+                position: context[2 * i] as usize,
+                degree: context[2 * i + 1] as usize,
                 step: timing[2 * i],
                 duration: timing[2 * i + 1],
             };

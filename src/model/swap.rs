@@ -120,6 +120,7 @@ mod tests {
             head: Head::Softmax,
             pointer: false,
             position: false,
+            degree: false,
             rhythm: Rhythm::Grid,
         };
         Model::new(config, tch::Device::Cpu, 7)
@@ -164,7 +165,7 @@ mod tests {
         }];
         let feed = Arc::new(WeightFeed::default());
         let mut reader = feed.reader();
-        let mut g = Generator::new(&a, &primer, None);
+        let mut g = Generator::new(&a, &primer, Default::default());
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
         g.next(&SampleOptions::default(), &mut rng);
         assert!(!g.follow(&mut reader));

@@ -402,6 +402,7 @@ mod tests {
             head: Head::Softmax,
             pointer: false,
             position: false,
+            degree: false,
             rhythm: Rhythm::Grid,
         };
         // 4096 rows of 4096 steps: about 13 TB, more than any machine here can give.

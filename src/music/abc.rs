@@ -1097,6 +1097,17 @@ fn parse_tempo(v: &str, unit: f64) -> Option<f64> {
 }
 
 /// The key signature as a semitone offset per letter (C D E F G A B).
+/// The signature of a `K:` value in fifths (sharps positive, flats negative), None where
+/// it names no tonic (`K:none`, `K:`, a percussion clef only): what a model with `degree
+/// on` reads the tune's pitches against.
+pub fn signature_fifths(v: &str) -> Option<i32> {
+    let first = v.trim().chars().next()?;
+    if !matches!(first.to_ascii_uppercase(), 'A'..='G') || v.trim().starts_with("none") {
+        return None;
+    }
+    Some(parse_key(v).iter().map(|&a| i32::from(a)).sum())
+}
+
 fn parse_key(v: &str) -> [i8; 7] {
     let mut key = [0i8; 7];
     let v = v.trim();
@@ -1434,6 +1445,12 @@ mod tests {
         assert_eq!(parse_meter("C|"), Some((2, 2)));
         assert_eq!(parse_meter("(2+3)/8"), Some((5, 8)));
         assert_eq!(parse_meter("none"), None);
+        assert_eq!(signature_fifths("D"), Some(2));
+        assert_eq!(signature_fifths(" Bb"), Some(-2));
+        assert_eq!(signature_fifths("Am"), Some(0));
+        assert_eq!(signature_fifths("Ador"), Some(1));
+        assert_eq!(signature_fifths("none"), None);
+        assert_eq!(signature_fifths(""), None);
         assert_eq!(one("M:C|\nZ C")[0].1, 2.0);
     }
 

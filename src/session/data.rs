@@ -69,8 +69,9 @@ impl Session {
                         .tunes
                         .iter()
                         .map(|t| {
-                            let clock = crate::model::position::BarClock::of_source(&t.bars);
-                            crate::model::position::classes(&t.notes, clock)
+                            crate::model::position::Frame::of_tune(t)
+                                .classes(&t.notes)
+                                .0
                         })
                         .collect();
                     dataset::to_csv_with(&self.tunes, Some(("position", &classes)))

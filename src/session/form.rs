@@ -69,7 +69,7 @@ impl Session {
             .map_err(|e| Error::new(span, ErrorKind::Form(e)))?;
         let mut gen = match self.learn.generator.take() {
             Some(g) => g,
-            None => Generator::new(self.need_model(span)?, &self.melody, Some(self.bar_clock())),
+            None => Generator::new(self.need_model(span)?, &self.melody, self.frame()),
         };
         let meter = self.settings.meter;
         let (bar, beat) = (meter.bar_seconds(), meter.beat_seconds());

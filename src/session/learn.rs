@@ -266,6 +266,7 @@ impl Session {
             pointer: s.pointer == Switch::On && s.head == model::Head::Softmax,
             // Positions are embedded like pitches, which the scalar input is not.
             position: s.position == Switch::On && s.input == model::Input::Embed,
+            degree: s.degree == Switch::On && s.input == model::Input::Embed,
             hidden: s.hidden,
             layers: s.layers,
             embed: s.embed,
@@ -406,7 +407,7 @@ impl Session {
         }
         if self.learn.generator.is_none() {
             let m = self.learn.model.as_ref().expect("checked above");
-            self.learn.generator = Some(Generator::new(m, &self.melody, Some(self.bar_clock())));
+            self.learn.generator = Some(Generator::new(m, &self.melody, self.frame()));
         }
         let bar = self.settings.meter.bar_seconds();
         let end_before = self.melody.iter().map(|n| n.end()).fold(0.0, f64::max);
@@ -565,13 +566,19 @@ impl Session {
         if self.melody().is_empty() {
             return Err(Error::failed(span, "no primer: use `prime` first"));
         }
-        Ok(Generator::new(m, self.melody(), Some(self.bar_clock())))
+        Ok(Generator::new(m, self.melody(), self.frame()))
     }
 
-    /// Where the melody's bars fall: `meter`, from the bar line its source or `generate`
-    /// put first.
-    pub(super) fn bar_clock(&self) -> model::position::BarClock {
-        model::position::BarClock::new(self.settings.meter, &self.bars)
+    /// What the melody is read against: its bars (`meter`, from the bar line its source
+    /// or `generate` put first) and its key (estimated from the melody, as `write` does).
+    pub(super) fn frame(&self) -> model::position::Frame {
+        model::position::Frame {
+            clock: Some(model::position::BarClock::new(
+                self.settings.meter,
+                &self.bars,
+            )),
+            tonic: model::position::estimated_tonic(&self.melody),
+        }
     }
 }
 

@@ -92,7 +92,7 @@ impl Session {
             grid: self.grid(),
             bar_lines: self.bar_lines(),
         };
-        let gen = Generator::new(self.need_model(span)?, &read, Some(self.bar_clock()));
+        let gen = Generator::new(self.need_model(span)?, &read, self.frame());
         let r = Redraw {
             start,
             end: stop,

@@ -833,8 +833,9 @@ impl Session {
                     velocity: 100,
                 }];
                 let mut source = LiveSource {
-                    // A heard phrase's bar lines are not known: its notes are read as such.
-                    generator: Generator::new(model, &placeholder, None),
+                    // A heard phrase's bar lines and key are not known: its notes are read
+                    // as such.
+                    generator: Generator::new(model, &placeholder, Default::default()),
                     rng: ChaCha20Rng::seed_from_u64(self.derive_seed()),
                     shape: self.stage.live_shape.clone(),
                     feed: self.learn.feed.reader(),

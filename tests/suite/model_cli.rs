@@ -220,6 +220,7 @@ fn save_and_open_round_trip_every_weight_and_setting() {
             embed: 6,
             pointer: true,
             position: true,
+            degree: true,
             rhythm: Rhythm::Grid,
         },
         ModelConfig {
@@ -230,6 +231,7 @@ fn save_and_open_round_trip_every_weight_and_setting() {
             embed: 32,
             pointer: false,
             position: false,
+            degree: false,
             rhythm: Rhythm::Regression,
         },
     ] {

@@ -19,3 +19,8 @@ pub const PITCH_SCALE: f32 = 128.0;
 pub const POSITIONS: usize = 12 * 13 + 1;
 /// The position class of a note whose bars are not known.
 pub const UNKNOWN_POSITION: usize = POSITIONS - 1;
+/// Classes of a note's scale degree: its pitch class above the key's tonic, and one for
+/// "key not known".
+pub const DEGREES: usize = 13;
+/// The degree class of a note whose key is not known.
+pub const UNKNOWN_DEGREE: usize = DEGREES - 1;

@@ -53,6 +53,9 @@ pub enum InputWeights {
         /// A model that reads where each note falls in its bar: a table of `size` values
         /// per position class, whose input columns follow step and duration.
         position: Option<Vec<f32>>,
+        /// A model that reads scale degrees: a table of `size` values per degree class,
+        /// whose columns follow the position's (or duration's, without positions).
+        degree: Option<Vec<f32>>,
     },
     Scalar,
 }
@@ -160,6 +163,8 @@ struct FirstLayer {
     duration: Vec<f32>,
     /// Per position class, 4H values (a model that reads positions only).
     position: Option<Vec<f32>>,
+    /// Per degree class, 4H values (a model that reads degrees only).
+    degree: Option<Vec<f32>>,
 }
 
 struct Pointer {
@@ -172,7 +177,7 @@ const STEP_ROW: usize = PITCHES;
 const DURATION_ROW: usize = PITCHES + 1;
 /// With the pointer: its gate, then `dim` query rows, then `dim` key rows.
 const GATE_ROW: usize = PITCHES + 2;
-use crate::{PITCHES, PITCH_SCALE, POSITIONS, UNKNOWN_POSITION};
+use crate::{DEGREES, PITCHES, PITCH_SCALE, POSITIONS, UNKNOWN_DEGREE, UNKNOWN_POSITION};
 
 pub struct Stepper {
     hidden: usize,
@@ -220,6 +225,9 @@ pub struct NoteIn {
     /// Its position class in the bar (see tms's `model::position`), read only by a model
     /// that has a position table; [`UNKNOWN_POSITION`] where the bars are not known.
     pub position: usize,
+    /// Its scale degree class, read only by a model that has a degree table;
+    /// [`UNKNOWN_DEGREE`] where the key is not known.
+    pub degree: usize,
     pub step: f32,
     pub duration: f32,
 }
@@ -265,7 +273,9 @@ impl FirstLayer {
                 size,
                 range,
                 position,
+                degree,
             } => {
+                let degree_from = 2 * size + 2 + if position.is_some() { *size } else { 0 };
                 let part = |from| {
                     Packed::new(&columns(&layer.w_ih, cols, from, from + size), gates, *size)
                 };
@@ -277,6 +287,9 @@ impl FirstLayer {
                     position: position
                         .as_ref()
                         .map(|t| products(&part(2 * size + 2), &zero, t, *size)),
+                    degree: degree
+                        .as_ref()
+                        .map(|t| products(&part(degree_from), &zero, t, *size)),
                 }
             }
             InputWeights::Scalar => {
@@ -295,6 +308,7 @@ impl FirstLayer {
                     step: columns(&layer.w_ih, cols, 1, 2),
                     duration: columns(&layer.w_ih, cols, 2, 3),
                     position: None,
+                    degree: None,
                 }
             }
         }
@@ -308,6 +322,7 @@ impl FirstLayer {
         let NoteIn {
             pitch,
             position,
+            degree,
             step,
             duration,
         } = x;
@@ -337,6 +352,12 @@ impl FirstLayer {
         }
         if let Some(table) = &self.position {
             let k = position.min(POSITIONS - 1);
+            for (o, v) in out.iter_mut().zip(&table[k * n..(k + 1) * n]) {
+                *o += v;
+            }
+        }
+        if let Some(table) = &self.degree {
+            let k = degree.min(DEGREES - 1);
             for (o, v) in out.iter_mut().zip(&table[k * n..(k + 1) * n]) {
                 *o += v;
             }
@@ -413,6 +434,7 @@ impl Stepper {
             NoteIn {
                 pitch,
                 position: UNKNOWN_POSITION,
+                degree: UNKNOWN_DEGREE,
                 step,
                 duration,
             },
