@@ -50,6 +50,8 @@
 #   BENCH_RECORD_MINUTES=120  length of the synthetic set `record` is fed
 #   BENCH_GLOB='datasets/essen-midi/*.mid'      the MIDI corpus of load and train
 #   BENCH_SHAPE_TUNES=150   han2 tunes the shape benchmark continues
+#   BENCH_SHAPE_SET=""      tms commands the shape benchmark runs after reading the model
+#                           (e.g. "set temperature 0.8")
 #   BENCH_SHAPE_SEED=21     picks those tunes (and the han1 reference); tms and the chain sample
 #                           tune i with seed SEED*1000+i
 #   BENCH_TMS=target/release/tms   the tms binary (shape's figures are the same from a debug
@@ -251,10 +253,12 @@ if wants quality; then
     # tms's best han2 NLL, the first epoch that reached it and the training seconds until then
     read -r t_epoch t_secs target < <(awk 'NR == 1 || $3 < b {b = $3; e = $1; s = $2} END {print e, s, b}' "$scratch/tms-quality.txt")
     echo "tms: best han2 pitch NLL $target at epoch $t_epoch after $t_secs s of training: the target for PyTorch"
-    "$TMS" -c 'set abc_accidentals note; load "datasets/essen/han1.abc"; export "'"$scratch"'/han1.csv"' >/dev/null
-    "$TMS" -c 'set abc_accidentals note; load "datasets/essen/han2.abc"; export "'"$scratch"'/han2.csv"' >/dev/null
+    "$TMS" -c 'set abc_accidentals note; load "datasets/essen/han1.abc"; export "'"$scratch"'/han1.csv" positions' >/dev/null
+    "$TMS" -c 'set abc_accidentals note; load "datasets/essen/han2.abc"; export "'"$scratch"'/han2.csv" positions' >/dev/null
+    # The twin reads each note's place in its bar where tms's default model does.
+    position_flag=$([ "$(default_of position)" = on ] && echo --position || true)
     "$PY" benches/python/folk_pytorch.py --train-csv "$scratch/han1.csv" --eval-csv "$scratch/han2.csv" \
-        --max-epochs "$QUALITY_PY_EPOCHS" --lr-decay "$lr_decay" --target "$target" | tee "$scratch/py-quality.raw"
+        --max-epochs "$QUALITY_PY_EPOCHS" --lr-decay "$lr_decay" --target "$target" $position_flag | tee "$scratch/py-quality.raw"
     awk '/^epoch [0-9]+ / {print $2, $4, $6}' "$scratch/py-quality.raw" > "$scratch/py-quality.txt"
     echo "epoch  tms: train s, han2 nll   python: train s, han2 nll"
     awk 'FILENAME == ARGV[1] {t[$1] = $2 " " $3; n = $1 > n ? $1 : n; next}
@@ -309,7 +313,7 @@ if wants shape; then
     mkdir -p "$d"
     run_to "$d/export.txt" "$TMS" -c "set abc_accidentals note; load \"datasets/essen/han2.abc\"; export \"$d/han2.csv\"; load \"datasets/essen/han1.abc\"; export \"$d/han1.csv\""
     "$PY" benches/python/shape.py prepare --csv "$d/han2.csv" --abc datasets/essen/han2.abc \
-        --dir "$d" --tunes "$shape_tunes" --seed "$shape_seed"
+        --dir "$d" --tunes "$shape_tunes" --seed "$shape_seed" --settings "${BENCH_SHAPE_SET:-}"
     t0=$(now)
     run_to "$d/gen.txt" "$TMS" run "$d/gen.tms"
     echo "tms: $(grep -c '^generated 64 notes' "$d/gen.txt") continuations in $(since "$t0") s (one process, $(sed -n 's/^model: //p' "$d/gen.txt" | head -n 1))"

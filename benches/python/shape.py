@@ -292,6 +292,8 @@ def prepare(a):
     os.makedirs(os.path.join(a.dir, "gen"), exist_ok=True)
     lines = [f'# {len(chosen)} primers of {a.primer} notes from {a.abc}, each continued by {a.notes}',
              "set abc_accidentals note", f'model "{a.model}"']
+    if a.settings:
+        lines.append(a.settings)
     for i, src in enumerate(chosen):
         x = int(src.rsplit("#", 1)[1])
         primer = os.path.join(a.dir, "primers", f"{i:03d}.abc")
@@ -451,6 +453,8 @@ def main():
     p.add_argument("--primer", type=int, default=8)
     p.add_argument("--notes", type=int, default=64)
     p.add_argument("--seed", type=int, default=21)
+    p.add_argument("--settings", default="",
+                   help="tms commands after the model is read, e.g. 'set temperature 0.8'")
     p.set_defaults(fn=prepare)
     r = sub.add_parser("report")
     r.add_argument("--dir", required=True)
