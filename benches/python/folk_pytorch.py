@@ -10,7 +10,7 @@ window: the LSTM state, the previous pitch and the pointer's memory start fresh 
 window), concatenated with (step, duration) → dropout → LSTM(66, 384, batch_first) →
 dropout → `out`; from `out`, a softmax pitch head (128 logits) mixed with a pointer, and
 categorical step and duration heads (`rhythm grid`, src/model/rhythm.rs: 97 logits each, for
-0..=96 quanta of 1/48 whole note = 1/24 s at 120 BPM), at every position. Dropout p = 0.2 on the LSTM's input and
+0..=96 quanta of 1/48 whole note = 1/24 s at 120 BPM), at every position. Dropout (tms's `dropout`, 0 by default since `position on`) on the LSTM's input and
 on its output, while training only.
 
 The pointer (net.rs, struct Pointer and fn mix; tms's `pointer on`): query = out·Wq^T and
@@ -96,7 +96,7 @@ LR = 0.003
 LR_DECAY = 0.94
 EPOCHS = 40
 CLIP = 1.0
-DROPOUT = 0.2
+DROPOUT = 0.0
 AUGMENT = 5
 HIDDEN = 384
 EMBED = 32

@@ -477,7 +477,7 @@ settings! {
         "sequence: predict every next note of a window; window: only the note after it (notebook)";
     Clip clip: f64 = 1.0, Kind::Float { min: 0.0, max: 1e6 }, fixed,
         "gradient norm clipping (0 = off)";
-    Dropout dropout: f64 = 0.2, Kind::Float { min: 0.0, max: 0.9 }, fixed,
+    Dropout dropout: f64 = 0.0, Kind::Float { min: 0.0, max: 0.9 }, fixed,
         "dropout on the LSTM's input and output while training (0 = off, as the notebook)";
     Augment augment: i64 = 5, Kind::Int { min: 0, max: 24 }, fixed,
         "transpose each training window by a random number of semitones within ±N (0 = off)";
