@@ -75,14 +75,6 @@ impl BarClock {
     }
 }
 
-/// The classes of `notes` (in onset order) under `clock`; all unknown without one.
-pub fn classes(notes: &[Note], clock: Option<BarClock>) -> Vec<i64> {
-    notes
-        .iter()
-        .map(|n| clock.map_or(UNKNOWN_POSITION, |c| c.class(n.start)) as i64)
-        .collect()
-}
-
 /// What a melody's notes are read against: its bars and its key's tonic (pitch class, 0 =
 /// C; the major tonic of the key signature). Either may be unknown.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -217,7 +209,11 @@ mod tests {
             duration: 0.5,
             velocity: 100,
         };
-        assert_eq!(classes(&[n], None), vec![UNKNOWN_POSITION as i64]);
-        assert_eq!(classes(&[n], Some(clock("4/4", 0.0))), vec![PLACES as i64]);
+        let known = Frame {
+            clock: Some(clock("4/4", 0.0)),
+            tonic: None,
+        };
+        assert_eq!(Frame::default().classes(&[n]).0, [UNKNOWN_POSITION as i64]);
+        assert_eq!(known.classes(&[n]).0, [PLACES as i64]);
     }
 }

@@ -1102,7 +1102,7 @@ fn parse_tempo(v: &str, unit: f64) -> Option<f64> {
 /// on` reads the tune's pitches against.
 pub fn signature_fifths(v: &str) -> Option<i32> {
     let first = v.trim().chars().next()?;
-    if !matches!(first.to_ascii_uppercase(), 'A'..='G') || v.trim().starts_with("none") {
+    if !matches!(first.to_ascii_uppercase(), 'A'..='G') {
         return None;
     }
     Some(parse_key(v).iter().map(|&a| i32::from(a)).sum())

@@ -75,11 +75,6 @@ fn ok(run: &Run) {
     );
 }
 
-/// `tms -c TEXT` in `dir`.
-fn tms_c_in(dir: &Path, text: &str) -> Run {
-    tms_in(dir, &["-c", text], "")
-}
-
 /// The LANGUAGE.md error shape for `tms -c TEXT`, the span being the first occurrence of
 /// `what` in TEXT (which must be a single line).
 fn error_at(text: &str, what: &str, message: &str) -> String {

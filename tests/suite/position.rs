@@ -2,13 +2,7 @@
 //! of it: the classes `export … positions` writes (the same the network reads), and a model
 //! that reads them trains, saves, opens and generates reproducibly, and hears the meter.
 
-use std::path::Path;
-
 use crate::support::*;
-
-fn tms_c_in(dir: &Path, text: &str) -> Run {
-    tms_in(dir, &["-c", text], "")
-}
 
 fn column(csv: &str, name: &str) -> Vec<String> {
     let mut lines = csv.lines();

@@ -40,6 +40,11 @@ pub fn tms_in(dir: &Path, args: &[&str], stdin: &str) -> Run {
     finish(child.wait_with_output().expect("tms finishes"))
 }
 
+/// `tms -c TEXT` in `dir`.
+pub fn tms_c_in(dir: &Path, text: &str) -> Run {
+    tms_in(dir, &["-c", text], "")
+}
+
 /// Runs `tms -c TEXT` in a fresh temporary directory.
 pub fn tms_c(text: &str) -> (tempfile::TempDir, Run) {
     let dir = tempfile::tempdir().expect("tempdir");
