@@ -26,7 +26,9 @@ use midir::MidiOutputConnection;
 use super::input::{Input, Knobs};
 use super::record::{Tape, MAIN_TRACK};
 use super::respond::{Answer, Responder, Show, TakePhrase};
-use super::timeline::{next_line, BeatSource, ClockFollower, InternalClock, TICKS_PER_BEAT};
+use super::timeline::{
+    next_line, whole_lines, BeatSource, ClockFollower, InternalClock, TICKS_PER_BEAT,
+};
 use super::{Printer, LATE_AFTER};
 use crate::lang::settings::Live;
 
@@ -35,6 +37,9 @@ use crate::music::note::Note;
 
 /// Sleep until this long before a deadline, then spin.
 const SPIN: Duration = Duration::from_millis(1);
+/// A live note later than this means its generator fell behind: the voice moves on by
+/// whole grid lines (see [`whole_lines`]). Below it, a late note is only counted.
+const SLIP_AFTER: f64 = 0.030;
 /// While live mode waits for the generator, look for its note this often.
 const POLL: Duration = Duration::from_millis(2);
 /// At most this many messages per millisecond: keeps a huge chord or a burst of late
@@ -1502,11 +1507,15 @@ impl Player {
                 if let Ok((at, _)) = job.peek() {
                     let behind = b - (*origin + at * REF_BEATS);
                     if behind > 0.0 {
-                        *origin += behind;
+                        *origin += whole_lines(behind, self.shared.grid());
                     }
                 }
             }
         }
+    }
+
+    fn whole_lines(&self, beats: f64) -> f64 {
+        whole_lines(beats, self.shared.grid())
     }
 
     fn spin(&self, deadline: Instant) {
@@ -1716,14 +1725,17 @@ impl Player {
         job.advance(at);
         let live = matches!(job, Job::Live { .. });
         // Live: a generator that fell behind moves the voice's origin instead of piling up
-        // lateness.
+        // lateness, by whole grid lines, so that it comes in again on the others' grid. A
+        // note late by less (the thread woke late on a busy machine) is sent as it is: moving
+        // the origin by that much would leave the voice off the grid for good, and a long
+        // gig collects hundreds of such moves.
         let mut deadline = deadline;
         if live {
             let now = Instant::now();
             let behind = now.saturating_duration_since(deadline);
-            if behind.as_secs_f64() > LATE_AFTER {
+            if behind.as_secs_f64() > SLIP_AFTER {
                 let lead = self.lead();
-                let shift = lead.beat_at(now) - lead.beat_at(deadline);
+                let shift = self.whole_lines(lead.beat_at(now) - lead.beat_at(deadline));
                 if let Some(o) = self.voices[v].origin.as_mut() {
                     *o += shift;
                 }
@@ -1938,7 +1950,7 @@ impl Player {
         self.port_gone = false;
         self.shared.gone.store(false, Ordering::Relaxed);
         let now = self.lead().beat_at(Instant::now() + HEADROOM);
-        let grid = self.shared.grid().unwrap_or(1.0);
+        let grid = self.shared.grid();
         for v in 0..self.voices.len() {
             let lane = &mut self.voices[v];
             let (Some(origin), Some(job)) = (lane.origin.as_mut(), lane.job.as_mut()) else {
@@ -1950,7 +1962,7 @@ impl Player {
                     if let Ok((at, _)) = job.peek() {
                         let behind = now - (*origin + at * REF_BEATS);
                         if behind > 0.0 {
-                            *origin += (behind / grid).ceil() * grid;
+                            *origin += whole_lines(behind, grid);
                         }
                     }
                 }

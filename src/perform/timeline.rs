@@ -62,6 +62,16 @@ pub fn next_line(b: f64, grid: f64) -> f64 {
     ((b - 1e-3) / grid).ceil() * grid
 }
 
+/// How far a voice that fell `behind` beats moves on: whole lines of the start grid (a
+/// beat without one), so that it keeps its place against the beat and the other voices.
+pub fn whole_lines(behind: f64, grid: Option<f64>) -> f64 {
+    let g = grid.filter(|g| g.is_finite() && *g > 0.0).unwrap_or(1.0);
+    if !behind.is_finite() || behind <= 0.0 {
+        return 0.0;
+    }
+    (behind / g).ceil() * g
+}
+
 /// Signed seconds from `from` to `to`.
 fn seconds_between(from: Instant, to: Instant) -> f64 {
     if to >= from {
@@ -602,6 +612,17 @@ impl BeatSource for ClockFollower {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_voice_that_fell_behind_moves_on_by_whole_grid_lines() {
+        use super::whole_lines;
+        assert_eq!(whole_lines(0.004, Some(1.0)), 1.0);
+        assert_eq!(whole_lines(1.5, Some(1.0)), 2.0);
+        assert_eq!(whole_lines(0.3, Some(4.0)), 4.0);
+        assert_eq!(whole_lines(0.3, None), 1.0);
+        assert_eq!(whole_lines(0.0, Some(1.0)), 0.0);
+        assert_eq!(whole_lines(-0.5, None), 0.0);
+    }
+
     use super::*;
 
     /// A deterministic jitter in [-1, 1): a linear congruential sequence.

@@ -512,6 +512,69 @@ fn live_mode_follows_tempo_changes_and_stops_cleanly() {
     assert_all_notes_off_on_channel_1(&heard);
 }
 
+/// Steady's notes, but the generator stalls once (a model swap, a page fault, the machine
+/// busy): asked for note `stall_at`, it takes `stall` before answering.
+struct Stalling {
+    steady: Steady,
+    stall_at: u32,
+    stall: Duration,
+}
+
+impl NoteSource for Stalling {
+    fn next_note(&mut self, controls: &Controls) -> Option<Note> {
+        if self.steady.n == self.stall_at {
+            std::thread::sleep(self.stall);
+        }
+        self.steady.next_note(controls)
+    }
+}
+
+#[test]
+fn a_live_voice_whose_generator_stalls_comes_back_on_its_beat() {
+    let _jack = Jack::start();
+    let sink = Sink::new("tms-test-stall");
+    let (mut p, _controls, _) = connected(&sink);
+    p.live(Box::new(Stalling {
+        steady: Steady {
+            n: 0,
+            calls: Arc::new(AtomicUsize::new(0)),
+        },
+        stall_at: 12,
+        stall: Duration::from_millis(400),
+    }))
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(3500));
+    p.stop();
+    let messages = sink.controller_seen(0, 123);
+    let onsets: Vec<Instant> = notes(&messages).iter().map(|n| n.on).collect();
+    assert!(onsets.len() >= 20, "{} notes", onsets.len());
+    // A note every 0.1 s at 120 BPM: the stalled note comes late, and the voice goes on by
+    // whole beats (0.5 s), so every later note is back on the same 0.1 s lattice (a move by
+    // however late it was would put them 0.x s off it for good).
+    let t0 = onsets[0];
+    let off: Vec<String> = onsets
+        .iter()
+        .enumerate()
+        .skip(14)
+        .filter_map(|(i, t)| {
+            let x = t.duration_since(t0).as_secs_f64() / 0.1;
+            let err = (x - x.round()) * 0.1;
+            (err.abs() > 0.002 + jack_support::PERIOD)
+                .then(|| format!("note {i}: {:+.1} ms", err * 1e3))
+        })
+        .collect();
+    assert!(off.is_empty(), "off the lattice after the stall: {off:?}");
+    let gap = onsets
+        .windows(2)
+        .map(|w| w[1].duration_since(w[0]).as_secs_f64())
+        .fold(0.0, f64::max);
+    assert!(
+        gap > 0.3,
+        "the stall was felt ({gap:.3} s): the test tests nothing"
+    );
+    assert_nothing_left_sounding(&messages);
+}
+
 #[test]
 fn a_vanished_synth_is_waited_for_and_another_is_used_only_when_chosen() {
     let _jack = Jack::start();

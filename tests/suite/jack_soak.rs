@@ -296,10 +296,8 @@ fn a_stage_soak_stays_flat_on_time_and_recorded() {
         .filter(|n| n.ch < 8 && n.on < end)
         .map(|n| n.on)
         .collect();
-    let mut late: Vec<f64> = lateness(&on_grid, 0.125)
-        .into_iter()
-        .map(f64::abs)
-        .collect();
+    let signed = lateness(&on_grid, 0.125);
+    let mut late: Vec<f64> = signed.iter().copied().map(f64::abs).collect();
     late.sort_by(f64::total_cmp);
     let p999 = quantile(&late, 0.999);
     let goal = 0.002 + PERIOD;
@@ -375,6 +373,54 @@ fn a_stage_soak_stays_flat_on_time_and_recorded() {
         recorded.values().sum::<usize>(),
         missing.len(),
     );
+    // Where each voice sits against the shared grid, early in the soak and at its end: a
+    // voice that moved off the grid shows as a median away from 0.
+    let channels: Vec<u8> = heard
+        .iter()
+        .filter(|n| n.ch < 8 && n.on < end)
+        .map(|n| n.ch)
+        .collect();
+    let span = end.duration_since(t0).as_secs_f64();
+    for (name, range) in [
+        ("first third", 0.0..span / 3.0),
+        ("last third", span * 2.0 / 3.0..span),
+    ] {
+        let per_voice: Vec<String> = (0..8u8)
+            .map(|ch| {
+                let mut e: Vec<f64> = signed
+                    .iter()
+                    .zip(&channels)
+                    .zip(&on_grid)
+                    .filter(|((_, &c), &t)| c == ch && range.contains(&secs(t)))
+                    .map(|((e, _), _)| *e)
+                    .collect();
+                e.sort_by(f64::total_cmp);
+                if e.is_empty() {
+                    format!("ch{} -", ch + 1)
+                } else {
+                    format!("ch{} {:+.1}", ch + 1, quantile(&e, 0.5) * 1e3)
+                }
+            })
+            .collect();
+        println!(
+            "  median offset per voice, {name} (ms): {}",
+            per_voice.join(", ")
+        );
+    }
+    let off: Vec<String> = signed
+        .iter()
+        .zip(&channels)
+        .zip(&on_grid)
+        .filter(|((e, _), _)| e.abs() > goal)
+        .map(|((e, ch), t)| format!("{:.1} s ch{} {:+.1} ms", secs(*t), ch + 1, e * 1e3))
+        .collect();
+    if !off.is_empty() {
+        println!(
+            "  {} notes off by more than the goal: {}",
+            off.len(),
+            off.join(", ")
+        );
+    }
     for s in samples.iter().step_by((samples.len() / 12).max(1)) {
         println!(
             "  at {:6.0} s: RSS {:5} MB, {:3} fds, {:3} threads",
