@@ -1413,7 +1413,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "voice",
         usage: "voice \"NAME\"",
         summary: "switch to voice NAME, creating it from the current voice: its own model, primer, melody, channel and performance settings",
-        details: "Every voice plays at once on the one output port and follows the one clock; `play`, `live on`, `stop`, `generate`, `model`, `respond` and the voice's settings (temperature, top_k, min_duration, scale, grid, velocity, program, transpose, channel) act on the current voice, shown in the prompt. A new voice starts as a copy of the current one (its model weights, melody and settings); the first voice is \"main\". A session holds at most 64 voices; a name is 1 to 32 visible characters. tempo, latency, meter, quantize and the training settings are shared.",
+        details: "Every voice plays at once on the one output port and follows the one clock; `play`, `live on`, `stop`, `generate`, `model`, `respond` and the voice's settings (temperature, rhythm_temperature, top_k, min_duration, scale, grid, velocity, program, transpose, channel) act on the current voice, shown in the prompt. A new voice starts as a copy of the current one (its model weights, melody and settings); the first voice is \"main\". A session holds at most 64 voices; a name is 1 to 32 visible characters. tempo, latency, meter, quantize and the training settings are shared.",
         example: "voice \"bass\"",
         words: &[],
         files: Files::None,

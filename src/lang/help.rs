@@ -246,7 +246,7 @@ mod tests {
         assert_eq!(
             setting(spec, &now, false),
             "set temperature VALUE
-  sampling temperature of pitch and rhythm (0 = always the most likely, 1 = the model's own distribution)
+  sampling temperature of pitch (0 = always the most likely, 1 = the model's own distribution)
   allowed: a number from 0 to 10
   default: 0.85
   now: 0.5

@@ -492,7 +492,9 @@ settings! {
     AbcAccidentals abc_accidentals: Accidentals = Accidentals::Bar, Kind::Choice(Accidentals::NAMES), fixed,
         "ABC accidentals last to the end of the bar (ABC 2.1), or apply to their note only (Essen, music21)";
     Temperature temperature: f64 = 0.85, Kind::Float { min: 0.0, max: 10.0 }, live,
-        "sampling temperature of pitch and rhythm (0 = always the most likely, 1 = the model's own distribution)";
+        "sampling temperature of pitch (0 = always the most likely, 1 = the model's own distribution)";
+    RhythmTemperature rhythm_temperature: f64 = 0.6, Kind::Float { min: 0.0, max: 10.0 }, live,
+        "sampling temperature of the rhythm, steps and durations, for a model with a grid rhythm head (0 = always the most likely, 1 = the model's own distribution)";
     TopK top_k: i64 = 0, Kind::Int { min: 0, max: 128 }, live,
         "sample only among the K most likely pitches (0 = all)";
     Scale scale: Option<Scale> = None, Kind::Scale, playing,

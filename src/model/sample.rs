@@ -30,6 +30,11 @@ use crate::music::note::Note;
 pub struct SampleOptions {
     /// Divides the log-probabilities; 0 picks the most likely pitch.
     pub temperature: f64,
+    /// The same for the rhythm heads' step and duration classes. Apart from the pitch's:
+    /// the corpus's rhythm is more regular than its pitch, and one temperature that makes
+    /// the pitches repeat as the corpus does leaves the rhythm too free (BENCHMARKS.md,
+    /// "The shape of generated tunes").
+    pub rhythm_temperature: f64,
     /// Keep only the K most likely pitches (0 = all).
     pub top_k: usize,
     /// Pitches allowed (a scale); None allows all.
@@ -67,6 +72,7 @@ impl Default for SampleOptions {
     fn default() -> Self {
         SampleOptions {
             temperature: 1.0,
+            rhythm_temperature: 1.0,
             top_k: 0,
             allowed: None,
             tonic: None,
@@ -296,7 +302,7 @@ impl Generator {
                 opts.grid
                     .and_then(|g| self.grid_steps(g, &opts.bar_lines, min, below))
                     .or_else(|| allowed(unit, min, below))
-                    .map(|ok| seconds_of(sample_class(&r.step, &ok, opts.temperature, rng)))
+                    .map(|ok| seconds_of(sample_class(&r.step, &ok, opts.rhythm_temperature, rng)))
             }
             None => {
                 let step = self.next.step.max(min).max(QUANTUM_SECONDS);
@@ -321,7 +327,7 @@ impl Generator {
         if let Some(r) = &self.next.rhythm {
             let ok = allowed(unit, opts.min_duration, None)
                 .expect("without a bar line some class is always allowed");
-            return seconds_of(sample_class(&r.duration, &ok, opts.temperature, rng));
+            return seconds_of(sample_class(&r.duration, &ok, opts.rhythm_temperature, rng));
         }
         let duration = self.next.duration.max(0.0).max(opts.min_duration);
         match opts.grid {
@@ -791,6 +797,7 @@ mod tests {
                             let mut rng = ChaCha20Rng::seed_from_u64(seed);
                             let opts = SampleOptions {
                                 temperature,
+                                rhythm_temperature: temperature,
                                 grid,
                                 bar_lines,
                                 ..SampleOptions::default()
@@ -864,6 +871,57 @@ mod tests {
             ends,
             [1.0, 1.0, 3.5],
             "the chord is cut, the note after 1 s kept"
+        );
+    }
+
+    #[test]
+    fn the_rhythm_has_a_temperature_of_its_own() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/folk.safetensors");
+        let model = Model::open(std::path::Path::new(path), tch::Device::Cpu).unwrap();
+        let primer = crate::music::notes_text::parse_notes("D4 E4 G4 A4", 90).unwrap();
+        let melody = |temperature, rhythm_temperature, seed| {
+            let mut g = Generator::new(&model, &primer, Frame::default());
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            let opts = SampleOptions {
+                temperature,
+                rhythm_temperature,
+                grid: Grid::parse_optional("1/16").unwrap(),
+                ..SampleOptions::default()
+            };
+            let notes: Vec<(u8, i64, i64)> = (0..24)
+                .map(|_| g.next(&opts, &mut rng))
+                .map(|n| {
+                    (
+                        n.pitch,
+                        (n.start * 48.0).round() as i64,
+                        (n.duration * 48.0).round() as i64,
+                    )
+                })
+                .collect();
+            notes
+        };
+        // Both at 0: nothing is left to chance.
+        assert_eq!(melody(0.0, 0.0, 1), melody(0.0, 0.0, 2));
+        // Greedy pitches, a free rhythm: the seed still changes the melody.
+        assert_ne!(melody(0.0, 1.0, 1), melody(0.0, 1.0, 2));
+        // A free pitch, a greedy rhythm: every step and duration is the likeliest class,
+        // so across seeds the rhythm varies far less than the pitches do.
+        let rhythms = |rt| {
+            (0..6)
+                .map(|seed| {
+                    melody(1.0, rt, seed)
+                        .iter()
+                        .map(|n| (n.1, n.2))
+                        .collect::<Vec<_>>()
+                })
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+        };
+        assert!(
+            rhythms(0.0) < rhythms(1.0),
+            "{} {}",
+            rhythms(0.0),
+            rhythms(1.0)
         );
     }
 

@@ -193,6 +193,7 @@ impl Session {
                 let scale = scale.as_ref().map_or(self.settings.scale, |s| s.value);
                 let opts = SampleOptions {
                     temperature: temperature.unwrap_or(self.settings.temperature),
+                    rhythm_temperature: self.settings.rhythm_temperature,
                     top_k: top_k.unwrap_or(self.settings.top_k as usize),
                     allowed: scale.map(|s| s.mask()),
                     tonic: scale.map(|s| s.tonic),

@@ -85,6 +85,7 @@ impl Session {
         let scale = self.settings.scale;
         let opts = SampleOptions {
             temperature: self.settings.temperature,
+            rhythm_temperature: self.settings.rhythm_temperature,
             top_k: self.settings.top_k as usize,
             allowed: scale.map(|s| s.mask()),
             tonic: scale.map(|s| s.tonic),

@@ -115,6 +115,7 @@ impl LiveSource {
             });
         SampleOptions {
             temperature: controls.get(Live::Temperature),
+            rhythm_temperature: controls.get(Live::RhythmTemperature),
             top_k: controls.get(Live::TopK) as usize,
             allowed,
             tonic,

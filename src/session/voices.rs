@@ -25,6 +25,7 @@ use crate::perform::{Activity, Controls};
 /// voice's own controls by the player; every other live setting is written to all voices'.
 pub const VOICE_SETTINGS: &[SettingId] = &[
     SettingId::Temperature,
+    SettingId::RhythmTemperature,
     SettingId::TopK,
     SettingId::MinDuration,
     SettingId::Scale,

@@ -75,7 +75,7 @@ fn set_with_a_name_alone_shows_the_setting_and_is_not_history() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stdout.contains(
-            "set temperature VALUE\n  sampling temperature of pitch and rhythm (0 = always the most likely, 1 = the model's own distribution)\n  allowed: a number from 0 to 10\n  default: 0.85\n  now: 0.5\n"
+            "set temperature VALUE\n  sampling temperature of pitch (0 = always the most likely, 1 = the model's own distribution)\n  allowed: a number from 0 to 10\n  default: 0.85\n  now: 0.5\n"
         ),
         "{}",
         run.stdout

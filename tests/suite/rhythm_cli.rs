@@ -324,7 +324,7 @@ fn end_tonic_makes_the_last_note_the_tonic() {
 }
 
 #[test]
-fn temperature_reaches_the_rhythm() {
+fn rhythm_temperature_reaches_the_rhythm() {
     // One model, sampled with different seeds: greedy rhythm is the same whatever the seed,
     // sampled rhythm is not.
     let dir = tempfile::tempdir().unwrap();
@@ -343,7 +343,7 @@ fn temperature_reaches_the_rhythm() {
             &[
                 "-c",
                 &format!(
-                    "seed {seed}; model \"m.safetensors\"; {PRIMER}; generate 24 temperature {temperature}; write \"m.mid\""
+                    "seed {seed}; model \"m.safetensors\"; {PRIMER}; set temperature 0; set rhythm_temperature {temperature}; generate 24; write \"m.mid\""
                 ),
             ],
             "",
@@ -355,6 +355,7 @@ fn temperature_reaches_the_rhythm() {
             .map(|n| (n.start, n.duration))
             .collect::<Vec<_>>()
     };
+    // Greedy pitches throughout: only the rhythm's temperature leaves anything to the seed.
     assert_eq!(rhythm(1, "0"), rhythm(2, "0"), "greedy rhythm");
     assert_ne!(rhythm(1, "1"), rhythm(2, "1"), "sampled rhythm");
 }

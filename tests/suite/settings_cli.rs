@@ -35,7 +35,7 @@ fn check_and_run_agree_on_map_for_every_setting() {
             assert!(check.stderr.starts_with(&run.stderr), "{script}");
             assert!(
                 run.stderr.starts_with(&format!(
-                    "k.tms:1:10: error: `{setting}` cannot be turned by a knob; a knob can drive the live settings: temperature, top_k,"
+                    "k.tms:1:10: error: `{setting}` cannot be turned by a knob; a knob can drive the live settings: temperature, rhythm_temperature, top_k,"
                 )),
                 "{}",
                 run.stderr
@@ -52,7 +52,7 @@ fn help_for_a_setting_shows_its_range_default_and_value() {
         run.stdout,
         "temperature = 0.5
 set temperature VALUE
-  sampling temperature of pitch and rhythm (0 = always the most likely, 1 = the model's own distribution)
+  sampling temperature of pitch (0 = always the most likely, 1 = the model's own distribution)
   allowed: a number from 0 to 10
   default: 0.85
   now: 0.5
