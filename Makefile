@@ -5,6 +5,15 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 TORCH_VERSION := 2.11.0
+# PyPI's Linux torch wheel is the CUDA build. Without an NVIDIA driver, tms needs only libtorch's
+# CPU half (src/model/cuda.rs), so `torch` installs the wheel with just the two CUDA runtimes
+# that libtorch_cpu.so links (1.2 GB, not 4.8 GB); `make gpu` adds the full CUDA set, as `torch`
+# does by itself where a driver is found (the same places tms looks). TORCH_CUDA=0|1 overrides.
+ifndef TORCH_CUDA
+TORCH_CUDA := $(shell if [ -e /proc/driver/nvidia/version ] || [ -e /dev/nvidiactl ] || [ -e /dev/dxg ] \
+	|| nvidia-smi -L >/dev/null 2>&1; then echo 1; else echo 0; fi)
+endif
+TORCH := $(VENV)/.torch-$(TORCH_VERSION)
 # music21 reads back the notation tms writes (tests/notation.rs); a test tool, not a dependency.
 MUSIC21_VERSION := 10.5.1
 # libtorch comes from the PyPI torch wheel inside the project's git-ignored virtualenv. A
@@ -24,24 +33,34 @@ APT_BUILD := libasound2-dev pkg-config $(if $(filter link,$(subst $(comma), ,$(F
 APT_SOUND := fluid-soundfont-gm timgm6mb-soundfont
 APT_TEST := jackd2 libjack-jackd2-dev abcmidi $(APT_LINK) $(APT_SOUND)
 
-.PHONY: all setup setup-test torch music21 apt-build apt-test apt-demo essen essen-midi build demo test bench fuzz clean
+.PHONY: all setup setup-test torch pytorch gpu music21 apt-build apt-test apt-demo essen essen-midi build demo test bench fuzz clean
 
 all: build
 
 ## --- set-up -------------------------------------------------------------------------------
 
-torch: $(VENV)/.torch-$(TORCH_VERSION)
+torch: $(TORCH) $(if $(filter 1,$(TORCH_CUDA)),$(TORCH)-cuda)
 
-$(VENV)/.torch-$(TORCH_VERSION):
-	@if ! $(VENV)/bin/python -c "import torch,sys; sys.exit(not torch.__version__.startswith('$(TORCH_VERSION)'))" 2>/dev/null; then \
-	  echo "installing PyTorch $(TORCH_VERSION) (libtorch for tch) into .venv — about 4.7 GB, once"; \
-	  $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q torch==$(TORCH_VERSION); \
-	fi
+# What Python's `import torch` needs besides (make bench, tests/golden/make_pth.py); tests don't.
+pytorch: $(if $(filter 1,$(TORCH_CUDA)),$(TORCH)-cuda,$(TORCH)-python)
+
+gpu: $(TORCH)-cuda
+
+$(TORCH):
+	@PYTHON=$(PYTHON) bash scripts/install-torch.sh $(VENV) $(TORCH_VERSION) cpu
+	@touch $@
+
+$(TORCH)-python: $(TORCH)
+	@PYTHON=$(PYTHON) bash scripts/install-torch.sh $(VENV) $(TORCH_VERSION) python
+	@touch $@
+
+$(TORCH)-cuda: $(TORCH)
+	@PYTHON=$(PYTHON) bash scripts/install-torch.sh $(VENV) $(TORCH_VERSION) cuda
 	@touch $@
 
 music21: $(VENV)/.music21-$(MUSIC21_VERSION)
 
-$(VENV)/.music21-$(MUSIC21_VERSION): $(VENV)/.torch-$(TORCH_VERSION)
+$(VENV)/.music21-$(MUSIC21_VERSION): $(TORCH)
 	@if ! $(VENV)/bin/python -c "import music21,sys; sys.exit(music21.__version__ != '$(MUSIC21_VERSION)')" 2>/dev/null; then \
 	  echo "installing music21 $(MUSIC21_VERSION) into .venv (test tool: reads back written notation)"; \
 	  $(VENV)/bin/pip install -q music21==$(MUSIC21_VERSION); \
@@ -108,7 +127,7 @@ test: setup-test
 
 ## --- benchmarks (measure and print; BENCHMARKS.md records the results) ---------------------
 
-bench: setup-test build
+bench: setup-test pytorch build
 	bash benches/run.sh
 
 # The million-input fuzz campaign of the parser, then mutations of real files through the

@@ -118,7 +118,7 @@ fi
 if python_wanted; then
 # ---- (a) Python with pretty_midi and music21 ------------------------------------------------
 if [ ! -x "$PY" ] || ! "$PY" -c 'import torch' 2>/dev/null; then
-    echo "no PyTorch in $VENV: run \`make torch\` (or \`make bench\`) first" >&2
+    echo "Python cannot import torch from $VENV: run \`make pytorch\` (or \`make bench\`) first; \`make setup\` installs only what tms links" >&2
     exit 1
 fi
 if ! "$PY" -c 'import pretty_midi, music21' 2>/dev/null; then
