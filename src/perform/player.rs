@@ -899,6 +899,19 @@ impl Performer {
     pub fn stats(&self) -> PlayStats {
         self.state().stats()
     }
+
+    /// Counters of every voice's current (or last) performance together: what the player
+    /// thread did, whichever voice is current.
+    pub fn stats_all(&self) -> PlayStats {
+        self.voices
+            .iter()
+            .map(|v| v.state.stats())
+            .fold(PlayStats::default(), |a, s| PlayStats {
+                events: a.events + s.events,
+                late: a.late + s.late,
+                max_late: a.max_late.max(s.max_late),
+            })
+    }
 }
 
 impl Drop for Performer {

@@ -403,7 +403,7 @@ impl Session {
         self.stage
             .performer
             .as_ref()
-            .map(|p| p.stats())
+            .map(|p| p.stats_all())
             .unwrap_or_default()
     }
 

@@ -268,6 +268,15 @@ fn a_stage_soak_stays_flat_on_time_and_recorded() {
     // The music stops before the recording does: every note the synth hears from here on
     // (the note-offs of `stop all` included) was sent while recording, so "heard" and
     // "recorded" count the same span.
+    // What the player itself counted: were late notes late leaving tms, or on their way
+    // through the JACK server to the synth?
+    tms.type_and_wait("train stop", "while it trained the player sent", 1);
+    let player_said = tms
+        .printed()
+        .lines()
+        .rfind(|l| l.contains("while it trained the player sent"))
+        .unwrap_or_default()
+        .to_string();
     tms.type_and_wait("unwatch; stop all; record stop", "wrote ", 1);
     writeln!(tms.stdin, "quit").expect("tms reads");
     let status = loop {
@@ -421,6 +430,7 @@ fn a_stage_soak_stays_flat_on_time_and_recorded() {
             off.join(", ")
         );
     }
+    println!("  tms: {player_said}");
     for s in samples.iter().step_by((samples.len() / 12).max(1)) {
         println!(
             "  at {:6.0} s: RSS {:5} MB, {:3} fds, {:3} threads",
