@@ -1527,10 +1527,6 @@ impl Player {
         }
     }
 
-    fn whole_lines(&self, beats: f64) -> f64 {
-        whole_lines(beats, self.shared.grid())
-    }
-
     fn spin(&self, deadline: Instant) {
         while Instant::now() < deadline {
             std::hint::spin_loop();
@@ -1748,7 +1744,10 @@ impl Player {
             let behind = now.saturating_duration_since(deadline);
             if behind.as_secs_f64() > SLIP_AFTER {
                 let lead = self.lead();
-                let shift = self.whole_lines(lead.beat_at(now) - lead.beat_at(deadline));
+                let shift = whole_lines(
+                    lead.beat_at(now) - lead.beat_at(deadline),
+                    self.shared.grid(),
+                );
                 if let Some(o) = self.voices[v].origin.as_mut() {
                     *o += shift;
                 }

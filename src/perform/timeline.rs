@@ -612,9 +612,10 @@ impl BeatSource for ClockFollower {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_voice_that_fell_behind_moves_on_by_whole_grid_lines() {
-        use super::whole_lines;
         assert_eq!(whole_lines(0.004, Some(1.0)), 1.0);
         assert_eq!(whole_lines(1.5, Some(1.0)), 2.0);
         assert_eq!(whole_lines(0.3, Some(4.0)), 4.0);
@@ -622,8 +623,6 @@ mod tests {
         assert_eq!(whole_lines(0.0, Some(1.0)), 0.0);
         assert_eq!(whole_lines(-0.5, None), 0.0);
     }
-
-    use super::*;
 
     /// A deterministic jitter in [-1, 1): a linear congruential sequence.
     struct Jitter(u64);

@@ -21,7 +21,9 @@ use std::process::{Child, ChildStdin, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jack_support::{eventually, notes, quantile, Jack, Sink, Source, PERIOD};
+use jack_support::{
+    eventually, lattice_offsets, notes, print_off_the_goal, quantile, Jack, Sink, Source, PERIOD,
+};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -131,25 +133,6 @@ fn recorded_notes(path: &std::path::Path) -> HashMap<(u8, u8), usize> {
         }
     }
     count
-}
-
-/// Distances (seconds, signed: positive is late) of onsets from a lattice of period `p`
-/// whose phase is the onsets' median offset: every voice plays on the 1/16 grid and starts
-/// on a beat, so every deadline is a lattice line, and the constant delay (scheduling
-/// headroom, one JACK period) is the phase.
-fn lateness(onsets: &[Instant], p: f64) -> Vec<f64> {
-    let Some(&t0) = onsets.iter().min() else {
-        return Vec::new();
-    };
-    let wrap = |x: f64| x - p * (x / p).round();
-    let offsets: Vec<f64> = onsets
-        .iter()
-        .map(|t| wrap(t.duration_since(t0).as_secs_f64()))
-        .collect();
-    let mut sorted = offsets.clone();
-    sorted.sort_by(f64::total_cmp);
-    let phase = quantile(&sorted, 0.5);
-    offsets.iter().map(|o| wrap(o - phase)).collect()
 }
 
 #[test]
@@ -305,7 +288,7 @@ fn a_stage_soak_stays_flat_on_time_and_recorded() {
         .filter(|n| n.ch < 8 && n.on < end)
         .map(|n| n.on)
         .collect();
-    let signed = lateness(&on_grid, 0.125);
+    let signed = lattice_offsets(&on_grid, 0.125);
     let mut late: Vec<f64> = signed.iter().copied().map(f64::abs).collect();
     late.sort_by(f64::total_cmp);
     let p999 = quantile(&late, 0.999);
@@ -416,20 +399,14 @@ fn a_stage_soak_stays_flat_on_time_and_recorded() {
             per_voice.join(", ")
         );
     }
-    let off: Vec<String> = signed
-        .iter()
-        .zip(&channels)
-        .zip(&on_grid)
-        .filter(|((e, _), _)| e.abs() > goal)
-        .map(|((e, ch), t)| format!("{:.1} s ch{} {:+.1} ms", secs(*t), ch + 1, e * 1e3))
-        .collect();
-    if !off.is_empty() {
-        println!(
-            "  {} notes off by more than the goal: {}",
-            off.len(),
-            off.join(", ")
-        );
-    }
+    print_off_the_goal(
+        signed
+            .iter()
+            .zip(&channels)
+            .zip(&on_grid)
+            .map(|((e, ch), t)| (format!("{:.1} s ch{}", secs(*t), ch + 1), *e)),
+        goal,
+    );
     println!("  tms: {player_said}");
     for s in samples.iter().step_by((samples.len() / 12).max(1)) {
         println!(

@@ -12,7 +12,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jack_support::{controllers, eventually, notes, quantile, HeardNote, Jack, Sink, PERIOD};
+use jack_support::{
+    controllers, eventually, lattice_offsets, notes, print_off_the_goal, quantile, HeardNote, Jack,
+    Sink, PERIOD,
+};
 use tms::lang::settings::Live;
 use tms::music::note::Note;
 use tms::perform::{Activity, Controls, Performer, PortSel};
@@ -234,28 +237,12 @@ fn stopping_one_voice_on_a_shared_channel_leaves_the_other_sounding() {
 /// the lattice's phase (the constant delay: scheduling headroom and one JACK period) is
 /// taken out as the median offset.
 fn lattice_errors(onsets: &[Instant], p: f64) -> Vec<f64> {
-    let mut errors = signed_lattice_errors(onsets, p)
+    let mut errors = lattice_offsets(onsets, p)
         .into_iter()
         .map(f64::abs)
         .collect::<Vec<_>>();
     errors.sort_by(f64::total_cmp);
     errors
-}
-
-/// [`lattice_errors`] signed (positive: late) and in the onsets' order.
-fn signed_lattice_errors(onsets: &[Instant], p: f64) -> Vec<f64> {
-    let Some(&t0) = onsets.first() else {
-        return Vec::new();
-    };
-    let wrap = |x: f64| x - p * (x / p).round();
-    let offsets: Vec<f64> = onsets
-        .iter()
-        .map(|t| wrap(t.duration_since(t0).as_secs_f64()))
-        .collect();
-    let mut sorted = offsets.clone();
-    sorted.sort_by(f64::total_cmp);
-    let phase = quantile(&sorted, 0.5);
-    offsets.iter().map(|o| wrap(o - phase)).collect()
 }
 
 /// How long each measurement listens.
@@ -304,20 +291,14 @@ fn report(label: &str, heard: &[HeardNote]) -> f64 {
         (0.002 + PERIOD) * 1e3
     );
     // Which voices the notes off by more than the goal came from, and by how much.
-    let signed = signed_lattice_errors(&onsets, 0.125);
-    let off: Vec<String> = heard
-        .iter()
-        .zip(&signed)
-        .filter(|(_, e)| e.abs() > 0.002 + PERIOD)
-        .map(|(n, e)| format!("ch{} {:+.1} ms", n.ch + 1, e * 1e3))
-        .collect();
-    if !off.is_empty() {
-        println!(
-            "  {} notes off by more than the goal: {}",
-            off.len(),
-            off.join(", ")
-        );
-    }
+    let signed = lattice_offsets(&onsets, 0.125);
+    print_off_the_goal(
+        heard
+            .iter()
+            .zip(&signed)
+            .map(|(n, e)| (format!("ch{}", n.ch + 1), *e)),
+        0.002 + PERIOD,
+    );
     assert_eq!(channels, 8, "every voice played");
     p99
 }

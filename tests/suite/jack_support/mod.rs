@@ -298,6 +298,41 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Signed distances (seconds, positive: late), in the onsets' order, of onsets from a lattice
+/// of period `p` whose phase is the onsets' median offset: voices that play on a grid and
+/// start on a beat have every deadline on a lattice line, and the constant delay (scheduling
+/// headroom, one JACK period) is the phase.
+pub fn lattice_offsets(onsets: &[Instant], p: f64) -> Vec<f64> {
+    let Some(&t0) = onsets.iter().min() else {
+        return Vec::new();
+    };
+    let wrap = |x: f64| x - p * (x / p).round();
+    let offsets: Vec<f64> = onsets
+        .iter()
+        .map(|t| wrap(t.duration_since(t0).as_secs_f64()))
+        .collect();
+    let mut sorted = offsets.clone();
+    sorted.sort_by(f64::total_cmp);
+    let phase = quantile(&sorted, 0.5);
+    offsets.iter().map(|o| wrap(o - phase)).collect()
+}
+
+/// Prints the notes off the lattice by more than `goal` (seconds), each named by its label.
+pub fn print_off_the_goal(labelled: impl IntoIterator<Item = (String, f64)>, goal: f64) {
+    let off: Vec<String> = labelled
+        .into_iter()
+        .filter(|(_, e)| e.abs() > goal)
+        .map(|(label, e)| format!("{label} {:+.1} ms", e * 1e3))
+        .collect();
+    if !off.is_empty() {
+        println!(
+            "  {} notes off by more than the goal: {}",
+            off.len(),
+            off.join(", ")
+        );
+    }
+}
+
 /// A drum machine stand-in: a virtual output port that sends MIDI clock (24 ticks per
 /// quarter note) from its own thread at a steady tempo, sleeping then spinning to each
 /// tick's deadline, and Start, Stop or Continue when asked. It records when it sent what, the reference the
