@@ -54,8 +54,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::OnceLock;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -98,12 +99,16 @@ fn micros(bpm: f64) -> u32 {
     (60_000_000.0 / bpm).round().clamp(1.0, 16_777_215.0) as u32
 }
 
+/// The track of a tempo change: none.
+static NO_TRACK: OnceLock<Arc<str>> = OnceLock::new();
+
 impl Event {
     fn tempo(at: Instant, bpm: f64) -> Event {
         let m = micros(bpm).to_be_bytes();
         Event {
             at,
-            track: Arc::from(""),
+            // Shared, so that a tempo change allocates nothing on the player's time.
+            track: NO_TRACK.get_or_init(|| Arc::from("")).clone(),
             bytes: [m[1], m[2], m[3]],
             len: 0,
         }
@@ -145,14 +150,33 @@ fn channel_message(bytes: &[u8]) -> Option<([u8; 3], u8)> {
     Some((b, bytes.len() as u8))
 }
 
+/// Messages the tape holds between two visits of the writer (one a second): at 48 bytes
+/// each, 1.5 MB, far more than eight voices, the input and a knob sweep send in a second.
+const TAPE_ROOM: usize = 32_768;
+
 /// Where the player and the input thread put what they send and hear. Cloning shares it.
-#[derive(Clone, Default)]
+///
+/// The player runs at real-time priority and must never wait for an ordinary thread: a
+/// lock it shares with the writer is a lock the writer can hold while the kernel runs
+/// something else (a 12.8 ms late note in the stage soak), and a growing Vec reallocates
+/// on the player's time. So the tape is a bounded channel, allocated once: a push neither
+/// locks nor allocates, and a message that finds it full is counted, not waited for.
+#[derive(Clone)]
 pub struct Tape {
-    /// None while nothing records.
-    pending: Arc<Mutex<Option<Vec<Event>>>>,
-    /// Whether `pending` is Some: the player and the input thread check it without a lock,
-    /// so while nothing records they never touch the mutex.
+    send: SyncSender<Event>,
+    /// Only the writer (and `record` starting or stopping) reads the tape.
+    read: Arc<Mutex<Receiver<Event>>>,
+    /// Whether a recording runs: the player and the input thread check it without a lock,
+    /// so while nothing records they never touch the channel.
     armed: Arc<AtomicBool>,
+    /// When the take began: a message pushed by a thread that saw the previous take still
+    /// armed is older, and not kept.
+    since: Arc<Mutex<Instant>>,
+    /// Messages pushed and taken, for the count of those waiting; and those the full tape
+    /// could not hold.
+    pushed: Arc<AtomicUsize>,
+    taken: Arc<AtomicUsize>,
+    lost: Arc<AtomicUsize>,
     /// The controls whose tempo is played, and the tempo last kept: a tempo that changes
     /// without `set tempo` (the tempo `clock in` follows, a knob) is kept with the next
     /// message pushed after the change.
@@ -161,6 +185,22 @@ pub struct Tape {
 
 /// The controls whose tempo is played, and the tempo last kept.
 type Followed = (Arc<Controls>, f64);
+
+impl Default for Tape {
+    fn default() -> Tape {
+        let (send, read) = mpsc::sync_channel(TAPE_ROOM);
+        Tape {
+            send,
+            read: Arc::new(Mutex::new(read)),
+            armed: Arc::default(),
+            since: Arc::new(Mutex::new(Instant::now())),
+            pushed: Arc::default(),
+            taken: Arc::default(),
+            lost: Arc::default(),
+            follow: Arc::default(),
+        }
+    }
+}
 
 impl Tape {
     /// Keeps a channel message if a recording runs; system messages (clock) and malformed
@@ -171,30 +211,30 @@ impl Tape {
         }
         let at = Instant::now();
         // Clock ticks count too: they are what brings a followed tempo's changes.
-        let tempo = self.followed_change().map(|bpm| Event::tempo(at, bpm));
-        let message = channel_message(bytes);
-        if tempo.is_none() && message.is_none() {
-            return;
+        if let Some(bpm) = self.followed_change() {
+            self.keep(Event::tempo(at, bpm));
         }
-        if let Ok(mut p) = self.pending.lock() {
-            if let Some(events) = p.as_mut() {
-                events.extend(tempo);
-                let Some((bytes, len)) = message else {
-                    return;
-                };
-                events.push(Event {
-                    at,
-                    track: track.clone(),
-                    bytes,
-                    len,
-                });
-            }
+        if let Some((bytes, len)) = channel_message(bytes) {
+            self.keep(Event {
+                at,
+                track: track.clone(),
+                bytes,
+                len,
+            });
         }
     }
 
-    /// The tempo of the followed controls if it changed since the last one kept.
+    fn keep(&self, event: Event) {
+        match self.send.try_send(event) {
+            Ok(()) => self.pushed.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.lost.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+
+    /// The tempo of the followed controls if it changed since the last one kept. Never
+    /// waits: while `record` holds the lock, the change is seen with the next message.
     fn followed_change(&self) -> Option<f64> {
-        let mut f = self.follow.lock().ok()?;
+        let mut f = self.follow.try_lock().ok()?;
         let (controls, last) = f.as_mut()?;
         let now = controls.get(Live::Tempo);
         (micros(now) != micros(*last) && now > 0.0).then(|| {
@@ -214,41 +254,57 @@ impl Tape {
                 *last = bpm;
             }
         }
-        let event = Event::tempo(Instant::now(), bpm);
-        if let Ok(mut p) = self.pending.lock() {
-            if let Some(events) = p.as_mut() {
-                events.push(event);
-            }
-        }
+        self.keep(Event::tempo(Instant::now(), bpm));
     }
 
     pub fn is_recording(&self) -> bool {
-        self.pending.lock().is_ok_and(|p| p.is_some())
+        self.armed.load(Ordering::Acquire)
     }
 
-    /// Starts (Some) or ends (None) keeping what is pushed; returns what was pushed since
+    /// Starts (true) or ends (false) keeping what is pushed; returns what was pushed since
     /// the last take.
-    fn set(&self, events: Option<Vec<Event>>) -> Vec<Event> {
-        match self.pending.lock() {
-            Ok(mut p) => {
-                self.armed.store(events.is_some(), Ordering::Release);
-                std::mem::replace(&mut *p, events).unwrap_or_default()
+    fn set(&self, on: bool) -> Vec<Event> {
+        let Ok(read) = self.read.lock() else {
+            return Vec::new();
+        };
+        if on {
+            // Whatever a late push left from an earlier take is not this take's.
+            let stale = read.try_iter().count();
+            self.taken.fetch_add(stale, Ordering::Relaxed);
+            self.lost.store(0, Ordering::Relaxed);
+            if let Ok(mut s) = self.since.lock() {
+                *s = Instant::now();
             }
-            Err(_) => Vec::new(),
+            self.armed.store(true, Ordering::Release);
+            Vec::new()
+        } else {
+            self.armed.store(false, Ordering::Release);
+            self.drain(&read)
         }
     }
 
     fn take(&self) -> Vec<Event> {
-        match self.pending.lock() {
-            Ok(mut p) => p.as_mut().map(std::mem::take).unwrap_or_default(),
+        match self.read.lock() {
+            Ok(read) => self.drain(&read),
             Err(_) => Vec::new(),
         }
     }
 
+    fn drain(&self, read: &Receiver<Event>) -> Vec<Event> {
+        let since = self.since.lock().map_or_else(|_| Instant::now(), |s| *s);
+        let events: Vec<Event> = read.try_iter().collect();
+        self.taken.fetch_add(events.len(), Ordering::Relaxed);
+        events.into_iter().filter(|e| e.at >= since).collect()
+    }
+
     fn waiting(&self) -> usize {
-        self.pending
-            .lock()
-            .map_or(0, |p| p.as_ref().map_or(0, Vec::len))
+        let taken = self.taken.load(Ordering::Relaxed);
+        self.pushed.load(Ordering::Relaxed).saturating_sub(taken)
+    }
+
+    /// Messages the full tape could not keep since the take began.
+    fn lost(&self) -> usize {
+        self.lost.load(Ordering::Relaxed)
     }
 }
 
@@ -458,6 +514,9 @@ pub struct Summary {
     pub path: PathBuf,
     pub tracks: Vec<(String, usize)>,
     pub seconds: f64,
+    /// Messages that came faster than the tape could keep them (none, unless a second
+    /// brought more than the tape holds).
+    pub lost: usize,
 }
 
 fn write_error(path: &Path, e: &io::Error) -> String {
@@ -647,6 +706,7 @@ impl Take {
                 .map(|s| (s.name.to_string(), s.notes))
                 .collect(),
             seconds: last.saturating_duration_since(self.started).as_secs_f64(),
+            lost: 0,
         }
     }
 
@@ -966,7 +1026,7 @@ impl Recording {
         meter: Meter,
     ) -> Result<Recording, String> {
         let take = Arc::new(Mutex::new(Take::create(path, overwrite, tempo, meter)?));
-        tape.set(Some(Vec::new()));
+        tape.set(true);
         let (stop, stopped) = mpsc::channel::<()>();
         let (t, k) = (tape.clone(), take.clone());
         let writer = std::thread::Builder::new()
@@ -1031,15 +1091,16 @@ impl Recording {
     pub fn stop(mut self) -> Result<Summary, Box<(Recording, String)>> {
         let result = {
             let mut take = lock(&self.take);
-            let rest = self.tape.set(None);
+            let rest = self.tape.set(false);
             let result = take.append(rest).and_then(|()| take.finish());
             if result.is_err() {
-                self.tape.set(Some(Vec::new()));
+                self.tape.set(true);
             }
             result
         };
         match result {
-            Ok(summary) => {
+            Ok(mut summary) => {
+                summary.lost = self.tape.lost();
                 let _ = self.stop.send(());
                 if let Some(w) = self.writer.take() {
                     let _ = w.join();
@@ -1086,7 +1147,7 @@ pub fn save_on_exit() {
     if take.done {
         return;
     }
-    let rest = tape.set(None);
+    let rest = tape.set(false);
     let appended = take.append(rest);
     match take.finish() {
         Ok(_) => eprintln!("tms: recording saved in {}", take.path.display()),
@@ -1493,7 +1554,7 @@ mod tests {
         let main: Arc<str> = Arc::from("main");
         tape.push(&main, &[0x90, 60, 100]);
         assert!(tape.take().is_empty());
-        tape.set(Some(Vec::new()));
+        tape.set(true);
         tape.push(&main, &[0xF8]);
         tape.push(&main, &[0x90, 60, 100]);
         tape.push(&main, &[0xC0, 5]);
@@ -1508,12 +1569,38 @@ mod tests {
     }
 
     #[test]
+    fn a_full_tape_counts_what_it_could_not_keep_and_a_new_take_starts_clean() {
+        let tape = Tape::default();
+        let main: Arc<str> = Arc::from("main");
+        tape.set(true);
+        for _ in 0..TAPE_ROOM + 5 {
+            tape.push(&main, &[0x90, 60, 100]);
+        }
+        assert_eq!(tape.waiting(), TAPE_ROOM);
+        assert_eq!(tape.lost(), 5);
+        assert_eq!(tape.take().len(), TAPE_ROOM);
+        assert_eq!(tape.waiting(), 0);
+        tape.push(&main, &[0x80, 60, 0]);
+        assert_eq!(tape.set(false).len(), 1);
+        // Left behind after the take ended (a push that saw it still armed): not the next
+        // take's, and the next take's count of lost messages starts at none.
+        tape.keep(Event::tempo(Instant::now(), 100.0));
+        std::thread::sleep(Duration::from_millis(2));
+        tape.set(true);
+        assert_eq!(tape.lost(), 0);
+        tape.push(&main, &[0x90, 62, 100]);
+        let kept = tape.take();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].bytes, [0x90, 62, 100]);
+    }
+
+    #[test]
     fn a_tempo_changed_without_set_tempo_is_kept_with_the_next_message() {
         let tape = Tape::default();
         let main: Arc<str> = Arc::from("main");
         let controls = Arc::new(Controls::default());
         controls.set(Live::Tempo, 120.0);
-        tape.set(Some(Vec::new()));
+        tape.set(true);
         if let Ok(mut f) = tape.follow.lock() {
             *f = Some((controls.clone(), 120.0));
         }

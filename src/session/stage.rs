@@ -929,9 +929,15 @@ impl Session {
                         } else {
                             tracks.join(", ")
                         };
+                        let lost = match sum.lost {
+                            0 => String::new(),
+                            n => {
+                                format!("; {n} messages came faster than the recording could keep")
+                            }
+                        };
                         say!(
                             self,
-                            "wrote {}: {:.1} s; {tracks}",
+                            "wrote {}: {:.1} s; {tracks}{lost}",
                             sum.path.display(),
                             sum.seconds
                         );
