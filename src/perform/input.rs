@@ -24,8 +24,8 @@ use midir::MidiInputConnection;
 use super::record::{Tape, INPUT_TRACK};
 use super::timeline::{BeatSource, ClockEvent, ClockFollower};
 use super::{ports, say, Controls, PerformError, PortSel, Printer};
-use crate::lang::settings::Live;
 use crate::music::note::Note;
+use crate::settings::Live;
 
 /// A short MIDI message as it arrived, with when it arrived.
 pub(crate) type Stamped = (Instant, [u8; 3]);
@@ -560,17 +560,6 @@ mod tests {
         assert_eq!(notes.len(), 1);
         assert!((notes[0].duration - HOLD_LIMIT.as_secs_f64()).abs() < 1e-9);
         drop(tx);
-    }
-
-    #[test]
-    fn help_names_the_hold_limit() {
-        let limit = format!("held over {} s", HOLD_LIMIT.as_secs());
-        for name in ["listen", "respond", "learn"] {
-            let spec = crate::lang::commands::lookup(name).unwrap();
-            let text = format!("{} {}", spec.summary, spec.details).replace('\n', " ");
-            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-            assert!(text.contains(&limit), "`help {name}` says `{limit}`");
-        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ use super::timeline::{
     next_line, whole_lines, BeatSource, ClockFollower, InternalClock, TICKS_PER_BEAT,
 };
 use super::{Printer, LATE_AFTER};
-use crate::lang::settings::Live;
+use crate::settings::Live;
 
 use super::{msg, ports, Controls, NoteEvent, NoteSource, PerformError, PlayStats, PortSel};
 use crate::music::note::Note;

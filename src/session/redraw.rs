@@ -7,8 +7,8 @@ use crate::say;
 
 use super::Session;
 use crate::error::{Error, ErrorKind};
+use crate::ground::span::{Span, Spanned};
 use crate::lang::ast::BarRange;
-use crate::lang::span::{Span, Spanned};
 use crate::model::redraw::{self, Redraw};
 use crate::model::{end_by, Generator, SampleOptions};
 use crate::music::note::Note;

@@ -12,14 +12,14 @@ use rand_chacha::ChaCha20Rng;
 
 use super::Session;
 use crate::error::{Error, ErrorKind};
+use crate::ground::span::Span;
 use crate::lang::ast::{PortArg, RecordArg, RespondArg, Stage};
-use crate::lang::settings::{Live, SettingId, Settings};
-use crate::lang::span::Span;
 use crate::model::{Generator, SampleOptions};
 use crate::music::grid::{BarLines, Grid};
 use crate::music::note::Note;
 use crate::perform::record::Recording;
 use crate::perform::{self, ClockSource, Controls, NoteSource, Performer, PortSel};
+use crate::settings::{Live, SettingId, Settings};
 
 /// Notes in an answer when `respond on` does not say.
 const RESPOND_NOTES: usize = 16;
@@ -584,7 +584,7 @@ impl Session {
     /// `link: on, 1 peer, tempo 97, beat 13.52, 1.52 into a 4-beat bar`.
     #[cfg(feature = "link")]
     fn link_status(&mut self) {
-        use crate::lang::ast::fmt_number;
+        use crate::ground::text::fmt_number;
         use crate::perform::link::shown_tempo;
         use crate::perform::timeline::BeatSource;
         let Some(m) = &self.stage.link else {

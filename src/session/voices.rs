@@ -13,13 +13,13 @@ use std::sync::{Arc, Mutex};
 use super::stage::LiveShape;
 use super::Session;
 use crate::error::{Error, ErrorKind};
+use crate::ground::span::Spanned;
 use crate::lang::commands::MAX_VOICES;
-use crate::lang::settings::{Live, SettingId, Settings};
-use crate::lang::span::Spanned;
 use crate::model::{Generator, Model, Trainer, WeightFeed};
 use crate::music::note::Note;
 use crate::perform::record::MAIN_TRACK;
 use crate::perform::{Activity, Controls};
+use crate::settings::{Live, SettingId, Settings};
 
 /// The settings each voice has its own value of. A live one among them is read from the
 /// voice's own controls by the player; every other live setting is written to all voices'.

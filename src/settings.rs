@@ -5,59 +5,11 @@
 //! checks that `set`, `map` and `tms check` apply, and the listings behind `set`, `help` and
 //! completion. Adding a setting is adding a row.
 
-use std::fmt;
-
 use crate::music::grid::GridChoice;
 use crate::music::meter::Meter;
 use crate::music::scale::Scale;
 
-/// A setting's value as written in a script.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Int(i64),
-    Float(f64),
-    Text(String),
-}
-
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self {
-            Value::Int(i) => write!(f, "{i}"),
-            Value::Float(x) => write!(f, "{}", crate::lang::ast::fmt_number(*x)),
-            // Choice values print as bare words (`set optimizer sgd`); anything else quoted.
-            Value::Text(s) if is_bare_word(s) => f.write_str(s),
-            Value::Text(s) => write!(f, "{}", crate::lang::ast::quote(s)),
-        }
-    }
-}
-
-impl Value {
-    /// The value as people read it: a number a knob or a followed clock left with sixteen
-    /// digits (`0.9370078740157481`) shows three decimals (`0.937`); small values such as a
-    /// learning rate of 0.0005 keep theirs. `Display` stays exact, for `history`.
-    pub fn shown(&self) -> String {
-        match self {
-            Value::Float(x) if x.abs() >= 0.01 => {
-                let s = format!("{x:.3}");
-                let s = s.trim_end_matches('0').trim_end_matches('.');
-                if s == "-0" {
-                    "0".into()
-                } else {
-                    s.to_string()
-                }
-            }
-            v => v.to_string(),
-        }
-    }
-}
-
-fn is_bare_word(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub use crate::ground::value::{SettingType, Switch, Value};
 
 /// What a setting accepts.
 #[derive(Clone, Copy, Debug)]
@@ -131,10 +83,12 @@ impl Kind {
                 .iter()
                 .find(|c| c.eq_ignore_ascii_case(t))
                 .map(|c| Value::Text(c.to_string()))
-                .ok_or_else(|| match crate::error::suggest(t, c.iter().copied()) {
-                    Some(s) => format!("{} (did you mean `{s}`?)", self.allowed()),
-                    None => self.allowed(),
-                }),
+                .ok_or_else(
+                    || match crate::ground::text::suggest(t, c.iter().copied()) {
+                        Some(s) => format!("{} (did you mean `{s}`?)", self.allowed()),
+                        None => self.allowed(),
+                    },
+                ),
             (Kind::Text, Value::Text(t)) => Ok(Value::Text(t.clone())),
             (Kind::Scale, Value::Text(t)) => match crate::music::scale::parse_optional(t) {
                 Ok(Some(s)) => Ok(Value::Text(s.name())),
@@ -159,49 +113,7 @@ impl Kind {
 }
 
 fn fmt_bound(x: f64) -> String {
-    crate::lang::ast::fmt_number(x)
-}
-
-/// A Rust type a setting can have: built from a value [`Kind::check`] has normalised.
-pub trait SettingType: Sized {
-    fn from_value(v: &Value) -> Option<Self>;
-    fn to_value(&self) -> Value;
-}
-
-impl SettingType for i64 {
-    fn from_value(v: &Value) -> Option<Self> {
-        match v {
-            Value::Int(i) => Some(*i),
-            _ => None,
-        }
-    }
-    fn to_value(&self) -> Value {
-        Value::Int(*self)
-    }
-}
-
-impl SettingType for f64 {
-    fn from_value(v: &Value) -> Option<Self> {
-        match v {
-            Value::Float(x) => Some(*x),
-            _ => None,
-        }
-    }
-    fn to_value(&self) -> Value {
-        Value::Float(*self)
-    }
-}
-
-impl SettingType for String {
-    fn from_value(v: &Value) -> Option<Self> {
-        match v {
-            Value::Text(s) => Some(s.clone()),
-            _ => None,
-        }
-    }
-    fn to_value(&self) -> Value {
-        Value::Text(self.clone())
-    }
+    crate::ground::text::fmt_number(x)
 }
 
 impl SettingType for Option<Scale> {
@@ -261,59 +173,6 @@ impl LiveNumber for f64 {
     }
     fn from_f64(x: f64) -> Self {
         x
-    }
-}
-
-/// A setting whose value is one of a few words, as a Rust enum: the names are spelled once,
-/// here, and `set`, the model file's metadata and completion all use them.
-#[macro_export]
-macro_rules! choice {
-    ($(#[$meta:meta])* $vis:vis enum $name:ident {
-        $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
-    }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        $vis enum $name { $($(#[$vmeta])* $variant,)+ }
-
-        impl $name {
-            pub const NAMES: &'static [&'static str] = &[$($text,)+];
-
-            pub fn name(self) -> &'static str {
-                match self { $($name::$variant => $text,)+ }
-            }
-
-            /// The variant named `text`, in any case.
-            pub fn parse(text: &str) -> Option<Self> {
-                $(if text.eq_ignore_ascii_case($text) { return Some($name::$variant); })+
-                None
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-
-        impl $crate::lang::settings::SettingType for $name {
-            fn from_value(v: &$crate::lang::settings::Value) -> Option<Self> {
-                match v {
-                    $crate::lang::settings::Value::Text(t) => Self::parse(t),
-                    _ => None,
-                }
-            }
-            fn to_value(&self) -> $crate::lang::settings::Value {
-                $crate::lang::settings::Value::Text(self.name().to_string())
-            }
-        }
-    };
-}
-
-choice! {
-    /// A feature turned on or off.
-    pub enum Switch {
-        On = "on",
-        Off = "off",
     }
 }
 
@@ -440,7 +299,7 @@ macro_rules! settings {
 
 use crate::model::{Head, Input, Keep, Objective, Optimizer, Precision, Rhythm};
 use crate::music::abc::Accidentals;
-use crate::perform::timeline::Quantize;
+use crate::music::meter::Quantize;
 
 settings! {
     SeqLen seq_len: i64 = 32, Kind::Int { min: 1, max: 4096 }, fixed,
