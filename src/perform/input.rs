@@ -147,9 +147,9 @@ impl Knobs {
             return;
         };
         let v = min + (max - min) * f64::from(value.min(127)) / 127.0;
-        let voice = match super::shared_control(setting) {
-            true => None,
-            false => self.voice.lock().ok().and_then(|v| v.clone()),
+        let voice = match setting.per_voice() {
+            false => None,
+            true => self.voice.lock().ok().and_then(|v| v.clone()),
         };
         if let Some(now) = voice.as_deref().unwrap_or(controls).set(setting, v) {
             if let Ok(mut changes) = self.changes.lock() {

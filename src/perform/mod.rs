@@ -164,12 +164,6 @@ impl Controls {
     }
 }
 
-/// Whether a live setting is one for all voices (the clock's tempo, the port's latency)
-/// rather than each voice's own.
-pub fn shared_control(l: Live) -> bool {
-    matches!(l, Live::Tempo | Live::Latency)
-}
-
 /// Short MIDI messages the player and the tests build.
 pub(crate) mod msg {
     pub fn note_on(ch: u8, pitch: u8, vel: u8) -> [u8; 3] {

@@ -766,7 +766,7 @@ impl Session {
     pub fn sync_from_controls(&mut self) {
         let shared = self.shared_controls();
         for &l in Live::ALL {
-            let from = match super::voices::per_voice(l) {
+            let from = match l.per_voice() {
                 true => &self.stage.controls,
                 false => &shared,
             };
