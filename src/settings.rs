@@ -303,6 +303,7 @@ macro_rules! settings {
     };
 }
 
+use crate::model::SampleOptions;
 use crate::model::{Head, Input, Keep, Objective, Optimizer, Precision, Rhythm};
 use crate::music::abc::Accidentals;
 use crate::music::meter::Quantize;
@@ -432,6 +433,30 @@ impl Live {
     /// Names of the settings a knob can drive, for messages and completion.
     pub fn names() -> impl Iterator<Item = &'static str> {
         Live::ALL.iter().map(|l| l.name())
+    }
+}
+
+/// The sampling controls that live settings hold, read through `get`: the session's values
+/// (`Settings::live_value`) or a voice's controls as the player has them, so that a knob
+/// turned mid-phrase reaches the next note. The rest (scale, grid, bar lines) is the caller's.
+pub fn sampling(get: impl Fn(Live) -> f64) -> SampleOptions {
+    SampleOptions {
+        temperature: get(Live::Temperature),
+        rhythm_temperature: get(Live::RhythmTemperature),
+        top_k: get(Live::TopK) as usize,
+        min_duration: get(Live::MinDuration),
+        ..SampleOptions::default()
+    }
+}
+
+impl Settings {
+    /// The sampling controls of these settings, with the scale's pitches and tonic.
+    pub fn sample_options(&self) -> SampleOptions {
+        SampleOptions {
+            allowed: self.scale.map(|s| s.mask()),
+            tonic: self.scale.map(|s| s.tonic),
+            ..sampling(|l| self.live_value(l))
+        }
     }
 }
 

@@ -114,14 +114,11 @@ impl LiveSource {
                 (s.allowed, s.grid, s.tonic, s.bar_lines)
             });
         SampleOptions {
-            temperature: controls.get(Live::Temperature),
-            rhythm_temperature: controls.get(Live::RhythmTemperature),
-            top_k: controls.get(Live::TopK) as usize,
             allowed,
             tonic,
-            min_duration: controls.get(Live::MinDuration),
             grid,
             bar_lines,
+            ..crate::settings::sampling(|l| controls.get(l))
         }
     }
 
