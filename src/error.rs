@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::lang::span::Span;
+use crate::ground::span::Span;
 
 /// How many errors of one script `run` shows before [`ErrorKind::MoreErrors`].
 pub const ERRORS_SHOWN: usize = 100;
@@ -194,29 +194,6 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-/// The closest candidate by edit distance, if it is close enough to be a plausible typo; or
-/// else the one candidate that starts with what was typed (`temp` → `temperature`), as
-/// people abbreviate.
-pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let lower = name.to_lowercase();
-    let candidates: Vec<&str> = candidates.into_iter().collect();
-    let close = candidates
-        .iter()
-        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), *c))
-        .filter(|(d, c)| *d <= (c.chars().count() / 3).max(1) && *d < lower.chars().count().max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c.to_string());
-    close.or_else(|| {
-        let mut starting = candidates
-            .iter()
-            .filter(|c| lower.chars().count() >= 3 && c.to_lowercase().starts_with(&lower));
-        match (starting.next(), starting.next()) {
-            (Some(only), None) => Some(only.to_string()),
-            _ => None,
-        }
-    })
-}
 
 /// Source lines longer than this many characters are shown as a window around the caret.
 const LINE_WINDOW: usize = 120;
@@ -474,16 +451,5 @@ mod tests {
         let shown = render(&err, "big.tms", &src, false);
         assert!(shown.len() < 1000, "{} bytes", shown.len());
         assert!(shown.contains("(type `help` for the list)"), "{shown}");
-    }
-
-    #[test]
-    fn suggestions_need_to_be_close() {
-        let names = ["temperature", "tempo", "top_k"];
-        assert_eq!(suggest("temprature", names).as_deref(), Some("temperature"));
-        assert_eq!(suggest("tempi", names).as_deref(), Some("tempo"));
-        assert_eq!(suggest("zzzzzz", names), None);
-        let options = ["temperature", "top_k", "scale"];
-        assert_eq!(suggest("temp", options).as_deref(), Some("temperature"));
-        assert_eq!(suggest("te", options), None, "too short to guess");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod fsio;
+pub mod ground;
 pub mod lang;
 pub mod model;
 pub mod out;
@@ -10,6 +11,7 @@ pub mod perform;
 pub mod render;
 pub mod repl;
 pub mod session;
+pub mod settings;
 pub mod music {
     //! Melodies: the shared note type, file formats, scales, and terminal views.
     pub mod abc;

@@ -3,11 +3,12 @@
 
 use std::fmt;
 
-use super::settings::{Live, SettingId, Value};
-use super::span::{Span, Spanned};
+use crate::ground::span::{Span, Spanned};
+use crate::ground::text::{fmt_number, quote};
 use crate::model::cuda::DeviceChoice;
 use crate::music::grid::Grid;
 use crate::music::scale::Scale;
+use crate::settings::{Live, SettingId, Value};
 
 /// One command with the span of its whole text.
 #[derive(Clone, Debug, PartialEq)]
@@ -295,25 +296,6 @@ impl From<Stage> for Command {
     fn from(c: Stage) -> Command {
         Command::Stage(c)
     }
-}
-
-/// A number as the lexer reads it back exactly (Rust's shortest round-trip form).
-pub fn fmt_number(x: f64) -> String {
-    format!("{x}")
-}
-
-/// A string literal with `"` and `\` escaped.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
 }
 
 struct Opt<'a, T>(&'a str, &'a Option<T>);

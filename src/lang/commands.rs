@@ -9,11 +9,12 @@ use super::ast::{
     BarRange, Command, Core, Data, Filter, Learn, PortArg, RecordArg, RespondArg, Stage,
 };
 use super::lexer::{Token, TokenKind};
-use super::settings::{self, Live, SettingId, Value};
-use super::span::{Span, Spanned};
-use crate::error::{suggest, Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
+use crate::ground::span::{Span, Spanned};
+use crate::ground::text::suggest;
 use crate::model::cuda::DeviceChoice;
 use crate::music::scale::Scale;
+use crate::settings::{self, Live, SettingId, Value};
 
 /// What tab completion offers inside a command's quoted argument.
 #[derive(Clone, Copy, Debug)]
@@ -140,8 +141,8 @@ impl<'a> Args<'a> {
                         *span,
                         format!(
                             "{what} must be from {} to {}",
-                            super::ast::fmt_number(min),
-                            super::ast::fmt_number(max)
+                            crate::ground::text::fmt_number(min),
+                            crate::ground::text::fmt_number(max)
                         ),
                     ));
                 }

@@ -6,7 +6,7 @@
 use colored::Colorize;
 
 use super::commands::{CommandSpec, COMMANDS};
-use super::settings::{SettingSpec, Settings, SETTINGS};
+use crate::settings::{SettingSpec, Settings, SETTINGS};
 
 fn bold(s: &str, color: bool) -> String {
     if color {
@@ -188,6 +188,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn help_names_the_hold_limit() {
+        let limit = format!("held over {} s", crate::perform::HOLD_LIMIT.as_secs());
+        for name in ["listen", "respond", "learn"] {
+            let spec = crate::lang::commands::lookup(name).unwrap();
+            let text = format!("{} {}", spec.summary, spec.details).replace('\n', " ");
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(text.contains(&limit), "`help {name}` says `{limit}`");
+        }
+    }
+
+    #[test]
     fn help_wraps_at_word_boundaries_under_its_second_column() {
         let text = "  voice     switch to voice NAME, creating it from the current voice: its own performance\n";
         let wrapped = wrap(text, 40);
@@ -242,7 +253,7 @@ mod tests {
             temperature: 0.5,
             ..Settings::default()
         };
-        let spec = crate::lang::settings::spec("temperature").unwrap();
+        let spec = crate::settings::spec("temperature").unwrap();
         assert_eq!(
             setting(spec, &now, false),
             "set temperature VALUE

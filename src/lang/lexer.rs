@@ -9,8 +9,8 @@ use nom::combinator::{opt, recognize};
 use nom::{IResult, Input as _, Parser};
 use nom_locate::LocatedSpan;
 
-use super::span::Span;
 use crate::error::{Error, ErrorKind};
+use crate::ground::span::Span;
 
 type Input<'a> = LocatedSpan<&'a str>;
 

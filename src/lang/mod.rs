@@ -6,8 +6,6 @@ pub mod commands;
 pub mod help;
 pub mod lexer;
 pub mod parser;
-pub mod settings;
-pub mod span;
 
 pub use ast::{Command, Stmt};
 pub use parser::{parse, Parsed, Statements};

@@ -4,7 +4,8 @@
 use super::ast::Stmt;
 use super::commands::{self, Args};
 use super::lexer::{Lexed, Lexer, Token, TokenKind};
-use crate::error::{suggest, Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
+use crate::ground::text::suggest;
 
 /// Every command that parsed, and every error, in source order.
 #[derive(Debug, Default)]

@@ -13,7 +13,7 @@ use tch::{Device, Tensor};
 use super::net::{self, Net};
 use super::pth::RawTensor;
 use super::{Head, Input, Model, ModelConfig, Rhythm, PITCH_SCALE};
-use crate::lang::settings::Switch;
+use crate::ground::value::Switch;
 
 /// The `format` metadata value that marks a tms model file.
 const FORMAT: &str = "tms-model";

@@ -147,6 +147,29 @@ impl fmt::Display for Meter {
     }
 }
 
+crate::choice! {
+    /// What `play` and `live on` wait for before their first note.
+    pub enum Quantize {
+        /// Start at once.
+        Off = "off",
+        /// Start on the next beat (quarter note) of the leading clock.
+        Beat = "beat",
+        /// Start on the next bar line of the leading clock (the bar is `meter`).
+        Bar = "bar",
+    }
+}
+
+impl Quantize {
+    /// The grid in beats that a start waits for, given the bar length in beats; None: none.
+    pub fn grid(self, bar_beats: f64) -> Option<f64> {
+        match self {
+            Quantize::Off => None,
+            Quantize::Beat => Some(1.0),
+            Quantize::Bar => Some(bar_beats),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

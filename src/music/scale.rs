@@ -277,12 +277,7 @@ impl fmt::Display for Scale {
 
 /// The closest known mode name, if it is close enough to be a likely typo.
 fn suggest(text: &str) -> Option<String> {
-    NAMES
-        .iter()
-        .map(|(n, _)| (strsim::damerau_levenshtein(text, n), *n))
-        .filter(|(d, n)| *d <= (n.chars().count() / 3).max(1) && *d < text.chars().count().max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, n)| n.to_string())
+    crate::ground::text::suggest(text, NAMES.iter().map(|(n, _)| *n))
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ use rusty_link::{AblLink, SessionState};
 
 use super::timeline::BeatSource;
 use super::Controls;
-use crate::lang::settings::Live;
 use crate::music::meter::Meter;
+use crate::settings::Live;
 
 /// How often the follower compares the tempos and re-samples the clock offset: well under
 /// what an ear notices as a tempo change arriving late, and a negligible load.

@@ -21,8 +21,9 @@ pub mod timeline;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::lang::settings::{Kind, Live, Settings};
+use crate::settings::{Kind, Live, Settings};
 
+pub use input::HOLD_LIMIT;
 pub use player::{Activity, ClockSource, ClockState, Performer};
 pub use ports::{list_ports, PortList, PortSel};
 pub(crate) use respond::Responder as PhraseReader;
@@ -161,12 +162,6 @@ impl Controls {
         }
         Some(v)
     }
-}
-
-/// Whether a live setting is one for all voices (the clock's tempo, the port's latency)
-/// rather than each voice's own.
-pub fn shared_control(l: Live) -> bool {
-    matches!(l, Live::Tempo | Live::Latency)
 }
 
 /// Short MIDI messages the player and the tests build.

@@ -63,8 +63,8 @@ use std::time::{Duration, Instant};
 
 use super::Controls;
 use crate::fsio::io_reason;
-use crate::lang::settings::Live;
 use crate::music::meter::Meter;
+use crate::settings::Live;
 
 /// Resolution of recorded files: at 120 BPM a tick is 0.52 ms.
 const TICKS_PER_QUARTER: u16 = 960;
@@ -539,14 +539,14 @@ fn check_target(path: &Path, overwrite: bool) -> Result<(), String> {
         let instead = path.with_file_name(format!("{stem}.mid"));
         return Err(format!(
             "`record` writes a standard MIDI file: its name must end in .mid or .midi, e.g. `record {}`",
-            crate::lang::ast::quote(&instead.to_string_lossy())
+            crate::ground::text::quote(&instead.to_string_lossy())
         ));
     }
     if exists && !overwrite {
         return Err(format!(
             "`{}` already exists: `record {} overwrite` replaces it, or give another name",
             path.display(),
-            crate::lang::ast::quote(&path.to_string_lossy())
+            crate::ground::text::quote(&path.to_string_lossy())
         ));
     }
     Ok(())

@@ -30,28 +30,7 @@ pub trait BeatSource: Send + Sync {
     }
 }
 
-crate::choice! {
-    /// What `play` and `live on` wait for before their first note.
-    pub enum Quantize {
-        /// Start at once.
-        Off = "off",
-        /// Start on the next beat (quarter note) of the leading clock.
-        Beat = "beat",
-        /// Start on the next bar line of the leading clock (the bar is `meter`).
-        Bar = "bar",
-    }
-}
-
-impl Quantize {
-    /// The grid in beats that a start waits for, given the bar length in beats; None: none.
-    pub fn grid(self, bar_beats: f64) -> Option<f64> {
-        match self {
-            Quantize::Off => None,
-            Quantize::Beat => Some(1.0),
-            Quantize::Bar => Some(bar_beats),
-        }
-    }
-}
+pub use crate::music::meter::Quantize;
 
 /// The first multiple of `grid` at or after beat `b`. A start asked for a hair after a grid
 /// line (less than a millibeat) still takes that line, since the asking took that long.
@@ -506,7 +485,7 @@ const CONFIRM: f64 = 0.2;
 
 /// The tempi `tempo` allows (BPM): what the follower shows and counts beats at.
 fn tempo_range() -> (f64, f64) {
-    crate::lang::settings::Live::Tempo
+    crate::settings::Live::Tempo
         .spec()
         .kind
         .range()

@@ -4,9 +4,9 @@
 use colored::Colorize;
 
 use crate::lang::commands::{self, Files, COMMANDS};
-use crate::lang::settings::{self, Kind, Live, SettingSpec, Settings, Value};
 use crate::music::gm::GM_PROGRAMS;
 use crate::music::scale::{self, Scale};
+use crate::settings::{self, Kind, Live, SettingSpec, Settings, Value};
 
 /// Greyed text after the cursor, and what the right arrow inserts (nothing for a hint that
 /// describes a value rather than spelling it).

@@ -21,8 +21,8 @@ use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
 use rustyline::{Context, Editor, Helper, Validator};
 
-use crate::lang::settings::Settings;
 use crate::session::{Session, Source};
+use crate::settings::Settings;
 use typeahead::TypeAhead;
 
 #[derive(Helper, Validator)]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::Session;
 use crate::error::{Error, ErrorKind};
-use crate::lang::span::Span;
+use crate::ground::span::Span;
 use crate::model::{Model, Observer, TrainError, Trainer, WeightFeed, Weights};
 
 /// Prints a line from another thread where the prompt may be showing (the REPL's printer).

@@ -9,8 +9,8 @@ use std::time::Instant;
 use super::Session;
 use crate::error::Error;
 use crate::fsio::{self, io_reason};
+use crate::ground::span::Span;
 use crate::lang::ast::Data;
-use crate::lang::span::Span;
 use crate::music::abc::Accidentals;
 use crate::music::dataset::{self, Filter};
 use crate::music::midi::{write_midi, WriteOptions};
@@ -105,7 +105,7 @@ impl Session {
                 let mut said = Vec::new();
                 if let Some(m) = tune.bars.meter.filter(|&m| m != self.settings.meter) {
                     self.settings.meter = m;
-                    self.stage_setting_changed(crate::lang::settings::SettingId::Meter);
+                    self.stage_setting_changed(crate::settings::SettingId::Meter);
                     said.push(format!("meter {m} from the tune"));
                 }
                 let bars = tune.bars.from(t0, self.settings.meter);

@@ -28,7 +28,7 @@ use crate::say;
 
 use super::Session;
 use crate::error::{Error, ErrorKind};
-use crate::lang::span::Span;
+use crate::ground::span::Span;
 use crate::model::redraw::{self, Redraw};
 use crate::model::{end_by, Ending, Generator, SampleOptions};
 use crate::music::form::{most_contrasting, Form};
@@ -204,7 +204,7 @@ impl Session {
             "generated {bars} bar{} of {meter} in form {form} (phrases of {}, returning ones varied {}): in {key} the {} phrases end on {}, {degrees}each on a note of a beat or more; {contrast}{made} notes, ending at {end:.3} s: melody is {}, {:.1} s",
             if bars == 1 { "" } else { "s" },
             super::data::count(phrase_bars, "bar"),
-            crate::lang::ast::fmt_number(vary),
+            crate::ground::text::fmt_number(vary),
             form.letters().last().map_or('A', |&l| l as char),
             PITCH_CLASS[usize::from(tonic)],
             super::data::count(self.melody.len(), "note"),

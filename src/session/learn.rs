@@ -6,10 +6,10 @@ use std::path::Path;
 use super::Session;
 use crate::error::{Error, ErrorKind};
 use crate::fsio::io_reason;
+use crate::ground::span::Span;
 use crate::lang::ast::Learn;
-use crate::lang::settings::Switch;
-use crate::lang::span::Span;
 use crate::model::{self, Generator, Model, SampleOptions, TrainConfig, Trainer, WeightFeed};
+use crate::settings::Switch;
 use std::sync::Arc;
 
 use crate::music::grid::{Grid, GridChoice};

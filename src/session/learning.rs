@@ -19,7 +19,7 @@ use std::time::Duration;
 use super::background::{lower_priority, Shared};
 use super::Session;
 use crate::error::Error;
-use crate::lang::span::Span;
+use crate::ground::span::Span;
 use crate::model::finetune::{FineTuner, LR, REPLAY, STEPS};
 use crate::model::Model;
 use crate::music::note::{Note, Tune};

@@ -27,16 +27,16 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::error::{render, Error, ErrorKind, ScriptError, ERRORS_SHOWN};
 use crate::fsio::io_reason;
+use crate::ground::span::Span;
 use crate::lang::ast::{Command, Core, Stmt};
 use crate::lang::commands;
 use crate::lang::help;
-use crate::lang::settings::{self, SettingId, Settings, Value, SETTINGS};
-use crate::lang::span::Span;
 use crate::lang::Statements;
 use crate::model::cuda::DeviceChoice;
 use crate::music::meter::Bars;
 use crate::music::note::{Note, Tune};
 use crate::music::scale::Scale;
+use crate::settings::{self, SettingId, Settings, Value, SETTINGS};
 
 /// How deep `run` may nest before we call it a loop.
 const MAX_RUN_DEPTH: usize = 16;

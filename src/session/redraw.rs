@@ -7,8 +7,8 @@ use crate::say;
 
 use super::Session;
 use crate::error::{Error, ErrorKind};
+use crate::ground::span::{Span, Spanned};
 use crate::lang::ast::BarRange;
-use crate::lang::span::{Span, Spanned};
 use crate::model::redraw::{self, Redraw};
 use crate::model::{end_by, Generator, SampleOptions};
 use crate::music::note::Note;
@@ -82,16 +82,10 @@ impl Session {
         // them ends on their first bar line.
         let mut read = before.to_vec();
         end_by(&mut read, start);
-        let scale = self.settings.scale;
         let opts = SampleOptions {
-            temperature: self.settings.temperature,
-            rhythm_temperature: self.settings.rhythm_temperature,
-            top_k: self.settings.top_k as usize,
-            allowed: scale.map(|s| s.mask()),
-            tonic: scale.map(|s| s.tonic),
-            min_duration: self.settings.min_duration,
             grid: self.grid(),
             bar_lines: self.bar_lines(),
+            ..self.settings.sample_options()
         };
         let gen = Generator::new(self.need_model(span)?, &read, self.frame());
         let r = Redraw {
@@ -117,6 +111,7 @@ impl Session {
         melody.extend(&chosen.notes);
         melody.extend(after);
         self.primer_len = self.primer_len.min(before.len());
+        let scale = self.settings.scale;
         if drawn > 0 && scale.is_some() {
             self.melody_scale = scale;
         }

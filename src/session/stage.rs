@@ -12,14 +12,14 @@ use rand_chacha::ChaCha20Rng;
 
 use super::Session;
 use crate::error::{Error, ErrorKind};
+use crate::ground::span::Span;
 use crate::lang::ast::{PortArg, RecordArg, RespondArg, Stage};
-use crate::lang::settings::{Live, SettingId, Settings};
-use crate::lang::span::Span;
 use crate::model::{Generator, SampleOptions};
 use crate::music::grid::{BarLines, Grid};
 use crate::music::note::Note;
 use crate::perform::record::Recording;
 use crate::perform::{self, ClockSource, Controls, NoteSource, Performer, PortSel};
+use crate::settings::{Live, SettingId, Settings};
 
 /// Notes in an answer when `respond on` does not say.
 const RESPOND_NOTES: usize = 16;
@@ -114,14 +114,11 @@ impl LiveSource {
                 (s.allowed, s.grid, s.tonic, s.bar_lines)
             });
         SampleOptions {
-            temperature: controls.get(Live::Temperature),
-            rhythm_temperature: controls.get(Live::RhythmTemperature),
-            top_k: controls.get(Live::TopK) as usize,
             allowed,
             tonic,
-            min_duration: controls.get(Live::MinDuration),
             grid,
             bar_lines,
+            ..crate::settings::sampling(|l| controls.get(l))
         }
     }
 
@@ -584,7 +581,7 @@ impl Session {
     /// `link: on, 1 peer, tempo 97, beat 13.52, 1.52 into a 4-beat bar`.
     #[cfg(feature = "link")]
     fn link_status(&mut self) {
-        use crate::lang::ast::fmt_number;
+        use crate::ground::text::fmt_number;
         use crate::perform::link::shown_tempo;
         use crate::perform::timeline::BeatSource;
         let Some(m) = &self.stage.link else {
@@ -766,7 +763,7 @@ impl Session {
     pub fn sync_from_controls(&mut self) {
         let shared = self.shared_controls();
         for &l in Live::ALL {
-            let from = match super::voices::per_voice(l) {
+            let from = match l.per_voice() {
                 true => &self.stage.controls,
                 false => &shared,
             };

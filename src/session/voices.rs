@@ -1,7 +1,7 @@
 //! Voices: several players at one prompt (`voice "bass"`), as Tidal has d1…d12 and Sonic Pi
 //! its live_loops. Each voice has its own model, primer, melody, live controls and the
-//! settings listed in [`VOICE_SETTINGS`]; tempo, meter, quantize, latency and the training
-//! settings stay shared, as do the clock and the output port.
+//! settings whose row in the settings table says `voice`; tempo, meter, quantize, latency and
+//! the training settings stay shared, as do the clock and the output port.
 //!
 //! The rest of the session works on "the current" model, melody and settings; switching
 //! voice parks the current voice's part of that state in its slot and takes the other's
@@ -13,33 +13,13 @@ use std::sync::{Arc, Mutex};
 use super::stage::LiveShape;
 use super::Session;
 use crate::error::{Error, ErrorKind};
+use crate::ground::span::Spanned;
 use crate::lang::commands::MAX_VOICES;
-use crate::lang::settings::{Live, SettingId, Settings};
-use crate::lang::span::Spanned;
 use crate::model::{Generator, Model, Trainer, WeightFeed};
 use crate::music::note::Note;
 use crate::perform::record::MAIN_TRACK;
 use crate::perform::{Activity, Controls};
-
-/// The settings each voice has its own value of. A live one among them is read from the
-/// voice's own controls by the player; every other live setting is written to all voices'.
-pub const VOICE_SETTINGS: &[SettingId] = &[
-    SettingId::Temperature,
-    SettingId::RhythmTemperature,
-    SettingId::TopK,
-    SettingId::MinDuration,
-    SettingId::Scale,
-    SettingId::Grid,
-    SettingId::Velocity,
-    SettingId::Program,
-    SettingId::Transpose,
-    SettingId::Channel,
-];
-
-/// Whether a live control belongs to one voice (else it is shared by all).
-pub fn per_voice(l: Live) -> bool {
-    !crate::perform::shared_control(l)
-}
+use crate::settings::{Live, Settings};
 
 /// One voice as the session keeps it.
 pub(super) struct Voice {
@@ -96,7 +76,7 @@ impl Session {
     /// Writes a live setting to the controls that play it: the current voice's for a
     /// per-voice setting, every voice's for a shared one.
     pub(super) fn set_control(&self, l: Live, v: f64) {
-        if per_voice(l) {
+        if l.per_voice() {
             self.stage.controls.set(l, v);
         } else {
             for voice in &self.stage.voices {
@@ -219,7 +199,7 @@ impl Session {
             return;
         };
         let controls = voice.controls.clone();
-        for &id in VOICE_SETTINGS {
+        for id in crate::settings::voice_settings() {
             // Both sides passed the same checks, so this cannot fail.
             let _ = self.settings.set(id, &p.settings.get_id(id));
         }
@@ -244,7 +224,7 @@ impl Session {
         // The shared live settings may have changed while it was parked, and a knob may
         // have turned one of its own: the controls are what plays.
         for &l in Live::ALL {
-            if !per_voice(l) {
+            if !l.per_voice() {
                 self.stage.controls.set(l, self.settings.live_value(l));
             }
         }
@@ -334,19 +314,6 @@ impl Session {
             .collect();
         for line in lines {
             say!(self, "{line}");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_live_voice_settings_are_the_ones_the_player_reads_per_voice() {
-        for &l in Live::ALL {
-            let listed = VOICE_SETTINGS.iter().any(|id| id.live() == Some(l));
-            assert_eq!(listed, per_voice(l), "{}", l.name());
         }
     }
 }

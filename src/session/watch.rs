@@ -20,7 +20,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use super::{Session, Source};
 use crate::error::{render, Error, ErrorKind, ScriptError};
 use crate::fsio::ScriptReadError;
-use crate::lang::span::Span;
+use crate::ground::span::Span;
 use crate::say;
 
 /// Events closer together than this are one save.

@@ -158,7 +158,7 @@ fn bad_arguments_exit_2_with_usage() {
 fn set_lists_every_setting_and_help_describes_each_command() {
     let (_d, run) = tms_c("set temperature 0.5; set");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    for s in tms::lang::settings::SETTINGS {
+    for s in tms::settings::SETTINGS {
         assert!(
             run.stdout.lines().any(|l| l.starts_with(s.name)),
             "missing {}",

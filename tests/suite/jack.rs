@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jack_support::{controllers, eventually, notes, quantile, Heard, Jack, Sink, Source};
-use tms::lang::settings::Live;
 use tms::music::note::Note;
 use tms::perform::{list_ports, Controls, NoteSource, PerformError, Performer, PortSel};
+use tms::settings::Live;
 
 /// A performer whose printed lines the test can read.
 fn performer(controls: &Arc<Controls>) -> (Performer, Arc<Mutex<Vec<String>>>) {

@@ -16,9 +16,9 @@ use jack_support::{
     controllers, eventually, lattice_offsets, notes, print_off_the_goal, quantile, HeardNote, Jack,
     Sink, PERIOD,
 };
-use tms::lang::settings::Live;
 use tms::music::note::Note;
 use tms::perform::{Activity, Controls, Performer, PortSel};
+use tms::settings::Live;
 
 /// Enough for anything here to happen, on a busy 2-core machine.
 const LIMIT: Duration = Duration::from_secs(30);

@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 use tms::lang::commands::COMMANDS;
 use tms::lang::parse;
-use tms::lang::settings::SETTINGS;
+use tms::settings::SETTINGS;
 
 fn cases() -> u32 {
     std::env::var("FUZZ_CASES")

@@ -4,7 +4,7 @@
 use crate::support;
 
 use support::{tms_c, tms_in};
-use tms::lang::settings::SETTINGS;
+use tms::settings::SETTINGS;
 
 /// `tms check` accepts exactly what `tms run` accepts: a knob on a setting that cannot be
 /// turned live is refused by both, with the same caret. The whole table is checked

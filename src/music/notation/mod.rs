@@ -786,7 +786,7 @@ pub fn tempo_text(bpm: f64) -> String {
     } else {
         120.0
     };
-    crate::lang::ast::fmt_number(bpm)
+    crate::ground::text::fmt_number(bpm)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::thread::Player;
 use super::{FIRST, HEADROOM};
-use crate::lang::settings::Live;
+use crate::settings::Live;
 use crate::perform::timeline::{next_line, TICKS_PER_BEAT};
 
 /// Clock out never sends ticks closer than this: 24 a quarter note at the fastest `tempo`.

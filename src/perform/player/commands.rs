@@ -10,7 +10,7 @@ use super::clock_out::{tick_at_or_after, tick_beat};
 use super::job::{loop_length, Job};
 use super::thread::Player;
 use super::{Cmd, FIRST};
-use crate::lang::settings::Live;
+use crate::settings::Live;
 use crate::perform::msg;
 use crate::perform::timeline::BeatSource;
 

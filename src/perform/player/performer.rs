@@ -12,7 +12,7 @@ use super::job::{generate, loop_length, to_events, NextLoop};
 use super::lookout::{look_after_ports, Watched};
 use super::thread::{realtime_priority, Lane, Player};
 use super::{Activity, Cmd, Shared, VoiceState};
-use crate::lang::settings::Live;
+use crate::settings::Live;
 use crate::music::note::Note;
 use crate::perform::input::{Input, Knobs};
 use crate::perform::record::{Tape, MAIN_TRACK};

@@ -11,7 +11,7 @@ use super::clock_out::{min_tick_interval, tick_at_or_after, tick_beat, ClockOut,
 use super::job::Job;
 use super::performer::VoiceHandle;
 use super::{Cmd, Shared, VoiceState, FIRST, HEADROOM, REF_BEATS};
-use crate::lang::settings::Live;
+use crate::settings::Live;
 use crate::music::note::Note;
 use crate::perform::record::Tape;
 use crate::perform::timeline::{next_line, whole_lines, BeatSource, InternalClock};

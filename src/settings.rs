@@ -5,59 +5,11 @@
 //! checks that `set`, `map` and `tms check` apply, and the listings behind `set`, `help` and
 //! completion. Adding a setting is adding a row.
 
-use std::fmt;
-
 use crate::music::grid::GridChoice;
 use crate::music::meter::Meter;
 use crate::music::scale::Scale;
 
-/// A setting's value as written in a script.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Int(i64),
-    Float(f64),
-    Text(String),
-}
-
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self {
-            Value::Int(i) => write!(f, "{i}"),
-            Value::Float(x) => write!(f, "{}", crate::lang::ast::fmt_number(*x)),
-            // Choice values print as bare words (`set optimizer sgd`); anything else quoted.
-            Value::Text(s) if is_bare_word(s) => f.write_str(s),
-            Value::Text(s) => write!(f, "{}", crate::lang::ast::quote(s)),
-        }
-    }
-}
-
-impl Value {
-    /// The value as people read it: a number a knob or a followed clock left with sixteen
-    /// digits (`0.9370078740157481`) shows three decimals (`0.937`); small values such as a
-    /// learning rate of 0.0005 keep theirs. `Display` stays exact, for `history`.
-    pub fn shown(&self) -> String {
-        match self {
-            Value::Float(x) if x.abs() >= 0.01 => {
-                let s = format!("{x:.3}");
-                let s = s.trim_end_matches('0').trim_end_matches('.');
-                if s == "-0" {
-                    "0".into()
-                } else {
-                    s.to_string()
-                }
-            }
-            v => v.to_string(),
-        }
-    }
-}
-
-fn is_bare_word(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub use crate::ground::value::{SettingType, Switch, Value};
 
 /// What a setting accepts.
 #[derive(Clone, Copy, Debug)]
@@ -131,10 +83,12 @@ impl Kind {
                 .iter()
                 .find(|c| c.eq_ignore_ascii_case(t))
                 .map(|c| Value::Text(c.to_string()))
-                .ok_or_else(|| match crate::error::suggest(t, c.iter().copied()) {
-                    Some(s) => format!("{} (did you mean `{s}`?)", self.allowed()),
-                    None => self.allowed(),
-                }),
+                .ok_or_else(
+                    || match crate::ground::text::suggest(t, c.iter().copied()) {
+                        Some(s) => format!("{} (did you mean `{s}`?)", self.allowed()),
+                        None => self.allowed(),
+                    },
+                ),
             (Kind::Text, Value::Text(t)) => Ok(Value::Text(t.clone())),
             (Kind::Scale, Value::Text(t)) => match crate::music::scale::parse_optional(t) {
                 Ok(Some(s)) => Ok(Value::Text(s.name())),
@@ -159,49 +113,7 @@ impl Kind {
 }
 
 fn fmt_bound(x: f64) -> String {
-    crate::lang::ast::fmt_number(x)
-}
-
-/// A Rust type a setting can have: built from a value [`Kind::check`] has normalised.
-pub trait SettingType: Sized {
-    fn from_value(v: &Value) -> Option<Self>;
-    fn to_value(&self) -> Value;
-}
-
-impl SettingType for i64 {
-    fn from_value(v: &Value) -> Option<Self> {
-        match v {
-            Value::Int(i) => Some(*i),
-            _ => None,
-        }
-    }
-    fn to_value(&self) -> Value {
-        Value::Int(*self)
-    }
-}
-
-impl SettingType for f64 {
-    fn from_value(v: &Value) -> Option<Self> {
-        match v {
-            Value::Float(x) => Some(*x),
-            _ => None,
-        }
-    }
-    fn to_value(&self) -> Value {
-        Value::Float(*self)
-    }
-}
-
-impl SettingType for String {
-    fn from_value(v: &Value) -> Option<Self> {
-        match v {
-            Value::Text(s) => Some(s.clone()),
-            _ => None,
-        }
-    }
-    fn to_value(&self) -> Value {
-        Value::Text(self.clone())
-    }
+    crate::ground::text::fmt_number(x)
 }
 
 impl SettingType for Option<Scale> {
@@ -264,59 +176,6 @@ impl LiveNumber for f64 {
     }
 }
 
-/// A setting whose value is one of a few words, as a Rust enum: the names are spelled once,
-/// here, and `set`, the model file's metadata and completion all use them.
-#[macro_export]
-macro_rules! choice {
-    ($(#[$meta:meta])* $vis:vis enum $name:ident {
-        $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
-    }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        $vis enum $name { $($(#[$vmeta])* $variant,)+ }
-
-        impl $name {
-            pub const NAMES: &'static [&'static str] = &[$($text,)+];
-
-            pub fn name(self) -> &'static str {
-                match self { $($name::$variant => $text,)+ }
-            }
-
-            /// The variant named `text`, in any case.
-            pub fn parse(text: &str) -> Option<Self> {
-                $(if text.eq_ignore_ascii_case($text) { return Some($name::$variant); })+
-                None
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-
-        impl $crate::lang::settings::SettingType for $name {
-            fn from_value(v: &$crate::lang::settings::Value) -> Option<Self> {
-                match v {
-                    $crate::lang::settings::Value::Text(t) => Self::parse(t),
-                    _ => None,
-                }
-            }
-            fn to_value(&self) -> $crate::lang::settings::Value {
-                $crate::lang::settings::Value::Text(self.name().to_string())
-            }
-        }
-    };
-}
-
-choice! {
-    /// A feature turned on or off.
-    pub enum Switch {
-        On = "on",
-        Off = "off",
-    }
-}
-
 /// One row of the table, as `help`, completion and the checks see it.
 pub struct SettingSpec {
     pub id: SettingId,
@@ -325,6 +184,8 @@ pub struct SettingSpec {
     pub help: &'static str,
     /// A knob (`map cc`) or a voice may change it while music plays.
     pub live: bool,
+    /// Each voice has its own value (else the session's one value is every voice's).
+    pub voice: bool,
 }
 
 impl SettingSpec {
@@ -334,12 +195,13 @@ impl SettingSpec {
     }
 }
 
-/// Rows are `Id name: Type = default, kind, live|playing|fixed, "help";`. `live` rows are
-/// numeric settings the player reads per note through [`Live`] (and knobs can turn);
-/// `playing` ones are also obeyed while music plays but are not numbers (a scale); `fixed`
-/// ones are read when a command runs.
+/// Rows are `Id name: Type = default, kind, live|playing|fixed voice|shared, "help";`.
+/// `live` rows are numeric settings the player reads per note through [`Live`] (and knobs
+/// can turn); `playing` ones are also obeyed while music plays but are not numbers (a
+/// scale); `fixed` ones are read when a command runs. A `voice` setting has a value of its
+/// own in each voice (`voice "bass"; set transpose -12`); a `shared` one is the session's.
 macro_rules! settings {
-    ($($id:ident $name:ident : $ty:ty = $default:expr, $kind:expr, $live:ident, $help:literal;)*) => {
+    ($($id:ident $name:ident : $ty:ty = $default:expr, $kind:expr, $live:ident $scope:ident, $help:literal;)*) => {
         /// The session's current settings, one typed field per row.
         #[derive(Clone, Debug, PartialEq)]
         pub struct Settings { $(pub $name: $ty,)* }
@@ -362,6 +224,7 @@ macro_rules! settings {
                 kind: $kind,
                 help: $help,
                 live: settings!(@is_live $live),
+                voice: settings!(@is_voice $scope),
             },)*
         ];
 
@@ -396,6 +259,8 @@ macro_rules! settings {
     (@is_live live) => { true };
     (@is_live playing) => { true };
     (@is_live fixed) => { false };
+    (@is_voice voice) => { true };
+    (@is_voice shared) => { false };
     (@live [$($acc:ident $accn:ident,)*] $id:ident $name:ident live, $($rest:tt)*) => {
         settings!(@live [$($acc $accn,)* $id $name,] $($rest)*);
     };
@@ -438,88 +303,89 @@ macro_rules! settings {
     };
 }
 
+use crate::model::SampleOptions;
 use crate::model::{Head, Input, Keep, Objective, Optimizer, Precision, Rhythm};
 use crate::music::abc::Accidentals;
-use crate::perform::timeline::Quantize;
+use crate::music::meter::Quantize;
 
 settings! {
-    SeqLen seq_len: i64 = 32, Kind::Int { min: 1, max: 4096 }, fixed,
+    SeqLen seq_len: i64 = 32, Kind::Int { min: 1, max: 4096 }, fixed shared,
         "notes of context the model reads before predicting (window length)";
-    Batch batch: i64 = 16, Kind::Int { min: 1, max: 65536 }, fixed,
+    Batch batch: i64 = 16, Kind::Int { min: 1, max: 65536 }, fixed shared,
         "windows per training step";
-    Lr lr: f64 = 0.003, Kind::Float { min: 1e-9, max: 10.0 }, fixed,
+    Lr lr: f64 = 0.003, Kind::Float { min: 1e-9, max: 10.0 }, fixed shared,
         "learning rate";
-    LrDecay lr_decay: f64 = 0.94, Kind::Float { min: 0.01, max: 1.0 }, fixed,
+    LrDecay lr_decay: f64 = 0.94, Kind::Float { min: 0.01, max: 1.0 }, fixed shared,
         "multiply the learning rate by this after every epoch (1 = constant)";
-    Epochs epochs: i64 = 40, Kind::Int { min: 1, max: 100000 }, fixed,
+    Epochs epochs: i64 = 40, Kind::Int { min: 1, max: 100000 }, fixed shared,
         "epochs that `train` runs when no count is given";
-    Optimizer optimizer: Optimizer = Optimizer::Adam, Kind::Choice(Optimizer::NAMES), fixed,
+    Optimizer optimizer: Optimizer = Optimizer::Adam, Kind::Choice(Optimizer::NAMES), fixed shared,
         "sgd (as the notebook) or adam";
-    Hidden hidden: i64 = 384, Kind::Int { min: 1, max: 4096 }, fixed,
+    Hidden hidden: i64 = 384, Kind::Int { min: 1, max: 4096 }, fixed shared,
         "LSTM hidden units (takes effect at `model new`)";
-    Layers layers: i64 = 1, Kind::Int { min: 1, max: 8 }, fixed,
+    Layers layers: i64 = 1, Kind::Int { min: 1, max: 8 }, fixed shared,
         "stacked LSTM layers (takes effect at `model new`)";
-    Embed embed: i64 = 32, Kind::Int { min: 1, max: 1024 }, fixed,
+    Embed embed: i64 = 32, Kind::Int { min: 1, max: 1024 }, fixed shared,
         "size of the learned pitch embedding when input is embed (at `model new`)";
-    Input input: Input = Input::Embed, Kind::Choice(Input::NAMES), fixed,
+    Input input: Input = Input::Embed, Kind::Choice(Input::NAMES), fixed shared,
         "embed: a learned pitch embedding; scalar: pitch/128 as in the notebook (at `model new`)";
-    Head head: Head = Head::Softmax, Kind::Choice(Head::NAMES), fixed,
+    Head head: Head = Head::Softmax, Kind::Choice(Head::NAMES), fixed shared,
         "pitch output: softmax, or sigmoid as in the notebook (at `model new`)";
-    Pointer pointer: Switch = Switch::On, Kind::Choice(Switch::NAMES), fixed,
+    Pointer pointer: Switch = Switch::On, Kind::Choice(Switch::NAMES), fixed shared,
         "a pointer that can copy pitches from earlier notes, mixed into a softmax head (at `model new`)";
-    Position position: Switch = Switch::On, Kind::Choice(Switch::NAMES), fixed,
+    Position position: Switch = Switch::On, Kind::Choice(Switch::NAMES), fixed shared,
         "the network reads where each note falls in its bar and beat, from the tune's meter and bar lines (at `model new`)";
-    Degree degree: Switch = Switch::Off, Kind::Choice(Switch::NAMES), fixed,
+    Degree degree: Switch = Switch::Off, Kind::Choice(Switch::NAMES), fixed shared,
         "the network reads each note's scale degree above the tonic of the tune's key signature (ABC `K:`, else estimated from the primer) (at `model new`)";
-    Rhythm rhythm: Rhythm = Rhythm::Grid, Kind::Choice(Rhythm::NAMES), fixed,
+    Rhythm rhythm: Rhythm = Rhythm::Grid, Kind::Choice(Rhythm::NAMES), fixed shared,
         "step and duration outputs: grid (distributions over multiples of 1/48 note), or regression as in the notebook (at `model new`)";
-    Objective objective: Objective = Objective::Sequence, Kind::Choice(Objective::NAMES), fixed,
+    Objective objective: Objective = Objective::Sequence, Kind::Choice(Objective::NAMES), fixed shared,
         "sequence: predict every next note of a window; window: only the note after it (notebook)";
-    Clip clip: f64 = 1.0, Kind::Float { min: 0.0, max: 1e6 }, fixed,
+    Clip clip: f64 = 1.0, Kind::Float { min: 0.0, max: 1e6 }, fixed shared,
         "gradient norm clipping (0 = off)";
-    Dropout dropout: f64 = 0.0, Kind::Float { min: 0.0, max: 0.9 }, fixed,
+    Dropout dropout: f64 = 0.0, Kind::Float { min: 0.0, max: 0.9 }, fixed shared,
         "dropout on the LSTM's input and output while training (0 = off, as the notebook)";
-    Augment augment: i64 = 5, Kind::Int { min: 0, max: 24 }, fixed,
+    Augment augment: i64 = 5, Kind::Int { min: 0, max: 24 }, fixed shared,
         "transpose each training window by a random number of semitones within ±N (0 = off)";
-    Val val: f64 = 0.1, Kind::Float { min: 0.0, max: 0.9 }, fixed,
+    Val val: f64 = 0.1, Kind::Float { min: 0.0, max: 0.9 }, fixed shared,
         "fraction of tunes held out for validation (seeded)";
-    Keep keep: Keep = Keep::Best, Kind::Choice(Keep::NAMES), fixed,
+    Keep keep: Keep = Keep::Best, Kind::Choice(Keep::NAMES), fixed shared,
         "after training keep the best validation epoch, or the last";
-    CheckpointEvery checkpoint_every: i64 = 0, Kind::Int { min: 0, max: 100000 }, fixed,
+    CheckpointEvery checkpoint_every: i64 = 0, Kind::Int { min: 0, max: 100000 }, fixed shared,
         "write a checkpoint every N epochs (0 = off)";
-    CheckpointDir checkpoint_dir: String = "checkpoints".into(), Kind::Text, fixed,
+    CheckpointDir checkpoint_dir: String = "checkpoints".into(), Kind::Text, fixed shared,
         "directory for checkpoints";
-    AbcAccidentals abc_accidentals: Accidentals = Accidentals::Bar, Kind::Choice(Accidentals::NAMES), fixed,
+    AbcAccidentals abc_accidentals: Accidentals = Accidentals::Bar, Kind::Choice(Accidentals::NAMES), fixed shared,
         "ABC accidentals last to the end of the bar (ABC 2.1), or apply to their note only (Essen, music21)";
-    Temperature temperature: f64 = 0.85, Kind::Float { min: 0.0, max: 10.0 }, live,
+    Temperature temperature: f64 = 0.85, Kind::Float { min: 0.0, max: 10.0 }, live voice,
         "sampling temperature of pitch (0 = always the most likely, 1 = the model's own distribution)";
-    RhythmTemperature rhythm_temperature: f64 = 0.6, Kind::Float { min: 0.0, max: 10.0 }, live,
+    RhythmTemperature rhythm_temperature: f64 = 0.6, Kind::Float { min: 0.0, max: 10.0 }, live voice,
         "sampling temperature of the rhythm, steps and durations, for a model with a grid rhythm head (0 = always the most likely, 1 = the model's own distribution)";
-    TopK top_k: i64 = 0, Kind::Int { min: 0, max: 128 }, live,
+    TopK top_k: i64 = 0, Kind::Int { min: 0, max: 128 }, live voice,
         "sample only among the K most likely pitches (0 = all)";
-    Scale scale: Option<Scale> = None, Kind::Scale, playing,
+    Scale scale: Option<Scale> = None, Kind::Scale, playing voice,
         "keep generated pitches in a scale, e.g. \"D yu\", \"A minor pentatonic\" (none = off)";
-    Meter meter: Meter = Meter::default(), Kind::Meter, fixed,
+    Meter meter: Meter = Meter::default(), Kind::Meter, fixed shared,
         "the bar: beats per bar and the note that counts them, e.g. \"3/4\", \"6/8\" (notation bar lines)";
-    Grid grid: GridChoice = GridChoice::Auto, Kind::Grid, playing,
+    Grid grid: GridChoice = GridChoice::Auto, Kind::Grid, playing voice,
         "generated steps and durations are whole multiples of this note value, e.g. \"1/16\", \"1/8t\", counted from the bar lines (auto = the value of the model's training data, off = free)";
-    Precision precision: Precision = Precision::Int8, Kind::Choice(Precision::NAMES), fixed,
+    Precision precision: Precision = Precision::Int8, Kind::Choice(Precision::NAMES), fixed shared,
         "how generation steps the model: int8 (weights as bytes, about twice as fast, han2 NLL unchanged to 1e-4) or f32 (the trained numbers, as `evaluate` uses them)";
-    MinDuration min_duration: f64 = 0.05, Kind::Float { min: 0.0, max: 10.0 }, live,
+    MinDuration min_duration: f64 = 0.05, Kind::Float { min: 0.0, max: 10.0 }, live voice,
         "shortest generated note, seconds";
-    Velocity velocity: i64 = 0, Kind::Int { min: 0, max: 127 }, live,
+    Velocity velocity: i64 = 0, Kind::Int { min: 0, max: 127 }, live voice,
         "velocity for writing and playing (0 = each note's own)";
-    Program program: i64 = 0, Kind::Program, live,
+    Program program: i64 = 0, Kind::Program, live voice,
         "General MIDI program for writing, rendering and playing (number or name)";
-    Tempo tempo: f64 = 120.0, Kind::Float { min: 10.0, max: 960.0 }, live,
+    Tempo tempo: f64 = 120.0, Kind::Float { min: 10.0, max: 960.0 }, live shared,
         "beats per minute; melodies are stored at 120, so 60 plays them at half speed";
-    Channel channel: i64 = 1, Kind::Int { min: 1, max: 16 }, live,
+    Channel channel: i64 = 1, Kind::Int { min: 1, max: 16 }, live voice,
         "MIDI channel for writing and playing";
-    Transpose transpose: i64 = 0, Kind::Int { min: -48, max: 48 }, live,
+    Transpose transpose: i64 = 0, Kind::Int { min: -48, max: 48 }, live voice,
         "semitones added when writing, rendering and playing";
-    Latency latency: f64 = 0.0, Kind::Float { min: 0.0, max: 2000.0 }, live,
+    Latency latency: f64 = 0.0, Kind::Float { min: 0.0, max: 2000.0 }, live shared,
         "milliseconds added to every MIDI deadline, to line up with other gear";
-    Quantize quantize: Quantize = Quantize::Off, Kind::Choice(Quantize::NAMES), fixed,
+    Quantize quantize: Quantize = Quantize::Off, Kind::Choice(Quantize::NAMES), fixed shared,
         "`play` and `live on` wait for the next beat or bar (`meter`) of the clock that leads (off = start at once)";
 }
 
@@ -537,6 +403,16 @@ impl SettingId {
     pub fn from_name(name: &str) -> Option<SettingId> {
         SETTINGS.iter().find(|s| s.name == name).map(|s| s.id)
     }
+
+    /// Whether each voice has its own value of it (its row says `voice`).
+    pub fn per_voice(self) -> bool {
+        self.spec().voice
+    }
+}
+
+/// The settings each voice has its own value of, in table order.
+pub fn voice_settings() -> impl Iterator<Item = SettingId> {
+    SETTINGS.iter().filter(|s| s.voice).map(|s| s.id)
 }
 
 impl Live {
@@ -548,9 +424,39 @@ impl Live {
         self.id().spec()
     }
 
+    /// Whether each voice's player reads its own value (else one value is every voice's:
+    /// the clock's tempo, the port's latency).
+    pub fn per_voice(self) -> bool {
+        self.spec().voice
+    }
+
     /// Names of the settings a knob can drive, for messages and completion.
     pub fn names() -> impl Iterator<Item = &'static str> {
         Live::ALL.iter().map(|l| l.name())
+    }
+}
+
+/// The sampling controls that live settings hold, read through `get`: the session's values
+/// (`Settings::live_value`) or a voice's controls as the player has them, so that a knob
+/// turned mid-phrase reaches the next note. The rest (scale, grid, bar lines) is the caller's.
+pub fn sampling(get: impl Fn(Live) -> f64) -> SampleOptions {
+    SampleOptions {
+        temperature: get(Live::Temperature),
+        rhythm_temperature: get(Live::RhythmTemperature),
+        top_k: get(Live::TopK) as usize,
+        min_duration: get(Live::MinDuration),
+        ..SampleOptions::default()
+    }
+}
+
+impl Settings {
+    /// The sampling controls of these settings, with the scale's pitches and tonic.
+    pub fn sample_options(&self) -> SampleOptions {
+        SampleOptions {
+            allowed: self.scale.map(|s| s.mask()),
+            tonic: self.scale.map(|s| s.tonic),
+            ..sampling(|l| self.live_value(l))
+        }
     }
 }
 
