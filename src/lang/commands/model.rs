@@ -1,0 +1,309 @@
+//! Commands on the model: creating, opening, saving, training, evaluating, generating, each
+//! row beside its parser. They build a [`Learn`], the part of [`Command`] that a model runs.
+
+use super::{extension, opt_on_off, Args, CommandSpec, Files, History, MIDI_ABC};
+use crate::error::{Error, ErrorKind};
+use crate::lang::ast::{Command, Learn};
+use crate::ground::span::Spanned;
+use crate::music::scale::Scale;
+
+pub(super) const MODEL: CommandSpec = CommandSpec {
+    name: "model",
+    usage: "model new | model \"FILE\"",
+    summary: "a fresh model from the current settings, or open a model file",
+    details: "Opens tms's own .safetensors models and the original notebook's PyTorch state_dict (.pth). A MIDI or ABC file is named as such, with `prime` and `load` as the commands that read it.",
+    example: "model \"models/folk.safetensors\"",
+    words: &["new"],
+    files: Files::Ext(&["safetensors", "pth", "pt"]),
+    history: History::WithArgs,
+    parse: p_model,
+};
+
+fn p_model(a: &mut Args) -> Result<Command, Error> {
+    if a.keyword("new") {
+        return a.finish(Learn::ModelNew);
+    }
+    match a.opt_string() {
+        Some(path) => a.finish(Learn::ModelOpen { path }),
+        None if a.at_end() => a.finish(Learn::ModelShow),
+        None => Err(a.expected("`new` or a quoted model file")),
+    }
+}
+
+pub(super) const SAVE: CommandSpec = CommandSpec {
+    name: "save",
+    usage: "save \"FILE\"",
+    summary: "save the model with everything needed to use it again (a .safetensors file)",
+    details: "A single safetensors file whose metadata holds the architecture, normalisation and training settings.",
+    example: "save \"models/mine.safetensors\"",
+    words: &[],
+    files: Files::Ext(&["safetensors"]),
+    history: History::Always,
+    parse: p_save,
+};
+
+fn p_save(a: &mut Args) -> Result<Command, Error> {
+    let path = a.string("a quoted file name such as \"my.safetensors\"")?;
+    // `model` opens .pth too, but tms writes only its own format: a `.pth` name would hold
+    // safetensors bytes that PyTorch cannot read.
+    if extension(&path.value).as_deref() != Some("safetensors") {
+        return Err(a.error(
+            path.span,
+            "save writes a safetensors model: give the file a .safetensors name",
+        ));
+    }
+    a.finish(Learn::Save { path })
+}
+
+pub(super) const TRAIN: CommandSpec = CommandSpec {
+    name: "train",
+    usage: "train [N] [background] | train stop | train",
+    summary: "train N epochs (default: setting epochs); Ctrl-C stops after the current batch",
+    details: "Prints one line per epoch with train and validation loss; `train` again continues with the optimizer state kept. \
+              `train N background` trains on a thread of its own: the prompt stays usable, the music keeps playing, and \
+              every live voice of this model switches to the new weights at each epoch's end, between two notes. While it \
+              runs, `train` alone shows its progress, `train stop` ends it after the current batch, `wait` waits for it, \
+              Ctrl-C leaves it running, and `quit` (or the end of a script) stops it and says so. \
+              `history` records a run Ctrl-C stopped as what it trained, `train N stop after K batches` (K batches of this run), which stops at that batch as Ctrl-C did, so replay writes the same model.",
+    example: "train 5 background",
+    words: &["background", "stop"],
+    files: Files::None,
+    history: History::Always,
+    parse: p_train,
+};
+
+fn p_train(a: &mut Args) -> Result<Command, Error> {
+    let epochs = a
+        .opt_integer("an epoch count", 1, 1_000_000)?
+        .map(|n| n as usize);
+    let stop_after = match a.keyword("stop") {
+        // `train stop` alone ends a background run.
+        true if epochs.is_none() && a.at_end() => return a.finish(Learn::TrainStop),
+        true => Some(stop_after(a, "a batch count", &["batches", "batch"])?),
+        false => None,
+    };
+    let background = a.keyword("background");
+    a.finish(Learn::Train {
+        epochs,
+        background,
+        stop_after,
+    })
+}
+
+/// The rest of `stop after K UNIT`, which `history` writes for a run Ctrl-C cut short.
+fn stop_after(a: &mut Args, what: &str, units: &[&str]) -> Result<usize, Error> {
+    a.expect_keyword("after")?;
+    let k = a.integer(what, 1, u32::MAX as u64)?.value as usize;
+    if !units.iter().any(|u| a.keyword(u)) {
+        return Err(a.expected(&format!("`{}`", units[0])));
+    }
+    Ok(k)
+}
+
+pub(super) const LEARN: CommandSpec = CommandSpec {
+    name: "learn",
+    usage: "learn on | learn off | learn",
+    summary: "learn from the performer: each phrase played on the input port joins the dataset and fine-tunes the model a little",
+    details: "A phrase ends as `listen` ends one: 600 ms with no key down (between the notes' arrivals; a key \
+              held over 8 s counts as released). The model takes a few steps at a small \
+              learning rate on the phrase and a replay sample of the dataset (so it does not forget), on a thread of \
+              its own; the next notes every voice of the model generates come from the updated weights. `learn` alone \
+              says how many phrases were learned. `learn off` returns at once: a fine-tune still running is abandoned \
+              and its phrase dropped. `listen` and `respond on` are refused while learning (one reader \
+              of the input), and so are `train`, `model new`, `model \"FILE\"` and `device`.",
+    example: "learn on",
+    words: &["on", "off"],
+    files: Files::None,
+    history: History::WithArgs,
+    parse: p_learn,
+};
+
+fn p_learn(a: &mut Args) -> Result<Command, Error> {
+    let on = opt_on_off(a)?;
+    a.finish(Learn::LearnMode { on })
+}
+
+pub(super) const EVALUATE: CommandSpec = CommandSpec {
+    name: "evaluate",
+    usage: "evaluate [\"GLOB\"]",
+    summary: "next-note metrics on the validation split, or on the files of GLOB",
+    details: "Prints `notes N pitch_nll X pitch_acc X step_mae X duration_mae X seq_len N` (nats, fraction, seconds; the context length it read). Shows progress on a terminal; Ctrl-C stops it.",
+    example: "evaluate \"datasets/essen/han2.abc\"",
+    words: &[],
+    files: MIDI_ABC,
+    history: History::Always,
+    parse: p_evaluate,
+};
+
+fn p_evaluate(a: &mut Args) -> Result<Command, Error> {
+    let glob = a.opt_string();
+    a.finish(Learn::Evaluate { glob })
+}
+
+fn scale_arg(s: Spanned<String>) -> Result<Spanned<Option<Scale>>, Error> {
+    crate::music::scale::parse_optional(&s.value)
+        .map(|scale| Spanned::new(scale, s.span))
+        .map_err(|e| Error::failed(s.span, e.to_string()))
+}
+
+pub(super) const GENERATE: CommandSpec = CommandSpec {
+    name: "generate",
+    usage: "generate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic] [form \"AABA\" [vary X]]",
+    summary: "continue the primer (or the previous melody) by N notes, or by N bars of the meter",
+    details: "`generate 10 notes` is `generate 10`. Options override the settings for this call. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\"). `bars`: the melody completes the bar it is in, then N whole bars of `meter` (bar lines where the melody has them: after its source's upbeat, else every bar from its first note); no note starts on or after the last bar line, and the note that reaches it is cut there. `end tonic`: the last note is the scale's tonic and lasts a beat or more (needs a scale). A grid counts from the bar lines, not from the last note. The scale used is the key `write` gives the melody. The melody is one line: a generated note ends by the next note's start (the next step is drawn before a note is handed out), and so does the note before the first one (the primer's last); the last note keeps its length. At a terminal a generate of 50000 notes or more shows a progress bar. Ctrl-C stops it after the note it is making; `history` records that as `generate N … stop after K notes`, which stops at the same note, so replay writes the same melody. `form \"AABA\"` (with `bars`; letters A to Z, at most 64): the N bars in phrases of equal length, one a letter, from the bar line after the melody (N must split evenly). A letter's first phrase is drawn new: the first phrase continues the melody, a later one is the most contrasting of 8 draws (the furthest, by edit distance of interval sequences, from the nearest earlier phrase). A letter that comes again is its first phrase moved there and varied once as `vary` varies bars: each note kept with probability 1 - X, else drawn by the model; X is 0.2 unless given, and `vary 0` brings the phrase back exactly. Every phrase ends on its closing bar line with a note of a beat or more: on the tonic when its letter is the form's last, else on the tonic or its fifth; the tonic is the scale's, else that of the key estimated from the melody so far. Ctrl-C leaves the melody as it was.",
+    example: "generate 8 bars temperature 0.8 scale \"D yu\" end tonic",
+    words: &["notes", "bars", "temperature", "top_k", "scale", "grid", "end", "tonic", "form", "vary"],
+    files: Files::None,
+    history: History::Always,
+    parse: p_generate,
+};
+
+fn p_generate(a: &mut Args) -> Result<Command, Error> {
+    let n = a.integer("a note count", 1, 10_000_000)?.value as usize;
+    let bars = a.keyword("bars") || a.keyword("bar");
+    // `generate 10 notes` reads as it is meant: notes are what N counts without `bars`.
+    let _ = bars || a.keyword("notes") || a.keyword("note");
+    let (mut temperature, mut top_k, mut scale, mut grid) = (None, None, None, None);
+    let mut end_tonic = false;
+    let (mut stop, mut form, mut vary) = (None, None, None);
+    a.options(
+        &[
+            "temperature",
+            "top_k",
+            "scale",
+            "grid",
+            "end",
+            "stop",
+            "form",
+            "vary",
+        ],
+        |name, a| {
+            match name {
+                "stop" => stop = Some(stop_after(a, "a note count", &["notes", "note"])?),
+                "form" => {
+                    let s = a.string("a quoted form such as \"AABA\"")?;
+                    let f = crate::music::form::Form::parse(&s.value)
+                        .map_err(|e| Error::new(s.span, ErrorKind::Form(e)))?;
+                    form = Some(Spanned::new(f, s.span));
+                }
+                "vary" => vary = Some(a.number("an amount", 0.0, 1.0)?),
+                "temperature" => temperature = Some(a.number("a temperature", 0.0, 10.0)?.value),
+                "top_k" => top_k = Some(a.integer("a pitch count", 0, 128)?.value as usize),
+                "grid" => {
+                    let what = "a quoted note value such as \"1/16\" or \"1/8t\", or off";
+                    let g = match a.opt_string() {
+                        Some(s) => s,
+                        None => a.word(what)?,
+                    };
+                    let parsed = crate::music::grid::Grid::parse_optional(&g.value)
+                        .map_err(|e| Error::failed(g.span, e.to_string()))?;
+                    grid = Some(parsed);
+                }
+                "end" => {
+                    let w = a.word("`tonic`")?;
+                    if !w.value.eq_ignore_ascii_case("tonic") {
+                        return Err(Error::failed(
+                            w.span,
+                            format!("a melody can end on `tonic`, not `{}`", w.value),
+                        ));
+                    }
+                    end_tonic = true;
+                }
+                _ => {
+                    let s = a.string("a quoted scale such as \"D yu\"")?;
+                    scale = Some(scale_arg(s)?);
+                }
+            }
+            Ok(())
+        },
+    )?;
+    if let Some(v) = &vary {
+        if form.is_none() {
+            return Err(a.error(
+                v.span,
+                "`vary` is how much a returning phrase of a `form` changes: give `form` too",
+            ));
+        }
+    }
+    if let Some(f) = &form {
+        if !bars {
+            return Err(a.error(
+                f.span,
+                "a form splits bars into phrases: `generate N bars form \"AABA\"`",
+            ));
+        }
+        if stop.is_some() {
+            // Ctrl-C leaves the melody as it was before a form, so nothing replays it.
+            return Err(a.error(f.span, "`stop after` cannot cut a form short"));
+        }
+        f.value
+            .phrase_bars(n)
+            .map_err(|e| Error::new(f.span, ErrorKind::Form(e)))?;
+    }
+    a.finish(Learn::Generate {
+        n,
+        bars,
+        temperature,
+        top_k,
+        scale,
+        grid,
+        end_tonic,
+        stop_after: stop,
+        form: form.map(|f| f.value),
+        vary: vary.map(|v| v.value),
+    })
+}
+
+/// How many candidates `regenerate` and `vary` may draw.
+pub const MAX_TRIES: u64 = 1000;
+
+pub(super) const REGENERATE: CommandSpec = CommandSpec {
+    name: "regenerate",
+    usage: "regenerate bar N|bars A-B [tries K]",
+    summary: "draw bars of the melody again, to lead into the notes after them; the rest stays",
+    details: "Bars count from the melody's first bar line (an upbeat is bar 0, and is not drawn again) in `meter`. K candidates (8 unless given) are drawn as `generate` draws, with its settings (temperature, top_k, scale, grid), from the notes before the bars: the first new note starts on or after the bars' first bar line, no note starts on or after their last one, and the note that reaches it is cut there. The candidate chosen is the one after which the model finds the kept notes of the next 4 bars most likely (their pitches, and with a grid rhythm head their steps and durations; the first drawn wins a tie). A note from before that still sounds in the bars ends on their first bar line; every other note before and after the bars is kept as it was. The bars need a note before them for the model to read. A voice looping the melody (`play loop`) takes the new one at its next bar line.",
+    example: "regenerate bars 5-6 tries 16",
+    words: &["bar", "bars", "tries"],
+    files: Files::None,
+    history: History::Always,
+    parse: p_regenerate,
+};
+
+fn p_regenerate(a: &mut Args) -> Result<Command, Error> {
+    let bars = a.bar_range()?;
+    let mut tries = None;
+    a.options(&["tries"], |_, a| {
+        tries = Some(a.integer("a number of tries", 1, MAX_TRIES)?.value as usize);
+        Ok(())
+    })?;
+    a.finish(Learn::Regenerate { bars, tries })
+}
+
+pub(super) const VARY: CommandSpec = CommandSpec {
+    name: "vary",
+    usage: "vary bar N|bars A-B [amount X] [tries K]",
+    summary: "a variation of bars of the melody: part of their notes kept, the rest drawn again",
+    details: "As `regenerate`, but while a candidate is drawn each of the bars' notes still ahead is kept as it was with probability 1 - X, and drawn by the model with probability X (after a drawn note, the notes it starts on or after are gone). X is from 0 (the bars unchanged) to 1 (drawn freely: `regenerate`'s very candidates); 0.3 unless given. Between the two, a candidate that kept every note, or whose drawn notes came out as the old ones, is drawn again (up to 16 times), so the bars change unless X is near 0. The candidate chosen is the one that leads best into the following notes, as for `regenerate`.",
+    example: "vary bar 3 amount 0.5",
+    words: &["bar", "bars", "amount", "tries"],
+    files: Files::None,
+    history: History::Always,
+    parse: p_vary,
+};
+
+fn p_vary(a: &mut Args) -> Result<Command, Error> {
+    let bars = a.bar_range()?;
+    let (mut amount, mut tries) = (None, None);
+    a.options(&["amount", "tries"], |name, a| {
+        match name {
+            "amount" => amount = Some(a.number("an amount", 0.0, 1.0)?.value),
+            _ => tries = Some(a.integer("a number of tries", 1, MAX_TRIES)?.value as usize),
+        }
+        Ok(())
+    })?;
+    a.finish(Learn::Vary {
+        bars,
+        amount,
+        tries,
+    })
+}

@@ -1,0 +1,308 @@
+//! Commands on the session itself: help, seed, device, settings, loss weights, scripts and
+//! history, each row beside its parser. They build a [`Core`], the session's own part of
+//! [`Command`]; the other families build the other parts.
+
+use super::{lookup, names, setting_name, Args, CommandSpec, Files, History};
+use crate::ground::text::suggest;
+use crate::error::{Error, ErrorKind};
+use crate::lang::ast::{Command, Core};
+use crate::lang::lexer::{Token, TokenKind};
+use crate::settings::{self, Value};
+use crate::ground::span::Spanned;
+use crate::model::cuda::DeviceChoice;
+
+pub(super) const HELP: CommandSpec = CommandSpec {
+    name: "help",
+    usage: "help [COMMAND|SETTING]",
+    summary: "list commands, or show one command's syntax, options and an example",
+    details: "`help settings` lists every setting with its range and default; `help SETTING` shows one with its current value.",
+    example: "help generate",
+    words: &["settings"],
+    files: Files::None,
+    history: History::Never,
+    parse: p_help,
+};
+
+fn p_help(a: &mut Args) -> Result<Command, Error> {
+    let topic = if a.at_end() {
+        None
+    } else {
+        let w = a.word("a command or setting name")?;
+        let lower = w.value.to_lowercase();
+        if lookup(&lower).is_none() && settings::spec(&lower).is_none() && lower != "settings" {
+            return Err(Error::new(
+                w.span,
+                ErrorKind::UnknownCommand {
+                    suggestion: suggest(&w.value, names().chain(settings::names())),
+                    name: w.value,
+                },
+            ));
+        }
+        Some(Spanned::new(lower, w.span))
+    };
+    a.finish(Core::Help { topic })
+}
+
+pub(super) const SEED: CommandSpec = CommandSpec {
+    name: "seed",
+    usage: "seed N",
+    summary: "seed every random choice: weights, shuffling, validation split, sampling",
+    details: "A session that never runs `seed` draws one at start and shows it in the banner; `history` records it, so a saved session replays exactly.",
+    example: "seed 42",
+    words: &[],
+    files: Files::None,
+    history: History::Always,
+    parse: p_seed,
+};
+
+fn p_seed(a: &mut Args) -> Result<Command, Error> {
+    let seed = a.integer("a seed", 0, u64::MAX)?.value;
+    a.finish(Core::Seed { seed })
+}
+
+pub(super) const DEVICE: CommandSpec = CommandSpec {
+    name: "device",
+    usage: "device [auto|cpu|cuda|cuda:N]",
+    summary: "where tensors live; auto picks CUDA when available; alone, shows it",
+    details: "Moves the current model too. Training on CPU is deterministic for a given seed.",
+    example: "device cpu",
+    words: &["auto", "cpu", "cuda"],
+    files: Files::None,
+    history: History::WithArgs,
+    parse: p_device,
+};
+
+fn p_device(a: &mut Args) -> Result<Command, Error> {
+    if a.at_end() {
+        return a.finish(Core::Device { device: None });
+    }
+    let d = a.word("auto, cpu, cuda or cuda:N")?;
+    let Some(device) = DeviceChoice::parse(&d.value) else {
+        let hint = match suggest(&d.value, ["auto", "cpu", "cuda"]) {
+            Some(s) => format!(" (did you mean `{s}`?)"),
+            None => String::new(),
+        };
+        return Err(a.error(d.span, format!("unknown device `{}`{hint}", d.value)));
+    };
+    a.finish(Core::Device {
+        device: Some(Spanned::new(device, d.span)),
+    })
+}
+
+pub(super) const SET: CommandSpec = CommandSpec {
+    name: "set",
+    usage: "set [NAME [VALUE]]",
+    summary: "change a setting; `set NAME` alone shows one (value, range, default), `set` alone lists them all",
+    details: "Values are checked against each setting's type and range (`help settings`). A value with spaces or `/` is quoted (`set meter \"3/4\"`, `set scale \"D yu\"`): the error says so. A chord symbol as a scale gets its scale as a suggestion (`Dm`: \"D minor\"). Values a knob or a followed clock set are shown rounded (`0.937`); `history` keeps them exact.",
+    example: "set temperature 0.8",
+    words: &[],
+    files: Files::None,
+    history: History::WithArgs,
+    parse: p_set,
+};
+
+fn p_set(a: &mut Args) -> Result<Command, Error> {
+    if a.at_end() {
+        return Ok(Core::SetList.into());
+    }
+    let name = setting_name(a)?;
+    if a.at_end() {
+        return Ok(Core::SetShow { name }.into());
+    }
+    let spec = name.value.spec();
+    let tok = a.peek().cloned();
+    let (raw, span) = match &tok {
+        Some(Token {
+            kind: TokenKind::Num(x, text),
+            span,
+        }) => {
+            let is_int = !text.contains(['.', 'e', 'E']);
+            let v = match text.strip_prefix('+').unwrap_or(text).parse::<i64>() {
+                Ok(i) if is_int => Value::Int(i),
+                _ => Value::Float(*x),
+            };
+            (v, *span)
+        }
+        Some(Token {
+            kind: TokenKind::Str(s) | TokenKind::Word(s),
+            span,
+        }) => (Value::Text(s.clone()), *span),
+        _ => return Err(a.expected(&format!("a value for `{}`", spec.name))),
+    };
+    a.pos += 1;
+    // `set scale D yu`: a value of several words must be quoted; say so rather than
+    // "unexpected word".
+    if let (
+        Value::Text(first),
+        Some(Token {
+            kind: TokenKind::Word(more),
+            span: more_span,
+        }),
+    ) = (&raw, a.peek())
+    {
+        return Err(a.error(
+            *more_span,
+            format!(
+                "a value of several words is quoted: set {} \"{first} {more}\"",
+                spec.name
+            ),
+        ));
+    }
+    let value = spec.kind.check(&raw).map_err(|allowed| {
+        Error::new(
+            span,
+            ErrorKind::BadValue {
+                setting: spec.name.to_string(),
+                value: match &tok {
+                    Some(t) => t.describe(),
+                    None => raw.to_string(),
+                },
+                allowed,
+            },
+        )
+    })?;
+    a.finish(Core::Set {
+        name,
+        value: Spanned::new(value, span),
+    })
+}
+
+pub(super) const LOSS: CommandSpec = CommandSpec {
+    name: "loss",
+    usage: "loss [pitch W] [step W] [duration W]",
+    summary: "loss weights of the three heads, any subset (default pitch 1 step 0.2 duration 0.2; the notebook used 0.1, 20, 1)",
+    details: "`loss` alone shows them. The rhythm terms weigh less than pitch by default: the three cross-entropies share one LSTM, and with rhythm at 0.3 instead of 1 the held-out pitch NLL fell 0.013 nats while the step and duration NLLs rose 0.045 and 0.011 (README, \"The shipped model\"). `loss` weights are saved with the model's training settings.",
+    example: "loss pitch 1 step 20 duration 1",
+    words: &["pitch", "step", "duration"],
+    files: Files::None,
+    history: History::WithArgs,
+    parse: p_loss,
+};
+
+fn p_loss(a: &mut Args) -> Result<Command, Error> {
+    let (mut pitch, mut step, mut duration) = (None, None, None);
+    a.options(&["pitch", "step", "duration"], |name, a| {
+        let w = Some(a.number("a weight", 0.0, 1e6)?.value);
+        match name {
+            "pitch" => pitch = w,
+            "step" => step = w,
+            _ => duration = w,
+        }
+        Ok(())
+    })?;
+    a.finish(Core::Loss {
+        pitch,
+        step,
+        duration,
+    })
+}
+
+pub(super) const SLEEP: CommandSpec = CommandSpec {
+    name: "sleep",
+    usage: "sleep SECONDS",
+    summary: "pause a script",
+    details: "",
+    example: "sleep 0.5",
+    words: &[],
+    files: Files::None,
+    history: History::Always,
+    parse: p_sleep,
+};
+
+fn p_sleep(a: &mut Args) -> Result<Command, Error> {
+    let seconds = a.number("seconds", 0.0, 86_400.0)?.value;
+    a.finish(Core::Sleep { seconds })
+}
+
+fn p_path(
+    a: &mut Args,
+    make: fn(Spanned<String>) -> Command,
+    what: &str,
+) -> Result<Command, Error> {
+    let path = a.string(what)?;
+    a.finish(make(path))
+}
+
+pub(super) const RUN: CommandSpec = CommandSpec {
+    name: "run",
+    usage: "run \"FILE.tms\"",
+    summary: "run another script (paths in it are relative to the current directory)",
+    details: "",
+    example: "run \"scripts/demo.tms\"",
+    words: &[],
+    files: Files::Ext(&["tms"]),
+    history: History::Never,
+    parse: p_run,
+};
+
+fn p_run(a: &mut Args) -> Result<Command, Error> {
+    p_path(
+        a,
+        |path| Core::Run { path }.into(),
+        "a quoted script such as \"demo.tms\"",
+    )
+}
+
+pub(super) const WATCH: CommandSpec = CommandSpec {
+    name: "watch",
+    usage: "watch [\"FILE.tms\"]",
+    summary: "run a script now and again each time an editor saves it; `watch` alone shows what is watched",
+    details: "Every kind of save reruns it once: rename-over (vim, VS Code), truncate-and-write, append. \
+              An error in it is shown with its caret and the music keeps playing; the prompt stays usable. \
+              At the end of `tms run` or `tms -c`, tms keeps watching until Ctrl-C.",
+    example: "watch \"live.tms\"",
+    words: &[],
+    files: Files::Ext(&["tms"]),
+    history: History::Never,
+    parse: p_watch,
+};
+
+fn p_watch(a: &mut Args) -> Result<Command, Error> {
+    let path = a.opt_string();
+    a.finish(Core::Watch { path })
+}
+
+pub(super) const UNWATCH: CommandSpec = CommandSpec {
+    name: "unwatch",
+    usage: "unwatch",
+    summary: "stop watching the file given to `watch` (what it started keeps playing)",
+    details: "",
+    example: "unwatch",
+    words: &[],
+    files: Files::None,
+    history: History::Never,
+    parse: p_unwatch,
+};
+
+bare!(p_unwatch, Core::Unwatch);
+
+pub(super) const HISTORY: CommandSpec = CommandSpec {
+    name: "history",
+    usage: "history [\"FILE.tms\"]",
+    summary: "print this session's successful commands, or save them as a replayable script",
+    details: "The saved script starts with the session's seed, so it reproduces the session: a `train` or `generate` that Ctrl-C stopped is recorded as what it did (`train 50 stop after 494 batches`), so the replay writes the same bytes.",
+    example: "history \"session.tms\"",
+    words: &[],
+    files: Files::Ext(&["tms"]),
+    history: History::Never,
+    parse: p_history,
+};
+
+fn p_history(a: &mut Args) -> Result<Command, Error> {
+    let path = a.opt_string();
+    a.finish(Core::History { path })
+}
+
+pub(super) const QUIT: CommandSpec = CommandSpec {
+    name: "quit",
+    usage: "quit",
+    summary: "leave (silencing every sounding note first)",
+    details: "",
+    example: "quit",
+    words: &[],
+    files: Files::None,
+    history: History::Never,
+    parse: p_quit,
+};
+
+bare!(p_quit, Core::Quit);
