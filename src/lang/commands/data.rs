@@ -3,11 +3,11 @@
 //! notes.
 
 use super::{extension, Args, CommandSpec, Files, History, MIDI_ABC};
+use crate::error::Error;
+use crate::ground::span::{Span, Spanned};
 use crate::ground::text::suggest;
-use crate::error::{Error};
 use crate::lang::ast::{Command, Data, Filter};
 use crate::lang::lexer::TokenKind;
-use crate::ground::span::{Span, Spanned};
 
 pub(super) const LOAD: CommandSpec = CommandSpec {
     name: "load",

@@ -10,10 +10,10 @@ use std::path::Path;
 
 use super::ast::{BarRange, Command};
 use super::lexer::{Token, TokenKind};
-use crate::settings::{self, SettingId};
+use crate::error::{Error, ErrorKind};
 use crate::ground::span::{Span, Spanned};
 use crate::ground::text::suggest;
-use crate::error::{Error, ErrorKind};
+use crate::settings::{self, SettingId};
 
 // A command that takes no arguments; defined before the families, which use it.
 macro_rules! bare {

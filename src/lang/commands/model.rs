@@ -3,8 +3,8 @@
 
 use super::{extension, opt_on_off, Args, CommandSpec, Files, History, MIDI_ABC};
 use crate::error::{Error, ErrorKind};
-use crate::lang::ast::{Command, Learn};
 use crate::ground::span::Spanned;
+use crate::lang::ast::{Command, Learn};
 use crate::music::scale::Scale;
 
 pub(super) const MODEL: CommandSpec = CommandSpec {

@@ -3,13 +3,13 @@
 //! [`Command`]; the other families build the other parts.
 
 use super::{lookup, names, setting_name, Args, CommandSpec, Files, History};
-use crate::ground::text::suggest;
 use crate::error::{Error, ErrorKind};
+use crate::ground::span::Spanned;
+use crate::ground::text::suggest;
 use crate::lang::ast::{Command, Core};
 use crate::lang::lexer::{Token, TokenKind};
-use crate::settings::{self, Value};
-use crate::ground::span::Spanned;
 use crate::model::cuda::DeviceChoice;
+use crate::settings::{self, Value};
 
 pub(super) const HELP: CommandSpec = CommandSpec {
     name: "help",

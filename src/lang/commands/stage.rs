@@ -4,9 +4,9 @@
 
 use super::{opt_on_off, setting_name, Args, CommandSpec, Files, History};
 use crate::error::Error;
+use crate::ground::span::Spanned;
 use crate::lang::ast::{Command, PortArg, RecordArg, RespondArg, Stage};
 use crate::settings::Live;
-use crate::ground::span::Spanned;
 
 pub(super) const PORTS: CommandSpec = CommandSpec {
     name: "ports",

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::thread::Player;
 use super::{FIRST, HEADROOM};
-use crate::settings::Live;
 use crate::perform::timeline::{next_line, TICKS_PER_BEAT};
+use crate::settings::Live;
 
 /// Clock out never sends ticks closer than this: 24 a quarter note at the fastest `tempo`.
 pub(super) fn min_tick_interval() -> Duration {

@@ -10,9 +10,9 @@ use super::clock_out::{tick_at_or_after, tick_beat};
 use super::job::{loop_length, Job};
 use super::thread::Player;
 use super::{Cmd, FIRST};
-use crate::settings::Live;
 use crate::perform::msg;
 use crate::perform::timeline::BeatSource;
+use crate::settings::Live;
 
 impl Player {
     pub(super) fn command(&mut self, cmd: Cmd) {

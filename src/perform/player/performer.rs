@@ -12,13 +12,13 @@ use super::job::{generate, loop_length, to_events, NextLoop};
 use super::lookout::{look_after_ports, Watched};
 use super::thread::{realtime_priority, Lane, Player};
 use super::{Activity, Cmd, Shared, VoiceState};
-use crate::settings::Live;
 use crate::music::note::Note;
 use crate::perform::input::{Input, Knobs};
 use crate::perform::record::{Tape, MAIN_TRACK};
 use crate::perform::respond::{Answer, Responder, Show, TakePhrase};
 use crate::perform::timeline::{BeatSource, ClockFollower, InternalClock};
 use crate::perform::{ports, say, Controls, NoteSource, PerformError, PlayStats, PortSel, Printer};
+use crate::settings::Live;
 
 /// How long to wait for the player to confirm stop/panic/disconnect.
 const ACK: Duration = Duration::from_secs(2);

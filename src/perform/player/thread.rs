@@ -11,11 +11,11 @@ use super::clock_out::{min_tick_interval, tick_at_or_after, tick_beat, ClockOut,
 use super::job::Job;
 use super::performer::VoiceHandle;
 use super::{Cmd, Shared, VoiceState, FIRST, HEADROOM, REF_BEATS};
-use crate::settings::Live;
 use crate::music::note::Note;
 use crate::perform::record::Tape;
 use crate::perform::timeline::{next_line, whole_lines, BeatSource, InternalClock};
 use crate::perform::{msg, Controls, NoteEvent, Printer};
+use crate::settings::Live;
 
 /// Sleep until this long before a deadline, then spin.
 const SPIN: Duration = Duration::from_millis(1);
