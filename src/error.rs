@@ -65,6 +65,12 @@ pub enum ErrorKind {
     },
     /// `generate N bars form "…"`: not a form, or N bars do not split into its phrases.
     Form(crate::music::form::FormError),
+    /// `record` could not start, or `record stop` could not write the final file; `kept`
+    /// when the recording keeps running after a failed `record stop`, to be stopped again.
+    Record {
+        error: crate::perform::record::RecordError,
+        kept: bool,
+    },
     /// Ends a list of errors cut short: a broken script reports its first
     /// [`ERRORS_SHOWN`] errors, not a line for each of a million bad lines.
     MoreErrors(usize),
@@ -174,6 +180,11 @@ impl fmt::Display for ErrorKind {
                 bar_count(*bars, meter)
             ),
             ErrorKind::Form(e) => write!(f, "{e}"),
+            ErrorKind::Record { error, kept: false } => write!(f, "{error}"),
+            ErrorKind::Record { error, kept: true } => write!(
+                f,
+                "{error}; the recording is kept: make room, then `record stop` again"
+            ),
             ErrorKind::MoreErrors(n) => write!(
                 f,
                 "{n} more {} not shown (`tms check FILE` lists every one)",

@@ -887,8 +887,10 @@ impl Session {
                 let meter = self.settings.meter;
                 let tape = self.performer().tape().clone();
                 let target = std::path::Path::new(&path.value);
-                let rec = Recording::start(&tape, target, *overwrite, tempo, meter)
-                    .map_err(|m| Error::failed(path.span, m))?;
+                let rec =
+                    Recording::start(&tape, target, *overwrite, tempo, meter).map_err(|error| {
+                        Error::new(path.span, ErrorKind::Record { error, kept: false })
+                    })?;
                 // The player sent these before the take; each voice's track starts with its.
                 let programs: Vec<(String, u8, u8)> = self
                     .stage
@@ -941,14 +943,9 @@ impl Session {
                         Ok(())
                     }
                     Err(failed) => {
-                        let (rec, msg) = *failed;
+                        let (rec, error) = *failed;
                         self.stage.recording = Some(rec);
-                        Err(Error::failed(
-                            span,
-                            format!(
-                                "{msg}; the recording is kept: make room, then `record stop` again"
-                            ),
-                        ))
+                        Err(Error::new(span, ErrorKind::Record { error, kept: true }))
                     }
                 }
             }
