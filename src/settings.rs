@@ -186,6 +186,8 @@ pub struct SettingSpec {
     pub live: bool,
     /// Each voice has its own value (else the session's one value is every voice's).
     pub voice: bool,
+    /// It shapes how notes are drawn: `generate` takes it for one call.
+    pub draw: bool,
 }
 
 impl SettingSpec {
@@ -195,11 +197,13 @@ impl SettingSpec {
     }
 }
 
-/// Rows are `Id name: Type = default, kind, live|playing|fixed voice|shared, "help";`.
+/// Rows are `Id name: Type = default, kind, live|playing|fixed draw|voice|shared, "help";`.
 /// `live` rows are numeric settings the player reads per note through [`Live`] (and knobs
 /// can turn); `playing` ones are also obeyed while music plays but are not numbers (a
 /// scale); `fixed` ones are read when a command runs. A `voice` setting has a value of its
-/// own in each voice (`voice "bass"; set transpose -12`); a `shared` one is the session's.
+/// own in each voice (`voice "bass"; set transpose -12`); a `draw` one too, and it shapes
+/// how notes are drawn, so `generate` also takes it for one call (`generate 8 temperature
+/// 0.5`); a `shared` one is the session's.
 macro_rules! settings {
     ($($id:ident $name:ident : $ty:ty = $default:expr, $kind:expr, $live:ident $scope:ident, $help:literal;)*) => {
         /// The session's current settings, one typed field per row.
@@ -225,6 +229,7 @@ macro_rules! settings {
                 help: $help,
                 live: settings!(@is_live $live),
                 voice: settings!(@is_voice $scope),
+                draw: settings!(@is_draw $scope),
             },)*
         ];
 
@@ -259,8 +264,11 @@ macro_rules! settings {
     (@is_live live) => { true };
     (@is_live playing) => { true };
     (@is_live fixed) => { false };
+    (@is_voice draw) => { true };
     (@is_voice voice) => { true };
     (@is_voice shared) => { false };
+    (@is_draw draw) => { true };
+    (@is_draw $other:ident) => { false };
     (@live [$($acc:ident $accn:ident,)*] $id:ident $name:ident live, $($rest:tt)*) => {
         settings!(@live [$($acc $accn,)* $id $name,] $($rest)*);
     };
@@ -357,21 +365,21 @@ settings! {
         "directory for checkpoints";
     AbcAccidentals abc_accidentals: Accidentals = Accidentals::Bar, Kind::Choice(Accidentals::NAMES), fixed shared,
         "ABC accidentals last to the end of the bar (ABC 2.1), or apply to their note only (Essen, music21)";
-    Temperature temperature: f64 = 0.85, Kind::Float { min: 0.0, max: 10.0 }, live voice,
+    Temperature temperature: f64 = 0.85, Kind::Float { min: 0.0, max: 10.0 }, live draw,
         "sampling temperature of pitch (0 = always the most likely, 1 = the model's own distribution)";
-    RhythmTemperature rhythm_temperature: f64 = 0.6, Kind::Float { min: 0.0, max: 10.0 }, live voice,
+    RhythmTemperature rhythm_temperature: f64 = 0.6, Kind::Float { min: 0.0, max: 10.0 }, live draw,
         "sampling temperature of the rhythm, steps and durations, for a model with a grid rhythm head (0 = always the most likely, 1 = the model's own distribution)";
-    TopK top_k: i64 = 0, Kind::Int { min: 0, max: 128 }, live voice,
+    TopK top_k: i64 = 0, Kind::Int { min: 0, max: 128 }, live draw,
         "sample only among the K most likely pitches (0 = all)";
-    Scale scale: Option<Scale> = None, Kind::Scale, playing voice,
+    Scale scale: Option<Scale> = None, Kind::Scale, playing draw,
         "keep generated pitches in a scale, e.g. \"D yu\", \"A minor pentatonic\" (none = off)";
     Meter meter: Meter = Meter::default(), Kind::Meter, fixed shared,
         "the bar: beats per bar and the note that counts them, e.g. \"3/4\", \"6/8\" (notation bar lines)";
-    Grid grid: GridChoice = GridChoice::Auto, Kind::Grid, playing voice,
+    Grid grid: GridChoice = GridChoice::Auto, Kind::Grid, playing draw,
         "generated steps and durations are whole multiples of this note value, e.g. \"1/16\", \"1/8t\", counted from the bar lines (auto = the value of the model's training data, off = free)";
     Precision precision: Precision = Precision::Int8, Kind::Choice(Precision::NAMES), fixed shared,
         "how generation steps the model: int8 (weights as bytes, about twice as fast, han2 NLL unchanged to 1e-4) or f32 (the trained numbers, as `evaluate` uses them)";
-    MinDuration min_duration: f64 = 0.05, Kind::Float { min: 0.0, max: 10.0 }, live voice,
+    MinDuration min_duration: f64 = 0.05, Kind::Float { min: 0.0, max: 10.0 }, live draw,
         "shortest generated note, seconds";
     Velocity velocity: i64 = 0, Kind::Int { min: 0, max: 127 }, live voice,
         "velocity for writing and playing (0 = each note's own)";
@@ -413,6 +421,11 @@ impl SettingId {
 /// The settings each voice has its own value of, in table order.
 pub fn voice_settings() -> impl Iterator<Item = SettingId> {
     SETTINGS.iter().filter(|s| s.voice).map(|s| s.id)
+}
+
+/// The settings that shape how notes are drawn, which `generate` takes for one call.
+pub fn draw_settings() -> impl Iterator<Item = &'static SettingSpec> {
+    SETTINGS.iter().filter(|s| s.draw)
 }
 
 impl Live {

@@ -6,8 +6,6 @@ use std::fmt;
 use crate::ground::span::{Span, Spanned};
 use crate::ground::text::{fmt_number, quote};
 use crate::model::cuda::DeviceChoice;
-use crate::music::grid::Grid;
-use crate::music::scale::Scale;
 use crate::settings::{Live, SettingId, Value};
 
 /// One command with the span of its whole text.
@@ -167,12 +165,9 @@ pub enum Learn {
         n: usize,
         /// `generate N bars`: N bars of the meter instead of N notes.
         bars: bool,
-        temperature: Option<f64>,
-        top_k: Option<usize>,
-        /// `Some(None)` is `scale "none"`: no scale for this call whatever the setting.
-        scale: Option<Spanned<Option<Scale>>>,
-        /// `Some(None)` is `grid "off"`.
-        grid: Option<Option<Grid>>,
+        /// Settings given for this call (`temperature 0.5`, `scale "D yu"`): the table's
+        /// `draw` rows, checked, in table order.
+        overrides: Vec<(SettingId, Spanned<Value>)>,
         /// `end tonic`: the melody's last note is the scale's tonic.
         end_tonic: bool,
         /// `stop after K notes`: stops after the K-th note exactly as Ctrl-C there would, so
@@ -477,29 +472,21 @@ impl fmt::Display for Learn {
             Generate {
                 n,
                 bars,
-                temperature,
-                top_k,
-                scale,
-                grid,
+                overrides,
                 end_tonic,
                 stop_after,
                 form,
                 vary,
             } => write!(
                 f,
-                "generate {n}{}{}{}{}{}{}{}{}{}",
+                "generate {n}{}{}{}{}{}{}",
                 if *bars { " bars" } else { "" },
                 Opt("form", &form.as_ref().map(|f| quote(&f.to_string()))),
                 Opt("vary", &num(vary)),
-                Opt("temperature", &num(temperature)),
-                Opt("top_k", top_k),
-                Opt(
-                    "scale",
-                    &scale
-                        .as_ref()
-                        .map(|s| quote(&s.value.map_or("none".into(), |s| s.name())))
-                ),
-                Opt("grid", &grid.map(|g| quote(&crate::music::grid::name(g)))),
+                overrides
+                    .iter()
+                    .map(|(id, v)| format!(" {} {}", id.name(), v.value))
+                    .collect::<String>(),
                 if *end_tonic { " end tonic" } else { "" },
                 match stop_after {
                     Some(1) => " stop after 1 note".to_string(),

@@ -131,7 +131,7 @@ generate 4 bar end tonic grid off top_k 3; generate 8 grid "1/8T""#;
         let printed: Vec<String> = p.stmts.iter().map(|s| s.cmd.to_string()).collect();
         assert_eq!(printed[2], "set optimizer sgd");
         assert_eq!(printed[6], "write \"x.mid\" program \"Flute\" tempo 90");
-        assert_eq!(printed[9], "generate 4 bars top_k 3 grid \"off\" end tonic");
+        assert_eq!(printed[9], "generate 4 bars top_k 3 grid off end tonic");
         assert_eq!(printed[10], "generate 8 grid \"1/8t\"");
         let again = parse(&printed.join("\n"));
         assert!(again.errors.is_empty(), "{:?}", again.errors);

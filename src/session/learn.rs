@@ -181,25 +181,26 @@ impl Session {
             Learn::Generate {
                 n,
                 bars,
-                temperature,
-                top_k,
-                scale,
-                grid,
+                overrides,
                 end_tonic,
                 stop_after,
                 form,
                 vary,
             } => {
-                let scale = scale.as_ref().map_or(self.settings.scale, |s| s.value);
+                let mut settings = self.settings.clone();
+                for (id, value) in overrides {
+                    // The parser checked each against its row, so this cannot fail.
+                    let _ = settings.set(*id, &value.value);
+                }
+                let scale = settings.scale;
                 let opts = SampleOptions {
-                    temperature: temperature.unwrap_or(self.settings.temperature),
-                    rhythm_temperature: self.settings.rhythm_temperature,
-                    top_k: top_k.unwrap_or(self.settings.top_k as usize),
-                    allowed: scale.map(|s| s.mask()),
-                    tonic: scale.map(|s| s.tonic),
-                    min_duration: self.settings.min_duration,
-                    grid: grid.unwrap_or_else(|| self.grid()),
+                    grid: resolve_grid(
+                        settings.grid,
+                        self.learn.model.as_ref(),
+                        self.learn.data_grid,
+                    ),
                     bar_lines: self.bar_lines(),
+                    ..settings.sample_options()
                 };
                 let tonic = match (end_tonic, scale) {
                     (false, _) => None,

@@ -16,6 +16,7 @@ mod hostile;
 mod hostile_notation;
 mod hostile_scripts;
 mod language_fuzz;
+mod layout;
 mod link;
 mod midi_golden;
 mod model_cli;

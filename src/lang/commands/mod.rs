@@ -13,7 +13,7 @@ use super::lexer::{Token, TokenKind};
 use crate::error::{Error, ErrorKind};
 use crate::ground::span::{Span, Spanned};
 use crate::ground::text::suggest;
-use crate::settings::{self, SettingId};
+use crate::settings::{self, SettingId, SettingSpec, Value};
 
 // A command that takes no arguments; defined before the families, which use it.
 macro_rules! bare {
@@ -476,4 +476,70 @@ pub fn lookup(name: &str) -> Option<&'static CommandSpec> {
 
 pub fn names() -> impl Iterator<Item = &'static str> {
     COMMANDS.iter().map(|c| c.name)
+}
+
+/// A value for the setting `spec`, checked against its row: a number, a word or a quoted
+/// string, as `set` and the options of `generate` read it. `lead` is what the command
+/// writes before the setting's name, for the hint on an unquoted value of several words;
+/// a word in `follows` (the command's next option) is not taken for such a word.
+pub(super) fn setting_value(
+    a: &mut Args,
+    spec: &SettingSpec,
+    lead: &str,
+    follows: &[&str],
+) -> Result<Spanned<Value>, Error> {
+    let tok = a.peek().cloned();
+    let (raw, span) = match &tok {
+        Some(Token {
+            kind: TokenKind::Num(x, text),
+            span,
+        }) => {
+            let is_int = !text.contains(['.', 'e', 'E']);
+            let v = match text.strip_prefix('+').unwrap_or(text).parse::<i64>() {
+                Ok(i) if is_int => Value::Int(i),
+                _ => Value::Float(*x),
+            };
+            (v, *span)
+        }
+        Some(Token {
+            kind: TokenKind::Str(s) | TokenKind::Word(s),
+            span,
+        }) => (Value::Text(s.clone()), *span),
+        _ => return Err(a.expected(&format!("a value for `{}`", spec.name))),
+    };
+    a.pos += 1;
+    // `set scale D yu`: a value of several words must be quoted; say so rather than
+    // "unexpected word".
+    if let (
+        Value::Text(first),
+        Some(Token {
+            kind: TokenKind::Word(more),
+            span: more_span,
+        }),
+    ) = (&raw, a.peek())
+    {
+        if !follows.iter().any(|f| more.eq_ignore_ascii_case(f)) {
+            return Err(a.error(
+                *more_span,
+                format!(
+                    "a value of several words is quoted: {lead}{} \"{first} {more}\"",
+                    spec.name
+                ),
+            ));
+        }
+    }
+    let value = spec.kind.check(&raw).map_err(|allowed| {
+        Error::new(
+            span,
+            ErrorKind::BadValue {
+                setting: spec.name.to_string(),
+                value: match &tok {
+                    Some(t) => t.describe(),
+                    None => raw.to_string(),
+                },
+                allowed,
+            },
+        )
+    })?;
+    Ok(Spanned::new(value, span))
 }

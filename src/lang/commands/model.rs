@@ -1,11 +1,11 @@
 //! Commands on the model: creating, opening, saving, training, evaluating, generating, each
 //! row beside its parser. They build a [`Learn`], the part of [`Command`] that a model runs.
 
-use super::{extension, opt_on_off, Args, CommandSpec, Files, History, MIDI_ABC};
+use super::{extension, opt_on_off, setting_value, Args, CommandSpec, Files, History, MIDI_ABC};
 use crate::error::{Error, ErrorKind};
 use crate::ground::span::Spanned;
 use crate::lang::ast::{Command, Learn};
-use crate::music::scale::Scale;
+use crate::settings::{self, SettingId, Value};
 
 pub(super) const MODEL: CommandSpec = CommandSpec {
     name: "model",
@@ -140,19 +140,13 @@ fn p_evaluate(a: &mut Args) -> Result<Command, Error> {
     a.finish(Learn::Evaluate { glob })
 }
 
-fn scale_arg(s: Spanned<String>) -> Result<Spanned<Option<Scale>>, Error> {
-    crate::music::scale::parse_optional(&s.value)
-        .map(|scale| Spanned::new(scale, s.span))
-        .map_err(|e| Error::failed(s.span, e.to_string()))
-}
-
 pub(super) const GENERATE: CommandSpec = CommandSpec {
     name: "generate",
     usage: "generate N [notes|bars] [temperature T] [top_k K] [scale \"SCALE\"] [grid \"1/16\"] [end tonic] [form \"AABA\" [vary X]]",
     summary: "continue the primer (or the previous melody) by N notes, or by N bars of the meter",
-    details: "`generate 10 notes` is `generate 10`. Options override the settings for this call. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\"). `bars`: the melody completes the bar it is in, then N whole bars of `meter` (bar lines where the melody has them: after its source's upbeat, else every bar from its first note); no note starts on or after the last bar line, and the note that reaches it is cut there. `end tonic`: the last note is the scale's tonic and lasts a beat or more (needs a scale). A grid counts from the bar lines, not from the last note. The scale used is the key `write` gives the melody. The melody is one line: a generated note ends by the next note's start (the next step is drawn before a note is handed out), and so does the note before the first one (the primer's last); the last note keeps its length. At a terminal a generate of 50000 notes or more shows a progress bar. Ctrl-C stops it after the note it is making; `history` records that as `generate N … stop after K notes`, which stops at the same note, so replay writes the same melody. `form \"AABA\"` (with `bars`; letters A to Z, at most 64): the N bars in phrases of equal length, one a letter, from the bar line after the melody (N must split evenly). A letter's first phrase is drawn new: the first phrase continues the melody, a later one is the most contrasting of 8 draws (the furthest, by edit distance of interval sequences, from the nearest earlier phrase). A letter that comes again is its first phrase moved there and varied once as `vary` varies bars: each note kept with probability 1 - X, else drawn by the model; X is 0.2 unless given, and `vary 0` brings the phrase back exactly. Every phrase ends on its closing bar line with a note of a beat or more: on the tonic when its letter is the form's last, else on the tonic or its fifth; the tonic is the scale's, else that of the key estimated from the melody so far. Ctrl-C leaves the melody as it was.",
+    details: "`generate 10 notes` is `generate 10`. Options override the settings for this call: any setting that shapes how notes are drawn (temperature, rhythm_temperature, top_k, min_duration, scale, grid), written as `set` writes it. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\"). `bars`: the melody completes the bar it is in, then N whole bars of `meter` (bar lines where the melody has them: after its source's upbeat, else every bar from its first note); no note starts on or after the last bar line, and the note that reaches it is cut there. `end tonic`: the last note is the scale's tonic and lasts a beat or more (needs a scale). A grid counts from the bar lines, not from the last note. The scale used is the key `write` gives the melody. The melody is one line: a generated note ends by the next note's start (the next step is drawn before a note is handed out), and so does the note before the first one (the primer's last); the last note keeps its length. At a terminal a generate of 50000 notes or more shows a progress bar. Ctrl-C stops it after the note it is making; `history` records that as `generate N … stop after K notes`, which stops at the same note, so replay writes the same melody. `form \"AABA\"` (with `bars`; letters A to Z, at most 64): the N bars in phrases of equal length, one a letter, from the bar line after the melody (N must split evenly). A letter's first phrase is drawn new: the first phrase continues the melody, a later one is the most contrasting of 8 draws (the furthest, by edit distance of interval sequences, from the nearest earlier phrase). A letter that comes again is its first phrase moved there and varied once as `vary` varies bars: each note kept with probability 1 - X, else drawn by the model; X is 0.2 unless given, and `vary 0` brings the phrase back exactly. Every phrase ends on its closing bar line with a note of a beat or more: on the tonic when its letter is the form's last, else on the tonic or its fifth; the tonic is the scale's, else that of the key estimated from the melody so far. Ctrl-C leaves the melody as it was.",
     example: "generate 8 bars temperature 0.8 scale \"D yu\" end tonic",
-    words: &["notes", "bars", "temperature", "top_k", "scale", "grid", "end", "tonic", "form", "vary"],
+    words: &["notes", "bars", "temperature", "rhythm_temperature", "top_k", "min_duration", "scale", "grid", "end", "tonic", "form", "vary"],
     files: Files::None,
     history: History::Always,
     parse: p_generate,
@@ -163,60 +157,44 @@ fn p_generate(a: &mut Args) -> Result<Command, Error> {
     let bars = a.keyword("bars") || a.keyword("bar");
     // `generate 10 notes` reads as it is meant: notes are what N counts without `bars`.
     let _ = bars || a.keyword("notes") || a.keyword("note");
-    let (mut temperature, mut top_k, mut scale, mut grid) = (None, None, None, None);
     let mut end_tonic = false;
     let (mut stop, mut form, mut vary) = (None, None, None);
-    a.options(
-        &[
-            "temperature",
-            "top_k",
-            "scale",
-            "grid",
-            "end",
-            "stop",
-            "form",
-            "vary",
-        ],
-        |name, a| {
-            match name {
-                "stop" => stop = Some(stop_after(a, "a note count", &["notes", "note"])?),
-                "form" => {
-                    let s = a.string("a quoted form such as \"AABA\"")?;
-                    let f = crate::music::form::Form::parse(&s.value)
-                        .map_err(|e| Error::new(s.span, ErrorKind::Form(e)))?;
-                    form = Some(Spanned::new(f, s.span));
-                }
-                "vary" => vary = Some(a.number("an amount", 0.0, 1.0)?),
-                "temperature" => temperature = Some(a.number("a temperature", 0.0, 10.0)?.value),
-                "top_k" => top_k = Some(a.integer("a pitch count", 0, 128)?.value as usize),
-                "grid" => {
-                    let what = "a quoted note value such as \"1/16\" or \"1/8t\", or off";
-                    let g = match a.opt_string() {
-                        Some(s) => s,
-                        None => a.word(what)?,
-                    };
-                    let parsed = crate::music::grid::Grid::parse_optional(&g.value)
-                        .map_err(|e| Error::failed(g.span, e.to_string()))?;
-                    grid = Some(parsed);
-                }
-                "end" => {
-                    let w = a.word("`tonic`")?;
-                    if !w.value.eq_ignore_ascii_case("tonic") {
-                        return Err(Error::failed(
-                            w.span,
-                            format!("a melody can end on `tonic`, not `{}`", w.value),
-                        ));
-                    }
-                    end_tonic = true;
-                }
-                _ => {
-                    let s = a.string("a quoted scale such as \"D yu\"")?;
-                    scale = Some(scale_arg(s)?);
-                }
+    let mut overrides: Vec<(SettingId, Spanned<Value>)> = Vec::new();
+    let mut names = vec!["end", "stop", "form", "vary"];
+    names.extend(settings::draw_settings().map(|s| s.name));
+    let follows = names.clone();
+    a.options(&names, |name, a| {
+        match name {
+            "stop" => stop = Some(stop_after(a, "a note count", &["notes", "note"])?),
+            "form" => {
+                let s = a.string("a quoted form such as \"AABA\"")?;
+                let f = crate::music::form::Form::parse(&s.value)
+                    .map_err(|e| Error::new(s.span, ErrorKind::Form(e)))?;
+                form = Some(Spanned::new(f, s.span));
             }
-            Ok(())
-        },
-    )?;
+            "vary" => vary = Some(a.number("an amount", 0.0, 1.0)?),
+            "end" => {
+                let w = a.word("`tonic`")?;
+                if !w.value.eq_ignore_ascii_case("tonic") {
+                    return Err(Error::failed(
+                        w.span,
+                        format!("a melody can end on `tonic`, not `{}`", w.value),
+                    ));
+                }
+                end_tonic = true;
+            }
+            setting => {
+                // Only the table's `draw` rows are among the names.
+                let Some(spec) = settings::spec(setting) else {
+                    return Err(a.expected("an option"));
+                };
+                overrides.push((spec.id, setting_value(a, spec, "", &follows)?));
+            }
+        }
+        Ok(())
+    })?;
+    // In the table's order, so that a call prints one way however it was written.
+    overrides.sort_by_key(|(id, _)| *id as usize);
     if let Some(v) = &vary {
         if form.is_none() {
             return Err(a.error(
@@ -243,10 +221,7 @@ fn p_generate(a: &mut Args) -> Result<Command, Error> {
     a.finish(Learn::Generate {
         n,
         bars,
-        temperature,
-        top_k,
-        scale,
-        grid,
+        overrides,
         end_tonic,
         stop_after: stop,
         form: form.map(|f| f.value),

@@ -2,14 +2,13 @@
 //! history, each row beside its parser. They build a [`Core`], the session's own part of
 //! [`Command`]; the other families build the other parts.
 
-use super::{lookup, names, setting_name, Args, CommandSpec, Files, History};
+use super::{lookup, names, setting_name, setting_value, Args, CommandSpec, Files, History};
 use crate::error::{Error, ErrorKind};
 use crate::ground::span::Spanned;
 use crate::ground::text::suggest;
 use crate::lang::ast::{Command, Core};
-use crate::lang::lexer::{Token, TokenKind};
 use crate::model::cuda::DeviceChoice;
-use crate::settings::{self, Value};
+use crate::settings;
 
 pub(super) const HELP: CommandSpec = CommandSpec {
     name: "help",
@@ -110,61 +109,8 @@ fn p_set(a: &mut Args) -> Result<Command, Error> {
         return Ok(Core::SetShow { name }.into());
     }
     let spec = name.value.spec();
-    let tok = a.peek().cloned();
-    let (raw, span) = match &tok {
-        Some(Token {
-            kind: TokenKind::Num(x, text),
-            span,
-        }) => {
-            let is_int = !text.contains(['.', 'e', 'E']);
-            let v = match text.strip_prefix('+').unwrap_or(text).parse::<i64>() {
-                Ok(i) if is_int => Value::Int(i),
-                _ => Value::Float(*x),
-            };
-            (v, *span)
-        }
-        Some(Token {
-            kind: TokenKind::Str(s) | TokenKind::Word(s),
-            span,
-        }) => (Value::Text(s.clone()), *span),
-        _ => return Err(a.expected(&format!("a value for `{}`", spec.name))),
-    };
-    a.pos += 1;
-    // `set scale D yu`: a value of several words must be quoted; say so rather than
-    // "unexpected word".
-    if let (
-        Value::Text(first),
-        Some(Token {
-            kind: TokenKind::Word(more),
-            span: more_span,
-        }),
-    ) = (&raw, a.peek())
-    {
-        return Err(a.error(
-            *more_span,
-            format!(
-                "a value of several words is quoted: set {} \"{first} {more}\"",
-                spec.name
-            ),
-        ));
-    }
-    let value = spec.kind.check(&raw).map_err(|allowed| {
-        Error::new(
-            span,
-            ErrorKind::BadValue {
-                setting: spec.name.to_string(),
-                value: match &tok {
-                    Some(t) => t.describe(),
-                    None => raw.to_string(),
-                },
-                allowed,
-            },
-        )
-    })?;
-    a.finish(Core::Set {
-        name,
-        value: Spanned::new(value, span),
-    })
+    let value = setting_value(a, spec, "set ", &[])?;
+    a.finish(Core::Set { name, value })
 }
 
 pub(super) const LOSS: CommandSpec = CommandSpec {
