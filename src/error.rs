@@ -3,7 +3,9 @@
 //! Every failure — a typo in a script, an unknown setting, a corrupt MIDI file named in a
 //! command — becomes an [`Error`]: an optional span and a kind whose `Display` holds all the
 //! wording. [`render`] adds `file:line:col: error:`, the source line and a caret, identically
-//! for scripts, `tms -c` and the REPL.
+//! for scripts, `tms -c` and the REPL. A module's own error (a SoundFont that will not load, a
+//! glob that matches nothing) travels inside a kind as itself, converted by `From`, with
+//! its `io::Error` or other cause still attached; only `Display` turns it into words.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -13,13 +15,13 @@ use crate::ground::span::Span;
 /// How many errors of one script `run` shows before [`ErrorKind::MoreErrors`].
 pub const ERRORS_SHOWN: usize = 100;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Error {
     pub span: Option<Span>,
     pub kind: ErrorKind,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum ErrorKind {
     /// Malformed text: strings, numbers, stray characters.
     Syntax(String),
@@ -36,8 +38,11 @@ pub enum ErrorKind {
     BadValue {
         setting: String,
         value: String,
-        allowed: String,
+        allowed: crate::settings::ValueError,
     },
+    /// A value the settings refused as a command ran (the parser's own check is
+    /// `BadValue`): shown as what the setting allows.
+    Value(crate::settings::ValueError),
     /// Anything that went wrong while running a command; the message names what and where.
     Failed(String),
     /// The user interrupted a long-running command (Ctrl-C).
@@ -71,6 +76,17 @@ pub enum ErrorKind {
         error: crate::perform::record::RecordError,
         kept: bool,
     },
+    /// `load`: a glob that names no files, or a walk stopped by Ctrl-C.
+    Glob(crate::music::dataset::GlobError),
+    /// `prime "F"`, `load "F.abc#X"`: one tune that could not be read.
+    Tune(crate::music::dataset::TuneError),
+    /// `model "F"`: a file that is not a model tms can open. Boxed, as is `Watch`: every
+    /// `Result<_, Error>` is as large as the largest kind.
+    OpenModel(Box<crate::session::OpenModelError>),
+    /// `render`, `write "F.wav"`.
+    Render(crate::render::RenderError),
+    /// `watch`: the watch itself could not start.
+    Watch(Box<crate::session::WatchError>),
     /// Ends a list of errors cut short: a broken script reports its first
     /// [`ERRORS_SHOWN`] errors, not a line for each of a million bad lines.
     MoreErrors(usize),
@@ -80,12 +96,59 @@ pub enum ErrorKind {
 }
 
 /// Errors with the text they point into.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ScriptError {
     pub file: String,
     pub source: std::sync::Arc<str>,
     /// Every syntax error of the script, or the one error that stopped it.
     pub errors: Vec<Error>,
+}
+
+/// The errors of a text that ran, on their way to whoever prints them: `Display` is
+/// [`render`] of each, a line apart, in color or not as the session shows its errors.
+#[derive(Debug)]
+pub struct Report {
+    pub script: ScriptError,
+    pub color: bool,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let ScriptError {
+            file,
+            source,
+            errors,
+        } = &self.script;
+        for (i, e) in errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            f.write_str(&render(e, file, source, self.color))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Report {}
+
+/// `From` for each module error a kind carries as itself (or boxed).
+macro_rules! kinds_from {
+    ($($variant:ident($from:ty),)*) => {
+        $(impl From<$from> for ErrorKind {
+            fn from(e: $from) -> Self {
+                ErrorKind::$variant(e.into())
+            }
+        })*
+    };
+}
+
+kinds_from! {
+    Value(crate::settings::ValueError),
+    Glob(crate::music::dataset::GlobError),
+    Tune(crate::music::dataset::TuneError),
+    OpenModel(crate::session::OpenModelError),
+    Render(crate::render::RenderError),
+    Watch(crate::session::WatchError),
 }
 
 impl Error {
@@ -179,12 +242,18 @@ impl fmt::Display for ErrorKind {
                 "there is no bar {bar}: the melody has {}",
                 bar_count(*bars, meter)
             ),
+            ErrorKind::Value(e) => write!(f, "{e}"),
             ErrorKind::Form(e) => write!(f, "{e}"),
             ErrorKind::Record { error, kept: false } => write!(f, "{error}"),
             ErrorKind::Record { error, kept: true } => write!(
                 f,
                 "{error}; the recording is kept: make room, then `record stop` again"
             ),
+            ErrorKind::Glob(e) => write!(f, "{e}"),
+            ErrorKind::Tune(e) => write!(f, "{e}"),
+            ErrorKind::OpenModel(e) => write!(f, "{e}"),
+            ErrorKind::Render(e) => write!(f, "{e}"),
+            ErrorKind::Watch(e) => write!(f, "{e}"),
             ErrorKind::MoreErrors(n) => write!(
                 f,
                 "{n} more {} not shown (`tms check FILE` lists every one)",

@@ -1,6 +1,7 @@
 //! The `tms` binary: reads the arguments, picks a mode (REPL, scripts, `-c`, `check`) and
 //! turns the outcome into an exit status. Everything else lives in the library.
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -167,19 +168,25 @@ fn check(files: &[String], color: bool) -> ExitCode {
     }
 }
 
-/// The arguments as text; one that is not UTF-8 (a mangled file name) is named, escaped.
-fn utf8_args() -> Result<Vec<String>, String> {
+/// An argument that is not UTF-8 (a mangled file name), counted from 1; shown escaped.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "tms: argument {number} is not valid UTF-8: {}",
+    tms::error::escape_control(&.arg.to_string_lossy())
+)]
+struct NotUtf8 {
+    number: usize,
+    arg: OsString,
+}
+
+/// The arguments as text.
+fn utf8_args() -> Result<Vec<String>, NotUtf8> {
     std::env::args_os()
         .skip(1)
         .enumerate()
         .map(|(i, a)| {
-            a.into_string().map_err(|a| {
-                format!(
-                    "tms: argument {} is not valid UTF-8: {}",
-                    i + 1,
-                    tms::error::escape_control(&a.to_string_lossy())
-                )
-            })
+            a.into_string()
+                .map_err(|arg| NotUtf8 { number: i + 1, arg })
         })
         .collect()
 }

@@ -89,7 +89,11 @@ pub enum RenderError {
     #[error("cannot read SoundFont `{path}`: {reason}")]
     ReadSoundFont { path: String, reason: String },
     #[error("{path} is not a usable SoundFont: {reason}")]
-    BadSoundFont { path: String, reason: String },
+    BadSoundFont {
+        path: String,
+        #[source]
+        reason: SoundFontDamage,
+    },
     #[error("sample rate {0} Hz is out of range (16000 to 192000)")]
     Rate(u32),
     #[error("tempo must be a positive number of BPM, not {0}")]
@@ -100,6 +104,35 @@ pub enum RenderError {
     Write { path: String, reason: String },
     #[error("interrupted: `{0}` was not written")]
     Interrupted(String),
+}
+
+/// What is wrong with a SoundFont file.
+#[derive(Debug, thiserror::Error)]
+pub enum SoundFontDamage {
+    #[error("not a SoundFont 2 file (no RIFF sfbk header)")]
+    NoHeader,
+    /// A chunk's header claims more bytes than the file holds after it.
+    #[error(
+        "chunk `{}` claims {claims} bytes but only {remain} remain (truncated file?)",
+        .chunk.escape_default()
+    )]
+    Overrun {
+        chunk: String,
+        claims: usize,
+        remain: usize,
+    },
+    /// rustysynth's own checks refused it.
+    #[error(transparent)]
+    Rejected(#[from] rustysynth::SoundFontError),
+    /// rustysynth panicked on its preset tables.
+    #[error("its preset tables are inconsistent (corrupt file?)")]
+    Inconsistent,
+    /// rustysynth could not build a synthesizer from it.
+    #[error(transparent)]
+    Synthesizer(#[from] rustysynth::SynthesizerError),
+    /// rustysynth panicked while synthesizing.
+    #[error("synthesis failed on its data (corrupt file?)")]
+    Synthesis,
 }
 
 /// Why synthesis into the temporary file stopped; the temporary file is removed either way.
@@ -147,18 +180,18 @@ pub fn find_soundfont() -> Option<PathBuf> {
 
 /// Every chunk of the RIFF structure must fit inside the file. rustysynth allocates what
 /// the headers claim before reading, so a corrupt header could otherwise ask for gigabytes.
-fn check_riff(bytes: &[u8]) -> Result<(), String> {
+fn check_riff(bytes: &[u8]) -> Result<(), SoundFontDamage> {
     let u32_at = |at: usize| -> Option<usize> {
         bytes
             .get(at..at + 4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
     };
     if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"sfbk" {
-        return Err("not a SoundFont 2 file (no RIFF sfbk header)".into());
+        return Err(SoundFontDamage::NoHeader);
     }
     let end = u32_at(4).unwrap_or(0).saturating_add(8).min(bytes.len());
     // Walks chunks in [from, to); LIST chunks are walked one level down.
-    fn walk(bytes: &[u8], from: usize, to: usize, depth: u8) -> Result<(), String> {
+    fn walk(bytes: &[u8], from: usize, to: usize, depth: u8) -> Result<(), SoundFontDamage> {
         let mut at = from;
         while at + 8 <= to {
             let id = String::from_utf8_lossy(&bytes[at..at + 4]).into_owned();
@@ -167,11 +200,11 @@ fn check_riff(bytes: &[u8]) -> Result<(), String> {
                     as usize;
             let body = at + 8;
             if size > to - body {
-                return Err(format!(
-                    "chunk `{}` claims {size} bytes but only {} remain (truncated file?)",
-                    id.escape_default(),
-                    to - body
-                ));
+                return Err(SoundFontDamage::Overrun {
+                    chunk: id,
+                    claims: size,
+                    remain: to - body,
+                });
             }
             if depth == 0 && id == "LIST" && size >= 4 {
                 walk(bytes, body + 4, body + size, 1)?;
@@ -191,17 +224,15 @@ pub fn load_soundfont(path: &Path) -> Result<Arc<SoundFont>, RenderError> {
         path: shown.clone(),
         reason: crate::fsio::io_reason(&e),
     })?;
-    let bad = |reason: String| RenderError::BadSoundFont {
+    let bad = |reason: SoundFontDamage| RenderError::BadSoundFont {
         path: shown.clone(),
         reason,
     };
     check_riff(&bytes).map_err(bad)?;
     match quietly(|| SoundFont::new(&mut Cursor::new(&bytes))) {
         Some(Ok(sf)) => Ok(Arc::new(sf)),
-        Some(Err(e)) => Err(bad(e.to_string())),
-        None => Err(bad(
-            "its preset tables are inconsistent (corrupt file?)".into()
-        )),
+        Some(Err(e)) => Err(bad(e.into())),
+        None => Err(bad(SoundFontDamage::Inconsistent)),
     }
 }
 
@@ -307,7 +338,7 @@ pub fn render_wav_until(
     let mut synth =
         Synthesizer::new(&soundfont, &settings).map_err(|e| RenderError::BadSoundFont {
             path: sf_path.display().to_string(),
-            reason: e.to_string(),
+            reason: e.into(),
         })?;
     // rustysynth's default gain (0.5) leaves a solo melody peaking near -20 dBFS; a melody
     // is mostly one voice at a time, so full gain is safe, and clipping is counted anyway.
@@ -380,7 +411,7 @@ pub fn render_wav_until(
         Err(Stop::Synth) => {
             return Err(RenderError::BadSoundFont {
                 path: sf_path.display().to_string(),
-                reason: "synthesis failed on its data (corrupt file?)".into(),
+                reason: SoundFontDamage::Synthesis,
             })
         }
     };

@@ -5,14 +5,42 @@
 //! checks that `set`, `map` and `tms check` apply, and the listings behind `set`, `help` and
 //! completion. Adding a setting is adding a row.
 
-use crate::music::grid::GridChoice;
-use crate::music::meter::Meter;
-use crate::music::scale::Scale;
+use crate::music::grid::{GridChoice, GridError};
+use crate::music::meter::{Meter, MeterError};
+use crate::music::scale::{Scale, ScaleError};
 
 pub use crate::ground::value::{SettingType, Switch, Value};
 
+/// Why a value does not fit a setting: what the setting allows, or what the value's own
+/// parser says is wrong with it. As small as a [`Kind`] (anything larger is boxed): the
+/// session's `Error` carries one inline, and every `Result<_, Error>` pays for its size.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ValueError {
+    #[error("{}", .0.allowed())]
+    NotAllowed(Kind),
+    #[error(transparent)]
+    Misspelt(Box<Misspelt>),
+    #[error(transparent)]
+    Scale(Box<ScaleError>),
+    #[error(transparent)]
+    Meter(Box<MeterError>),
+    #[error(transparent)]
+    Grid(Box<GridError>),
+    /// A General MIDI program name, misspelt.
+    #[error("unknown program name (did you mean \"{0}\"?)")]
+    Program(&'static str),
+}
+
+/// One of a [`Kind::Choice`]'s words, misspelt, and the word likely meant.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{} (did you mean `{suggestion}`?)", Kind::Choice(.choices).allowed())]
+pub struct Misspelt {
+    pub choices: &'static [&'static str],
+    pub suggestion: String,
+}
+
 /// What a setting accepts.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
     Int {
         min: i64,
@@ -68,7 +96,7 @@ impl Kind {
     }
 
     /// Checks and normalises a written value, or says what is allowed.
-    pub fn check(&self, v: &Value) -> Result<Value, String> {
+    pub fn check(&self, v: &Value) -> Result<Value, ValueError> {
         match (self, v) {
             (Kind::Int { min, max }, Value::Int(i)) if (min..=max).contains(&i) => {
                 Ok(Value::Int(*i))
@@ -85,29 +113,32 @@ impl Kind {
                 .map(|c| Value::Text(c.to_string()))
                 .ok_or_else(
                     || match crate::ground::text::suggest(t, c.iter().copied()) {
-                        Some(s) => format!("{} (did you mean `{s}`?)", self.allowed()),
-                        None => self.allowed(),
+                        Some(suggestion) => ValueError::Misspelt(Box::new(Misspelt {
+                            choices: c,
+                            suggestion,
+                        })),
+                        None => ValueError::NotAllowed(*self),
                     },
                 ),
             (Kind::Text, Value::Text(t)) => Ok(Value::Text(t.clone())),
             (Kind::Scale, Value::Text(t)) => match crate::music::scale::parse_optional(t) {
                 Ok(Some(s)) => Ok(Value::Text(s.name())),
                 Ok(None) => Ok(Value::Text("none".into())),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(ValueError::Scale(Box::new(e))),
             },
-            (Kind::Meter, Value::Text(t)) => crate::music::meter::Meter::parse(t)
+            (Kind::Meter, Value::Text(t)) => Meter::parse(t)
                 .map(|m| Value::Text(m.to_string()))
-                .map_err(|e| e.to_string()),
+                .map_err(|e| ValueError::Meter(Box::new(e))),
             (Kind::Grid, Value::Text(t)) => GridChoice::parse(t)
                 .map(|g| Value::Text(g.to_string()))
-                .map_err(|e| e.to_string()),
+                .map_err(|e| ValueError::Grid(Box::new(e))),
             (Kind::Program, Value::Int(i)) if (0..=127).contains(i) => Ok(Value::Int(*i)),
             (Kind::Program, Value::Text(t)) => match crate::music::gm::program_by_name(t) {
                 Ok(p) => Ok(Value::Int(p as i64)),
-                Err(Some(s)) => Err(format!("unknown program name (did you mean \"{s}\"?)")),
-                Err(None) => Err(self.allowed()),
+                Err(Some(s)) => Err(ValueError::Program(s)),
+                Err(None) => Err(ValueError::NotAllowed(*self)),
             },
-            _ => Err(self.allowed()),
+            _ => Err(ValueError::NotAllowed(*self)),
         }
     }
 }
@@ -235,13 +266,13 @@ macro_rules! settings {
 
         impl Settings {
             /// Checks a written value against the row and stores it, or says what is allowed.
-            pub fn set(&mut self, id: SettingId, v: &Value) -> Result<(), String> {
+            pub fn set(&mut self, id: SettingId, v: &Value) -> Result<(), ValueError> {
                 let kind = id.spec().kind;
                 let checked = kind.check(v)?;
                 match id {
                     $(SettingId::$id => {
                         self.$name = <$ty as SettingType>::from_value(&checked)
-                            .ok_or_else(|| kind.allowed())?;
+                            .ok_or(ValueError::NotAllowed(kind))?;
                     })*
                 }
                 Ok(())
@@ -522,13 +553,15 @@ mod tests {
     fn checks_say_what_is_allowed() {
         let k = spec("optimizer").unwrap().kind;
         assert_eq!(
-            k.check(&Value::Text("adamw".into())),
-            Err("one of sgd, adam (did you mean `adam`?)".into())
+            k.check(&Value::Text("adamw".into()))
+                .unwrap_err()
+                .to_string(),
+            "one of sgd, adam (did you mean `adam`?)"
         );
         let k = spec("seq_len").unwrap().kind;
         assert_eq!(
-            k.check(&Value::Int(0)),
-            Err("an integer from 1 to 4096".into())
+            k.check(&Value::Int(0)).unwrap_err().to_string(),
+            "an integer from 1 to 4096"
         );
         let k = spec("lr").unwrap().kind;
         assert!(k.check(&Value::Text("abc".into())).is_err());

@@ -4,10 +4,18 @@
 //! itself, once, when the machine has an NVIDIA driver; after that libtorch sees CUDA exactly
 //! as if it had been linked (`tch::Cuda::is_available()`, `Device::Cuda`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
+static LOADED: OnceLock<Result<(), CudaError>> = OnceLock::new();
+
+/// Why CUDA could not load; tms then runs on the CPU.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot load CUDA support from {}: {source}", .path.display())]
+pub struct CudaError {
+    path: PathBuf,
+    source: libloading::Error,
+}
 
 /// Whether an NVIDIA kernel driver is present (WSL2's GPU device counts): without one CUDA
 /// cannot work, so there is no point paying for its libraries. `TMS_CUDA=0` never loads CUDA,
@@ -24,15 +32,15 @@ fn driver_present() -> bool {
 
 /// Opens libtorch_cuda when a driver is present (once; later calls return the first result).
 /// `Ok(false)` means no driver, so CUDA stays off; an error says why CUDA could not load.
-pub fn load() -> Result<bool, String> {
+pub fn load() -> Result<bool, &'static CudaError> {
     if !driver_present() {
         return Ok(false);
     }
-    LOADED.get_or_init(open).clone().map(|()| true)
+    LOADED.get_or_init(open).as_ref().map(|()| true)
 }
 
 #[allow(unsafe_code)]
-fn open() -> Result<(), String> {
+fn open() -> Result<(), CudaError> {
     let dir = env!("TMS_LIBTORCH_LIB");
     let path = Path::new(dir).join("libtorch_cuda.so");
     let path = if path.exists() {
@@ -46,7 +54,7 @@ fn open() -> Result<(), String> {
     // against (same directory, same build); its initialisers only register CUDA kernels and
     // hooks with the already loaded libtorch_cpu. It is never unloaded: the handle is leaked.
     let lib = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_GLOBAL) }
-        .map_err(|e| format!("cannot load CUDA support from {}: {e}", path.display()))?;
+        .map_err(|source| CudaError { path, source })?;
     std::mem::forget(lib);
     Ok(())
 }

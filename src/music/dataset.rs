@@ -8,8 +8,58 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use super::abc::Accidentals;
+use super::abc::{AbcError, Accidentals};
+use super::midi::MidiError;
 use super::note::Tune;
+
+/// Why a glob gave no files to read.
+#[derive(Debug, thiserror::Error)]
+pub enum GlobError {
+    #[error("bad file pattern: {}", .0.msg)]
+    Pattern(#[from] glob::PatternError),
+    /// Ctrl-C during the walk.
+    #[error("interrupted while listing `{0}`")]
+    Interrupted(String),
+    #[error(
+        "`{0}` is a folder: load the files in it, e.g. \"{dir}/*.mid\", \"{dir}/*.abc\" or \"{dir}/**/*.mid\"",
+        dir = .0.trim_end_matches('/')
+    )]
+    Folder(String),
+    #[error("no files match `{0}`")]
+    NoMatch(String),
+}
+
+/// Why a file gave no tunes, or why one of its tunes was skipped.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("not a .mid, .midi or .abc file")]
+    NotMusic,
+    #[error("{}", crate::fsio::io_reason(.0))]
+    Io(#[source] std::io::Error),
+    #[error(transparent)]
+    Abc(#[from] AbcError),
+    /// An ABC file without a single `X:` field.
+    #[error("no tunes (no X: field)")]
+    NoTunes,
+    #[error(transparent)]
+    Midi(#[from] MidiError),
+    #[error("no notes")]
+    NoNotes,
+}
+
+/// Why `prime "F"` or `load "F.abc#X"` has no tune to use.
+#[derive(Debug, thiserror::Error)]
+pub enum TuneError {
+    #[error("cannot read `{file}`: {reason}")]
+    Read {
+        file: String,
+        #[source]
+        reason: FileError,
+    },
+    /// `path` names a tune (`F.abc#X`) the file does not have.
+    #[error("no tune `{0}`")]
+    NoTune(String),
+}
 
 #[derive(Debug, Default)]
 pub struct LoadReport {
@@ -17,7 +67,7 @@ pub struct LoadReport {
     /// Files matched by the glob that were read (good or bad).
     pub files: usize,
     /// `(path, reason)` for every file or tune that could not be used.
-    pub skipped: Vec<(String, String)>,
+    pub skipped: Vec<(String, FileError)>,
     /// Tunes that loaded but did not match `where`.
     pub filtered_out: usize,
     pub seconds: f64,
@@ -41,13 +91,13 @@ pub struct Filter<'a> {
 /// directories without remembering where it has been, so `d/**/*.mid` with a link to `..`
 /// inside `d` never ended. Here each real directory (device and inode) is listed once,
 /// and `interrupt` (Ctrl-C) stops the walk.
-pub fn expand(pattern: &str, interrupt: &AtomicBool) -> Result<Vec<String>, String> {
+pub fn expand(pattern: &str, interrupt: &AtomicBool) -> Result<Vec<String>, GlobError> {
     let options = glob::MatchOptions {
         case_sensitive: true,
         require_literal_separator: true,
         require_literal_leading_dot: false,
     };
-    let whole = glob::Pattern::new(pattern).map_err(|e| format!("bad file pattern: {}", e.msg))?;
+    let whole = glob::Pattern::new(pattern)?;
     let parts: Vec<&str> = pattern.split('/').collect();
     let literal = |p: &str| !p.contains(['*', '?', '[']);
     // The leading components without wildcards name the folder where the walk starts.
@@ -63,9 +113,7 @@ pub fn expand(pattern: &str, interrupt: &AtomicBool) -> Result<Vec<String>, Stri
         for p in &parts[fixed..] {
             component_patterns.push(match *p {
                 "**" => None,
-                p => Some(
-                    glob::Pattern::new(p).map_err(|e| format!("bad file pattern: {}", e.msg))?,
-                ),
+                p => Some(glob::Pattern::new(p)?),
             });
         }
         let walk = Walk {
@@ -82,7 +130,7 @@ pub fn expand(pattern: &str, interrupt: &AtomicBool) -> Result<Vec<String>, Stri
             PathBuf::from(&root)
         };
         walk.run(&start, &mut out)
-            .map_err(|()| format!("interrupted while listing `{pattern}`"))?;
+            .map_err(|()| GlobError::Interrupted(pattern.to_string()))?;
     }
     // A file whose name holds glob characters (`take [2].mid`) is still itself.
     if out.is_empty() && Path::new(pattern).is_file() {
@@ -91,12 +139,9 @@ pub fn expand(pattern: &str, interrupt: &AtomicBool) -> Result<Vec<String>, Stri
     out.sort();
     if out.is_empty() {
         if Path::new(pattern).is_dir() {
-            let dir = pattern.trim_end_matches('/');
-            return Err(format!(
-                "`{pattern}` is a folder: load the files in it, e.g. \"{dir}/*.mid\", \"{dir}/*.abc\" or \"{dir}/**/*.mid\""
-            ));
+            return Err(GlobError::Folder(pattern.to_string()));
         }
-        return Err(format!("no files match `{pattern}`"));
+        return Err(GlobError::NoMatch(pattern.to_string()));
     }
     Ok(out)
 }
@@ -176,28 +221,25 @@ fn extension(path: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The tunes of one file, or why there are none.
-pub fn read_file(path: &str, abc: Accidentals) -> Result<(Vec<Tune>, Vec<String>), String> {
+/// The tunes of one file and why any of its tunes were skipped, or why it has none.
+pub fn read_file(path: &str, abc: Accidentals) -> Result<(Vec<Tune>, Vec<AbcError>), FileError> {
     let ext = extension(path);
     if !matches!(ext.as_str(), "mid" | "midi" | "abc") {
-        return Err("not a .mid, .midi or .abc file".into());
+        return Err(FileError::NotMusic);
     }
-    let bytes = crate::fsio::read(Path::new(path)).map_err(|e| crate::fsio::io_reason(&e))?;
+    let bytes = crate::fsio::read(Path::new(path)).map_err(FileError::Io)?;
     if ext == "abc" {
         let text = String::from_utf8_lossy(&bytes);
         let (tunes, errors) = super::abc::parse_abc_with(&text, path, abc);
-        let problems = errors.iter().map(|e| e.to_string()).collect();
         if tunes.is_empty() {
-            return Err(match errors.first() {
-                Some(e) => e.to_string(),
-                None => "no tunes (no X: field)".into(),
-            });
+            let first = errors.into_iter().next();
+            return Err(first.map_or(FileError::NoTunes, FileError::Abc));
         }
-        return Ok((tunes, problems));
+        return Ok((tunes, errors));
     }
-    let (notes, bars) = super::midi::read_midi_bars(&bytes).map_err(|e| e.to_string())?;
+    let (notes, bars) = super::midi::read_midi_bars(&bytes)?;
     if notes.is_empty() {
-        return Err("no notes".into());
+        return Err(FileError::NoNotes);
     }
     let mut tune = Tune {
         source: path.to_string(),
@@ -209,7 +251,7 @@ pub fn read_file(path: &str, abc: Accidentals) -> Result<(Vec<Tune>, Vec<String>
     Ok((vec![tune], Vec::new()))
 }
 
-type FileResult = Result<(Vec<Tune>, Vec<String>), String>;
+type FileResult = Result<(Vec<Tune>, Vec<AbcError>), FileError>;
 
 /// Reads files on every core, keeping their order; `done` counts finished files.
 fn read_all(paths: &[String], abc: Accidentals, done: &AtomicUsize) -> Vec<FileResult> {
@@ -248,7 +290,7 @@ pub fn load(
     abc: Accidentals,
     interrupt: &AtomicBool,
     mut progress: impl FnMut(usize, usize) + Send,
-) -> Result<LoadReport, String> {
+) -> Result<LoadReport, GlobError> {
     let started = Instant::now();
     let paths = expand(pattern, interrupt)?;
     let mut report = LoadReport::default();
@@ -283,7 +325,7 @@ pub fn load(
         match result {
             Ok((tunes, problems)) => {
                 for p in problems {
-                    report.skipped.push((path.clone(), p));
+                    report.skipped.push((path.clone(), p.into()));
                 }
                 for t in tunes {
                     if !keep(&t) {
@@ -389,7 +431,9 @@ mod tests {
         assert_eq!(one_level.len(), 1);
         let stop = AtomicBool::new(true);
         assert_eq!(
-            expand(&format!("{base}/**/*.mid"), &stop).unwrap_err(),
+            expand(&format!("{base}/**/*.mid"), &stop)
+                .unwrap_err()
+                .to_string(),
             format!("interrupted while listing `{base}/**/*.mid`")
         );
     }
@@ -397,15 +441,20 @@ mod tests {
     #[test]
     fn unknown_extensions_and_missing_files_are_reasons() {
         assert_eq!(
-            read_file("README.txt", Accidentals::Bar).unwrap_err(),
+            read_file("README.txt", Accidentals::Bar)
+                .unwrap_err()
+                .to_string(),
             "not a .mid, .midi or .abc file"
         );
         assert_eq!(
-            read_file("/nonexistent/x.mid", Accidentals::Bar).unwrap_err(),
+            read_file("/nonexistent/x.mid", Accidentals::Bar)
+                .unwrap_err()
+                .to_string(),
             "no such file or directory"
         );
         assert!(expand("/nonexistent/*.mid", &AtomicBool::new(false))
             .unwrap_err()
+            .to_string()
             .contains("no files match"));
     }
 }

@@ -12,7 +12,7 @@ use crate::fsio::{self, io_reason};
 use crate::ground::span::Span;
 use crate::lang::ast::Data;
 use crate::music::abc::Accidentals;
-use crate::music::dataset::{self, Filter};
+use crate::music::dataset::{self, Filter, TuneError};
 use crate::music::midi::{write_midi, WriteOptions};
 use crate::music::note::{Note, Tune};
 use crate::music::{notation, notes_text, pianoroll, stats};
@@ -96,7 +96,7 @@ impl Session {
             }
             Data::PrimeFile { path, last } => {
                 let tune = read_one_tune(&path.value, self.settings.abc_accidentals)
-                    .map_err(|m| Error::failed(path.span, m))?;
+                    .map_err(|e| Error::new(path.span, e.into()))?;
                 let n = last.unwrap_or(self.settings.seq_len as usize);
                 let skip = tune.notes.len().saturating_sub(n);
                 let t0 = tune.notes.get(skip).map_or(0.0, |n| n.start);
@@ -265,7 +265,7 @@ impl Session {
     ) -> Result<(), Error> {
         let report =
             crate::render::render_wav_until(&self.melody, Path::new(path), opts, &self.interrupt)
-                .map_err(|e| Error::failed(at, e.to_string()))?;
+                .map_err(|e| Error::new(at, e.into()))?;
         say!(self, "rendered {path} with {report}");
         Ok(())
     }
@@ -320,7 +320,7 @@ impl Session {
             Some(_) => {
                 let t0 = Instant::now();
                 let tune = read_one_tune(pattern, self.settings.abc_accidentals)
-                    .map_err(|m| Error::failed(span, m))?;
+                    .map_err(|e| Error::new(span, e.into()))?;
                 dataset::LoadReport {
                     tunes: vec![tune],
                     files: 1,
@@ -344,7 +344,7 @@ impl Session {
                     }
                 },
             )
-            .map_err(|m| Error::failed(span, m))?,
+            .map_err(|e| Error::new(span, e.into()))?,
         };
         if let Some(b) = bar {
             b.finish_and_clear();
@@ -390,20 +390,22 @@ impl Session {
 }
 
 /// One tune of a file: `file.abc#X` picks tune X of an ABC file, otherwise the first.
-pub fn read_one_tune(path: &str, abc: Accidentals) -> Result<Tune, String> {
+pub fn read_one_tune(path: &str, abc: Accidentals) -> Result<Tune, TuneError> {
     let (file, wanted) = match path.rsplit_once('#') {
         Some((f, x)) if dataset::is_abc(f) => (f, Some(x)),
         _ => (path, None),
     };
-    let (tunes, _) =
-        dataset::read_file(file, abc).map_err(|r| format!("cannot read `{file}`: {r}"))?;
+    let (tunes, _) = dataset::read_file(file, abc).map_err(|reason| TuneError::Read {
+        file: file.to_string(),
+        reason,
+    })?;
     let tune = match wanted {
         None => tunes.into_iter().next(),
         Some(x) => tunes
             .into_iter()
             .find(|t| t.source.rsplit_once('#').is_some_and(|(_, n)| n == x) || t.source == path),
     };
-    tune.ok_or_else(|| format!("no tune `{path}`"))
+    tune.ok_or_else(|| TuneError::NoTune(path.to_string()))
 }
 
 /// `1 note`, `2 notes`: what the one-line reports print.

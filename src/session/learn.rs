@@ -8,7 +8,9 @@ use crate::error::{Error, ErrorKind};
 use crate::fsio::io_reason;
 use crate::ground::span::Span;
 use crate::lang::ast::Learn;
-use crate::model::{self, Generator, Model, SampleOptions, TrainConfig, Trainer, WeightFeed};
+use crate::model::{
+    self, Generator, Model, ModelError, SampleOptions, TrainConfig, Trainer, WeightFeed,
+};
 use crate::settings::Switch;
 use std::sync::Arc;
 
@@ -58,7 +60,7 @@ impl Session {
             Learn::ModelOpen { path } => {
                 self.refuse_while_training(span, "opening another model")?;
                 let mut m = open_model(&path.value, self.tch_device())
-                    .map_err(|m| Error::failed(path.span, m))?;
+                    .map_err(|e| Error::new(path.span, e.into()))?;
                 m.set_precision(self.settings.precision);
                 say!(self, "model: {}", m.describe());
                 self.learn.model = Some(m);
@@ -609,19 +611,54 @@ fn tonic_mask(tonic: u8) -> [bool; 128] {
     std::array::from_fn(|p| p % 12 == usize::from(tonic % 12))
 }
 
+/// Why `model "F"` could not open a file.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenModelError {
+    #[error("cannot read `{path}`: {}", io_reason(.source))]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A PyTorch file tms could not read.
+    #[error("cannot read PyTorch file `{path}`: {source}")]
+    Pth {
+        path: String,
+        source: model::pth::PthError,
+    },
+    /// A state_dict that does not fit the notebook's network.
+    #[error("`{path}` is not the notebook's model: {source}")]
+    NotNotebook { path: String, source: ModelError },
+    /// Anything else: tms's own format, or not a model.
+    #[error("cannot open model `{path}`: {source}")]
+    Open { path: String, source: ModelError },
+}
+
 /// Opens tms's own format, or the notebook's PyTorch state_dict by its content.
-fn open_model(path: &str, device: tch::Device) -> Result<Model, String> {
-    let bytes = crate::fsio::read(Path::new(path))
-        .map_err(|e| format!("cannot read `{path}`: {}", io_reason(&e)))?;
+fn open_model(path: &str, device: tch::Device) -> Result<Model, OpenModelError> {
+    let path_of = || path.to_string();
+    let bytes = crate::fsio::read(Path::new(path)).map_err(|source| OpenModelError::Read {
+        path: path_of(),
+        source,
+    })?;
     if model::pth::is_pth(&bytes) {
-        let entries = model::pth::read_state_dict(&bytes)
-            .map_err(|e| format!("cannot read PyTorch file `{path}`: {e}"))?;
-        let mut m = Model::from_notebook_state_dict(entries)
-            .map_err(|e| format!("`{path}` is not the notebook's model: {e}"))?;
+        let entries =
+            model::pth::read_state_dict(&bytes).map_err(|source| OpenModelError::Pth {
+                path: path_of(),
+                source,
+            })?;
+        let mut m = Model::from_notebook_state_dict(entries).map_err(|source| {
+            OpenModelError::NotNotebook {
+                path: path_of(),
+                source,
+            }
+        })?;
         m.to_device(device);
         return Ok(m);
     }
-    Model::open(Path::new(path), device).map_err(|e| format!("cannot open model `{path}`: {e}"))
+    Model::open(Path::new(path), device).map_err(|source| OpenModelError::Open {
+        path: path_of(),
+        source,
+    })
 }
 
 /// A `generate` of at least this many notes shows its progress (a second or more of work).

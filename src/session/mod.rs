@@ -13,7 +13,8 @@ mod stage;
 mod voices;
 mod watch;
 
-pub use watch::Bell;
+pub use learn::OpenModelError;
+pub use watch::{Bell, WatchError};
 
 use crate::{say, say_raw};
 use std::path::Path;
@@ -25,7 +26,7 @@ use colored::Colorize;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use crate::error::{render, Error, ErrorKind, ScriptError, ERRORS_SHOWN};
+use crate::error::{Error, ErrorKind, Report, ScriptError, ERRORS_SHOWN};
 use crate::fsio::io_reason;
 use crate::ground::span::Span;
 use crate::lang::ast::{Command, Core, Stmt};
@@ -170,14 +171,16 @@ impl Session {
 
     /// Parses and runs a whole text (a script, a `-c` argument, a REPL line), stopping at the
     /// first error. Syntax errors anywhere stop it before anything runs, as a script with a
-    /// typo on line 40 should not train for an hour first. Returns the rendered error.
-    pub fn run_source(&mut self, src: &Source) -> Result<(), String> {
-        self.run_text(src).map_err(|errors| {
-            let shown: Vec<String> = errors
-                .iter()
-                .map(|e| render(e, src.name, src.text, self.color))
-                .collect();
-            shown.join("\n")
+    /// typo on line 40 should not train for an hour first. The errors come back with the
+    /// text they point into, to be shown as they print.
+    pub fn run_source(&mut self, src: &Source) -> Result<(), Report> {
+        self.run_text(src).map_err(|errors| Report {
+            script: ScriptError {
+                file: src.name.to_string(),
+                source: src.text.into(),
+                errors,
+            },
+            color: self.color,
         })
     }
 
@@ -233,7 +236,9 @@ impl Session {
         let result = self.dispatch(stmt);
         match (&result, self.recorded_as.take()) {
             (Ok(()), Some(did)) => self.history.push(did),
-            (Err(e), Some(did)) if e.kind == ErrorKind::Interrupted => self.history.push(did),
+            (Err(e), Some(did)) if matches!(e.kind, ErrorKind::Interrupted) => {
+                self.history.push(did)
+            }
             (Ok(()), None) if stmt.recorded && !self.unrecorded => {
                 self.history.push(stmt.cmd.to_string())
             }
@@ -398,7 +403,7 @@ impl Session {
             // One voice for the clock: the value is checked, then nothing changes.
             Settings::default()
                 .set(id, value)
-                .map_err(|allowed| Error::failed(span, allowed))?;
+                .map_err(|e| Error::new(span, e.into()))?;
             self.unrecorded = true;
             self.sync_from_controls();
             say!(
@@ -414,7 +419,7 @@ impl Session {
         }
         self.settings
             .set(id, value)
-            .map_err(|allowed| Error::failed(span, allowed))?;
+            .map_err(|e| Error::new(span, e.into()))?;
         self.stage_setting_changed(id);
         if id == SettingId::Meter {
             // The melody is read again in its new bars (by a model that reads positions).
@@ -496,7 +501,10 @@ impl Session {
         self.run_depth -= 1;
         result.map_err(|errors| {
             // An interruption is the caller's too: it ends every script on the way up.
-            if errors.iter().any(|e| e.kind == ErrorKind::Interrupted) {
+            if errors
+                .iter()
+                .any(|e| matches!(e.kind, ErrorKind::Interrupted))
+            {
                 return Error::new(span, ErrorKind::Interrupted);
             }
             Error::new(

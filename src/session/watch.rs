@@ -18,7 +18,7 @@ use std::time::Duration;
 use notify::{EventKind, RecursiveMode, Watcher};
 
 use super::{Session, Source};
-use crate::error::{render, Error, ErrorKind, ScriptError};
+use crate::error::{Error, ErrorKind, Report, ScriptError};
 use crate::fsio::ScriptReadError;
 use crate::ground::span::Span;
 use crate::say;
@@ -51,6 +51,22 @@ impl Bell {
     }
 }
 
+/// Why a watch could not start (a file that cannot be read is [`ErrorKind::CannotWatch`]).
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("`{0}` names no file")]
+    NoFile(String),
+    /// The operating system refused to watch the file, or its folder (`path`).
+    #[error("cannot watch `{path}`: {source}")]
+    Notify { path: String, source: notify::Error },
+    /// The thread that debounces saves could not start.
+    #[error("cannot watch `{path}`: {source}")]
+    Thread {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
 /// The file being watched; dropping it ends the watch (the debounce thread ends with it).
 pub(super) struct Watch {
     pub path: String,
@@ -58,11 +74,11 @@ pub(super) struct Watch {
 }
 
 impl Watch {
-    fn start(path: &str, bell: Arc<Bell>) -> Result<Watch, String> {
+    fn start(path: &str, bell: Arc<Bell>) -> Result<Watch, WatchError> {
         let file = Path::new(path);
         let name: OsString = file
             .file_name()
-            .ok_or_else(|| format!("`{path}` names no file"))?
+            .ok_or_else(|| WatchError::NoFile(path.to_string()))?
             .to_owned();
         let dir = match file.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -78,10 +94,16 @@ impl Watch {
                     }
                 }
             })
-            .map_err(|e| format!("cannot watch `{path}`: {e}"))?;
+            .map_err(|source| WatchError::Notify {
+                path: path.to_string(),
+                source,
+            })?;
         watcher
             .watch(&dir, RecursiveMode::NonRecursive)
-            .map_err(|e| format!("cannot watch `{}`: {e}", dir.display()))?;
+            .map_err(|source| WatchError::Notify {
+                path: dir.display().to_string(),
+                source,
+            })?;
         std::thread::Builder::new()
             .name("tms-watch".into())
             .spawn(move || {
@@ -96,7 +118,10 @@ impl Watch {
                     bell.ring();
                 }
             })
-            .map_err(|e| format!("cannot watch `{path}`: {e}"))?;
+            .map_err(|source| WatchError::Thread {
+                path: path.to_string(),
+                source,
+            })?;
         Ok(Watch {
             path: path.to_string(),
             _watcher: watcher,
@@ -146,7 +171,7 @@ impl Session {
         }
         self.watch.watch = None;
         let watch =
-            Watch::start(path, self.watch.bell.clone()).map_err(|m| Error::failed(span, m))?;
+            Watch::start(path, self.watch.bell.clone()).map_err(|e| Error::new(span, e.into()))?;
         self.watch.watch = Some(watch);
         say!(
             self,
@@ -183,18 +208,23 @@ impl Session {
     }
 
     /// Runs the watched file, after its bell rang. None when nothing is watched (an
-    /// `unwatch` came first) or the file is gone for the moment; otherwise the errors,
-    /// rendered with their carets. The music and the session go on either way.
-    pub fn run_watched(&mut self) -> Option<Result<(), String>> {
+    /// `unwatch` came first) or the file is gone for the moment; otherwise the errors, to
+    /// be shown with their carets. The music and the session go on either way.
+    pub fn run_watched(&mut self) -> Option<Result<(), Report>> {
         let path = self.watch.watch.as_ref()?.path.clone();
         if !Path::new(&path).exists() {
             // Some editors remove the file before writing the new one; the next event runs it.
             return None;
         }
         say!(self, "{path} saved: running it");
-        let result = self
-            .run_watched_now(None)
-            .map_err(|e| render(&e, &path, "", self.color));
+        let result = self.run_watched_now(None).map_err(|e| Report {
+            script: ScriptError {
+                file: path,
+                source: "".into(),
+                errors: vec![e],
+            },
+            color: self.color,
+        });
         Some(result)
     }
 

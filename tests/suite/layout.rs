@@ -58,16 +58,24 @@ fn music_the_model_and_the_player_never_reach_up_into_the_language_or_the_sessio
         assert!(up.is_empty(), "{dir} reaches up:\n{}", up.join("\n"));
     }
     let model_up = reaches("model", &["settings", "perform"]);
-    assert!(model_up.is_empty(), "model reaches up:\n{}", model_up.join("\n"));
+    assert!(
+        model_up.is_empty(),
+        "model reaches up:\n{}",
+        model_up.join("\n")
+    );
     let music_up = reaches("music", &["model", "settings", "perform"]);
-    assert!(music_up.is_empty(), "music reaches up:\n{}", music_up.join("\n"));
+    assert!(
+        music_up.is_empty(),
+        "music reaches up:\n{}",
+        music_up.join("\n")
+    );
 }
 
 #[test]
 fn the_ground_floor_uses_nothing_of_tms() {
     let floors = [
-        "lang", "session", "repl", "music", "model", "perform", "settings", "error", "fsio",
-        "out", "render",
+        "lang", "session", "repl", "music", "model", "perform", "settings", "error", "fsio", "out",
+        "render",
     ];
     let up = reaches("ground", &floors);
     assert!(up.is_empty(), "ground reaches up:\n{}", up.join("\n"));
