@@ -63,8 +63,17 @@ pub fn setting(s: &SettingSpec, current: &Settings, color: bool) -> String {
     } else {
         ""
     };
+    let whose = match (s.voice, s.draw) {
+        (_, true) => format!(
+            "\n  each voice has its own; `generate` also takes it for one call: generate 8 {} {}",
+            s.name,
+            s.default_value()
+        ),
+        (true, false) => "\n  each voice has its own".to_string(),
+        (false, _) => String::new(),
+    };
     format!(
-        "{}\n  {}\n  allowed: {}\n  default: {}\n  now: {}{live}\n  example: set {} {}\n",
+        "{}\n  {}\n  allowed: {}\n  default: {}\n  now: {}{live}{whose}\n  example: set {} {}\n",
         bold(&format!("set {} VALUE", s.name), color),
         s.help,
         s.kind.allowed(),
@@ -262,9 +271,20 @@ mod tests {
   default: 0.85
   now: 0.5
   changes take effect while music plays
+  each voice has its own; `generate` also takes it for one call: generate 8 temperature 0.85
   example: set temperature 0.85
 "
         );
+        let whose = |name: &str| {
+            let text = setting(crate::settings::spec(name).unwrap(), &now, false);
+            text.lines()
+                .find(|l| l.contains("each voice"))
+                .map(str::trim)
+                .map(str::to_string)
+        };
+        assert_eq!(whose("channel").as_deref(), Some("each voice has its own"));
+        assert_eq!(whose("tempo"), None, "the tempo is every voice's");
+        assert_eq!(whose("lr"), None);
     }
 
     #[test]

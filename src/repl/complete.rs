@@ -3,7 +3,7 @@
 
 use colored::Colorize;
 
-use crate::lang::commands::{self, Files, COMMANDS};
+use crate::lang::commands::{self, Pool, Quoted, COMMANDS};
 use crate::music::gm::GM_PROGRAMS;
 use crate::music::scale::{self, Scale};
 use crate::settings::{self, Kind, Live, SettingSpec, Settings, Value};
@@ -184,12 +184,15 @@ pub fn candidates(line: &str, pos: usize, known: &dyn Known) -> (usize, Vec<Stri
             (Some(Kind::Grid), _) => {
                 prefixed(&["1/4", "1/8", "1/8t", "1/16", "1/16t", "1/32"], partial)
             }
-            (_, Some("connect")) => {
-                let input = words.get(1).is_some_and(|w| w.eq_ignore_ascii_case("in"));
-                names_containing(known.ports(input), partial)
-            }
-            (_, Some("voice")) => names_containing(known.voices(), partial),
-            _ => paths(partial, spec.map_or(Files::None, |s| s.files)),
+            _ => match spec.map_or(Quoted::Paths, |s| s.quoted) {
+                Quoted::Ports => {
+                    let input = words.get(1).is_some_and(|w| w.eq_ignore_ascii_case("in"));
+                    names_containing(known.ports(input), partial)
+                }
+                Quoted::Voices => names_containing(known.voices(), partial),
+                Quoted::Paths => paths(partial, None),
+                Quoted::Files(exts) => paths(partial, Some(exts)),
+            },
         };
         return (seg_start + q + 1, found);
     }
@@ -212,8 +215,9 @@ pub fn candidates(line: &str, pos: usize, known: &dyn Known) -> (usize, Vec<Stri
             return (start, Vec::new());
         };
         let setting = value_of(&seg[..pos - seg_start - prefix.len()]);
-        match (spec.name, index) {
-            ("set", 1) => settings::names().map(String::from).collect(),
+        let pool = spec.words_at.iter().find(|(at, _)| *at == index);
+        match (pool.map(|(_, p)| *p), index) {
+            (Some(Pool::Settings), _) => settings::names().map(String::from).collect(),
             (_, 2..) if setting.is_some() => match setting.map(|s| s.kind) {
                 Some(Kind::Choice(c)) => c.iter().map(|s| s.to_string()).collect(),
                 Some(Kind::Scale) => vec!["none".into(), "\"".into()],
@@ -226,13 +230,13 @@ pub fn candidates(line: &str, pos: usize, known: &dyn Known) -> (usize, Vec<Stri
                 Some(Kind::Grid) => vec!["off".into(), "\"".into()],
                 _ => Vec::new(),
             },
-            ("help", 1) => commands::names()
+            (Some(Pool::Topics), _) => commands::names()
                 .chain(settings::names())
                 .chain(["settings"])
                 .map(String::from)
                 .collect(),
             // Only what a knob can turn: the same filter `map` applies when it parses.
-            ("map", 3) => Live::names().map(String::from).collect(),
+            (Some(Pool::LiveSettings), _) => Live::names().map(String::from).collect(),
             _ => spec.words.iter().map(|s| s.to_string()).collect(),
         }
     };
@@ -254,7 +258,7 @@ fn prefixed(values: &[&str], partial: &str) -> Vec<String> {
 
 /// Paths completing `partial`, keeping directories and files with the wanted extensions. A
 /// file closes the quote, so Enter runs the command; a folder is entered by the next Tab.
-fn paths(partial: &str, files: Files) -> Vec<String> {
+fn paths(partial: &str, exts: Option<&[&str]>) -> Vec<String> {
     let (dir, stem) = match partial.rfind('/') {
         Some(i) => (&partial[..=i], &partial[i + 1..]),
         None => ("", partial),
@@ -270,12 +274,10 @@ fn paths(partial: &str, files: Files) -> Vec<String> {
             continue;
         }
         let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-        let ext_ok = match files {
-            Files::None => true,
-            Files::Ext(exts) => exts
-                .iter()
-                .any(|x| name.to_lowercase().ends_with(&format!(".{x}"))),
-        };
+        let ext_ok = exts.is_none_or(|exts| {
+            exts.iter()
+                .any(|x| name.to_lowercase().ends_with(&format!(".{x}")))
+        });
         if is_dir {
             out.push(format!("{dir}{name}/"));
         } else if ext_ok {

@@ -57,6 +57,7 @@ set temperature VALUE
   default: 0.85
   now: 0.5
   changes take effect while music plays
+  each voice has its own; `generate` also takes it for one call: generate 8 temperature 0.85
   example: set temperature 0.85
 "
     );

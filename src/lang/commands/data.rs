@@ -2,7 +2,7 @@
 //! beside its parser. They build a [`Data`], the part of [`Command`] that reads or writes
 //! notes.
 
-use super::{extension, Args, CommandSpec, Files, History, MIDI_ABC};
+use super::{extension, Args, CommandSpec, History, Quoted, MIDI_ABC};
 use crate::error::Error;
 use crate::ground::span::{Span, Spanned};
 use crate::ground::text::suggest;
@@ -16,7 +16,8 @@ pub(super) const LOAD: CommandSpec = CommandSpec {
     details: "MIDI files give the notes of their first instrument, as pretty_midi reads them. Each X: tune of an ABC file is one tune. `where` keeps ABC tunes whose header field (title, origin, notes, rhythm, key, meter) contains TEXT, case-insensitive. Bad files are reported one line each; the rest still load. `FILE.abc#X` loads the one tune numbered X.",
     example: "load \"datasets/essen/han*.abc\" where notes ~ \"Zang\"",
     words: &["limit", "where", "title", "origin", "notes", "rhythm", "key", "meter"],
-    files: MIDI_ABC,
+    quoted: MIDI_ABC,
+    words_at: &[],
     history: History::Always,
     parse: p_load,
 };
@@ -72,7 +73,8 @@ pub(super) const DATASET: CommandSpec = CommandSpec {
     details: "",
     example: "dataset",
     words: &[],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Never,
     parse: p_dataset,
 };
@@ -86,7 +88,8 @@ pub(super) const EXPORT: CommandSpec = CommandSpec {
     details: "One row per note, tune by tune, notes sorted by start then pitch; times in seconds. `positions` adds a column `position`: each note's place in its bar as a model with `position on` reads it (beat × 13 + twelfth of the beat; 12 for off the twelfths; 156 where the tune has no meter).",
     example: "export \"notes.csv\"",
     words: &["positions"],
-    files: Files::Ext(&["csv"]),
+    quoted: Quoted::Files(&["csv"]),
+    words_at: &[],
     history: History::Always,
     parse: p_export,
 };
@@ -104,7 +107,8 @@ pub(super) const PRIME: CommandSpec = CommandSpec {
     details: "Inline notes: names with octave (C4 = middle C), `/n` and `*n` scale a quarter note, `r` is a rest; a note or rest lasts at most 64 quarter notes (`*64`). N defaults to seq_len. A file's bars come with it: its meter (ABC `M:`, a MIDI time signature) becomes `meter`, and its bar lines stay where they were, so a tune with an upbeat, or a primer cut mid-bar, starts with the rest of its first bar.",
     example: "prime notes \"C4 D4/2 E4*2 r G4\"",
     words: &["notes", "last"],
-    files: MIDI_ABC,
+    quoted: MIDI_ABC,
+    words_at: &[],
     history: History::Always,
     parse: p_prime,
 };
@@ -148,7 +152,8 @@ pub(super) const SHOW: CommandSpec = CommandSpec {
     details: "",
     example: "show",
     words: &[],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Never,
     parse: p_show,
 };
@@ -184,7 +189,8 @@ pub(super) const WRITE: CommandSpec = CommandSpec {
     details: "A .wav is rendered as `render` does, with the default SoundFont; any other extension is refused. Program names are the 128 General MIDI names, case-insensitive. Notation has bars of `meter` where the melody has them (an upbeat is a short first bar), the key of the scale its notes were generated in, else of `scale`, else estimated, times on a 1/48-note grid, and one line: of notes starting together on the grid, the one that sounds longest (then the highest, the top of a chord); the report names the notes merged away. Notation holds notes of at most 64 quarter notes and at most 1000 bars; MIDI has no such limit. MIDI holds `meter` as its time signature, an upbeat as a short first one.",
     example: "write \"out/tune.mid\" program \"Acoustic Grand Piano\"",
     words: &["program", "tempo"],
-    files: Files::Ext(WRITE_EXTENSIONS),
+    quoted: Quoted::Files(WRITE_EXTENSIONS),
+    words_at: &[],
     history: History::Always,
     parse: p_write,
 };
@@ -229,7 +235,8 @@ pub(super) const RENDER: CommandSpec = CommandSpec {
     details: "Without `soundfont`, looks in /usr/share/sounds/sf2 (FluidR3_GM, then TimGM6mb).",
     example: "render \"out/tune.wav\"",
     words: &["soundfont", "rate"],
-    files: Files::Ext(&["wav", "sf2"]),
+    quoted: Quoted::Files(&["wav", "sf2"]),
+    words_at: &[],
     history: History::Always,
     parse: p_render,
 };

@@ -33,12 +33,28 @@ pub use data::WRITE_EXTENSIONS;
 pub use model::MAX_TRIES;
 pub use stage::{MAX_VOICES, VOICE_NAME_MAX};
 
-/// What tab completion offers inside a command's quoted argument.
+/// The names a bare argument may take, for completion.
 #[derive(Clone, Copy, Debug)]
-pub enum Files {
-    None,
+pub enum Pool {
+    /// Every setting.
+    Settings,
+    /// What `help` explains: commands, settings and `settings`.
+    Topics,
+    /// The settings a knob can turn.
+    LiveSettings,
+}
+
+/// What a command's quoted argument names: what tab completion offers inside its quotes.
+#[derive(Clone, Copy, Debug)]
+pub enum Quoted {
+    /// Any path.
+    Paths,
     /// Paths whose extension is one of these (directories always).
-    Ext(&'static [&'static str]),
+    Files(&'static [&'static str]),
+    /// A MIDI port of the moment: an input after `in`, else an output.
+    Ports,
+    /// One of the session's voices.
+    Voices,
 }
 
 /// Whether a successful command goes into `history`, the replayable script of a session.
@@ -71,7 +87,11 @@ pub struct CommandSpec {
     pub example: &'static str,
     /// Words that may follow the name (keywords and option names), for completion.
     pub words: &'static [&'static str],
-    pub files: Files,
+    /// What its quoted argument names, for completion.
+    pub quoted: Quoted,
+    /// Names a bare word may be at an argument's position (1 is the first after the
+    /// command's name), where they are not `words`: `set NAME`, `help TOPIC`.
+    pub words_at: &'static [(usize, Pool)],
     pub history: History,
     pub parse: fn(&mut Args) -> Result<Command, Error>,
 }
@@ -421,7 +441,7 @@ fn opt_on_off(a: &mut Args) -> Result<Option<bool>, Error> {
     }
 }
 
-const MIDI_ABC: Files = Files::Ext(&["mid", "midi", "abc"]);
+const MIDI_ABC: Quoted = Quoted::Files(&["mid", "midi", "abc"]);
 
 /// Every command, in the order `help` lists them and README's table shows them.
 pub static COMMANDS: &[CommandSpec] = &[

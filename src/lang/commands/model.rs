@@ -1,7 +1,7 @@
 //! Commands on the model: creating, opening, saving, training, evaluating, generating, each
 //! row beside its parser. They build a [`Learn`], the part of [`Command`] that a model runs.
 
-use super::{extension, opt_on_off, setting_value, Args, CommandSpec, Files, History, MIDI_ABC};
+use super::{extension, opt_on_off, setting_value, Args, CommandSpec, History, Quoted, MIDI_ABC};
 use crate::error::{Error, ErrorKind};
 use crate::ground::span::Spanned;
 use crate::lang::ast::{Command, Learn};
@@ -14,7 +14,8 @@ pub(super) const MODEL: CommandSpec = CommandSpec {
     details: "Opens tms's own .safetensors models and the original notebook's PyTorch state_dict (.pth). A MIDI or ABC file is named as such, with `prime` and `load` as the commands that read it.",
     example: "model \"models/folk.safetensors\"",
     words: &["new"],
-    files: Files::Ext(&["safetensors", "pth", "pt"]),
+    quoted: Quoted::Files(&["safetensors", "pth", "pt"]),
+    words_at: &[],
     history: History::WithArgs,
     parse: p_model,
 };
@@ -37,7 +38,8 @@ pub(super) const SAVE: CommandSpec = CommandSpec {
     details: "A single safetensors file whose metadata holds the architecture, normalisation and training settings.",
     example: "save \"models/mine.safetensors\"",
     words: &[],
-    files: Files::Ext(&["safetensors"]),
+    quoted: Quoted::Files(&["safetensors"]),
+    words_at: &[],
     history: History::Always,
     parse: p_save,
 };
@@ -67,7 +69,8 @@ pub(super) const TRAIN: CommandSpec = CommandSpec {
               `history` records a run Ctrl-C stopped as what it trained, `train N stop after K batches` (K batches of this run), which stops at that batch as Ctrl-C did, so replay writes the same model.",
     example: "train 5 background",
     words: &["background", "stop"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Always,
     parse: p_train,
 };
@@ -113,7 +116,8 @@ pub(super) const LEARN: CommandSpec = CommandSpec {
               of the input), and so are `train`, `model new`, `model \"FILE\"` and `device`.",
     example: "learn on",
     words: &["on", "off"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::WithArgs,
     parse: p_learn,
 };
@@ -130,7 +134,8 @@ pub(super) const EVALUATE: CommandSpec = CommandSpec {
     details: "Prints `notes N pitch_nll X pitch_acc X step_mae X duration_mae X seq_len N` (nats, fraction, seconds; the context length it read). Shows progress on a terminal; Ctrl-C stops it.",
     example: "evaluate \"datasets/essen/han2.abc\"",
     words: &[],
-    files: MIDI_ABC,
+    quoted: MIDI_ABC,
+    words_at: &[],
     history: History::Always,
     parse: p_evaluate,
 };
@@ -147,7 +152,8 @@ pub(super) const GENERATE: CommandSpec = CommandSpec {
     details: "`generate 10 notes` is `generate 10`. Options override the settings for this call: any setting that shapes how notes are drawn (temperature, rhythm_temperature, top_k, min_duration, scale, grid), written as `set` writes it. Scales: major, minor, harmonic minor, the church modes, major/minor pentatonic, and gong, shang, jue, zhi, yu, each with a tonic (\"D yu\"). `bars`: the melody completes the bar it is in, then N whole bars of `meter` (bar lines where the melody has them: after its source's upbeat, else every bar from its first note); no note starts on or after the last bar line, and the note that reaches it is cut there. `end tonic`: the last note is the scale's tonic and lasts a beat or more (needs a scale). A grid counts from the bar lines, not from the last note. The scale used is the key `write` gives the melody. The melody is one line: a generated note ends by the next note's start (the next step is drawn before a note is handed out), and so does the note before the first one (the primer's last); the last note keeps its length. At a terminal a generate of 50000 notes or more shows a progress bar. Ctrl-C stops it after the note it is making; `history` records that as `generate N … stop after K notes`, which stops at the same note, so replay writes the same melody. `form \"AABA\"` (with `bars`; letters A to Z, at most 64): the N bars in phrases of equal length, one a letter, from the bar line after the melody (N must split evenly). A letter's first phrase is drawn new: the first phrase continues the melody, a later one is the most contrasting of 8 draws (the furthest, by edit distance of interval sequences, from the nearest earlier phrase). A letter that comes again is its first phrase moved there and varied once as `vary` varies bars: each note kept with probability 1 - X, else drawn by the model; X is 0.2 unless given, and `vary 0` brings the phrase back exactly. Every phrase ends on its closing bar line with a note of a beat or more: on the tonic when its letter is the form's last, else on the tonic or its fifth; the tonic is the scale's, else that of the key estimated from the melody so far. Ctrl-C leaves the melody as it was.",
     example: "generate 8 bars temperature 0.8 scale \"D yu\" end tonic",
     words: &["notes", "bars", "temperature", "rhythm_temperature", "top_k", "min_duration", "scale", "grid", "end", "tonic", "form", "vary"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Always,
     parse: p_generate,
 };
@@ -239,7 +245,8 @@ pub(super) const REGENERATE: CommandSpec = CommandSpec {
     details: "Bars count from the melody's first bar line (an upbeat is bar 0, and is not drawn again) in `meter`. K candidates (8 unless given) are drawn as `generate` draws, with its settings (temperature, top_k, scale, grid), from the notes before the bars: the first new note starts on or after the bars' first bar line, no note starts on or after their last one, and the note that reaches it is cut there. The candidate chosen is the one after which the model finds the kept notes of the next 4 bars most likely (their pitches, and with a grid rhythm head their steps and durations; the first drawn wins a tie). A note from before that still sounds in the bars ends on their first bar line; every other note before and after the bars is kept as it was. The bars need a note before them for the model to read. A voice looping the melody (`play loop`) takes the new one at its next bar line.",
     example: "regenerate bars 5-6 tries 16",
     words: &["bar", "bars", "tries"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Always,
     parse: p_regenerate,
 };
@@ -261,7 +268,8 @@ pub(super) const VARY: CommandSpec = CommandSpec {
     details: "As `regenerate`, but while a candidate is drawn each of the bars' notes still ahead is kept as it was with probability 1 - X, and drawn by the model with probability X (after a drawn note, the notes it starts on or after are gone). X is from 0 (the bars unchanged) to 1 (drawn freely: `regenerate`'s very candidates); 0.3 unless given. Between the two, a candidate that kept every note, or whose drawn notes came out as the old ones, is drawn again (up to 16 times), so the bars change unless X is near 0. The candidate chosen is the one that leads best into the following notes, as for `regenerate`.",
     example: "vary bar 3 amount 0.5",
     words: &["bar", "bars", "amount", "tries"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Always,
     parse: p_vary,
 };

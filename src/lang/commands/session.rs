@@ -2,7 +2,7 @@
 //! history, each row beside its parser. They build a [`Core`], the session's own part of
 //! [`Command`]; the other families build the other parts.
 
-use super::{lookup, names, setting_name, setting_value, Args, CommandSpec, Files, History};
+use super::{lookup, names, setting_name, setting_value, Args, CommandSpec, History, Pool, Quoted};
 use crate::error::{Error, ErrorKind};
 use crate::ground::span::Spanned;
 use crate::ground::text::suggest;
@@ -17,7 +17,8 @@ pub(super) const HELP: CommandSpec = CommandSpec {
     details: "`help settings` lists every setting with its range and default; `help SETTING` shows one with its current value.",
     example: "help generate",
     words: &["settings"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[(1, Pool::Topics)],
     history: History::Never,
     parse: p_help,
 };
@@ -49,7 +50,8 @@ pub(super) const SEED: CommandSpec = CommandSpec {
     details: "A session that never runs `seed` draws one at start and shows it in the banner; `history` records it, so a saved session replays exactly.",
     example: "seed 42",
     words: &[],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Always,
     parse: p_seed,
 };
@@ -66,7 +68,8 @@ pub(super) const DEVICE: CommandSpec = CommandSpec {
     details: "Moves the current model too. Training on CPU is deterministic for a given seed.",
     example: "device cpu",
     words: &["auto", "cpu", "cuda"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::WithArgs,
     parse: p_device,
 };
@@ -95,7 +98,8 @@ pub(super) const SET: CommandSpec = CommandSpec {
     details: "Values are checked against each setting's type and range (`help settings`). A value with spaces or `/` is quoted (`set meter \"3/4\"`, `set scale \"D yu\"`): the error says so. A chord symbol as a scale gets its scale as a suggestion (`Dm`: \"D minor\"). Values a knob or a followed clock set are shown rounded (`0.937`); `history` keeps them exact.",
     example: "set temperature 0.8",
     words: &[],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[(1, Pool::Settings)],
     history: History::WithArgs,
     parse: p_set,
 };
@@ -120,7 +124,8 @@ pub(super) const LOSS: CommandSpec = CommandSpec {
     details: "`loss` alone shows them. The rhythm terms weigh less than pitch by default: the three cross-entropies share one LSTM, and with rhythm at 0.3 instead of 1 the held-out pitch NLL fell 0.013 nats while the step and duration NLLs rose 0.045 and 0.011 (README, \"The shipped model\"). `loss` weights are saved with the model's training settings.",
     example: "loss pitch 1 step 20 duration 1",
     words: &["pitch", "step", "duration"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::WithArgs,
     parse: p_loss,
 };
@@ -150,7 +155,8 @@ pub(super) const SLEEP: CommandSpec = CommandSpec {
     details: "",
     example: "sleep 0.5",
     words: &[],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Always,
     parse: p_sleep,
 };
@@ -176,7 +182,8 @@ pub(super) const RUN: CommandSpec = CommandSpec {
     details: "",
     example: "run \"scripts/demo.tms\"",
     words: &[],
-    files: Files::Ext(&["tms"]),
+    quoted: Quoted::Files(&["tms"]),
+    words_at: &[],
     history: History::Never,
     parse: p_run,
 };
@@ -198,7 +205,8 @@ pub(super) const WATCH: CommandSpec = CommandSpec {
               At the end of `tms run` or `tms -c`, tms keeps watching until Ctrl-C.",
     example: "watch \"live.tms\"",
     words: &[],
-    files: Files::Ext(&["tms"]),
+    quoted: Quoted::Files(&["tms"]),
+    words_at: &[],
     history: History::Never,
     parse: p_watch,
 };
@@ -215,7 +223,8 @@ pub(super) const UNWATCH: CommandSpec = CommandSpec {
     details: "",
     example: "unwatch",
     words: &[],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Never,
     parse: p_unwatch,
 };
@@ -229,7 +238,8 @@ pub(super) const HISTORY: CommandSpec = CommandSpec {
     details: "The saved script starts with the session's seed, so it reproduces the session: a `train` or `generate` that Ctrl-C stopped is recorded as what it did (`train 50 stop after 494 batches`), so the replay writes the same bytes.",
     example: "history \"session.tms\"",
     words: &[],
-    files: Files::Ext(&["tms"]),
+    quoted: Quoted::Files(&["tms"]),
+    words_at: &[],
     history: History::Never,
     parse: p_history,
 };
@@ -246,7 +256,8 @@ pub(super) const QUIT: CommandSpec = CommandSpec {
     details: "",
     example: "quit",
     words: &[],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Never,
     parse: p_quit,
 };

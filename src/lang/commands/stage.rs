@@ -2,7 +2,7 @@
 //! and recording, each row beside its parser. They build a [`Stage`], the part of
 //! [`Command`] that the player thread and the ports carry out.
 
-use super::{opt_on_off, setting_name, Args, CommandSpec, Files, History};
+use super::{opt_on_off, setting_name, Args, CommandSpec, History, Pool, Quoted};
 use crate::error::Error;
 use crate::ground::span::Spanned;
 use crate::lang::ast::{Command, PortArg, RecordArg, RespondArg, Stage};
@@ -15,7 +15,8 @@ pub(super) const PORTS: CommandSpec = CommandSpec {
     details: "",
     example: "ports",
     words: &[],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Never,
     parse: p_ports,
 };
@@ -29,7 +30,8 @@ pub(super) const CONNECT: CommandSpec = CommandSpec {
     details: "A port that cannot be opened changes nothing. `connect in` to another port keeps `respond`, `learn`, `clock in` and the knobs working on it, and says so. A connected port that vanishes is said at once; tms connects again when a port of the same name returns, and never moves to another port by itself.",
     example: "connect \"synth\"",
     words: &["in"],
-    files: Files::None,
+    quoted: Quoted::Ports,
+    words_at: &[],
     history: History::Always,
     parse: p_connect,
 };
@@ -55,7 +57,8 @@ pub(super) const DISCONNECT: CommandSpec = CommandSpec {
     details: "",
     example: "disconnect",
     words: &[],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Always,
     parse: p_disconnect,
 };
@@ -69,7 +72,8 @@ pub(super) const PLAY: CommandSpec = CommandSpec {
     details: "Says what it plays: `playing 40 notes (20.0 s) on channel 1` (`looping …` with `loop`), with `, from the next bar` (or beat) while `quantize` waits for the clock.",
     example: "play loop",
     words: &["loop"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Always,
     parse: p_play,
 };
@@ -97,7 +101,8 @@ pub(super) const LIVE: CommandSpec = CommandSpec {
     details: "Settings changed meanwhile (temperature, top_k, scale, tempo, transpose, velocity) take effect within one note.",
     example: "live on",
     words: &["on", "off"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Always,
     parse: p_live,
 };
@@ -114,7 +119,8 @@ pub(super) const CLOCK: CommandSpec = CommandSpec {
     details: "`clock out on` sends 24 ticks per quarter note following `tempo`, Start at the next bar line (or when `play` starts while stopped), Stop on `stop`, Song Position and Continue on `live on`. `clock in on` follows the ticks on the input port: tempo from the last two beats of ticks, the beat locked to them, Start/Stop/Continue obeyed and, with clock out on too, passed on to the gear tms clocks; `tempo` then shows the followed tempo, and `set tempo` says so in one line and changes nothing. With `set quantize beat|bar`, `play` and `live on` wait for the next beat or bar of the clock that leads.",
     example: "clock in on",
     words: &["in", "out", "on", "off"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::WithArgs,
     parse: p_clock,
 };
@@ -141,7 +147,8 @@ pub(super) const STOP: CommandSpec = CommandSpec {
     details: "",
     example: "stop all",
     words: &["all"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Always,
     parse: p_stop,
 };
@@ -166,7 +173,8 @@ pub(super) const VOICE: CommandSpec = CommandSpec {
     details: "Every voice plays at once on the one output port and follows the one clock; `play`, `live on`, `stop`, `generate`, `model`, `respond` and the voice's settings (temperature, rhythm_temperature, top_k, min_duration, scale, grid, velocity, program, transpose, channel) act on the current voice, shown in the prompt. A new voice starts as a copy of the current one (its model weights, melody and settings); the first voice is \"main\". A session holds at most 64 voices; a name is 1 to 32 visible characters. tempo, latency, meter, quantize and the training settings are shared.",
     example: "voice \"bass\"",
     words: &[],
-    files: Files::None,
+    quoted: Quoted::Voices,
+    words_at: &[],
     history: History::Always,
     parse: p_voice,
 };
@@ -203,7 +211,8 @@ pub(super) const VOICES: CommandSpec = CommandSpec {
     details: "",
     example: "voices",
     words: &[],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Never,
     parse: p_voices,
 };
@@ -217,7 +226,8 @@ pub(super) const PANIC: CommandSpec = CommandSpec {
     details: "Says `panic: all notes off on 16 channels`, or that no output is connected.",
     example: "panic",
     words: &[],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Always,
     parse: p_panic,
 };
@@ -233,7 +243,8 @@ pub(super) const LISTEN: CommandSpec = CommandSpec {
               `prime notes` reads back as that. The primer is the phrase as played.",
     example: "listen 8",
     words: &[],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Always,
     parse: p_listen,
 };
@@ -257,7 +268,8 @@ pub(super) const RESPOND: CommandSpec = CommandSpec {
               `listen` waits for `respond off`.",
     example: "respond on notes 12",
     words: &["on", "off", "notes"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Always,
     parse: p_respond,
 };
@@ -292,7 +304,8 @@ pub(super) const RECORD: CommandSpec = CommandSpec {
               `quit`, the end of a script and a second Ctrl-C write the tracks.",
     example: "record \"set.mid\"",
     words: &["stop", "overwrite"],
-    files: Files::Ext(&["mid", "midi"]),
+    quoted: Quoted::Files(&["mid", "midi"]),
+    words_at: &[],
     history: History::Never,
     parse: p_record,
 };
@@ -315,7 +328,8 @@ pub(super) const MAP: CommandSpec = CommandSpec {
     details: "With no input port connected the mapping is kept and a warning says no knob can turn it yet.",
     example: "map cc 1 temperature 0.2 1.5",
     words: &["cc"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[(3, Pool::LiveSettings)],
     history: History::WithArgs,
     parse: p_map,
 };
@@ -358,7 +372,8 @@ pub(super) const UNMAP: CommandSpec = CommandSpec {
     details: "",
     example: "unmap cc 1",
     words: &["cc"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Always,
     parse: p_unmap,
 };
@@ -376,7 +391,8 @@ pub(super) const LINK: CommandSpec = CommandSpec {
     details: "While Link is on, `tempo` follows the session's tempo (joining a session adopts it) and `set tempo` changes it for every peer; the meter's bar is Link's quantum. Needs a build with the `link` feature: `make build FEATURES=link` (that binary is GPL-2.0-or-later, as Link is).",
     example: "link on",
     words: &["on", "off"],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::WithArgs,
     parse: p_link,
 };
@@ -394,7 +410,8 @@ pub(super) const WAIT: CommandSpec = CommandSpec {
               `wait` says at once what keeps playing (`wait: voice main loops and bass plays live: they play until stopped`) and the script goes on.",
     example: "wait",
     words: &[],
-    files: Files::None,
+    quoted: Quoted::Paths,
+    words_at: &[],
     history: History::Always,
     parse: p_wait,
 };
