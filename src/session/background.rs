@@ -257,14 +257,14 @@ impl Session {
         self.prepare_training(span)?;
         let cfg = self.train_config();
         let tunes = self.tunes.clone();
-        let trainer = self.learn.trainer.take().unwrap_or_default();
-        let mut model = self.learn.model.take().expect("prepare_training made one");
-        self.learn.model = Some(model.duplicate());
-        self.learn.generator = None;
+        let trainer = self.voice.trainer.take().unwrap_or_default();
+        let mut model = self.voice.model.take().expect("prepare_training made one");
+        self.voice.model = Some(model.duplicate());
+        self.voice.generator = None;
         let shared = Shared::new(self.learn.printer.clone());
         let stop = Arc::new(AtomicBool::new(false));
         let first = model.epochs();
-        let (stop2, shared2, feed) = (stop.clone(), shared.clone(), self.learn.feed.clone());
+        let (stop2, shared2, feed) = (stop.clone(), shared.clone(), self.voice.feed.clone());
         let spawned = std::thread::Builder::new()
             .name("tms-train".into())
             .spawn(move || {
@@ -334,10 +334,10 @@ impl Session {
             say!(self, "{line}");
         }
         let weights = shared.weights.lock().ok().and_then(|mut w| w.take());
-        if let (Some((epochs, w)), Some(m)) = (weights, self.learn.model.as_mut()) {
+        if let (Some((epochs, w)), Some(m)) = (weights, self.voice.model.as_mut()) {
             m.take_weights(&w, epochs);
             // The next `generate` reads the melody again with the new weights.
-            self.learn.generator = None;
+            self.voice.generator = None;
         }
     }
 
@@ -355,7 +355,7 @@ impl Session {
             );
             return None;
         };
-        self.learn.feed.publish(&f.model);
+        self.voice.feed.publish(&f.model);
         let p = b.progress();
         let ran = f.model.epochs() - b.first;
         let secs = b.started.elapsed().as_secs_f64();
@@ -393,9 +393,9 @@ impl Session {
                 now.max_late * 1e3
             );
         }
-        self.learn.model = Some(f.model);
-        self.learn.trainer = Some(f.trainer);
-        self.learn.generator = None;
+        self.voice.model = Some(f.model);
+        self.voice.trainer = Some(f.trainer);
+        self.voice.generator = None;
         f.result.err()
     }
 

@@ -121,7 +121,7 @@ impl Session {
                     said.iter().map(|s| format!("; {s}")).collect::<String>()
                 );
                 self.set_melody(notes);
-                self.bars = bars;
+                self.voice.bars = bars;
                 self.sync_live_shape();
                 Ok(())
             }
@@ -136,7 +136,7 @@ impl Session {
                 Ok(())
             }
             Data::Show => {
-                if self.melody.is_empty() {
+                if self.voice.melody.is_empty() {
                     return Err(Error::failed(
                         span,
                         "no melody yet: use `prime` or `generate`",
@@ -147,8 +147,8 @@ impl Session {
                     self,
                     "{}",
                     pianoroll::render(
-                        &self.melody,
-                        self.primer_len,
+                        &self.voice.melody,
+                        self.voice.primer_len,
                         crate::out::term_width(),
                         color
                     )
@@ -182,29 +182,29 @@ impl Session {
                     velocity: self.velocity_override(),
                     transpose: self.settings.transpose as i32,
                     meter: self.settings.meter,
-                    upbeat: self.bars.upbeat_in(self.settings.meter),
+                    upbeat: self.voice.bars.upbeat_in(self.settings.meter),
                     ..WriteOptions::default()
                 };
                 let notation = notation::Format::of_path(&path.value).map(|format| {
                     let nopts = notation::Options {
                         title: file_stem(&path.value),
                         meter: self.settings.meter,
-                        upbeat: self.bars.upbeat_in(self.settings.meter),
+                        upbeat: self.voice.bars.upbeat_in(self.settings.meter),
                         // The scale the notes were generated in is their key.
-                        scale: self.melody_scale.or(self.settings.scale),
+                        scale: self.voice.melody_scale.or(self.settings.scale),
                         tempo_bpm: opts.tempo_bpm,
                         transpose: opts.transpose,
                         velocity: opts.velocity,
                         program: opts.program,
                         channel: opts.channel,
                     };
-                    notation::write(format, &self.melody, &nopts)
+                    notation::write(format, &self.voice.melody, &nopts)
                         .map_err(|e| Error::failed(span, e.to_string()))
                 });
                 let notation = notation.transpose()?;
                 let bytes = match &notation {
                     Some(w) => w.text.clone().into_bytes(),
-                    None => write_midi(&self.melody, &opts),
+                    None => write_midi(&self.voice.melody, &opts),
                 };
                 fsio::write(Path::new(&path.value), &bytes).map_err(|e| {
                     Error::failed(
@@ -228,7 +228,7 @@ impl Session {
                     None => say!(
                         self,
                         "wrote {} to {} ({}, {} BPM)",
-                        count(self.melody.len(), "note"),
+                        count(self.voice.melody.len(), "note"),
                         path.value,
                         crate::music::gm::GM_PROGRAMS[opts.program as usize],
                         opts.tempo_bpm
@@ -263,15 +263,19 @@ impl Session {
         opts: &crate::render::RenderOptions,
         at: Span,
     ) -> Result<(), Error> {
-        let report =
-            crate::render::render_wav_until(&self.melody, Path::new(path), opts, &self.interrupt)
-                .map_err(|e| Error::new(at, e.into()))?;
+        let report = crate::render::render_wav_until(
+            &self.voice.melody,
+            Path::new(path),
+            opts,
+            &self.interrupt,
+        )
+        .map_err(|e| Error::new(at, e.into()))?;
         say!(self, "rendered {path} with {report}");
         Ok(())
     }
 
     fn need_melody(&self, span: Span) -> Result<(), Error> {
-        if self.melody.is_empty() {
+        if self.voice.melody.is_empty() {
             Err(Error::failed(
                 span,
                 "no melody yet: use `prime` or `generate`",
@@ -287,11 +291,11 @@ impl Session {
 
     /// Replaces the melody with a new primer; generation starts afresh from it.
     pub(super) fn set_melody(&mut self, notes: Vec<Note>) {
-        self.primer_len = notes.len();
-        self.melody = notes;
+        self.voice.primer_len = notes.len();
+        self.voice.melody = notes;
         // Bars from its first note until its source says otherwise; no scale yet.
-        self.bars = Default::default();
-        self.melody_scale = None;
+        self.voice.bars = Default::default();
+        self.voice.melody_scale = None;
         self.sync_live_shape();
         self.melody_changed();
     }
@@ -381,7 +385,7 @@ impl Session {
     }
 
     pub(super) fn melody(&self) -> &[Note] {
-        &self.melody
+        &self.voice.melody
     }
 
     pub(super) fn tunes(&self) -> &[Tune] {

@@ -58,7 +58,7 @@ impl Session {
         span: Span,
     ) -> Result<usize, Error> {
         self.need_model(span)?;
-        if self.melody.is_empty() {
+        if self.voice.melody.is_empty() {
             return Err(Error::failed(
                 span,
                 "no primer: use `prime \"FILE\"` or `prime notes \"C4 D4 E4\"` first",
@@ -67,13 +67,13 @@ impl Session {
         let phrase_bars = form
             .phrase_bars(bars)
             .map_err(|e| Error::new(span, ErrorKind::Form(e)))?;
-        let mut gen = match self.learn.generator.take() {
+        let mut gen = match self.voice.generator.take() {
             Some(g) => g,
-            None => Generator::new(self.need_model(span)?, &self.melody, self.frame()),
+            None => Generator::new(self.need_model(span)?, &self.voice.melody, self.frame()),
         };
         let meter = self.settings.meter;
         let (bar, beat) = (meter.bar_seconds(), meter.beat_seconds());
-        let mut melody = self.melody.clone();
+        let mut melody = self.voice.melody.clone();
         melody.sort_by(|a, b| a.start.total_cmp(&b.start));
         let (tonic, key) = match scale {
             Some(s) => (s.tonic % 12, s.name()),
@@ -86,7 +86,7 @@ impl Session {
         let closing = pitch_classes(&[tonic]);
         let half = pitch_classes(&[tonic, fifth]);
         let end_before = melody.iter().map(Note::end).fold(0.0, f64::max);
-        let first = self.bars.next_bar_line(end_before, meter);
+        let first = self.voice.bars.next_bar_line(end_before, meter);
         let max_notes = phrase_bars * super::learn::MAX_NOTES_PER_BAR;
         let stuck = || {
             Error::failed(
@@ -111,7 +111,7 @@ impl Session {
         let mut contrasts: Vec<String> = Vec::new();
         for (i, &letter) in form.letters().iter().enumerate() {
             if self.interrupted() {
-                self.learn.generator = None;
+                self.voice.generator = None;
                 return Err(Error::new(span, ErrorKind::Interrupted));
             }
             let start = first + i as f64 * length;
@@ -177,8 +177,8 @@ impl Session {
             join(&mut melody, &notes);
             phrases.push(notes);
         }
-        self.melody = melody;
-        self.learn.generator = Some(gen);
+        self.voice.melody = melody;
+        self.voice.generator = Some(gen);
         let end = first + bars as f64 * bar;
         let degrees = match form
             .letters()
@@ -207,7 +207,7 @@ impl Session {
             crate::ground::text::fmt_number(vary),
             form.letters().last().map_or('A', |&l| l as char),
             PITCH_CLASS[usize::from(tonic)],
-            super::data::count(self.melody.len(), "note"),
+            super::data::count(self.voice.melody.len(), "note"),
             end
         );
         Ok(made)

@@ -8,9 +8,7 @@ use crate::error::{Error, ErrorKind};
 use crate::fsio::io_reason;
 use crate::ground::span::Span;
 use crate::lang::ast::Learn;
-use crate::model::{
-    self, Generator, Model, ModelError, SampleOptions, TrainConfig, Trainer, WeightFeed,
-};
+use crate::model::{self, Generator, Model, ModelError, SampleOptions, TrainConfig, Trainer};
 use crate::settings::Switch;
 use std::sync::Arc;
 
@@ -18,9 +16,6 @@ use crate::music::grid::{Grid, GridChoice};
 
 #[derive(Default)]
 pub(super) struct State {
-    pub model: Option<Model>,
-    /// Where the model's new weights reach its live voices; a new model gets a new feed.
-    pub feed: Arc<WeightFeed>,
     /// A run of `train N background`; `model` is then the session's copy.
     pub background: Option<super::background::Background>,
     pub printer: Option<Arc<std::sync::Mutex<super::background::Printer>>>,
@@ -31,10 +26,6 @@ pub(super) struct State {
     pub learning: Option<super::learning::Learning>,
     /// Phrases learned from the input in this session.
     pub phrases_learned: u64,
-    pub trainer: Option<Trainer>,
-    /// The generator holds the LSTM state after the current melody, so `generate 32` twice
-    /// continues one melody. Anything that changes the melody or the model drops it.
-    pub generator: Option<Generator>,
     /// Seed of the validation split, drawn when the dataset is loaded, so that every `train`
     /// and `evaluate` on that dataset holds out the same tunes.
     pub split_seed: u64,
@@ -63,10 +54,10 @@ impl Session {
                     .map_err(|e| Error::new(path.span, e.into()))?;
                 m.set_precision(self.settings.precision);
                 say!(self, "model: {}", m.describe());
-                self.learn.model = Some(m);
-                self.learn.feed = Arc::default();
-                self.learn.trainer = None;
-                self.learn.generator = None;
+                self.voice.model = Some(m);
+                self.voice.feed = Arc::default();
+                self.voice.trainer = None;
+                self.voice.generator = None;
                 self.sync_live_shape();
                 Ok(())
             }
@@ -198,7 +189,7 @@ impl Session {
                 let opts = SampleOptions {
                     grid: resolve_grid(
                         settings.grid,
-                        self.learn.model.as_ref(),
+                        self.voice.model.as_ref(),
                         self.learn.data_grid,
                     ),
                     bar_lines: self.bar_lines(),
@@ -218,7 +209,7 @@ impl Session {
                     let vary = vary.unwrap_or(super::form::DEFAULT_VARY);
                     let made = self.generate_form(*n, form, vary, &opts, scale, span)?;
                     if made > 0 {
-                        self.melody_scale = scale;
+                        self.voice.melody_scale = scale;
                     }
                     return Ok(());
                 }
@@ -229,7 +220,7 @@ impl Session {
                 };
                 let (made, result) = self.generate(length, &opts, tonic, *stop_after, span);
                 if made > 0 {
-                    self.melody_scale = scale;
+                    self.voice.melody_scale = scale;
                 }
                 if self.interrupted() && made > 0 {
                     // What replays it: the same call, stopped at the same note.
@@ -258,7 +249,7 @@ impl Session {
     }
 
     pub(super) fn need_model(&self, span: Span) -> Result<&Model, Error> {
-        self.learn.model.as_ref().ok_or_else(|| {
+        self.voice.model.as_ref().ok_or_else(|| {
             Error::failed(span, "no model: use `model new` or `model \"FILE\"` first")
         })
     }
@@ -285,10 +276,10 @@ impl Session {
         let mut m = Model::new(self.model_config(), self.tch_device(), seed);
         m.set_precision(self.settings.precision);
         say!(self, "model: {}", m.describe());
-        self.learn.model = Some(m);
-        self.learn.feed = Arc::default();
-        self.learn.trainer = None;
-        self.learn.generator = None;
+        self.voice.model = Some(m);
+        self.voice.feed = Arc::default();
+        self.voice.trainer = None;
+        self.voice.generator = None;
         self.sync_live_shape();
     }
 
@@ -322,13 +313,13 @@ impl Session {
         if self.tunes().is_empty() {
             return Err(Error::failed(span, "no dataset: use `load \"GLOB\"` first"));
         }
-        if self.learn.model.is_none() {
+        if self.voice.model.is_none() {
             say!(self, "no model yet: a new one from the current settings");
             self.new_model();
         }
         // What it learns from is on this grid: `grid auto` generates on it from now on.
         let grid = self.learn.data_grid;
-        if let Some(m) = self.learn.model.as_mut() {
+        if let Some(m) = self.voice.model.as_mut() {
             m.set_data_grid(grid);
         }
         self.sync_live_shape();
@@ -343,10 +334,10 @@ impl Session {
         self.prepare_training(span)?;
         let cfg = self.train_config();
         let tunes = std::mem::take(&mut self.tunes);
-        let trainer = self.learn.trainer.get_or_insert_with(Trainer::new);
-        let model = self.learn.model.as_mut().expect("created above");
+        let trainer = self.voice.trainer.get_or_insert_with(Trainer::new);
+        let model = self.voice.model.as_mut().expect("created above");
         let mut voices = super::background::Voices {
-            feed: &self.learn.feed,
+            feed: &self.voice.feed,
             interrupt: &self.interrupt,
             batches: 0,
             stop_after,
@@ -354,7 +345,7 @@ impl Session {
         let result = trainer.train(model, &tunes, &cfg, epochs, &mut self.out, &mut voices);
         let batches = voices.batches;
         self.tunes = tunes;
-        self.learn.generator = None;
+        self.voice.generator = None;
         match result {
             // Stopped after a batch: the model keeps what it learned, and a script stops here.
             Ok(_) if self.interrupted() => {
@@ -397,7 +388,7 @@ impl Session {
         made: &mut usize,
         span: Span,
     ) -> Result<(), Error> {
-        if self.learn.model.is_none() {
+        if self.voice.model.is_none() {
             return Err(Error::failed(
                 span,
                 "no model: use `model new` or `model \"FILE\"` first",
@@ -409,24 +400,32 @@ impl Session {
                 "no primer: use `prime \"FILE\"` or `prime notes \"C4 D4 E4\"` first",
             ));
         }
-        if self.learn.generator.is_none() {
-            let m = self.learn.model.as_ref().expect("checked above");
-            self.learn.generator = Some(Generator::new(m, &self.melody, self.frame()));
+        if self.voice.generator.is_none() {
+            let m = self.voice.model.as_ref().expect("checked above");
+            self.voice.generator = Some(Generator::new(m, &self.voice.melody, self.frame()));
         }
         let bar = self.settings.meter.bar_seconds();
-        let end_before = self.melody.iter().map(|n| n.end()).fold(0.0, f64::max);
+        let end_before = self
+            .voice
+            .melody
+            .iter()
+            .map(|n| n.end())
+            .fold(0.0, f64::max);
         let (n, at) = match length {
             Length::Notes(n) => (n, None),
             // The bar the melody is in is completed (a melody ending on a bar line is in no
             // bar), then N whole bars follow. At most MAX_NOTES_PER_BAR notes a bar: a model
             // whose steps stay at 0 would otherwise never reach the bar line.
             Length::Bars(bars) => {
-                let first = self.bars.next_bar_line(end_before, self.settings.meter);
+                let first = self
+                    .voice
+                    .bars
+                    .next_bar_line(end_before, self.settings.meter);
                 (bars * MAX_NOTES_PER_BAR, Some(first + bars as f64 * bar))
             }
         };
         let beat = self.settings.meter.beat_seconds();
-        let gen = self.learn.generator.as_mut().expect("created above");
+        let gen = self.voice.generator.as_mut().expect("created above");
         let shift = gen.shift();
         let mut finished = false;
         let limit = stop_after.map_or(n, |k| k.min(n));
@@ -451,9 +450,9 @@ impl Session {
             let (note, last) = gen.next_ending(opts, &ending, &mut self.rng);
             if *made == 0 {
                 // The generator cuts its own notes; the melody's last one may be the primer's.
-                model::end_by(&mut self.melody, note.start);
+                model::end_by(&mut self.voice.melody, note.start);
             }
-            self.melody.push(note);
+            self.voice.melody.push(note);
             *made += 1;
             finished = last;
         }
@@ -483,7 +482,7 @@ impl Session {
                 "the model continues in the key it read; to fit the scale its notes sound {how}"
             );
         }
-        let end = self.melody.last().map_or(0.0, |n| n.end());
+        let end = self.voice.melody.last().map_or(0.0, |n| n.end());
         // A stopped run says what it really made.
         let what = match (length, at) {
             (Length::Bars(bars), Some(at)) if finished => format!(
@@ -514,7 +513,7 @@ impl Session {
         say!(
             self,
             "{what}: melody is {}, {:.1} s",
-            super::data::count(self.melody.len(), "note"),
+            super::data::count(self.voice.melody.len(), "note"),
             end
         );
         if self.interrupted() {
@@ -526,7 +525,7 @@ impl Session {
     /// Where the melody's bar lines fall, for a grid laid from them.
     pub(super) fn bar_lines(&self) -> crate::music::grid::BarLines {
         crate::music::grid::BarLines {
-            first: self.bars.upbeat_in(self.settings.meter),
+            first: self.voice.bars.upbeat_in(self.settings.meter),
             every: self.settings.meter.bar_seconds(),
         }
     }
@@ -545,23 +544,23 @@ impl Session {
     pub(super) fn grid(&self) -> Option<Grid> {
         resolve_grid(
             self.settings.grid,
-            self.learn.model.as_ref(),
+            self.voice.model.as_ref(),
             self.learn.data_grid,
         )
     }
 
     /// The melody was replaced: generation must restart from the new primer.
     pub(super) fn melody_changed(&mut self) {
-        self.learn.generator = None;
+        self.voice.generator = None;
     }
 
     pub(super) fn move_model_to_device(&mut self) {
         let d = self.tch_device();
-        if let Some(m) = self.learn.model.as_mut() {
+        if let Some(m) = self.voice.model.as_mut() {
             m.to_device(d);
         }
-        self.learn.generator = None;
-        self.learn.trainer = None;
+        self.voice.generator = None;
+        self.voice.trainer = None;
     }
 
     /// A generator for live mode, continuing the current melody.
@@ -579,9 +578,9 @@ impl Session {
         model::position::Frame {
             clock: Some(model::position::BarClock::new(
                 self.settings.meter,
-                &self.bars,
+                &self.voice.bars,
             )),
-            tonic: model::position::estimated_tonic(&self.melody),
+            tonic: model::position::estimated_tonic(&self.voice.melody),
         }
     }
 }

@@ -148,12 +148,12 @@ impl Session {
         let cfg = self.train_config();
         let corpus = self.tunes.clone();
         let seed = self.derive_seed();
-        let model = Arc::new(Mutex::new(self.learn.model.take()));
+        let model = Arc::new(Mutex::new(self.voice.model.take()));
         let copy = model
             .lock()
             .ok()
             .and_then(|m| m.as_ref().map(Model::duplicate));
-        self.learn.model = copy;
+        self.voice.model = copy;
         let shared = Shared::new(self.learn.printer.clone());
         let heard = Arc::new(Mutex::new(Vec::new()));
         let learned = Arc::new(AtomicU64::new(self.learn.phrases_learned));
@@ -164,7 +164,7 @@ impl Session {
             shared.clone(),
             heard.clone(),
             learned.clone(),
-            self.learn.feed.clone(),
+            self.voice.feed.clone(),
         );
         let (gone, busy) = (off.clone(), in_flight.clone());
         let mut tuner = FineTuner::new(seed);
@@ -224,7 +224,7 @@ impl Session {
             Ok(r) => r,
             Err(e) => {
                 // Nothing was learned: the model comes straight back.
-                self.learn.model = model.lock().ok().and_then(|mut m| m.take());
+                self.voice.model = model.lock().ok().and_then(|mut m| m.take());
                 return Err(Error::failed(span, e.to_string()));
             }
         };
@@ -311,10 +311,10 @@ impl Session {
         // every weight it published) is the model.
         if let Ok(mut m) = l.model.try_lock() {
             if let Some(m) = m.take() {
-                self.learn.model = Some(m);
+                self.voice.model = Some(m);
             }
         }
-        self.learn.generator = None;
+        self.voice.generator = None;
         Some(Stopped {
             learned: n,
             dropped,

@@ -34,9 +34,7 @@ use crate::lang::commands;
 use crate::lang::help;
 use crate::lang::Statements;
 use crate::model::cuda::DeviceChoice;
-use crate::music::meter::Bars;
-use crate::music::note::{Note, Tune};
-use crate::music::scale::Scale;
+use crate::music::note::Tune;
 use crate::settings::{self, SettingId, Settings, Value, SETTINGS};
 
 /// How deep `run` may nest before we call it a loop.
@@ -60,13 +58,9 @@ pub struct Session {
     rng: ChaCha20Rng,
     device: DeviceChoice,
     tunes: Vec<Tune>,
-    /// The current melody and how many of its first notes are the primer.
-    melody: Vec<Note>,
-    primer_len: usize,
-    /// Where the melody's bars fall (its source's upbeat, or bars from its first note).
-    bars: Bars,
-    /// The scale the melody's newest notes were generated in: the key notation writes.
-    melody_scale: Option<Scale>,
+    /// The voice the prompt acts on: its model, its melody, its controls. Every command
+    /// reads and changes it here; `voice "NAME"` swaps it with one in `stage.voices`.
+    voice: voices::Voice,
     history: Vec<String>,
     run_depth: usize,
     /// Set by Ctrl-C; long commands poll it and stop cleanly.
@@ -112,10 +106,7 @@ impl Session {
             rng: ChaCha20Rng::seed_from_u64(seed),
             device: DeviceChoice::Auto,
             tunes: Vec::new(),
-            melody: Vec::new(),
-            primer_len: 0,
-            bars: Bars::default(),
-            melody_scale: None,
+            voice: voices::Voice::main(),
             history: Vec::new(),
             run_depth: 0,
             interrupt,
@@ -423,13 +414,13 @@ impl Session {
         self.stage_setting_changed(id);
         if id == SettingId::Meter {
             // The melody is read again in its new bars (by a model that reads positions).
-            self.learn.generator = None;
+            self.voice.generator = None;
         }
         if id == SettingId::Precision {
-            if let Some(m) = self.learn.model.as_mut() {
+            if let Some(m) = self.voice.model.as_mut() {
                 m.set_precision(self.settings.precision);
                 // The next `generate` reads the melody again, stepping in the new precision.
-                self.learn.generator = None;
+                self.voice.generator = None;
             }
         }
         let shown = self.settings.get_id(id);

@@ -34,7 +34,7 @@ impl Session {
         span: Span,
     ) -> Result<(), Error> {
         self.need_model(span)?;
-        if self.melody.is_empty() {
+        if self.voice.melody.is_empty() {
             return Err(Error::failed(
                 span,
                 "no melody: use `prime` and `generate` first",
@@ -42,8 +42,8 @@ impl Session {
         }
         let meter = self.settings.meter;
         let bar = meter.bar_seconds();
-        let first_line = self.bars.upbeat_in(meter);
-        let end = self.melody.iter().map(Note::end).fold(0.0, f64::max);
+        let first_line = self.voice.bars.upbeat_in(meter);
+        let end = self.voice.melody.iter().map(Note::end).fold(0.0, f64::max);
         let count = (((end - first_line) / bar) - SAME_TIME).ceil().max(0.0) as usize;
         let BarRange { first, last } = bars.value;
         let no_such = |bar| {
@@ -62,7 +62,7 @@ impl Session {
         }
         let start = first_line + (first - 1) as f64 * bar;
         let stop = first_line + last as f64 * bar;
-        let mut notes = self.melody.clone();
+        let mut notes = self.voice.melody.clone();
         notes.sort_by(|a, b| a.start.total_cmp(&b.start));
         let before_end = notes.partition_point(|n| n.start < start - SAME_TIME);
         let after_start = notes.partition_point(|n| n.start < stop - SAME_TIME);
@@ -110,12 +110,12 @@ impl Session {
         };
         melody.extend(&chosen.notes);
         melody.extend(after);
-        self.primer_len = self.primer_len.min(before.len());
+        self.voice.primer_len = self.voice.primer_len.min(before.len());
         let scale = self.settings.scale;
         if drawn > 0 && scale.is_some() {
-            self.melody_scale = scale;
+            self.voice.melody_scale = scale;
         }
-        self.melody = melody;
+        self.voice.melody = melody;
         self.melody_changed();
         let verb = if amount >= 1.0 {
             "regenerated"
@@ -132,14 +132,14 @@ impl Session {
                 was.score
             ),
         };
-        let end = self.melody.iter().map(Note::end).fold(0.0, f64::max);
+        let end = self.voice.melody.iter().map(Note::end).fold(0.0, f64::max);
         say!(
             self,
             "{verb} {} of {meter}, the best of {}: {} drawn, {kept} kept; {judged_by}: melody is {}, {end:.1} s",
             bars.value,
             if tries == 1 { "1 try".to_string() } else { format!("{tries} tries") },
             super::data::count(drawn, "note"),
-            super::data::count(self.melody.len(), "note"),
+            super::data::count(self.voice.melody.len(), "note"),
         );
         self.loop_the_new_melody(first_line);
         Ok(())
@@ -151,7 +151,7 @@ impl Session {
             return;
         };
         let bar = self.settings.meter.bar_seconds();
-        if p.reloop(&self.melody, first_line, bar) {
+        if p.reloop(&self.voice.melody, first_line, bar) {
             say!(self, "the loop plays it from its next bar line");
         }
     }

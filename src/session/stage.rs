@@ -27,14 +27,11 @@ const RESPOND_NOTES: usize = 16;
 const PHRASE_SILENCE_MS: u64 = 600;
 
 pub(super) struct State {
-    /// The current voice's live controls.
-    pub controls: Arc<Controls>,
-    /// Every voice, the first one "main"; `current` indexes the one the prompt acts on.
-    pub voices: Vec<super::voices::Voice>,
+    /// Every voice in the order they were made, the first one "main"; the slot at
+    /// `current` is empty, since the session holds that voice (`Session::voice`).
+    pub voices: Vec<Option<super::voices::Voice>>,
     pub current: usize,
     pub performer: Option<Performer>,
-    /// The scale mask and the grid for live generation (not numeric, so not in Controls).
-    pub live_shape: Arc<Mutex<LiveShape>>,
     pub recording: Option<Recording>,
     /// The Ableton Link session while `link on`.
     #[cfg(feature = "link")]
@@ -43,17 +40,10 @@ pub(super) struct State {
 
 impl Default for State {
     fn default() -> Self {
-        let controls = Arc::new(Controls::default());
         State {
-            voices: vec![super::voices::Voice::main(controls.clone())],
+            voices: vec![None],
             current: 0,
-            controls,
             performer: None,
-            live_shape: Arc::new(Mutex::new(LiveShape::of(
-                &Settings::default(),
-                None,
-                BarLines::default(),
-            ))),
             recording: None,
             #[cfg(feature = "link")]
             link: None,
@@ -169,13 +159,8 @@ impl Session {
             let mut p = Performer::new(controls, printer);
             // Every voice the session has, then the current one selected.
             let current = self.stage.current;
-            for v in self
-                .stage
-                .voices
-                .iter()
-                .skip(1)
-                .chain([&self.stage.voices[current]])
-            {
+            for i in (1..self.stage.voices.len()).chain([current]) {
+                let v = self.voice_at(i);
                 p.select_voice(&v.name, v.controls.clone());
             }
             p.set_quantize(self.quantize_grid(), self.bar_beats());
@@ -339,8 +324,8 @@ impl Session {
                 let source = LiveSource {
                     generator,
                     rng,
-                    shape: self.stage.live_shape.clone(),
-                    feed: self.learn.feed.reader(),
+                    shape: self.voice.live_shape.clone(),
+                    feed: self.voice.feed.reader(),
                 };
                 self.performer().live(Box::new(source)).map_err(fail)?;
                 say!(self, "live: on (`live off` or `stop` to end)");
@@ -754,7 +739,7 @@ impl Session {
     }
 
     pub(super) fn sync_live_shape(&mut self) {
-        if let Ok(mut s) = self.stage.live_shape.lock() {
+        if let Ok(mut s) = self.voice.live_shape.lock() {
             *s = LiveShape::of(&self.settings, self.grid(), self.bar_lines());
         }
     }
@@ -764,7 +749,7 @@ impl Session {
         let shared = self.shared_controls();
         for &l in Live::ALL {
             let from = match l.per_voice() {
-                true => &self.stage.controls,
+                true => &self.voice.controls,
                 false => &shared,
             };
             self.settings.set_live(l, from.get(l));
@@ -835,10 +820,10 @@ impl Session {
                     // as such.
                     generator: Generator::new(model, &placeholder, Default::default()),
                     rng: ChaCha20Rng::seed_from_u64(self.derive_seed()),
-                    shape: self.stage.live_shape.clone(),
-                    feed: self.learn.feed.reader(),
+                    shape: self.voice.live_shape.clone(),
+                    feed: self.voice.feed.reader(),
                 };
-                let controls = self.stage.controls.clone();
+                let controls = self.voice.controls.clone();
                 let shape = source.shape.clone();
                 let answer: perform::Answer =
                     Box::new(move |phrase: &[Note]| source.answer(phrase, n, &controls));
@@ -892,10 +877,8 @@ impl Session {
                         Error::new(path.span, ErrorKind::Record { error, kept: false })
                     })?;
                 // The player sent these before the take; each voice's track starts with its.
-                let programs: Vec<(String, u8, u8)> = self
-                    .stage
-                    .voices
-                    .iter()
+                let programs: Vec<(String, u8, u8)> = (0..self.stage.voices.len())
+                    .map(|i| self.voice_at(i))
                     .filter_map(|v| {
                         let ch = v.controls.get(Live::Channel).clamp(1.0, 16.0) as u8 - 1;
                         Some((v.name.clone(), ch, v.controls.program()?))

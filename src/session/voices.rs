@@ -3,9 +3,11 @@
 //! settings whose row in the settings table says `voice`; tempo, meter, quantize, latency and
 //! the training settings stay shared, as do the clock and the output port.
 //!
-//! The rest of the session works on "the current" model, melody and settings; switching
-//! voice parks the current voice's part of that state in its slot and takes the other's
-//! out, so every existing command acts on the current voice without knowing voices exist.
+//! The session holds the current voice whole (`Session::voice`: its model, melody,
+//! controls), so every command acts on it without knowing voices exist; the others wait
+//! in `stage.voices`, and `voice "NAME"` swaps. The current voice's own settings are the
+//! session's settings (one `Settings`, read by every command); a waiting voice keeps its
+//! values of the `voice` and `draw` rows in its own.
 
 use crate::say;
 use std::sync::{Arc, Mutex};
@@ -16,42 +18,62 @@ use crate::error::{Error, ErrorKind};
 use crate::ground::span::Spanned;
 use crate::lang::commands::MAX_VOICES;
 use crate::model::{Generator, Model, Trainer, WeightFeed};
+use crate::music::grid::BarLines;
+use crate::music::meter::Bars;
 use crate::music::note::Note;
+use crate::music::scale::Scale;
 use crate::perform::record::MAIN_TRACK;
 use crate::perform::{Activity, Controls};
 use crate::settings::{Live, Settings};
 
-/// One voice as the session keeps it.
+/// One voice: the controls its player reads, the model it draws with and the melody it
+/// plays.
 pub(super) struct Voice {
     pub name: String,
-    /// Its live controls: also `stage.controls` while it is current.
+    /// Its live controls, which the player reads for each of its notes.
     pub controls: Arc<Controls>,
-    /// Its state while another voice is current.
-    parked: Option<Parked>,
-}
-
-/// What a voice that is not current keeps aside.
-struct Parked {
-    settings: Settings,
-    model: Option<Model>,
-    /// Where the model's new weights reach this voice's live source.
-    feed: Arc<WeightFeed>,
-    trainer: Option<Trainer>,
-    generator: Option<Generator>,
-    melody: Vec<Note>,
-    primer_len: usize,
-    bars: crate::music::meter::Bars,
-    melody_scale: Option<crate::music::scale::Scale>,
-    live_shape: Arc<Mutex<LiveShape>>,
+    /// Its values of the `voice` and `draw` rows while another voice is current; the
+    /// current voice's are the session's settings.
+    pub settings: Settings,
+    pub model: Option<Model>,
+    /// Where the model's new weights reach its live source; a new model gets a new feed.
+    pub feed: Arc<WeightFeed>,
+    pub trainer: Option<Trainer>,
+    /// The LSTM state after the melody, so `generate 32` twice continues one melody.
+    /// Anything that changes the melody or the model drops it.
+    pub generator: Option<Generator>,
+    /// The melody and how many of its first notes are the primer.
+    pub melody: Vec<Note>,
+    pub primer_len: usize,
+    /// Where the melody's bars fall (its source's upbeat, or bars from its first note).
+    pub bars: Bars,
+    /// The scale the melody's newest notes were generated in: the key notation writes.
+    pub melody_scale: Option<Scale>,
+    /// The scale mask and the grid for live generation (not numeric, so not in Controls).
+    pub live_shape: Arc<Mutex<LiveShape>>,
 }
 
 impl Voice {
-    /// The first voice, holding the session's controls.
-    pub fn main(controls: Arc<Controls>) -> Voice {
+    /// The first voice, as a session starts.
+    pub fn main() -> Voice {
+        let settings = Settings::default();
         Voice {
             name: MAIN_TRACK.to_string(),
-            controls,
-            parked: None,
+            controls: Arc::new(Controls::default()),
+            live_shape: Arc::new(Mutex::new(LiveShape::of(
+                &settings,
+                None,
+                BarLines::default(),
+            ))),
+            settings,
+            model: None,
+            feed: Arc::default(),
+            trainer: None,
+            generator: None,
+            melody: Vec::new(),
+            primer_len: 0,
+            bars: Bars::default(),
+            melody_scale: None,
         }
     }
 }
@@ -59,34 +81,43 @@ impl Voice {
 impl Session {
     /// The current voice's name.
     pub fn voice_name(&self) -> &str {
-        &self.stage.voices[self.stage.current].name
+        &self.voice.name
+    }
+
+    /// Voice `i` in the order voices were made.
+    pub(super) fn voice_at(&self, i: usize) -> &Voice {
+        match self.stage.voices.get(i).and_then(Option::as_ref) {
+            Some(v) => v,
+            None => &self.voice,
+        }
     }
 
     /// Every voice's name, for completion at the prompt.
     pub fn voice_names(&self) -> Vec<String> {
-        self.stage.voices.iter().map(|v| v.name.clone()).collect()
+        (0..self.stage.voices.len())
+            .map(|i| self.voice_at(i).name.clone())
+            .collect()
     }
 
     /// The controls that carry the shared live settings (tempo, latency): the first
     /// voice's, which the player and the input port read them from.
     pub(super) fn shared_controls(&self) -> Arc<Controls> {
-        self.stage.voices[0].controls.clone()
+        self.voice_at(0).controls.clone()
     }
 
     /// Writes a live setting to the controls that play it: the current voice's for a
     /// per-voice setting, every voice's for a shared one.
     pub(super) fn set_control(&self, l: Live, v: f64) {
         if l.per_voice() {
-            self.stage.controls.set(l, v);
+            self.voice.controls.set(l, v);
         } else {
-            for voice in &self.stage.voices {
-                voice.controls.set(l, v);
+            for i in 0..self.stage.voices.len() {
+                self.voice_at(i).controls.set(l, v);
             }
         }
     }
 
-    /// `voice "NAME"`: parks the current voice and makes NAME current, creating it as a
-    /// copy of the current one.
+    /// `voice "NAME"`: makes NAME current, creating it as a copy of the current voice.
     pub(super) fn voice_command(&mut self, name: &Spanned<String>) -> Result<(), Error> {
         // A run in the background trains the current voice's model and sends the session
         // its weights at each epoch's end: the model stays where it is until then.
@@ -99,28 +130,21 @@ impl Session {
         }
         self.sync_from_controls();
         let from = self.voice_name().to_string();
-        let existing = self.stage.voices.iter().position(|v| v.name == name);
+        let existing = (0..self.stage.voices.len()).find(|&i| self.voice_at(i).name == name);
         if existing.is_none() && self.stage.voices.len() >= MAX_VOICES {
             return Err(Error::new(span, ErrorKind::TooManyVoices(MAX_VOICES)));
         }
-        let parked = self.park();
         let created = existing.is_none();
         let target = match existing {
             Some(i) => i,
             None => {
-                let copy = self.copy_of(&parked);
-                self.stage.voices.push(Voice {
-                    name: name.to_string(),
-                    controls: copy.1,
-                    parked: Some(copy.0),
-                });
+                let copy = self.copy_of_current(name);
+                self.stage.voices.push(Some(copy));
                 self.stage.voices.len() - 1
             }
         };
-        self.stage.voices[self.stage.current].parked = Some(parked);
-        self.stage.current = target;
-        self.unpark();
-        let controls = self.stage.controls.clone();
+        self.swap_to(target);
+        let controls = self.voice.controls.clone();
         if let Some(p) = self.stage.performer.as_mut() {
             p.select_voice(name, controls);
         }
@@ -135,97 +159,82 @@ impl Session {
         Ok(())
     }
 
-    /// Takes the current voice's own state out of the session.
-    fn park(&mut self) -> Parked {
-        Parked {
-            settings: self.settings.clone(),
-            model: self.learn.model.take(),
-            feed: self.learn.feed.clone(),
-            trainer: self.learn.trainer.take(),
-            generator: self.learn.generator.take(),
-            melody: std::mem::take(&mut self.melody),
-            primer_len: self.primer_len,
-            bars: self.bars,
-            melody_scale: self.melody_scale,
-            live_shape: self.stage.live_shape.clone(),
-        }
-    }
-
-    /// A new voice's state: a copy of `from` (the model's weights copied, not shared, so
-    /// training one voice leaves the other as it was), with controls of its own.
-    fn copy_of(&self, from: &Parked) -> (Parked, Arc<Controls>) {
+    /// A new voice called `name`: a copy of the current one (the model's weights copied,
+    /// not shared, so training one voice leaves the other as it was), with controls of its
+    /// own.
+    fn copy_of_current(&self, name: &str) -> Voice {
+        let settings = &self.settings;
         let controls = Arc::new(Controls::default());
         for &l in Live::ALL.iter().filter(|&&l| l != Live::Program) {
-            controls.set(l, from.settings.live_value(l));
+            controls.set(l, settings.live_value(l));
         }
         // An unset program stays unset: the synth keeps the sound it has on that channel.
-        if let Some(p) = self.stage.controls.program() {
+        if let Some(p) = self.voice.controls.program() {
             controls.set(Live::Program, f64::from(p));
         }
-        let grid = super::learn::resolve_grid(
-            from.settings.grid,
-            from.model.as_ref(),
-            self.learn.data_grid,
-        );
+        let v = &self.voice;
+        let grid =
+            super::learn::resolve_grid(settings.grid, v.model.as_ref(), self.learn.data_grid);
         let shape = LiveShape::of(
-            &from.settings,
+            settings,
             grid,
-            crate::music::grid::BarLines {
-                first: from.bars.upbeat_in(from.settings.meter),
-                every: from.settings.meter.bar_seconds(),
+            BarLines {
+                first: v.bars.upbeat_in(settings.meter),
+                every: settings.meter.bar_seconds(),
             },
         );
-        let parked = Parked {
-            settings: from.settings.clone(),
-            model: from.model.as_ref().map(Model::duplicate),
+        Voice {
+            name: name.to_string(),
+            controls,
+            settings: settings.clone(),
+            model: v.model.as_ref().map(Model::duplicate),
             // A model of its own, so weights of its own.
             feed: Arc::default(),
             trainer: None,
             generator: None,
-            melody: from.melody.clone(),
-            primer_len: from.primer_len,
-            bars: from.bars,
-            melody_scale: from.melody_scale,
+            melody: v.melody.clone(),
+            primer_len: v.primer_len,
+            bars: v.bars,
+            melody_scale: v.melody_scale,
             live_shape: Arc::new(Mutex::new(shape)),
-        };
-        (parked, controls)
+        }
     }
 
-    /// Puts the current slot's parked state into the session: its own settings over the
-    /// shared ones, its model (on the session's device), melody and controls.
-    fn unpark(&mut self) {
-        let voice = &mut self.stage.voices[self.stage.current];
-        let Some(p) = voice.parked.take() else {
+    /// Makes voice `target` current: the current voice goes back to its slot with its own
+    /// settings, and the target's own settings go over the shared ones, its model onto the
+    /// session's device.
+    fn swap_to(&mut self, target: usize) {
+        let Some(mut incoming) = self.stage.voices.get_mut(target).and_then(Option::take) else {
             return;
         };
-        let controls = voice.controls.clone();
+        let own = self.settings.clone();
         for id in crate::settings::voice_settings() {
             // Both sides passed the same checks, so this cannot fail.
-            let _ = self.settings.set(id, &p.settings.get_id(id));
+            let _ = self.settings.set(id, &incoming.settings.get_id(id));
         }
-        let mut model = p.model;
         let device = self.tch_device();
-        let moved = model.as_ref().is_some_and(|m| m.device() != device);
-        if let Some(m) = model.as_mut() {
+        let moved = incoming
+            .model
+            .as_ref()
+            .is_some_and(|m| m.device() != device);
+        if let Some(m) = incoming.model.as_mut() {
             m.to_device(device);
-            // `precision` is shared by the voices: one set while this one was parked holds.
+            // `precision` is shared by the voices: one set while this one waited holds.
             m.set_precision(self.settings.precision);
         }
-        self.learn.model = model;
-        self.learn.feed = p.feed;
-        self.learn.trainer = if moved { None } else { p.trainer };
-        self.learn.generator = if moved { None } else { p.generator };
-        self.melody = p.melody;
-        self.primer_len = p.primer_len;
-        self.bars = p.bars;
-        self.melody_scale = p.melody_scale;
-        self.stage.controls = controls;
-        self.stage.live_shape = p.live_shape;
-        // The shared live settings may have changed while it was parked, and a knob may
-        // have turned one of its own: the controls are what plays.
+        if moved {
+            incoming.trainer = None;
+            incoming.generator = None;
+        }
+        let mut outgoing = std::mem::replace(&mut self.voice, incoming);
+        outgoing.settings = own;
+        self.stage.voices[self.stage.current] = Some(outgoing);
+        self.stage.current = target;
+        // The shared live settings may have changed while it waited, and a knob may have
+        // turned one of its own: the controls are what plays.
         for &l in Live::ALL {
             if !l.per_voice() {
-                self.stage.controls.set(l, self.settings.live_value(l));
+                self.voice.controls.set(l, self.settings.live_value(l));
             }
         }
         self.sync_from_controls();
@@ -250,24 +259,23 @@ impl Session {
         // `learn on` keeps the current voice current (switching is refused while it runs).
         let learning = self.learn.learning.is_some();
         // Columns as wide as the longest name, so the usual line fits 80 columns.
-        let name_w = self
-            .stage
-            .voices
+        let voices: Vec<&Voice> = (0..self.stage.voices.len())
+            .map(|i| self.voice_at(i))
+            .collect();
+        let name_w = voices
             .iter()
             .map(|v| v.name.chars().count())
             .max()
             .unwrap_or(4)
             .max(4);
-        let lines: Vec<String> = self
-            .stage
-            .voices
+        let lines: Vec<String> = voices
             .iter()
             .enumerate()
             .map(|(i, v)| {
                 let current = i == self.stage.current;
-                let (settings, model, melody) = match &v.parked {
-                    Some(p) => (&p.settings, p.model.as_ref(), p.melody.len()),
-                    None => (&self.settings, self.learn.model.as_ref(), self.melody.len()),
+                let (settings, model, melody) = match current {
+                    false => (&v.settings, v.model.as_ref(), v.melody.len()),
+                    true => (&self.settings, v.model.as_ref(), v.melody.len()),
                 };
                 let what = doing
                     .iter()
