@@ -18,6 +18,53 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+/// What a file is to tms, and the extensions that name it: the one list that completion,
+/// the commands' checks and their messages read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A `.tms` script (`run`, `watch`, `history`, `tms FILE`).
+    Script,
+    /// A model `model "F"` opens: tms's safetensors or the notebook's PyTorch file.
+    ModelToOpen,
+    /// A model tms writes (`save`): safetensors only.
+    Model,
+    /// A melody to read (`load`, `prime`).
+    Melody,
+    /// What `write` makes: MIDI, notation or audio.
+    Written,
+    /// A `record` take: a standard MIDI file.
+    Recording,
+    /// The rendered audio of `render`.
+    Audio,
+    /// A SoundFont for `render`.
+    SoundFont,
+    /// An `export` table.
+    Table,
+}
+
+impl Role {
+    pub const fn extensions(self) -> &'static [&'static str] {
+        match self {
+            Role::Script => &["tms"],
+            Role::ModelToOpen => &["safetensors", "pth", "pt"],
+            Role::Model => &["safetensors"],
+            Role::Melody => &["mid", "midi", "abc"],
+            Role::Written => &["mid", "midi", "abc", "musicxml", "xml", "wav"],
+            Role::Recording => &["mid", "midi"],
+            Role::Audio => &["wav"],
+            Role::SoundFont => &["sf2"],
+            Role::Table => &["csv"],
+        }
+    }
+
+    /// Whether `path` ends in one of the role's extensions, in any case.
+    pub fn names(self, path: &Path) -> bool {
+        path.extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .is_some_and(|e| self.extensions().contains(&e.as_str()))
+    }
+}
+
 /// Temporary files are `.NAME` + this + `PID-RANDOM`: recognisable, so the orphans of a
 /// killed run can be found again, and carrying the pid of the writer that owns them.
 const TEMP_MARK: &str = ".tms-";

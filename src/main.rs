@@ -223,7 +223,9 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Some(file) if file.ends_with(".tms") => run_scripts(&args, color),
+        Some(file) if tms::fsio::Role::Script.names(std::path::Path::new(file)) => {
+            run_scripts(&args, color)
+        }
         Some(other) => {
             eprintln!("tms: unknown argument `{other}`\n\n{USAGE}");
             ExitCode::from(2)

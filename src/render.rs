@@ -168,7 +168,7 @@ pub fn find_soundfont() -> Option<PathBuf> {
         };
         let mut found: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("sf2")))
+            .filter(|p| p.is_file() && crate::fsio::Role::SoundFont.names(p))
             .collect();
         found.sort();
         if let Some(p) = found.into_iter().next() {

@@ -3,6 +3,9 @@
 
 use colored::Colorize;
 
+use std::path::Path;
+
+use crate::fsio::Role;
 use crate::lang::commands::{self, Pool, Quoted, COMMANDS};
 use crate::music::gm::GM_PROGRAMS;
 use crate::music::scale::{self, Scale};
@@ -191,7 +194,7 @@ pub fn candidates(line: &str, pos: usize, known: &dyn Known) -> (usize, Vec<Stri
                 }
                 Quoted::Voices => names_containing(known.voices(), partial),
                 Quoted::Paths => paths(partial, None),
-                Quoted::Files(exts) => paths(partial, Some(exts)),
+                Quoted::Files(roles) => paths(partial, Some(roles)),
             },
         };
         return (seg_start + q + 1, found);
@@ -258,7 +261,7 @@ fn prefixed(values: &[&str], partial: &str) -> Vec<String> {
 
 /// Paths completing `partial`, keeping directories and files with the wanted extensions. A
 /// file closes the quote, so Enter runs the command; a folder is entered by the next Tab.
-fn paths(partial: &str, exts: Option<&[&str]>) -> Vec<String> {
+fn paths(partial: &str, roles: Option<&[Role]>) -> Vec<String> {
     let (dir, stem) = match partial.rfind('/') {
         Some(i) => (&partial[..=i], &partial[i + 1..]),
         None => ("", partial),
@@ -274,10 +277,7 @@ fn paths(partial: &str, exts: Option<&[&str]>) -> Vec<String> {
             continue;
         }
         let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-        let ext_ok = exts.is_none_or(|exts| {
-            exts.iter()
-                .any(|x| name.to_lowercase().ends_with(&format!(".{x}")))
-        });
+        let ext_ok = roles.is_none_or(|roles| roles.iter().any(|r| r.names(Path::new(&name))));
         if is_dir {
             out.push(format!("{dir}{name}/"));
         } else if ext_ok {

@@ -4,10 +4,12 @@
 
 use super::{extension, Args, CommandSpec, History, Quoted, MIDI_ABC};
 use crate::error::Error;
+use crate::fsio::Role;
 use crate::ground::span::{Span, Spanned};
 use crate::ground::text::suggest;
 use crate::lang::ast::{Command, Data, Filter};
 use crate::lang::lexer::TokenKind;
+use std::path::Path;
 
 pub(super) const LOAD: CommandSpec = CommandSpec {
     name: "load",
@@ -88,7 +90,7 @@ pub(super) const EXPORT: CommandSpec = CommandSpec {
     details: "One row per note, tune by tune, notes sorted by start then pitch; times in seconds. `positions` adds a column `position`: each note's place in its bar as a model with `position on` reads it (beat × 13 + twelfth of the beat; 12 for off the twelfths; 156 where the tune has no meter).",
     example: "export \"notes.csv\"",
     words: &["positions"],
-    quoted: Quoted::Files(&["csv"]),
+    quoted: Quoted::Files(&[Role::Table]),
     words_at: &[],
     history: History::Always,
     parse: p_export,
@@ -160,9 +162,6 @@ pub(super) const SHOW: CommandSpec = CommandSpec {
 
 bare!(p_show, Data::Show);
 
-/// What `write` makes of each extension it accepts: MIDI, notation, or audio.
-pub const WRITE_EXTENSIONS: &[&str] = &["mid", "midi", "abc", "musicxml", "xml", "wav"];
-
 fn program_arg(a: &mut Args) -> Result<u8, Error> {
     if let Some(name) = a.opt_string() {
         return crate::music::gm::program_by_name(&name).map_err(|s| {
@@ -189,7 +188,7 @@ pub(super) const WRITE: CommandSpec = CommandSpec {
     details: "A .wav is rendered as `render` does, with the default SoundFont; any other extension is refused. Program names are the 128 General MIDI names, case-insensitive. Notation has bars of `meter` where the melody has them (an upbeat is a short first bar), the key of the scale its notes were generated in, else of `scale`, else estimated, times on a 1/48-note grid, and one line: of notes starting together on the grid, the one that sounds longest (then the highest, the top of a chord); the report names the notes merged away. Notation holds notes of at most 64 quarter notes and at most 1000 bars; MIDI has no such limit. MIDI holds `meter` as its time signature, an upbeat as a short first one.",
     example: "write \"out/tune.mid\" program \"Acoustic Grand Piano\"",
     words: &["program", "tempo"],
-    quoted: Quoted::Files(WRITE_EXTENSIONS),
+    quoted: Quoted::Files(&[Role::Written]),
     words_at: &[],
     history: History::Always,
     parse: p_write,
@@ -202,9 +201,13 @@ fn p_write(a: &mut Args) -> Result<Command, Error> {
     let ext = extension(&path.value);
     if !ext
         .as_deref()
-        .is_some_and(|e| WRITE_EXTENSIONS.contains(&e))
+        .is_some_and(|e| Role::Written.extensions().contains(&e))
     {
-        let list: Vec<String> = WRITE_EXTENSIONS.iter().map(|e| format!(".{e}")).collect();
+        let list: Vec<String> = Role::Written
+            .extensions()
+            .iter()
+            .map(|e| format!(".{e}"))
+            .collect();
         return Err(a.error(
             path.span,
             format!(
@@ -235,7 +238,7 @@ pub(super) const RENDER: CommandSpec = CommandSpec {
     details: "Without `soundfont`, looks in /usr/share/sounds/sf2 (FluidR3_GM, then TimGM6mb).",
     example: "render \"out/tune.wav\"",
     words: &["soundfont", "rate"],
-    quoted: Quoted::Files(&["wav", "sf2"]),
+    quoted: Quoted::Files(&[Role::Audio, Role::SoundFont]),
     words_at: &[],
     history: History::Always,
     parse: p_render,
@@ -244,7 +247,7 @@ pub(super) const RENDER: CommandSpec = CommandSpec {
 fn p_render(a: &mut Args) -> Result<Command, Error> {
     let path = a.string("a quoted file name such as \"out.wav\"")?;
     // tms writes WAV only: a `.mp3` name would hold WAV bytes and mislead every player.
-    if extension(&path.value).as_deref() != Some("wav") {
+    if !Role::Audio.names(Path::new(&path.value)) {
         return Err(a.error(
             path.span,
             "render writes WAV audio: give the file a .wav name (convert it afterwards for other formats)",

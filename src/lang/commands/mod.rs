@@ -11,6 +11,7 @@ use std::path::Path;
 use super::ast::{BarRange, Command};
 use super::lexer::{Token, TokenKind};
 use crate::error::{Error, ErrorKind};
+use crate::fsio::Role;
 use crate::ground::span::{Span, Spanned};
 use crate::ground::text::suggest;
 use crate::settings::{self, SettingId, SettingSpec, Value};
@@ -29,7 +30,6 @@ mod model;
 mod session;
 mod stage;
 
-pub use data::WRITE_EXTENSIONS;
 pub use model::MAX_TRIES;
 pub use stage::{MAX_VOICES, VOICE_NAME_MAX};
 
@@ -49,8 +49,8 @@ pub enum Pool {
 pub enum Quoted {
     /// Any path.
     Paths,
-    /// Paths whose extension is one of these (directories always).
-    Files(&'static [&'static str]),
+    /// Files in one of these roles (directories always).
+    Files(&'static [Role]),
     /// A MIDI port of the moment: an input after `in`, else an output.
     Ports,
     /// One of the session's voices.
@@ -441,7 +441,7 @@ fn opt_on_off(a: &mut Args) -> Result<Option<bool>, Error> {
     }
 }
 
-const MIDI_ABC: Quoted = Quoted::Files(&["mid", "midi", "abc"]);
+const MIDI_ABC: Quoted = Quoted::Files(&[Role::Melody]);
 
 /// Every command, in the order `help` lists them and README's table shows them.
 pub static COMMANDS: &[CommandSpec] = &[

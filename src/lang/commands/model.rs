@@ -1,11 +1,13 @@
 //! Commands on the model: creating, opening, saving, training, evaluating, generating, each
 //! row beside its parser. They build a [`Learn`], the part of [`Command`] that a model runs.
 
-use super::{extension, opt_on_off, setting_value, Args, CommandSpec, History, Quoted, MIDI_ABC};
+use super::{opt_on_off, setting_value, Args, CommandSpec, History, Quoted, MIDI_ABC};
 use crate::error::{Error, ErrorKind};
+use crate::fsio::Role;
 use crate::ground::span::Spanned;
 use crate::lang::ast::{Command, Learn};
 use crate::settings::{self, SettingId, Value};
+use std::path::Path;
 
 pub(super) const MODEL: CommandSpec = CommandSpec {
     name: "model",
@@ -14,7 +16,7 @@ pub(super) const MODEL: CommandSpec = CommandSpec {
     details: "Opens tms's own .safetensors models and the original notebook's PyTorch state_dict (.pth). A MIDI or ABC file is named as such, with `prime` and `load` as the commands that read it.",
     example: "model \"models/folk.safetensors\"",
     words: &["new"],
-    quoted: Quoted::Files(&["safetensors", "pth", "pt"]),
+    quoted: Quoted::Files(&[Role::ModelToOpen]),
     words_at: &[],
     history: History::WithArgs,
     parse: p_model,
@@ -38,7 +40,7 @@ pub(super) const SAVE: CommandSpec = CommandSpec {
     details: "A single safetensors file whose metadata holds the architecture, normalisation and training settings.",
     example: "save \"models/mine.safetensors\"",
     words: &[],
-    quoted: Quoted::Files(&["safetensors"]),
+    quoted: Quoted::Files(&[Role::Model]),
     words_at: &[],
     history: History::Always,
     parse: p_save,
@@ -48,7 +50,7 @@ fn p_save(a: &mut Args) -> Result<Command, Error> {
     let path = a.string("a quoted file name such as \"my.safetensors\"")?;
     // `model` opens .pth too, but tms writes only its own format: a `.pth` name would hold
     // safetensors bytes that PyTorch cannot read.
-    if extension(&path.value).as_deref() != Some("safetensors") {
+    if !Role::Model.names(Path::new(&path.value)) {
         return Err(a.error(
             path.span,
             "save writes a safetensors model: give the file a .safetensors name",

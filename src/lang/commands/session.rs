@@ -4,6 +4,7 @@
 
 use super::{lookup, names, setting_name, setting_value, Args, CommandSpec, History, Pool, Quoted};
 use crate::error::{Error, ErrorKind};
+use crate::fsio::Role;
 use crate::ground::span::Spanned;
 use crate::ground::text::suggest;
 use crate::lang::ast::{Command, Core};
@@ -182,7 +183,7 @@ pub(super) const RUN: CommandSpec = CommandSpec {
     details: "",
     example: "run \"scripts/demo.tms\"",
     words: &[],
-    quoted: Quoted::Files(&["tms"]),
+    quoted: Quoted::Files(&[Role::Script]),
     words_at: &[],
     history: History::Never,
     parse: p_run,
@@ -205,7 +206,7 @@ pub(super) const WATCH: CommandSpec = CommandSpec {
               At the end of `tms run` or `tms -c`, tms keeps watching until Ctrl-C.",
     example: "watch \"live.tms\"",
     words: &[],
-    quoted: Quoted::Files(&["tms"]),
+    quoted: Quoted::Files(&[Role::Script]),
     words_at: &[],
     history: History::Never,
     parse: p_watch,
@@ -238,7 +239,7 @@ pub(super) const HISTORY: CommandSpec = CommandSpec {
     details: "The saved script starts with the session's seed, so it reproduces the session: a `train` or `generate` that Ctrl-C stopped is recorded as what it did (`train 50 stop after 494 batches`), so the replay writes the same bytes.",
     example: "history \"session.tms\"",
     words: &[],
-    quoted: Quoted::Files(&["tms"]),
+    quoted: Quoted::Files(&[Role::Script]),
     words_at: &[],
     history: History::Never,
     parse: p_history,

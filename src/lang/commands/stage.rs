@@ -4,6 +4,7 @@
 
 use super::{opt_on_off, setting_name, Args, CommandSpec, History, Pool, Quoted};
 use crate::error::Error;
+use crate::fsio::Role;
 use crate::ground::span::Spanned;
 use crate::lang::ast::{Command, PortArg, RecordArg, RespondArg, Stage};
 use crate::settings::Live;
@@ -304,7 +305,7 @@ pub(super) const RECORD: CommandSpec = CommandSpec {
               `quit`, the end of a script and a second Ctrl-C write the tracks.",
     example: "record \"set.mid\"",
     words: &["stop", "overwrite"],
-    quoted: Quoted::Files(&["mid", "midi"]),
+    quoted: Quoted::Files(&[Role::Recording]),
     words_at: &[],
     history: History::Never,
     parse: p_record,

@@ -88,8 +88,6 @@ const TAKE_TRACK: &str = "recording";
 const TMS_ID: u8 = 0x7D;
 /// The largest delta time a track event can carry.
 const MAX_DELTA: u64 = 0x0FFF_FFFF;
-/// Recordings are refused unless their name ends in one of these.
-pub const EXTENSIONS: [&str; 2] = ["mid", "midi"];
 
 /// One channel message, when it happened and whose it was; or, with `len` 0, a change of
 /// tempo to `bytes` microseconds per quarter (big-endian), which belongs to no source.

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::smf::{bridge, chunk, conductor, header, marker, meta, varlen};
-use super::{micros, Event, RecordError, EXTENSIONS, TAKE_TRACK, TICKS_PER_QUARTER};
+use super::{micros, Event, RecordError, TAKE_TRACK, TICKS_PER_QUARTER};
+use crate::fsio::Role;
 use crate::music::meter::Meter;
 
 /// Where ticks stand against time: the tick of the last tempo change, when it came, and
@@ -171,7 +172,7 @@ pub struct Summary {
 fn check_target(path: &Path, overwrite: bool) -> Result<(), RecordError> {
     let exists = crate::fsio::existing_target(path).map_err(|e| RecordError::write(path, &e))?;
     let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase());
-    if !ext.is_some_and(|e| EXTENSIONS.contains(&e.as_str())) {
+    if !ext.is_some_and(|e| Role::Recording.extensions().contains(&e.as_str())) {
         let stem = path
             .file_stem()
             .map_or("set".into(), |s| s.to_string_lossy().into_owned());
