@@ -1,5 +1,6 @@
 //! How tms writes a number or a name back, and guesses the name meant: one way for the
-//! script writer, `history`, the settings listing and every "did you mean".
+//! script writer, `history` and the settings listing, and the did-you-mean of every
+//! message (one rule for short names, one for long names of several words).
 
 /// A number as the lexer reads it back exactly (Rust's shortest round-trip form).
 pub fn fmt_number(x: f64) -> String {
@@ -41,6 +42,40 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
             _ => None,
         }
     })
+}
+
+/// How close (normalised Damerau-Levenshtein similarity, 0..1) a long name must be to be
+/// suggested: close enough for typos and dropped words, far enough that nonsense gets no hint.
+const PHRASE_SIMILARITY: f64 = 0.6;
+
+/// The did-you-mean for long names of several words (General MIDI's "Acoustic Grand
+/// Piano"): the first candidate that contains what was typed, as people remember part of
+/// such a name far more often than they misspell all of it; else the closest, if close.
+pub fn suggest_phrase<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str> + Clone,
+) -> Option<&'a str> {
+    let lower = name.trim().to_lowercase();
+    if lower.chars().count() >= 3 {
+        if let Some(c) = candidates
+            .clone()
+            .into_iter()
+            .find(|c| c.to_lowercase().contains(&lower))
+        {
+            return Some(c);
+        }
+    }
+    candidates
+        .into_iter()
+        .map(|c| {
+            (
+                strsim::normalized_damerau_levenshtein(&lower, &c.to_lowercase()),
+                c,
+            )
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .filter(|(score, _)| *score >= PHRASE_SIMILARITY)
+        .map(|(_, c)| c)
 }
 
 #[cfg(test)]

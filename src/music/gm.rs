@@ -133,10 +133,6 @@ pub const GM_PROGRAMS: [&str; 128] = [
     "Gunshot",
 ];
 
-/// How far (normalised Damerau-Levenshtein similarity, 0..1) a name may be from a program to be
-/// suggested: close enough for typos and dropped words, far enough that nonsense gets no hint.
-const SUGGEST_SIMILARITY: f64 = 0.6;
-
 /// The program number of a General MIDI name, matched case-insensitively and exactly.
 /// Err carries a name for a did-you-mean: the first that contains what was typed, else the
 /// closest (strsim), if any is close.
@@ -149,29 +145,10 @@ pub fn program_by_name(name: &str) -> Result<u8, Option<&'static str>> {
         // GM_PROGRAMS has 128 entries, so the index always fits a u8.
         return Ok(i as u8);
     }
-    let lower = wanted.to_lowercase();
-    // A part of a name ("Piano", "Acoustic Grand") means the first name that contains it:
-    // people remember part of a GM name far more often than they misspell all of it.
-    if lower.chars().count() >= 3 {
-        if let Some(p) = GM_PROGRAMS
-            .iter()
-            .find(|p| p.to_lowercase().contains(&lower))
-        {
-            return Err(Some(p));
-        }
-    }
-    let best = GM_PROGRAMS
-        .iter()
-        .map(|p| {
-            (
-                strsim::normalized_damerau_levenshtein(&lower, &p.to_lowercase()),
-                *p,
-            )
-        })
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    Err(best
-        .filter(|(score, _)| *score >= SUGGEST_SIMILARITY)
-        .map(|(_, p)| p))
+    Err(crate::ground::text::suggest_phrase(
+        wanted,
+        GM_PROGRAMS.iter().copied(),
+    ))
 }
 
 #[cfg(test)]
