@@ -43,8 +43,6 @@ pub enum ErrorKind {
     /// A value the settings refused as a command ran (the parser's own check is
     /// `BadValue`): shown as what the setting allows.
     Value(crate::settings::ValueError),
-    /// Anything that went wrong while running a command; the message names what and where.
-    Failed(String),
     /// The user interrupted a long-running command (Ctrl-C).
     Interrupted,
     /// `run`, `watch`, `tms run` or `tms check` could not read a script.
@@ -87,6 +85,118 @@ pub enum ErrorKind {
     Render(crate::render::RenderError),
     /// `watch`: the watch itself could not start.
     Watch(Box<crate::session::WatchError>),
+
+    // What a command needs first.
+    /// `model` (to show it), `save`, `evaluate`, `generate`, `regenerate`, `vary`, `live on`,
+    /// `respond on`, `learn on`: the voice has no model.
+    NoModel,
+    /// `train`, `dataset`, `export`: no dataset is loaded.
+    NoDataset,
+    /// `evaluate` with no files given and no dataset loaded: unlike [`ErrorKind::NoDataset`]
+    /// it says that `evaluate` also takes files.
+    NoDatasetToEvaluate,
+    /// `generate`, `live on`: the voice has no melody to continue.
+    NoPrimer,
+    /// `show`, `write`, `play`, `regenerate`, `vary`: the voice has no melody.
+    NoMelody,
+    /// `generate … end tonic` with no scale set or given.
+    NeedsScale,
+
+    // The model: its file, its training, what it draws.
+    /// `save "F"`: the model could not be written.
+    CannotSave {
+        path: String,
+        reason: Box<crate::model::ModelError>,
+    },
+    /// `train`, `train stop`, `wait`: a training run that failed (boxed: a checkpoint's
+    /// error holds a path and a model error).
+    Train(Box<crate::model::TrainError>),
+    /// `train N background`: the thread that trains could not be started.
+    TrainingThread(std::io::Error),
+    /// `train N background stop after B`: only a run Ctrl-C stopped at the prompt is
+    /// replayed as batches.
+    BackgroundStopAfter,
+    /// `model new`, `model "F"`, `train`, `learn on`, `voice`, `device`, `set precision`
+    /// while `learn on` fine-tunes the model; `before` names what was refused.
+    LearningFromInput { before: &'static str },
+    /// The same commands while `train N background` runs, at `epoch` of `epochs`.
+    TrainingInBackground {
+        epoch: usize,
+        epochs: usize,
+        before: &'static str,
+    },
+    /// `learn on` while it is already on.
+    AlreadyLearning,
+    /// `loss 0 0 0`.
+    ZeroLossWeights,
+    /// `evaluate`: the dataset's validation split holds no tune.
+    EmptyValidation,
+    /// `evaluate`: no tune is longer than the context.
+    NothingToScore { seq_len: i64 },
+    /// `generate N bars` (`bars`), `generate … form` (`None`: a phrase): the model's
+    /// steps kept the melody from reaching the end in `notes` notes.
+    StepsNearZero { notes: usize, bars: Option<usize> },
+    /// `regenerate`, `vary`: the first bar has no note before it to draw on from.
+    NothingBeforeBar { bar: usize },
+    /// `device cuda` where libtorch finds no GPU.
+    NoCuda,
+    /// `device cuda:N` past the machine's `count` GPUs.
+    NoSuchGpu {
+        device: crate::model::cuda::DeviceChoice,
+        count: usize,
+    },
+
+    // Melodies and files.
+    /// `load "GLOB"` that kept no tune.
+    NoTunesLoaded { glob: String },
+    /// `load "GLOB" where FIELD ~ "TEXT"`: none of the `files` read matched.
+    NoTunesMatched {
+        files: usize,
+        field: String,
+        text: String,
+    },
+    /// `prime notes "…"`: notes that do not parse.
+    Notes(crate::music::notes_text::NotesError),
+    /// `write "F.abc"`, `write "F.musicxml"`: a melody notation cannot hold.
+    Notation(crate::music::notation::NotationError),
+    /// `write`, `export`, `history "F"`: the file could not be written.
+    CannotWrite {
+        path: String,
+        reason: std::io::Error,
+    },
+    /// `write … program "NAME"`: no General MIDI program of that name.
+    UnknownProgram {
+        name: String,
+        suggestion: Option<&'static str>,
+    },
+    /// `generate … end WORD` with a word other than `tonic`.
+    EndNotTonic(String),
+
+    // The stage: ports, the input, recording.
+    /// `ports`, `connect`, `play`, `live on`, `listen`, `respond on`, `learn on`, `clock`:
+    /// what the MIDI system or a port refused.
+    Perform(crate::perform::PerformError),
+    /// `listen` that heard nothing.
+    HeardNoNotes,
+    /// `unmap cc N` of a controller no knob is mapped to.
+    CcNotMapped { cc: u8 },
+    /// `link on` in a tms built without Ableton Link.
+    LinkNotBuilt,
+    /// `learn on` while `respond` takes the input's phrases.
+    InputResponding,
+    /// `listen`, `respond on` while `learn` takes the input's phrases; `before` names
+    /// what was refused.
+    InputLearning { before: &'static str },
+    /// `record "F"` while a recording runs into `path`.
+    AlreadyRecording { path: std::path::PathBuf },
+    /// `record stop` with no recording.
+    NotRecording,
+
+    // Scripts.
+    /// `run` nested this deep: a script that runs itself.
+    RunTooDeep(usize),
+    /// `watch` inside a file that is being watched.
+    WatchInWatched,
     /// Ends a list of errors cut short: a broken script reports its first
     /// [`ERRORS_SHOWN`] errors, not a line for each of a million bad lines.
     MoreErrors(usize),
@@ -149,6 +259,10 @@ kinds_from! {
     OpenModel(crate::session::OpenModelError),
     Render(crate::render::RenderError),
     Watch(crate::session::WatchError),
+    Train(crate::model::TrainError),
+    Notes(crate::music::notes_text::NotesError),
+    Notation(crate::music::notation::NotationError),
+    Perform(crate::perform::PerformError),
 }
 
 impl Error {
@@ -157,10 +271,6 @@ impl Error {
             span: Some(span),
             kind,
         }
-    }
-
-    pub fn failed(span: Span, message: impl Into<String>) -> Self {
-        Error::new(span, ErrorKind::Failed(message.into()))
     }
 
     pub fn usage(span: Span, message: impl Into<String>, usage: &str) -> Self {
@@ -193,7 +303,7 @@ fn did_you_mean(f: &mut fmt::Formatter, suggestion: &Option<String>) -> fmt::Res
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
-            ErrorKind::Syntax(m) | ErrorKind::Failed(m) => f.write_str(m),
+            ErrorKind::Syntax(m) => f.write_str(m),
             ErrorKind::UnknownCommand { name, suggestion } => {
                 write!(f, "unknown command `{name}`")?;
                 did_you_mean(f, suggestion)?;
@@ -254,6 +364,116 @@ impl fmt::Display for ErrorKind {
             ErrorKind::OpenModel(e) => write!(f, "{e}"),
             ErrorKind::Render(e) => write!(f, "{e}"),
             ErrorKind::Watch(e) => write!(f, "{e}"),
+            ErrorKind::NoModel => f.write_str("no model: use `model new` or `model \"FILE\"` first"),
+            ErrorKind::NoDataset => f.write_str("no dataset: use `load \"GLOB\"` first"),
+            ErrorKind::NoDatasetToEvaluate => {
+                f.write_str("no dataset: `load` one, or give files: evaluate \"GLOB\"")
+            }
+            ErrorKind::NoPrimer => f.write_str(
+                "no primer: use `prime \"FILE\"` or `prime notes \"C4 D4 E4\"` first",
+            ),
+            ErrorKind::NoMelody => f.write_str("no melody yet: use `prime` or `generate`"),
+            ErrorKind::NeedsScale => f.write_str(
+                "`end tonic` needs a scale: `set scale \"D yu\"`, or give `scale` to generate",
+            ),
+            ErrorKind::CannotSave { path, reason } => write!(f, "cannot save `{path}`: {reason}"),
+            ErrorKind::Train(e) => write!(f, "{e}"),
+            ErrorKind::TrainingThread(e) => write!(f, "cannot start a training thread: {e}"),
+            ErrorKind::BackgroundStopAfter => f.write_str(
+                "`stop after` replays a run Ctrl-C stopped at the prompt; a background run ends with `train stop`",
+            ),
+            ErrorKind::LearningFromInput { before } => write!(
+                f,
+                "the model is learning from the input: `learn off` before {before}"
+            ),
+            ErrorKind::TrainingInBackground {
+                epoch,
+                epochs,
+                before,
+            } => write!(
+                f,
+                "training runs in the background (epoch {epoch} of {epochs}): `train stop` or `wait` before {before}"
+            ),
+            ErrorKind::AlreadyLearning => f.write_str("already learning: `learn off` first"),
+            ErrorKind::ZeroLossWeights => f.write_str(
+                "all three loss weights would be 0: training would learn nothing (give at least one a positive weight)",
+            ),
+            ErrorKind::EmptyValidation => f.write_str(
+                "the validation split is empty (set val above 0, or evaluate \"GLOB\")",
+            ),
+            ErrorKind::NothingToScore { seq_len } => write!(
+                f,
+                "nothing to score: no tune has more than seq_len ({seq_len}) notes"
+            ),
+            ErrorKind::StepsNearZero { notes, bars } => {
+                write!(f, "the model's steps stayed near 0: {notes} notes did not reach the end of ")?;
+                match bars {
+                    Some(1) => f.write_str("1 bar"),
+                    Some(n) => write!(f, "{n} bars"),
+                    None => f.write_str("a phrase"),
+                }
+            }
+            ErrorKind::NothingBeforeBar { bar } => write!(
+                f,
+                "the model draws bars on from the notes before them, and bar {bar} has none before it"
+            ),
+            ErrorKind::NoCuda => write!(
+                f,
+                "CUDA is not available here (libtorch {} found no GPU); use `device cpu` or `device auto`",
+                env!("TMS_LIBTORCH_VERSION")
+            ),
+            ErrorKind::NoSuchGpu { device, count } => write!(
+                f,
+                "no GPU {device}: this machine has {count} (cuda:0 to cuda:{})",
+                count.saturating_sub(1)
+            ),
+            ErrorKind::NoTunesLoaded { glob } => write!(f, "no tunes loaded from `{glob}`"),
+            ErrorKind::NoTunesMatched { files, field, text } => write!(
+                f,
+                "no tunes loaded: none of {files} matched {field} ~ \"{text}\""
+            ),
+            ErrorKind::Notes(e) => write!(f, "{e}"),
+            ErrorKind::Notation(e) => write!(f, "{e}"),
+            ErrorKind::CannotWrite { path, reason } => write!(
+                f,
+                "cannot write `{path}`: {}",
+                crate::fsio::io_reason(reason)
+            ),
+            ErrorKind::UnknownProgram { name, suggestion } => {
+                write!(f, "unknown General MIDI program \"{name}\"")?;
+                match suggestion {
+                    Some(s) => write!(f, " (did you mean \"{s}\"?)"),
+                    None => Ok(()),
+                }
+            }
+            ErrorKind::EndNotTonic(word) => {
+                write!(f, "a melody can end on `tonic`, not `{word}`")
+            }
+            ErrorKind::Perform(e) => write!(f, "{e}"),
+            ErrorKind::HeardNoNotes => f.write_str("heard no notes"),
+            ErrorKind::CcNotMapped { cc } => write!(f, "cc {cc} is not mapped"),
+            ErrorKind::LinkNotBuilt => f.write_str(
+                "this tms was built without Ableton Link: build it with `make build FEATURES=link` (Link is GPL-2.0-or-later, so that binary is too)",
+            ),
+            ErrorKind::InputResponding => f.write_str(
+                "the input port's phrases go to `respond`: `respond off` before `learn on`",
+            ),
+            ErrorKind::InputLearning { before } => write!(
+                f,
+                "the input port's phrases go to `learn`: `learn off` before {before}"
+            ),
+            ErrorKind::AlreadyRecording { path } => write!(
+                f,
+                "already recording into {}: `record stop` first",
+                path.display()
+            ),
+            ErrorKind::NotRecording => f.write_str("not recording: nothing to stop"),
+            ErrorKind::RunTooDeep(depth) => {
+                write!(f, "`run` nested {depth} deep: does a script run itself?")
+            }
+            ErrorKind::WatchInWatched => f.write_str(
+                "`watch` inside a watched file would rerun itself: use `run` there",
+            ),
             ErrorKind::MoreErrors(n) => write!(
                 f,
                 "{n} more {} not shown (`tms check FILE` lists every one)",
@@ -520,6 +740,59 @@ mod tests {
                 .take(4)
                 .collect::<String>(),
             "frob"
+        );
+    }
+
+    #[test]
+    fn kinds_read_as_the_messages_they_replace() {
+        let stuck = |bars| ErrorKind::StepsNearZero { notes: 32, bars }.to_string();
+        assert_eq!(
+            stuck(Some(1)),
+            "the model's steps stayed near 0: 32 notes did not reach the end of 1 bar"
+        );
+        assert_eq!(
+            stuck(Some(4)),
+            "the model's steps stayed near 0: 32 notes did not reach the end of 4 bars"
+        );
+        assert_eq!(
+            stuck(None),
+            "the model's steps stayed near 0: 32 notes did not reach the end of a phrase"
+        );
+        let gpu = ErrorKind::NoSuchGpu {
+            device: crate::model::cuda::DeviceChoice::Cuda(3),
+            count: 2,
+        };
+        assert_eq!(
+            gpu.to_string(),
+            "no GPU cuda:3: this machine has 2 (cuda:0 to cuda:1)"
+        );
+        let program = |suggestion| {
+            let name = "Pianno".to_string();
+            ErrorKind::UnknownProgram { name, suggestion }.to_string()
+        };
+        assert_eq!(program(None), "unknown General MIDI program \"Pianno\"");
+        assert_eq!(
+            program(Some("Acoustic Grand Piano")),
+            "unknown General MIDI program \"Pianno\" (did you mean \"Acoustic Grand Piano\"?)"
+        );
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let write = ErrorKind::CannotWrite {
+            path: "out/x.mid".into(),
+            reason: missing,
+        };
+        assert_eq!(
+            write.to_string(),
+            "cannot write `out/x.mid`: no such file or directory"
+        );
+    }
+
+    #[test]
+    fn an_error_stays_small() {
+        // Every `Result<_, Error>` is as large as an `Error`: a large payload is boxed.
+        assert!(
+            std::mem::size_of::<Error>() <= 112,
+            "{}",
+            std::mem::size_of::<Error>()
         );
     }
 

@@ -22,11 +22,52 @@ use std::ops::Range;
 const QUARTER: f64 = 0.5;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+#[error("{problem}")]
 pub struct NotesError {
     /// Character offsets within the text.
     pub span: Range<usize>,
-    pub message: String,
+    pub problem: NotesProblem,
+}
+
+/// What is wrong at [`NotesError::span`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotesProblem {
+    /// Not a note, a rest or a chord where one was due.
+    #[error("expected a note name like C4 or r")]
+    ExpectedNote,
+    /// `*` or `/` with no number after it.
+    #[error("expected a number after `{0}`")]
+    NoNumberAfter(char),
+    #[error("bad number `{0}`")]
+    BadNumber(String),
+    #[error("division by zero")]
+    DivisionByZero,
+    /// `*0`.
+    #[error("a note of length zero (use `r` for a rest)")]
+    ZeroLength,
+    /// A note or rest (the word) longer than [`MAX_QUARTERS`].
+    #[error("{0} too long: a {0} lasts at most {MAX_QUARTERS} quarter notes (`*{MAX_QUARTERS}`)")]
+    TooLong(&'static str),
+    /// A note name as written, without its octave.
+    #[error("missing octave: write `{0}4` (middle C is C4)")]
+    MissingOctave(String),
+    /// A pitch as written, above MIDI 127.
+    #[error("pitch out of range: `{0}` is above G9, the highest (127)")]
+    AboveG9(String),
+    /// A pitch as written, below MIDI 0.
+    #[error("pitch out of range: `{0}` is below C-1, the lowest (0)")]
+    BelowCMinus1(String),
+    #[error("expected a note after `+` (rests cannot be in chords)")]
+    NoNoteAfterPlus,
+    /// A character right after an item, with no space between.
+    #[error("unexpected `{0}` (separate notes with spaces)")]
+    Unexpected(char),
+    /// The notes' times add up past what a number holds.
+    #[error("melody too long")]
+    MelodyTooLong,
+    /// Only rests, bar lines or spaces.
+    #[error("no notes: write e.g. \"C4 D4/2 E4*2 r G4\"")]
+    NoNotes,
 }
 
 /// A parse failure inside one item: where (the remaining input), how many characters, why.
@@ -34,7 +75,7 @@ pub struct NotesError {
 struct Fail<'a> {
     at: &'a str,
     len: usize,
-    message: String,
+    problem: NotesProblem,
 }
 
 impl<'a> nom::error::ParseError<&'a str> for Fail<'a> {
@@ -42,7 +83,7 @@ impl<'a> nom::error::ParseError<&'a str> for Fail<'a> {
         Fail {
             at: input,
             len: 1,
-            message: "expected a note name like C4 or r".into(),
+            problem: NotesProblem::ExpectedNote,
         }
     }
     fn append(_: &'a str, _: nom::error::ErrorKind, other: Self) -> Self {
@@ -52,8 +93,8 @@ impl<'a> nom::error::ParseError<&'a str> for Fail<'a> {
 
 type Res<'a, O> = IResult<&'a str, O, Fail<'a>>;
 
-fn fail<T>(at: &str, len: usize, message: String) -> Result<T, nom::Err<Fail<'_>>> {
-    Err(nom::Err::Failure(Fail { at, len, message }))
+fn fail<T>(at: &str, len: usize, problem: NotesProblem) -> Result<T, nom::Err<Fail<'_>>> {
+    Err(nom::Err::Failure(Fail { at, len, problem }))
 }
 
 /// Characters between two positions of the same string (`from` is the longer rest).
@@ -72,7 +113,7 @@ pub const MAX_QUARTERS: u32 = crate::music::notation::MAX_NOTE_QUARTERS;
 
 /// `/n` and `*n` factors, applied left to right to a quarter note; the result in quarters,
 /// at most [`MAX_QUARTERS`]. `what` names the item (note or rest) for the error.
-fn length<'a>(i: &'a str, what: &str) -> Res<'a, f64> {
+fn length<'a>(i: &'a str, what: &'static str) -> Res<'a, f64> {
     let start = i;
     let (_, factors) = many0(pair(one_of("*/"), opt(number))).parse(i)?;
     let mut q = 1.0f64;
@@ -81,18 +122,22 @@ fn length<'a>(i: &'a str, what: &str) -> Res<'a, f64> {
     for (op, n) in factors {
         let after_op = &at[op.len_utf8()..];
         let Some(n) = n else {
-            return fail(after_op, 1, format!("expected a number after `{op}`"));
+            return fail(after_op, 1, NotesProblem::NoNumberAfter(op));
         };
         let Ok(x) = n.parse::<f64>() else {
-            return fail(after_op, n.chars().count(), format!("bad number `{n}`"));
+            return fail(
+                after_op,
+                n.chars().count(),
+                NotesProblem::BadNumber(n.into()),
+            );
         };
         if x == 0.0 {
             let why = if op == '/' {
-                "division by zero"
+                NotesProblem::DivisionByZero
             } else {
-                "a note of length zero (use `r` for a rest)"
+                NotesProblem::ZeroLength
             };
-            return fail(after_op, n.chars().count(), why.into());
+            return fail(after_op, n.chars().count(), why);
         }
         if op == '/' {
             q /= x;
@@ -105,14 +150,7 @@ fn length<'a>(i: &'a str, what: &str) -> Res<'a, f64> {
     // itself.
     if q.is_nan() || q > f64::from(MAX_QUARTERS) {
         let len = chars_between(start, at).max(1);
-        return fail(
-            start,
-            len,
-            format!(
-                "{what} too long: a {what} lasts at most {MAX_QUARTERS} quarter notes \
-                 (`*{MAX_QUARTERS}`)"
-            ),
-        );
+        return fail(start, len, NotesProblem::TooLong(what));
     }
     Ok((at, q))
 }
@@ -129,7 +167,7 @@ fn pitch(i: &str) -> Res<'_, u8> {
         return fail(
             start,
             name.chars().count(),
-            format!("missing octave: write `{name}4` (middle C is C4)"),
+            NotesProblem::MissingOctave(name.into()),
         );
     };
     let base = i64::from(crate::music::pitch::letter_semitone(letter).unwrap_or(11));
@@ -141,18 +179,10 @@ fn pitch(i: &str) -> Res<'_, u8> {
     let midi = (octave.saturating_add(1)).saturating_mul(12) + base + shift;
     let len = written.chars().count();
     if midi > 127 {
-        return fail(
-            start,
-            len,
-            format!("pitch out of range: `{written}` is above G9, the highest (127)"),
-        );
+        return fail(start, len, NotesProblem::AboveG9(written.into()));
     }
     if midi < 0 {
-        return fail(
-            start,
-            len,
-            format!("pitch out of range: `{written}` is below C-1, the lowest (0)"),
-        );
+        return fail(start, len, NotesProblem::BelowCMinus1(written.into()));
     }
     Ok((rest, midi as u8))
 }
@@ -174,13 +204,7 @@ fn item(i: &str) -> Res<'_, Item> {
     let mut chord = vec![(p, q)];
     while let Some(r) = i.strip_prefix('+') {
         let (r, p) = match pitch(r) {
-            Err(nom::Err::Error(_)) => {
-                return fail(
-                    r,
-                    1,
-                    "expected a note after `+` (rests cannot be in chords)".into(),
-                )
-            }
+            Err(nom::Err::Error(_)) => return fail(r, 1, NotesProblem::NoNoteAfterPlus),
             other => other?,
         };
         let (r, q) = length(r, "note")?;
@@ -202,7 +226,7 @@ pub fn parse_notes(text: &str, velocity: u8) -> Result<Vec<Note>, NotesError> {
         let start = chars_between(text, f.at);
         NotesError {
             span: start..start + f.len,
-            message: f.message,
+            problem: f.problem,
         }
     };
     let mut notes = Vec::new();
@@ -214,7 +238,7 @@ pub fn parse_notes(text: &str, velocity: u8) -> Result<Vec<Note>, NotesError> {
             Err(nom::Err::Error(f) | nom::Err::Failure(f)) => {
                 // The whole word is what was not understood.
                 let word = rest.split(is_separator).next().unwrap_or(rest);
-                let f = if f.message.starts_with("expected a note name") {
+                let f = if f.problem == NotesProblem::ExpectedNote {
                     Fail {
                         at: rest,
                         len: word.chars().count().max(1),
@@ -234,7 +258,7 @@ pub fn parse_notes(text: &str, velocity: u8) -> Result<Vec<Note>, NotesError> {
             let f = Fail {
                 at: after,
                 len: junk.chars().count(),
-                message: format!("unexpected `{c}` (separate notes with spaces)"),
+                problem: NotesProblem::Unexpected(c),
             };
             return Err(to_error(f));
         }
@@ -259,7 +283,7 @@ pub fn parse_notes(text: &str, velocity: u8) -> Result<Vec<Note>, NotesError> {
             let start = chars_between(text, rest);
             return Err(NotesError {
                 span: start..start + 1,
-                message: "melody too long".into(),
+                problem: NotesProblem::MelodyTooLong,
             });
         }
         rest = after.trim_start_matches(is_separator);
@@ -267,7 +291,7 @@ pub fn parse_notes(text: &str, velocity: u8) -> Result<Vec<Note>, NotesError> {
     if notes.is_empty() {
         return Err(NotesError {
             span: 0..text.chars().count().max(1),
-            message: "no notes: write e.g. \"C4 D4/2 E4*2 r G4\"".into(),
+            problem: NotesProblem::NoNotes,
         });
     }
     sort_notes(&mut notes);
@@ -279,7 +303,7 @@ impl Fail<'_> {
         Fail {
             at,
             len: 1,
-            message: "expected a note name like C4 or r".into(),
+            problem: NotesProblem::ExpectedNote,
         }
     }
 }

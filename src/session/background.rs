@@ -229,24 +229,23 @@ impl Session {
     }
 
     /// Refuses what would replace the model under a background run.
-    pub(super) fn refuse_while_training(&self, span: Span, what: &str) -> Result<(), Error> {
+    pub(super) fn refuse_while_training(
+        &self,
+        span: Span,
+        before: &'static str,
+    ) -> Result<(), Error> {
         if self.learn.learning.is_some() {
-            return Err(Error::failed(
-                span,
-                format!("the model is learning from the input: `learn off` before {what}"),
-            ));
+            return Err(Error::new(span, ErrorKind::LearningFromInput { before }));
         }
         match &self.learn.background {
             Some(b) => {
                 let p = b.progress();
-                Err(Error::failed(
-                    span,
-                    format!(
-                        "training runs in the background (epoch {} of {}): `train stop` or `wait` before {what}",
-                        p.done.min(b.epochs) + 1,
-                        b.epochs
-                    ),
-                ))
+                let kind = ErrorKind::TrainingInBackground {
+                    epoch: p.done.min(b.epochs) + 1,
+                    epochs: b.epochs,
+                    before,
+                };
+                Err(Error::new(span, kind))
             }
             None => Ok(()),
         }
@@ -289,8 +288,7 @@ impl Session {
                     result,
                 }
             });
-        let thread = spawned
-            .map_err(|e| Error::failed(span, format!("cannot start a training thread: {e}")))?;
+        let thread = spawned.map_err(|e| Error::new(span, ErrorKind::TrainingThread(e)))?;
         self.learn.background = Some(Background {
             thread: Some(thread),
             stop,
@@ -448,7 +446,7 @@ impl Session {
                 return Err(Error::new(span, ErrorKind::Interrupted));
             }
             if let Some(e) = self.poll_background() {
-                return Err(Error::failed(span, e.to_string()));
+                return Err(Error::new(span, e.into()));
             }
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::Session;
-use crate::error::Error;
-use crate::fsio::{self, io_reason};
-use crate::ground::span::Span;
+use crate::error::{Error, ErrorKind};
+use crate::fsio;
+use crate::ground::span::{Span, Spanned};
 use crate::lang::ast::Data;
 use crate::music::abc::Accidentals;
 use crate::music::dataset::{self, Filter, TuneError};
@@ -31,16 +31,17 @@ impl Session {
                 });
                 let report = self.load_glob(&glob.value, *limit, filter.as_ref(), glob.span)?;
                 if report.tunes.is_empty() {
-                    return Err(Error::failed(
-                        glob.span,
-                        match filter {
-                            Some(f) => format!(
-                                "no tunes loaded: none of {} matched {} ~ \"{}\"",
-                                report.files, f.field, f.text
-                            ),
-                            None => format!("no tunes loaded from `{}`", glob.value),
+                    let kind = match filter {
+                        Some(f) => ErrorKind::NoTunesMatched {
+                            files: report.files,
+                            field: f.field.into(),
+                            text: f.text.into(),
                         },
-                    ));
+                        None => ErrorKind::NoTunesLoaded {
+                            glob: glob.value.clone(),
+                        },
+                    };
+                    return Err(Error::new(glob.span, kind));
                 }
                 self.tunes = report.tunes;
                 self.dataset_changed();
@@ -48,7 +49,7 @@ impl Session {
             }
             Data::Dataset => {
                 if self.tunes.is_empty() {
-                    return Err(Error::failed(span, "no dataset: use `load \"GLOB\"` first"));
+                    return Err(Error::new(span, ErrorKind::NoDataset));
                 }
                 say_raw!(
                     self,
@@ -59,10 +60,7 @@ impl Session {
             }
             Data::Export { path, positions } => {
                 if self.tunes.is_empty() {
-                    return Err(Error::failed(
-                        span,
-                        "no dataset to export: use `load \"GLOB\"` first",
-                    ));
+                    return Err(Error::new(span, ErrorKind::NoDataset));
                 }
                 let csv = if *positions {
                     let classes: Vec<Vec<i64>> = self
@@ -78,12 +76,8 @@ impl Session {
                 } else {
                     dataset::to_csv(&self.tunes)
                 };
-                fsio::write(Path::new(&path.value), csv.as_bytes()).map_err(|e| {
-                    Error::failed(
-                        path.span,
-                        format!("cannot write `{}`: {}", path.value, io_reason(&e)),
-                    )
-                })?;
+                fsio::write(Path::new(&path.value), csv.as_bytes())
+                    .map_err(|reason| cannot_write(path, reason))?;
                 let notes: usize = self.tunes.iter().map(|t| t.notes.len()).sum();
                 say!(
                     self,
@@ -126,22 +120,15 @@ impl Session {
                 Ok(())
             }
             Data::PrimeNotes { notes } => {
+                // Never empty: a text of no notes is `NotesProblem::NoNotes`.
                 let parsed = notes_text::parse_notes(&notes.value, 100)
-                    .map_err(|e| Error::failed(notes.span, e.to_string()))?;
-                if parsed.is_empty() {
-                    return Err(Error::failed(notes.span, "no notes in the primer"));
-                }
+                    .map_err(|e| Error::new(notes.span, e.into()))?;
                 say!(self, "primer: {}", count(parsed.len(), "note"));
                 self.set_melody(parsed);
                 Ok(())
             }
             Data::Show => {
-                if self.voice.melody.is_empty() {
-                    return Err(Error::failed(
-                        span,
-                        "no melody yet: use `prime` or `generate`",
-                    ));
-                }
+                self.need_melody(span)?;
                 let color = self.color && std::io::stdout().is_terminal();
                 say_raw!(
                     self,
@@ -199,19 +186,15 @@ impl Session {
                         channel: opts.channel,
                     };
                     notation::write(format, &self.voice.melody, &nopts)
-                        .map_err(|e| Error::failed(span, e.to_string()))
+                        .map_err(|e| Error::new(span, e.into()))
                 });
                 let notation = notation.transpose()?;
                 let bytes = match &notation {
                     Some(w) => w.text.clone().into_bytes(),
                     None => write_midi(&self.voice.melody, &opts),
                 };
-                fsio::write(Path::new(&path.value), &bytes).map_err(|e| {
-                    Error::failed(
-                        path.span,
-                        format!("cannot write `{}`: {}", path.value, io_reason(&e)),
-                    )
-                })?;
+                fsio::write(Path::new(&path.value), &bytes)
+                    .map_err(|reason| cannot_write(path, reason))?;
                 match notation {
                     Some(w) => say!(
                         self,
@@ -274,12 +257,9 @@ impl Session {
         Ok(())
     }
 
-    fn need_melody(&self, span: Span) -> Result<(), Error> {
+    pub(super) fn need_melody(&self, span: Span) -> Result<(), Error> {
         if self.voice.melody.is_empty() {
-            Err(Error::failed(
-                span,
-                "no melody yet: use `prime` or `generate`",
-            ))
+            Err(Error::new(span, ErrorKind::NoMelody))
         } else {
             Ok(())
         }
@@ -419,6 +399,15 @@ pub(super) fn count(n: usize, what: &str) -> String {
     } else {
         format!("{n} {what}s")
     }
+}
+
+/// A file `write` or `export` named that could not be written, said at its name.
+fn cannot_write(path: &Spanned<String>, reason: std::io::Error) -> Error {
+    let kind = ErrorKind::CannotWrite {
+        path: path.value.clone(),
+        reason,
+    };
+    Error::new(path.span, kind)
 }
 
 /// A file's name without folder and extension: the title of a written tune.

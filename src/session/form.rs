@@ -59,10 +59,7 @@ impl Session {
     ) -> Result<usize, Error> {
         self.need_model(span)?;
         if self.voice.melody.is_empty() {
-            return Err(Error::failed(
-                span,
-                "no primer: use `prime \"FILE\"` or `prime notes \"C4 D4 E4\"` first",
-            ));
+            return Err(Error::new(span, ErrorKind::NoPrimer));
         }
         let phrase_bars = form
             .phrase_bars(bars)
@@ -89,10 +86,11 @@ impl Session {
         let first = self.voice.bars.next_bar_line(end_before, meter);
         let max_notes = phrase_bars * super::learn::MAX_NOTES_PER_BAR;
         let stuck = || {
-            Error::failed(
-                span,
-                format!("the model's steps stayed near 0: {max_notes} notes did not reach the end of a phrase"),
-            )
+            let kind = ErrorKind::StepsNearZero {
+                notes: max_notes,
+                bars: None,
+            };
+            Error::new(span, kind)
         };
         let mut made = 0;
         if first > end_before + 1e-6 {

@@ -63,8 +63,12 @@ impl Session {
             }
             Learn::Save { path } => {
                 let m = self.need_model(span)?;
-                m.save(Path::new(&path.value)).map_err(|e| {
-                    Error::failed(path.span, format!("cannot save `{}`: {e}", path.value))
+                m.save(Path::new(&path.value)).map_err(|reason| {
+                    let kind = ErrorKind::CannotSave {
+                        path: path.value.clone(),
+                        reason: Box::new(reason),
+                    };
+                    Error::new(path.span, kind)
                 })?;
                 say!(self, "saved {}", path.value);
                 Ok(())
@@ -85,10 +89,7 @@ impl Session {
             } => {
                 let epochs = epochs.unwrap_or(self.settings.epochs as usize);
                 match (background, stop_after) {
-                    (true, Some(_)) => Err(Error::failed(
-                        span,
-                        "`stop after` replays a run Ctrl-C stopped at the prompt; a background run ends with `train stop`",
-                    )),
+                    (true, Some(_)) => Err(Error::new(span, ErrorKind::BackgroundStopAfter)),
                     (true, None) => self.train_background(epochs, span),
                     (false, _) => self.train(epochs, *stop_after, span),
                 }
@@ -100,7 +101,7 @@ impl Session {
                 Ok(())
             }
             Learn::TrainStop => match self.stop_background("train stop") {
-                Some(e) => Err(Error::failed(span, e.to_string())),
+                Some(e) => Err(Error::new(span, e.into())),
                 None => Ok(()),
             },
             Learn::Evaluate { glob } => {
@@ -113,10 +114,7 @@ impl Session {
                     }
                     None => {
                         if self.tunes().is_empty() {
-                            return Err(Error::failed(
-                                span,
-                                "no dataset: `load` one, or give files: evaluate \"GLOB\"",
-                            ));
+                            return Err(Error::new(span, ErrorKind::NoDatasetToEvaluate));
                         }
                         let (_, val) = model::split_validation(
                             self.tunes(),
@@ -124,10 +122,7 @@ impl Session {
                             self.learn.split_seed,
                         );
                         if val.is_empty() {
-                            return Err(Error::failed(
-                                span,
-                                "the validation split is empty (set val above 0, or evaluate \"GLOB\")",
-                            ));
+                            return Err(Error::new(span, ErrorKind::EmptyValidation));
                         }
                         val.iter().map(|&i| self.tunes()[i].clone()).collect()
                     }
@@ -159,13 +154,8 @@ impl Session {
                     return Err(Error::new(span, ErrorKind::Interrupted));
                 };
                 if metrics.notes == 0 {
-                    return Err(Error::failed(
-                        span,
-                        format!(
-                            "nothing to score: no tune has more than seq_len ({}) notes",
-                            self.settings.seq_len
-                        ),
-                    ));
+                    let seq_len = self.settings.seq_len;
+                    return Err(Error::new(span, ErrorKind::NothingToScore { seq_len }));
                 }
                 // The score depends on the context length, so the line names it.
                 say!(self, "{metrics} seq_len {seq_len}");
@@ -198,12 +188,7 @@ impl Session {
                 let tonic = match (end_tonic, scale) {
                     (false, _) => None,
                     (true, Some(s)) => Some(tonic_mask(s.tonic)),
-                    (true, None) => {
-                        return Err(Error::failed(
-                            span,
-                            "`end tonic` needs a scale: `set scale \"D yu\"`, or give `scale` to generate",
-                        ))
-                    }
+                    (true, None) => return Err(Error::new(span, ErrorKind::NeedsScale)),
                 };
                 if let Some(form) = form {
                     let vary = vary.unwrap_or(super::form::DEFAULT_VARY);
@@ -249,9 +234,10 @@ impl Session {
     }
 
     pub(super) fn need_model(&self, span: Span) -> Result<&Model, Error> {
-        self.voice.model.as_ref().ok_or_else(|| {
-            Error::failed(span, "no model: use `model new` or `model \"FILE\"` first")
-        })
+        self.voice
+            .model
+            .as_ref()
+            .ok_or_else(|| Error::new(span, ErrorKind::NoModel))
     }
 
     fn model_config(&self) -> model::ModelConfig {
@@ -311,7 +297,7 @@ impl Session {
     /// What foreground and background training both need: a dataset, and a model.
     pub(super) fn prepare_training(&mut self, span: Span) -> Result<(), Error> {
         if self.tunes().is_empty() {
-            return Err(Error::failed(span, "no dataset: use `load \"GLOB\"` first"));
+            return Err(Error::new(span, ErrorKind::NoDataset));
         }
         if self.voice.model.is_none() {
             say!(self, "no model yet: a new one from the current settings");
@@ -360,7 +346,7 @@ impl Session {
                 Err(Error::new(span, ErrorKind::Interrupted))
             }
             Ok(_) => Ok(()),
-            Err(e) => Err(Error::failed(span, e.to_string())),
+            Err(e) => Err(Error::new(span, e.into())),
         }
     }
 
@@ -388,17 +374,9 @@ impl Session {
         made: &mut usize,
         span: Span,
     ) -> Result<(), Error> {
-        if self.voice.model.is_none() {
-            return Err(Error::failed(
-                span,
-                "no model: use `model new` or `model \"FILE\"` first",
-            ));
-        }
+        self.need_model(span)?;
         if self.melody().is_empty() {
-            return Err(Error::failed(
-                span,
-                "no primer: use `prime \"FILE\"` or `prime notes \"C4 D4 E4\"` first",
-            ));
+            return Err(Error::new(span, ErrorKind::NoPrimer));
         }
         if self.voice.generator.is_none() {
             let m = self.voice.model.as_ref().expect("checked above");
@@ -491,13 +469,11 @@ impl Session {
                 self.settings.meter
             ),
             (Length::Bars(bars), _) if cut.is_none() => {
-                return Err(Error::failed(
-                    span,
-                    format!(
-                        "the model's steps stayed near 0: {made} notes did not reach the end of {bars} bar{}",
-                        if bars == 1 { "" } else { "s" }
-                    ),
-                ));
+                let kind = ErrorKind::StepsNearZero {
+                    notes: made,
+                    bars: Some(bars),
+                };
+                return Err(Error::new(span, kind));
             }
             (Length::Bars(bars), _) => {
                 format!(
@@ -567,7 +543,7 @@ impl Session {
     pub(super) fn live_generator(&self, span: Span) -> Result<Generator, Error> {
         let m = self.need_model(span)?;
         if self.melody().is_empty() {
-            return Err(Error::failed(span, "no primer: use `prime` first"));
+            return Err(Error::new(span, ErrorKind::NoPrimer));
         }
         Ok(Generator::new(m, self.melody(), self.frame()))
     }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::background::{lower_priority, Shared};
 use super::Session;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::ground::span::Span;
 use crate::model::finetune::{FineTuner, LR, REPLAY, STEPS};
 use crate::model::Model;
@@ -72,12 +72,13 @@ fn phrase_tune(phrase: &[Note], n: u64) -> Tune {
 
 impl Session {
     /// Refuses a second reader of the input's notes while learning.
-    pub(super) fn refuse_while_learning(&self, span: Span, what: &str) -> Result<(), Error> {
+    pub(super) fn refuse_while_learning(
+        &self,
+        span: Span,
+        before: &'static str,
+    ) -> Result<(), Error> {
         match &self.learn.learning {
-            Some(_) => Err(Error::failed(
-                span,
-                format!("the input port's phrases go to `learn`: `learn off` before {what}"),
-            )),
+            Some(_) => Err(Error::new(span, ErrorKind::InputLearning { before })),
             None => Ok(()),
         }
     }
@@ -129,7 +130,7 @@ impl Session {
 
     fn start_learning(&mut self, span: Span) -> Result<(), Error> {
         if self.learn.learning.is_some() {
-            return Err(Error::failed(span, "already learning: `learn off` first"));
+            return Err(Error::new(span, ErrorKind::AlreadyLearning));
         }
         self.refuse_while_training(span, "learning")?;
         self.need_model(span)?;
@@ -140,10 +141,7 @@ impl Session {
             .and_then(|p| p.responding())
             .is_some()
         {
-            return Err(Error::failed(
-                span,
-                "the input port's phrases go to `respond`: `respond off` before `learn on`",
-            ));
+            return Err(Error::new(span, ErrorKind::InputResponding));
         }
         let cfg = self.train_config();
         let corpus = self.tunes.clone();
@@ -225,7 +223,7 @@ impl Session {
             Err(e) => {
                 // Nothing was learned: the model comes straight back.
                 self.voice.model = model.lock().ok().and_then(|mut m| m.take());
-                return Err(Error::failed(span, e.to_string()));
+                return Err(Error::new(span, e.into()));
             }
         };
         self.learn.learning = Some(Learning {

@@ -27,7 +27,6 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use crate::error::{Error, ErrorKind, Report, ScriptError, ERRORS_SHOWN};
-use crate::fsio::io_reason;
 use crate::ground::span::Span;
 use crate::lang::ast::{Command, Core, Stmt};
 use crate::lang::commands;
@@ -307,10 +306,7 @@ impl Session {
                     duration: duration.unwrap_or(self.loss.duration),
                 };
                 if w.pitch == 0.0 && w.step == 0.0 && w.duration == 0.0 {
-                    return Err(Error::failed(
-                        span,
-                        "all three loss weights would be 0: training would learn nothing (give at least one a positive weight)",
-                    ));
+                    return Err(Error::new(span, ErrorKind::ZeroLossWeights));
                 }
                 self.loss = w;
                 say!(
@@ -365,22 +361,10 @@ impl Session {
         if let DeviceChoice::Cuda(index) = device {
             let count = tch::Cuda::device_count().max(0) as usize;
             if count == 0 {
-                return Err(Error::failed(
-                    span,
-                    format!(
-                        "CUDA is not available here (libtorch {} found no GPU); use `device cpu` or `device auto`",
-                        env!("TMS_LIBTORCH_VERSION")
-                    ),
-                ));
+                return Err(Error::new(span, ErrorKind::NoCuda));
             }
             if index >= count {
-                return Err(Error::failed(
-                    span,
-                    format!(
-                        "no GPU {device}: this machine has {count} (cuda:0 to cuda:{})",
-                        count - 1
-                    ),
-                ));
+                return Err(Error::new(span, ErrorKind::NoSuchGpu { device, count }));
             }
         }
         self.device = device;
@@ -472,10 +456,7 @@ impl Session {
 
     fn run_file(&mut self, path: &str, span: Span) -> Result<(), Error> {
         if self.run_depth >= MAX_RUN_DEPTH {
-            return Err(Error::failed(
-                span,
-                format!("`run` nested {MAX_RUN_DEPTH} deep: does a script run itself?"),
-            ));
+            return Err(Error::new(span, ErrorKind::RunTooDeep(MAX_RUN_DEPTH)));
         }
         let text = crate::fsio::read_script(Path::new(path)).map_err(|reason| {
             Error::new(
@@ -520,8 +501,9 @@ impl Session {
     }
 
     fn save_history(&mut self, path: &str, span: Span) -> Result<(), Error> {
-        crate::fsio::write(Path::new(path), self.history_text().as_bytes()).map_err(|e| {
-            Error::failed(span, format!("cannot write `{path}`: {}", io_reason(&e)))
+        crate::fsio::write(Path::new(path), self.history_text().as_bytes()).map_err(|reason| {
+            let path = path.to_string();
+            Error::new(span, ErrorKind::CannotWrite { path, reason })
         })?;
         say!(self, "wrote {} commands to {path}", self.history.len() + 1);
         Ok(())

@@ -34,12 +34,7 @@ impl Session {
         span: Span,
     ) -> Result<(), Error> {
         self.need_model(span)?;
-        if self.voice.melody.is_empty() {
-            return Err(Error::failed(
-                span,
-                "no melody: use `prime` and `generate` first",
-            ));
-        }
+        self.need_melody(span)?;
         let meter = self.settings.meter;
         let bar = meter.bar_seconds();
         let first_line = self.voice.bars.upbeat_in(meter);
@@ -69,12 +64,8 @@ impl Session {
         let (before, rest) = notes.split_at(before_end);
         let (original, after) = rest.split_at(after_start - before_end);
         if before.is_empty() {
-            return Err(Error::failed(
-                bars.span,
-                format!(
-                    "the model draws bars on from the notes before them, and bar {first} has none before it"
-                ),
-            ));
+            let kind = ErrorKind::NothingBeforeBar { bar: first };
+            return Err(Error::new(bars.span, kind));
         }
         let judged_end = after.partition_point(|n| n.start < stop + SCORED_BARS * bar - SAME_TIME);
         let judged = &after[..judged_end];

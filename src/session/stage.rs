@@ -251,7 +251,7 @@ impl Session {
     }
 
     pub(super) fn stage_command(&mut self, cmd: &Stage, span: Span) -> Result<(), Error> {
-        let fail = |e: perform::PerformError| Error::failed(span, e.to_string());
+        let fail = |e: perform::PerformError| Error::new(span, e.into());
         match cmd {
             Stage::Ports => {
                 let list = perform::list_ports().map_err(fail)?;
@@ -276,7 +276,7 @@ impl Session {
                     PortArg::Index(i) => PortSel::Index(*i),
                     PortArg::Name(n) => PortSel::Name(n.clone()),
                 };
-                let fail = |e: perform::PerformError| Error::failed(port.span, e.to_string());
+                let fail = |e: perform::PerformError| Error::new(port.span, e.into());
                 // A port that cannot be opened changes nothing: what worked goes on.
                 if *input {
                     let name = self.performer().connect_input(&sel).map_err(fail)?;
@@ -297,12 +297,7 @@ impl Session {
                 Ok(())
             }
             Stage::Play { looped } => {
-                if self.melody().is_empty() {
-                    return Err(Error::failed(
-                        span,
-                        "no melody yet: use `prime` or `generate`",
-                    ));
-                }
+                self.need_melody(span)?;
                 if !self.ensure_output("not playing")? {
                     return Ok(());
                 }
@@ -458,7 +453,7 @@ impl Session {
                     return Err(Error::new(span, ErrorKind::Interrupted));
                 }
                 if notes.is_empty() {
-                    return Err(Error::failed(span, "heard no notes"));
+                    return Err(Error::new(span, ErrorKind::HeardNoNotes));
                 }
                 say!(self, "{}", heard_line(&notes, self.grid()));
                 self.set_melody(notes);
@@ -504,7 +499,7 @@ impl Session {
                     .as_mut()
                     .is_some_and(|p| p.unmap_cc(*cc));
                 if !removed {
-                    return Err(Error::failed(span, format!("cc {cc} is not mapped")));
+                    return Err(Error::new(span, ErrorKind::CcNotMapped { cc: *cc }));
                 }
                 say!(self, "unmapped cc {cc}");
                 Ok(())
@@ -515,16 +510,15 @@ impl Session {
 
     #[cfg(not(feature = "link"))]
     fn link_command(&mut self, on: Option<bool>, span: Span) -> Result<(), Error> {
-        const NOT_BUILT: &str = "this tms was built without Ableton Link: build it with `make build FEATURES=link` (Link is GPL-2.0-or-later, so that binary is too)";
         match on {
-            Some(true) => Err(Error::failed(span, NOT_BUILT)),
+            Some(true) => Err(Error::new(span, ErrorKind::LinkNotBuilt)),
             // Off is what it already is; a script that ends with `link off` still runs.
             Some(false) => {
                 say!(self, "link: off");
                 Ok(())
             }
             None => {
-                say!(self, "link: off ({NOT_BUILT})");
+                say!(self, "link: off ({})", ErrorKind::LinkNotBuilt);
                 Ok(())
             }
         }
@@ -780,7 +774,7 @@ impl Session {
     }
 
     fn respond(&mut self, arg: Option<&RespondArg>, span: Span) -> Result<(), Error> {
-        let fail = |e: perform::PerformError| Error::failed(span, e.to_string());
+        let fail = |e: perform::PerformError| Error::new(span, e.into());
         match arg {
             None => {
                 match self.stage.performer.as_ref().and_then(|p| p.responding()) {
@@ -859,13 +853,8 @@ impl Session {
             }
             Some(RecordArg::Into { path, overwrite }) => {
                 if let Some(r) = &self.stage.recording {
-                    return Err(Error::failed(
-                        span,
-                        format!(
-                            "already recording into {}: `record stop` first",
-                            r.path().display()
-                        ),
-                    ));
+                    let path = r.path().to_path_buf();
+                    return Err(Error::new(span, ErrorKind::AlreadyRecording { path }));
                 }
                 // The tempo as played: `clock in` may lead it away from the setting.
                 let tempo = self.shared_controls().get(Live::Tempo);
@@ -897,7 +886,7 @@ impl Session {
             }
             Some(RecordArg::Stop) => {
                 let Some(rec) = self.stage.recording.take() else {
-                    return Err(Error::failed(span, "not recording: nothing to stop"));
+                    return Err(Error::new(span, ErrorKind::NotRecording));
                 };
                 match rec.stop() {
                     Ok(sum) => {

@@ -158,10 +158,7 @@ impl Session {
             return Ok(());
         };
         if self.watch.running {
-            return Err(Error::failed(
-                span,
-                "`watch` inside a watched file would rerun itself: use `run` there",
-            ));
+            return Err(Error::new(span, ErrorKind::WatchInWatched));
         }
         // The first run's errors are the watch command's: a script that starts watching a
         // broken file should stop there, like `run`. A file that cannot be read at all (a

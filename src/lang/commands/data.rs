@@ -3,7 +3,7 @@
 //! notes.
 
 use super::{extension, Args, CommandSpec, History, Quoted, MIDI_ABC};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::fsio::Role;
 use crate::ground::span::{Span, Spanned};
 use crate::ground::text::suggest;
@@ -134,7 +134,7 @@ fn p_prime(a: &mut Args) -> Result<Command, Error> {
                 line: notes.span.line,
                 column: notes.span.column + 1 + start,
             };
-            return Err(Error::failed(span, e.to_string()));
+            return Err(Error::new(span, e.into()));
         }
         return a.finish(Data::PrimeNotes { notes });
     }
@@ -164,15 +164,12 @@ bare!(p_show, Data::Show);
 
 fn program_arg(a: &mut Args) -> Result<u8, Error> {
     if let Some(name) = a.opt_string() {
-        return crate::music::gm::program_by_name(&name).map_err(|s| {
-            let hint = match s {
-                Some(s) => format!(" (did you mean \"{s}\"?)"),
-                None => String::new(),
+        return crate::music::gm::program_by_name(&name).map_err(|suggestion| {
+            let kind = ErrorKind::UnknownProgram {
+                name: name.value.clone(),
+                suggestion,
             };
-            Error::failed(
-                name.span,
-                format!("unknown General MIDI program \"{}\"{hint}", name.value),
-            )
+            Error::new(name.span, kind)
         });
     }
     Ok(

@@ -184,10 +184,7 @@ fn p_generate(a: &mut Args) -> Result<Command, Error> {
             "end" => {
                 let w = a.word("`tonic`")?;
                 if !w.value.eq_ignore_ascii_case("tonic") {
-                    return Err(Error::failed(
-                        w.span,
-                        format!("a melody can end on `tonic`, not `{}`", w.value),
-                    ));
+                    return Err(Error::new(w.span, ErrorKind::EndNotTonic(w.value)));
                 }
                 end_tonic = true;
             }
