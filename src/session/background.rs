@@ -255,7 +255,7 @@ impl Session {
         self.refuse_while_training(span, "training again")?;
         self.prepare_training(span)?;
         let cfg = self.train_config();
-        let tunes = self.tunes.clone();
+        let tunes = self.data.tunes.clone();
         let trainer = self.voice.trainer.take().unwrap_or_default();
         let mut model = self.voice.model.take().expect("prepare_training made one");
         self.voice.model = Some(model.duplicate());

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::Session;
+use crate::music::grid::Grid;
 use crate::error::{Error, ErrorKind};
 use crate::fsio;
 use crate::ground::span::{Span, Spanned};
@@ -16,6 +17,18 @@ use crate::music::dataset::{self, Filter, TuneError};
 use crate::music::midi::{write_midi, WriteOptions};
 use crate::music::note::{Note, Tune};
 use crate::music::{notation, notes_text, pianoroll, stats};
+
+/// The dataset: what `load` read, and what training and evaluation hold to while it stays.
+#[derive(Default)]
+pub(super) struct State {
+    pub tunes: Vec<Tune>,
+    /// Seed of the validation split, drawn when the dataset is loaded, so that every `train`
+    /// and `evaluate` on that dataset holds out the same tunes.
+    pub split_seed: u64,
+    /// The grid of the dataset ([`crate::music::grid::of_data`]): what a model trained on
+    /// it records, and what `grid auto` uses for a model that records none.
+    pub grid: Option<Grid>,
+}
 
 impl Session {
     pub(super) fn data_command(&mut self, cmd: &Data, span: Span) -> Result<(), Error> {
@@ -43,27 +56,28 @@ impl Session {
                     };
                     return Err(Error::new(glob.span, kind));
                 }
-                self.tunes = report.tunes;
+                self.data.tunes = report.tunes;
                 self.dataset_changed();
                 Ok(())
             }
             Data::Dataset => {
-                if self.tunes.is_empty() {
+                if self.data.tunes.is_empty() {
                     return Err(Error::new(span, ErrorKind::NoDataset));
                 }
                 say_raw!(
                     self,
                     "{}",
-                    stats::summary(&self.tunes, self.color, crate::out::term_width())
+                    stats::summary(&self.data.tunes, self.color, crate::out::term_width())
                 );
                 Ok(())
             }
             Data::Export { path, positions } => {
-                if self.tunes.is_empty() {
+                if self.data.tunes.is_empty() {
                     return Err(Error::new(span, ErrorKind::NoDataset));
                 }
                 let csv = if *positions {
                     let classes: Vec<Vec<i64>> = self
+                        .data
                         .tunes
                         .iter()
                         .map(|t| {
@@ -72,18 +86,18 @@ impl Session {
                                 .0
                         })
                         .collect();
-                    dataset::to_csv_with(&self.tunes, Some(("position", &classes)))
+                    dataset::to_csv_with(&self.data.tunes, Some(("position", &classes)))
                 } else {
-                    dataset::to_csv(&self.tunes)
+                    dataset::to_csv(&self.data.tunes)
                 };
                 fsio::write(Path::new(&path.value), csv.as_bytes())
                     .map_err(|reason| cannot_write(path, reason))?;
-                let notes: usize = self.tunes.iter().map(|t| t.notes.len()).sum();
+                let notes: usize = self.data.tunes.iter().map(|t| t.notes.len()).sum();
                 say!(
                     self,
                     "wrote {} of {} to {}",
                     count(notes, "note"),
-                    count(self.tunes.len(), "tune"),
+                    count(self.data.tunes.len(), "tune"),
                     path.value
                 );
                 Ok(())
@@ -369,7 +383,7 @@ impl Session {
     }
 
     pub(super) fn tunes(&self) -> &[Tune] {
-        &self.tunes
+        &self.data.tunes
     }
 }
 

@@ -26,12 +26,6 @@ pub(super) struct State {
     pub learning: Option<super::learning::Learning>,
     /// Phrases learned from the input in this session.
     pub phrases_learned: u64,
-    /// Seed of the validation split, drawn when the dataset is loaded, so that every `train`
-    /// and `evaluate` on that dataset holds out the same tunes.
-    pub split_seed: u64,
-    /// The grid of the loaded dataset ([`crate::music::grid::of_data`]): what a model trained
-    /// on it records, and what `grid auto` uses for a model that records none.
-    pub data_grid: Option<Grid>,
 }
 
 impl Session {
@@ -79,7 +73,7 @@ impl Session {
                 stop_after: None,
             } if self.show_background() || self.learn.ended_before_this_command => {
                 // Showing progress changes nothing: replaying the session must not train.
-                self.unrecorded = true;
+                self.history.unrecorded = true;
                 Ok(())
             }
             Learn::Train {
@@ -119,7 +113,7 @@ impl Session {
                         let (_, val) = model::split_validation(
                             self.tunes(),
                             self.settings.val,
-                            self.learn.split_seed,
+                            self.data.split_seed,
                         );
                         if val.is_empty() {
                             return Err(Error::new(span, ErrorKind::EmptyValidation));
@@ -180,7 +174,7 @@ impl Session {
                     grid: resolve_grid(
                         settings.grid,
                         self.voice.model.as_ref(),
-                        self.learn.data_grid,
+                        self.data.grid,
                     ),
                     bar_lines: self.bar_lines(),
                     ..settings.sample_options()
@@ -213,7 +207,7 @@ impl Session {
                     if let Learn::Generate { stop_after, .. } = &mut did {
                         *stop_after = Some(made);
                     }
-                    self.recorded_as = Some(did.to_string());
+                    self.history.recorded_as = Some(did.to_string());
                 }
                 result
             }
@@ -290,7 +284,7 @@ impl Session {
             keep: s.keep,
             checkpoint_every: s.checkpoint_every as usize,
             checkpoint_dir: s.checkpoint_dir.clone().into(),
-            seed: self.learn.split_seed,
+            seed: self.data.split_seed,
         }
     }
 
@@ -304,7 +298,7 @@ impl Session {
             self.new_model();
         }
         // What it learns from is on this grid: `grid auto` generates on it from now on.
-        let grid = self.learn.data_grid;
+        let grid = self.data.grid;
         if let Some(m) = self.voice.model.as_mut() {
             m.set_data_grid(grid);
         }
@@ -319,7 +313,7 @@ impl Session {
         self.refuse_while_training(span, "training again")?;
         self.prepare_training(span)?;
         let cfg = self.train_config();
-        let tunes = std::mem::take(&mut self.tunes);
+        let tunes = std::mem::take(&mut self.data.tunes);
         let trainer = self.voice.trainer.get_or_insert_with(Trainer::new);
         let model = self.voice.model.as_mut().expect("created above");
         let mut voices = super::background::Voices {
@@ -330,7 +324,7 @@ impl Session {
         };
         let result = trainer.train(model, &tunes, &cfg, epochs, &mut self.out, &mut voices);
         let batches = voices.batches;
-        self.tunes = tunes;
+        self.data.tunes = tunes;
         self.voice.generator = None;
         match result {
             // Stopped after a batch: the model keeps what it learned, and a script stops here.
@@ -341,7 +335,7 @@ impl Session {
                         background: false,
                         stop_after: Some(batches),
                     };
-                    self.recorded_as = Some(did.to_string());
+                    self.history.recorded_as = Some(did.to_string());
                 }
                 Err(Error::new(span, ErrorKind::Interrupted))
             }
@@ -508,8 +502,8 @@ impl Session {
 
     /// The dataset was replaced: a new validation split, and its grid.
     pub(super) fn dataset_changed(&mut self) {
-        self.learn.split_seed = self.derive_seed();
-        self.learn.data_grid = crate::music::grid::of_data(self.tunes());
+        self.data.split_seed = self.derive_seed();
+        self.data.grid = crate::music::grid::of_data(self.tunes());
         self.sync_live_shape();
     }
 
@@ -521,7 +515,7 @@ impl Session {
         resolve_grid(
             self.settings.grid,
             self.voice.model.as_ref(),
-            self.learn.data_grid,
+            self.data.grid,
         )
     }
 

@@ -87,7 +87,7 @@ impl Session {
         match on {
             None => {
                 let n = self.learn.phrases_learned;
-                let tunes = self.tunes.len();
+                let tunes = self.data.tunes.len();
                 match &self.learn.learning {
                     Some(l) => {
                         let busy = match l.in_flight.load(Ordering::SeqCst) {
@@ -144,7 +144,7 @@ impl Session {
             return Err(Error::new(span, ErrorKind::InputResponding));
         }
         let cfg = self.train_config();
-        let corpus = self.tunes.clone();
+        let corpus = self.data.tunes.clone();
         let seed = self.derive_seed();
         let model = Arc::new(Mutex::new(self.voice.model.take()));
         let copy = model
@@ -235,7 +235,7 @@ impl Session {
             off,
             in_flight,
         });
-        let replay = match self.tunes.is_empty() {
+        let replay = match self.data.tunes.is_empty() {
             true => "no dataset to replay: the model may forget what it knew".to_string(),
             false => format!("with {REPLAY} tunes of the dataset replayed"),
         };
@@ -259,7 +259,7 @@ impl Session {
             .lock()
             .map(|mut h| std::mem::take(&mut *h))
             .unwrap_or_default();
-        self.tunes.extend(new);
+        self.data.tunes.extend(new);
     }
 
     /// `quit`, the end of a script: learning and background training stop and say so.
@@ -303,7 +303,7 @@ impl Session {
         let shared = l.shared.clone();
         self.catch_up(&shared);
         if let Ok(mut h) = l.heard.lock() {
-            self.tunes.append(&mut h);
+            self.data.tunes.append(&mut h);
         }
         // The thread's model when it is not learning; while it is, the copy (which took
         // every weight it published) is the model.

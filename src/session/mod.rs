@@ -33,7 +33,6 @@ use crate::lang::commands;
 use crate::lang::help;
 use crate::lang::Statements;
 use crate::model::cuda::DeviceChoice;
-use crate::music::note::Tune;
 use crate::settings::{self, SettingId, Settings, Value, SETTINGS};
 
 /// How deep `run` may nest before we call it a loop.
@@ -56,27 +55,35 @@ pub struct Session {
     initial_seed: u64,
     rng: ChaCha20Rng,
     device: DeviceChoice,
-    tunes: Vec<Tune>,
+    /// The dataset: its tunes, its validation split, its grid.
+    data: data::State,
     /// The voice the prompt acts on: its model, its melody, its controls. Every command
     /// reads and changes it here; `voice "NAME"` swaps it with one in `stage.voices`.
     voice: voices::Voice,
-    history: Vec<String>,
+    /// What replays the session: the lines `history` writes.
+    history: History,
     run_depth: usize,
     /// Set by Ctrl-C; long commands poll it and stop cleanly.
     interrupt: Arc<AtomicBool>,
     quit: bool,
-    /// Set by a command that turned out to change nothing (`train` showing progress), so
-    /// that `history` leaves it out.
-    unrecorded: bool,
-    /// What a command Ctrl-C cut short really did (`train 50 stop after 494 batches`), for
-    /// `history` to record instead of what was typed, so that replay writes the same bytes.
-    recorded_as: Option<String>,
     color: bool,
     /// Everything the session says goes here (stdout unless replaced).
     pub out: crate::out::Out,
     learn: learn::State,
     stage: stage::State,
     watch: watch::State,
+}
+
+/// What `history` writes: the commands that changed the session, as they really ran.
+#[derive(Default)]
+struct History {
+    lines: Vec<String>,
+    /// Set by a command that turned out to change nothing (`train` showing progress), so
+    /// that `history` leaves it out.
+    unrecorded: bool,
+    /// What a command Ctrl-C cut short really did (`train 50 stop after 494 batches`), for
+    /// `history` to record instead of what was typed, so that replay writes the same bytes.
+    recorded_as: Option<String>,
 }
 
 /// Where a batch of commands came from, for error messages.
@@ -104,14 +111,12 @@ impl Session {
             initial_seed: seed,
             rng: ChaCha20Rng::seed_from_u64(seed),
             device: DeviceChoice::Auto,
-            tunes: Vec::new(),
+            data: data::State::default(),
             voice: voices::Voice::main(),
-            history: Vec::new(),
+            history: History::default(),
             run_depth: 0,
             interrupt,
             quit: false,
-            unrecorded: false,
-            recorded_as: None,
             color,
             out: crate::out::Out::stdout(),
             learn: learn::State::default(),
@@ -221,16 +226,16 @@ impl Session {
     /// Runs one command and, when it succeeds, records it for `history`; one that Ctrl-C
     /// stopped after it changed something is recorded as what it did.
     pub fn execute(&mut self, stmt: &Stmt) -> Result<(), Error> {
-        self.unrecorded = false;
-        self.recorded_as = None;
+        self.history.unrecorded = false;
+        self.history.recorded_as = None;
         let result = self.dispatch(stmt);
-        match (&result, self.recorded_as.take()) {
-            (Ok(()), Some(did)) => self.history.push(did),
+        match (&result, self.history.recorded_as.take()) {
+            (Ok(()), Some(did)) => self.history.lines.push(did),
             (Err(e), Some(did)) if matches!(e.kind, ErrorKind::Interrupted) => {
-                self.history.push(did)
+                self.history.lines.push(did)
             }
-            (Ok(()), None) if stmt.recorded && !self.unrecorded => {
-                self.history.push(stmt.cmd.to_string())
+            (Ok(()), None) if stmt.recorded && !self.history.unrecorded => {
+                self.history.lines.push(stmt.cmd.to_string())
             }
             _ => {}
         }
@@ -283,7 +288,7 @@ impl Session {
             Core::Set { name, value } => self.set(name.value, &value.value, span),
             Core::SetShow { name } => {
                 // Showing changes nothing: a replayed session does not need it.
-                self.unrecorded = true;
+                self.history.unrecorded = true;
                 self.sync_from_controls();
                 let text = help::setting(name.value.spec(), &self.settings, self.color);
                 say_raw!(self, "{}", wrap_for_terminal(text));
@@ -379,7 +384,7 @@ impl Session {
             Settings::default()
                 .set(id, value)
                 .map_err(|e| Error::new(span, e.into()))?;
-            self.unrecorded = true;
+            self.history.unrecorded = true;
             self.sync_from_controls();
             say!(
                 self,
@@ -493,7 +498,7 @@ impl Session {
     /// The session as a script: its starting seed, then every successful command.
     pub fn history_text(&self) -> String {
         let mut out = format!("seed {}\n", self.initial_seed);
-        for line in &self.history {
+        for line in &self.history.lines {
             out.push_str(line);
             out.push('\n');
         }
@@ -505,7 +510,7 @@ impl Session {
             let path = path.to_string();
             Error::new(span, ErrorKind::CannotWrite { path, reason })
         })?;
-        say!(self, "wrote {} commands to {path}", self.history.len() + 1);
+        say!(self, "wrote {} commands to {path}", self.history.lines.len() + 1);
         Ok(())
     }
 }

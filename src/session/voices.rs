@@ -174,7 +174,7 @@ impl Session {
         }
         let v = &self.voice;
         let grid =
-            super::learn::resolve_grid(settings.grid, v.model.as_ref(), self.learn.data_grid);
+            super::learn::resolve_grid(settings.grid, v.model.as_ref(), self.data.grid);
         let shape = LiveShape::of(
             settings,
             grid,

@@ -273,6 +273,9 @@ fn sigterm_at_an_idle_prompt_ends_tms_with_130_and_writes_the_recording() {
 fn an_interrupt_at_an_idle_prompt_does_not_cut_the_next_command_short() {
     let mut tms = Prompt::in_temp_dir_collecting_errors();
     tms.ask("set tempo 99", "tempo = 99");
+    // The answer is printed before the command returns: a signal right after it can still
+    // land inside `set tempo 99` on a loaded machine. Wait until the prompt is idle.
+    std::thread::sleep(Duration::from_millis(300));
     // Nothing runs: this interrupts nothing, and must not linger for the next command.
     tms.signal("INT");
     std::thread::sleep(Duration::from_millis(300));
