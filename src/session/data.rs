@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::Session;
-use crate::music::grid::Grid;
 use crate::error::{Error, ErrorKind};
 use crate::fsio;
 use crate::ground::span::{Span, Spanned};
 use crate::lang::ast::Data;
 use crate::music::abc::Accidentals;
 use crate::music::dataset::{self, Filter, TuneError};
+use crate::music::grid::Grid;
 use crate::music::midi::{write_midi, WriteOptions};
 use crate::music::note::{Note, Tune};
 use crate::music::{notation, notes_text, pianoroll, stats};

@@ -171,11 +171,7 @@ impl Session {
                 }
                 let scale = settings.scale;
                 let opts = SampleOptions {
-                    grid: resolve_grid(
-                        settings.grid,
-                        self.voice.model.as_ref(),
-                        self.data.grid,
-                    ),
+                    grid: resolve_grid(settings.grid, self.voice.model.as_ref(), self.data.grid),
                     bar_lines: self.bar_lines(),
                     ..settings.sample_options()
                 };

@@ -510,7 +510,11 @@ impl Session {
             let path = path.to_string();
             Error::new(span, ErrorKind::CannotWrite { path, reason })
         })?;
-        say!(self, "wrote {} commands to {path}", self.history.lines.len() + 1);
+        say!(
+            self,
+            "wrote {} commands to {path}",
+            self.history.lines.len() + 1
+        );
         Ok(())
     }
 }

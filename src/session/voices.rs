@@ -173,8 +173,7 @@ impl Session {
             controls.set(Live::Program, f64::from(p));
         }
         let v = &self.voice;
-        let grid =
-            super::learn::resolve_grid(settings.grid, v.model.as_ref(), self.data.grid);
+        let grid = super::learn::resolve_grid(settings.grid, v.model.as_ref(), self.data.grid);
         let shape = LiveShape::of(
             settings,
             grid,
