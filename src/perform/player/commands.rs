@@ -218,7 +218,7 @@ impl Player {
         }
     }
 
-    fn drop_job(&mut self, v: usize) {
+    pub(super) fn drop_job(&mut self, v: usize) {
         let lane = &mut self.voices[v];
         if let Some(job) = lane.job.take() {
             lane.state.finish(Some(job.gen()));

@@ -402,7 +402,7 @@ impl Player {
         for v in 0..self.voices.len() {
             match self.voices[v].job.as_mut().map(|j| j.peek()) {
                 Some(Ok((at, e))) => earlier(Next::On(v, at, e), self.when(self.beat_of(v, at))),
-                Some(Err(true)) if self.voices[v].sounding.is_empty() => self.end_job(v),
+                Some(Err(true)) if self.voices[v].sounding.is_empty() => self.drop_job(v),
                 Some(Err(true)) => {}
                 Some(Err(false)) => waiting = true,
                 None => {}
@@ -419,13 +419,6 @@ impl Player {
             Some((n, d)) => (n, Some(d)),
             None if waiting => (Next::Poll, poll),
             None => (Next::Idle, None),
-        }
-    }
-
-    fn end_job(&mut self, v: usize) {
-        let lane = &mut self.voices[v];
-        if let Some(job) = lane.job.take() {
-            lane.state.finish(Some(job.gen()));
         }
     }
 
