@@ -24,7 +24,7 @@ pub struct Error {
 #[derive(Debug)]
 pub enum ErrorKind {
     /// Malformed text: strings, numbers, stray characters.
-    Syntax(String),
+    Syntax(crate::lang::lexer::Syntax),
     UnknownCommand {
         name: String,
         suggestion: Option<String>,
@@ -303,7 +303,7 @@ fn did_you_mean(f: &mut fmt::Formatter, suggestion: &Option<String>) -> fmt::Res
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
-            ErrorKind::Syntax(m) => f.write_str(m),
+            ErrorKind::Syntax(s) => write!(f, "{s}"),
             ErrorKind::UnknownCommand { name, suggestion } => {
                 write!(f, "unknown command `{name}`")?;
                 did_you_mean(f, suggestion)?;

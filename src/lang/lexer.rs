@@ -239,16 +239,11 @@ impl<'a> Lexer<'a> {
                         let err = match e {
                             StrError::Unterminated => Error::new(
                                 span_of(&start, &rest),
-                                ErrorKind::Syntax(
-                                    "unterminated string (missing closing `\"`)".into(),
-                                ),
+                                ErrorKind::Syntax(Syntax::UnterminatedString),
                             ),
-                            StrError::BadEscape(c, s) => Error::new(
-                                s,
-                                ErrorKind::Syntax(format!(
-                                    "unknown escape `\\{c}` in string (only `\\\"` and `\\\\` are allowed)"
-                                )),
-                            ),
+                            StrError::BadEscape(c, s) => {
+                                Error::new(s, ErrorKind::Syntax(Syntax::UnknownEscape(c)))
+                            }
                         };
                         return self.error(err);
                     }
@@ -273,7 +268,7 @@ impl<'a> Lexer<'a> {
                         self.i = rest;
                         let err = Error::new(
                             span_of(&start, &rest),
-                            ErrorKind::Syntax(format!("invalid number `{}`", bad.fragment())),
+                            ErrorKind::Syntax(Syntax::InvalidNumber(bad.fragment().to_string())),
                         );
                         return self.error(err);
                     }
@@ -291,12 +286,7 @@ impl<'a> Lexer<'a> {
                     self.i = rest;
                     let err = Error::new(
                         span_of(&start, &rest),
-                        ErrorKind::Syntax(match other {
-                            // What people type from other languages, with what tms writes.
-                            '=' => "unexpected character `=`: a filter is `where FIELD ~ \"TEXT\"`, a setting `set NAME VALUE`".into(),
-                            '\'' => "unexpected character `'`: strings take double quotes (\"D yu\")".into(),
-                            _ => format!("unexpected character `{other}`"),
-                        }),
+                        ErrorKind::Syntax(Syntax::UnexpectedChar(other)),
                     );
                     return self.error(err);
                 }
@@ -323,6 +313,61 @@ pub fn lex(src: &str) -> (Vec<Token>, Vec<Error>) {
         }
     }
     (tokens, errors)
+}
+
+/// A setting's value that must be quoted, as typed: the unexpected character, the command up
+/// to the setting's name, and the value.
+#[derive(Debug)]
+pub struct Unquoted {
+    pub ch: char,
+    pub setting: &'static str,
+    pub command: String,
+    pub value: String,
+}
+
+/// What is wrong with the text itself, before any command reads it.
+#[derive(Debug)]
+pub enum Syntax {
+    UnterminatedString,
+    /// A backslash before anything but `"` and `\`.
+    UnknownEscape(char),
+    InvalidNumber(String),
+    UnexpectedChar(char),
+    /// An unexpected character inside the value of a setting written in quotes (`set meter
+    /// 3/4`), with the quoted spelling. Boxed: every error is as large as its largest kind.
+    UnquotedValue(Box<Unquoted>),
+    /// A statement that starts with something else than a word.
+    NotACommand(String),
+}
+
+impl std::fmt::Display for Syntax {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Syntax::UnterminatedString => f.write_str("unterminated string (missing closing `\"`)"),
+            Syntax::UnknownEscape(c) => write!(
+                f,
+                "unknown escape `\\{c}` in string (only `\\\"` and `\\\\` are allowed)"
+            ),
+            Syntax::InvalidNumber(text) => write!(f, "invalid number `{text}`"),
+            // What people type from other languages, with what tms writes.
+            Syntax::UnexpectedChar('=') => f.write_str(
+                "unexpected character `=`: a filter is `where FIELD ~ \"TEXT\"`, a setting `set NAME VALUE`",
+            ),
+            Syntax::UnexpectedChar('\'') => {
+                f.write_str("unexpected character `'`: strings take double quotes (\"D yu\")")
+            }
+            Syntax::UnexpectedChar(c) => write!(f, "unexpected character `{c}`"),
+            Syntax::UnquotedValue(u) => write!(
+                f,
+                "{}: a {} value is written in quotes: {} \"{}\"",
+                Syntax::UnexpectedChar(u.ch),
+                u.setting,
+                u.command,
+                u.value
+            ),
+            Syntax::NotACommand(found) => write!(f, "expected a command name, found {found}"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use super::ast::Stmt;
 use super::commands::{self, Args};
-use super::lexer::{Lexed, Lexer, Token, TokenKind};
+use super::lexer::{Lexed, Lexer, Syntax, Token, TokenKind};
 use crate::error::{Error, ErrorKind};
 use crate::ground::text::suggest;
 
@@ -83,10 +83,7 @@ fn parse_command(group: &[Token]) -> Result<Stmt, Error> {
     let TokenKind::Word(name) = &first.kind else {
         return Err(Error::new(
             first.span,
-            ErrorKind::Syntax(format!(
-                "expected a command name, found {}",
-                first.describe()
-            )),
+            ErrorKind::Syntax(Syntax::NotACommand(first.describe())),
         ));
     };
     let lower = name.to_lowercase();

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use super::ast::{BarRange, Command};
-use super::lexer::{Token, TokenKind};
+use super::lexer::{Syntax, Token, TokenKind, Unquoted};
 use crate::error::{Error, ErrorKind};
 use crate::fsio::Role;
 use crate::ground::span::{Span, Spanned};
@@ -378,12 +378,10 @@ fn setting_name(a: &mut Args) -> Result<Spanned<SettingId>, Error> {
 /// `set meter 3/4`, `generate 8 grid 1/16`: a character the lexer stops at, inside a value
 /// of a setting that is written in quotes, gets the quoted spelling as its hint.
 pub fn unquoted_value(group: &[Token], e: Error, src: &str) -> Error {
-    let (Some(at), ErrorKind::Syntax(msg)) = (e.span, &e.kind) else {
+    let (Some(at), ErrorKind::Syntax(Syntax::UnexpectedChar(ch))) = (e.span, &e.kind) else {
         return e;
     };
-    if !msg.starts_with("unexpected character") {
-        return e;
-    }
+    let ch = *ch;
     // The setting named by the word before the value (the command itself never counts).
     let named = group
         .iter()
@@ -414,10 +412,12 @@ pub fn unquoted_value(group: &[Token], e: Error, src: &str) -> Error {
     };
     Error::new(
         at,
-        ErrorKind::Syntax(format!(
-            "{msg}: a {} value is written in quotes: {command} \"{value}\"",
-            spec.name
-        )),
+        ErrorKind::Syntax(Syntax::UnquotedValue(Box::new(Unquoted {
+            ch,
+            setting: spec.name,
+            command: command.to_string(),
+            value: value.to_string(),
+        }))),
     )
 }
 
