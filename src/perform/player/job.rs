@@ -13,6 +13,21 @@ const MIN_LOOP: f64 = 0.05;
 /// it by note length (a buggy source must not flood the port).
 const MAX_CHORD: u32 = 16;
 
+/// The event that plays note `n` at `at`: an audible velocity, a length that is a number.
+fn event(at: f64, n: &Note) -> NoteEvent {
+    NoteEvent {
+        at,
+        pitch: n.pitch.min(127),
+        velocity: n.velocity.clamp(1, 127),
+        duration: if n.duration.is_finite() {
+            n.duration.max(0.0)
+        } else {
+            0.0
+        },
+        channel: 0,
+    }
+}
+
 /// The melody as player events: from its first onset on, bad values dropped or clamped.
 pub(super) fn to_events(notes: &[Note]) -> Vec<NoteEvent> {
     let first = notes
@@ -23,17 +38,7 @@ pub(super) fn to_events(notes: &[Note]) -> Vec<NoteEvent> {
     let mut events: Vec<NoteEvent> = notes
         .iter()
         .filter(|n| n.start.is_finite() && n.pitch < 128)
-        .map(|n| NoteEvent {
-            at: n.start - first,
-            pitch: n.pitch,
-            velocity: n.velocity.clamp(1, 127),
-            duration: if n.duration.is_finite() {
-                n.duration.max(0.0)
-            } else {
-                0.0
-            },
-            channel: 0,
-        })
+        .map(|n| event(n.start - first, n))
         .collect();
     events.sort_by(|a, b| a.at.total_cmp(&b.at).then(a.pitch.cmp(&b.pitch)));
     events
@@ -163,20 +168,7 @@ impl Job {
                     }
                 }
                 match held {
-                    Some((at, n)) => Ok((
-                        *at,
-                        NoteEvent {
-                            at: *at,
-                            pitch: n.pitch.min(127),
-                            velocity: n.velocity.clamp(1, 127),
-                            duration: if n.duration.is_finite() {
-                                n.duration.max(0.0)
-                            } else {
-                                0.0
-                            },
-                            channel: 0,
-                        },
-                    )),
+                    Some((at, n)) => Ok((*at, event(*at, n))),
                     None => Err(*ended),
                 }
             }

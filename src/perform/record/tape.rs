@@ -152,9 +152,14 @@ impl Tape {
 
     fn drain(&self, read: &Receiver<Event>) -> Vec<Event> {
         let since = self.since.lock().map_or_else(|_| Instant::now(), |s| *s);
-        let events: Vec<Event> = read.try_iter().collect();
-        self.taken.fetch_add(events.len(), Ordering::Relaxed);
-        events.into_iter().filter(|e| e.at >= since).collect()
+        let mut taken = 0;
+        let events = read
+            .try_iter()
+            .inspect(|_| taken += 1)
+            .filter(|e| e.at >= since)
+            .collect();
+        self.taken.fetch_add(taken, Ordering::Relaxed);
+        events
     }
 
     pub(super) fn waiting(&self) -> usize {
