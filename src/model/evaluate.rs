@@ -11,6 +11,8 @@ use rand_chacha::ChaCha20Rng;
 use tch::{Kind, Tensor};
 
 use super::data::{self, Encoded, Window};
+use super::net::Net;
+use super::torch::Torch;
 use super::{rhythm, Head, Model, Precision, Rhythm};
 use crate::music::note::Tune;
 
@@ -57,14 +59,22 @@ pub fn evaluate_with(
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Option<Metrics> {
     let refs: Vec<&Tune> = tunes.iter().collect();
-    scored(model, &refs, seq_len, progress)
+    let torch = Torch::of(model);
+    scored(&torch.net, model, &refs, seq_len, progress)
 }
 
-pub(super) fn evaluate_refs(model: &Model, tunes: &[&Tune], seq_len: usize) -> Metrics {
-    scored(model, tunes, seq_len, &mut |_, _| true).expect("never stopped")
+fn evaluate_refs(model: &Model, tunes: &[&Tune], seq_len: usize) -> Metrics {
+    let torch = Torch::of(model);
+    evaluate_net(&torch.net, model, tunes, seq_len)
+}
+
+/// [`evaluate`] with the tensors of `model` that are already at hand (a training run's).
+pub(super) fn evaluate_net(net: &Net, model: &Model, tunes: &[&Tune], seq_len: usize) -> Metrics {
+    scored(net, model, tunes, seq_len, &mut |_, _| true).expect("never stopped")
 }
 
 fn scored(
+    net: &Net,
     model: &Model,
     tunes: &[&Tune],
     seq_len: usize,
@@ -94,7 +104,7 @@ fn scored(
             return None;
         }
         let b = data::batch(&set, chunk, model.device());
-        let o = model.net.forward_batch(&b, 0.0);
+        let o = net.forward_batch(&b, 0.0);
         // Every window scores only its last position, the one the outputs hold.
         let last = 0;
         let logits = o.logits.select(1, last);
@@ -153,7 +163,7 @@ fn scored(
 /// protocol (that reads fixed windows with the tensor network): compare its figures only
 /// with each other. Returns (notes scored, nats per note).
 pub fn stepped_pitch_nll(model: &Model, tunes: &[Tune], precision: Precision) -> (usize, f64) {
-    let stepper = model.net.stepper(precision.stepper());
+    let stepper = model.stepper(precision);
     let (layers, hidden) = (model.config.layers as usize, model.config.hidden as usize);
     let (mut notes, mut nll) = (0usize, 0f64);
     for tune in tunes {

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-use tch::{Device, Tensor};
+use tch::Device;
 
-use super::net::{self, Net};
+use super::params::{self, Param, Params};
 use super::pth::RawTensor;
 use super::{Head, Input, Model, ModelConfig, Rhythm, PITCH_SCALE};
 use crate::ground::value::Switch;
@@ -52,15 +52,14 @@ impl Model {
     }
 
     fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
-        let vars = self.vs.variables();
-        let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-        for (name, _) in net::shapes(&self.config) {
-            let t = &vars[&name];
-            let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
-            let values = net::floats(t);
-            let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            data.push((name, shape, bytes));
-        }
+        let data: Vec<(String, Vec<usize>, Vec<u8>)> = self
+            .params
+            .iter()
+            .map(|p| {
+                let bytes = p.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+                (p.name.clone(), p.shape.clone(), bytes)
+            })
+            .collect();
         let views = data
             .iter()
             .map(|(n, s, b)| {
@@ -271,7 +270,7 @@ impl Model {
         device: Device,
         tensors: HashMap<String, RawTensor>,
     ) -> Result<Model, ModelError> {
-        let shapes = net::shapes(&config);
+        let shapes = params::shapes(&config);
         for (name, shape) in &shapes {
             let raw = tensors.get(name).ok_or_else(|| ModelError::Tensor {
                 name: name.clone(),
@@ -303,20 +302,19 @@ impl Model {
                 problem: "not part of this model".into(),
             });
         }
-        let mut model = Model::new(config, device, 0);
-        let vars = model.vs.variables();
-        for (name, shape) in shapes {
-            let raw = &tensors[&name];
-            let src = Tensor::from_slice(&raw.data)
-                .view(shape.as_slice())
-                .to_device(device);
-            tch::no_grad(|| {
-                let mut v = vars[&name].shallow_clone();
-                v.copy_(&src);
-            });
-        }
-        model.net = Net::new_from_store(&model.vs, config);
-        Ok(model)
+        let mut tensors = tensors;
+        let params = shapes
+            .into_iter()
+            .map(|(name, _)| {
+                let raw = tensors.remove(&name).expect("checked above");
+                Param {
+                    name,
+                    shape: raw.shape,
+                    data: raw.data,
+                }
+            })
+            .collect();
+        Ok(Model::of_params(config, device, Params::new(params)))
     }
 
     /// The notebook's `SimpleRNNMusicGeneratorModel` from its state_dict: LSTM(3, H) with

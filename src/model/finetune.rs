@@ -10,6 +10,7 @@ use rand_chacha::ChaCha20Rng;
 use tch::nn::{self, OptimizerConfig};
 
 use super::data::{self, Encoded};
+use super::torch::Mirror;
 use super::train::loss;
 use super::{Model, Objective, TrainConfig};
 use crate::music::note::Tune;
@@ -31,6 +32,7 @@ pub struct Learned {
 
 /// The optimizer and replay sampler of one `learn on`, kept from phrase to phrase.
 pub struct FineTuner {
+    mirror: Mirror,
     opt: Option<nn::Optimizer>,
     rng: ChaCha20Rng,
 }
@@ -38,6 +40,7 @@ pub struct FineTuner {
 impl FineTuner {
     pub fn new(seed: u64) -> FineTuner {
         FineTuner {
+            mirror: Mirror::default(),
             opt: None,
             rng: ChaCha20Rng::seed_from_u64(seed),
         }
@@ -54,9 +57,13 @@ impl FineTuner {
         cfg: &TrainConfig,
     ) -> Learned {
         let device = model.device();
+        let (torch, fresh) = self.mirror.sync(model);
+        if fresh {
+            self.opt = None;
+        }
         let opt = self.opt.get_or_insert_with(|| {
             nn::Adam::default()
-                .build(&model.vs, LR)
+                .build(&torch.vs, LR)
                 .expect("an optimizer over the model's variables")
         });
         let focus = Encoded::new(phrase);
@@ -89,7 +96,7 @@ impl FineTuner {
             }
             let b = data::batch(&set, &windows, device);
             let l = loss(
-                &model.net.forward_batch(&b, 0.0),
+                &torch.net.forward_batch(&b, 0.0),
                 &b,
                 &model.config,
                 &cfg.loss,
@@ -109,6 +116,7 @@ impl FineTuner {
             }
             learned.last = value;
         }
+        torch.store(model);
         learned
     }
 }

@@ -9,6 +9,7 @@ mod file;
 pub mod finetune;
 mod key;
 mod net;
+mod params;
 pub mod position;
 pub mod pth;
 pub mod redraw;
@@ -18,21 +19,23 @@ pub(crate) use tms_step::step;
 #[cfg(test)]
 mod step_check;
 mod swap;
+mod torch;
 mod train;
 
 use std::fmt;
 
-use tch::{nn, Device};
+use tch::Device;
 
 use crate::music::grid::Grid;
 
 pub use evaluate::{evaluate, evaluate_with, split_validation, stepped_pitch_nll, Metrics};
 pub use file::ModelError;
+pub use params::{Param, Params};
 pub use sample::{end_by, Ending, Generator, SampleOptions};
 pub use swap::{FeedReader, WeightFeed, Weights};
 pub use train::{Observer, TrainError, Trainer};
 
-use net::Net;
+use torch::Torch;
 
 crate::choice! {
     /// How a pitch enters the network.
@@ -174,8 +177,12 @@ const _: () =
 
 /// A network with its weights, its architecture and what is known of how it was trained.
 pub struct Model {
-    vs: nn::VarStore,
-    net: Net,
+    /// The weights as plain numbers: generation and the files read them without libtorch.
+    params: Params,
+    /// Changes with every change of `params` (see `params::fresh_revision`).
+    revision: u64,
+    /// Where its training and evaluation run.
+    device: Device,
     config: ModelConfig,
     /// Epochs trained so far (saved in the file).
     epochs: usize,
@@ -196,12 +203,16 @@ pub struct Model {
 impl Model {
     /// A freshly initialised model; the same seed gives the same weights.
     pub fn new(config: ModelConfig, device: Device, seed: u64) -> Model {
-        tch::manual_seed(seed as i64);
-        let vs = nn::VarStore::new(device);
-        let net = Net::new(&vs.root(), config);
+        let torch = Torch::init(config, device, seed);
+        Model::of_params(config, device, torch.params())
+    }
+
+    /// A model of `config` with these weights (which match its shapes) and no record yet.
+    fn of_params(config: ModelConfig, device: Device, params: Params) -> Model {
         Model {
-            vs,
-            net,
+            params,
+            revision: params::fresh_revision(),
+            device,
             config,
             epochs: 0,
             trained_with: None,
@@ -239,20 +250,30 @@ impl Model {
     }
 
     pub fn device(&self) -> Device {
-        self.vs.device()
+        self.device
     }
 
     pub fn epochs(&self) -> usize {
         self.epochs
     }
 
-    /// Moves the weights to another device (optimizer state does not follow: the session
-    /// drops the trainer).
+    /// Trains and evaluates on another device from now on (optimizer state does not
+    /// follow: the session drops the trainer).
     pub fn to_device(&mut self, device: Device) {
-        if device != self.vs.device() {
-            self.vs.set_device(device);
-            self.net = Net::new_from_store(&self.vs, self.config);
-        }
+        self.device = device;
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The one-note stepper over these weights, as generation runs them.
+    pub(crate) fn stepper(&self, precision: Precision) -> step::Stepper {
+        self.params.stepper(
+            &self.config,
+            precision.stepper(),
+            params::POINTER_MEMORY as usize,
+        )
     }
 
     /// One line: architecture, size, training so far.
@@ -278,19 +299,14 @@ impl Model {
             Rhythm::Grid => format!(", rhythm grid of 1/{} notes", crate::music::grid::WHOLE),
             Rhythm::Regression => String::new(),
         };
-        let params: i64 = self
-            .vs
-            .trainable_variables()
-            .iter()
-            .map(|t| t.numel() as i64)
-            .sum();
+        let params = self.params.count();
         format!(
             "LSTM hidden {} layers {}, input {input}, head {head}{rhythm}, {params} parameters, {} epoch{} trained, on {} ({})",
             c.hidden,
             c.layers,
             self.epochs,
             if self.epochs == 1 { "" } else { "s" },
-            format!("{:?}", self.vs.device()).to_lowercase(),
+            format!("{:?}", self.device).to_lowercase(),
             self.origin
         )
     }
@@ -310,9 +326,9 @@ impl Model {
         };
         let (p, pos, t) = data::sequence(&e, self.device());
         let last = notes.len() as i64 - 1;
-        let (o, _) = self
-            .net
-            .forward(&p, &pos, &t, &self.net.zero_state(1), 0.0, last);
+        let torch = Torch::of(self);
+        let net = &torch.net;
+        let (o, _) = net.forward(&p, &pos, &t, &net.zero_state(1), 0.0, last);
         let last = 0;
         let logits = o.logits.select(1, last).squeeze_dim(0);
         let scores = match self.config.head {
@@ -328,32 +344,6 @@ impl Model {
             step: scalar(&o.step),
             duration: scalar(&o.duration),
         }
-    }
-
-    /// Copies of every weight, to restore later (best epoch, last good weights).
-    fn snapshot(&self) -> Vec<(String, tch::Tensor)> {
-        tch::no_grad(|| {
-            let mut v: Vec<_> = self
-                .vs
-                .variables()
-                .into_iter()
-                .map(|(n, t)| (n, t.detach().copy()))
-                .collect();
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-            v
-        })
-    }
-
-    fn restore(&mut self, snap: &[(String, tch::Tensor)]) {
-        let vars = self.vs.variables();
-        tch::no_grad(|| {
-            for (name, t) in snap {
-                if let Some(v) = vars.get(name) {
-                    let mut v = v.shallow_clone();
-                    v.copy_(t);
-                }
-            }
-        });
     }
 }
 

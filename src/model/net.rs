@@ -7,11 +7,9 @@ use std::collections::HashMap;
 
 use tch::{nn, Kind, Tensor};
 
-use super::position::{DEGREES, POSITIONS};
-use super::step::{
-    InputWeights, Layer, PointerWeights, Precision, RhythmWeights, StepState, Stepper, Weights,
-};
-use super::{Input, ModelConfig, Rhythm, PITCHES, PITCH_SCALE};
+use super::params::{shapes, INTERVALS, INTERVAL_RANGE, POINTER_DIM, POINTER_MEMORY};
+
+use super::{Input, ModelConfig, PITCH_SCALE};
 
 pub(super) struct Net {
     config: ModelConfig,
@@ -40,11 +38,6 @@ struct Pointer {
     gate: (Tensor, Tensor),
 }
 
-/// Width of the pointer's queries and keys.
-const POINTER_DIM: i64 = 64;
-/// Notes the pointer remembers during stateful generation.
-const POINTER_MEMORY: i64 = 64;
-
 /// The heads' outputs for every position of a batch of sequences.
 pub(super) struct Outputs {
     /// [B, T, 128] raw scores (before softmax or sigmoid); with the pointer, the log of the
@@ -67,75 +60,6 @@ pub(super) struct State {
     /// [B, M, POINTER_DIM] pointer keys of the last M notes read, and [B, M] their pitches.
     keys: Tensor,
     pitches: Tensor,
-}
-
-/// Intervals are clamped to ±INTERVAL_RANGE semitones; one more index means "no previous
-/// note".
-const INTERVAL_RANGE: i64 = 24;
-const INTERVALS: i64 = 2 * INTERVAL_RANGE + 2;
-
-/// Size of the LSTM's input vector per note.
-pub(super) fn input_size(c: &ModelConfig) -> i64 {
-    match c.input {
-        Input::Embed => (2 + i64::from(c.position) + i64::from(c.degree)) * c.embed + 2,
-        Input::Scalar => 3,
-    }
-}
-
-/// Outputs of the step head and of the duration head.
-fn rhythm_outputs(c: &ModelConfig) -> i64 {
-    match c.rhythm {
-        Rhythm::Grid => super::rhythm::CLASSES,
-        Rhythm::Regression => 1,
-    }
-}
-
-/// Every variable's name and shape, in a fixed order: the file formats check against this.
-pub(super) fn shapes(c: &ModelConfig) -> Vec<(String, Vec<i64>)> {
-    let h = c.hidden;
-    let mut v = Vec::new();
-    if c.input == Input::Embed {
-        v.push(("embed.weight".to_string(), vec![PITCHES, c.embed]));
-        v.push((
-            "embed_interval.weight".to_string(),
-            vec![INTERVALS, c.embed],
-        ));
-    }
-    if c.input == Input::Embed && c.position {
-        v.push((
-            "embed_position.weight".to_string(),
-            vec![POSITIONS as i64, c.embed],
-        ));
-    }
-    if c.input == Input::Embed && c.degree {
-        v.push((
-            "embed_degree.weight".to_string(),
-            vec![DEGREES as i64, c.embed],
-        ));
-    }
-    for l in 0..c.layers {
-        let inp = if l == 0 { input_size(c) } else { h };
-        v.push((format!("lstm.weight_ih_l{l}"), vec![4 * h, inp]));
-        v.push((format!("lstm.weight_hh_l{l}"), vec![4 * h, h]));
-        v.push((format!("lstm.bias_ih_l{l}"), vec![4 * h]));
-        v.push((format!("lstm.bias_hh_l{l}"), vec![4 * h]));
-    }
-    let rhythm = rhythm_outputs(c);
-    for (name, out) in [
-        ("fc_pitch", PITCHES),
-        ("fc_step", rhythm),
-        ("fc_duration", rhythm),
-    ] {
-        v.push((format!("{name}.weight"), vec![out, h]));
-        v.push((format!("{name}.bias"), vec![out]));
-    }
-    if c.pointer {
-        v.push(("pointer.query".to_string(), vec![POINTER_DIM, h]));
-        v.push(("pointer.key".to_string(), vec![POINTER_DIM, h]));
-        v.push(("pointer.gate_weight".to_string(), vec![1, h]));
-        v.push(("pointer.gate_bias".to_string(), vec![1]));
-    }
-    v
 }
 
 impl Net {
@@ -330,78 +254,10 @@ pub(super) fn floats(t: &Tensor) -> Vec<f32> {
     .expect("a float tensor")
 }
 
-impl Net {
-    /// The same network for one-note steps in plain Rust (see `step`).
-    pub fn stepper(&self, precision: Precision) -> Stepper {
-        let c = &self.config;
-        let input = match (&self.embed, &self.embed_interval) {
-            (Some(e), Some(i)) => InputWeights::Embed {
-                pitch: floats(e),
-                interval: floats(i),
-                size: c.embed as usize,
-                range: INTERVAL_RANGE,
-                position: self.embed_position.as_ref().map(floats),
-                degree: self.embed_degree.as_ref().map(floats),
-            },
-            _ => InputWeights::Scalar,
-        };
-        let layers = self
-            .lstm
-            .chunks(4)
-            .map(|w| {
-                let (b_ih, b_hh) = (floats(&w[2]), floats(&w[3]));
-                Layer {
-                    w_ih: floats(&w[0]),
-                    w_hh: floats(&w[1]),
-                    bias: b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect(),
-                }
-            })
-            .collect();
-        let scalar = |t: &Tensor| floats(t)[0];
-        let pair = |(w, b): &(Tensor, Tensor)| (floats(w), floats(b));
-        // A grid model has no regression heads: zero rows keep the stacked head layout
-        // (two rows of multiply-adds), and the categorical heads are their own product.
-        let (fc_step, fc_duration, rhythm) = match c.rhythm {
-            Rhythm::Regression => (
-                (floats(&self.step.0), scalar(&self.step.1)),
-                (floats(&self.duration.0), scalar(&self.duration.1)),
-                None,
-            ),
-            Rhythm::Grid => {
-                let zero = || (vec![0f32; c.hidden as usize], 0f32);
-                let heads = RhythmWeights {
-                    step: pair(&self.step),
-                    duration: pair(&self.duration),
-                };
-                (zero(), zero(), Some(heads))
-            }
-        };
-        Stepper::with_precision(
-            Weights {
-                hidden: c.hidden as usize,
-                input,
-                layers,
-                fc_pitch: (floats(&self.pitch.0), floats(&self.pitch.1)),
-                fc_step,
-                fc_duration,
-                rhythm,
-                pointer: self.pointer.as_ref().map(|p| PointerWeights {
-                    query: floats(&p.query),
-                    key: floats(&p.key),
-                    gate_w: floats(&p.gate.0),
-                    gate_b: scalar(&p.gate.1),
-                    dim: POINTER_DIM as usize,
-                    memory: POINTER_MEMORY as usize,
-                }),
-            },
-            precision,
-        )
-    }
-}
-
+#[cfg(test)]
 impl State {
     /// Row 0 of the state, for `Stepper`.
-    pub fn row(&self) -> StepState {
+    pub fn row(&self) -> super::step::StepState {
         let hidden = self.h.size()[2] as usize;
         let split = |t: &Tensor| -> Vec<Vec<f32>> {
             floats(&t.select(1, 0))
@@ -412,7 +268,7 @@ impl State {
         let keys = floats(&self.keys.select(0, 0));
         let pitches = Vec::<i64>::try_from(self.pitches.select(0, 0).to_device(tch::Device::Cpu))
             .expect("pitches");
-        StepState {
+        super::step::StepState {
             h: split(&self.h),
             c: split(&self.c),
             prev: self.prev.int64_value(&[0]),
@@ -480,7 +336,10 @@ impl Pointer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Head;
+    use crate::model::position::{DEGREES, POSITIONS};
+    use crate::model::step::Precision;
+    use crate::model::torch::Torch;
+    use crate::model::{Head, Rhythm};
 
     fn config(pointer: bool) -> ModelConfig {
         ModelConfig {
@@ -560,8 +419,6 @@ mod tests {
             (false, Input::Scalar, 1, Rhythm::Regression),
         ];
         for (pointer, input, layers, rhythm) in cases {
-            tch::manual_seed(5);
-            let vs = nn::VarStore::new(tch::Device::Cpu);
             let cfg = ModelConfig {
                 input,
                 layers,
@@ -569,7 +426,8 @@ mod tests {
                 rhythm,
                 ..config(pointer)
             };
-            let net = Net::new(&vs.root(), cfg);
+            let torch = Torch::init(cfg, tch::Device::Cpu, 5);
+            let net = &torch.net;
             let pitches = [60, 62, 64, 60, 62, 67, 65, 64, 62, 60];
             let (p, pos, t) = inputs(&pitches);
             let (whole, _) = net.forward(&p, &pos, &t, &net.zero_state(1), 0.0, 0);
@@ -582,7 +440,9 @@ mod tests {
                 0.0,
                 0,
             );
-            let stepper = net.stepper(Precision::F32);
+            let stepper = torch
+                .params()
+                .stepper(&cfg, Precision::F32, POINTER_MEMORY as usize);
             let mut s = state.row();
             let timing: Vec<f32> = Vec::try_from(t.view(-1)).unwrap();
             let context: Vec<i64> = Vec::try_from(pos.view(-1)).unwrap();

@@ -11,19 +11,16 @@
 //! out; the last note of a melody keeps the length it drew. Steps are never 0 (that would cut
 //! the note before to nothing) and are at least `min_duration`, as durations are.
 
-use rand::Rng;
-use rand_chacha::ChaCha20Rng;
-use tch::{Kind, Tensor};
-
-use super::data::{self, Encoded};
+use super::data::Encoded;
 use super::key::KeyView;
-use super::net::{Net, State};
 use super::position::Frame;
 use super::rhythm::{allowed, class_of, on_grid_steps, sample_class, seconds_of, snap, Allowed};
 use super::step::{exp, ln, NoteIn, RhythmLogits, StepState, Stepper};
 use super::{Head, Model};
 use crate::music::grid::{BarLines, Grid, QUANTUM_SECONDS};
 use crate::music::note::Note;
+use rand::Rng;
+use rand_chacha::ChaCha20Rng;
 
 /// Sampling controls, read afresh for every note (live mode changes them mid-stream).
 #[derive(Clone, Debug, PartialEq)]
@@ -117,44 +114,58 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// Reads `primer` (not empty) into the LSTM state with the tensor network, then hands
-    /// the state to the one-note stepper. `frame` says where the primer's bars fall (the
-    /// notes made next keep counting in them) and its key.
+    /// Reads `primer` (not empty) into the LSTM state, then steps one note at a time.
+    /// `frame` says where the primer's bars fall (the notes made next keep counting in
+    /// them) and its key.
+    ///
+    /// The primer is read in f32 whatever the precision, in pieces of [`PRIMER_PIECE`]
+    /// notes, and the pointer's first proposal sees every note of the last piece and the
+    /// [`POINTER_MEMORY`](super::params::POINTER_MEMORY) notes before it: what the tensor
+    /// network did when it read primers, so a seed gives the notes it gave then.
     pub fn new(model: &Model, primer: &[Note], frame: Frame) -> Generator {
-        let _guard = tch::no_grad_guard();
-        let net = &model.net;
-        let (pitch, position, timing) =
-            data::sequence(&Encoded::from_notes(primer, frame), net.device());
-        // In pieces, carrying the state: one libtorch LSTM call over a 530,000-note primer
-        // failed inside oneDNN ("could not create a primitive") and would hold every
-        // position's hidden state at once; pieces give the same LSTM state in bounded
-        // memory. (The pointer's first proposal then sees the last piece and its memory of
-        // POINTER_MEMORY notes, as every later step does, instead of the whole primer.)
-        let len = pitch.size()[1];
-        let mut state = net.zero_state(1);
-        let mut at = 0;
-        while len - at > PRIMER_PIECE {
-            let piece = |t: &Tensor| t.narrow(1, at, PRIMER_PIECE);
-            state = net
-                .forward(
-                    &piece(&pitch),
-                    &piece(&position),
-                    &piece(&timing),
-                    &state,
-                    0.0,
-                    PRIMER_PIECE - 1,
-                )
-                .1;
-            at += PRIMER_PIECE;
+        let e = Encoded::from_notes(primer, frame);
+        let memory = super::params::POINTER_MEMORY as usize;
+        let reader = model.params.stepper(
+            &model.config,
+            super::step::Precision::F32,
+            PRIMER_PIECE + memory,
+        );
+        let (layers, hidden) = (model.config.layers as usize, model.config.hidden as usize);
+        let mut state = StepState::fresh(layers, hidden);
+        let mut out = None;
+        for i in 0..e.len() {
+            // A new piece starts with the memory the tensor network carried between calls.
+            if i > 0 && i % PRIMER_PIECE == 0 {
+                while state.keys.len() > memory {
+                    state.keys.pop_front();
+                    state.pitches.pop_front();
+                }
+            }
+            let x = NoteIn {
+                pitch: e.pitch[i] as u8,
+                position: e.position[i] as usize,
+                degree: e.degree[i] as usize,
+                step: e.step[i],
+                duration: e.duration[i],
+            };
+            out = Some(reader.read(&mut state, x));
         }
-        let rest = |t: &Tensor| t.narrow(1, at, len - at);
-        let (next, state) = predict(net, &rest(&pitch), &rest(&position), &rest(&timing), &state);
+        while state.keys.len() > memory {
+            state.keys.pop_front();
+            state.pitches.pop_front();
+        }
+        let out = out.expect("a primer has notes");
         let last = primer.iter().max_by(|a, b| a.start.total_cmp(&b.start));
         Generator {
             head: model.config.head,
-            stepper: std::sync::Arc::new(net.stepper(model.precision.stepper())),
-            state: state.row(),
-            next,
+            stepper: std::sync::Arc::new(model.stepper(model.precision)),
+            state,
+            next: Prediction {
+                logits: out.logits,
+                step: out.step,
+                duration: out.duration,
+                rhythm: out.rhythm,
+            },
             last_start: last.map_or(0.0, |n| n.start),
             velocity: last.map_or(100, |n| n.velocity),
             key: KeyView::new(primer),
@@ -464,46 +475,8 @@ pub fn end_by(melody: &mut [Note], start: f64) {
     }
 }
 
-/// Primer notes read per libtorch call.
-const PRIMER_PIECE: i64 = 2048;
-
-fn predict(
-    net: &Net,
-    pitch: &Tensor,
-    position: &Tensor,
-    timing: &Tensor,
-    state: &State,
-) -> (Prediction, State) {
-    let (o, state) = net.forward(pitch, position, timing, state, 0.0, pitch.size()[1] - 1);
-    let logits: Vec<f32> = Vec::try_from(
-        o.logits
-            .select(1, 0)
-            .squeeze_dim(0)
-            .to_kind(Kind::Float)
-            .to_device(tch::Device::Cpu),
-    )
-    .expect("128 floats");
-    let floats = |t: &Tensor| super::net::floats(&t.select(1, 0));
-    let prediction = if o.step.dim() == 3 {
-        Prediction {
-            logits,
-            step: 0.0,
-            duration: 0.0,
-            rhythm: Some(RhythmLogits {
-                step: floats(&o.step),
-                duration: floats(&o.duration),
-            }),
-        }
-    } else {
-        Prediction {
-            logits,
-            step: floats(&o.step)[0] as f64,
-            duration: floats(&o.duration)[0] as f64,
-            rhythm: None,
-        }
-    };
-    (prediction, state)
-}
+/// Primer notes read as one piece (see [`Generator::new`]).
+const PRIMER_PIECE: usize = 2048;
 
 /// Picks a pitch from the model's scores under the controls. A scale that excludes every
 /// pitch the model would consider falls back to the scale alone, then to no constraint.
@@ -672,22 +645,85 @@ mod tests {
             })
             .collect();
         let g = Generator::new(&model, &primer, Frame::default());
+        let notes = crate::music::note::to_triples(&primer);
+        // The tensor network reading the whole primer at once.
+        let whole = model.predict_next(&notes);
+        let top = g
+            .next
+            .logits
+            .iter()
+            .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let sum: f32 = g.next.logits.iter().map(|&l| (l - top).exp()).sum();
+        for (a, b) in g.next.logits.iter().zip(&whole.pitch) {
+            let p = (a - top).exp() / sum;
+            assert!((p - b).abs() < 1e-4, "{p} vs {b}");
+        }
+        assert!((g.next.step - whole.step).abs() < 1e-4);
+    }
+
+    #[test]
+    fn a_long_primer_with_the_pointer_predicts_as_the_tensor_network_read_it_in_pieces() {
+        // Until the stage left libtorch, primers were read by the tensor network in pieces
+        // of PRIMER_PIECE notes, carrying POINTER_MEMORY keys from piece to piece: the
+        // stepper must predict what it predicted, or a seed would give other notes.
+        use crate::model::torch::Torch;
+        use crate::model::{Head, Input, ModelConfig};
+        let config = ModelConfig {
+            hidden: 8,
+            layers: 1,
+            input: Input::Embed,
+            head: Head::Softmax,
+            embed: 4,
+            pointer: true,
+            position: false,
+            degree: false,
+            rhythm: crate::model::Rhythm::Grid,
+        };
+        let model = Model::new(config, tch::Device::Cpu, 4);
+        let primer: Vec<Note> = (0..(PRIMER_PIECE + 300))
+            .map(|i| Note {
+                pitch: 60 + (i * 7 % 12) as u8,
+                start: i as f64 * 0.25,
+                duration: 0.25,
+                velocity: 90,
+            })
+            .collect();
+        let g = Generator::new(&model, &primer, Frame::default());
+        let torch = Torch::of(&model);
+        let net = &torch.net;
         let _guard = tch::no_grad_guard();
-        let (pitch, position, timing) = data::sequence(
+        let (pitch, position, timing) = super::super::data::sequence(
             &Encoded::from_notes(&primer, Frame::default()),
             tch::Device::Cpu,
         );
-        let (whole, _) = predict(
-            &model.net,
-            &pitch,
-            &position,
-            &timing,
-            &model.net.zero_state(1),
+        let piece = PRIMER_PIECE as i64;
+        let (first, state) = net.forward(
+            &pitch.narrow(1, 0, piece),
+            &position.narrow(1, 0, piece),
+            &timing.narrow(1, 0, piece),
+            &net.zero_state(1),
+            0.0,
+            piece - 1,
         );
-        for (a, b) in g.next.logits.iter().zip(&whole.logits) {
+        drop(first);
+        let rest = pitch.size()[1] - piece;
+        let (last, _) = net.forward(
+            &pitch.narrow(1, piece, rest),
+            &position.narrow(1, piece, rest),
+            &timing.narrow(1, piece, rest),
+            &state,
+            0.0,
+            rest - 1,
+        );
+        let want = super::super::net::floats(&last.logits.select(1, 0));
+        for (a, b) in g.next.logits.iter().zip(&want) {
             assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         }
-        assert!((g.next.step - whole.step).abs() < 1e-4);
+        let want = super::super::net::floats(&last.step.select(1, 0));
+        let got = &g.next.rhythm.as_ref().expect("a grid model").step;
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
     }
 
     #[test]

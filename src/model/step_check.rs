@@ -1,30 +1,27 @@
 //! The plain-Rust stepper (the `tms-step` crate) checked against the tensor network it
 //! was built from: the two paths must give the same notes.
-use tch::{nn, Tensor};
+use tch::Tensor;
 
-use super::net::Net;
+use super::torch::Torch;
 use super::{Head, Input, ModelConfig};
 
 #[test]
 fn the_stepper_follows_the_tensor_network_past_the_pointer_memory() {
     // The folk model's shapes (random weights), a melody twice as long as the pointer's
     // memory with leaps beyond the interval range, both paths reading one note at a time.
-    tch::manual_seed(11);
-    let vs = nn::VarStore::new(tch::Device::Cpu);
-    let net = Net::new(
-        &vs.root(),
-        ModelConfig {
-            hidden: 256,
-            layers: 1,
-            input: Input::Embed,
-            head: Head::Softmax,
-            embed: 32,
-            pointer: true,
-            position: true,
-            degree: true,
-            rhythm: super::Rhythm::Regression,
-        },
-    );
+    let cfg = ModelConfig {
+        hidden: 256,
+        layers: 1,
+        input: Input::Embed,
+        head: Head::Softmax,
+        embed: 32,
+        pointer: true,
+        position: true,
+        degree: true,
+        rhythm: super::Rhythm::Regression,
+    };
+    let torch = Torch::init(cfg, tch::Device::Cpu, 11);
+    let net = &torch.net;
     let n = 150;
     let pitches: Vec<i64> = (0..n)
         .map(|i| [60, 62, 64, 67, 30, 90, 64, 62][i % 8] + (i / 8 % 3) as i64)
@@ -52,7 +49,11 @@ fn the_stepper_follows_the_tensor_network_past_the_pointer_memory() {
             0.0,
             0,
         );
-        let stepper = net.stepper(super::step::Precision::F32);
+        let stepper = torch.params().stepper(
+            &cfg,
+            super::step::Precision::F32,
+            super::params::POINTER_MEMORY as usize,
+        );
         let mut s = state.row();
         for i in 4..n {
             let (want, next) = net.forward(

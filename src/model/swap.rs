@@ -7,15 +7,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tch::{nn, Tensor};
-
-use super::net::Net;
+use super::params::Params;
 use super::step::Stepper;
 use super::Model;
 
-/// A copy of every weight of a model, by name: sent from the training thread to the
-/// session's copy.
-pub struct Weights(Vec<(String, Tensor)>);
+/// A copy of every weight of a model: sent from the training thread to the session's copy.
+pub struct Weights(Params, u64);
 
 /// Where a model's newest weights are published, for the voices that play it. One feed per
 /// model: a model opened or made anew gets a new feed, so voices of the old one keep theirs.
@@ -30,7 +27,7 @@ impl WeightFeed {
     /// Makes `model`'s weights the ones every reader switches to at its next note. Builds
     /// the stepper here, on the publishing thread, so the reader only swaps a pointer.
     pub fn publish(&self, model: &Model) {
-        let stepper = Arc::new(model.net.stepper(model.precision.stepper()));
+        let stepper = Arc::new(model.stepper(model.precision));
         if let Ok(mut slot) = self.latest.lock() {
             *slot = Some(stepper);
             self.version.fetch_add(1, Ordering::Release);
@@ -69,20 +66,14 @@ impl FeedReader {
 }
 
 impl Model {
-    /// A copy with its own variables and the same weights, architecture and record. Draws
-    /// nothing from libtorch's random generator, so making one in the middle of a training
-    /// run does not change that run.
+    /// A copy with the same weights, architecture and record. Draws nothing from libtorch's
+    /// random generator, so making one in the middle of a training run does not change
+    /// that run.
     pub fn duplicate(&self) -> Model {
-        let vs = nn::VarStore::new(self.device());
-        let root = vs.root();
-        for (name, t) in self.vs.variables() {
-            let (module, var) = name.split_once('.').expect("names are module.var");
-            let _ = (&root / module).var_copy(var, &t);
-        }
-        let net = Net::new_from_store(&vs, self.config);
         Model {
-            vs,
-            net,
+            params: self.params.clone(),
+            revision: self.revision,
+            device: self.device,
             config: self.config,
             epochs: self.epochs,
             trained_with: self.trained_with.clone(),
@@ -95,13 +86,14 @@ impl Model {
 
     /// A copy of the weights, to send to another copy of this model.
     pub fn weights(&self) -> Weights {
-        Weights(self.snapshot())
+        Weights(self.params.clone(), self.revision)
     }
 
     /// Takes another copy's weights and epoch count (the weights must come from a model of
     /// the same architecture, as `duplicate` makes).
     pub fn take_weights(&mut self, weights: &Weights, epochs: usize) {
-        self.restore(&weights.0);
+        self.params = weights.0.clone();
+        self.revision = weights.1;
         self.epochs = epochs;
     }
 }

@@ -13,7 +13,8 @@ use tch::{nn, Kind, Reduction, Tensor};
 
 use super::data::{self, Batch, Encoded};
 use super::evaluate::{self, split_validation};
-use super::net::Outputs;
+use super::net::{Net, Outputs};
+use super::torch::{self, Mirror};
 use super::{
     rhythm, Head, Keep, LossWeights, Model, ModelConfig, ModelError, Optimizer, Rhythm, TrainConfig,
 };
@@ -56,8 +57,6 @@ fn preflight(
         })
 }
 
-type Snapshot = Vec<(String, Tensor)>;
-
 /// What a caller follows of a run while it goes, and how it stops it: training in the
 /// background shows its progress on request and hands each epoch's weights to the voices
 /// that play the model.
@@ -81,6 +80,8 @@ pub trait Observer {
 /// Optimizer state kept between `train` commands.
 #[derive(Default)]
 pub struct Trainer {
+    /// The model's weights as tensors, kept between runs with the optimizer over them.
+    mirror: Mirror,
     opt: Option<(Optimizer, nn::Optimizer)>,
     /// Epochs run with this trainer, to seed each epoch's batch order differently.
     epochs_run: u64,
@@ -121,25 +122,31 @@ pub(super) fn loss(out: &Outputs, b: &Batch, config: &ModelConfig, w: &LossWeigh
     pitch * w.pitch + step * w.step + duration * w.duration
 }
 
+/// The optimizer of `kind` over `vs`: the one kept, or a new one.
+fn optimizer<'a>(
+    kept: &'a mut Option<(Optimizer, nn::Optimizer)>,
+    vs: &nn::VarStore,
+    cfg: &TrainConfig,
+    lr: f64,
+) -> &'a mut nn::Optimizer {
+    let stale = !matches!(kept, Some((kind, _)) if *kind == cfg.optimizer);
+    if stale {
+        use nn::OptimizerConfig;
+        let opt = match cfg.optimizer {
+            Optimizer::Sgd => nn::Sgd::default().build(vs, cfg.lr),
+            Optimizer::Adam => nn::Adam::default().build(vs, cfg.lr),
+        }
+        .expect("an optimizer over the model's variables");
+        *kept = Some((cfg.optimizer, opt));
+    }
+    let opt = &mut kept.as_mut().expect("set above").1;
+    opt.set_lr(lr);
+    opt
+}
+
 impl Trainer {
     pub fn new() -> Trainer {
         Trainer::default()
-    }
-
-    fn optimizer(&mut self, model: &Model, cfg: &TrainConfig, lr: f64) -> &mut nn::Optimizer {
-        let stale = !matches!(&self.opt, Some((kind, _)) if *kind == cfg.optimizer);
-        if stale {
-            use nn::OptimizerConfig;
-            let opt = match cfg.optimizer {
-                Optimizer::Sgd => nn::Sgd::default().build(&model.vs, cfg.lr),
-                Optimizer::Adam => nn::Adam::default().build(&model.vs, cfg.lr),
-            }
-            .expect("an optimizer over the model's variables");
-            self.opt = Some((cfg.optimizer, opt));
-        }
-        let opt = &mut self.opt.as_mut().expect("set above").1;
-        opt.set_lr(lr);
-        opt
     }
 
     /// Trains `epochs` epochs. Output lines go to `out`; the progress bar to stderr when it
@@ -171,6 +178,10 @@ impl Trainer {
             device,
         )?;
         let val_windows = data::windows(&val_set, cfg.seq_len, cfg.objective, 0, None);
+        let (torch, fresh) = self.mirror.sync(model);
+        if fresh {
+            self.opt = None;
+        }
         writeln!(
             out,
             "training on {} tunes, validating on {} ({} windows of {} notes, objective {}, batch {}, {} lr {})",
@@ -185,7 +196,7 @@ impl Trainer {
         )?;
 
         // (val loss, epoch, weights) of the best epoch so far.
-        let mut best: Option<(f64, usize, Snapshot)> = None;
+        let mut best: Option<(f64, usize, torch::Snapshot)> = None;
         let mut val_history = Vec::new();
         let mut stopped = false;
         for run_epoch in 0..epochs {
@@ -209,7 +220,7 @@ impl Trainer {
                 true => progress_bar(batches as u64, epoch),
                 false => ProgressBar::hidden(),
             };
-            let good = model.snapshot();
+            let good = torch.snapshot();
             tch::manual_seed((cfg.seed ^ self.epochs_run) as i64);
             let mut sum = 0.0;
             let mut weight = 0usize;
@@ -218,7 +229,7 @@ impl Trainer {
             for chunk in windows.chunks(cfg.batch) {
                 let b = data::batch(&train_set, chunk, device);
                 let l = loss(
-                    &model.net.forward_batch(&b, cfg.dropout),
+                    &torch.net.forward_batch(&b, cfg.dropout),
                     &b,
                     &model.config,
                     &cfg.loss,
@@ -228,7 +239,7 @@ impl Trainer {
                     nonfinite = true;
                     break;
                 }
-                let opt = self.optimizer(model, cfg, lr);
+                let opt = optimizer(&mut self.opt, &torch.vs, cfg, lr);
                 opt.zero_grad();
                 l.backward();
                 if cfg.clip > 0.0 {
@@ -252,8 +263,12 @@ impl Trainer {
             bar.finish_and_clear();
             self.epochs_run += 1;
             if nonfinite {
-                model.restore(&good);
+                torch.restore(&good);
                 self.opt = None;
+            }
+            // What this epoch learned, whole or not, is the model's now.
+            torch.store(model);
+            if nonfinite {
                 writeln!(
                     out,
                     "epoch {epoch}: the loss became infinite or NaN at batch {}: restored the weights from before this epoch and stopped (try a lower lr, or clip)",
@@ -275,8 +290,8 @@ impl Trainer {
             let train_loss = sum / weight.max(1) as f64;
             let mut line = format!("epoch {epoch}  train {train_loss:.4}");
             if !val_windows.is_empty() {
-                let val_loss = validation_loss(model, &val_set, &val_windows, cfg);
-                let scored = evaluate::evaluate_refs(model, &val_tunes, cfg.seq_len);
+                let val_loss = validation_loss(&torch.net, model, &val_set, &val_windows, cfg);
+                let scored = evaluate::evaluate_net(&torch.net, model, &val_tunes, cfg.seq_len);
                 line += &format!("  val {val_loss:.4}");
                 // A zero here would read as a perfect model: say instead that nothing was
                 // scored, and why.
@@ -290,7 +305,7 @@ impl Trainer {
                 };
                 val_history.push(val_loss);
                 if cfg.keep == Keep::Best && best.as_ref().is_none_or(|b| val_loss < b.0) {
-                    best = Some((val_loss, epoch, model.snapshot()));
+                    best = Some((val_loss, epoch, torch.snapshot()));
                 }
             }
             // Before the line, so that whoever reads of the epoch can already use it.
@@ -328,7 +343,8 @@ impl Trainer {
         }
         if let Some((loss, epoch, weights)) = best {
             if epoch != model.epochs && !stopped {
-                model.restore(&weights);
+                torch.restore(&weights);
+                torch.store(model);
                 observer.epoch(model);
                 writeln!(
                     out,
@@ -341,6 +357,7 @@ impl Trainer {
 }
 
 fn validation_loss(
+    net: &Net,
     model: &Model,
     set: &[&Encoded],
     windows: &[data::Window],
@@ -350,12 +367,7 @@ fn validation_loss(
     let (mut sum, mut n) = (0.0, 0usize);
     for chunk in windows.chunks(512) {
         let b = data::batch(set, chunk, model.device());
-        let l = loss(
-            &model.net.forward_batch(&b, 0.0),
-            &b,
-            &model.config,
-            &cfg.loss,
-        );
+        let l = loss(&net.forward_batch(&b, 0.0), &b, &model.config, &cfg.loss);
         sum += l.double_value(&[]) * b.scored as f64;
         n += b.scored;
     }

@@ -1,0 +1,148 @@
+//! A model's weights as libtorch tensors, for what needs gradients or batches: training,
+//! learning from the performer, the evaluation protocol, a fresh model's initialisation.
+//! The model itself keeps plain numbers (`params.rs`); a [`Torch`] is made from them and
+//! writes back what it learned, and a [`Mirror`] keeps one between calls so that the
+//! optimizer's state carries on from one `train` to the next.
+
+use tch::{nn, Device, Tensor};
+
+use super::net::Net;
+use super::params::{fresh_revision, shapes, Param, Params};
+use super::{Model, ModelConfig};
+
+/// The tensor network over a copy of a model's weights.
+pub(super) struct Torch {
+    pub vs: nn::VarStore,
+    pub net: Net,
+    config: ModelConfig,
+    /// The revision of the model weights these tensors hold.
+    revision: u64,
+}
+
+/// Copies of every variable, to put back later (an epoch's start, the best epoch).
+pub(super) type Snapshot = Vec<(String, Tensor)>;
+
+impl Torch {
+    /// A fresh network of `config` with PyTorch's default initialisation, drawn from
+    /// libtorch's generator seeded with `seed`: the same seed gives the same weights.
+    pub fn init(config: ModelConfig, device: Device, seed: u64) -> Torch {
+        tch::manual_seed(seed as i64);
+        let vs = nn::VarStore::new(device);
+        let net = Net::new(&vs.root(), config);
+        Torch {
+            vs,
+            net,
+            config,
+            revision: 0,
+        }
+    }
+
+    /// Tensors holding `model`'s weights, on its device. Draws nothing from libtorch's
+    /// random generator, so making one in the middle of a training run changes nothing.
+    pub fn of(model: &Model) -> Torch {
+        let vs = nn::VarStore::new(model.device());
+        let root = vs.root();
+        for p in model.params.iter() {
+            let (module, var) = p.name.split_once('.').expect("names are module.var");
+            let _ = (&root / module).var_copy(var, &tensor(p, model.device()));
+        }
+        let net = Net::new_from_store(&vs, model.config);
+        Torch {
+            vs,
+            net,
+            config: model.config,
+            revision: model.revision,
+        }
+    }
+
+    /// Puts `model`'s weights into these tensors in place (an optimizer over them keeps
+    /// its state).
+    fn load(&mut self, model: &Model) {
+        let vars = self.vs.variables();
+        tch::no_grad(|| {
+            for p in model.params.iter() {
+                let mut v = vars[&p.name].shallow_clone();
+                v.copy_(&tensor(p, model.device()));
+            }
+        });
+        self.revision = model.revision;
+    }
+
+    /// The weights as plain numbers, in the order of `shapes`.
+    pub fn params(&self) -> Params {
+        let vars = self.vs.variables();
+        Params::new(
+            shapes(&self.config)
+                .into_iter()
+                .map(|(name, shape)| {
+                    let data = super::net::floats(&vars[&name]);
+                    Param {
+                        name,
+                        shape: shape.iter().map(|&d| d as usize).collect(),
+                        data,
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// Gives `model` these weights (under a new revision, which these tensors share).
+    pub fn store(&mut self, model: &mut Model) {
+        model.params = self.params();
+        model.revision = fresh_revision();
+        self.revision = model.revision;
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        tch::no_grad(|| {
+            let mut v: Vec<_> = self
+                .vs
+                .variables()
+                .into_iter()
+                .map(|(n, t)| (n, t.detach().copy()))
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        })
+    }
+
+    pub fn restore(&mut self, snap: &Snapshot) {
+        let vars = self.vs.variables();
+        tch::no_grad(|| {
+            for (name, t) in snap {
+                if let Some(v) = vars.get(name) {
+                    let mut v = v.shallow_clone();
+                    v.copy_(t);
+                }
+            }
+        });
+    }
+}
+
+fn tensor(p: &Param, device: Device) -> Tensor {
+    let shape: Vec<i64> = p.shape.iter().map(|&d| d as i64).collect();
+    Tensor::from_slice(&p.data)
+        .view(shape.as_slice())
+        .to_device(device)
+}
+
+/// Tensors kept in step with a model from call to call.
+#[derive(Default)]
+pub(super) struct Mirror(Option<Torch>);
+
+impl Mirror {
+    /// Tensors holding `model`'s weights: the ones kept, brought up to date in place, or
+    /// new ones when there were none or they cannot hold this model (another architecture
+    /// or device). Says whether they are new (an optimizer over the old ones is then stale).
+    pub fn sync(&mut self, model: &Model) -> (&mut Torch, bool) {
+        let fits = matches!(&self.0, Some(t) if t.config == model.config && t.vs.device() == model.device());
+        if !fits {
+            self.0 = Some(Torch::of(model));
+        }
+        let torch = self.0.as_mut().expect("set above");
+        if torch.revision != model.revision {
+            torch.load(model);
+        }
+        (torch, !fits)
+    }
+}
