@@ -147,7 +147,7 @@ fn main() {
         .unwrap_or(40_000)
         .max(1);
     model::init_threads();
-    let device = tch::Device::Cpu;
+    let device = tms::model::Device::Cpu;
     let primer = primer();
 
     let fresh = || {

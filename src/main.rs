@@ -28,10 +28,9 @@ fn color_wanted() -> bool {
 }
 
 fn version() -> String {
-    let cuda = if tch::Cuda::is_available() {
-        format!("CUDA available ({} GPU)", tch::Cuda::device_count())
-    } else {
-        "CUDA not available".to_string()
+    let cuda = match tms::model::cuda::gpus() {
+        0 => "CUDA not available".to_string(),
+        n => format!("CUDA available ({n} GPU)"),
     };
     format!(
         "tms {} (libtorch {}, {cuda})",

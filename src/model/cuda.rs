@@ -59,6 +59,15 @@ fn open() -> Result<(), CudaError> {
     Ok(())
 }
 
+/// How many GPUs libtorch can use (0 without CUDA).
+pub fn gpus() -> usize {
+    if tch::Cuda::is_available() {
+        tch::Cuda::device_count().max(0) as usize
+    } else {
+        0
+    }
+}
+
 /// Where the user asked tensors to live (`device auto|cpu|cuda|cuda:N`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceChoice {
@@ -85,11 +94,12 @@ impl DeviceChoice {
         }
     }
 
-    pub fn to_tch(self) -> tch::Device {
+    /// The device this choice means on this machine.
+    pub fn resolve(self) -> super::Device {
         match self {
-            DeviceChoice::Auto => tch::Device::cuda_if_available(),
-            DeviceChoice::Cpu => tch::Device::Cpu,
-            DeviceChoice::Cuda(i) => tch::Device::Cuda(i),
+            DeviceChoice::Auto if gpus() > 0 => super::Device::Cuda(0),
+            DeviceChoice::Auto | DeviceChoice::Cpu => super::Device::Cpu,
+            DeviceChoice::Cuda(i) => super::Device::Cuda(i),
         }
     }
 }

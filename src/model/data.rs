@@ -5,7 +5,9 @@
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha20Rng;
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
+
+use super::Device;
 
 use super::position::{Frame, UNKNOWN_DEGREE, UNKNOWN_POSITION};
 use super::Objective;
@@ -167,6 +169,7 @@ pub(super) struct Batch {
 }
 
 pub(super) fn batch(tunes: &[&Encoded], ws: &[Window], device: Device) -> Batch {
+    let device = super::torch::device(device);
     let t = ws.iter().map(|w| w.len - 1).max().unwrap_or(1);
     let b = ws.len();
     let mut pitch = vec![0i64; b * t];
@@ -225,6 +228,7 @@ pub(super) fn batch(tunes: &[&Encoded], ws: &[Window], device: Device) -> Batch 
 
 /// Inputs of one sequence (pitch, context, timing), shaped as a batch of one.
 pub(super) fn sequence(e: &Encoded, device: Device) -> (Tensor, Tensor, Tensor) {
+    let device = super::torch::device(device);
     let n = e.len() as i64;
     let timing: Vec<f32> = e
         .step

@@ -258,7 +258,7 @@ mod tests {
         let root = env!("CARGO_MANIFEST_DIR");
         let model = Model::open(
             std::path::Path::new(&format!("{root}/models/folk.safetensors")),
-            tch::Device::Cpu,
+            crate::model::Device::Cpu,
         )
         .expect("the shipped model");
         let tunes: Vec<Tune> = ["han1-1", "zang-345", "zang-353", "zang-456", "little_star"]

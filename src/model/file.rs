@@ -8,11 +8,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-use tch::Device;
 
 use super::params::{self, Param, Params};
 use super::pth::RawTensor;
-use super::{Head, Input, Model, ModelConfig, Rhythm, PITCH_SCALE};
+use super::{Device, Head, Input, Model, ModelConfig, Rhythm, PITCH_SCALE};
 use crate::ground::value::Switch;
 
 /// The `format` metadata value that marks a tms model file.

@@ -140,7 +140,7 @@ mod tests {
             degree: false,
             rhythm: Rhythm::Grid,
         };
-        let mut model = Model::new(config, tch::Device::Cpu, 5);
+        let mut model = Model::new(config, crate::model::Device::Cpu, 5);
         let tune = |pitches: &[u8]| Tune {
             source: "t".into(),
             notes: pitches

@@ -24,8 +24,6 @@ mod train;
 
 use std::fmt;
 
-use tch::Device;
-
 use crate::music::grid::Grid;
 
 pub use evaluate::{evaluate, evaluate_with, split_validation, stepped_pitch_nll, Metrics};
@@ -114,6 +112,14 @@ crate::choice! {
         Best = "best",
         Last = "last",
     }
+}
+
+/// Where a model trains and is evaluated. Named as libtorch names its devices (`cpu`,
+/// `cuda(0)`), but plain: the stage holds models without libtorch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    Cpu,
+    Cuda(usize),
 }
 
 /// The architecture: everything needed to rebuild the network from a file.
@@ -340,7 +346,7 @@ impl Model {
             Rhythm::Grid => rhythm::median_seconds(&t.select(1, last)).double_value(&[0]),
         };
         NextNote {
-            pitch: Vec::<f32>::try_from(scores.to_device(Device::Cpu)).expect("128 floats"),
+            pitch: Vec::<f32>::try_from(scores.to_device(tch::Device::Cpu)).expect("128 floats"),
             step: scalar(&o.step),
             duration: scalar(&o.duration),
         }

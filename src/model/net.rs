@@ -426,7 +426,7 @@ mod tests {
                 rhythm,
                 ..config(pointer)
             };
-            let torch = Torch::init(cfg, tch::Device::Cpu, 5);
+            let torch = Torch::init(cfg, crate::model::Device::Cpu, 5);
             let net = &torch.net;
             let pitches = [60, 62, 64, 60, 62, 67, 65, 64, 62, 60];
             let (p, pos, t) = inputs(&pitches);

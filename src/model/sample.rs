@@ -635,7 +635,7 @@ mod tests {
             degree: false,
             rhythm: crate::model::Rhythm::Regression,
         };
-        let model = Model::new(config, tch::Device::Cpu, 3);
+        let model = Model::new(config, crate::model::Device::Cpu, 3);
         let primer: Vec<Note> = (0..(2 * PRIMER_PIECE + 5))
             .map(|i| Note {
                 pitch: 60 + (i % 12) as u8,
@@ -679,7 +679,7 @@ mod tests {
             degree: false,
             rhythm: crate::model::Rhythm::Grid,
         };
-        let model = Model::new(config, tch::Device::Cpu, 4);
+        let model = Model::new(config, crate::model::Device::Cpu, 4);
         let primer: Vec<Note> = (0..(PRIMER_PIECE + 300))
             .map(|i| Note {
                 pitch: 60 + (i * 7 % 12) as u8,
@@ -694,7 +694,7 @@ mod tests {
         let _guard = tch::no_grad_guard();
         let (pitch, position, timing) = super::super::data::sequence(
             &Encoded::from_notes(&primer, Frame::default()),
-            tch::Device::Cpu,
+            crate::model::Device::Cpu,
         );
         let piece = PRIMER_PIECE as i64;
         let (first, state) = net.forward(
@@ -733,7 +733,7 @@ mod tests {
                 env!("CARGO_MANIFEST_DIR"),
                 "/models/folk.safetensors"
             )),
-            tch::Device::Cpu,
+            crate::model::Device::Cpu,
         )
         .expect("the shipped model");
         // f32 steps, the network's own numbers (int8's cost is evaluate.rs's test).
@@ -781,7 +781,7 @@ mod tests {
         use crate::model::{Input, ModelConfig, Precision, Rhythm};
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/folk.safetensors");
         let shipped = |precision| {
-            let mut m = Model::open(std::path::Path::new(path), tch::Device::Cpu)
+            let mut m = Model::open(std::path::Path::new(path), crate::model::Device::Cpu)
                 .expect("the shipped model");
             m.set_precision(precision);
             m
@@ -799,7 +799,7 @@ mod tests {
                 degree: false,
                 rhythm,
             };
-            Model::new(config, tch::Device::Cpu, 11)
+            Model::new(config, crate::model::Device::Cpu, 11)
         };
         let models = [
             ("shipped f32", shipped(Precision::F32)),
@@ -913,7 +913,7 @@ mod tests {
     #[test]
     fn the_rhythm_has_a_temperature_of_its_own() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/folk.safetensors");
-        let model = Model::open(std::path::Path::new(path), tch::Device::Cpu).unwrap();
+        let model = Model::open(std::path::Path::new(path), crate::model::Device::Cpu).unwrap();
         let primer = crate::music::notes_text::parse_notes("D4 E4 G4 A4", 90).unwrap();
         let melody = |temperature, rhythm_temperature, seed| {
             let mut g = Generator::new(&model, &primer, Frame::default());

@@ -20,7 +20,7 @@ fn the_stepper_follows_the_tensor_network_past_the_pointer_memory() {
         degree: true,
         rhythm: super::Rhythm::Regression,
     };
-    let torch = Torch::init(cfg, tch::Device::Cpu, 11);
+    let torch = Torch::init(cfg, crate::model::Device::Cpu, 11);
     let net = &torch.net;
     let n = 150;
     let pitches: Vec<i64> = (0..n)

@@ -115,7 +115,7 @@ mod tests {
             degree: false,
             rhythm: Rhythm::Grid,
         };
-        Model::new(config, tch::Device::Cpu, 7)
+        Model::new(config, crate::model::Device::Cpu, 7)
     }
 
     #[test]
@@ -124,7 +124,7 @@ mod tests {
         let mut b = a.duplicate();
         let notes = [(60, 0.5, 0.5), (62, 0.5, 0.5)];
         assert_eq!(a.predict_next(&notes), b.predict_next(&notes));
-        let other = Model::new(a.config(), tch::Device::Cpu, 8);
+        let other = Model::new(a.config(), crate::model::Device::Cpu, 8);
         b.take_weights(&other.weights(), 3);
         assert_eq!(b.predict_next(&notes), other.predict_next(&notes));
         assert_ne!(a.predict_next(&notes), b.predict_next(&notes));
@@ -161,7 +161,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
         g.next(&SampleOptions::default(), &mut rng);
         assert!(!g.follow(&mut reader));
-        feed.publish(&Model::new(a.config(), tch::Device::Cpu, 9));
+        feed.publish(&Model::new(a.config(), crate::model::Device::Cpu, 9));
         assert!(g.follow(&mut reader));
         assert!(!g.follow(&mut reader), "each epoch is taken once");
         let n = g.next(&SampleOptions::default(), &mut rng);

@@ -4,11 +4,19 @@
 //! writes back what it learned, and a [`Mirror`] keeps one between calls so that the
 //! optimizer's state carries on from one `train` to the next.
 
-use tch::{nn, Device, Tensor};
+use tch::{nn, Tensor};
 
 use super::net::Net;
 use super::params::{fresh_revision, shapes, Param, Params};
-use super::{Model, ModelConfig};
+use super::{Device, Model, ModelConfig};
+
+/// libtorch's name for a device.
+pub(super) fn device(d: Device) -> tch::Device {
+    match d {
+        Device::Cpu => tch::Device::Cpu,
+        Device::Cuda(i) => tch::Device::Cuda(i),
+    }
+}
 
 /// The tensor network over a copy of a model's weights.
 pub(super) struct Torch {
@@ -27,7 +35,7 @@ impl Torch {
     /// libtorch's generator seeded with `seed`: the same seed gives the same weights.
     pub fn init(config: ModelConfig, device: Device, seed: u64) -> Torch {
         tch::manual_seed(seed as i64);
-        let vs = nn::VarStore::new(device);
+        let vs = nn::VarStore::new(self::device(device));
         let net = Net::new(&vs.root(), config);
         Torch {
             vs,
@@ -40,7 +48,7 @@ impl Torch {
     /// Tensors holding `model`'s weights, on its device. Draws nothing from libtorch's
     /// random generator, so making one in the middle of a training run changes nothing.
     pub fn of(model: &Model) -> Torch {
-        let vs = nn::VarStore::new(model.device());
+        let vs = nn::VarStore::new(device(model.device()));
         let root = vs.root();
         for p in model.params.iter() {
             let (module, var) = p.name.split_once('.').expect("names are module.var");
@@ -123,7 +131,7 @@ fn tensor(p: &Param, device: Device) -> Tensor {
     let shape: Vec<i64> = p.shape.iter().map(|&d| d as i64).collect();
     Tensor::from_slice(&p.data)
         .view(shape.as_slice())
-        .to_device(device)
+        .to_device(self::device(device))
 }
 
 /// Tensors kept in step with a model from call to call.
@@ -135,7 +143,7 @@ impl Mirror {
     /// new ones when there were none or they cannot hold this model (another architecture
     /// or device). Says whether they are new (an optimizer over the old ones is then stale).
     pub fn sync(&mut self, model: &Model) -> (&mut Torch, bool) {
-        let fits = matches!(&self.0, Some(t) if t.config == model.config && t.vs.device() == model.device());
+        let fits = matches!(&self.0, Some(t) if t.config == model.config && t.vs.device() == device(model.device()));
         if !fits {
             self.0 = Some(Torch::of(model));
         }

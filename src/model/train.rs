@@ -40,7 +40,7 @@ fn preflight(
     config: &super::ModelConfig,
     rows: usize,
     seq_len: usize,
-    device: tch::Device,
+    device: super::Device,
 ) -> Result<(), TrainError> {
     let floats = [rows as i64, seq_len as i64, config.layers, 6, config.hidden]
         .into_iter()
@@ -48,7 +48,7 @@ fn preflight(
     let gb = floats.map_or(f64::INFINITY, |f| f as f64 * 4.0 / 1e9);
     let refused = |reason: String| TrainError::Memory { gb, reason };
     let floats = floats.ok_or_else(|| refused("more than 2^63 values".into()))?;
-    Tensor::f_empty([floats], (Kind::Float, device))
+    Tensor::f_empty([floats], (Kind::Float, super::torch::device(device)))
         .map(drop)
         .map_err(|e| {
             let text = e.to_string();
@@ -418,7 +418,7 @@ mod tests {
             rhythm: Rhythm::Grid,
         };
         // 4096 rows of 4096 steps: about 13 TB, more than any machine here can give.
-        let e = preflight(&config, 4096, 4096, tch::Device::Cpu).unwrap_err();
+        let e = preflight(&config, 4096, 4096, crate::model::Device::Cpu).unwrap_err();
         let text = e.to_string();
         assert!(
             text.starts_with("one batch needs about 13194.1 GB for its LSTM activations, which libtorch could not allocate ("),
@@ -428,7 +428,7 @@ mod tests {
             text.ends_with("lower batch, seq_len, hidden or layers"),
             "{text}"
         );
-        assert!(preflight(&config, 1, 16, tch::Device::Cpu).is_ok());
+        assert!(preflight(&config, 1, 16, crate::model::Device::Cpu).is_ok());
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl Session {
             }
             Learn::ModelOpen { path } => {
                 self.refuse_while_training(span, "opening another model")?;
-                let mut m = open_model(&path.value, self.tch_device())
+                let mut m = open_model(&path.value, self.model_device())
                     .map_err(|e| Error::new(path.span, e.into()))?;
                 m.set_precision(self.settings.precision);
                 say!(self, "model: {}", m.describe());
@@ -249,7 +249,7 @@ impl Session {
 
     fn new_model(&mut self) {
         let seed = self.derive_seed();
-        let mut m = Model::new(self.model_config(), self.tch_device(), seed);
+        let mut m = Model::new(self.model_config(), self.model_device(), seed);
         m.set_precision(self.settings.precision);
         say!(self, "model: {}", m.describe());
         self.voice.model = Some(m);
@@ -521,7 +521,7 @@ impl Session {
     }
 
     pub(super) fn move_model_to_device(&mut self) {
-        let d = self.tch_device();
+        let d = self.model_device();
         if let Some(m) = self.voice.model.as_mut() {
             m.to_device(d);
         }
@@ -599,7 +599,7 @@ pub enum OpenModelError {
 }
 
 /// Opens tms's own format, or the notebook's PyTorch state_dict by its content.
-fn open_model(path: &str, device: tch::Device) -> Result<Model, OpenModelError> {
+fn open_model(path: &str, device: crate::model::Device) -> Result<Model, OpenModelError> {
     let path_of = || path.to_string();
     let bytes = crate::fsio::read(Path::new(path)).map_err(|source| OpenModelError::Read {
         path: path_of(),

@@ -145,8 +145,9 @@ impl Session {
 
     fn reseed(&mut self, seed: u64) {
         self.seed = seed;
+        // libtorch's generator needs no seed here: whatever draws from it (a new model's
+        // weights, each epoch's dropout) seeds it first from this session's generator.
         self.rng = ChaCha20Rng::seed_from_u64(seed);
-        tch::manual_seed(seed as i64);
     }
 
     /// A seed for one sub-task (weight init, a training run), drawn from the session's
@@ -157,11 +158,11 @@ impl Session {
 
     /// The device name as the banner and `--version` show it.
     pub fn device_label(&self) -> String {
-        format!("{:?}", self.tch_device()).to_lowercase()
+        format!("{:?}", self.model_device()).to_lowercase()
     }
 
-    fn tch_device(&self) -> tch::Device {
-        self.device.to_tch()
+    fn model_device(&self) -> crate::model::Device {
+        self.device.resolve()
     }
 
     /// Parses and runs a whole text (a script, a `-c` argument, a REPL line), stopping at the
@@ -277,10 +278,9 @@ impl Session {
                     "device {} ({}); CUDA {}",
                     self.device,
                     self.device_label(),
-                    if tch::Cuda::is_available() {
-                        format!("available, {} GPU(s)", tch::Cuda::device_count())
-                    } else {
-                        "not available".into()
+                    match crate::model::cuda::gpus() {
+                        0 => "not available".into(),
+                        n => format!("available, {n} GPU(s)"),
                     }
                 );
                 Ok(())
@@ -364,7 +364,7 @@ impl Session {
     fn set_device(&mut self, device: DeviceChoice, span: Span) -> Result<(), Error> {
         self.refuse_while_training(span, "moving the model")?;
         if let DeviceChoice::Cuda(index) = device {
-            let count = tch::Cuda::device_count().max(0) as usize;
+            let count = crate::model::cuda::gpus();
             if count == 0 {
                 return Err(Error::new(span, ErrorKind::NoCuda));
             }

@@ -211,7 +211,7 @@ impl Session {
             // Both sides passed the same checks, so this cannot fail.
             let _ = self.settings.set(id, &incoming.settings.get_id(id));
         }
-        let device = self.tch_device();
+        let device = self.model_device();
         let moved = incoming
             .model
             .as_ref()

@@ -91,7 +91,7 @@ fn train_alone_shows_progress_and_train_stop_keeps_a_whole_model() {
         "{}",
         run.stdout
     );
-    let model = Model::open(&dir.path().join("m.safetensors"), tch::Device::Cpu)
+    let model = Model::open(&dir.path().join("m.safetensors"), tms::model::Device::Cpu)
         .expect("a whole model file");
     assert!(model.describe().contains("epoch"), "{}", model.describe());
     // Showing progress changes nothing, so replaying the session does not train again.

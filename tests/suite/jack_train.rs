@@ -106,7 +106,7 @@ fn show(what: &str, t: &Timing) -> String {
 /// Epochs the shipped folk model was trained for.
 fn folk_epochs() -> usize {
     let path = std::path::Path::new("models/folk.safetensors");
-    tms::model::Model::open(path, tch::Device::Cpu)
+    tms::model::Model::open(path, tms::model::Device::Cpu)
         .expect("the folk model")
         .epochs()
 }
@@ -253,7 +253,7 @@ fn train_stop_and_quit_during_a_background_run_leave_a_whole_model_and_no_soundi
         stdout.contains("quitting: background training stopped"),
         "{stdout}"
     );
-    let model = tms::model::Model::open(&saved, tch::Device::Cpu).expect("a whole model");
+    let model = tms::model::Model::open(&saved, tms::model::Device::Cpu).expect("a whole model");
     assert!(model.epochs() >= folk_epochs(), "{}", model.describe());
     let heard = synth.controller_seen(0, 123);
     assert_silent_at_the_end(&heard);

@@ -91,3 +91,54 @@ fn no_room_holds_more_than_900_lines_of_code() {
         .collect();
     assert!(big.is_empty(), "split along its seams:\n{}", big.join("\n"));
 }
+
+/// Names libtorch, as a path (`tch::…`) or an import.
+fn names_libtorch(line: &str) -> bool {
+    line.starts_with("use tch")
+        || line.match_indices("tch::").any(|(i, _)| {
+            i == 0
+                || !line.as_bytes()[i - 1].is_ascii_alphanumeric() && line.as_bytes()[i - 1] != b'_'
+        })
+}
+
+#[test]
+fn only_the_training_side_of_the_model_names_libtorch() {
+    // The stage (prompt, player, notation, files, generation) works on plain weights; what
+    // needs tensors is these files of `model`, which a trainer process will own (README,
+    // "Training in a process of its own").
+    let training = [
+        "model/net.rs",
+        "model/torch.rs",
+        "model/train.rs",
+        "model/finetune.rs",
+        "model/evaluate.rs",
+        "model/data.rs",
+        "model/rhythm.rs",
+        "model/cuda.rs",
+        "model/step_check.rs",
+        "model/mod.rs",
+    ];
+    let mut found = Vec::new();
+    for f in rust_files(&src()) {
+        let rel = f
+            .strip_prefix(src())
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        if training.contains(&rel.as_str()) {
+            continue;
+        }
+        for line in code(&f) {
+            if names_libtorch(&line) {
+                found.push(format!("{rel}: {line}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "libtorch named outside training:\n{}",
+        found.join("\n")
+    );
+    assert!(names_libtorch("let d = tch::Device::Cpu;"));
+    assert!(!names_libtorch("Switch::On"));
+}

@@ -235,10 +235,10 @@ fn save_and_open_round_trip_every_weight_and_setting() {
             rhythm: Rhythm::Regression,
         },
     ] {
-        let m = Model::new(config, tch::Device::Cpu, 9);
+        let m = Model::new(config, tms::model::Device::Cpu, 9);
         let path = dir.path().join("m.safetensors");
         m.save(&path).unwrap();
-        let back = Model::open(&path, tch::Device::Cpu).unwrap();
+        let back = Model::open(&path, tms::model::Device::Cpu).unwrap();
         assert_eq!(back.config(), config);
         let notes = [(60, 0.0, 0.5), (62, 0.5, 0.5), (64, 0.5, 1.0)];
         assert_eq!(back.predict_next(&notes), m.predict_next(&notes));
@@ -471,8 +471,11 @@ fn ctrl_c_stops_training_after_the_batch_and_keeps_the_model() {
         drop(stdin);
         let status = child.wait().unwrap();
         assert!(status.success(), "{status:?}\n{}", seen.join("\n"));
-        let m = Model::open(&dir.path().join("kept.safetensors"), tch::Device::Cpu)
-            .expect("kept model opens");
+        let m = Model::open(
+            &dir.path().join("kept.safetensors"),
+            tms::model::Device::Cpu,
+        )
+        .expect("kept model opens");
         assert!(m.epochs() >= 1, "{}", m.epochs());
         let said = seen.last().cloned().unwrap_or_default();
         if said.contains("interrupted after batch") {
@@ -512,13 +515,13 @@ fn a_kill_at_any_moment_leaves_the_last_checkpoint_whole() {
         std::thread::sleep(Duration::from_millis(delay_ms));
         signal(&child, "KILL");
         child.wait().unwrap();
-        let m = Model::open(&latest, tch::Device::Cpu)
+        let m = Model::open(&latest, tms::model::Device::Cpu)
             .unwrap_or_else(|e| panic!("round {round}: latest checkpoint broken: {e}"));
         assert!(m.epochs() >= 1);
         for entry in std::fs::read_dir(dir.path().join("ck")).unwrap() {
             let p = entry.unwrap().path();
             if p.extension().is_some_and(|e| e == "safetensors") {
-                Model::open(&p, tch::Device::Cpu)
+                Model::open(&p, tms::model::Device::Cpu)
                     .unwrap_or_else(|e| panic!("round {round}: {} broken: {e}", p.display()));
             }
         }

@@ -137,6 +137,6 @@ proptest! {
             static FILE: Vec<u8> = read("models/folk.safetensors");
         }
         let f = FILE.with(|f| mutate(f.clone(), &e, &cut));
-        let _ = tms::model::Model::from_bytes(&f, tch::Device::Cpu);
+        let _ = tms::model::Model::from_bytes(&f, tms::model::Device::Cpu);
     }
 }
