@@ -107,8 +107,11 @@ setup-test: torch music21 apt-test essen
 
 ## --- build, demo ---------------------------------------------------------------------------
 
+# Two binaries: `tms` (the stage: it never loads libtorch) and `tms-trainer` beside it (all that
+# needs libtorch, started by tms on demand; README, "Training in a process of its own").
 build: setup
-	cargo build --release $(CARGO_FEATURES)
+	cargo build --release $(CARGO_FEATURES) --bin tms
+	cargo build --release --features torch --bin tms-trainer
 
 demo: build essen apt-demo
 	@mkdir -p out
@@ -119,9 +122,12 @@ demo: build essen apt-demo
 test: setup-test
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --all-targets --features torch -- -D warnings
 	cargo clippy --all-targets --features jack -- -D warnings
 	cargo clippy --all-targets --features link -- -D warnings
+	cargo build --features torch --bin tms-trainer
 	TMS_REQUIRE_ESSEN=1 cargo test --workspace
+	TMS_REQUIRE_ESSEN=1 cargo test --features torch --lib
 	bash tests/jack_tests.sh
 	cargo test --features link --lib --test suite link
 

@@ -13,7 +13,7 @@
 #   train     one epoch of the notebook's configuration: benches/notebook_epoch.tms vs
 #             benches/python/notebook_pipeline.py (the epoch loop as each side reports it,
 #             and tms's whole process)
-#   generate  benches/generate.rs (`cargo bench --bench generate`) vs
+#   generate  benches/generate.rs (`cargo bench --features torch --bench generate`) vs
 #             benches/python/notebook_generate.py (the notebook's loop)
 #   quality   tms's default model and training (han2 pitch NLL after each epoch) vs the same
 #             in PyTorch (benches/python/folk_pytorch.py): training seconds each side takes
@@ -204,7 +204,7 @@ if wants generate; then
     # (a few seconds); the Python loop, about 300 notes/s, gets GEN_NOTES.
     tms_notes=$(( GEN_NOTES > 40000 || ${BENCH_QUICK:-0} == 1 ? GEN_NOTES : 40000 ))
     say "generate: $tms_notes notes tms, $GEN_NOTES notes Python"
-    cargo bench -q --bench generate -- "$tms_notes" | tee "$scratch/tms-gen.txt"
+    cargo bench -q --features torch --bench generate -- "$tms_notes" | tee "$scratch/tms-gen.txt"
     "$PY" benches/python/notebook_generate.py --notes "$GEN_NOTES" | tee "$scratch/py-gen.txt"
     "$PY" benches/python/notebook_generate.py --notes "$GEN_NOTES" --numpy | tee "$scratch/py-gen-np.txt"
     field() { awk -v k="$2" '{for (i = 1; i < NF; i++) if ($i == k) print $(i+1)}' "$1"; }

@@ -28,9 +28,10 @@ fn color_wanted() -> bool {
 }
 
 fn version() -> String {
-    let cuda = match tms::model::cuda::gpus() {
-        0 => "CUDA not available".to_string(),
-        n => format!("CUDA available ({n} GPU)"),
+    // Read without loading libtorch (the trainer loads it): `device` asks the trainer.
+    let cuda = match tms::model::cuda::driver_present() {
+        true => "NVIDIA driver found, CUDA for training",
+        false => "CUDA not available: no NVIDIA driver",
     };
     format!(
         "tms {} (libtorch {}, {cuda})",
@@ -198,9 +199,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = tms::model::cuda::load() {
-        eprintln!("warning: {e}; running on the CPU");
-    }
     let color = color_wanted();
     colored::control::set_override(color);
     match args.first().map(String::as_str) {

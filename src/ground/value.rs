@@ -125,6 +125,22 @@ macro_rules! choice {
             }
         }
 
+        // By name, as settings and model files write it (the trainer's messages carry them).
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <String as ::serde::Deserialize>::deserialize(d)?;
+                Self::parse(&text).ok_or_else(|| {
+                    <D::Error as ::serde::de::Error>::custom(format!("unknown value `{text}`"))
+                })
+            }
+        }
+
         impl $crate::ground::value::SettingType for $name {
             fn from_value(v: &$crate::ground::value::Value) -> Option<Self> {
                 match v {

@@ -4,12 +4,16 @@
 //! itself, once, when the machine has an NVIDIA driver; after that libtorch sees CUDA exactly
 //! as if it had been linked (`tch::Cuda::is_available()`, `Device::Cuda`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(feature = "torch")]
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
+#[cfg(feature = "torch")]
 static LOADED: OnceLock<Result<(), CudaError>> = OnceLock::new();
 
 /// Why CUDA could not load; tms then runs on the CPU.
+#[cfg(feature = "torch")]
 #[derive(Debug, thiserror::Error)]
 #[error("cannot load CUDA support from {}: {source}", .path.display())]
 pub struct CudaError {
@@ -20,7 +24,7 @@ pub struct CudaError {
 /// Whether an NVIDIA kernel driver is present (WSL2's GPU device counts): without one CUDA
 /// cannot work, so there is no point paying for its libraries. `TMS_CUDA=0` never loads CUDA,
 /// `TMS_CUDA=1` always tries.
-fn driver_present() -> bool {
+pub fn driver_present() -> bool {
     match std::env::var("TMS_CUDA").as_deref() {
         Ok("0") => false,
         Ok("1") => true,
@@ -32,6 +36,7 @@ fn driver_present() -> bool {
 
 /// Opens libtorch_cuda when a driver is present (once; later calls return the first result).
 /// `Ok(false)` means no driver, so CUDA stays off; an error says why CUDA could not load.
+#[cfg(feature = "torch")]
 pub fn load() -> Result<bool, &'static CudaError> {
     if !driver_present() {
         return Ok(false);
@@ -39,6 +44,7 @@ pub fn load() -> Result<bool, &'static CudaError> {
     LOADED.get_or_init(open).as_ref().map(|()| true)
 }
 
+#[cfg(feature = "torch")]
 #[allow(unsafe_code)]
 fn open() -> Result<(), CudaError> {
     let dir = env!("TMS_LIBTORCH_LIB");
@@ -59,13 +65,27 @@ fn open() -> Result<(), CudaError> {
     Ok(())
 }
 
-/// How many GPUs libtorch can use (0 without CUDA).
+/// How many GPUs training can use: none without an NVIDIA driver; else what libtorch
+/// sees, asked of the trainer process once (the stage never loads libtorch itself).
 pub fn gpus() -> usize {
-    if tch::Cuda::is_available() {
-        tch::Cuda::device_count().max(0) as usize
-    } else {
-        0
+    if !driver_present() {
+        return 0;
     }
+    static SEEN: OnceLock<usize> = OnceLock::new();
+    *SEEN.get_or_init(|| {
+        #[cfg(feature = "torch")]
+        {
+            if tch::Cuda::is_available() {
+                tch::Cuda::device_count().max(0) as usize
+            } else {
+                0
+            }
+        }
+        #[cfg(not(feature = "torch"))]
+        {
+            super::remote::gpus().unwrap_or(0)
+        }
+    })
 }
 
 /// Where the user asked tensors to live (`device auto|cpu|cuda|cuda:N`).

@@ -50,7 +50,7 @@ impl Model {
         crate::fsio::write(path, &bytes).map_err(io)
     }
 
-    fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
+    pub(super) fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
         let data: Vec<(String, Vec<usize>, Vec<u8>)> = self
             .params
             .iter()

@@ -2,38 +2,54 @@
 //! better defaults. This module owns the network and its file formats; `train`, `evaluate`
 //! and `sample` are separate stages over it, so the session only wires settings to them.
 
+#[cfg(feature = "torch")]
+mod batch;
 pub mod cuda;
 mod data;
 mod evaluate;
 mod file;
 pub mod finetune;
 mod key;
+#[cfg(feature = "torch")]
 mod net;
 mod params;
 pub mod position;
 pub mod pth;
 pub mod redraw;
+pub mod remote;
 pub mod rhythm;
+mod run;
 mod sample;
+#[cfg(feature = "torch")]
+mod scoring;
+#[cfg(feature = "torch")]
+pub mod serve;
 pub(crate) use tms_step::step;
-#[cfg(test)]
+#[cfg(all(test, feature = "torch"))]
 mod step_check;
 mod swap;
+#[cfg(feature = "torch")]
 mod torch;
+#[cfg(feature = "torch")]
 mod train;
+pub mod wire;
 
 use std::fmt;
 
 use crate::music::grid::Grid;
 
-pub use evaluate::{evaluate, evaluate_with, split_validation, stepped_pitch_nll, Metrics};
+pub use data::Encoded;
+pub use evaluate::{split_indices, split_validation, stepped_pitch_nll, Metrics};
 pub use file::ModelError;
 pub use params::{Param, Params};
+pub use remote::{FineTuner, Trainer};
+pub use run::{Observer, TrainError};
 pub use sample::{end_by, Ending, Generator, SampleOptions};
+#[cfg(feature = "torch")]
+pub use scoring::{evaluate, evaluate_with};
 pub use swap::{FeedReader, WeightFeed, Weights};
-pub use train::{Observer, TrainError, Trainer};
-
-use torch::Torch;
+#[cfg(feature = "torch")]
+pub use torch::init_threads;
 
 crate::choice! {
     /// How a pitch enters the network.
@@ -116,14 +132,14 @@ crate::choice! {
 
 /// Where a model trains and is evaluated. Named as libtorch names its devices (`cpu`,
 /// `cuda(0)`), but plain: the stage holds models without libtorch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Device {
     Cpu,
     Cuda(usize),
 }
 
 /// The architecture: everything needed to rebuild the network from a file.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelConfig {
     pub hidden: i64,
     pub layers: i64,
@@ -142,7 +158,7 @@ pub struct ModelConfig {
 }
 
 /// Weights of the three loss terms, as the notebook's `loss_weight`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LossWeights {
     pub pitch: f64,
     pub step: f64,
@@ -150,7 +166,7 @@ pub struct LossWeights {
 }
 
 /// Everything `train` reads from the settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
     pub seq_len: usize,
     pub batch: usize,
@@ -207,14 +223,8 @@ pub struct Model {
 }
 
 impl Model {
-    /// A freshly initialised model; the same seed gives the same weights.
-    pub fn new(config: ModelConfig, device: Device, seed: u64) -> Model {
-        let torch = Torch::init(config, device, seed);
-        Model::of_params(config, device, torch.params())
-    }
-
     /// A model of `config` with these weights (which match its shapes) and no record yet.
-    fn of_params(config: ModelConfig, device: Device, params: Params) -> Model {
+    pub(crate) fn of_params(config: ModelConfig, device: Device, params: Params) -> Model {
         Model {
             params,
             revision: params::fresh_revision(),
@@ -316,41 +326,59 @@ impl Model {
             self.origin
         )
     }
+}
 
+impl Model {
     /// What the model predicts after reading `notes` (pitch, step, duration) from a fresh
-    /// state: the pitch head's outputs (softmax probabilities, or the notebook's raw sigmoid
-    /// values) and the unclamped step and duration (for grid heads, their distributions'
-    /// medians).
+    /// state, stepped in f32 with the trained numbers: the pitch head's outputs (softmax
+    /// probabilities, or the notebook's raw sigmoid values) and the unclamped step and
+    /// duration (for grid heads, their distributions' medians).
     pub fn predict_next(&self, notes: &[(u8, f64, f64)]) -> NextNote {
-        let _guard = tch::no_grad_guard();
-        let e = data::Encoded {
-            pitch: notes.iter().map(|n| n.0 as i64).collect(),
-            position: vec![position::UNKNOWN_POSITION as i64; notes.len()],
-            degree: vec![position::UNKNOWN_DEGREE as i64; notes.len()],
-            step: notes.iter().map(|n| n.1 as f32).collect(),
-            duration: notes.iter().map(|n| n.2 as f32).collect(),
+        let stepper = self.stepper(Precision::F32);
+        let c = &self.config;
+        let mut state = step::StepState::fresh(c.layers as usize, c.hidden as usize);
+        let mut out = None;
+        for &(pitch, step, duration) in notes {
+            out = Some(stepper.step(&mut state, pitch, step as f32, duration as f32));
+        }
+        let out = out.expect("at least one note");
+        let pitch = match c.head {
+            Head::Softmax => softmax(&out.logits),
+            Head::Sigmoid => out
+                .logits
+                .iter()
+                .map(|&l| 1.0 / (1.0 + (-l).exp()))
+                .collect(),
         };
-        let (p, pos, t) = data::sequence(&e, self.device());
-        let last = notes.len() as i64 - 1;
-        let torch = Torch::of(self);
-        let net = &torch.net;
-        let (o, _) = net.forward(&p, &pos, &t, &net.zero_state(1), 0.0, last);
-        let last = 0;
-        let logits = o.logits.select(1, last).squeeze_dim(0);
-        let scores = match self.config.head {
-            Head::Softmax => logits.softmax(-1, tch::Kind::Float),
-            Head::Sigmoid => logits.sigmoid(),
+        let median = |logits: &[f32]| {
+            let mut below = 0;
+            let mut sum = 0.0f32;
+            for p in softmax(logits) {
+                sum += p;
+                if sum >= 0.5 {
+                    break;
+                }
+                below += 1;
+            }
+            rhythm::seconds_of(below.min(rhythm::MAX_QUANTA))
         };
-        let scalar = |t: &tch::Tensor| match self.config.rhythm {
-            Rhythm::Regression => t.select(1, last).double_value(&[0]),
-            Rhythm::Grid => rhythm::median_seconds(&t.select(1, last)).double_value(&[0]),
+        let (step, duration) = match &out.rhythm {
+            Some(r) => (median(&r.step), median(&r.duration)),
+            None => (out.step, out.duration),
         };
         NextNote {
-            pitch: Vec::<f32>::try_from(scores.to_device(tch::Device::Cpu)).expect("128 floats"),
-            step: scalar(&o.step),
-            duration: scalar(&o.duration),
+            pitch,
+            step,
+            duration,
         }
     }
+}
+
+fn softmax(logits: &[f32]) -> Vec<f32> {
+    let top = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let e: Vec<f32> = logits.iter().map(|&l| (l - top).exp()).collect();
+    let sum: f32 = e.iter().sum();
+    e.iter().map(|v| v / sum).collect()
 }
 
 impl fmt::Debug for Model {
@@ -365,18 +393,4 @@ pub struct NextNote {
     pub pitch: Vec<f32>,
     pub step: f64,
     pub duration: f64,
-}
-
-/// Fixes libtorch's CPU thread count so that the same script gives the same weights run to
-/// run (parallel reductions may split work by thread count). The default is one thread:
-/// with the other cores busy (a DAW, a synth, the player thread) libtorch's spinning workers
-/// made an epoch 2.1× slower with two threads than with one, while on an idle machine one
-/// thread costs 1.5× (BENCHMARKS.md, "Threads on a busy machine"; measured 1.3 s vs 0.9 s idle, 2.2 s vs 3.9–11.4 s busy). `TMS_THREADS` overrides it.
-pub fn init_threads() {
-    let n = std::env::var("TMS_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<i32>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(1);
-    tch::set_num_threads(n);
 }

@@ -141,7 +141,7 @@ impl Net {
     }
 
     /// Runs a batch of windows from a fresh state; the outputs cover the batch's targets.
-    pub fn forward_batch(&self, b: &super::data::Batch, dropout: f64) -> Outputs {
+    pub fn forward_batch(&self, b: &super::batch::Batch, dropout: f64) -> Outputs {
         let rows = b.pitch.size()[0];
         let (out, _) = self.forward(
             &b.pitch,

@@ -202,3 +202,31 @@ pub(super) fn fresh_revision() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
+
+#[cfg(test)]
+impl super::Model {
+    /// A model with weights drawn in plain Rust (uniform in ±1/√hidden, embeddings in ±1):
+    /// for tests of what reads weights, where libtorch's own initialisation does not matter.
+    pub(crate) fn seeded(config: ModelConfig, seed: u64) -> super::Model {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+        let bound = 1.0 / (config.hidden as f32).sqrt();
+        let params = shapes(&config)
+            .into_iter()
+            .map(|(name, shape)| {
+                let b = if name.starts_with("embed") {
+                    1.0
+                } else {
+                    bound
+                };
+                let n = shape.iter().product::<i64>() as usize;
+                Param {
+                    data: (0..n).map(|_| rng.random_range(-b..b)).collect(),
+                    shape: shape.iter().map(|&d| d as usize).collect(),
+                    name,
+                }
+            })
+            .collect();
+        super::Model::of_params(config, super::Device::Cpu, Params::new(params))
+    }
+}

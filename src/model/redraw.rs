@@ -218,7 +218,7 @@ mod tests {
             degree: true,
             rhythm,
         };
-        let mut m = Model::new(config, crate::model::Device::Cpu, seed);
+        let mut m = Model::seeded(config, seed);
         // The network's own numbers: the stepper in f32, as the tensor network computes.
         m.set_precision(crate::model::Precision::F32);
         m

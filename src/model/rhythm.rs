@@ -11,7 +11,6 @@
 
 use rand::Rng;
 use rand_chacha::ChaCha20Rng;
-use tch::{Kind, Tensor};
 
 use super::step::exp;
 use crate::music::grid::QUANTUM_SECONDS;
@@ -36,25 +35,38 @@ pub fn seconds_of(class: usize) -> f64 {
     class as f64 * QUANTUM_SECONDS
 }
 
-/// Training targets: the class of every position of `seconds` ([B, T]), −100 (ignored by the
-/// cross-entropy) where `mask` is 0.
-pub(super) fn target_classes(seconds: &Tensor, mask: &Tensor, min: i64) -> Tensor {
-    let k = (seconds.to_kind(Kind::Double) / QUANTUM_SECONDS)
-        .round()
-        .clamp(min as f64, MAX_QUANTA as f64)
-        .to_kind(Kind::Int64);
-    k.where_self(&mask.gt(0.0), &Tensor::full_like(&k, -100))
-}
+#[cfg(feature = "torch")]
+pub(super) use tensors::{median_seconds, target_classes};
 
-/// The median of each distribution of `logits` ([…, CLASSES]) in seconds: the point
-/// prediction with the least expected absolute error, for `step_mae` and `duration_mae`.
-pub(super) fn median_seconds(logits: &Tensor) -> Tensor {
-    let below = logits
-        .softmax(-1, Kind::Float)
-        .cumsum(-1, Kind::Float)
-        .lt(0.5)
-        .sum_dim_intlist(-1, false, Kind::Float);
-    below.clamp_max(MAX_QUANTA as f64) * QUANTUM_SECONDS
+/// The same classes as tensors, for training and the evaluation protocol (the trainer's
+/// side).
+#[cfg(feature = "torch")]
+mod tensors {
+    use tch::{Kind, Tensor};
+
+    use super::MAX_QUANTA;
+    use crate::music::grid::QUANTUM_SECONDS;
+
+    /// Training targets: the class of every position of `seconds` ([B, T]), −100 (ignored by the
+    /// cross-entropy) where `mask` is 0.
+    pub(in crate::model) fn target_classes(seconds: &Tensor, mask: &Tensor, min: i64) -> Tensor {
+        let k = (seconds.to_kind(Kind::Double) / QUANTUM_SECONDS)
+            .round()
+            .clamp(min as f64, MAX_QUANTA as f64)
+            .to_kind(Kind::Int64);
+        k.where_self(&mask.gt(0.0), &Tensor::full_like(&k, -100))
+    }
+
+    /// The median of each distribution of `logits` ([…, CLASSES]) in seconds: the point
+    /// prediction with the least expected absolute error, for `step_mae` and `duration_mae`.
+    pub(in crate::model) fn median_seconds(logits: &Tensor) -> Tensor {
+        let below = logits
+            .softmax(-1, Kind::Float)
+            .cumsum(-1, Kind::Float)
+            .lt(0.5)
+            .sum_dim_intlist(-1, false, Kind::Float);
+        below.clamp_max(MAX_QUANTA as f64) * QUANTUM_SECONDS
+    }
 }
 
 /// Which classes sampling may pick for a step or a duration: whole multiples of `unit`
@@ -165,6 +177,12 @@ mod tests {
         assert_eq!(class_of(100.0, 0), MAX_QUANTA, "overflow is the last class");
         assert_eq!(class_of(-1.0, 0), 0);
         assert!((seconds_of(3) - 0.125).abs() < 1e-12);
+    }
+
+    #[cfg(feature = "torch")]
+    #[test]
+    fn training_targets_are_the_classes_of_the_scored_positions() {
+        use tch::Tensor;
         let t = Tensor::from_slice(&[0.25f32, 0.0, 7.0, 0.126]).view([1, 4]);
         let mask = Tensor::from_slice(&[1f32, 1.0, 1.0, 0.0]).view([1, 4]);
         let got = Vec::<i64>::try_from(target_classes(&t, &mask, 1).view(-1)).unwrap();
@@ -234,8 +252,10 @@ mod tests {
         assert_eq!(snap(0.9, 0.125, Some(0.1)), None);
     }
 
+    #[cfg(feature = "torch")]
     #[test]
     fn the_median_is_where_half_the_mass_is_reached() {
+        use tch::Tensor;
         let mut l = vec![-30.0f32; CLASSES as usize];
         l[3] = 0.0;
         l[12] = 0.1;

@@ -233,9 +233,12 @@ impl Generator {
     ) -> (Note, bool) {
         // The last note needs `room` before the bar line, so no note starts inside it, and a
         // note after which no other fits with that room is the last.
+        // Nor does any note start closer to it than the shortest duration: cut there, it
+        // would be shorter.
         let room = ending.min_last.max(0.0);
+        let guard = room.max(opts.min_duration);
         let slack = if room > 0.0 { 1e-6 } else { 0.0 };
-        let below_from = |from: f64| ending.at.map(|at| at - room - from + slack);
+        let below_from = |from: f64| ending.at.map(|at| at - guard - from + slack);
         let below = below_from(self.last_start);
         let lowest = ending.from.map_or(0.0, |from| from - self.last_start);
         let step = match self.next_step.take() {
@@ -246,9 +249,11 @@ impl Generator {
         };
         let mut duration = self.draw_duration(opts, rng);
         let start = self.last_start + step;
-        let reaches = ending
-            .at
-            .filter(|&at| start + duration >= at - 1e-9 || (room > 0.0 && at - start < 2.0 * room));
+        // No other note fits after this one when it would start inside the guard.
+        let no_more = |at: f64| start + opts.min_duration > at - guard + slack;
+        let reaches = ending.at.filter(|&at| {
+            start + duration >= at - 1e-9 || (room > 0.0 && at - start < 2.0 * room) || no_more(at)
+        });
         if let Some(at) = reaches {
             duration = at - start;
         } else if ending.last {
@@ -322,13 +327,15 @@ impl Generator {
                         .snap_onset(step, g, &opts.bar_lines, min, below)
                         .or_else(|| snap(step, g.seconds(), below)),
                     None if below.is_some_and(|b| step >= b - 1e-9) => {
-                        snap(step, QUANTUM_SECONDS, below)
+                        snap(step, QUANTUM_SECONDS, below).filter(|&s| s >= min - 1e-9)
                     }
                     None => Some(step),
                 }
             }
         };
-        step.or(below.map(|b| b / 2.0)).unwrap_or(QUANTUM_SECONDS)
+        // Between the shortest step and the bar line's guard, when both allow one.
+        let between = |b: f64| if b > min { (min + b) / 2.0 } else { b / 2.0 };
+        step.or(below.map(between)).unwrap_or(QUANTUM_SECONDS)
     }
 
     /// The next note's duration in seconds, drawn or regressed as [`Generator::draw_step`]
@@ -621,52 +628,41 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn a_long_primer_read_in_pieces_predicts_as_read_whole() {
-        use crate::model::{Head, Input, ModelConfig};
-        let config = ModelConfig {
-            hidden: 8,
-            layers: 1,
-            input: Input::Embed,
-            head: Head::Softmax,
-            embed: 4,
-            pointer: false,
-            position: false,
-            degree: false,
-            rhythm: crate::model::Rhythm::Regression,
-        };
-        let model = Model::new(config, crate::model::Device::Cpu, 3);
-        let primer: Vec<Note> = (0..(2 * PRIMER_PIECE + 5))
-            .map(|i| Note {
-                pitch: 60 + (i % 12) as u8,
-                start: i as f64 * 0.25,
-                duration: 0.25,
-                velocity: 90,
-            })
-            .collect();
-        let g = Generator::new(&model, &primer, Frame::default());
-        let notes = crate::music::note::to_triples(&primer);
-        // The tensor network reading the whole primer at once.
-        let whole = model.predict_next(&notes);
-        let top = g
-            .next
-            .logits
-            .iter()
-            .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        let sum: f32 = g.next.logits.iter().map(|&l| (l - top).exp()).sum();
-        for (a, b) in g.next.logits.iter().zip(&whole.pitch) {
-            let p = (a - top).exp() / sum;
-            assert!((p - b).abs() < 1e-4, "{p} vs {b}");
+    /// The tensor network reading `primer` in calls of `piece` notes, carrying its state:
+    /// the pitch logits and the step outputs after the last note.
+    #[cfg(feature = "torch")]
+    fn read_by_the_tensor_network(model: &Model, primer: &[Note], piece: usize) -> [Vec<f32>; 2] {
+        let torch = crate::model::torch::Torch::of(model);
+        let net = &torch.net;
+        let _guard = tch::no_grad_guard();
+        let (pitch, position, timing) = super::super::batch::sequence(
+            &Encoded::from_notes(primer, Frame::default()),
+            crate::model::Device::Cpu,
+        );
+        let (len, piece) = (pitch.size()[1], piece as i64);
+        let mut state = net.zero_state(1);
+        let mut at = 0;
+        loop {
+            let n = piece.min(len - at);
+            let (out, next) = net.forward(
+                &pitch.narrow(1, at, n),
+                &position.narrow(1, at, n),
+                &timing.narrow(1, at, n),
+                &state,
+                0.0,
+                n - 1,
+            );
+            at += n;
+            if at == len {
+                let floats = |t: &tch::Tensor| super::super::net::floats(&t.select(1, 0));
+                return [floats(&out.logits), floats(&out.step)];
+            }
+            state = next;
         }
-        assert!((g.next.step - whole.step).abs() < 1e-4);
     }
 
-    #[test]
-    fn a_long_primer_with_the_pointer_predicts_as_the_tensor_network_read_it_in_pieces() {
-        // Until the stage left libtorch, primers were read by the tensor network in pieces
-        // of PRIMER_PIECE notes, carrying POINTER_MEMORY keys from piece to piece: the
-        // stepper must predict what it predicted, or a seed would give other notes.
-        use crate::model::torch::Torch;
+    #[cfg(feature = "torch")]
+    fn model_for_primers(pointer: bool, rhythm: crate::model::Rhythm) -> Model {
         use crate::model::{Head, Input, ModelConfig};
         let config = ModelConfig {
             hidden: 8,
@@ -674,54 +670,54 @@ mod tests {
             input: Input::Embed,
             head: Head::Softmax,
             embed: 4,
-            pointer: true,
+            pointer,
             position: false,
             degree: false,
-            rhythm: crate::model::Rhythm::Grid,
+            rhythm,
         };
-        let model = Model::new(config, crate::model::Device::Cpu, 4);
-        let primer: Vec<Note> = (0..(PRIMER_PIECE + 300))
+        Model::new(config, crate::model::Device::Cpu, 3)
+    }
+
+    #[cfg(feature = "torch")]
+    fn long_primer(n: usize) -> Vec<Note> {
+        (0..n)
             .map(|i| Note {
                 pitch: 60 + (i * 7 % 12) as u8,
                 start: i as f64 * 0.25,
                 duration: 0.25,
                 velocity: 90,
             })
-            .collect();
+            .collect()
+    }
+
+    #[cfg(feature = "torch")]
+    #[test]
+    fn a_long_primer_read_in_pieces_predicts_as_read_whole() {
+        let model = model_for_primers(false, crate::model::Rhythm::Regression);
+        let primer = long_primer(2 * PRIMER_PIECE + 5);
         let g = Generator::new(&model, &primer, Frame::default());
-        let torch = Torch::of(&model);
-        let net = &torch.net;
-        let _guard = tch::no_grad_guard();
-        let (pitch, position, timing) = super::super::data::sequence(
-            &Encoded::from_notes(&primer, Frame::default()),
-            crate::model::Device::Cpu,
-        );
-        let piece = PRIMER_PIECE as i64;
-        let (first, state) = net.forward(
-            &pitch.narrow(1, 0, piece),
-            &position.narrow(1, 0, piece),
-            &timing.narrow(1, 0, piece),
-            &net.zero_state(1),
-            0.0,
-            piece - 1,
-        );
-        drop(first);
-        let rest = pitch.size()[1] - piece;
-        let (last, _) = net.forward(
-            &pitch.narrow(1, piece, rest),
-            &position.narrow(1, piece, rest),
-            &timing.narrow(1, piece, rest),
-            &state,
-            0.0,
-            rest - 1,
-        );
-        let want = super::super::net::floats(&last.logits.select(1, 0));
-        for (a, b) in g.next.logits.iter().zip(&want) {
+        let [logits, step] = read_by_the_tensor_network(&model, &primer, primer.len());
+        for (a, b) in g.next.logits.iter().zip(&logits) {
             assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         }
-        let want = super::super::net::floats(&last.step.select(1, 0));
+        assert!((g.next.step - step[0] as f64).abs() < 1e-4);
+    }
+
+    #[cfg(feature = "torch")]
+    #[test]
+    fn a_long_primer_with_the_pointer_predicts_as_the_tensor_network_read_it_in_pieces() {
+        // Until the stage left libtorch, primers were read by the tensor network in pieces
+        // of PRIMER_PIECE notes, carrying POINTER_MEMORY keys from piece to piece: the
+        // stepper must predict what it predicted, or a seed would give other notes.
+        let model = model_for_primers(true, crate::model::Rhythm::Grid);
+        let primer = long_primer(PRIMER_PIECE + 300);
+        let g = Generator::new(&model, &primer, Frame::default());
+        let [logits, step] = read_by_the_tensor_network(&model, &primer, PRIMER_PIECE);
+        for (a, b) in g.next.logits.iter().zip(&logits) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
         let got = &g.next.rhythm.as_ref().expect("a grid model").step;
-        for (a, b) in got.iter().zip(&want) {
+        for (a, b) in got.iter().zip(&step) {
             assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         }
     }
@@ -799,7 +795,7 @@ mod tests {
                 degree: false,
                 rhythm,
             };
-            Model::new(config, crate::model::Device::Cpu, 11)
+            Model::seeded(config, 11)
         };
         let models = [
             ("shipped f32", shipped(Precision::F32)),

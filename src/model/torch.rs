@@ -154,3 +154,25 @@ impl Mirror {
         (torch, !fits)
     }
 }
+
+impl Model {
+    /// A freshly initialised model; the same seed gives the same weights.
+    pub fn new(config: ModelConfig, device: Device, seed: u64) -> Model {
+        let torch = Torch::init(config, device, seed);
+        Model::of_params(config, device, torch.params())
+    }
+}
+
+/// Fixes libtorch's CPU thread count so that the same script gives the same weights run to
+/// run (parallel reductions may split work by thread count). The default is one thread:
+/// with the other cores busy (a DAW, a synth, the player thread) libtorch's spinning workers
+/// made an epoch 2.1× slower with two threads than with one, while on an idle machine one
+/// thread costs 1.5× (BENCHMARKS.md, "Threads on a busy machine"; measured 1.3 s vs 0.9 s idle, 2.2 s vs 3.9–11.4 s busy). `TMS_THREADS` overrides it.
+pub fn init_threads() {
+    let n = std::env::var("TMS_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1);
+    tch::set_num_threads(n);
+}

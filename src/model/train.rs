@@ -11,26 +11,16 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tch::{nn, Kind, Reduction, Tensor};
 
-use super::data::{self, Batch, Encoded};
-use super::evaluate::{self, split_validation};
+use super::batch::{self, Batch};
+use super::data::Encoded;
+use super::evaluate::split_indices;
 use super::net::{Net, Outputs};
+use super::scoring;
 use super::torch::{self, Mirror};
 use super::{
-    rhythm, Head, Keep, LossWeights, Model, ModelConfig, ModelError, Optimizer, Rhythm, TrainConfig,
+    rhythm, Head, Keep, LossWeights, Model, ModelConfig, Observer, Optimizer, Rhythm, TrainConfig,
+    TrainError,
 };
-use crate::music::note::Tune;
-
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error("no training windows: every tune has fewer than 2 notes")]
-    NoWindows,
-    #[error("cannot write checkpoint `{path}`: {source}")]
-    Checkpoint { path: String, source: ModelError },
-    #[error("cannot write training output: {0}")]
-    Output(#[from] std::io::Error),
-    #[error("one batch needs about {gb:.1} GB for its LSTM activations, which libtorch could not allocate ({reason}); lower batch, seq_len, hidden or layers")]
-    Memory { gb: f64, reason: String },
-}
 
 /// Asks libtorch, through its fallible API, for the activations one training batch keeps
 /// for the backward pass (per layer and step: the four gates, the cell and the output) before
@@ -57,29 +47,9 @@ fn preflight(
         })
 }
 
-/// What a caller follows of a run while it goes, and how it stops it: training in the
-/// background shows its progress on request and hands each epoch's weights to the voices
-/// that play the model.
-pub trait Observer {
-    /// Whether to stop after the current batch (Ctrl-C, `train stop`).
-    fn stopped(&self) -> bool;
-    /// How the lines say the run ended early when `stopped` said so.
-    fn stop_reason(&self) -> &'static str {
-        "interrupted"
-    }
-    /// Whether the run draws its progress bar on stderr (not behind the prompt).
-    fn bar(&self) -> bool {
-        true
-    }
-    /// After each batch: the epoch's number, batches done and in all, the mean loss so far.
-    fn batch(&mut self, _epoch: usize, _done: usize, _batches: usize, _loss: f64) {}
-    /// After each whole epoch, and again after a run that kept an earlier epoch's weights.
-    fn epoch(&mut self, _model: &Model) {}
-}
-
 /// Optimizer state kept between `train` commands.
 #[derive(Default)]
-pub struct Trainer {
+pub struct LocalTrainer {
     /// The model's weights as tensors, kept between runs with the optimizer over them.
     mirror: Mirror,
     opt: Option<(Optimizer, nn::Optimizer)>,
@@ -144,30 +114,26 @@ fn optimizer<'a>(
     opt
 }
 
-impl Trainer {
-    pub fn new() -> Trainer {
-        Trainer::default()
-    }
-
+impl LocalTrainer {
     /// Trains `epochs` epochs. Output lines go to `out`; the progress bar to stderr when it
     /// is a terminal. Returns normally when stopped (after the current batch) or when a
     /// non-finite loss stopped it: the model is always left usable.
     pub fn train(
         &mut self,
         model: &mut Model,
-        tunes: &[Tune],
+        tunes: &[Encoded],
         cfg: &TrainConfig,
         epochs: usize,
         out: &mut dyn Write,
         observer: &mut dyn Observer,
     ) -> Result<(), TrainError> {
-        let encoded: Vec<Encoded> = tunes.iter().map(Encoded::new).collect();
-        let (train_idx, val_idx) = split_validation(tunes, cfg.val, cfg.seed);
+        let encoded = tunes;
+        let (train_idx, val_idx) = split_indices(tunes.len(), cfg.val, cfg.seed);
         let train_set: Vec<&Encoded> = train_idx.iter().map(|&i| &encoded[i]).collect();
         let val_set: Vec<&Encoded> = val_idx.iter().map(|&i| &encoded[i]).collect();
-        let val_tunes: Vec<&Tune> = val_idx.iter().map(|&i| &tunes[i]).collect();
+
         let device = model.device();
-        let train_windows = data::windows(&train_set, cfg.seq_len, cfg.objective, 0, None).len();
+        let train_windows = batch::windows(&train_set, cfg.seq_len, cfg.objective, 0, None).len();
         if train_windows == 0 {
             return Err(TrainError::NoWindows);
         }
@@ -177,7 +143,7 @@ impl Trainer {
             cfg.seq_len,
             device,
         )?;
-        let val_windows = data::windows(&val_set, cfg.seq_len, cfg.objective, 0, None);
+        let val_windows = batch::windows(&val_set, cfg.seq_len, cfg.objective, 0, None);
         let (torch, fresh) = self.mirror.sync(model);
         if fresh {
             self.opt = None;
@@ -205,7 +171,7 @@ impl Trainer {
             let started = Instant::now();
             let mut rng =
                 ChaCha20Rng::seed_from_u64(cfg.seed ^ (0x9e37_79b9 * (self.epochs_run + 1)));
-            let mut windows = data::windows(
+            let mut windows = batch::windows(
                 &train_set,
                 cfg.seq_len,
                 cfg.objective,
@@ -213,7 +179,7 @@ impl Trainer {
                 Some(&mut rng),
             );
             if model.config.position {
-                data::hide_bars(&mut windows, cfg.seed ^ self.epochs_run);
+                batch::hide_bars(&mut windows, cfg.seed ^ self.epochs_run);
             }
             let batches = windows.len().div_ceil(cfg.batch);
             let bar = match observer.bar() {
@@ -227,7 +193,7 @@ impl Trainer {
             let mut done = 0usize;
             let mut nonfinite = false;
             for chunk in windows.chunks(cfg.batch) {
-                let b = data::batch(&train_set, chunk, device);
+                let b = batch::batch(&train_set, chunk, device);
                 let l = loss(
                     &torch.net.forward_batch(&b, cfg.dropout),
                     &b,
@@ -291,7 +257,7 @@ impl Trainer {
             let mut line = format!("epoch {epoch}  train {train_loss:.4}");
             if !val_windows.is_empty() {
                 let val_loss = validation_loss(&torch.net, model, &val_set, &val_windows, cfg);
-                let scored = evaluate::evaluate_net(&torch.net, model, &val_tunes, cfg.seq_len);
+                let scored = scoring::evaluate_net(&torch.net, model, &val_set, cfg.seq_len);
                 line += &format!("  val {val_loss:.4}");
                 // A zero here would read as a perfect model: say instead that nothing was
                 // scored, and why.
@@ -360,13 +326,13 @@ fn validation_loss(
     net: &Net,
     model: &Model,
     set: &[&Encoded],
-    windows: &[data::Window],
+    windows: &[batch::Window],
     cfg: &TrainConfig,
 ) -> f64 {
     let _guard = tch::no_grad_guard();
     let (mut sum, mut n) = (0.0, 0usize);
     for chunk in windows.chunks(512) {
-        let b = data::batch(set, chunk, model.device());
+        let b = batch::batch(set, chunk, model.device());
         let l = loss(&net.forward_batch(&b, 0.0), &b, &model.config, &cfg.loss);
         sum += l.double_value(&[]) * b.scored as f64;
         n += b.scored;

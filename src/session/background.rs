@@ -186,6 +186,10 @@ impl Observer for Voices<'_> {
     fn epoch(&mut self, model: &Model) {
         self.feed.publish(model);
     }
+
+    fn stop_after(&self) -> Option<usize> {
+        self.stop_after
+    }
 }
 
 /// Niceness of the training thread: the player (SCHED_FIFO where allowed, else an ordinary
@@ -267,9 +271,6 @@ impl Session {
         let spawned = std::thread::Builder::new()
             .name("tms-train".into())
             .spawn(move || {
-                // The same libtorch thread count as the prompt's, so the same bytes.
-                crate::model::init_threads();
-                lower_priority();
                 let mut trainer = trainer;
                 let mut lines = Lines {
                     shared: shared2.clone(),
@@ -369,6 +370,7 @@ impl Session {
                     f.model.epochs()
                 )
             }
+            (None, _) if f.result.is_err() => "background training ended early".to_string(),
             (None, _) => "background training done".to_string(),
         };
         say!(

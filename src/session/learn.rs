@@ -33,8 +33,7 @@ impl Session {
         match cmd {
             Learn::ModelNew => {
                 self.refuse_while_training(span, "a new model")?;
-                self.new_model();
-                Ok(())
+                self.new_model(span)
             }
             Learn::ModelShow => {
                 let m = self.need_model(span)?;
@@ -134,16 +133,18 @@ impl Session {
                     );
                     b
                 });
-                let metrics = model::evaluate_with(m, &tunes, seq_len, &mut |done, total| {
-                    if let Some(b) = &bar {
-                        b.set_length(total as u64);
-                        b.set_position(done as u64);
-                    }
-                    !interrupt.load(std::sync::atomic::Ordering::SeqCst)
-                });
+                let metrics =
+                    model::remote::evaluate_with(m, &tunes, seq_len, &mut |done, total| {
+                        if let Some(b) = &bar {
+                            b.set_length(total as u64);
+                            b.set_position(done as u64);
+                        }
+                        !interrupt.load(std::sync::atomic::Ordering::SeqCst)
+                    });
                 if let Some(b) = bar {
                     b.finish_and_clear();
                 }
+                let metrics = metrics.map_err(|e| Error::new(span, e.into()))?;
                 let Some(metrics) = metrics else {
                     return Err(Error::new(span, ErrorKind::Interrupted));
                 };
@@ -247,9 +248,11 @@ impl Session {
         }
     }
 
-    fn new_model(&mut self) {
+    /// A new model from the current settings; libtorch's initialisation runs in the trainer.
+    fn new_model(&mut self, span: Span) -> Result<(), Error> {
         let seed = self.derive_seed();
-        let mut m = Model::new(self.model_config(), self.model_device(), seed);
+        let mut m = model::remote::new_model(self.model_config(), self.model_device(), seed)
+            .map_err(|e| Error::new(span, e.into()))?;
         m.set_precision(self.settings.precision);
         say!(self, "model: {}", m.describe());
         self.voice.model = Some(m);
@@ -257,6 +260,7 @@ impl Session {
         self.voice.trainer = None;
         self.voice.generator = None;
         self.sync_live_shape();
+        Ok(())
     }
 
     pub(super) fn train_config(&self) -> TrainConfig {
@@ -291,7 +295,7 @@ impl Session {
         }
         if self.voice.model.is_none() {
             say!(self, "no model yet: a new one from the current settings");
-            self.new_model();
+            self.new_model(span)?;
         }
         // What it learns from is on this grid: `grid auto` generates on it from now on.
         let grid = self.data.grid;

@@ -20,7 +20,8 @@ use super::background::{lower_priority, Shared};
 use super::Session;
 use crate::error::{Error, ErrorKind};
 use crate::ground::span::Span;
-use crate::model::finetune::{FineTuner, LR, REPLAY, STEPS};
+use crate::model::finetune::{LR, REPLAY, STEPS};
+use crate::model::FineTuner;
 use crate::model::Model;
 use crate::music::note::{Note, Tune};
 use crate::perform::{PerformError, PhraseReader};
@@ -169,7 +170,6 @@ impl Session {
         let mut first = true;
         let take = Box::new(move |phrase: &[Note]| {
             if first {
-                crate::model::init_threads();
                 lower_priority();
                 first = false;
             }
@@ -189,7 +189,14 @@ impl Session {
             if gone.lock().map_or(true, |off| *off) {
                 return;
             }
-            let done = tuner.learn(model, &tune, &corpus, &cfg);
+            let done = match tuner.learn(model, &tune, &corpus, &cfg) {
+                Ok(done) => done,
+                Err(e) => {
+                    busy.store(0, Ordering::SeqCst);
+                    sh.say(format!("learn: {e}"));
+                    return;
+                }
+            };
             // `learn off` came during the fine-tune: the session went on without it.
             let Ok(off) = gone.lock() else { return };
             busy.store(0, Ordering::SeqCst);

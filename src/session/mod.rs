@@ -96,7 +96,6 @@ impl Session {
     /// A session seeded with `seed`, or with a freshly drawn seed when None.
     pub fn new(seed: Option<u64>, interrupt: Arc<AtomicBool>, color: bool) -> Session {
         let seed = seed.unwrap_or_else(|| rand::rng().next_u64() % 1_000_000_000);
-        crate::model::init_threads();
         let mut s = Session {
             settings: Settings::default(),
             // Rhythm weighs less than pitch: the three cross-entropies share one LSTM, and

@@ -104,19 +104,20 @@ fn names_libtorch(line: &str) -> bool {
 #[test]
 fn only_the_training_side_of_the_model_names_libtorch() {
     // The stage (prompt, player, notation, files, generation) works on plain weights; what
-    // needs tensors is these files of `model`, which a trainer process will own (README,
-    // "Training in a process of its own").
+    // needs tensors is these files of `model`, built only into the trainer process (README,
+    // "Training in a process of its own"). Their libtorch code sits behind the `torch`
+    // feature.
     let training = [
         "model/net.rs",
         "model/torch.rs",
         "model/train.rs",
         "model/finetune.rs",
-        "model/evaluate.rs",
-        "model/data.rs",
+        "model/scoring.rs",
+        "model/batch.rs",
         "model/rhythm.rs",
         "model/cuda.rs",
+        "model/serve.rs",
         "model/step_check.rs",
-        "model/mod.rs",
     ];
     let mut found = Vec::new();
     for f in rust_files(&src()) {

@@ -32,6 +32,7 @@ mod redraw_cli;
 mod repl_pty;
 mod rhythm_cli;
 mod settings_cli;
+mod trainer;
 mod upbeat;
 mod voices_cli;
 mod watch;

@@ -235,7 +235,7 @@ fn save_and_open_round_trip_every_weight_and_setting() {
             rhythm: Rhythm::Regression,
         },
     ] {
-        let m = Model::new(config, tms::model::Device::Cpu, 9);
+        let m = tms::model::remote::new_model(config, tms::model::Device::Cpu, 9).unwrap();
         let path = dir.path().join("m.safetensors");
         m.save(&path).unwrap();
         let back = Model::open(&path, tms::model::Device::Cpu).unwrap();

@@ -234,6 +234,11 @@ impl Prompt {
 }
 
 impl Prompt {
+    /// tms's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends the signal (`TERM`, `INT`, …) to tms.
     pub fn signal(&self, name: &str) {
         signal(self.child.id(), name);
