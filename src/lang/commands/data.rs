@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::Path;
 
-use super::{extension, Args, CommandSpec, Num, Opt, Quoted, Replay, MIDI_ABC, Q};
+use super::{extension, Args, CommandSpec, Misuse, Num, Opt, Quoted, Replay, MIDI_ABC, Q};
 use crate::error::{Error, ErrorKind};
 use crate::fsio::Role;
 use crate::ground::span::{Span, Spanned};
@@ -61,18 +61,9 @@ fn p_load(a: &mut Args) -> Result<Command, Error> {
             let field = a.word("a field name")?;
             let lower = field.value.to_lowercase();
             if !crate::music::note::TuneFields::NAMES.contains(&lower.as_str()) {
-                let hint = match suggest(&lower, crate::music::note::TuneFields::NAMES) {
-                    Some(s) => format!(" (did you mean `{s}`?)"),
-                    None => String::new(),
-                };
-                return Err(a.error(
-                    field.span,
-                    format!(
-                        "unknown field `{}`{hint}; fields: {}",
-                        field.value,
-                        crate::music::note::TuneFields::NAMES.join(", ")
-                    ),
-                ));
+                let suggestion = suggest(&lower, crate::music::note::TuneFields::NAMES);
+                let name = field.value;
+                return Err(a.error(field.span, Misuse::UnknownField { name, suggestion }));
             }
             if !matches!(a.peek().map(|t| &t.kind), Some(TokenKind::Tilde)) {
                 return Err(a.expected(
@@ -304,18 +295,7 @@ fn p_write(a: &mut Args) -> Result<Command, Error> {
         .as_deref()
         .is_some_and(|e| Role::Written.extensions().contains(&e))
     {
-        let list: Vec<String> = Role::Written
-            .extensions()
-            .iter()
-            .map(|e| format!(".{e}"))
-            .collect();
-        return Err(a.error(
-            path.span,
-            format!(
-                "write chooses the format by the file's extension: {} (MIDI, ABC, MusicXML, WAV audio)",
-                list.join(", ")
-            ),
-        ));
+        return Err(a.error(path.span, Misuse::WriteExtension));
     }
     let (mut program, mut tempo) = (None, None);
     a.options(&["program", "tempo"], |name, a| {
@@ -371,10 +351,7 @@ fn p_render(a: &mut Args) -> Result<Command, Error> {
     let path = a.string("a quoted file name such as \"out.wav\"")?;
     // tms writes WAV only: a `.mp3` name would hold WAV bytes and mislead every player.
     if !Role::Audio.names(Path::new(&path.value)) {
-        return Err(a.error(
-            path.span,
-            "render writes WAV audio: give the file a .wav name (convert it afterwards for other formats)",
-        ));
+        return Err(a.error(path.span, Misuse::RenderExtension));
     }
     let (mut soundfont, mut rate) = (None, None);
     a.options(&["soundfont", "rate"], |name, a| {

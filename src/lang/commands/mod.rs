@@ -38,10 +38,12 @@ macro_rules! bare {
 }
 
 pub mod data;
+mod misuse;
 pub mod model;
 pub mod session;
 pub mod stage;
 
+pub use misuse::Misuse;
 pub use model::MAX_TRIES;
 pub use stage::{MAX_VOICES, VOICE_NAME_MAX};
 
@@ -247,14 +249,17 @@ impl<'a> Args<'a> {
         }
     }
 
-    fn error(&self, span: Span, message: impl Into<String>) -> Error {
-        Error::usage(span, message, self.spec.usage)
+    fn error(&self, span: Span, misuse: Misuse) -> Error {
+        Error::usage(span, misuse, self.spec.usage)
     }
 
     fn expected(&self, what: &str) -> Error {
         match self.peek() {
-            Some(t) => self.error(t.span, format!("expected {what}, found {}", t.describe())),
-            None => self.error(self.end_span(), format!("missing {what}")),
+            Some(t) => {
+                let (what, found) = (what.to_string(), t.describe());
+                self.error(t.span, Misuse::Expected { what, found })
+            }
+            None => self.error(self.end_span(), Misuse::Missing(what.to_string())),
         }
     }
 
@@ -292,14 +297,8 @@ impl<'a> Args<'a> {
                 span,
             }) => {
                 if !(x.is_finite() && (min..=max).contains(x)) {
-                    return Err(self.error(
-                        *span,
-                        format!(
-                            "{what} must be from {} to {}",
-                            crate::ground::text::fmt_number(min),
-                            crate::ground::text::fmt_number(max)
-                        ),
-                    ));
+                    let what = what.to_string();
+                    return Err(self.error(*span, Misuse::OutOfRange { what, min, max }));
                 }
                 self.pos += 1;
                 Ok(Spanned::new(*x, *span))
@@ -320,14 +319,14 @@ impl<'a> Args<'a> {
                         self.pos += 1;
                         Ok(Spanned::new(v, *span))
                     }
-                    Ok(_) => Err(self.error(
-                        *span,
-                        format!("{what} must be an integer from {min} to {max}"),
-                    )),
-                    Err(_) => Err(self.error(
-                        *span,
-                        format!("{what} must be a whole number, found `{text}`"),
-                    )),
+                    Ok(_) => {
+                        let what = what.to_string();
+                        Err(self.error(*span, Misuse::IntegerOutOfRange { what, min, max }))
+                    }
+                    Err(_) => {
+                        let (what, text) = (what.to_string(), text.clone());
+                        Err(self.error(*span, Misuse::NotWhole { what, text }))
+                    }
                 }
             }
             _ => Err(self.expected(what)),
@@ -402,18 +401,16 @@ impl<'a> Args<'a> {
         let mut seen: Vec<String> = Vec::new();
         while let Some(tok) = self.peek() {
             let TokenKind::Word(w) = &tok.kind else {
-                return Err(self.error(tok.span, format!("unexpected {}", tok.describe())));
+                return Err(self.error(tok.span, Misuse::Unexpected(tok.describe())));
             };
             let lower = w.to_lowercase();
             let Some(name) = names.iter().find(|n| **n == lower) else {
-                let hint = match suggest(w, names.iter().copied()) {
-                    Some(s) => format!(" (did you mean `{s}`?)"),
-                    None => String::new(),
-                };
-                return Err(self.error(tok.span, format!("unknown option `{w}`{hint}")));
+                let suggestion = suggest(w, names.iter().copied());
+                let name = w.clone();
+                return Err(self.error(tok.span, Misuse::UnknownOption { name, suggestion }));
             };
             if seen.iter().any(|s| s == name) {
-                return Err(self.error(tok.span, format!("option `{name}` given twice")));
+                return Err(self.error(tok.span, Misuse::OptionTwice(name.to_string())));
             }
             seen.push(name.to_string());
             self.pos += 1;
@@ -445,23 +442,13 @@ impl<'a> Args<'a> {
                         span = span.to(*next);
                         self.pos += 1;
                     }
-                    _ => {
-                        return Err(self.error(
-                            *next,
-                            "a range of bars is written with no spaces: `bars 5-6`",
-                        ))
-                    }
+                    _ => return Err(self.error(*next, Misuse::SpacedBarRange)),
                 }
             }
         }
         if last < first.value {
-            return Err(self.error(
-                span,
-                format!(
-                    "bars {}-{last} run backwards: the first bar comes first",
-                    first.value
-                ),
-            ));
+            let first = first.value;
+            return Err(self.error(span, Misuse::BackwardBars { first, last }));
         }
         let range = BarRange {
             first: first.value as usize,
@@ -474,7 +461,7 @@ impl<'a> Args<'a> {
     pub fn finish(&self, cmd: impl Into<Command>) -> Result<Command, Error> {
         match self.peek() {
             None => Ok(cmd.into()),
-            Some(t) => Err(self.error(t.span, format!("unexpected {}", t.describe()))),
+            Some(t) => Err(self.error(t.span, Misuse::Unexpected(t.describe()))),
         }
     }
 }
@@ -618,7 +605,7 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 pub(super) fn setting_value(
     a: &mut Args,
     spec: &SettingSpec,
-    lead: &str,
+    lead: &'static str,
     follows: &[&str],
 ) -> Result<Spanned<Value>, Error> {
     let tok = a.peek().cloned();
@@ -652,13 +639,13 @@ pub(super) fn setting_value(
     ) = (&raw, a.peek())
     {
         if !follows.iter().any(|f| more.eq_ignore_ascii_case(f)) {
-            return Err(a.error(
-                *more_span,
-                format!(
-                    "a value of several words is quoted: {lead}{} \"{first} {more}\"",
-                    spec.name
-                ),
-            ));
+            let misuse = Misuse::UnquotedWords {
+                lead,
+                setting: spec.name,
+                first: first.clone(),
+                more: more.clone(),
+            };
+            return Err(a.error(*more_span, misuse));
         }
     }
     let value = spec.kind.check(&raw).map_err(|allowed| {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::{opt_on_off, setting_value, Args, CommandSpec, Num, Opt, Quoted, Replay, MIDI_ABC};
-use super::{Arg, Q};
+use super::{Arg, Misuse, Q};
 use crate::error::{Error, ErrorKind};
 use crate::fsio::Role;
 use crate::ground::span::Spanned;
@@ -88,10 +88,7 @@ fn p_save(a: &mut Args) -> Result<Command, Error> {
     // `model` opens .pth too, but tms writes only its own format: a `.pth` name would hold
     // safetensors bytes that PyTorch cannot read.
     if !Role::Model.names(Path::new(&path.value)) {
-        return Err(a.error(
-            path.span,
-            "save writes a safetensors model: give the file a .safetensors name",
-        ));
+        return Err(a.error(path.span, Misuse::SaveExtension));
     }
     a.finish(Save { path })
 }
@@ -356,22 +353,16 @@ fn p_generate(a: &mut Args) -> Result<Command, Error> {
     overrides.sort_by_key(|(id, _)| *id as usize);
     if let Some(v) = &vary {
         if form.is_none() {
-            return Err(a.error(
-                v.span,
-                "`vary` is how much a returning phrase of a `form` changes: give `form` too",
-            ));
+            return Err(a.error(v.span, Misuse::VaryWithoutForm));
         }
     }
     if let Some(f) = &form {
         if !bars {
-            return Err(a.error(
-                f.span,
-                "a form splits bars into phrases: `generate N bars form \"AABA\"`",
-            ));
+            return Err(a.error(f.span, Misuse::FormWithoutBars));
         }
         if stop.is_some() {
             // Ctrl-C leaves the melody as it was before a form, so nothing replays it.
-            return Err(a.error(f.span, "`stop after` cannot cut a form short"));
+            return Err(a.error(f.span, Misuse::FormStopAfter));
         }
         f.value
             .phrase_bars(n)

@@ -7,7 +7,7 @@ use std::fmt;
 use super::{
     lookup, names, setting_name, setting_value, Arg, Args, CommandSpec, Num, Opt, Pool, Q,
 };
-use super::{Quoted, Replay};
+use super::{Misuse, Quoted, Replay};
 use crate::error::{Error, ErrorKind};
 use crate::fsio::Role;
 use crate::ground::span::Spanned;
@@ -126,11 +126,9 @@ fn p_device(a: &mut Args) -> Result<Command, Error> {
     }
     let d = a.word("auto, cpu, cuda or cuda:N")?;
     let Some(device) = DeviceChoice::parse(&d.value) else {
-        let hint = match suggest(&d.value, ["auto", "cpu", "cuda"]) {
-            Some(s) => format!(" (did you mean `{s}`?)"),
-            None => String::new(),
-        };
-        return Err(a.error(d.span, format!("unknown device `{}`{hint}", d.value)));
+        let suggestion = suggest(&d.value, ["auto", "cpu", "cuda"]);
+        let name = d.value;
+        return Err(a.error(d.span, Misuse::UnknownDevice { name, suggestion }));
     };
     a.finish(Device {
         device: Some(Spanned::new(device, d.span)),

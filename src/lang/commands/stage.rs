@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use super::{opt_on_off, setting_name, Arg, Args, CommandSpec, Num, Pool, Quoted, Replay, Q};
+use super::{
+    opt_on_off, setting_name, Arg, Args, CommandSpec, Misuse, Num, Pool, Quoted, Replay, Q,
+};
 use crate::error::Error;
 use crate::fsio::Role;
 use crate::ground::span::Spanned;
@@ -80,7 +82,7 @@ fn p_connect(a: &mut Args) -> Result<Command, Error> {
     } else {
         let n = a.integer("a port number or a quoted name", 0, u32::MAX as u64)?;
         if n.value == 0 {
-            return Err(a.error(n.span, "ports are numbered from 1 (`ports` lists them)"));
+            return Err(a.error(n.span, Misuse::PortZero));
         }
         Spanned::new(PortArg::Index(n.value as usize), n.span)
     };
@@ -301,23 +303,14 @@ fn p_voice(a: &mut Args) -> Result<Command, Error> {
     let name = a.string("a quoted voice name such as \"bass\"")?;
     let n = name.value.chars().count();
     if n == 0 || n > VOICE_NAME_MAX || name.value.trim() != name.value {
-        return Err(a.error(
-            name.span,
-            format!("a voice name is 1 to {VOICE_NAME_MAX} characters, without spaces at its ends"),
-        ));
+        return Err(a.error(name.span, Misuse::VoiceNameLength));
     }
     if let Some(c) = name
         .value
         .chars()
         .find(|&c| c.is_control() || crate::error::is_invisible(c))
     {
-        return Err(a.error(
-            name.span,
-            format!(
-                "a voice name cannot hold control or invisible characters (it holds U+{:04X})",
-                c as u32
-            ),
-        ));
+        return Err(a.error(name.span, Misuse::VoiceNameChar(c as u32)));
     }
     a.finish(Voice { name })
 }
@@ -570,15 +563,7 @@ fn p_map(a: &mut Args) -> Result<Command, Error> {
     // Checked here, not when the command runs, so that `tms check` accepts exactly what
     // `tms run` accepts.
     let Some(live) = setting.value.live() else {
-        let names: Vec<&str> = settings::Live::names().collect();
-        return Err(a.error(
-            setting.span,
-            format!(
-                "`{}` cannot be turned by a knob; a knob can drive the live settings: {}",
-                setting.value.name(),
-                names.join(", ")
-            ),
-        ));
+        return Err(a.error(setting.span, Misuse::NotLive(setting.value.name())));
     };
     let setting = Spanned::new(live, setting.span);
     let min = a.number("a minimum", f64::MIN, f64::MAX)?.value;
