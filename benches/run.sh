@@ -34,13 +34,16 @@
 #             2nd-order Markov chain trained on han1, compared feature by feature with the real
 #             continuations, MGEval-style (BENCHMARKS.md, "The shape of generated tunes");
 #             needs numpy, not PyTorch; a few seconds
+#   startup   the stage's start-up, whole process (`tms -c 'seed 1'`, which never loads
+#             libtorch), beside a command that starts the trainer (`set hidden 8; model new`:
+#             what every start of tms paid before the trainer process); 21 runs each
 #   clock     clock in re-locking: a drum machine stand-in stopped and started again 20 times
 #             with every core busy, through a private JACK server (the ignored test
 #             jack_clock::bench_clock_in_relock_worst_onset_error); the worst onset error.
 #             Needs jackd; run alone as `BENCH_ONLY=clock make bench` (not in the default set)
 #
 # Knobs (environment):
-#   BENCH_ONLY="load train generate quality record hostile shape soak"   which benchmarks to run
+#   BENCH_ONLY="startup load train generate quality record hostile shape soak"   which to run
 #   BENCH_SOAK_SECS=1800    how long the soak runs (30 minutes)
 #   BENCH_RUNS=5            timed runs of each whole command (load)
 #   BENCH_TRAIN_RUNS=3      runs of each training epoch (medians are reported)
@@ -68,7 +71,7 @@ PY=$VENV/bin/python
 TMS=${BENCH_TMS:-target/release/tms}
 export LIBTORCH="${LIBTORCH:-$(ls -d "$VENV"/lib/python3*/site-packages/torch 2>/dev/null | head -n 1)}"
 
-ONLY=${BENCH_ONLY:-load train generate quality record hostile shape soak}
+ONLY=${BENCH_ONLY:-startup load train generate quality record hostile shape soak}
 RECORD_MINUTES=${BENCH_RECORD_MINUTES:-120}
 RUNS=${BENCH_RUNS:-5}
 TRAIN_RUNS=${BENCH_TRAIN_RUNS:-3}
@@ -160,6 +163,16 @@ fi
 
 ROWS=()
 row() { ROWS+=("$1|$2|$3|$4"); }   # what | tms | python | tms faster by
+
+# ---- 0. start-up ------------------------------------------------------------------------------
+if wants startup; then
+    say "start-up: the stage alone, and with the trainer started, whole processes, 21 runs each"
+    "$PY" benches/timeit.py -n 21 \
+        "$TMS -c 'seed 1'" \
+        "$TMS -c 'set hidden 8; model new'" | tee "$scratch/startup.txt"
+    mapfile -t m < <(awk '/ s median/ {print $1}' "$scratch/startup.txt")
+    row "start-up, tms -c 'seed 1' (s, whole process; vs a start with the trainer)" "${m[0]}" "${m[1]}" "$(ratio "${m[1]}" "${m[0]}")"
+fi
 
 # ---- 1. load ----------------------------------------------------------------------------------
 if wants load; then

@@ -29,8 +29,12 @@ pub enum ErrorKind {
         name: String,
         suggestion: Option<String>,
     },
-    /// A command got something other than what its syntax allows.
-    Usage { message: String, usage: String },
+    /// A command got something other than what its syntax allows, with the command's
+    /// usage line. Boxed: every `Result<_, Error>` is as large as the largest kind.
+    Usage {
+        misuse: Box<crate::lang::commands::Misuse>,
+        usage: &'static str,
+    },
     UnknownSetting {
         name: String,
         suggestion: Option<String>,
@@ -273,14 +277,9 @@ impl Error {
         }
     }
 
-    pub fn usage(span: Span, message: impl Into<String>, usage: &str) -> Self {
-        Error::new(
-            span,
-            ErrorKind::Usage {
-                message: message.into(),
-                usage: usage.to_string(),
-            },
-        )
+    pub fn usage(span: Span, misuse: crate::lang::commands::Misuse, usage: &'static str) -> Self {
+        let misuse = Box::new(misuse);
+        Error::new(span, ErrorKind::Usage { misuse, usage })
     }
 }
 
@@ -293,7 +292,7 @@ fn bar_count(bars: usize, meter: &str) -> String {
     }
 }
 
-fn did_you_mean(f: &mut fmt::Formatter, suggestion: &Option<String>) -> fmt::Result {
+pub(crate) fn did_you_mean(f: &mut fmt::Formatter, suggestion: &Option<String>) -> fmt::Result {
     match suggestion {
         Some(s) => write!(f, " (did you mean `{s}`?)"),
         None => Ok(()),
@@ -312,7 +311,7 @@ impl fmt::Display for ErrorKind {
                 }
                 Ok(())
             }
-            ErrorKind::Usage { message, usage } => write!(f, "{message}; usage: {usage}"),
+            ErrorKind::Usage { misuse, usage } => write!(f, "{misuse}; usage: {usage}"),
             ErrorKind::UnknownSetting { name, suggestion } => {
                 write!(f, "unknown setting `{name}`")?;
                 did_you_mean(f, suggestion)?;

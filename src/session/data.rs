@@ -10,7 +10,7 @@ use super::Session;
 use crate::error::{Error, ErrorKind};
 use crate::fsio;
 use crate::ground::span::{Span, Spanned};
-use crate::lang::ast::Data;
+use crate::lang::commands::{data as cmd, Handle};
 use crate::music::abc::Accidentals;
 use crate::music::dataset::{self, Filter, TuneError};
 use crate::music::grid::Grid;
@@ -30,79 +30,90 @@ pub(super) struct State {
     pub grid: Option<Grid>,
 }
 
-impl Session {
-    pub(super) fn data_command(&mut self, cmd: &Data, span: Span) -> Result<(), Error> {
+impl Handle<cmd::Load> for Session {
+    fn handle(&mut self, cmd: &cmd::Load, _: Span) -> Result<(), Error> {
+        let cmd::Load {
+            glob,
+            limit,
+            filter,
+        } = cmd;
+        let filter = filter.as_ref().map(|f| Filter {
+            field: &f.field.value,
+            text: &f.text,
+        });
+        let report = self.load_glob(&glob.value, *limit, filter.as_ref(), glob.span)?;
+        if report.tunes.is_empty() {
+            let kind = match filter {
+                Some(f) => ErrorKind::NoTunesMatched {
+                    files: report.files,
+                    field: f.field.into(),
+                    text: f.text.into(),
+                },
+                None => ErrorKind::NoTunesLoaded {
+                    glob: glob.value.clone(),
+                },
+            };
+            return Err(Error::new(glob.span, kind));
+        }
+        self.data.tunes = report.tunes;
+        self.dataset_changed();
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Dataset> for Session {
+    fn handle(&mut self, _: &cmd::Dataset, span: Span) -> Result<(), Error> {
+        if self.data.tunes.is_empty() {
+            return Err(Error::new(span, ErrorKind::NoDataset));
+        }
+        say_raw!(
+            self,
+            "{}",
+            stats::summary(&self.data.tunes, self.color, crate::out::term_width())
+        );
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Export> for Session {
+    fn handle(&mut self, cmd: &cmd::Export, span: Span) -> Result<(), Error> {
+        let cmd::Export { path, positions } = cmd;
+        if self.data.tunes.is_empty() {
+            return Err(Error::new(span, ErrorKind::NoDataset));
+        }
+        let csv = if *positions {
+            let classes: Vec<Vec<i64>> = self
+                .data
+                .tunes
+                .iter()
+                .map(|t| {
+                    crate::model::position::Frame::of_tune(t)
+                        .classes(&t.notes)
+                        .0
+                })
+                .collect();
+            dataset::to_csv_with(&self.data.tunes, Some(("position", &classes)))
+        } else {
+            dataset::to_csv(&self.data.tunes)
+        };
+        fsio::write(Path::new(&path.value), csv.as_bytes())
+            .map_err(|reason| cannot_write(path, reason))?;
+        let notes: usize = self.data.tunes.iter().map(|t| t.notes.len()).sum();
+        say!(
+            self,
+            "wrote {} of {} to {}",
+            count(notes, "note"),
+            count(self.data.tunes.len(), "tune"),
+            path.value
+        );
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Prime> for Session {
+    fn handle(&mut self, cmd: &cmd::Prime, _: Span) -> Result<(), Error> {
         match cmd {
-            Data::Load {
-                glob,
-                limit,
-                filter,
-            } => {
-                let filter = filter.as_ref().map(|f| Filter {
-                    field: &f.field.value,
-                    text: &f.text,
-                });
-                let report = self.load_glob(&glob.value, *limit, filter.as_ref(), glob.span)?;
-                if report.tunes.is_empty() {
-                    let kind = match filter {
-                        Some(f) => ErrorKind::NoTunesMatched {
-                            files: report.files,
-                            field: f.field.into(),
-                            text: f.text.into(),
-                        },
-                        None => ErrorKind::NoTunesLoaded {
-                            glob: glob.value.clone(),
-                        },
-                    };
-                    return Err(Error::new(glob.span, kind));
-                }
-                self.data.tunes = report.tunes;
-                self.dataset_changed();
-                Ok(())
-            }
-            Data::Dataset => {
-                if self.data.tunes.is_empty() {
-                    return Err(Error::new(span, ErrorKind::NoDataset));
-                }
-                say_raw!(
-                    self,
-                    "{}",
-                    stats::summary(&self.data.tunes, self.color, crate::out::term_width())
-                );
-                Ok(())
-            }
-            Data::Export { path, positions } => {
-                if self.data.tunes.is_empty() {
-                    return Err(Error::new(span, ErrorKind::NoDataset));
-                }
-                let csv = if *positions {
-                    let classes: Vec<Vec<i64>> = self
-                        .data
-                        .tunes
-                        .iter()
-                        .map(|t| {
-                            crate::model::position::Frame::of_tune(t)
-                                .classes(&t.notes)
-                                .0
-                        })
-                        .collect();
-                    dataset::to_csv_with(&self.data.tunes, Some(("position", &classes)))
-                } else {
-                    dataset::to_csv(&self.data.tunes)
-                };
-                fsio::write(Path::new(&path.value), csv.as_bytes())
-                    .map_err(|reason| cannot_write(path, reason))?;
-                let notes: usize = self.data.tunes.iter().map(|t| t.notes.len()).sum();
-                say!(
-                    self,
-                    "wrote {} of {} to {}",
-                    count(notes, "note"),
-                    count(self.data.tunes.len(), "tune"),
-                    path.value
-                );
-                Ok(())
-            }
-            Data::PrimeFile { path, last } => {
+            cmd::Prime::File { path, last } => {
                 let tune = read_one_tune(&path.value, self.settings.abc_accidentals)
                     .map_err(|e| Error::new(path.span, e.into()))?;
                 let n = last.unwrap_or(self.settings.seq_len as usize);
@@ -133,7 +144,7 @@ impl Session {
                 self.sync_live_shape();
                 Ok(())
             }
-            Data::PrimeNotes { notes } => {
+            cmd::Prime::Notes { notes } => {
                 // Never empty: a text of no notes is `NotesProblem::NoNotes`.
                 let parsed = notes_text::parse_notes(&notes.value, 100)
                     .map_err(|e| Error::new(notes.span, e.into()))?;
@@ -141,118 +152,130 @@ impl Session {
                 self.set_melody(parsed);
                 Ok(())
             }
-            Data::Show => {
-                self.need_melody(span)?;
-                let color = self.color && std::io::stdout().is_terminal();
-                say_raw!(
-                    self,
-                    "{}",
-                    pianoroll::render(
-                        &self.voice.melody,
-                        self.voice.primer_len,
-                        crate::out::term_width(),
-                        color
-                    )
-                );
-                Ok(())
-            }
-            Data::Write {
-                path,
-                program,
-                tempo,
-            } => {
-                self.need_melody(span)?;
-                let is_wav = Path::new(&path.value)
-                    .extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("wav"));
-                if is_wav {
-                    let opts = crate::render::RenderOptions {
-                        soundfont: None,
-                        rate: 44_100,
-                        program: program.unwrap_or(self.settings.program as u8),
-                        velocity: self.velocity_override(),
-                        transpose: self.settings.transpose as i32,
-                        tempo_bpm: tempo.unwrap_or(self.settings.tempo),
-                    };
-                    return self.render(&path.value, &opts, path.span);
-                }
-                let opts = WriteOptions {
-                    program: program.unwrap_or(self.settings.program as u8),
-                    tempo_bpm: tempo.unwrap_or(self.settings.tempo),
-                    channel: (self.settings.channel - 1) as u8,
-                    velocity: self.velocity_override(),
-                    transpose: self.settings.transpose as i32,
-                    meter: self.settings.meter,
-                    upbeat: self.voice.bars.upbeat_in(self.settings.meter),
-                    ..WriteOptions::default()
-                };
-                let notation = notation::Format::of_path(&path.value).map(|format| {
-                    let nopts = notation::Options {
-                        title: file_stem(&path.value),
-                        meter: self.settings.meter,
-                        upbeat: self.voice.bars.upbeat_in(self.settings.meter),
-                        // The scale the notes were generated in is their key.
-                        scale: self.voice.melody_scale.or(self.settings.scale),
-                        tempo_bpm: opts.tempo_bpm,
-                        transpose: opts.transpose,
-                        velocity: opts.velocity,
-                        program: opts.program,
-                        channel: opts.channel,
-                    };
-                    notation::write(format, &self.voice.melody, &nopts)
-                        .map_err(|e| Error::new(span, e.into()))
-                });
-                let notation = notation.transpose()?;
-                let bytes = match &notation {
-                    Some(w) => w.text.clone().into_bytes(),
-                    None => write_midi(&self.voice.melody, &opts),
-                };
-                fsio::write(Path::new(&path.value), &bytes)
-                    .map_err(|reason| cannot_write(path, reason))?;
-                match notation {
-                    Some(w) => say!(
-                        self,
-                        "wrote {} to {} ({}{}, {}, {} BPM){}",
-                        count(w.notes, "note"),
-                        path.value,
-                        w.key.name(),
-                        if w.estimated { " (estimated)" } else { "" },
-                        self.settings.meter,
-                        opts.tempo_bpm,
-                        w.merged_report()
-                            .map_or(String::new(), |m| format!("; {m}"))
-                    ),
-                    None => say!(
-                        self,
-                        "wrote {} to {} ({}, {} BPM)",
-                        count(self.voice.melody.len(), "note"),
-                        path.value,
-                        crate::music::gm::GM_PROGRAMS[opts.program as usize],
-                        opts.tempo_bpm
-                    ),
-                }
-                Ok(())
-            }
-            Data::Render {
-                path,
-                soundfont,
-                rate,
-            } => {
-                self.need_melody(span)?;
-                let opts = crate::render::RenderOptions {
-                    soundfont: soundfont.as_ref().map(|s| PathBuf::from(&s.value)),
-                    rate: rate.unwrap_or(44_100),
-                    program: self.settings.program as u8,
-                    velocity: self.velocity_override(),
-                    transpose: self.settings.transpose as i32,
-                    tempo_bpm: self.settings.tempo,
-                };
-                let at = soundfont.as_ref().map_or(path.span, |s| s.span);
-                self.render(&path.value, &opts, at)
-            }
         }
     }
+}
 
+impl Handle<cmd::Show> for Session {
+    fn handle(&mut self, _: &cmd::Show, span: Span) -> Result<(), Error> {
+        self.need_melody(span)?;
+        let color = self.color && std::io::stdout().is_terminal();
+        say_raw!(
+            self,
+            "{}",
+            pianoroll::render(
+                &self.voice.melody,
+                self.voice.primer_len,
+                crate::out::term_width(),
+                color
+            )
+        );
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Write> for Session {
+    fn handle(&mut self, cmd: &cmd::Write, span: Span) -> Result<(), Error> {
+        let cmd::Write {
+            path,
+            program,
+            tempo,
+        } = cmd;
+        self.need_melody(span)?;
+        let is_wav = Path::new(&path.value)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("wav"));
+        if is_wav {
+            let opts = crate::render::RenderOptions {
+                soundfont: None,
+                rate: 44_100,
+                program: program.unwrap_or(self.settings.program as u8),
+                velocity: self.velocity_override(),
+                transpose: self.settings.transpose as i32,
+                tempo_bpm: tempo.unwrap_or(self.settings.tempo),
+            };
+            return self.render(&path.value, &opts, path.span);
+        }
+        let opts = WriteOptions {
+            program: program.unwrap_or(self.settings.program as u8),
+            tempo_bpm: tempo.unwrap_or(self.settings.tempo),
+            channel: (self.settings.channel - 1) as u8,
+            velocity: self.velocity_override(),
+            transpose: self.settings.transpose as i32,
+            meter: self.settings.meter,
+            upbeat: self.voice.bars.upbeat_in(self.settings.meter),
+            ..WriteOptions::default()
+        };
+        let notation = notation::Format::of_path(&path.value).map(|format| {
+            let nopts = notation::Options {
+                title: file_stem(&path.value),
+                meter: self.settings.meter,
+                upbeat: self.voice.bars.upbeat_in(self.settings.meter),
+                // The scale the notes were generated in is their key.
+                scale: self.voice.melody_scale.or(self.settings.scale),
+                tempo_bpm: opts.tempo_bpm,
+                transpose: opts.transpose,
+                velocity: opts.velocity,
+                program: opts.program,
+                channel: opts.channel,
+            };
+            notation::write(format, &self.voice.melody, &nopts)
+                .map_err(|e| Error::new(span, e.into()))
+        });
+        let notation = notation.transpose()?;
+        let bytes = match &notation {
+            Some(w) => w.text.clone().into_bytes(),
+            None => write_midi(&self.voice.melody, &opts),
+        };
+        fsio::write(Path::new(&path.value), &bytes).map_err(|reason| cannot_write(path, reason))?;
+        match notation {
+            Some(w) => say!(
+                self,
+                "wrote {} to {} ({}{}, {}, {} BPM){}",
+                count(w.notes, "note"),
+                path.value,
+                w.key.name(),
+                if w.estimated { " (estimated)" } else { "" },
+                self.settings.meter,
+                opts.tempo_bpm,
+                w.merged_report()
+                    .map_or(String::new(), |m| format!("; {m}"))
+            ),
+            None => say!(
+                self,
+                "wrote {} to {} ({}, {} BPM)",
+                count(self.voice.melody.len(), "note"),
+                path.value,
+                crate::music::gm::GM_PROGRAMS[opts.program as usize],
+                opts.tempo_bpm
+            ),
+        }
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Render> for Session {
+    fn handle(&mut self, cmd: &cmd::Render, span: Span) -> Result<(), Error> {
+        let cmd::Render {
+            path,
+            soundfont,
+            rate,
+        } = cmd;
+        self.need_melody(span)?;
+        let opts = crate::render::RenderOptions {
+            soundfont: soundfont.as_ref().map(|s| PathBuf::from(&s.value)),
+            rate: rate.unwrap_or(44_100),
+            program: self.settings.program as u8,
+            velocity: self.velocity_override(),
+            transpose: self.settings.transpose as i32,
+            tempo_bpm: self.settings.tempo,
+        };
+        let at = soundfont.as_ref().map_or(path.span, |s| s.span);
+        self.render(&path.value, &opts, at)
+    }
+}
+
+impl Session {
     /// `render`, and `write` to a .wav name.
     fn render(
         &mut self,

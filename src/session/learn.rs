@@ -7,7 +7,7 @@ use super::Session;
 use crate::error::{Error, ErrorKind};
 use crate::fsio::io_reason;
 use crate::ground::span::Span;
-use crate::lang::ast::Learn;
+use crate::lang::commands::{model as cmd, Handle};
 use crate::model::{self, Generator, Model, ModelError, SampleOptions, TrainConfig, Trainer};
 use crate::settings::Switch;
 use std::sync::Arc;
@@ -28,20 +28,20 @@ pub(super) struct State {
     pub phrases_learned: u64,
 }
 
-impl Session {
-    pub(super) fn learn_command(&mut self, cmd: &Learn, span: Span) -> Result<(), Error> {
+impl Handle<cmd::Model> for Session {
+    fn handle(&mut self, cmd: &cmd::Model, span: Span) -> Result<(), Error> {
         match cmd {
-            Learn::ModelNew => {
+            cmd::Model::New => {
                 self.refuse_while_training(span, "a new model")?;
                 self.new_model(span)
             }
-            Learn::ModelShow => {
+            cmd::Model::Show => {
                 let m = self.need_model(span)?;
                 let line = format!("model: {}", m.describe());
                 say!(self, "{line}");
                 Ok(())
             }
-            Learn::ModelOpen { path } => {
+            cmd::Model::Open { path } => {
                 self.refuse_while_training(span, "opening another model")?;
                 let mut m = open_model(&path.value, self.model_device())
                     .map_err(|e| Error::new(path.span, e.into()))?;
@@ -54,19 +54,30 @@ impl Session {
                 self.sync_live_shape();
                 Ok(())
             }
-            Learn::Save { path } => {
-                let m = self.need_model(span)?;
-                m.save(Path::new(&path.value)).map_err(|reason| {
-                    let kind = ErrorKind::CannotSave {
-                        path: path.value.clone(),
-                        reason: Box::new(reason),
-                    };
-                    Error::new(path.span, kind)
-                })?;
-                say!(self, "saved {}", path.value);
-                Ok(())
-            }
-            Learn::Train {
+        }
+    }
+}
+
+impl Handle<cmd::Save> for Session {
+    fn handle(&mut self, cmd: &cmd::Save, span: Span) -> Result<(), Error> {
+        let cmd::Save { path } = cmd;
+        let m = self.need_model(span)?;
+        m.save(Path::new(&path.value)).map_err(|reason| {
+            let kind = ErrorKind::CannotSave {
+                path: path.value.clone(),
+                reason: Box::new(reason),
+            };
+            Error::new(path.span, kind)
+        })?;
+        say!(self, "saved {}", path.value);
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Train> for Session {
+    fn handle(&mut self, cmd: &cmd::Train, span: Span) -> Result<(), Error> {
+        match cmd {
+            cmd::Train::Run {
                 epochs: None,
                 background: false,
                 stop_after: None,
@@ -75,7 +86,7 @@ impl Session {
                 self.history.unrecorded = true;
                 Ok(())
             }
-            Learn::Train {
+            cmd::Train::Run {
                 epochs,
                 background,
                 stop_after,
@@ -87,143 +98,160 @@ impl Session {
                     (false, _) => self.train(epochs, *stop_after, span),
                 }
             }
-            Learn::LearnMode { on } => self.learn_mode(*on, span),
-            Learn::TrainStop if self.learn.background.is_none() => {
+            cmd::Train::Stop if self.learn.background.is_none() => {
                 // Not an error: a run may have ended just before, and a script goes on.
                 say!(self, "no training runs in the background: nothing to stop");
                 Ok(())
             }
-            Learn::TrainStop => match self.stop_background("train stop") {
+            cmd::Train::Stop => match self.stop_background("train stop") {
                 Some(e) => Err(Error::new(span, e.into())),
                 None => Ok(()),
             },
-            Learn::Evaluate { glob } => {
-                // No model is the first thing to say, before any files are read.
-                self.need_model(span)?;
-                let tunes = match glob {
-                    Some(g) => {
-                        let report = self.load_glob(&g.value, None, None, g.span)?;
-                        report.tunes
-                    }
-                    None => {
-                        if self.tunes().is_empty() {
-                            return Err(Error::new(span, ErrorKind::NoDatasetToEvaluate));
-                        }
-                        let (_, val) = model::split_validation(
-                            self.tunes(),
-                            self.settings.val,
-                            self.data.split_seed,
-                        );
-                        if val.is_empty() {
-                            return Err(Error::new(span, ErrorKind::EmptyValidation));
-                        }
-                        val.iter().map(|&i| self.tunes()[i].clone()).collect()
-                    }
-                };
-                let m = self.need_model(span)?;
-                let seq_len = self.settings.seq_len as usize;
-                let interrupt = self.interrupt.clone();
-                let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
-                    let b = indicatif::ProgressBar::new(0);
-                    b.set_style(
-                        indicatif::ProgressStyle::with_template(&format!(
-                            "evaluating {{bar:30}} {{pos}}/{{len}} notes (context: seq_len {seq_len})"
-                        ))
-                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-                    );
-                    b
-                });
-                let metrics =
-                    model::remote::evaluate_with(m, &tunes, seq_len, &mut |done, total| {
-                        if let Some(b) = &bar {
-                            b.set_length(total as u64);
-                            b.set_position(done as u64);
-                        }
-                        !interrupt.load(std::sync::atomic::Ordering::SeqCst)
-                    });
-                if let Some(b) = bar {
-                    b.finish_and_clear();
-                }
-                let metrics = metrics.map_err(|e| Error::new(span, e.into()))?;
-                let Some(metrics) = metrics else {
-                    return Err(Error::new(span, ErrorKind::Interrupted));
-                };
-                if metrics.notes == 0 {
-                    let seq_len = self.settings.seq_len;
-                    return Err(Error::new(span, ErrorKind::NothingToScore { seq_len }));
-                }
-                // The score depends on the context length, so the line names it.
-                say!(self, "{metrics} seq_len {seq_len}");
-                Ok(())
-            }
-            Learn::Generate {
-                n,
-                bars,
-                overrides,
-                end_tonic,
-                stop_after,
-                form,
-                vary,
-            } => {
-                let mut settings = self.settings.clone();
-                for (id, value) in overrides {
-                    // The parser checked each against its row, so this cannot fail.
-                    let _ = settings.set(*id, &value.value);
-                }
-                let scale = settings.scale;
-                let opts = SampleOptions {
-                    grid: resolve_grid(settings.grid, self.voice.model.as_ref(), self.data.grid),
-                    bar_lines: self.bar_lines(),
-                    ..settings.sample_options()
-                };
-                let tonic = match (end_tonic, scale) {
-                    (false, _) => None,
-                    (true, Some(s)) => Some(tonic_mask(s.tonic)),
-                    (true, None) => return Err(Error::new(span, ErrorKind::NeedsScale)),
-                };
-                if let Some(form) = form {
-                    let vary = vary.unwrap_or(super::form::DEFAULT_VARY);
-                    let made = self.generate_form(*n, form, vary, &opts, scale, span)?;
-                    if made > 0 {
-                        self.voice.melody_scale = scale;
-                    }
-                    return Ok(());
-                }
-                let length = if *bars {
-                    Length::Bars(*n)
-                } else {
-                    Length::Notes(*n)
-                };
-                let (made, result) = self.generate(length, &opts, tonic, *stop_after, span);
-                if made > 0 {
-                    self.voice.melody_scale = scale;
-                }
-                if self.interrupted() && made > 0 {
-                    // What replays it: the same call, stopped at the same note.
-                    let mut did = cmd.clone();
-                    if let Learn::Generate { stop_after, .. } = &mut did {
-                        *stop_after = Some(made);
-                    }
-                    self.history.recorded_as = Some(did.to_string());
-                }
-                result
-            }
-            Learn::Regenerate { bars, tries } => {
-                let tries = tries.unwrap_or(super::redraw::DEFAULT_TRIES);
-                self.redraw_bars(bars, 1.0, tries, span)
-            }
-            Learn::Vary {
-                bars,
-                amount,
-                tries,
-            } => {
-                let amount = amount.unwrap_or(super::redraw::DEFAULT_AMOUNT);
-                let tries = tries.unwrap_or(super::redraw::DEFAULT_TRIES);
-                self.redraw_bars(bars, amount, tries, span)
-            }
         }
     }
+}
 
+impl Handle<cmd::Learn> for Session {
+    fn handle(&mut self, cmd: &cmd::Learn, span: Span) -> Result<(), Error> {
+        self.learn_mode(cmd.on, span)
+    }
+}
+
+impl Handle<cmd::Evaluate> for Session {
+    fn handle(&mut self, cmd: &cmd::Evaluate, span: Span) -> Result<(), Error> {
+        let cmd::Evaluate { glob } = cmd;
+        // No model is the first thing to say, before any files are read.
+        self.need_model(span)?;
+        let tunes = match glob {
+            Some(g) => {
+                let report = self.load_glob(&g.value, None, None, g.span)?;
+                report.tunes
+            }
+            None => {
+                if self.tunes().is_empty() {
+                    return Err(Error::new(span, ErrorKind::NoDatasetToEvaluate));
+                }
+                let (_, val) =
+                    model::split_validation(self.tunes(), self.settings.val, self.data.split_seed);
+                if val.is_empty() {
+                    return Err(Error::new(span, ErrorKind::EmptyValidation));
+                }
+                val.iter().map(|&i| self.tunes()[i].clone()).collect()
+            }
+        };
+        let m = self.need_model(span)?;
+        let seq_len = self.settings.seq_len as usize;
+        let interrupt = self.interrupt.clone();
+        let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(&format!(
+                    "evaluating {{bar:30}} {{pos}}/{{len}} notes (context: seq_len {seq_len})"
+                ))
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b
+        });
+        let metrics = model::remote::evaluate_with(m, &tunes, seq_len, &mut |done, total| {
+            if let Some(b) = &bar {
+                b.set_length(total as u64);
+                b.set_position(done as u64);
+            }
+            !interrupt.load(std::sync::atomic::Ordering::SeqCst)
+        });
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        let metrics = metrics.map_err(|e| Error::new(span, e.into()))?;
+        let Some(metrics) = metrics else {
+            return Err(Error::new(span, ErrorKind::Interrupted));
+        };
+        if metrics.notes == 0 {
+            let seq_len = self.settings.seq_len;
+            return Err(Error::new(span, ErrorKind::NothingToScore { seq_len }));
+        }
+        // The score depends on the context length, so the line names it.
+        say!(self, "{metrics} seq_len {seq_len}");
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Generate> for Session {
+    fn handle(&mut self, cmd: &cmd::Generate, span: Span) -> Result<(), Error> {
+        let cmd::Generate {
+            n,
+            bars,
+            overrides,
+            end_tonic,
+            stop_after,
+            form,
+            vary,
+        } = cmd;
+        let mut settings = self.settings.clone();
+        for (id, value) in overrides {
+            // The parser checked each against its row, so this cannot fail.
+            let _ = settings.set(*id, &value.value);
+        }
+        let scale = settings.scale;
+        let opts = SampleOptions {
+            grid: resolve_grid(settings.grid, self.voice.model.as_ref(), self.data.grid),
+            bar_lines: self.bar_lines(),
+            ..settings.sample_options()
+        };
+        let tonic = match (end_tonic, scale) {
+            (false, _) => None,
+            (true, Some(s)) => Some(tonic_mask(s.tonic)),
+            (true, None) => return Err(Error::new(span, ErrorKind::NeedsScale)),
+        };
+        if let Some(form) = form {
+            let vary = vary.unwrap_or(super::form::DEFAULT_VARY);
+            let made = self.generate_form(*n, form, vary, &opts, scale, span)?;
+            if made > 0 {
+                self.voice.melody_scale = scale;
+            }
+            return Ok(());
+        }
+        let length = if *bars {
+            Length::Bars(*n)
+        } else {
+            Length::Notes(*n)
+        };
+        let (made, result) = self.generate(length, &opts, tonic, *stop_after, span);
+        if made > 0 {
+            self.voice.melody_scale = scale;
+        }
+        if self.interrupted() && made > 0 {
+            // What replays it: the same call, stopped at the same note.
+            let mut did = cmd.clone();
+            did.stop_after = Some(made);
+            self.history.recorded_as = Some(did.to_string());
+        }
+        result
+    }
+}
+
+impl Handle<cmd::Regenerate> for Session {
+    fn handle(&mut self, cmd: &cmd::Regenerate, span: Span) -> Result<(), Error> {
+        let cmd::Regenerate { bars, tries } = cmd;
+        let tries = tries.unwrap_or(super::redraw::DEFAULT_TRIES);
+        self.redraw_bars(bars, 1.0, tries, span)
+    }
+}
+
+impl Handle<cmd::Vary> for Session {
+    fn handle(&mut self, cmd: &cmd::Vary, span: Span) -> Result<(), Error> {
+        let cmd::Vary {
+            bars,
+            amount,
+            tries,
+        } = cmd;
+        let amount = amount.unwrap_or(super::redraw::DEFAULT_AMOUNT);
+        let tries = tries.unwrap_or(super::redraw::DEFAULT_TRIES);
+        self.redraw_bars(bars, amount, tries, span)
+    }
+}
+
+impl Session {
     pub(super) fn need_model(&self, span: Span) -> Result<&Model, Error> {
         self.voice
             .model
@@ -330,7 +358,7 @@ impl Session {
             // Stopped after a batch: the model keeps what it learned, and a script stops here.
             Ok(_) if self.interrupted() => {
                 if batches > 0 {
-                    let did = Learn::Train {
+                    let did = cmd::Train::Run {
                         epochs: Some(epochs),
                         background: false,
                         stop_after: Some(batches),

@@ -4,6 +4,7 @@
 //! data for the one renderer in `error.rs`.
 
 mod background;
+mod clock;
 mod data;
 mod form;
 mod learn;
@@ -28,8 +29,8 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::error::{Error, ErrorKind, Report, ScriptError, ERRORS_SHOWN};
 use crate::ground::span::Span;
-use crate::lang::ast::{Command, Core, Stmt};
-use crate::lang::commands;
+use crate::lang::ast::Stmt;
+use crate::lang::commands::{self, session as cmd, Handle};
 use crate::lang::help;
 use crate::lang::Statements;
 use crate::model::cuda::DeviceChoice;
@@ -250,100 +251,7 @@ impl Session {
         if let Some(e) = self.poll_background() {
             say!(self, "background training stopped: {e}");
         }
-        match &stmt.cmd {
-            Command::Core(c) => self.core_command(c, span),
-            Command::Data(c) => self.data_command(c, span),
-            Command::Learn(c) => self.learn_command(c, span),
-            Command::Stage(c) => self.stage_command(c, span),
-        }
-    }
-
-    fn core_command(&mut self, cmd: &Core, span: Span) -> Result<(), Error> {
-        match cmd {
-            Core::Help { topic } => {
-                // Knobs and a followed clock change live settings behind the prompt's back.
-                self.sync_from_controls();
-                self.help(topic.as_ref().map(|t| t.value.as_str()));
-                Ok(())
-            }
-            Core::Seed { seed } => {
-                self.reseed(*seed);
-                Ok(())
-            }
-            Core::Device { device: Some(d) } => self.set_device(d.value, d.span),
-            Core::Device { device: None } => {
-                say!(
-                    self,
-                    "device {} ({}); CUDA {}",
-                    self.device,
-                    self.device_label(),
-                    match crate::model::cuda::gpus() {
-                        0 => "not available".into(),
-                        n => format!("available, {n} GPU(s)"),
-                    }
-                );
-                Ok(())
-            }
-            Core::Set { name, value } => self.set(name.value, &value.value, span),
-            Core::SetShow { name } => {
-                // Showing changes nothing: a replayed session does not need it.
-                self.history.unrecorded = true;
-                self.sync_from_controls();
-                let text = help::setting(name.value.spec(), &self.settings, self.color);
-                say_raw!(self, "{}", wrap_for_terminal(text));
-                Ok(())
-            }
-            Core::SetList => {
-                // Knobs and a followed clock change live settings behind the prompt's back.
-                self.sync_from_controls();
-                self.list_settings();
-                Ok(())
-            }
-            Core::Loss {
-                pitch,
-                step,
-                duration,
-            } => {
-                let w = LossWeights {
-                    pitch: pitch.unwrap_or(self.loss.pitch),
-                    step: step.unwrap_or(self.loss.step),
-                    duration: duration.unwrap_or(self.loss.duration),
-                };
-                if w.pitch == 0.0 && w.step == 0.0 && w.duration == 0.0 {
-                    return Err(Error::new(span, ErrorKind::ZeroLossWeights));
-                }
-                self.loss = w;
-                say!(
-                    self,
-                    "loss weights: pitch {} step {} duration {}",
-                    self.loss.pitch,
-                    self.loss.step,
-                    self.loss.duration
-                );
-                Ok(())
-            }
-            Core::Sleep { seconds } => self.sleep(*seconds, span),
-            Core::Run { path } => self.run_file(&path.value, path.span),
-            Core::Watch { path } => {
-                self.watch_command(path.as_ref().map(|p| p.value.as_str()), span)
-            }
-            Core::Unwatch => {
-                self.unwatch_command();
-                Ok(())
-            }
-            Core::History { path } => match path {
-                None => {
-                    say_raw!(self, "{}", self.history_text());
-                    Ok(())
-                }
-                Some(p) => self.save_history(&p.value, p.span),
-            },
-            Core::Quit => {
-                self.stage_shutdown();
-                self.quit = true;
-                Ok(())
-            }
-        }
+        stmt.cmd.run(self, span)
     }
 
     fn help(&mut self, topic: Option<&str>) {
@@ -514,6 +422,132 @@ impl Session {
             "wrote {} commands to {path}",
             self.history.lines.len() + 1
         );
+        Ok(())
+    }
+}
+
+// The session's own commands, one handler each (`lang::commands::session` has their rows).
+
+impl Handle<cmd::Help> for Session {
+    fn handle(&mut self, cmd: &cmd::Help, _: Span) -> Result<(), Error> {
+        // Knobs and a followed clock change live settings behind the prompt's back.
+        self.sync_from_controls();
+        self.help(cmd.topic.as_ref().map(|t| t.value.as_str()));
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Seed> for Session {
+    fn handle(&mut self, cmd: &cmd::Seed, _: Span) -> Result<(), Error> {
+        self.reseed(cmd.seed);
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Device> for Session {
+    fn handle(&mut self, cmd: &cmd::Device, _: Span) -> Result<(), Error> {
+        if let Some(d) = &cmd.device {
+            return self.set_device(d.value, d.span);
+        }
+        say!(
+            self,
+            "device {} ({}); CUDA {}",
+            self.device,
+            self.device_label(),
+            match crate::model::cuda::gpus() {
+                0 => "not available".into(),
+                n => format!("available, {n} GPU(s)"),
+            }
+        );
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Set> for Session {
+    fn handle(&mut self, cmd: &cmd::Set, span: Span) -> Result<(), Error> {
+        match cmd {
+            cmd::Set::To { name, value } => self.set(name.value, &value.value, span),
+            cmd::Set::Show { name } => {
+                // Showing changes nothing: a replayed session does not need it.
+                self.history.unrecorded = true;
+                self.sync_from_controls();
+                let text = help::setting(name.value.spec(), &self.settings, self.color);
+                say_raw!(self, "{}", wrap_for_terminal(text));
+                Ok(())
+            }
+            cmd::Set::List => {
+                // Knobs and a followed clock change live settings behind the prompt's back.
+                self.sync_from_controls();
+                self.list_settings();
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Handle<cmd::Loss> for Session {
+    fn handle(&mut self, cmd: &cmd::Loss, span: Span) -> Result<(), Error> {
+        let w = LossWeights {
+            pitch: cmd.pitch.unwrap_or(self.loss.pitch),
+            step: cmd.step.unwrap_or(self.loss.step),
+            duration: cmd.duration.unwrap_or(self.loss.duration),
+        };
+        if w.pitch == 0.0 && w.step == 0.0 && w.duration == 0.0 {
+            return Err(Error::new(span, ErrorKind::ZeroLossWeights));
+        }
+        self.loss = w;
+        say!(
+            self,
+            "loss weights: pitch {} step {} duration {}",
+            self.loss.pitch,
+            self.loss.step,
+            self.loss.duration
+        );
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Sleep> for Session {
+    fn handle(&mut self, cmd: &cmd::Sleep, span: Span) -> Result<(), Error> {
+        self.sleep(cmd.seconds, span)
+    }
+}
+
+impl Handle<cmd::Run> for Session {
+    fn handle(&mut self, cmd: &cmd::Run, _: Span) -> Result<(), Error> {
+        self.run_file(&cmd.path.value, cmd.path.span)
+    }
+}
+
+impl Handle<cmd::Watch> for Session {
+    fn handle(&mut self, cmd: &cmd::Watch, span: Span) -> Result<(), Error> {
+        self.watch_command(cmd.path.as_ref().map(|p| p.value.as_str()), span)
+    }
+}
+
+impl Handle<cmd::Unwatch> for Session {
+    fn handle(&mut self, _: &cmd::Unwatch, _: Span) -> Result<(), Error> {
+        self.unwatch_command();
+        Ok(())
+    }
+}
+
+impl Handle<cmd::History> for Session {
+    fn handle(&mut self, cmd: &cmd::History, _: Span) -> Result<(), Error> {
+        match &cmd.path {
+            None => {
+                say_raw!(self, "{}", self.history_text());
+                Ok(())
+            }
+            Some(p) => self.save_history(&p.value, p.span),
+        }
+    }
+}
+
+impl Handle<cmd::Quit> for Session {
+    fn handle(&mut self, _: &cmd::Quit, _: Span) -> Result<(), Error> {
+        self.stage_shutdown();
+        self.quit = true;
         Ok(())
     }
 }

@@ -13,13 +13,19 @@ use rand_chacha::ChaCha20Rng;
 use super::Session;
 use crate::error::{Error, ErrorKind};
 use crate::ground::span::Span;
-use crate::lang::ast::{PortArg, RecordArg, RespondArg, Stage};
+use crate::lang::commands::stage::{self as cmd, PortArg, RecordArg, RespondArg};
+use crate::lang::commands::Handle;
 use crate::model::{Generator, SampleOptions};
 use crate::music::grid::{BarLines, Grid};
 use crate::music::note::Note;
 use crate::perform::record::Recording;
 use crate::perform::{self, ClockSource, Controls, NoteSource, Performer, PortSel};
 use crate::settings::{Live, SettingId, Settings};
+
+/// A failure of the player or the ports, at the command's `span`.
+pub(super) fn fail(span: Span) -> impl Fn(perform::PerformError) -> Error {
+    move |e| Error::new(span, e.into())
+}
 
 /// Notes in an answer when `respond on` does not say.
 const RESPOND_NOTES: usize = 16;
@@ -50,10 +56,6 @@ impl Default for State {
         }
     }
 }
-
-/// How long `link on` waits for a first peer before it reports the session.
-#[cfg(feature = "link")]
-const LINK_LOOK: Duration = Duration::from_secs(1);
 
 pub(super) struct LiveShape {
     allowed: Option<[bool; 128]>,
@@ -139,7 +141,7 @@ impl NoteSource for LiveSource {
 }
 
 impl Session {
-    fn performer(&mut self) -> &mut Performer {
+    pub(super) fn performer(&mut self) -> &mut Performer {
         if self.stage.performer.is_none() {
             self.set_printer(Box::new(|line: String| {
                 // A closed stdout must not kill the player thread.
@@ -173,7 +175,7 @@ impl Session {
     }
 
     /// The meter's bar in beats (quarter notes).
-    fn bar_beats(&self) -> f64 {
+    pub(super) fn bar_beats(&self) -> f64 {
         self.settings.meter.bar_whole_notes() * 4.0
     }
 
@@ -230,7 +232,7 @@ impl Session {
 
     /// Says so when `play` or `live on` will wait for an external clock's transport, or
     /// for an output port that vanished to return.
-    fn say_if_waiting(&mut self) {
+    pub(super) fn say_if_waiting(&mut self) {
         if let Some(port) = self.performer().waiting_for_port() {
             say!(
                 self,
@@ -250,64 +252,97 @@ impl Session {
         }
     }
 
-    pub(super) fn stage_command(&mut self, cmd: &Stage, span: Span) -> Result<(), Error> {
-        let fail = |e: perform::PerformError| Error::new(span, e.into());
+    /// `stop`, and `live off`: the current voice stops, its sounding notes get their note-off.
+    fn stop_voice(&mut self) {
+        if let Some(p) = self.stage.performer.as_mut() {
+            p.stop();
+        }
+    }
+}
+
+impl Handle<cmd::Ports> for Session {
+    fn handle(&mut self, _: &cmd::Ports, span: Span) -> Result<(), Error> {
+        let list = perform::list_ports().map_err(fail(span))?;
+        say!(self, "outputs:");
+        if list.outputs.is_empty() {
+            say!(self, "  (none)");
+        }
+        for (i, p) in list.outputs.iter().enumerate() {
+            say!(self, "  {}  {p}", i + 1);
+        }
+        say!(self, "inputs:");
+        if list.inputs.is_empty() {
+            say!(self, "  (none)");
+        }
+        for (i, p) in list.inputs.iter().enumerate() {
+            say!(self, "  {}  {p}", i + 1);
+        }
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Connect> for Session {
+    fn handle(&mut self, cmd: &cmd::Connect, _: Span) -> Result<(), Error> {
+        let cmd::Connect { input, port } = cmd;
+        let sel = match &port.value {
+            PortArg::Index(i) => PortSel::Index(*i),
+            PortArg::Name(n) => PortSel::Name(n.clone()),
+        };
+        // A port that cannot be opened changes nothing: what worked goes on.
+        if *input {
+            let name = self
+                .performer()
+                .connect_input(&sel)
+                .map_err(fail(port.span))?;
+            let kept = self.kept_on_new_input();
+            say!(self, "connected input {name}{kept}");
+        } else {
+            let name = self
+                .performer()
+                .connect_output(&sel)
+                .map_err(fail(port.span))?;
+            say!(self, "connected output {name}");
+        }
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Disconnect> for Session {
+    fn handle(&mut self, _: &cmd::Disconnect, _: Span) -> Result<(), Error> {
+        self.input_closing();
+        if let Some(p) = self.stage.performer.as_mut() {
+            p.disconnect();
+        }
+        say!(self, "disconnected");
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Play> for Session {
+    fn handle(&mut self, cmd: &cmd::Play, span: Span) -> Result<(), Error> {
+        let cmd::Play { looped } = cmd;
+        self.need_melody(span)?;
+        if !self.ensure_output("not playing")? {
+            return Ok(());
+        }
+        let melody = self.melody().to_vec();
+        self.performer()
+            .play(&melody, *looped)
+            .map_err(fail(span))?;
+        say!(self, "{}", self.playing_line(&melody, *looped));
+        self.say_if_waiting();
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Live> for Session {
+    fn handle(&mut self, cmd: &cmd::Live, span: Span) -> Result<(), Error> {
         match cmd {
-            Stage::Ports => {
-                let list = perform::list_ports().map_err(fail)?;
-                say!(self, "outputs:");
-                if list.outputs.is_empty() {
-                    say!(self, "  (none)");
-                }
-                for (i, p) in list.outputs.iter().enumerate() {
-                    say!(self, "  {}  {p}", i + 1);
-                }
-                say!(self, "inputs:");
-                if list.inputs.is_empty() {
-                    say!(self, "  (none)");
-                }
-                for (i, p) in list.inputs.iter().enumerate() {
-                    say!(self, "  {}  {p}", i + 1);
-                }
+            cmd::Live { on: false } => {
+                self.stop_voice();
                 Ok(())
             }
-            Stage::Connect { input, port } => {
-                let sel = match &port.value {
-                    PortArg::Index(i) => PortSel::Index(*i),
-                    PortArg::Name(n) => PortSel::Name(n.clone()),
-                };
-                let fail = |e: perform::PerformError| Error::new(port.span, e.into());
-                // A port that cannot be opened changes nothing: what worked goes on.
-                if *input {
-                    let name = self.performer().connect_input(&sel).map_err(fail)?;
-                    let kept = self.kept_on_new_input();
-                    say!(self, "connected input {name}{kept}");
-                } else {
-                    let name = self.performer().connect_output(&sel).map_err(fail)?;
-                    say!(self, "connected output {name}");
-                }
-                Ok(())
-            }
-            Stage::Disconnect => {
-                self.input_closing();
-                if let Some(p) = self.stage.performer.as_mut() {
-                    p.disconnect();
-                }
-                say!(self, "disconnected");
-                Ok(())
-            }
-            Stage::Play { looped } => {
-                self.need_melody(span)?;
-                if !self.ensure_output("not playing")? {
-                    return Ok(());
-                }
-                let melody = self.melody().to_vec();
-                self.performer().play(&melody, *looped).map_err(fail)?;
-                say!(self, "{}", self.playing_line(&melody, *looped));
-                self.say_if_waiting();
-                Ok(())
-            }
-            Stage::Live { on: true } => {
+            cmd::Live { on: true } => {
                 let generator = self.live_generator(span)?;
                 // As `play`: no port at all is said in one line, not an error, so a script
                 // runs on a machine without a synth.
@@ -322,146 +357,120 @@ impl Session {
                     shape: self.voice.live_shape.clone(),
                     feed: self.voice.feed.reader(),
                 };
-                self.performer().live(Box::new(source)).map_err(fail)?;
+                self.performer()
+                    .live(Box::new(source))
+                    .map_err(fail(span))?;
                 say!(self, "live: on (`live off` or `stop` to end)");
                 self.say_if_waiting();
                 Ok(())
             }
-            Stage::Live { on: false } | Stage::Stop { all: false } => {
-                if let Some(p) = self.stage.performer.as_mut() {
-                    p.stop();
-                }
-                Ok(())
-            }
-            Stage::Stop { all: true } => {
+        }
+    }
+}
+
+impl Handle<cmd::Stop> for Session {
+    fn handle(&mut self, cmd: &cmd::Stop, _: Span) -> Result<(), Error> {
+        match cmd.all {
+            false => self.stop_voice(),
+            true => {
                 if let Some(p) = self.stage.performer.as_mut() {
                     p.stop_all();
                 }
-                Ok(())
             }
-            Stage::Voice { name } => self.voice_command(name),
-            Stage::Voices => {
-                self.list_voices();
-                Ok(())
+        }
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Voice> for Session {
+    fn handle(&mut self, cmd: &cmd::Voice, _: Span) -> Result<(), Error> {
+        self.voice_command(&cmd.name)
+    }
+}
+
+impl Handle<cmd::Voices> for Session {
+    fn handle(&mut self, _: &cmd::Voices, _: Span) -> Result<(), Error> {
+        self.list_voices();
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Panic> for Session {
+    fn handle(&mut self, _: &cmd::Panic, _: Span) -> Result<(), Error> {
+        let connected = match self.stage.performer.as_mut() {
+            Some(p) if p.connections().0.is_some() => {
+                p.panic();
+                true
             }
-            Stage::Panic => {
-                let connected = match self.stage.performer.as_mut() {
-                    Some(p) if p.connections().0.is_some() => {
-                        p.panic();
-                        true
-                    }
-                    _ => false,
-                };
-                match connected {
-                    true => say!(self, "panic: all notes off on 16 channels"),
-                    false => say!(self, "panic: no output connected, nothing sounds"),
-                }
-                Ok(())
-            }
-            Stage::Clock { input: false, on } => {
-                if *on && !self.ensure_output("no clock out")? {
-                    return Ok(());
-                }
-                self.performer().clock_out(*on).map_err(fail)?;
-                match on {
-                    true => say!(self, "clock out: on (Start at the next bar line)"),
-                    false => say!(self, "clock out: off"),
-                }
-                Ok(())
-            }
-            Stage::Clock { input: true, on } => {
-                let p = self.performer();
-                p.clock_in(*on).map_err(fail)?;
-                let input = p.connections().1.unwrap_or_default();
-                let state = p.clock_state();
-                match (on, state.source) {
-                    (true, ClockSource::ClockInWaiting) => say!(
-                        self,
-                        "clock in: following MIDI clock on {input} (no ticks yet)"
-                    ),
-                    (true, _) => say!(
-                        self,
-                        "clock in: following MIDI clock on {input} at {:.1} BPM",
-                        state.tempo
-                    ),
-                    (false, _) => {
-                        say!(
-                            self,
-                            "clock in: off; internal clock at {:.1} BPM",
-                            state.tempo
-                        )
-                    }
-                }
-                Ok(())
-            }
-            Stage::ClockShow => {
-                let state = self.performer().clock_state();
-                let leads = match state.source {
-                    ClockSource::Internal => "internal clock".to_string(),
-                    ClockSource::ClockIn => "MIDI clock in".to_string(),
-                    ClockSource::ClockInWaiting => "MIDI clock in (no ticks yet)".to_string(),
-                    ClockSource::ClockInSilent => {
-                        "MIDI clock in (no ticks for a second: keeping the last tempo)".to_string()
-                    }
-                    ClockSource::External => "Ableton Link".to_string(),
-                };
-                // Before the first tick there is no tempo to show, only the old one.
-                let tempo = match state.source {
-                    ClockSource::ClockInWaiting => "with no tempo yet".to_string(),
-                    _ => format!("at {:.2} BPM", state.tempo),
-                };
-                let transport = if state.running { "" } else { ", stopped" };
-                let bar = self.bar_beats();
-                let beat = state.beat.max(0.0);
-                say!(
-                    self,
-                    "clock: {leads} {tempo}{transport}, bar {} beat {:.2} ({}); clock out {}",
-                    (beat / bar).floor() as i64 + 1,
-                    beat.rem_euclid(bar) + 1.0,
-                    self.settings.meter,
-                    if state.clock_out { "on" } else { "off" }
-                );
-                Ok(())
-            }
-            Stage::Wait => {
-                self.wait_background(span)?;
-                self.wait_for_player(false);
-                if let Some((list, many)) = self.endless_music() {
-                    let (they, them) = if many {
-                        ("they play", "them")
-                    } else {
-                        ("it plays", "it")
-                    };
-                    say!(
-                        self,
-                        "wait: voice {list}: {they} until stopped (`stop all` ends {them})"
-                    );
-                }
-                match self.interrupted() {
-                    true => Err(Error::new(span, ErrorKind::Interrupted)),
-                    false => Ok(()),
-                }
-            }
-            Stage::Listen { n } => {
-                self.refuse_while_learning(span, "`listen`")?;
-                let interrupt = self.interrupt.clone();
-                let notes = self
-                    .performer()
-                    .listen(*n, Duration::from_millis(PHRASE_SILENCE_MS), &interrupt)
-                    .map_err(fail)?;
-                if self.interrupted() {
-                    return Err(Error::new(span, ErrorKind::Interrupted));
-                }
-                if notes.is_empty() {
-                    return Err(Error::new(span, ErrorKind::HeardNoNotes));
-                }
-                say!(self, "{}", heard_line(&notes, self.grid()));
-                self.set_melody(notes);
-                Ok(())
-            }
-            Stage::Record(arg) => self.record(arg.as_ref(), span),
-            Stage::Respond(arg) => self.respond(arg.as_ref(), span),
-            Stage::Map {
+            _ => false,
+        };
+        match connected {
+            true => say!(self, "panic: all notes off on 16 channels"),
+            false => say!(self, "panic: no output connected, nothing sounds"),
+        }
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Wait> for Session {
+    fn handle(&mut self, _: &cmd::Wait, span: Span) -> Result<(), Error> {
+        self.wait_background(span)?;
+        self.wait_for_player(false);
+        if let Some((list, many)) = self.endless_music() {
+            let (they, them) = if many {
+                ("they play", "them")
+            } else {
+                ("it plays", "it")
+            };
+            say!(
+                self,
+                "wait: voice {list}: {they} until stopped (`stop all` ends {them})"
+            );
+        }
+        match self.interrupted() {
+            true => Err(Error::new(span, ErrorKind::Interrupted)),
+            false => Ok(()),
+        }
+    }
+}
+
+impl Handle<cmd::Listen> for Session {
+    fn handle(&mut self, cmd: &cmd::Listen, span: Span) -> Result<(), Error> {
+        let cmd::Listen { n } = cmd;
+        self.refuse_while_learning(span, "`listen`")?;
+        let interrupt = self.interrupt.clone();
+        let notes = self
+            .performer()
+            .listen(*n, Duration::from_millis(PHRASE_SILENCE_MS), &interrupt)
+            .map_err(fail(span))?;
+        if self.interrupted() {
+            return Err(Error::new(span, ErrorKind::Interrupted));
+        }
+        if notes.is_empty() {
+            return Err(Error::new(span, ErrorKind::HeardNoNotes));
+        }
+        say!(self, "{}", heard_line(&notes, self.grid()));
+        self.set_melody(notes);
+        Ok(())
+    }
+}
+
+impl Handle<cmd::Record> for Session {
+    fn handle(&mut self, cmd: &cmd::Record, span: Span) -> Result<(), Error> {
+        self.record(cmd.0.as_ref(), span)
+    }
+}
+
+impl Handle<cmd::Respond> for Session {
+    fn handle(&mut self, cmd: &cmd::Respond, span: Span) -> Result<(), Error> {
+        self.respond(cmd.0.as_ref(), span)
+    }
+}
+
+impl Handle<cmd::Map> for Session {
+    fn handle(&mut self, cmd: &cmd::Map, _: Span) -> Result<(), Error> {
+        match cmd {
+            cmd::Map::Cc {
                 cc,
                 setting,
                 min,
@@ -477,7 +486,7 @@ impl Session {
                 }
                 Ok(())
             }
-            Stage::MapList => {
+            cmd::Map::List => {
                 let maps = self
                     .stage
                     .performer
@@ -492,114 +501,32 @@ impl Session {
                 }
                 Ok(())
             }
-            Stage::Unmap { cc } => {
-                let removed = self
-                    .stage
-                    .performer
-                    .as_mut()
-                    .is_some_and(|p| p.unmap_cc(*cc));
-                if !removed {
-                    return Err(Error::new(span, ErrorKind::CcNotMapped { cc: *cc }));
-                }
-                say!(self, "unmapped cc {cc}");
-                Ok(())
-            }
-            Stage::Link { on } => self.link_command(*on, span),
         }
     }
+}
 
-    #[cfg(not(feature = "link"))]
-    fn link_command(&mut self, on: Option<bool>, span: Span) -> Result<(), Error> {
-        match on {
-            Some(true) => Err(Error::new(span, ErrorKind::LinkNotBuilt)),
-            // Off is what it already is; a script that ends with `link off` still runs.
-            Some(false) => {
-                say!(self, "link: off");
-                Ok(())
-            }
-            None => {
-                say!(self, "link: off ({})", ErrorKind::LinkNotBuilt);
-                Ok(())
-            }
+impl Handle<cmd::Unmap> for Session {
+    fn handle(&mut self, cmd: &cmd::Unmap, span: Span) -> Result<(), Error> {
+        let cmd::Unmap { cc } = cmd;
+        let removed = self
+            .stage
+            .performer
+            .as_mut()
+            .is_some_and(|p| p.unmap_cc(*cc));
+        if !removed {
+            return Err(Error::new(span, ErrorKind::CcNotMapped { cc: *cc }));
         }
-    }
-
-    #[cfg(feature = "link")]
-    fn link_command(&mut self, on: Option<bool>, span: Span) -> Result<(), Error> {
-        match on {
-            Some(true) if self.stage.link.is_none() => {
-                let m =
-                    perform::link::Membership::join(self.settings.meter, self.shared_controls());
-                // Peers answer within a fraction of a second (BENCHMARKS.md): waiting that
-                // long lets the line below show the session joined rather than "0 peers"
-                // and a tempo about to change.
-                let deadline = std::time::Instant::now() + LINK_LOOK;
-                while m.link().peers() == 0 && std::time::Instant::now() < deadline {
-                    if self.interrupted() {
-                        return Err(Error::new(span, ErrorKind::Interrupted));
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                let link: Arc<dyn perform::BeatSource> = m.link().clone();
-                self.performer().set_external(Some(link));
-                self.stage.link = Some(m);
-                self.follow_link();
-            }
-            Some(false) => {
-                if let Some(p) = self.stage.performer.as_mut() {
-                    p.set_external(None);
-                }
-                self.stage.link = None;
-            }
-            _ => {}
-        }
-        self.link_status();
+        say!(self, "unmapped cc {cc}");
         Ok(())
     }
+}
 
-    /// `link: on, 1 peer, tempo 97, beat 13.52, 1.52 into a 4-beat bar`.
-    #[cfg(feature = "link")]
-    fn link_status(&mut self) {
-        use crate::ground::text::fmt_number;
-        use crate::perform::link::shown_tempo;
-        use crate::perform::timeline::BeatSource;
-        let Some(m) = &self.stage.link else {
-            say!(self, "link: off");
-            return;
-        };
-        let link = m.link();
-        let now = std::time::Instant::now();
-        let peers = match link.peers() {
-            1 => "1 peer".to_string(),
-            n => format!("{n} peers"),
-        };
-        let line = format!(
-            "link: on, {peers}, tempo {}, beat {:.2}, {:.2} into a {}-beat bar",
-            fmt_number(shown_tempo(link.tempo())),
-            link.beat_at(now),
-            link.phase_at(now),
-            fmt_number(link.quantum()),
-        );
-        say!(self, "{line}");
-    }
-
-    /// While Link is on, the `tempo` setting shows the session's tempo, which a peer may
-    /// have changed since the last command (the follower thread keeps the player's control
-    /// current).
-    pub(super) fn follow_link(&mut self) {
-        #[cfg(feature = "link")]
-        if let Some(m) = &self.stage.link {
-            use crate::perform::timeline::BeatSource;
-            let tempo = perform::link::shown_tempo(m.link().tempo());
-            self.settings.set_live(Live::Tempo, tempo);
-        }
-    }
-
+impl Session {
     /// Connects the first output port when none is connected, as a musician expects `play`
     /// to just work. Where there is no port at all it says so in one line and plays nothing
     /// (false), so that a demo script runs on a machine without a synth. `refused` begins
     /// that line: what does not happen ("not playing").
-    fn ensure_output(&mut self, refused: &str) -> Result<bool, Error> {
+    pub(super) fn ensure_output(&mut self, refused: &str) -> Result<bool, Error> {
         if self.performer().connections().0.is_some() {
             return Ok(true);
         }
@@ -674,26 +601,7 @@ impl Session {
         })
     }
 
-    /// Whether `tempo` follows MIDI clock in that sent no tick yet: `set` says so rather
-    /// than show the tempo of an earlier run.
-    pub(super) fn tempo_not_known_yet(&self) -> bool {
-        self.stage
-            .performer
-            .as_ref()
-            .is_some_and(|p| p.clock_state().source == ClockSource::ClockInWaiting)
-    }
-
     /// Keeps the live controls equal to the settings the user changed.
-    /// Whether MIDI clock in leads: the tempo is the clock's, and `set tempo` changes nothing.
-    pub(super) fn clock_in_leads(&self) -> bool {
-        self.stage.performer.as_ref().is_some_and(|p| {
-            !matches!(
-                p.clock_state().source,
-                ClockSource::Internal | ClockSource::External
-            )
-        })
-    }
-
     pub(super) fn stage_setting_changed(&mut self, id: SettingId) {
         if let Some(l) = id.live() {
             self.set_control(l, self.settings.live_value(l));

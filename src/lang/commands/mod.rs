@@ -1,35 +1,49 @@
 //! The command table: one row per command with its syntax, help, example, what completes
 //! after it, and the function that turns its tokens into a typed [`Command`]. The parser's
 //! dispatch, `help`, tab completion and did-you-mean all read this table, so a command added
-//! to it is complete everywhere at once. Each row sits beside its parser in the file of its
-//! family, the part of [`Command`] it builds (session, data, model, stage), and [`COMMANDS`]
-//! sets their order; this file holds what the families share: the row's type, the [`Args`]
-//! cursor, and the checks of more than one family.
+//! to it is complete everywhere at once.
+//!
+//! A command is its type and its row, side by side in the file of its family (session,
+//! data, model, stage): the type holds its arguments and prints them back as they parse
+//! (`history` writes that text), the row its syntax, help and parser. [`commands!`] lists
+//! the types in `help`'s order and makes of them the [`Command`] enum and [`COMMANDS`]; the
+//! session carries each out by its [`Handle`]. This file holds what the families share: the
+//! row's type, the [`Args`] cursor, and the checks of more than one family.
 
+use std::fmt;
 use std::path::Path;
 
-use super::ast::{BarRange, Command};
+use super::ast::BarRange;
 use super::lexer::{Syntax, Token, TokenKind, Unquoted};
 use crate::error::{Error, ErrorKind};
 use crate::fsio::Role;
 use crate::ground::span::{Span, Spanned};
-use crate::ground::text::suggest;
+use crate::ground::text::{fmt_number, quote, suggest};
 use crate::settings::{self, SettingId, SettingSpec, Value};
 
-// A command that takes no arguments; defined before the families, which use it.
+// The type of a command that takes no arguments, printed as its name; defined before the
+// families, which use it. Its row's parser is `|a| a.finish(Type)`.
 macro_rules! bare {
-    ($name:ident, $variant:expr) => {
-        fn $name(a: &mut Args) -> Result<Command, Error> {
-            a.finish($variant)
+    ($(#[$doc:meta])* $ty:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct $ty;
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(Self::ROW.name)
+            }
         }
     };
 }
 
-mod data;
-mod model;
-mod session;
-mod stage;
+pub mod data;
+mod misuse;
+pub mod model;
+pub mod session;
+pub mod stage;
 
+pub use misuse::Misuse;
 pub use model::MAX_TRIES;
 pub use stage::{MAX_VOICES, VOICE_NAME_MAX};
 
@@ -59,7 +73,7 @@ pub enum Quoted {
 
 /// Whether a successful command goes into `history`, the replayable script of a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum History {
+pub enum Replay {
     /// It changes state: replaying the session needs it.
     Always,
     /// It only shows or leaves (`help`, `show`, `quit`), or runs other commands that are
@@ -69,12 +83,12 @@ pub enum History {
     WithArgs,
 }
 
-impl History {
+impl Replay {
     pub fn records(self, has_args: bool) -> bool {
         match self {
-            History::Always => true,
-            History::Never => false,
-            History::WithArgs => has_args,
+            Replay::Always => true,
+            Replay::Never => false,
+            Replay::WithArgs => has_args,
         }
     }
 }
@@ -92,8 +106,114 @@ pub struct CommandSpec {
     /// Names a bare word may be at an argument's position (1 is the first after the
     /// command's name), where they are not `words`: `set NAME`, `help TOPIC`.
     pub words_at: &'static [(usize, Pool)],
-    pub history: History,
+    pub history: Replay,
+    /// Turns the tokens after the name into the command's type.
     pub parse: fn(&mut Args) -> Result<Command, Error>,
+}
+
+/// What carries a command out: implemented once per command type by the part of the
+/// program that owns what the command changes (the session, for every command; `lang`
+/// never names it). [`Command::run`] asks for all of them, so a command without a handler
+/// does not compile, and coherence allows no second one.
+pub trait Handle<C> {
+    fn handle(&mut self, cmd: &C, span: Span) -> Result<(), Error>;
+}
+
+/// The command types in the order `help` lists them, each `family::Type` with its row at
+/// `Type::ROW`: makes [`Command`] (a variant per type, named after it), its printing and
+/// its dispatch to the handlers, and [`COMMANDS`].
+macro_rules! commands {
+    ($($family:ident::$ty:ident,)*) => {
+        /// A command: one variant per row of [`COMMANDS`], holding the type that sits beside
+        /// the row. Printing it (`Display`) gives text that parses back to the same command:
+        /// `history` relies on it to write replayable scripts.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Command {
+            $($ty($family::$ty),)*
+        }
+
+        $(impl From<$family::$ty> for Command {
+            fn from(c: $family::$ty) -> Command {
+                Command::$ty(c)
+            }
+        })*
+
+        impl Command {
+            /// The name of the row that parses it.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Command::$ty(_) => $family::$ty::ROW.name,)*
+                }
+            }
+
+            /// Carries the command out by its handler on `on`.
+            pub fn run<S>(&self, on: &mut S, span: Span) -> Result<(), Error>
+            where
+                $(S: Handle<$family::$ty>,)*
+            {
+                match self {
+                    $(Command::$ty(c) => on.handle(c, span),)*
+                }
+            }
+        }
+
+        impl fmt::Display for Command {
+            fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                match self {
+                    $(Command::$ty(c) => c.fmt(f),)*
+                }
+            }
+        }
+
+        /// Every command, in the order `help` lists them and README's table shows them.
+        pub static COMMANDS: &[CommandSpec] = &[$($family::$ty::ROW,)*];
+    };
+}
+
+commands! {
+    session::Help,
+    session::Seed,
+    session::Device,
+    session::Set,
+    session::Loss,
+    data::Load,
+    data::Dataset,
+    data::Export,
+    model::Model,
+    model::Save,
+    model::Train,
+    model::Learn,
+    model::Evaluate,
+    data::Prime,
+    model::Generate,
+    model::Regenerate,
+    model::Vary,
+    data::Show,
+    data::Write,
+    data::Render,
+    stage::Ports,
+    stage::Connect,
+    stage::Disconnect,
+    stage::Play,
+    stage::Live,
+    stage::Clock,
+    stage::Stop,
+    stage::Voice,
+    stage::Voices,
+    stage::Panic,
+    stage::Listen,
+    stage::Respond,
+    stage::Record,
+    stage::Map,
+    stage::Unmap,
+    stage::Link,
+    stage::Wait,
+    session::Sleep,
+    session::Run,
+    session::Watch,
+    session::Unwatch,
+    session::History,
+    session::Quit,
 }
 
 /// A cursor over one command's argument tokens, with the checks every command shares.
@@ -129,14 +249,17 @@ impl<'a> Args<'a> {
         }
     }
 
-    fn error(&self, span: Span, message: impl Into<String>) -> Error {
-        Error::usage(span, message, self.spec.usage)
+    fn error(&self, span: Span, misuse: Misuse) -> Error {
+        Error::usage(span, misuse, self.spec.usage)
     }
 
     fn expected(&self, what: &str) -> Error {
         match self.peek() {
-            Some(t) => self.error(t.span, format!("expected {what}, found {}", t.describe())),
-            None => self.error(self.end_span(), format!("missing {what}")),
+            Some(t) => {
+                let (what, found) = (what.to_string(), t.describe());
+                self.error(t.span, Misuse::Expected { what, found })
+            }
+            None => self.error(self.end_span(), Misuse::Missing(what.to_string())),
         }
     }
 
@@ -174,14 +297,8 @@ impl<'a> Args<'a> {
                 span,
             }) => {
                 if !(x.is_finite() && (min..=max).contains(x)) {
-                    return Err(self.error(
-                        *span,
-                        format!(
-                            "{what} must be from {} to {}",
-                            crate::ground::text::fmt_number(min),
-                            crate::ground::text::fmt_number(max)
-                        ),
-                    ));
+                    let what = what.to_string();
+                    return Err(self.error(*span, Misuse::OutOfRange { what, min, max }));
                 }
                 self.pos += 1;
                 Ok(Spanned::new(*x, *span))
@@ -202,14 +319,14 @@ impl<'a> Args<'a> {
                         self.pos += 1;
                         Ok(Spanned::new(v, *span))
                     }
-                    Ok(_) => Err(self.error(
-                        *span,
-                        format!("{what} must be an integer from {min} to {max}"),
-                    )),
-                    Err(_) => Err(self.error(
-                        *span,
-                        format!("{what} must be a whole number, found `{text}`"),
-                    )),
+                    Ok(_) => {
+                        let what = what.to_string();
+                        Err(self.error(*span, Misuse::IntegerOutOfRange { what, min, max }))
+                    }
+                    Err(_) => {
+                        let (what, text) = (what.to_string(), text.clone());
+                        Err(self.error(*span, Misuse::NotWhole { what, text }))
+                    }
                 }
             }
             _ => Err(self.expected(what)),
@@ -284,18 +401,16 @@ impl<'a> Args<'a> {
         let mut seen: Vec<String> = Vec::new();
         while let Some(tok) = self.peek() {
             let TokenKind::Word(w) = &tok.kind else {
-                return Err(self.error(tok.span, format!("unexpected {}", tok.describe())));
+                return Err(self.error(tok.span, Misuse::Unexpected(tok.describe())));
             };
             let lower = w.to_lowercase();
             let Some(name) = names.iter().find(|n| **n == lower) else {
-                let hint = match suggest(w, names.iter().copied()) {
-                    Some(s) => format!(" (did you mean `{s}`?)"),
-                    None => String::new(),
-                };
-                return Err(self.error(tok.span, format!("unknown option `{w}`{hint}")));
+                let suggestion = suggest(w, names.iter().copied());
+                let name = w.clone();
+                return Err(self.error(tok.span, Misuse::UnknownOption { name, suggestion }));
             };
             if seen.iter().any(|s| s == name) {
-                return Err(self.error(tok.span, format!("option `{name}` given twice")));
+                return Err(self.error(tok.span, Misuse::OptionTwice(name.to_string())));
             }
             seen.push(name.to_string());
             self.pos += 1;
@@ -327,23 +442,13 @@ impl<'a> Args<'a> {
                         span = span.to(*next);
                         self.pos += 1;
                     }
-                    _ => {
-                        return Err(self.error(
-                            *next,
-                            "a range of bars is written with no spaces: `bars 5-6`",
-                        ))
-                    }
+                    _ => return Err(self.error(*next, Misuse::SpacedBarRange)),
                 }
             }
         }
         if last < first.value {
-            return Err(self.error(
-                span,
-                format!(
-                    "bars {}-{last} run backwards: the first bar comes first",
-                    first.value
-                ),
-            ));
+            let first = first.value;
+            return Err(self.error(span, Misuse::BackwardBars { first, last }));
         }
         let range = BarRange {
             first: first.value as usize,
@@ -356,7 +461,7 @@ impl<'a> Args<'a> {
     pub fn finish(&self, cmd: impl Into<Command>) -> Result<Command, Error> {
         match self.peek() {
             None => Ok(cmd.into()),
-            Some(t) => Err(self.error(t.span, format!("unexpected {}", t.describe()))),
+            Some(t) => Err(self.error(t.span, Misuse::Unexpected(t.describe()))),
         }
     }
 }
@@ -443,52 +548,47 @@ fn opt_on_off(a: &mut Args) -> Result<Option<bool>, Error> {
 
 const MIDI_ABC: Quoted = Quoted::Files(&[Role::Melody]);
 
-/// Every command, in the order `help` lists them and README's table shows them.
-pub static COMMANDS: &[CommandSpec] = &[
-    session::HELP,
-    session::SEED,
-    session::DEVICE,
-    session::SET,
-    session::LOSS,
-    data::LOAD,
-    data::DATASET,
-    data::EXPORT,
-    model::MODEL,
-    model::SAVE,
-    model::TRAIN,
-    model::LEARN,
-    model::EVALUATE,
-    data::PRIME,
-    model::GENERATE,
-    model::REGENERATE,
-    model::VARY,
-    data::SHOW,
-    data::WRITE,
-    data::RENDER,
-    stage::PORTS,
-    stage::CONNECT,
-    stage::DISCONNECT,
-    stage::PLAY,
-    stage::LIVE,
-    stage::CLOCK,
-    stage::STOP,
-    stage::VOICE,
-    stage::VOICES,
-    stage::PANIC,
-    stage::LISTEN,
-    stage::RESPOND,
-    stage::RECORD,
-    stage::MAP,
-    stage::UNMAP,
-    stage::LINK,
-    stage::WAIT,
-    session::SLEEP,
-    session::RUN,
-    session::WATCH,
-    session::UNWATCH,
-    session::HISTORY,
-    session::QUIT,
-];
+/// What printing a command shares: ` NAME VALUE` for an option that is given.
+pub(crate) struct Opt<'a, T>(pub &'a str, pub &'a Option<T>);
+
+impl<T: fmt::Display> fmt::Display for Opt<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.1 {
+            Some(v) => write!(f, " {} {v}", self.0),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What printing a command shares: ` VALUE` for an argument that is given.
+pub(crate) struct Arg<T>(pub Option<T>);
+
+impl<T: fmt::Display> fmt::Display for Arg<T> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match &self.0 {
+            Some(v) => write!(f, " {v}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A number as `set` shows it: `0.5`, `90`.
+pub(crate) struct Num(pub f64);
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&fmt_number(self.0))
+    }
+}
+
+/// A string in quotes, escaped so that it lexes back.
+pub(crate) struct Q<'a>(pub &'a str);
+
+impl fmt::Display for Q<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&quote(self.0))
+    }
+}
 
 pub fn lookup(name: &str) -> Option<&'static CommandSpec> {
     COMMANDS.iter().find(|c| c.name == name)
@@ -505,7 +605,7 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 pub(super) fn setting_value(
     a: &mut Args,
     spec: &SettingSpec,
-    lead: &str,
+    lead: &'static str,
     follows: &[&str],
 ) -> Result<Spanned<Value>, Error> {
     let tok = a.peek().cloned();
@@ -539,13 +639,13 @@ pub(super) fn setting_value(
     ) = (&raw, a.peek())
     {
         if !follows.iter().any(|f| more.eq_ignore_ascii_case(f)) {
-            return Err(a.error(
-                *more_span,
-                format!(
-                    "a value of several words is quoted: {lead}{} \"{first} {more}\"",
-                    spec.name
-                ),
-            ));
+            let misuse = Misuse::UnquotedWords {
+                lead,
+                setting: spec.name,
+                first: first.clone(),
+                more: more.clone(),
+            };
+            return Err(a.error(*more_span, misuse));
         }
     }
     let value = spec.kind.check(&raw).map_err(|allowed| {
@@ -562,4 +662,89 @@ pub(super) fn setting_value(
         )
     })?;
     Ok(Spanned::new(value, span))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{lookup, Command, COMMANDS};
+    use crate::lang::parse;
+
+    fn one(src: &str) -> Command {
+        let p = parse(src);
+        assert!(p.errors.is_empty(), "`{src}`: {:?}", p.errors);
+        assert_eq!(p.stmts.len(), 1, "`{src}`");
+        p.stmts[0].cmd.clone()
+    }
+
+    /// A command is its row and its type: each row's parser builds its own type (the
+    /// variant named by the row), which prints back as text that parses to it again. Every
+    /// form of every command is here, beside the rows' examples; the handlers are checked
+    /// by the compiler (`Command::run` asks the session for every type).
+    #[test]
+    fn every_row_parses_to_its_own_type_and_prints_back() {
+        let forms = [
+            "help",
+            "device",
+            "set",
+            "set tempo",
+            "loss",
+            "loss step 2",
+            "dataset",
+            "export \"a.csv\" positions",
+            "model new",
+            "model",
+            "train",
+            "train stop",
+            "train 3 stop after 2 batches",
+            "learn",
+            "learn off",
+            "evaluate",
+            "prime \"a.mid\"",
+            "prime \"a.abc\" last 4",
+            "generate 4",
+            "generate 8 bars form \"AABA\" vary 0.5",
+            "generate 5 stop after 1 note",
+            "regenerate bar 2",
+            "vary bars 1-2 tries 3",
+            "write \"a.mid\" program 77 tempo 90",
+            "render \"a.wav\" soundfont \"s.sf2\" rate 8000",
+            "connect 2",
+            "connect in \"x\"",
+            "play",
+            "live off",
+            "clock",
+            "clock out off",
+            "stop",
+            "listen",
+            "respond",
+            "respond on",
+            "respond off",
+            "record",
+            "record stop",
+            "record \"a.mid\" overwrite",
+            "map",
+            "link",
+            "link off",
+            "watch",
+            "history",
+        ];
+        let examples = COMMANDS.iter().map(|c| c.example);
+        let mut seen = Vec::new();
+        for src in examples.chain(forms) {
+            let cmd = one(src);
+            let row = lookup(src.split(' ').next().unwrap()).unwrap();
+            assert_eq!(cmd.name(), row.name, "`{src}` built another command's type");
+            let printed = cmd.to_string();
+            assert_eq!(one(&printed), cmd, "`{src}` printed as `{printed}`");
+            seen.push(row.name);
+        }
+        for c in COMMANDS {
+            assert!(
+                std::ptr::eq(lookup(c.name).unwrap(), c),
+                "`{}` twice",
+                c.name
+            );
+            assert!(seen.contains(&c.name));
+        }
+    }
 }
