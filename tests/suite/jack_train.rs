@@ -458,3 +458,96 @@ fn learn_off_returns_at_once_while_a_phrase_is_being_learned() {
         format!("learn: off after 0 phrases; the phrase being learned ({notes} notes) is dropped, the model keeps what it learned before it")
     );
 }
+
+#[test]
+fn a_trainer_killed_while_a_voice_plays_leaves_the_music_the_prompt_and_the_last_epoch() {
+    // The folk model learning the five primer tunes: short epochs, so the kill lands in
+    // the middle of one, and a voice that plays it in the folk model's rhythm.
+    let _jack = Jack::start();
+    let synth = Sink::new("synth");
+    let mut child = tms(&[]).stdin(Stdio::piped()).spawn().expect("tms runs");
+    let mut keys = child.stdin.take().expect("stdin");
+    let said = lines(&mut child);
+    let mut seen = Vec::new();
+    writeln!(
+        keys,
+        "seed 4; model \"models/folk.safetensors\"; load \"samples/*.mid\"; set val 0.2; \
+         set seq_len 16; set batch 1; prime \"samples/little_star.mid\"; set tempo 120; \
+         set grid \"1/8\"; set min_duration 0.5; connect \"synth\"; live on"
+    )
+    .unwrap();
+    wait_for(&said, "live: on", Duration::from_secs(60), &mut seen);
+    writeln!(keys, "train 400 background").unwrap();
+    let trained = folk_epochs();
+    wait_for(
+        &said,
+        &format!("epoch {}  train ", trained + 2),
+        Duration::from_secs(120),
+        &mut seen,
+    );
+    let trainers = crate::trainer::trainers_of(child.id());
+    assert!(!trainers.is_empty(), "a trainer runs the training");
+    let killed = Instant::now();
+    for t in &trainers {
+        let _ = std::process::Command::new("kill")
+            .args(["-s", "KILL", &t.to_string()])
+            .status();
+    }
+    // The prompt answers, and tells what happened at the next command.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen
+        .iter()
+        .any(|l| l.starts_with("background training stopped: "))
+    {
+        assert!(Instant::now() < deadline, "{}", seen.join("\n"));
+        writeln!(keys, "set tempo 120").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        seen.extend(said.try_iter());
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("killed by signal 9")),
+        "{}",
+        seen.join("\n")
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let after_kill = Instant::now();
+    writeln!(keys, "model").unwrap();
+    wait_for(&said, "epochs trained", Duration::from_secs(30), &mut seen);
+    let shown = seen.last().cloned().unwrap_or_default();
+    let epochs: usize = shown
+        .split(" epoch")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(epochs >= trained + 2, "{shown}");
+    writeln!(keys, "train 1").unwrap();
+    wait_for(
+        &said,
+        &format!("epoch {}  train ", epochs + 1),
+        Duration::from_secs(120),
+        &mut seen,
+    );
+    writeln!(keys, "stop; quit").unwrap();
+    drop(keys);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", seen.join("\n"));
+
+    let heard = synth.controller_seen(0, 123);
+    assert_silent_at_the_end(&heard);
+    let all = notes(&heard);
+    let since: Vec<HeardNote> = all
+        .iter()
+        .filter(|n| n.on >= killed && n.on < after_kill)
+        .cloned()
+        .collect();
+    let seconds = after_kill.duration_since(killed).as_secs_f64();
+    assert!(
+        since.len() as f64 >= seconds / (4.0 * BEAT),
+        "{} notes in the {seconds:.1} s after the trainer died",
+        since.len()
+    );
+    let t = timing(&since);
+    println!("{}", show("after the trainer died", &t));
+    assert!(t.p99 < 0.03, "{}", show("after the trainer died", &t));
+}

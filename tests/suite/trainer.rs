@@ -16,7 +16,7 @@ fn mapped(pid: u32) -> String {
 }
 
 /// The live `tms-trainer` processes started by `pid`.
-fn trainers_of(pid: u32) -> Vec<u32> {
+pub(crate) fn trainers_of(pid: u32) -> Vec<u32> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
