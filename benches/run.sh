@@ -37,6 +37,10 @@
 #   startup   the stage's start-up, whole process (`tms -c 'seed 1'`, which never loads
 #             libtorch), beside a command that starts the trainer (`set hidden 8; model new`:
 #             what every start of tms paid before the trainer process); 21 runs each
+#   livetrain the folk model playing live through a private JACK server while `train 2
+#             background` runs in the trainer on every core (TMS_THREADS = cores): onset
+#             error p50/p95/p99/max of each of TMS_LIVETRAIN_RUNS=10 runs. Needs jackd; run
+#             alone as `BENCH_ONLY=livetrain make bench` (not in the default set)
 #   clock     clock in re-locking: a drum machine stand-in stopped and started again 20 times
 #             with every core busy, through a private JACK server (the ignored test
 #             jack_clock::bench_clock_in_relock_worst_onset_error); the worst onset error.
@@ -115,6 +119,19 @@ if wants clock; then
         jack_clock::bench_clock_in_relock_worst_onset_error -- --ignored --nocapture \
         --test-threads 1 2>/dev/null | grep -E '^(run |clock in re-lock|        typed)'
     ONLY=${ONLY//clock/}
+    [ -z "${ONLY// /}" ] && exit 0
+fi
+
+if wants livetrain; then
+    runs=${TMS_LIVETRAIN_RUNS:-10}
+    say "a live voice while the model trains in the background on every core ($(nproc) libtorch threads in the trainer): $runs runs"
+    cargo build -q --features torch --bin tms-trainer
+    for i in $(seq 1 "$runs"); do
+        TMS_THREADS=$(nproc) cargo test -q --features jack --test suite \
+            jack_train::a_live_voice_keeps_its_time -- --nocapture --test-threads 1 2>/dev/null \
+            | grep -E '^(idle|background train 2|while it trained)' | sed "s/^/run $i: /"
+    done
+    ONLY=${ONLY//livetrain/}
     [ -z "${ONLY// /}" ] && exit 0
 fi
 

@@ -52,8 +52,9 @@ fn wait_for(said: &Receiver<String>, what: &str, limit: Duration, seen: &mut Vec
 /// How a stretch of live playing kept time.
 struct Timing {
     notes: usize,
-    /// Onset error after the constant delay is taken out: p50, p99, max (seconds).
+    /// Onset error after the constant delay is taken out: p50, p95, p99, max (seconds).
     p50: f64,
+    p95: f64,
     p99: f64,
     max: f64,
     /// The longest time with no note sounding (seconds): a rest the model chose, or a note
@@ -86,6 +87,7 @@ fn timing(heard: &[HeardNote]) -> Timing {
     Timing {
         notes: heard.len(),
         p50: quantile(&errors, 0.5),
+        p95: quantile(&errors, 0.95),
         p99: quantile(&errors, 0.99),
         max: quantile(&errors, 1.0),
         silence,
@@ -94,9 +96,10 @@ fn timing(heard: &[HeardNote]) -> Timing {
 
 fn show(what: &str, t: &Timing) -> String {
     format!(
-        "{what}: {} notes, onset error p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; longest silence {:.0} ms",
+        "{what}: {} notes, onset error p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms, max {:.3} ms; longest silence {:.0} ms",
         t.notes,
         t.p50 * 1e3,
+        t.p95 * 1e3,
         t.p99 * 1e3,
         t.max * 1e3,
         t.silence * 1e3
