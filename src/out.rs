@@ -6,6 +6,37 @@
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
+/// A writer that hands on each whole line it is given (without its newline): what a training
+/// run prints, relayed a line at a time from a thread or another process.
+pub struct Lines<F: FnMut(String)> {
+    each: F,
+    partial: Vec<u8>,
+}
+
+impl<F: FnMut(String)> Lines<F> {
+    pub fn new(each: F) -> Self {
+        Lines {
+            each,
+            partial: Vec::new(),
+        }
+    }
+}
+
+impl<F: FnMut(String)> Write for Lines<F> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.partial.extend_from_slice(buf);
+        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            (self.each)(String::from_utf8_lossy(&line[..end]).into_owned());
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A message sink that swallows write errors: once the reader is gone, output is discarded
 /// and the work goes on.
 pub struct Out {

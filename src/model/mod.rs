@@ -201,8 +201,6 @@ const _: () =
 pub struct Model {
     /// The weights as plain numbers: generation and the files read them without libtorch.
     params: Params,
-    /// Changes with every change of `params` (see `params::fresh_revision`).
-    revision: u64,
     /// Where its training and evaluation run.
     device: Device,
     config: ModelConfig,
@@ -227,7 +225,6 @@ impl Model {
     pub(crate) fn of_params(config: ModelConfig, device: Device, params: Params) -> Model {
         Model {
             params,
-            revision: params::fresh_revision(),
             device,
             config,
             epochs: 0,

@@ -3,8 +3,6 @@
 //! or reads a model works on these, so only training and the evaluation protocol need
 //! libtorch (`torch.rs`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use super::position::{DEGREES, POSITIONS};
 use super::step::{
     InputWeights, Layer, PointerWeights, Precision, RhythmWeights, Stepper, Weights,
@@ -193,14 +191,6 @@ impl Params {
             precision,
         )
     }
-}
-
-/// A number no other set of weights in this process has: a model's weights get a new one
-/// whenever they change, so a copy of them elsewhere (the tensors a trainer keeps between
-/// runs) knows whether it is still the same.
-pub(super) fn fresh_revision() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 #[cfg(test)]

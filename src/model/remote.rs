@@ -8,7 +8,6 @@
 use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -214,30 +213,16 @@ impl Slot {
     }
 }
 
-fn next_job() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
 /// A voice's training: optimizer state kept between `train` commands, in its own trainer
 /// process, so that a run in the background leaves the other requests free.
+#[derive(Default)]
 pub struct Trainer {
     slot: Slot,
-    job: u64,
-}
-
-impl Default for Trainer {
-    fn default() -> Self {
-        Trainer::new()
-    }
 }
 
 impl Trainer {
     pub fn new() -> Trainer {
-        Trainer {
-            slot: Slot::default(),
-            job: next_job(),
-        }
+        Trainer::default()
     }
 
     /// Trains `epochs` epochs in the trainer process. Output lines go to `out`, and the
@@ -254,7 +239,6 @@ impl Trainer {
         observer: &mut dyn Observer,
     ) -> Result<(), TrainError> {
         let request = Request::Train {
-            job: self.job,
             device: model.device(),
             cfg: cfg.clone(),
             epochs,
@@ -308,7 +292,6 @@ impl Trainer {
 /// trainer process of its own.
 pub struct FineTuner {
     slot: Slot,
-    job: u64,
     seed: u64,
     corpus_sent: bool,
 }
@@ -317,7 +300,6 @@ impl FineTuner {
     pub fn new(seed: u64) -> FineTuner {
         FineTuner {
             slot: Slot::default(),
-            job: next_job(),
             seed,
             corpus_sent: false,
         }
@@ -333,7 +315,6 @@ impl FineTuner {
         cfg: &TrainConfig,
     ) -> Result<Learned, TrainError> {
         let request = Request::Learn {
-            job: self.job,
             device: model.device(),
             seed: self.seed,
             cfg: cfg.clone(),
@@ -355,11 +336,8 @@ impl FineTuner {
                 (other, _) => Err(unexpected(&other)),
             }
         });
-        match &result {
-            Ok(_) => self.corpus_sent = true,
-            // A new trainer has not seen the corpus.
-            Err(_) => self.corpus_sent = self.slot.0.is_some() && self.corpus_sent,
-        }
+        // A trainer started after this one died has not seen the corpus.
+        self.corpus_sent = self.slot.0.is_some() && (self.corpus_sent || result.is_ok());
         result
     }
 }
@@ -450,4 +428,27 @@ pub fn gpus() -> Result<usize, TrainError> {
             (other, _) => Err(unexpected(&other)),
         }
     })
+}
+
+/// Niceness of training and of the threads that relay it: the player (SCHED_FIFO where
+/// allowed, else an ordinary thread at nice 0) then gets about ten times their CPU share
+/// when both want a core (the kernel's weights for nice 0 and 10 are 1024 and 110), so an
+/// epoch slows down rather than a note coming late.
+const TRAIN_NICE: i32 = 10;
+
+/// Lowers the calling thread's priority (Linux sets niceness per thread); threads it
+/// starts later (the trainer's libtorch workers) inherit it.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn lower_priority() -> bool {
+    // SAFETY: gettid has no arguments and cannot fail; setpriority only reads its integers.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, TRAIN_NICE) == 0
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn lower_priority() -> bool {
+    false
 }

@@ -5,11 +5,10 @@
 use tch::{Kind, Tensor};
 
 use super::batch;
-use super::batch::Window;
 use super::data::Encoded;
 use super::net::Net;
 use super::torch::Torch;
-use super::{rhythm, Head, Metrics, Model, Rhythm};
+use super::{rhythm, Head, Metrics, Model, Objective, Rhythm};
 use crate::music::note::Tune;
 
 /// Scores `tunes` by the protocol. Tunes too short to score contribute nothing.
@@ -51,20 +50,8 @@ fn scored(
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Option<Metrics> {
     let _guard = tch::no_grad_guard();
-    let windows: Vec<Window> = set
-        .iter()
-        .enumerate()
-        .flat_map(|(i, e)| {
-            (seq_len..e.len()).map(move |target| Window {
-                tune: i,
-                start: target - seq_len,
-                len: seq_len + 1,
-                scored_from: seq_len - 1,
-                shift: 0,
-                hide_bars: false,
-            })
-        })
-        .collect();
+    // The notebook's windows: every note with `seq_len` notes before it, scored alone.
+    let windows = batch::windows(set, seq_len, Objective::Window, 0, None);
     let grid = model.config.rhythm == Rhythm::Grid;
     let mut sums = [0.0f64; 6];
     for (i, chunk) in windows.chunks(1024).enumerate() {

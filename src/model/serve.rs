@@ -2,11 +2,10 @@
 //! answers on stdout (`wire.rs`). Nothing else may write to stdout; the progress bar and
 //! libtorch's own messages go to stderr, which is tms's terminal.
 //!
-//! It runs below the stage's priority (nice 10, as training threads did in the performing
-//! process), so a core the player needs goes to the player.
+//! It runs below the stage's priority (`remote::TRAIN_NICE`), so a core the player needs goes
+//! to the player.
 
-use std::collections::HashMap;
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -14,11 +13,6 @@ use super::finetune::LocalFineTuner;
 use super::train::LocalTrainer;
 use super::wire::{self, Failure, Reply, Request};
 use super::{Encoded, Model, Observer};
-
-/// Niceness of the trainer: the player (SCHED_FIFO where allowed, else nice 0) gets about
-/// ten times its CPU share when both want a core (the kernel's weights for nice 0 and 10
-/// are 1024 and 110).
-const TRAIN_NICE: i32 = 10;
 
 type Out = Arc<Mutex<BufWriter<io::Stdout>>>;
 
@@ -32,7 +26,8 @@ fn send(out: &Out, reply: &Reply, blobs: &[&[u8]]) {
 
 /// Serves until stdin closes.
 pub fn run() {
-    lower_priority();
+    // Before libtorch starts its workers, which inherit it.
+    super::remote::lower_priority();
     super::torch::init_threads();
     if let Err(e) = super::cuda::load() {
         eprintln!("warning: {e}; training on the CPU");
@@ -61,8 +56,9 @@ pub fn run() {
             }
         }
     });
-    let mut trainers: HashMap<u64, LocalTrainer> = HashMap::new();
-    let mut tuners: HashMap<u64, (LocalFineTuner, Vec<Encoded>)> = HashMap::new();
+    // One job a process: tms starts a trainer per voice's training and per `learn on`.
+    let mut trainer = LocalTrainer::default();
+    let mut tuner: Option<(LocalFineTuner, Vec<Encoded>)> = None;
     for (request, blobs) in requests {
         let model = |device| {
             let bytes = blobs.first().map(Vec::as_slice).unwrap_or_default();
@@ -95,7 +91,6 @@ pub fn run() {
                 }
             }
             Request::Train {
-                job,
                 device,
                 cfg,
                 epochs,
@@ -118,11 +113,7 @@ pub fn run() {
                     batches: 0,
                     bar,
                 };
-                let mut lines = Lines {
-                    out: &out,
-                    partial: Vec::new(),
-                };
-                let trainer = trainers.entry(job).or_default();
+                let mut lines = crate::out::Lines::new(|line| send(&out, &Reply::Line(line), &[]));
                 let result = trainer.train(&mut m, &tunes, &cfg, epochs, &mut lines, &mut observer);
                 send(
                     &out,
@@ -131,7 +122,6 @@ pub fn run() {
                 );
             }
             Request::Learn {
-                job,
                 device,
                 seed,
                 cfg,
@@ -145,9 +135,8 @@ pub fn run() {
                         continue;
                     }
                 };
-                let (tuner, kept) = tuners
-                    .entry(job)
-                    .or_insert_with(|| (LocalFineTuner::new(seed), Vec::new()));
+                let (tuner, kept) =
+                    tuner.get_or_insert_with(|| (LocalFineTuner::new(seed), Vec::new()));
                 if let Some(c) = corpus {
                     *kept = c;
                 }
@@ -231,38 +220,3 @@ impl Observer for Follower<'_> {
         }
     }
 }
-
-/// Training output, a line at a time.
-struct Lines<'a> {
-    out: &'a Out,
-    partial: Vec<u8>,
-}
-
-impl Write for Lines<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.partial.extend_from_slice(buf);
-        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            let text = String::from_utf8_lossy(&line[..end]).into_owned();
-            send(self.out, &Reply::Line(text), &[]);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Lowers the whole process's priority; libtorch's worker threads inherit it.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn lower_priority() {
-    // SAFETY: setpriority only reads its integers; 0 means this process.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, TRAIN_NICE);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn lower_priority() {}

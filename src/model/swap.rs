@@ -12,7 +12,7 @@ use super::step::Stepper;
 use super::Model;
 
 /// A copy of every weight of a model: sent from the training thread to the session's copy.
-pub struct Weights(Params, u64);
+pub struct Weights(Params);
 
 /// Where a model's newest weights are published, for the voices that play it. One feed per
 /// model: a model opened or made anew gets a new feed, so voices of the old one keep theirs.
@@ -72,7 +72,6 @@ impl Model {
     pub fn duplicate(&self) -> Model {
         Model {
             params: self.params.clone(),
-            revision: self.revision,
             device: self.device,
             config: self.config,
             epochs: self.epochs,
@@ -86,14 +85,13 @@ impl Model {
 
     /// A copy of the weights, to send to another copy of this model.
     pub fn weights(&self) -> Weights {
-        Weights(self.params.clone(), self.revision)
+        Weights(self.params.clone())
     }
 
     /// Takes another copy's weights and epoch count (the weights must come from a model of
     /// the same architecture, as `duplicate` makes).
     pub fn take_weights(&mut self, weights: &Weights, epochs: usize) {
         self.params = weights.0.clone();
-        self.revision = weights.1;
         self.epochs = epochs;
     }
 }

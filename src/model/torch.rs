@@ -7,7 +7,7 @@
 use tch::{nn, Tensor};
 
 use super::net::Net;
-use super::params::{fresh_revision, shapes, Param, Params};
+use super::params::{shapes, Param, Params};
 use super::{Device, Model, ModelConfig};
 
 /// libtorch's name for a device.
@@ -23,8 +23,6 @@ pub(super) struct Torch {
     pub vs: nn::VarStore,
     pub net: Net,
     config: ModelConfig,
-    /// The revision of the model weights these tensors hold.
-    revision: u64,
 }
 
 /// Copies of every variable, to put back later (an epoch's start, the best epoch).
@@ -37,12 +35,7 @@ impl Torch {
         tch::manual_seed(seed as i64);
         let vs = nn::VarStore::new(self::device(device));
         let net = Net::new(&vs.root(), config);
-        Torch {
-            vs,
-            net,
-            config,
-            revision: 0,
-        }
+        Torch { vs, net, config }
     }
 
     /// Tensors holding `model`'s weights, on its device. Draws nothing from libtorch's
@@ -59,7 +52,6 @@ impl Torch {
             vs,
             net,
             config: model.config,
-            revision: model.revision,
         }
     }
 
@@ -73,7 +65,6 @@ impl Torch {
                 v.copy_(&tensor(p, model.device()));
             }
         });
-        self.revision = model.revision;
     }
 
     /// The weights as plain numbers, in the order of `shapes`.
@@ -94,11 +85,9 @@ impl Torch {
         )
     }
 
-    /// Gives `model` these weights (under a new revision, which these tensors share).
-    pub fn store(&mut self, model: &mut Model) {
+    /// Gives `model` these weights.
+    pub fn store(&self, model: &mut Model) {
         model.params = self.params();
-        model.revision = fresh_revision();
-        self.revision = model.revision;
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -144,14 +133,13 @@ impl Mirror {
     /// or device). Says whether they are new (an optimizer over the old ones is then stale).
     pub fn sync(&mut self, model: &Model) -> (&mut Torch, bool) {
         let fits = matches!(&self.0, Some(t) if t.config == model.config && t.vs.device() == device(model.device()));
-        if !fits {
-            self.0 = Some(Torch::of(model));
+        match &mut self.0 {
+            // The weights may have changed since (another run, `learn on`, a file): a copy
+            // in place costs less than an epoch's first batch and keeps the optimizer's state.
+            Some(torch) if fits => torch.load(model),
+            slot => *slot = Some(Torch::of(model)),
         }
-        let torch = self.0.as_mut().expect("set above");
-        if torch.revision != model.revision {
-            torch.load(model);
-        }
-        (torch, !fits)
+        (self.0.as_mut().expect("set above"), !fits)
     }
 }
 

@@ -32,11 +32,10 @@ pub enum Request {
         device: Device,
         seed: u64,
     },
-    /// Trains the model file in blob 0. `job` names the optimizer state kept between runs
-    /// (one per voice). Replies: `Line`s, `Batch`es, an `Epoch` with the model file after
-    /// each whole epoch, then `Done`.
+    /// Trains the model file in blob 0; the optimizer's state carries on from this
+    /// process's last run (tms starts a trainer per voice). Replies: `Line`s, `Batch`es, an
+    /// `Epoch` with the model file after each whole epoch, then `Done`.
     Train {
-        job: u64,
         device: Device,
         cfg: TrainConfig,
         epochs: usize,
@@ -46,10 +45,10 @@ pub enum Request {
     },
     /// Ends the current training or evaluation after its current batch.
     Stop { reason: String },
-    /// One phrase learned into the model file in blob 0 (`learn on`); the corpus comes with
-    /// the first phrase of a job and is kept. Reply: `Learned` with the model file.
+    /// One phrase learned into the model file in blob 0 (`learn on`, a trainer of its own);
+    /// the corpus comes with the first phrase and is kept. Reply: `Learned` with the model
+    /// file.
     Learn {
-        job: u64,
         device: Device,
         seed: u64,
         cfg: TrainConfig,

@@ -10,7 +10,6 @@
 //! trained model and optimizer come back to the session.
 
 use crate::say;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -92,28 +91,6 @@ impl Shared {
     }
 }
 
-/// The trainer's output, a line at a time, to the session.
-struct Lines {
-    shared: Arc<Shared>,
-    partial: Vec<u8>,
-}
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.partial.extend_from_slice(buf);
-        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            let text = String::from_utf8_lossy(&line[..end]).into_owned();
-            self.shared.say(text);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Hands each epoch to the session's copy and to the voices.
 struct Publisher {
     shared: Arc<Shared>,
@@ -192,29 +169,6 @@ impl Observer for Voices<'_> {
     }
 }
 
-/// Niceness of the training thread: the player (SCHED_FIFO where allowed, else an ordinary
-/// thread at nice 0) then gets about ten times the CPU share of training when both want a
-/// core (the kernel's weights for nice 0 and 10 are 1024 and 110), so an epoch slows down
-/// rather than a note coming late.
-const TRAIN_NICE: i32 = 10;
-
-/// Lowers the calling thread's priority (Linux sets niceness per thread); libtorch worker
-/// threads it starts later inherit it.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-pub(super) fn lower_priority() -> bool {
-    // SAFETY: gettid has no arguments and cannot fail; setpriority only reads its integers.
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, TRAIN_NICE) == 0
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-pub(super) fn lower_priority() -> bool {
-    false
-}
-
 impl Background {
     fn running(&self) -> bool {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
@@ -271,11 +225,11 @@ impl Session {
         let spawned = std::thread::Builder::new()
             .name("tms-train".into())
             .spawn(move || {
+                // It relays the trainer and builds each epoch's stepper for the voices.
+                crate::model::remote::lower_priority();
                 let mut trainer = trainer;
-                let mut lines = Lines {
-                    shared: shared2.clone(),
-                    partial: Vec::new(),
-                };
+                let said = shared2.clone();
+                let mut lines = crate::out::Lines::new(move |line| said.say(line));
                 let mut publisher = Publisher {
                     shared: shared2,
                     feed,

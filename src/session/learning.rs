@@ -16,11 +16,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::background::{lower_priority, Shared};
+use super::background::Shared;
 use super::Session;
 use crate::error::{Error, ErrorKind};
 use crate::ground::span::Span;
 use crate::model::finetune::{LR, REPLAY, STEPS};
+use crate::model::remote::lower_priority;
 use crate::model::FineTuner;
 use crate::model::Model;
 use crate::music::note::{Note, Tune};

@@ -517,12 +517,7 @@ fn a_trainer_killed_while_a_voice_plays_leaves_the_music_the_prompt_and_the_last
     writeln!(keys, "model").unwrap();
     wait_for(&said, "epochs trained", Duration::from_secs(30), &mut seen);
     let shown = seen.last().cloned().unwrap_or_default();
-    let epochs: usize = shown
-        .split(" epoch")
-        .next()
-        .and_then(|s| s.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{shown}"));
+    let epochs = crate::trainer::epochs_shown(&shown);
     assert!(epochs >= trained + 2, "{shown}");
     writeln!(keys, "train 1").unwrap();
     wait_for(

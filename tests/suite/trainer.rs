@@ -42,6 +42,15 @@ pub(crate) fn trainers_of(pid: u32) -> Vec<u32> {
     found
 }
 
+/// The epochs a `model` line says the model has trained.
+pub(crate) fn epochs_shown(line: &str) -> usize {
+    line.split(" epoch")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no epochs in {line}"))
+}
+
 #[test]
 fn the_stage_maps_no_libtorch_while_it_generates_plays_and_writes() {
     let mut tms = Prompt::in_temp_dir();
@@ -104,12 +113,7 @@ fn a_trainer_killed_mid_run_costs_one_line_and_the_next_train_starts_another() {
     );
     // The session goes on, with the epochs that reached it whole.
     let shown = tms.ask("model", "model: ");
-    let epochs: usize = shown
-        .split(" epoch")
-        .next()
-        .and_then(|s| s.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{shown}"));
+    let epochs = epochs_shown(&shown);
     assert!(epochs >= 2, "{shown}");
     tms.ask("set batch 8", "batch");
     tms.type_line("train 1");
